@@ -1,0 +1,133 @@
+//! Command-line arguments. Every flag also reads `PORTHOLE_<FLAG>` from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "porthole", version, about = "Observability for sealed containers: OTLP in, Parquet + Delta Lake out")]
+pub struct Cli {
+    /// Log output: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "PORTHOLE_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// All in one: OTLP ingest and the operations endpoints, on a local directory by default.
+    Serve(ServeArgs),
+    /// The ingest tier alone, pointed at shared storage.
+    Ingest(ServeArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Local directory for the tables when --storage is not given.
+    #[arg(long, env = "PORTHOLE_DATA_DIR", default_value = "./porthole-data")]
+    pub data_dir: PathBuf,
+    /// Object storage root, e.g. `s3://bucket/prefix` (credentials from the AWS_* variables).
+    #[arg(long, env = "PORTHOLE_STORAGE")]
+    pub storage: Option<String>,
+    /// OTLP/gRPC listen address.
+    #[arg(long, env = "PORTHOLE_OTLP_GRPC_ADDR", default_value = "0.0.0.0:4317")]
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    #[arg(long, env = "PORTHOLE_OTLP_HTTP_ADDR", default_value = "0.0.0.0:4318")]
+    pub otlp_http_addr: SocketAddr,
+    /// Listen address of /healthz, /readyz and /metrics (and the API when it exists).
+    #[arg(long, env = "PORTHOLE_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// Largest accepted export, after decompression (e.g. `8MiB`).
+    #[arg(long, env = "PORTHOLE_MAX_REQUEST_BYTES", default_value = "8MiB")]
+    pub max_request_bytes: ByteSize,
+    /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
+    #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
+    pub max_buffer_bytes: ByteSize,
+    /// Exports arriving within this window are written as one file per signal.
+    #[arg(long, env = "PORTHOLE_BATCH_WINDOW", default_value = "1s")]
+    pub batch_window: humantime::Duration,
+    /// A batch is written early once it holds this many bytes of rows.
+    #[arg(long, env = "PORTHOLE_MAX_BATCH_BYTES", default_value = "64MiB")]
+    pub max_batch_bytes: ByteSize,
+    /// A batch whose write and commit take longer fails with UNAVAILABLE (senders retry).
+    #[arg(long, env = "PORTHOLE_WRITE_TIMEOUT", default_value = "30s")]
+    pub write_timeout: humantime::Duration,
+}
+
+/// A byte count: `1048576`, `512KiB`, `8MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
+#[derive(Clone, Copy, Debug)]
+pub struct ByteSize(pub usize);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let number: usize = number.parse().map_err(|_| format!("{s:?} is not a size like 8MiB"))?;
+        let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" | "k" => 1 << 10,
+            "mib" | "m" => 1 << 20,
+            "gib" | "g" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            other => return Err(format!("unknown size unit {other:?}; use B, KiB, MiB or GiB")),
+        };
+        number.checked_mul(multiplier).filter(|n| *n > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
+    }
+}
+
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTHOLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake=warn,deltalake_core=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_reject_nonsense() {
+        assert_eq!("8MiB".parse::<ByteSize>().unwrap().0, 8 << 20);
+        assert_eq!("1024".parse::<ByteSize>().unwrap().0, 1024);
+        assert_eq!("2 GiB".parse::<ByteSize>().unwrap().0, 2 << 30);
+        assert!("eight".parse::<ByteSize>().is_err());
+        assert!("8XB".parse::<ByteSize>().is_err());
+        assert!("0".parse::<ByteSize>().is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! The `porthole` binary: parses arguments, builds the configuration, runs the libraries.
+
+mod args;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use porthole_ingest::{Ingest, IngestConfig};
+use porthole_storage::{Location, Storage};
+use prometheus_client::registry::Registry;
+
+use args::{Cli, Command, ServeArgs};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    args::init_logging(&cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("porthole: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) | Command::Ingest(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("porthole: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the OTLP receivers and the operations endpoints until SIGTERM or Ctrl-C, then
+/// stops accepting, commits and acks what is buffered, and returns.
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let location = Location::parse(args.storage.as_deref(), &args.data_dir).context("reading --storage / --data-dir")?;
+    let storage = Arc::new(Storage::open(location.clone()).await.with_context(|| format!("opening the tables at {location:?}"))?);
+    let mut registry = Registry::default();
+    let config = IngestConfig {
+        otlp_grpc_addr: args.otlp_grpc_addr,
+        otlp_http_addr: args.otlp_http_addr,
+        max_request_bytes: args.max_request_bytes.0,
+        batch: porthole_ingest::BatchConfig {
+            window: args.batch_window.into(),
+            max_batch_bytes: args.max_batch_bytes.0,
+            max_buffer_bytes: args.max_buffer_bytes.0,
+            write_timeout: args.write_timeout.into(),
+        },
+    };
+    let ingest = Ingest::start(config, storage.clone(), &mut registry).await.context("binding the OTLP receivers")?;
+    let http_listener = tokio::net::TcpListener::bind(args.http_addr).await.with_context(|| format!("binding --http-addr {}", args.http_addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let ops = porthole_ingest::ops_router(storage, Arc::new(registry));
+    let stop_http = tokio_util::sync::CancellationToken::new();
+    let http_server = tokio::spawn(axum::serve(http_listener, ops).with_graceful_shutdown(stop_http.clone().cancelled_owned()).into_future());
+    // One machine-readable line so scripts and tests learn the bound ports (port 0 works).
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "listening",
+            "otlp_grpc": ingest.otlp_grpc_addr().to_string(),
+            "otlp_http": ingest.otlp_http_addr().to_string(),
+            "http": http_addr.to_string(),
+        })
+    );
+    tracing::info!(%http_addr, "porthole is running");
+    args::shutdown_signal().await;
+    tracing::info!("shutting down: no new exports; committing what is buffered");
+    ingest.shutdown().await;
+    stop_http.cancel();
+    let _ = http_server.await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

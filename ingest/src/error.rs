@@ -1,0 +1,102 @@
+//! One mapping from ingest failures to gRPC codes and HTTP statuses, used by both
+//! receivers, so the same failure looks the same on either protocol.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use thiserror::Error;
+use tonic::Code;
+
+/// How long senders are told to wait before retrying a refused export.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The payload could not be decoded; retrying the same bytes cannot help.
+    #[error("malformed request: {0}")]
+    InvalidRequest(String),
+    #[error("request is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("unsupported {what}: {value:?}")]
+    Unsupported { what: &'static str, value: String },
+    /// The write buffer is full; the sender keeps the data and retries.
+    #[error("ingest buffer is full, retry later")]
+    Overloaded,
+    /// Writing or committing failed; the cause is logged, not sent to the client.
+    #[error("storage is unavailable, retry later")]
+    StorageUnavailable,
+    #[error("server is shutting down, retry on another node")]
+    ShuttingDown,
+}
+
+impl IngestError {
+    pub fn grpc_code(&self) -> Code {
+        match self {
+            IngestError::InvalidRequest(_) | IngestError::Unsupported { .. } => Code::InvalidArgument,
+            IngestError::TooLarge { .. } => Code::ResourceExhausted,
+            IngestError::Overloaded | IngestError::StorageUnavailable | IngestError::ShuttingDown => Code::Unavailable,
+        }
+    }
+
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            IngestError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            IngestError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Overloaded | IngestError::StorageUnavailable | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.grpc_code() == Code::Unavailable
+    }
+
+    /// The label this rejection is counted under on `/metrics`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::InvalidRequest(_) => "invalid",
+            IngestError::Unsupported { .. } => "unsupported",
+            IngestError::TooLarge { .. } => "too_large",
+            IngestError::Overloaded => "overloaded",
+            IngestError::StorageUnavailable => "storage_unavailable",
+            IngestError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+impl From<IngestError> for tonic::Status {
+    fn from(error: IngestError) -> Self {
+        use tonic_types::{ErrorDetails, StatusExt};
+        if error.is_retryable() {
+            tonic::Status::with_error_details(
+                error.grpc_code(),
+                error.to_string(),
+                ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+            )
+        } else {
+            tonic::Status::new(error.grpc_code(), error.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_failure_maps_the_same_way_on_both_protocols() {
+        let cases = [
+            (IngestError::InvalidRequest("x".into()), Code::InvalidArgument, 400),
+            (IngestError::TooLarge { limit: 1 }, Code::ResourceExhausted, 413),
+            (IngestError::Overloaded, Code::Unavailable, 503),
+            (IngestError::StorageUnavailable, Code::Unavailable, 503),
+        ];
+        for (error, code, status) in cases {
+            assert_eq!(error.grpc_code(), code);
+            assert_eq!(error.http_status().as_u16(), status);
+        }
+        let status: tonic::Status = IngestError::Overloaded.into();
+        use tonic_types::StatusExt;
+        assert_eq!(status.get_details_retry_info().unwrap().retry_delay, Some(RETRY_AFTER));
+    }
+}

@@ -1,0 +1,122 @@
+//! OTLP over gRPC: the Logs, Trace and Metrics services on one port.
+
+use std::task::{Context, Poll};
+
+use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
+use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use porthole_proto::metrics_service::metrics_service_server::{MetricsService, MetricsServiceServer};
+use porthole_proto::metrics_service::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use porthole_proto::trace_service::trace_service_server::{TraceService, TraceServiceServer};
+use porthole_proto::trace_service::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use crate::pipeline::Pipeline;
+
+#[derive(Clone)]
+pub struct OtlpGrpc {
+    pipeline: Pipeline,
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpGrpc {
+    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let request = request.into_inner();
+        let size = request.encoded_len();
+        Ok(Response::new(self.pipeline.export(request, size).await?))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpGrpc {
+    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let request = request.into_inner();
+        let size = request.encoded_len();
+        Ok(Response::new(self.pipeline.export(request, size).await?))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpGrpc {
+    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let request = request.into_inner();
+        let size = request.encoded_len();
+        Ok(Response::new(self.pipeline.export(request, size).await?))
+    }
+}
+
+/// The gRPC router with the three services, gzip/zstd accepted, and the request-size limit.
+pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> tonic::service::Routes {
+    let service = OtlpGrpc { pipeline };
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes
+        .add_service(
+            LogsServiceServer::new(service.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(
+            TraceServiceServer::new(service.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(
+            MetricsServiceServer::new(service)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(max_request_bytes),
+        );
+    routes.routes()
+}
+
+/// Rewrites the status codes tonic's codec gives bad requests into the ones OTLP senders act
+/// on: an undecodable body is INVALID_ARGUMENT (drop, don't retry), not INTERNAL; an
+/// over-limit one is RESOURCE_EXHAUSTED, not OUT_OF_RANGE. Porthole's own handlers never
+/// answer INTERNAL or OUT_OF_RANGE, so every such status here came from the codec.
+#[derive(Clone, Default)]
+pub struct CodecStatusLayer;
+
+impl<S> tower::Layer<S> for CodecStatusLayer {
+    type Service = CodecStatus<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CodecStatus { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct CodecStatus<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for CodecStatus<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::MapOk<S::Future, fn(http::Response<ResBody>) -> http::Response<ResBody>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        use futures::TryFutureExt;
+        self.inner.call(request).map_ok(rewrite_codec_status as fn(_) -> _)
+    }
+}
+
+fn rewrite_codec_status<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let replacement = match headers.get("grpc-status").map(|v| v.as_bytes()) {
+        Some(b"13") => tonic::Code::InvalidArgument,
+        Some(b"11") => tonic::Code::ResourceExhausted,
+        _ => return response,
+    };
+    headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
+    response
+}

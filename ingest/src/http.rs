@@ -1,0 +1,141 @@
+//! OTLP over HTTP: `POST /v1/logs`, `/v1/traces`, `/v1/metrics`, in binary protobuf or
+//! JSON, optionally gzip-compressed. Errors are a `google.rpc.Status` in the request's own
+//! encoding, as the OTLP/HTTP specification asks.
+
+use std::io::Read;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use porthole_proto::logs_service::ExportLogsServiceRequest;
+use porthole_proto::metrics_service::ExportMetricsServiceRequest;
+use porthole_proto::trace_service::ExportTraceServiceRequest;
+
+use crate::IngestError;
+use crate::error::RETRY_AFTER;
+use crate::export::OtlpExport;
+use crate::pipeline::Pipeline;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+#[derive(Clone)]
+struct HttpState {
+    pipeline: Pipeline,
+    max_request_bytes: usize,
+}
+
+pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
+        .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
+        .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(HttpState { pipeline, max_request_bytes })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+async fn export<E: OtlpExport>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match content_type(&headers) {
+        Ok(encoding) => encoding,
+        Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
+    };
+    let bytes = match read_body(&headers, body, state.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => return reject::<E>(&state, error, encoding, 0),
+    };
+    let wire_bytes = bytes.len();
+    let request = match encoding {
+        Encoding::Protobuf => E::decode(bytes.as_slice()).map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
+        Encoding::Json => serde_json::from_slice::<E>(&bytes).map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
+    };
+    match state.pipeline.export(request, wire_bytes).await {
+        Ok(response) => encode(StatusCode::OK, encoding, &response),
+        Err(error) => respond_error(&error, encoding),
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        PROTOBUF | "application/protobuf" => Ok(Encoding::Protobuf),
+        JSON => Ok(Encoding::Json),
+        _ => Err(IngestError::Unsupported { what: "content-type", value: value.to_string() }),
+    }
+}
+
+/// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
+/// neither a large body nor a small gzip bomb can use more memory than the limit.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(IngestError::TooLarge { limit });
+    }
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            IngestError::TooLarge { limit }
+        } else {
+            IngestError::InvalidRequest(format!("reading body: {e}"))
+        }
+    })?;
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
+    match encoding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(raw.to_vec()),
+        "gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(raw.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| IngestError::InvalidRequest(format!("gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(IngestError::TooLarge { limit });
+            }
+            Ok(out)
+        }
+        other => Err(IngestError::Unsupported { what: "content-encoding", value: other.to_string() }),
+    }
+}
+
+fn reject<E: OtlpExport>(state: &HttpState, error: IngestError, encoding: Encoding, wire_bytes: usize) -> Response {
+    state.pipeline.rejected(E::SIGNAL, &error, 0, wire_bytes);
+    respond_error(&error, encoding)
+}
+
+fn respond_error(error: &IngestError, encoding: Encoding) -> Response {
+    let status = RpcStatus { code: error.grpc_code() as i32, message: error.to_string() };
+    let mut response = encode(error.http_status(), encoding, &status);
+    if error.is_retryable() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+    }
+    response
+}
+
+fn encode<M: prost::Message + serde::Serialize>(status: StatusCode, encoding: Encoding, message: &M) -> Response {
+    let (content_type, body) = match encoding {
+        Encoding::Protobuf => (PROTOBUF, message.encode_to_vec()),
+        Encoding::Json => (JSON, serde_json::to_vec(message).unwrap_or_default()),
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}

@@ -1,0 +1,116 @@
+//! Porthole's ingest tier: OTLP receivers whose acks mean "durable".
+//!
+//! Both receivers ([`grpc`] on 4317, [`http`] on 4318) decode an export and hand it to the
+//! [`pipeline`], which converts it to Arrow rows and submits them to the [`batcher`]. The
+//! batcher writes the exports of a short window as one file per signal through
+//! `porthole-storage` and only then answers every export in it. Failures map to OTLP
+//! status codes in one place ([`IngestError`]); everything is counted in [`telemetry`].
+
+mod batcher;
+mod error;
+mod export;
+mod grpc;
+mod http;
+mod ops;
+mod pipeline;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use porthole_storage::Storage;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use batcher::BatchConfig;
+pub use error::IngestError;
+pub use ops::ops_router;
+
+/// Where to listen and how much to accept.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    /// Largest accepted request, after decompression.
+    pub max_request_bytes: usize,
+    pub batch: BatchConfig,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            otlp_grpc_addr: ([0, 0, 0, 0], 4317).into(),
+            otlp_http_addr: ([0, 0, 0, 0], 4318).into(),
+            max_request_bytes: 8 * 1024 * 1024,
+            batch: BatchConfig::default(),
+        }
+    }
+}
+
+/// A running ingest tier.
+pub struct Ingest {
+    otlp_grpc_addr: SocketAddr,
+    otlp_http_addr: SocketAddr,
+    stop_accepting: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+    batcher: Arc<batcher::Batcher>,
+}
+
+impl Ingest {
+    /// Binds both receivers and starts serving.
+    pub async fn start(config: IngestConfig, storage: Arc<Storage>, registry: &mut Registry) -> std::io::Result<Self> {
+        let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
+        let batcher = batcher::Batcher::start(config.batch.clone(), storage, metrics.clone());
+        let pipeline = pipeline::Pipeline { batcher: batcher.clone(), metrics };
+        let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
+        let http_listener = TcpListener::bind(config.otlp_http_addr).await?;
+        let otlp_grpc_addr = grpc_listener.local_addr()?;
+        let otlp_http_addr = http_listener.local_addr()?;
+        let stop_accepting = CancellationToken::new();
+
+        let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes);
+        let stop = stop_accepting.clone();
+        let grpc_server = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .layer(grpc::CodecStatusLayer)
+                .add_routes(grpc_routes)
+                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "OTLP gRPC server stopped");
+            }
+        });
+
+        let http_routes = http::router(pipeline, config.max_request_bytes);
+        let stop = stop_accepting.clone();
+        let http_server = tokio::spawn(async move {
+            let served = axum::serve(http_listener, http_routes).with_graceful_shutdown(stop.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "OTLP HTTP server stopped");
+            }
+        });
+
+        tracing::info!(%otlp_grpc_addr, %otlp_http_addr, "OTLP receivers listening");
+        Ok(Self { otlp_grpc_addr, otlp_http_addr, stop_accepting, servers: vec![grpc_server, http_server], batcher })
+    }
+
+    pub fn otlp_grpc_addr(&self) -> SocketAddr {
+        self.otlp_grpc_addr
+    }
+
+    pub fn otlp_http_addr(&self) -> SocketAddr {
+        self.otlp_http_addr
+    }
+
+    /// Stops accepting connections, lets in-flight exports finish (their batches are
+    /// written, committed and acked), then flushes anything still queued.
+    pub async fn shutdown(self) {
+        self.stop_accepting.cancel();
+        for server in self.servers {
+            let _ = server.await;
+        }
+        self.batcher.shutdown().await;
+    }
+}

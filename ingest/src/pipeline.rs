@@ -1,0 +1,49 @@
+//! What happens to every export, whichever protocol brought it: convert, queue, wait for
+//! the commit, count.
+
+use std::sync::Arc;
+
+use porthole_storage::Signal;
+
+use crate::IngestError;
+use crate::batcher::Batcher;
+use crate::export::OtlpExport;
+use crate::telemetry::IngestMetrics;
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pub(crate) batcher: Arc<Batcher>,
+    pub(crate) metrics: Arc<IngestMetrics>,
+}
+
+impl Pipeline {
+    /// Converts and durably stores one decoded export; the response says which records, if
+    /// any, were refused.
+    pub async fn export<E: OtlpExport>(&self, request: E, wire_bytes: usize) -> Result<E::Response, IngestError> {
+        let received_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let converted = request.convert(received_at);
+        drop(request);
+        let rows = converted.batch.num_rows() as u64;
+        if converted.rejected > 0 {
+            self.metrics.records_refused(E::SIGNAL, converted.rejected);
+            tracing::warn!(signal = %E::SIGNAL, rejected = converted.rejected, reason = converted.rejection_reason.as_deref().unwrap_or(""), "records refused");
+        }
+        if rows > 0 {
+            if let Err(error) = self.batcher.submit(E::SIGNAL, converted.batch).await {
+                self.rejected(E::SIGNAL, &error, rows, wire_bytes);
+                return Err(error);
+            }
+        }
+        self.metrics.export_accepted(E::SIGNAL, rows, wire_bytes as u64);
+        Ok(E::response(converted.rejected, converted.rejection_reason))
+    }
+
+    /// Counts and logs a refused export.
+    pub fn rejected(&self, signal: Signal, error: &IngestError, records: u64, wire_bytes: usize) {
+        self.metrics.export_rejected(signal, error.reason(), records, wire_bytes as u64);
+        tracing::warn!(%signal, reason = error.reason(), %error, wire_bytes, "export refused");
+    }
+}

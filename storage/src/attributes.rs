@@ -1,0 +1,162 @@
+//! OTLP attributes as Arrow columns.
+//!
+//! Attributes become `Map<Utf8, Struct{type, value}>`: the key, the OTLP value type
+//! (`string`, `int`, `double`, `bool`, `bytes`, `array`, `kvlist`, `empty`) and the value
+//! rendered as text. Scalars render as themselves; arrays and key-value lists render as
+//! their OTLP/JSON encoding, so nothing the sender said is lost and any reader can get the
+//! typed value back.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder, StructBuilder};
+use arrow::datatypes::{DataType, Field, Fields};
+use porthole_proto::common::{AnyValue, KeyValue, any_value::Value};
+
+/// The text form and type name of one OTLP value.
+pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<String>) {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => ("empty", None),
+        Some(Value::StringValue(s)) => ("string", Some(s.clone())),
+        Some(Value::StringValueStrindex(i)) => ("string_index", Some(i.to_string())),
+        Some(Value::BoolValue(b)) => ("bool", Some(b.to_string())),
+        Some(Value::IntValue(i)) => ("int", Some(i.to_string())),
+        Some(Value::DoubleValue(d)) => ("double", Some(d.to_string())),
+        Some(Value::BytesValue(b)) => ("bytes", Some(hex::encode(b))),
+        Some(v @ Value::ArrayValue(_)) => ("array", Some(otlp_json(v))),
+        Some(v @ Value::KvlistValue(_)) => ("kvlist", Some(otlp_json(v))),
+    }
+}
+
+fn otlp_json(value: &Value) -> String {
+    let any = AnyValue {
+        value: Some(value.clone()),
+    };
+    serde_json::to_string(&any).unwrap_or_default()
+}
+
+/// A string attribute by key, the way resource attributes are looked up for promotion.
+pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) if !s.is_empty() => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
+fn value_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("type", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ])
+}
+
+/// Builds one attribute-map column.
+pub struct AttributeMapBuilder {
+    inner: MapBuilder<StringBuilder, StructBuilder>,
+}
+
+impl Default for AttributeMapBuilder {
+    fn default() -> Self {
+        let names = MapFieldNames {
+            entry: "key_value".into(),
+            key: "key".into(),
+            value: "value".into(),
+        };
+        let values = StructBuilder::from_fields(value_fields(), 0);
+        let value_field = Field::new("value", DataType::Struct(value_fields()), false);
+        Self {
+            inner: MapBuilder::new(Some(names), StringBuilder::new(), values)
+                .with_values_field(Arc::new(value_field)),
+        }
+    }
+}
+
+impl AttributeMapBuilder {
+    /// Appends one row holding `attributes`.
+    pub fn append(&mut self, attributes: &[KeyValue]) {
+        for kv in attributes {
+            let (kind, text) = render_value(kv.value.as_ref());
+            self.inner.keys().append_value(&kv.key);
+            let values = self.inner.values();
+            values
+                .field_builder::<StringBuilder>(0)
+                .expect("type column")
+                .append_value(kind);
+            values
+                .field_builder::<StringBuilder>(1)
+                .expect("value column")
+                .append_option(text);
+            values.append(true);
+        }
+        self.inner.append(true).expect("keys and values stay in step");
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        Arc::new(self.inner.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, MapArray, StructArray};
+    use porthole_proto::common::{ArrayValue, KeyValueList};
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_value_type_keeps_its_type_and_text() {
+        let nested = Value::KvlistValue(KeyValueList {
+            values: vec![kv("inner", Value::IntValue(7))],
+        });
+        let attrs = vec![
+            kv("s", Value::StringValue("hello".into())),
+            kv("i", Value::IntValue(-42)),
+            kv("d", Value::DoubleValue(0.1)),
+            kv("b", Value::BoolValue(true)),
+            kv("x", Value::BytesValue(vec![0xde, 0xad])),
+            kv(
+                "a",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue("v".into())),
+                    }],
+                }),
+            ),
+            kv("k", nested),
+        ];
+        let mut builder = AttributeMapBuilder::default();
+        builder.append(&attrs);
+        builder.append(&[]);
+        let array = builder.finish();
+        let map = array.as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.value_length(1), 0);
+        let entries: StructArray = map.value(0);
+        let types = entries.column(1).as_any().downcast_ref::<StructArray>().unwrap();
+        let kinds = arrow::array::as_string_array(types.column(0));
+        let texts = arrow::array::as_string_array(types.column(1));
+        let got: Vec<(&str, &str)> = (0..kinds.len()).map(|i| (kinds.value(i), texts.value(i))).collect();
+        assert_eq!(&got[..5], &[("string", "hello"), ("int", "-42"), ("double", "0.1"), ("bool", "true"), ("bytes", "dead")]);
+        assert_eq!(got[5], ("array", r#"{"arrayValue":{"values":[{"stringValue":"v"}]}}"#));
+        assert_eq!(got[6].0, "kvlist");
+        let back: AnyValue = serde_json::from_str(got[6].1).unwrap();
+        assert_eq!(back.value, Some(attrs[6].value.clone().unwrap().value.unwrap()));
+    }
+
+    #[test]
+    fn promoted_lookup_ignores_non_strings_and_empties() {
+        let attrs = vec![kv("n", Value::IntValue(1)), kv("e", Value::StringValue(String::new())), kv("s", Value::StringValue("x".into()))];
+        assert_eq!(string_attribute(&attrs, "n"), None);
+        assert_eq!(string_attribute(&attrs, "e"), None);
+        assert_eq!(string_attribute(&attrs, "s"), Some("x"));
+        assert_eq!(string_attribute(&attrs, "missing"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! The result of turning one OTLP export into Arrow: the accepted rows and what was rejected.
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+use std::sync::Arc;
+
+/// Rows converted from one export request.
+#[derive(Debug)]
+pub struct Converted {
+    pub batch: RecordBatch,
+    /// Records (log records, spans or data points) refused, for OTLP partial success.
+    pub rejected: u64,
+    /// Why the first refused record was refused.
+    pub rejection_reason: Option<String>,
+}
+
+/// Counts rejected records and keeps the first reason.
+#[derive(Default)]
+pub struct Rejections {
+    pub count: u64,
+    pub first_reason: Option<String>,
+}
+
+impl Rejections {
+    pub fn reject(&mut self, reason: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.first_reason.is_none() {
+            self.first_reason = Some(reason());
+        }
+    }
+
+    pub fn into_converted(self, batch: RecordBatch) -> Converted {
+        Converted {
+            batch,
+            rejected: self.count,
+            rejection_reason: self.first_reason,
+        }
+    }
+}
+
+/// Assembles named columns into a batch; the schema follows the arrays' own types so the
+/// two can never disagree.
+pub fn assemble(columns: Vec<(Field, ArrayRef)>) -> RecordBatch {
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .expect("every builder appends exactly one value per row")
+}
+
+pub fn column(name: &str, array: ArrayRef, nullable: bool) -> (Field, ArrayRef) {
+    (Field::new(name, array.data_type().clone(), nullable), array)
+}
+
+/// OTLP ids are raw bytes; an all-zero or empty id means "not set".
+pub fn hex_id(id: &[u8]) -> Option<String> {
+    (!id.is_empty() && id.iter().any(|b| *b != 0)).then(|| hex::encode(id))
+}
+
+/// Nanoseconds since the epoch as the Delta timestamp type (microseconds, UTC).
+pub fn micros(nanos: i64) -> i64 {
+    nanos.div_euclid(1000)
+}
+
+/// OTLP times are u64 nanoseconds; anything past i64::MAX (year 2262) is clamped.
+pub fn nanos(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,124 @@
+//! The table log: one Delta Lake table per signal, partitioned by day.
+//!
+//! A file becomes visible only when its Add action is committed. Writers on other nodes may
+//! commit between our reads; Delta's optimistic concurrency retries appends on top of
+//! theirs, which never conflict with ours.
+
+use std::collections::HashMap;
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructField, StructType, DataType};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableError};
+use futures::TryStreamExt;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::{Result, Signal, StorageError};
+
+/// Commits retry this often when other writers keep winning the race for the next version.
+const MAX_COMMIT_RETRIES: usize = 100;
+
+/// Tag on an Add action naming the file's packed full-text index.
+pub const INDEX_TAG: &str = "porthole.index";
+
+/// A data file as the table log lists it.
+#[derive(Clone, Debug)]
+pub struct FileEntry {
+    /// Path relative to the table root.
+    pub path: String,
+    pub size: i64,
+    pub num_records: Option<usize>,
+    pub day: Option<String>,
+    /// Path of the packed index relative to the table root, for logs and spans.
+    pub index_path: Option<String>,
+}
+
+pub struct Catalog {
+    table: Mutex<DeltaTable>,
+}
+
+impl Catalog {
+    /// Opens the signal's table, creating it when absent. Two nodes creating it at once is
+    /// fine: the loser of the race for version 0 opens the winner's table.
+    pub async fn open(signal: Signal, url: Url, options: HashMap<String, String>) -> Result<Self> {
+        for _attempt in 0..5 {
+            let table = DeltaTable::try_from_url_with_storage_options(url.clone(), options.clone()).await?;
+            if table.version().is_some() {
+                return Ok(Self { table: Mutex::new(table) });
+            }
+            match table
+                .create()
+                .with_table_name(signal.table_name())
+                .with_columns(delta_schema(signal)?.fields().cloned())
+                .with_partition_columns(["day"])
+                .with_save_mode(SaveMode::Ignore)
+                .await
+            {
+                Ok(table) => return Ok(Self { table: Mutex::new(table) }),
+                Err(DeltaTableError::VersionAlreadyExists(_)) => continue,
+                Err(e) if e.to_string().contains("already exists") => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StorageError::InvalidLocation {
+            location: url.to_string(),
+            reason: "the table could neither be created nor opened".into(),
+        })
+    }
+
+    pub async fn object_store(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        self.table.lock().await.object_store()
+    }
+
+    /// Commits the files as one table version; returns that version.
+    pub async fn commit_adds(&self, adds: Vec<Add>) -> Result<u64> {
+        let mut table = self.table.lock().await;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec!["day".to_string()]),
+            predicate: None,
+        };
+        let actions = adds.into_iter().map(Action::Add).collect();
+        let finalized = CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+            .with_actions(actions)
+            .build(Some(table.snapshot()?), table.log_store(), operation)
+            .await?;
+        table.state = Some(finalized.snapshot());
+        Ok(finalized.version())
+    }
+
+    /// The files in the latest committed version, after catching up with other writers.
+    pub async fn files(&self) -> Result<Vec<FileEntry>> {
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        let views: Vec<_> = table.get_active_add_actions_by_partitions(&[]).try_collect().await?;
+        Ok(views
+            .into_iter()
+            .map(|view| {
+                #[allow(deprecated)] // the only public way to read an Add's tags
+                let add = view.add_action();
+                FileEntry {
+                    path: add.path.clone(),
+                    size: add.size,
+                    num_records: view.num_records(),
+                    day: add.partition_values.get("day").cloned().flatten(),
+                    index_path: add.tags.as_ref().and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn version(&self) -> Option<u64> {
+        self.table.lock().await.version()
+    }
+}
+
+/// The Delta schema: the data file's columns plus the `day` partition column.
+fn delta_schema(signal: Signal) -> Result<StructType> {
+    let file_schema: StructType = signal.file_schema().as_ref().try_into_kernel()?;
+    let mut fields: Vec<StructField> = file_schema.fields().cloned().collect();
+    fields.push(StructField::new("day", DataType::STRING, false));
+    Ok(StructType::try_new(fields).map_err(DeltaTableError::from)?)
+}

@@ -1,0 +1,198 @@
+//! The full-text index beside each data file, packed into one object.
+//!
+//! A tantivy index is a handful of files. Like a Quickwit split, they are concatenated into
+//! ONE object with a footer of offsets, so a reader on S3 needs the footer and the ranges it
+//! wants, never one GET per index file. Document `row` = the row's ordinal in the data file.
+//!
+//! Layout: `[file bytes…][footer JSON][footer length: u64 LE][MAGIC]`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tantivy::directory::{Directory, RamDirectory};
+use tantivy::schema::{FAST, INDEXED, STORED, STRING, Schema, TEXT};
+use tantivy::{Index, TantivyDocument};
+
+use crate::{Result, Signal, StorageError};
+
+const MAGIC: &[u8; 8] = b"PHIDX001";
+const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Footer {
+    files: Vec<PackedFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PackedFile {
+    name: String,
+    offset: u64,
+    len: u64,
+}
+
+/// The index schema: the signal's text column, attributes as JSON text, and exact-match
+/// fields for the promoted columns queries filter on.
+pub fn index_schema(signal: Signal) -> Option<Schema> {
+    let text = signal.text_column()?;
+    let mut schema = Schema::builder();
+    schema.add_u64_field("row", INDEXED | FAST | STORED);
+    schema.add_text_field(text, TEXT);
+    schema.add_json_field("attributes", TEXT);
+    schema.add_text_field("service", STRING);
+    schema.add_text_field("trace_id", STRING);
+    if signal == Signal::Logs {
+        schema.add_text_field("severity", STRING);
+    }
+    Some(schema.build())
+}
+
+/// Builds and packs the index of one data file's rows; `None` for signals without one.
+pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<Bytes>> {
+    let Some(schema) = index_schema(signal) else {
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir()?;
+    let index = Index::create_in_dir(dir.path(), schema.clone())?;
+    let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY_BYTES)?;
+    let attributes = batch.column_by_name("attributes").map(|c| c.as_map());
+    let text_fields: Vec<(tantivy::schema::Field, &arrow::array::StringArray)> = schema
+        .fields()
+        .filter_map(|(field, entry)| {
+            let column = batch.column_by_name(entry.name())?;
+            (entry.name() != "attributes" && entry.name() != "row")
+                .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
+                .flatten()
+        })
+        .collect();
+    let row_field = schema.get_field("row")?;
+    let attributes_field = schema.get_field("attributes")?;
+    for row in 0..batch.num_rows() {
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(row_field, row as u64);
+        for (field, column) in &text_fields {
+            if column.is_valid(row) {
+                doc.add_text(*field, column.value(row));
+            }
+        }
+        if let Some(map) = attributes {
+            doc.add_object(attributes_field, attribute_object(map, row));
+        }
+        writer.add_document(doc)?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    pack_directory(dir.path()).map(Some)
+}
+
+fn attribute_object(map: &MapArray, row: usize) -> BTreeMap<String, tantivy::schema::OwnedValue> {
+    let entries: StructArray = map.value(row);
+    let keys = entries.column(0).as_string::<i32>();
+    let values = entries.column(1).as_struct();
+    let texts = values.column(1).as_string::<i32>();
+    (0..keys.len())
+        .filter(|i| texts.is_valid(*i))
+        .map(|i| (keys.value(i).to_string(), tantivy::schema::OwnedValue::Str(texts.value(i).to_string())))
+        .collect()
+}
+
+fn pack_directory(dir: &Path) -> Result<Bytes> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    names.sort();
+    let mut out = BytesMut::new();
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        let data = std::fs::read(dir.join(&name))?;
+        files.push(PackedFile { name, offset: out.len() as u64, len: data.len() as u64 });
+        out.put_slice(&data);
+    }
+    let footer = serde_json::to_vec(&Footer { files }).expect("footer serialises");
+    out.put_slice(&footer);
+    out.put_u64_le(footer.len() as u64);
+    out.put_slice(MAGIC);
+    Ok(out.freeze())
+}
+
+/// Opens a packed index held in memory.
+pub fn open_packed_index(packed: &Bytes) -> Result<Index> {
+    let corrupt = |why: &str| StorageError::CorruptIndex(why.to_string());
+    let tail = packed.len().checked_sub(16).ok_or_else(|| corrupt("shorter than its footer"))?;
+    if &packed[tail + 8..] != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    let footer_len = u64::from_le_bytes(packed[tail..tail + 8].try_into().expect("8 bytes")) as usize;
+    let footer_start = tail.checked_sub(footer_len).ok_or_else(|| corrupt("footer length"))?;
+    let footer: Footer = serde_json::from_slice(&packed[footer_start..tail]).map_err(|e| corrupt(&e.to_string()))?;
+    let dir = RamDirectory::create();
+    for file in footer.files {
+        let (start, end) = (file.offset as usize, (file.offset + file.len) as usize);
+        if end > footer_start || start > end {
+            return Err(corrupt("file range outside the pack"));
+        }
+        dir.atomic_write(Path::new(&file.name), &packed[start..end])?;
+    }
+    Ok(Index::open(dir)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use porthole_proto::common::{AnyValue, KeyValue, any_value::Value};
+    use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+    use tantivy::collector::TopDocs;
+    use tantivy::query::QueryParser;
+
+    fn body(text: &str, order: &str) -> LogRecord {
+        LogRecord {
+            time_unix_nano: 1,
+            body: Some(AnyValue { value: Some(Value::StringValue(text.into())) }),
+            attributes: vec![KeyValue { key: "order".into(), value: Some(AnyValue { value: Some(Value::StringValue(order.into())) }), ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn packed_index_finds_rows_by_body_and_attribute() {
+        let request = porthole_proto::logs_service::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![body("all good", "1"), body("connection refused by upstream", "2"), body("fine", "3")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = crate::logs::convert_logs(&request, 0).batch;
+        let packed = build_packed_index(Signal::Logs, &batch).unwrap().unwrap();
+        let index = open_packed_index(&packed).unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let schema = index.schema();
+        let parser = QueryParser::for_index(&index, vec![schema.get_field("body").unwrap()]);
+        let row = |query: &str| -> Vec<u64> {
+            let hits = searcher.search(&parser.parse_query(query).unwrap(), &TopDocs::with_limit(10).order_by_score()).unwrap();
+            hits.into_iter()
+                .map(|(_, address)| {
+                    let doc: TantivyDocument = searcher.doc(address).unwrap();
+                    tantivy::schema::Value::as_u64(&doc.get_first(schema.get_field("row").unwrap()).unwrap()).unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(row("\"connection refused\""), [1]);
+        assert_eq!(row("attributes.order:3"), [2]);
+        assert!(row("missing").is_empty());
+    }
+
+    #[test]
+    fn corrupt_packs_are_errors_not_panics() {
+        for bad in [Bytes::new(), Bytes::from_static(b"0123456789abcdefPHIDX001"), Bytes::from(vec![0u8; 64])] {
+            assert!(open_packed_index(&bad).is_err());
+        }
+    }
+}

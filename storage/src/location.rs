@@ -1,0 +1,124 @@
+//! Where the tables live: a local directory (the default), S3-compatible object storage, or
+//! memory (tests).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::{Result, Signal, StorageError};
+
+/// Environment variables passed through to the S3 client, the standard AWS ones.
+const AWS_ENV: [&str; 7] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+    /// One process's memory; gone when it exits.
+    Memory,
+}
+
+impl Location {
+    /// `--storage` wins when given (`s3://bucket/prefix`, `file:///path`, `memory://`, or a
+    /// path); otherwise the `--data-dir`.
+    pub fn parse(storage: Option<&str>, data_dir: &Path) -> Result<Self> {
+        let Some(storage) = storage.filter(|s| !s.is_empty()) else {
+            return Ok(Location::Local(absolute(data_dir)?));
+        };
+        let invalid = |reason: &str| StorageError::InvalidLocation {
+            location: storage.to_string(),
+            reason: reason.to_string(),
+        };
+        if !storage.contains("://") {
+            return Ok(Location::Local(absolute(Path::new(storage))?));
+        }
+        let url = Url::parse(storage).map_err(|e| invalid(&e.to_string()))?;
+        match url.scheme() {
+            "s3" | "s3a" => {
+                let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| invalid("no bucket name"))?;
+                Ok(Location::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: url.path().trim_matches('/').to_string(),
+                })
+            }
+            "file" => Ok(Location::Local(
+                url.to_file_path().map_err(|_| invalid("not a local path"))?,
+            )),
+            "memory" => Ok(Location::Memory),
+            other => Err(invalid(&format!("unsupported scheme {other:?}; use s3://, file:// or a path"))),
+        }
+    }
+
+    /// The table's URL; local folders are created so the table can be.
+    pub fn table_url(&self, signal: Signal) -> Result<Url> {
+        let name = signal.table_name();
+        let url = match self {
+            Location::Local(root) => {
+                let dir = root.join(name);
+                std::fs::create_dir_all(&dir)?;
+                Ok(Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
+                    location: dir.display().to_string(),
+                    reason: "not an absolute path".into(),
+                })?)
+            }
+            Location::S3 { bucket, prefix } if prefix.is_empty() => Url::parse(&format!("s3://{bucket}/{name}/")),
+            Location::S3 { bucket, prefix } => Url::parse(&format!("s3://{bucket}/{prefix}/{name}/")),
+            Location::Memory => Url::parse(&format!("memory:///{name}/")),
+        }
+        .map_err(|e| StorageError::InvalidLocation { location: format!("{self:?}"), reason: e.to_string() })?;
+        Ok(url)
+    }
+
+    /// Options for the object store client: the AWS_* environment for S3, plus short
+    /// retries so an outage fails a batch quickly (the sender retries) instead of hanging.
+    pub fn storage_options(&self) -> HashMap<String, String> {
+        let mut options = HashMap::from([
+            ("max_retries".to_string(), "2".to_string()),
+            ("retry_timeout".to_string(), "5s".to_string()),
+        ]);
+        if matches!(self, Location::S3 { .. }) {
+            for key in AWS_ENV {
+                if let Ok(value) = std::env::var(key) {
+                    options.insert(key.to_string(), value);
+                }
+            }
+            options.entry("AWS_REGION".into()).or_insert_with(|| "us-east-1".into());
+            options.insert("timeout".into(), "10s".into());
+            options.insert("connect_timeout".into(), "3s".into());
+        }
+        options
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form_and_rejects_the_rest() {
+        let dir = Path::new("/data");
+        assert_eq!(Location::parse(None, dir).unwrap(), Location::Local("/data".into()));
+        assert_eq!(
+            Location::parse(Some("s3://bucket/a/b/"), dir).unwrap(),
+            Location::S3 { bucket: "bucket".into(), prefix: "a/b".into() }
+        );
+        assert_eq!(Location::parse(Some("file:///x"), dir).unwrap(), Location::Local("/x".into()));
+        assert_eq!(Location::parse(Some("memory://"), dir).unwrap(), Location::Memory);
+        let err = Location::parse(Some("gs://b"), dir).unwrap_err().to_string();
+        assert!(err.contains("unsupported scheme"), "{err}");
+        assert!(Location::parse(Some("s3:///nobucket"), dir).is_err());
+    }
+}

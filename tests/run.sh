@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one command that runs every Porthole test (README.md). On a fresh machine it installs
+# what the tests need, or stops saying exactly what is missing:
+#   - a Python venv (.venv) with the OpenTelemetry SDK and the deltalake/pyarrow readers
+#   - s3s-fs, a real S3-compatible server (.tools/bin/s3s-fs)
+# then builds the workspace once and runs all unit and end-to-end tests against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || { echo "tests/run.sh: '$1' is missing: $2" >&2; exit 1; }
+}
+need cargo "install the Rust toolchain (1.95) with rustup"
+need python3 "install Python 3.11 with the venv module"
+
+if [ ! -x .venv/bin/python ] || ! cmp -s tests/python/requirements.txt .venv/.porthole-requirements; then
+    echo "==> Python test environment (.venv)"
+    python3 -m venv .venv || { echo "tests/run.sh: python3 -m venv failed; install python3-venv" >&2; exit 1; }
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+    cp tests/python/requirements.txt .venv/.porthole-requirements
+fi
+
+if [ ! -x .tools/bin/s3s-fs ]; then
+    echo "==> s3s-fs (S3-compatible test server)"
+    cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools
+fi
+
+echo "==> build"
+cargo build --workspace --bins --tests
+
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast --failure-output final
+else
+    cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,166 @@
+//! Malformed, truncated, oversized, empty and mislabelled requests each get the documented
+//! error on both protocols, are counted, and never take the server down.
+
+use std::io::Write;
+
+use bytes::{Buf, BufMut, Bytes};
+use porthole_proto::logs_service::ExportLogsServiceRequest;
+use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::harness::Porthole;
+use crate::load::export_request;
+
+const LIMIT: usize = 64 * 1024;
+
+async fn server(dir: &std::path::Path) -> Porthole {
+    Porthole::start("serve", dir, &["--batch-window", "50ms", "--max-request-bytes", "64KiB"], &[]).await
+}
+
+fn valid_body() -> Vec<u8> {
+    export_request(&["hello".to_string(); 10]).encode_to_vec()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// google.rpc.Status, the OTLP/HTTP error body.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_bad_requests_get_documented_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = server(dir.path()).await;
+    let client = reqwest::Client::new();
+    let url = porthole.otlp_http_url("/v1/logs");
+    let post = |content_type: &'static str, encoding: Option<&'static str>, body: Vec<u8>| {
+        let mut request = client.post(&url).header("content-type", content_type).body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        request.send()
+    };
+    let valid = valid_body();
+    let huge = export_request(&["x".repeat(1024); 100]).encode_to_vec();
+    assert!(huge.len() > LIMIT);
+    let cases: Vec<(&str, &'static str, Option<&'static str>, Vec<u8>, u16)> = vec![
+        ("valid protobuf", "application/x-protobuf", None, valid.clone(), 200),
+        ("valid gzip protobuf", "application/x-protobuf", Some("gzip"), gzip(&valid), 200),
+        ("empty protobuf = empty export", "application/x-protobuf", None, vec![], 200),
+        ("malformed protobuf", "application/x-protobuf", None, b"\xff\xff\xff\xff garbage".to_vec(), 400),
+        ("truncated protobuf", "application/x-protobuf", None, valid[..valid.len() - 3].to_vec(), 400),
+        ("malformed JSON", "application/json", None, b"{\"resourceLogs\": [".to_vec(), 400),
+        ("empty JSON body", "application/json", None, vec![], 400),
+        ("corrupt gzip", "application/x-protobuf", Some("gzip"), b"not gzip".to_vec(), 400),
+        ("oversized", "application/x-protobuf", None, huge.clone(), 413),
+        ("gzip bomb over the limit once inflated", "application/x-protobuf", Some("gzip"), gzip(&huge), 413),
+        ("unknown content type", "text/plain", None, valid.clone(), 415),
+        ("unknown content encoding", "application/x-protobuf", Some("br"), valid.clone(), 415),
+    ];
+    for (name, content_type, encoding, body, want) in cases {
+        let response = post(content_type, encoding, body).await.unwrap();
+        let status = response.status().as_u16();
+        let reply = response.bytes().await.unwrap();
+        assert_eq!(status, want, "{name}: body {:?}", String::from_utf8_lossy(&reply));
+        if want >= 400 && content_type == "application/x-protobuf" {
+            let rpc = RpcStatus::decode(reply).unwrap_or_else(|e| panic!("{name}: error body is not a google.rpc.Status: {e}"));
+            assert!(!rpc.message.is_empty(), "{name}: the error says what is wrong");
+        }
+    }
+    let json = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"from json"}}]}]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status().as_u16(), 200);
+    assert_eq!(json.headers()["content-type"], "application/json");
+
+    // Partial success: a record with a 3-byte trace id is refused, the rest stored.
+    let mut request = export_request(&["good".to_string(), "bad".to_string()]);
+    request.resource_logs[0].scope_logs[0].log_records[1].trace_id = vec![1, 2, 3];
+    let response = post("application/x-protobuf", None, request.encode_to_vec()).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let reply = porthole_proto::logs_service::ExportLogsServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
+    let partial = reply.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_log_records, 1);
+    assert!(partial.error_message.contains("trace_id"), "{}", partial.error_message);
+
+    assert!(porthole.counter("porthole_ingest_requests_rejected_total", &["reason=\"invalid\""]).await >= 5.0);
+    assert!(porthole.counter("porthole_ingest_requests_rejected_total", &["reason=\"too_large\""]).await >= 2.0);
+    assert!(porthole.counter("porthole_ingest_records_rejected_total", &["reason=\"invalid_record\""]).await >= 1.0);
+    assert_eq!(reqwest::get(porthole.url("/healthz")).await.unwrap().status().as_u16(), 200);
+}
+
+/// Sends raw bytes as a gRPC message, to get past the client's own encoder.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+async fn raw_grpc(endpoint: &str, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+    grpc.unary(tonic::Request::new(Bytes::from(body)), path, RawCodec).await.map(|r| r.into_inner())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_bad_requests_get_documented_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = server(dir.path()).await;
+    let endpoint = porthole.grpc_endpoint();
+    let valid = valid_body();
+    assert!(raw_grpc(&endpoint, valid.clone()).await.is_ok());
+    assert!(raw_grpc(&endpoint, vec![]).await.is_ok(), "an empty message is an empty export");
+    for (name, body) in [("malformed", b"\xff\xff\xff\xff garbage".to_vec()), ("truncated", valid[..valid.len() - 3].to_vec())] {
+        let status = raw_grpc(&endpoint, body).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{name}: {status:?}");
+    }
+    let mut client = LogsServiceClient::connect(endpoint.clone()).await.unwrap().max_encoding_message_size(usize::MAX);
+    let huge: ExportLogsServiceRequest = export_request(&["x".repeat(1024); 100]);
+    let status = client.export(huge).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // The server is still healthy and accepting.
+    client.export(export_request(&["still alive".to_string()])).await.unwrap();
+}

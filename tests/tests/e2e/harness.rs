@@ -1,0 +1,257 @@
+//! Starts the real binaries on free loopback ports and finds the tools the tests need.
+//! A missing tool is a failure that says how to get it, never a skip.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `target/debug/<name>`, next to this test binary's `deps/` folder.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first (the README test command does)", path.display());
+    path
+}
+
+/// A tool installed by the test command, or named by an environment variable.
+pub fn tool(env: &str, default: &str, how: &str) -> PathBuf {
+    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| repo_root().join(default));
+    assert!(path.exists(), "{} is missing ({env} not set); {how}. The README test command installs it.", path.display());
+    path
+}
+
+pub fn python() -> PathBuf {
+    tool("PORTHOLE_TEST_PYTHON", ".venv/bin/python", "create it with `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`")
+}
+
+pub fn s3s_fs() -> PathBuf {
+    tool("PORTHOLE_TEST_S3S_FS", ".tools/bin/s3s-fs", "install it with `cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools`")
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `porthole` process; killed when dropped. Its output is kept for failures.
+pub struct Porthole {
+    child: Child,
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub http: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Porthole {
+    /// `porthole <command> --data-dir DIR <extra>` on port 0 everywhere.
+    pub async fn start(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(binary("porthole"));
+        cmd.arg(command)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("PORTHOLE_LOG", "info,porthole_ingest=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn porthole");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let out = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("\"listening\"") {
+                    let _ = tx.send(line.clone());
+                }
+                out.lock().unwrap().push(line);
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let out = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                out.lock().unwrap().push(line);
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("porthole did not start:\n{}", output.lock().unwrap().join("\n"));
+            }
+        };
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let addr = |key: &str| json[key].as_str().unwrap().parse().unwrap();
+        let porthole = Self { child, otlp_grpc: addr("otlp_grpc"), otlp_http: addr("otlp_http"), http: addr("http"), output };
+        let client = reqwest::Client::new();
+        let url = porthole.url("/readyz");
+        wait_for("/readyz", Duration::from_secs(30), || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { client.get(url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+        porthole
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.otlp_grpc)
+    }
+
+    pub fn otlp_http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.otlp_http)
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap()
+    }
+
+    /// Sum of a counter's samples whose line contains every `filter`.
+    pub async fn counter(&self, name: &str, filters: &[&str]) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(name) && filters.iter().all(|f| l.contains(f)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "porthole ignored SIGTERM:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Porthole {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- porthole output ---\n{}", self.output());
+        }
+    }
+}
+
+/// A real S3-compatible server (s3s-fs) on a free loopback port.
+pub struct S3Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub root: PathBuf,
+    pub bucket: String,
+}
+
+pub const S3_ACCESS_KEY: &str = "porthole-test";
+pub const S3_SECRET_KEY: &str = "porthole-test-secret";
+
+impl S3Server {
+    pub async fn start(root: &Path, bucket: &str) -> Self {
+        std::fs::create_dir_all(root.join(bucket)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { child: None, port, root: root.to_path_buf(), bucket: bucket.to_string() };
+        server.resume().await;
+        server
+    }
+
+    /// (Re)starts the server on the same port and directory.
+    pub async fn resume(&mut self) {
+        let child = Command::new(s3s_fs())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for("s3s-fs to listen", Duration::from_secs(20), || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+        })
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The AWS_* environment that points a client at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a Python script from tests/python with the venv's interpreter; returns stdout,
+/// or panics with everything it printed.
+pub fn run_python(script: &str, args: &[String], env: &[(&str, String)]) -> String {
+    let output = Command::new(python())
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

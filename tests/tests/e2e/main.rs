@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `porthole` binary on loopback ports, real OTLP clients (the
+//! OpenTelemetry Python SDK and tonic), a real S3-compatible server, independent readers.
+
+mod bad_input;
+mod durability;
+mod harness;
+mod load;
+mod roundtrip;
+mod s3;
+mod storage_contract;
