@@ -84,9 +84,13 @@ impl FromStr for ByteSize {
     }
 }
 
+/// deltalake's kernel logs every snapshot at info, and an error when it probes a table that
+/// does not exist yet (every first start); their failures reach us as errors anyway.
+const DEFAULT_LOG_FILTER: &str = "info,deltalake=warn,deltalake_core=warn,buoyant_kernel=off";
+
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTHOLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,deltalake=warn,deltalake_core=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

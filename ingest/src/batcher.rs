@@ -14,6 +14,7 @@ use porthole_storage::{AppendReport, Signal, Storage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
 
 use crate::IngestError;
 use crate::telemetry::IngestMetrics;
@@ -55,6 +56,8 @@ pub struct Batcher {
     max_buffer_bytes: usize,
     metrics: Arc<IngestMetrics>,
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Once cancelled, batches are written at once instead of waiting out the window.
+    draining: CancellationToken,
 }
 
 impl Batcher {
@@ -62,10 +65,19 @@ impl Batcher {
         let budget = Arc::new(Semaphore::new(config.max_buffer_bytes));
         let mut queues = Vec::new();
         let mut workers = Vec::new();
+        let draining = CancellationToken::new();
         for signal in Signal::ALL {
             let (tx, rx) = mpsc::unbounded_channel();
             queues.push((signal, tx));
-            let worker = Worker { signal, config: config.clone(), storage: storage.clone(), metrics: metrics.clone(), budget: budget.clone(), max_buffer_bytes: config.max_buffer_bytes };
+            let worker = Worker {
+                signal,
+                config: config.clone(),
+                storage: storage.clone(),
+                metrics: metrics.clone(),
+                budget: budget.clone(),
+                max_buffer_bytes: config.max_buffer_bytes,
+                draining: draining.clone(),
+            };
             workers.push(tokio::spawn(worker.run(rx)));
         }
         Arc::new(Self {
@@ -74,6 +86,7 @@ impl Batcher {
             max_buffer_bytes: config.max_buffer_bytes,
             metrics,
             workers: std::sync::Mutex::new(workers),
+            draining,
         })
     }
 
@@ -103,9 +116,16 @@ impl Batcher {
         self.max_buffer_bytes - self.budget.available_permits()
     }
 
+    /// Writes what is queued now rather than at the end of its window, and every later
+    /// batch too: the first step of a shutdown, so in-flight exports are answered quickly.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
     /// Stops taking exports, writes and commits everything queued, acks it, and returns
     /// when every worker is done.
     pub async fn shutdown(&self) {
+        self.drain();
         self.queues.lock().expect("queue lock").take();
         let workers: Vec<_> = self.workers.lock().expect("worker lock").drain(..).collect();
         for worker in workers {
@@ -121,6 +141,7 @@ struct Worker {
     metrics: Arc<IngestMetrics>,
     budget: Arc<Semaphore>,
     max_buffer_bytes: usize,
+    draining: CancellationToken,
 }
 
 impl Worker {
@@ -130,12 +151,25 @@ impl Worker {
             let mut bytes = first.bytes;
             let mut batch = vec![first];
             while bytes < self.config.max_batch_bytes {
-                tokio::select! {
-                    next = rx.recv() => match next {
-                        Some(p) => { bytes += p.bytes; batch.push(p); }
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
+                let next = if self.draining.is_cancelled() {
+                    // Shutting down: take what is already queued, wait for nothing.
+                    match rx.try_recv() {
+                        Ok(p) => Some(p),
+                        Err(_) => break,
+                    }
+                } else {
+                    tokio::select! {
+                        next = rx.recv() => match next {
+                            Some(p) => Some(p),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        _ = self.draining.cancelled() => None,
+                    }
+                };
+                if let Some(p) = next {
+                    bytes += p.bytes;
+                    batch.push(p);
                 }
             }
             self.commit_batch(batch).await;

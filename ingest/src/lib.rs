@@ -108,6 +108,7 @@ impl Ingest {
     /// written, committed and acked), then flushes anything still queued.
     pub async fn shutdown(self) {
         self.stop_accepting.cancel();
+        self.batcher.drain();
         for server in self.servers {
             let _ = server.await;
         }

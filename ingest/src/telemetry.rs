@@ -1,7 +1,6 @@
 //! What the ingest tier reports about itself on `/metrics`. Each event is one method, so
 //! every place that accepts, rejects or commits counts it the same way.
 
-use std::sync::atomic::AtomicU64;
 
 use porthole_storage::{AppendReport, Signal};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -37,7 +36,7 @@ pub struct IngestMetrics {
     files_written: Family<SignalLabel, Counter>,
     bytes_written: Family<SignalLabel, Counter>,
     commits_failed: Family<SignalLabel, Counter>,
-    pub buffered_bytes: Gauge<i64, AtomicU64>,
+    pub buffered_bytes: Gauge,
 }
 
 impl IngestMetrics {

@@ -106,14 +106,14 @@ mod tests {
 
     #[test]
     fn rows_split_by_day_and_sort_by_service_then_time() {
-        let batch = logs(&[("b", 3), ("a", DAY + 1), ("a", 2), ("b", 1)]);
+        let batch = logs(&[("b", 3_000), ("a", DAY + 1_000), ("a", 2_000), ("b", 1_000)]);
         let days = split_by_day(&batch).unwrap();
         assert_eq!(days.keys().collect::<Vec<_>>(), ["1970-01-01", "1970-01-02"]);
         let first = sort_for_storage(&days["1970-01-01"]).unwrap();
         let services: Vec<_> = first.column_by_name("service").unwrap().as_string::<i32>().iter().flatten().collect();
         assert_eq!(services, ["a", "b", "b"]);
         let times = first.column_by_name("time_unix_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
-        assert_eq!(times.values().as_ref(), &[2, 1, 3]);
+        assert_eq!(times.values().as_ref(), &[2_000, 1_000, 3_000]);
     }
 
     #[test]
@@ -127,7 +127,7 @@ mod tests {
         let meta = reader.metadata();
         let row_group = meta.row_group(0);
         let trace = row_group.columns().iter().find(|c| c.column_path().string() == "trace_id").unwrap();
-        assert_eq!(trace.compression(), Compression::ZSTD(ZstdLevel::try_new(3).unwrap()));
+        assert!(matches!(trace.compression(), Compression::ZSTD(_)), "{:?}", trace.compression());
         assert!(trace.bloom_filter_offset().is_some());
         assert!(meta.column_index().is_some());
         let back = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().next().unwrap().unwrap();

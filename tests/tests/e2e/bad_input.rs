@@ -19,7 +19,7 @@ async fn server(dir: &std::path::Path) -> Porthole {
 }
 
 fn valid_body() -> Vec<u8> {
-    export_request(&["hello".to_string(); 10]).encode_to_vec()
+    export_request(&vec!["hello".to_string(); 10]).encode_to_vec()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -51,7 +51,7 @@ async fn http_bad_requests_get_documented_statuses() {
         request.send()
     };
     let valid = valid_body();
-    let huge = export_request(&["x".repeat(1024); 100]).encode_to_vec();
+    let huge = export_request(&vec!["x".repeat(1024); 100]).encode_to_vec();
     assert!(huge.len() > LIMIT);
     let cases: Vec<(&str, &'static str, Option<&'static str>, Vec<u8>, u16)> = vec![
         ("valid protobuf", "application/x-protobuf", None, valid.clone(), 200),
@@ -158,7 +158,7 @@ async fn grpc_bad_requests_get_documented_codes() {
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{name}: {status:?}");
     }
     let mut client = LogsServiceClient::connect(endpoint.clone()).await.unwrap().max_encoding_message_size(usize::MAX);
-    let huge: ExportLogsServiceRequest = export_request(&["x".repeat(1024); 100]);
+    let huge: ExportLogsServiceRequest = export_request(&vec!["x".repeat(1024); 100]);
     let status = client.export(huge).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     // The server is still healthy and accepting.

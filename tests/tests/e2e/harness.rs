@@ -69,7 +69,7 @@ impl Porthole {
             .arg(data_dir)
             .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(extra)
-            .env("PORTHOLE_LOG", "info,porthole_ingest=debug")
+            .env("PORTHOLE_LOG", "info,porthole_ingest=debug,buoyant_kernel=off,deltalake_core=warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -180,7 +180,6 @@ pub struct S3Server {
     child: Option<Child>,
     pub port: u16,
     pub root: PathBuf,
-    pub bucket: String,
 }
 
 pub const S3_ACCESS_KEY: &str = "porthole-test";
@@ -190,7 +189,7 @@ impl S3Server {
     pub async fn start(root: &Path, bucket: &str) -> Self {
         std::fs::create_dir_all(root.join(bucket)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = Self { child: None, port, root: root.to_path_buf(), bucket: bucket.to_string() };
+        let mut server = Self { child: None, port, root: root.to_path_buf() };
         server.resume().await;
         server
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::harness::{Porthole, S3Server, run_python, wait_for};
 use crate::load::{Load, assert_all_acked_present, stored_bodies};
 
-fn env_refs(env: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
