@@ -43,14 +43,37 @@ struct Args {
 /// Clients step through the export pool with a stride coprime to its size so they spread out.
 const POOL_STRIDE: usize = 7;
 
-const SERVICES: [&str; 10] = ["checkout", "cart", "payments", "search", "auth", "inventory", "shipping", "email", "frontend", "recommendations"];
+const SERVICES: [&str; 10] = [
+    "checkout",
+    "cart",
+    "payments",
+    "search",
+    "auth",
+    "inventory",
+    "shipping",
+    "email",
+    "frontend",
+    "recommendations",
+];
 
 fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
 }
 
 fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::IntValue(value)) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
 }
 
 /// One generated line: its service, the OTLP record, and the raw line as a file would hold it.
@@ -65,9 +88,18 @@ fn generate_line(rng: &mut StdRng, now_ns: u64) -> Line {
     let status = [200, 200, 200, 201, 204, 301, 404, 500, 503][rng.random_range(0..9)];
     let latency = rng.random_range(1..2_000);
     let user = rng.random_range(1..50_000);
-    let path = ["/api/cart", "/api/checkout", "/healthz", "/api/search?q=shoes", "/api/items/42"][rng.random_range(0..5)];
+    let path = [
+        "/api/cart",
+        "/api/checkout",
+        "/healthz",
+        "/api/search?q=shoes",
+        "/api/items/42",
+    ][rng.random_range(0..5)];
     let (severity, text) = if status >= 500 {
-        (17, "upstream connect error or disconnect/reset before headers. reset reason: connection failure")
+        (
+            17,
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+        )
     } else if status >= 400 {
         (13, "resource not found")
     } else {
@@ -81,7 +113,10 @@ fn generate_line(rng: &mut StdRng, now_ns: u64) -> Line {
             rng.random::<u64>()
         )
     } else {
-        let mut line = format!("{} GET {path} {status} {latency}ms user={user} - {text}", SERVICES[service]);
+        let mut line = format!(
+            "{} GET {path} {status} {latency}ms user={user} - {text}",
+            SERVICES[service]
+        );
         for _ in 0..rng.random_range(0..4) {
             line.push_str(&format!(" trace_ctx={:032x}", rng.random::<u128>()));
         }
@@ -90,13 +125,23 @@ fn generate_line(rng: &mut StdRng, now_ns: u64) -> Line {
     let record = LogRecord {
         time_unix_nano: now_ns + rng.random_range(0..1_000_000_000),
         severity_number: severity,
-        body: Some(AnyValue { value: Some(Value::StringValue(raw.clone())) }),
-        attributes: vec![string("http.method", "GET"), int("http.status_code", status), string("http.route", path)],
+        body: Some(AnyValue {
+            value: Some(Value::StringValue(raw.clone())),
+        }),
+        attributes: vec![
+            string("http.method", "GET"),
+            int("http.status_code", status),
+            string("http.route", path),
+        ],
         trace_id: rng.random::<[u8; 16]>().to_vec(),
         span_id: rng.random::<[u8; 8]>().to_vec(),
         ..Default::default()
     };
-    Line { service, record, raw }
+    Line {
+        service,
+        record,
+        raw,
+    }
 }
 
 fn export_of(lines: &[Line]) -> ExportLogsServiceRequest {
@@ -115,7 +160,14 @@ fn export_of(lines: &[Line]) -> ExportLogsServiceRequest {
                     ],
                     ..Default::default()
                 }),
-                scope_logs: vec![ScopeLogs { log_records: lines.iter().filter(|l| l.service == i).map(|l| l.record.clone()).collect(), ..Default::default() }],
+                scope_logs: vec![ScopeLogs {
+                    log_records: lines
+                        .iter()
+                        .filter(|l| l.service == i)
+                        .map(|l| l.record.clone())
+                        .collect(),
+                    ..Default::default()
+                }],
                 ..Default::default()
             })
             .collect(),
@@ -124,7 +176,12 @@ fn export_of(lines: &[Line]) -> ExportLogsServiceRequest {
 
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat.rsplit_once(')').context("stat format")?.1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("stat format")?
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0)
 }
@@ -147,7 +204,10 @@ fn dir_bytes(path: &Path) -> u64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !args.porthole.exists() {
-        bail!("{} not found: run `cargo build --release -p porthole` first", args.porthole.display());
+        bail!(
+            "{} not found: run `cargo build --release -p porthole` first",
+            args.porthole.display()
+        );
     }
     let work = tempfile::tempdir()?;
     let mut rng = StdRng::seed_from_u64(7);
@@ -155,7 +215,9 @@ async fn main() -> anyhow::Result<()> {
     // A pool of distinct exports, cycled by the clients.
     let pool: Vec<(ExportLogsServiceRequest, u64)> = (0..64)
         .map(|_| {
-            let lines: Vec<Line> = (0..args.records).map(|_| generate_line(&mut rng, now_ns)).collect();
+            let lines: Vec<Line> = (0..args.records)
+                .map(|_| generate_line(&mut rng, now_ns))
+                .collect();
             let raw = lines.iter().map(|l| l.raw.len() as u64 + 1).sum();
             (export_of(&lines), raw)
         })
@@ -164,15 +226,31 @@ async fn main() -> anyhow::Result<()> {
 
     let data_dir = work.path().join("data");
     let mut server = Command::new(&args.porthole)
-        .args(["serve", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .env("PORTHOLE_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
     let mut first_line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().context("stdout")?), &mut first_line)?;
-    let listening: serde_json::Value = serde_json::from_str(&first_line).context("listening line")?;
-    let endpoint = format!("http://{}", listening["otlp_grpc"].as_str().context("otlp_grpc")?);
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().context("stdout")?),
+        &mut first_line,
+    )?;
+    let listening: serde_json::Value =
+        serde_json::from_str(&first_line).context("listening line")?;
+    let endpoint = format!(
+        "http://{}",
+        listening["otlp_grpc"].as_str().context("otlp_grpc")?
+    );
 
     let acked_raw = Arc::new(AtomicU64::new(0));
     let acked_records = Arc::new(AtomicU64::new(0));
@@ -181,10 +259,17 @@ async fn main() -> anyhow::Result<()> {
     let deadline = started + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
     for c in 0..args.clients {
-        let (pool, endpoint, acked_raw, acked_records) = (pool.clone(), endpoint.clone(), acked_raw.clone(), acked_records.clone());
+        let (pool, endpoint, acked_raw, acked_records) = (
+            pool.clone(),
+            endpoint.clone(),
+            acked_raw.clone(),
+            acked_records.clone(),
+        );
         let records = args.records as u64;
         clients.push(tokio::spawn(async move {
-            let mut client = LogsServiceClient::connect(endpoint).await?.max_decoding_message_size(64 << 20);
+            let mut client = LogsServiceClient::connect(endpoint)
+                .await?
+                .max_decoding_message_size(64 << 20);
             let mut i = c;
             while Instant::now() < deadline {
                 let (request, raw) = &pool[i % pool.len()];
@@ -202,7 +287,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(server.id())? - cpu_before;
-    Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()?;
     server.wait()?;
 
     let raw_mb = acked_raw.load(Ordering::Relaxed) as f64 / 1e6;
@@ -216,15 +303,29 @@ async fn main() -> anyhow::Result<()> {
     for (request, raw) in pool.iter() {
         baseline_raw += raw;
         for resource in &request.resource_logs {
-            let service = resource.resource.as_ref().and_then(|r| r.attributes.first()).and_then(|a| a.value.clone()).and_then(|v| v.value);
-            let Some(Value::StringValue(service)) = service else { continue };
+            let service = resource
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.first())
+                .and_then(|a| a.value.clone())
+                .and_then(|v| v.value);
+            let Some(Value::StringValue(service)) = service else {
+                continue;
+            };
             for record in &resource.scope_logs[0].log_records {
-                let Some(Value::StringValue(body)) = record.body.as_ref().and_then(|b| b.value.clone()) else { continue };
-                serde_json::to_writer(&mut rows, &serde_json::json!({
-                    "time_unix_nano": record.time_unix_nano, "service": service, "severity_number": record.severity_number, "body": body,
-                    "trace_id": hex(&record.trace_id), "span_id": hex(&record.span_id),
-                    "attributes": record.attributes.iter().map(|a| (a.key.clone(), format!("{:?}", a.value))).collect::<Vec<_>>(),
-                }))?;
+                let Some(Value::StringValue(body)) =
+                    record.body.as_ref().and_then(|b| b.value.clone())
+                else {
+                    continue;
+                };
+                serde_json::to_writer(
+                    &mut rows,
+                    &serde_json::json!({
+                        "time_unix_nano": record.time_unix_nano, "service": service, "severity_number": record.severity_number, "body": body,
+                        "trace_id": hex(&record.trace_id), "span_id": hex(&record.span_id),
+                        "attributes": record.attributes.iter().map(|a| (a.key.clone(), format!("{:?}", a.value))).collect::<Vec<_>>(),
+                    }),
+                )?;
                 rows.write_all(b"\n")?;
             }
         }
@@ -238,20 +339,35 @@ async fn main() -> anyhow::Result<()> {
         .output()
         .context("running the pyarrow baseline (create .venv with tests/run.sh)")?;
     if !baseline.status.success() {
-        bail!("pyarrow baseline failed: {}", String::from_utf8_lossy(&baseline.stderr));
+        bail!(
+            "pyarrow baseline failed: {}",
+            String::from_utf8_lossy(&baseline.stderr)
+        );
     }
     let result: serde_json::Value = serde_json::from_slice(&baseline.stdout)?;
-    let pyarrow_mb_per_core = baseline_raw as f64 / 1e6 / result["cpu_seconds"].as_f64().context("cpu_seconds")?;
+    let pyarrow_mb_per_core =
+        baseline_raw as f64 / 1e6 / result["cpu_seconds"].as_f64().context("cpu_seconds")?;
 
-    println!("acked raw log bytes   {raw_mb:.1} MB in {wall:.1} s ({} records, {} clients)", acked_records.load(Ordering::Relaxed), args.clients);
+    println!(
+        "acked raw log bytes   {raw_mb:.1} MB in {wall:.1} s ({} records, {} clients)",
+        acked_records.load(Ordering::Relaxed),
+        args.clients
+    );
     println!("server CPU            {cpu:.1} s ({:.2} cores)", cpu / wall);
     println!("porthole ingest       {porthole_mb_per_core:.1} MB/s per core (goal >= 30)");
-    println!("pyarrow write         {pyarrow_mb_per_core:.1} MB/s per core (same rows, zstd, one file)");
-    println!("ratio                 {:.2}x of pyarrow (goal >= 0.5)", porthole_mb_per_core / pyarrow_mb_per_core);
-    println!("stored / raw          {:.1}% (Parquet + index + table log; goal <= 10%)", 100.0 * stored / (raw_mb * 1e6));
+    println!(
+        "pyarrow write         {pyarrow_mb_per_core:.1} MB/s per core (same rows, zstd, one file)"
+    );
+    println!(
+        "ratio                 {:.2}x of pyarrow (goal >= 0.5)",
+        porthole_mb_per_core / pyarrow_mb_per_core
+    );
+    println!(
+        "stored / raw          {:.1}% (Parquet + index + table log; goal <= 10%)",
+        100.0 * stored / (raw_mb * 1e6)
+    );
     Ok(())
 }
-
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -7,7 +7,11 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "porthole", version, about = "Observability for sealed containers: OTLP in, Parquet + Delta Lake out")]
+#[command(
+    name = "porthole",
+    version,
+    about = "Observability for sealed containers: OTLP in, Parquet + Delta Lake out"
+)]
 pub struct Cli {
     /// Log output: `text` for people, `json` for log pipelines.
     #[arg(long, env = "PORTHOLE_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
@@ -69,7 +73,9 @@ impl FromStr for ByteSize {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (number, unit) = s.split_at(split);
-        let number: usize = number.parse().map_err(|_| format!("{s:?} is not a size like 8MiB"))?;
+        let number: usize = number
+            .parse()
+            .map_err(|_| format!("{s:?} is not a size like 8MiB"))?;
         let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "kib" | "k" => 1 << 10,
@@ -78,9 +84,17 @@ impl FromStr for ByteSize {
             "kb" => 1_000,
             "mb" => 1_000_000,
             "gb" => 1_000_000_000,
-            other => return Err(format!("unknown size unit {other:?}; use B, KiB, MiB or GiB")),
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?}; use B, KiB, MiB or GiB"
+                ));
+            }
         };
-        number.checked_mul(multiplier).filter(|n| *n > 0).map(ByteSize).ok_or_else(|| format!("{s:?} is out of range"))
+        number
+            .checked_mul(multiplier)
+            .filter(|n| *n > 0)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is out of range"))
     }
 }
 
@@ -91,7 +105,9 @@ const DEFAULT_LOG_FILTER: &str = "info,deltalake=warn,deltalake_core=warn,buoyan
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTHOLE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

@@ -15,7 +15,10 @@ use args::{Cli, Command, ServeArgs};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     args::init_logging(&cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("porthole: cannot start the async runtime: {e}");
@@ -40,8 +43,13 @@ fn main() -> std::process::ExitCode {
 /// Runs the OTLP receivers and the operations endpoints until SIGTERM or Ctrl-C, then
 /// stops accepting, commits and acks what is buffered, and returns.
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let location = Location::parse(args.storage.as_deref(), &args.data_dir).context("reading --storage / --data-dir")?;
-    let storage = Arc::new(Storage::open(location.clone()).await.with_context(|| format!("opening the tables at {location:?}"))?);
+    let location = Location::parse(args.storage.as_deref(), &args.data_dir)
+        .context("reading --storage / --data-dir")?;
+    let storage = Arc::new(
+        Storage::open(location.clone())
+            .await
+            .with_context(|| format!("opening the tables at {location:?}"))?,
+    );
     let mut registry = Registry::default();
     let config = IngestConfig {
         otlp_grpc_addr: args.otlp_grpc_addr,
@@ -54,12 +62,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             write_timeout: args.write_timeout.into(),
         },
     };
-    let ingest = Ingest::start(config, storage.clone(), &mut registry).await.context("binding the OTLP receivers")?;
-    let http_listener = tokio::net::TcpListener::bind(args.http_addr).await.with_context(|| format!("binding --http-addr {}", args.http_addr))?;
+    let ingest = Ingest::start(config, storage.clone(), &mut registry)
+        .await
+        .context("binding the OTLP receivers")?;
+    let http_listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     let http_addr = http_listener.local_addr()?;
     let ops = porthole_ingest::ops_router(storage, Arc::new(registry));
     let stop_http = tokio_util::sync::CancellationToken::new();
-    let http_server = tokio::spawn(axum::serve(http_listener, ops).with_graceful_shutdown(stop_http.clone().cancelled_owned()).into_future());
+    let http_server = tokio::spawn(
+        axum::serve(http_listener, ops)
+            .with_graceful_shutdown(stop_http.clone().cancelled_owned())
+            .into_future(),
+    );
     // One machine-readable line so scripts and tests learn the bound ports (port 0 works).
     println!(
         "{}",

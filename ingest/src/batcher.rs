@@ -61,7 +61,11 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(config: BatchConfig, storage: Arc<Storage>, metrics: Arc<IngestMetrics>) -> Arc<Self> {
+    pub fn start(
+        config: BatchConfig,
+        storage: Arc<Storage>,
+        metrics: Arc<IngestMetrics>,
+    ) -> Arc<Self> {
         let budget = Arc::new(Semaphore::new(config.max_buffer_bytes));
         let mut queues = Vec::new();
         let mut workers = Vec::new();
@@ -91,19 +95,41 @@ impl Batcher {
     }
 
     /// Queues the rows and waits until they are committed (or the batch failed).
-    pub async fn submit(&self, signal: Signal, rows: RecordBatch) -> Result<AppendReport, IngestError> {
+    pub async fn submit(
+        &self,
+        signal: Signal,
+        rows: RecordBatch,
+    ) -> Result<AppendReport, IngestError> {
         let bytes = rows.get_array_memory_size().max(1);
-        let permits = u32::try_from(bytes).map_err(|_| IngestError::TooLarge { limit: u32::MAX as usize })?;
+        let permits = u32::try_from(bytes).map_err(|_| IngestError::TooLarge {
+            limit: u32::MAX as usize,
+        })?;
         if bytes > self.max_buffer_bytes {
-            return Err(IngestError::TooLarge { limit: self.max_buffer_bytes });
+            return Err(IngestError::TooLarge {
+                limit: self.max_buffer_bytes,
+            });
         }
-        let budget = self.budget.clone().try_acquire_many_owned(permits).map_err(|_| IngestError::Overloaded)?;
-        self.metrics.buffered_bytes.set(self.buffered_bytes() as i64);
+        let budget = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| IngestError::Overloaded)?;
+        self.metrics
+            .buffered_bytes
+            .set(self.buffered_bytes() as i64);
         let (ack, acked) = oneshot::channel();
-        let pending = Pending { rows, bytes, _budget: budget, ack };
+        let pending = Pending {
+            rows,
+            bytes,
+            _budget: budget,
+            ack,
+        };
         {
             let queues = self.queues.lock().expect("queue lock");
-            let queue = queues.as_ref().and_then(|q| q.iter().find(|(s, _)| *s == signal)).map(|(_, tx)| tx);
+            let queue = queues
+                .as_ref()
+                .and_then(|q| q.iter().find(|(s, _)| *s == signal))
+                .map(|(_, tx)| tx);
             match queue {
                 Some(tx) if tx.send(pending).is_ok() => {}
                 _ => return Err(IngestError::ShuttingDown),
@@ -127,7 +153,12 @@ impl Batcher {
     pub async fn shutdown(&self) {
         self.drain();
         self.queues.lock().expect("queue lock").take();
-        let workers: Vec<_> = self.workers.lock().expect("worker lock").drain(..).collect();
+        let workers: Vec<_> = self
+            .workers
+            .lock()
+            .expect("worker lock")
+            .drain(..)
+            .collect();
         for worker in workers {
             let _ = worker.await;
         }
@@ -173,7 +204,9 @@ impl Worker {
                 }
             }
             self.commit_batch(batch).await;
-            self.metrics.buffered_bytes.set((self.max_buffer_bytes - self.budget.available_permits()) as i64);
+            self.metrics
+                .buffered_bytes
+                .set((self.max_buffer_bytes - self.budget.available_permits()) as i64);
         }
     }
 
@@ -181,10 +214,18 @@ impl Worker {
         let schema = batch[0].rows.schema();
         let rows = arrow::compute::concat_batches(&schema, batch.iter().map(|p| &p.rows));
         let result = match rows {
-            Ok(rows) => match timeout(self.config.write_timeout, self.storage.append(self.signal, rows)).await {
+            Ok(rows) => match timeout(
+                self.config.write_timeout,
+                self.storage.append(self.signal, rows),
+            )
+            .await
+            {
                 Ok(Ok(report)) => Ok(report),
                 Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("write and commit took longer than {:?}", self.config.write_timeout)),
+                Err(_) => Err(format!(
+                    "write and commit took longer than {:?}",
+                    self.config.write_timeout
+                )),
             },
             Err(e) => Err(e.to_string()),
         };

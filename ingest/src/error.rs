@@ -32,9 +32,13 @@ pub enum IngestError {
 impl IngestError {
     pub fn grpc_code(&self) -> Code {
         match self {
-            IngestError::InvalidRequest(_) | IngestError::Unsupported { .. } => Code::InvalidArgument,
+            IngestError::InvalidRequest(_) | IngestError::Unsupported { .. } => {
+                Code::InvalidArgument
+            }
             IngestError::TooLarge { .. } => Code::ResourceExhausted,
-            IngestError::Overloaded | IngestError::StorageUnavailable | IngestError::ShuttingDown => Code::Unavailable,
+            IngestError::Overloaded
+            | IngestError::StorageUnavailable
+            | IngestError::ShuttingDown => Code::Unavailable,
         }
     }
 
@@ -43,7 +47,9 @@ impl IngestError {
             IngestError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             IngestError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Overloaded | IngestError::StorageUnavailable | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Overloaded
+            | IngestError::StorageUnavailable
+            | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -86,8 +92,16 @@ mod tests {
     #[test]
     fn the_same_failure_maps_the_same_way_on_both_protocols() {
         let cases = [
-            (IngestError::InvalidRequest("x".into()), Code::InvalidArgument, 400),
-            (IngestError::TooLarge { limit: 1 }, Code::ResourceExhausted, 413),
+            (
+                IngestError::InvalidRequest("x".into()),
+                Code::InvalidArgument,
+                400,
+            ),
+            (
+                IngestError::TooLarge { limit: 1 },
+                Code::ResourceExhausted,
+                413,
+            ),
             (IngestError::Overloaded, Code::Unavailable, 503),
             (IngestError::StorageUnavailable, Code::Unavailable, 503),
         ];
@@ -97,6 +111,9 @@ mod tests {
         }
         let status: tonic::Status = IngestError::Overloaded.into();
         use tonic_types::StatusExt;
-        assert_eq!(status.get_details_retry_info().unwrap().retry_delay, Some(RETRY_AFTER));
+        assert_eq!(
+            status.get_details_retry_info().unwrap().retry_delay,
+            Some(RETRY_AFTER)
+        );
     }
 }

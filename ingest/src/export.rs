@@ -1,12 +1,20 @@
 //! The three OTLP export requests behind one trait, so each receiver is written once and
 //! works for logs, traces and metrics alike.
 
-use porthole_proto::logs_service::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
-use porthole_proto::metrics_service::{ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use porthole_proto::trace_service::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use porthole_proto::logs_service::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use porthole_proto::metrics_service::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use porthole_proto::trace_service::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use porthole_storage::{Converted, Signal, convert_logs, convert_metrics, convert_spans};
 
-pub trait OtlpExport: prost::Message + Default + serde::de::DeserializeOwned + Send + Sync + 'static {
+pub trait OtlpExport:
+    prost::Message + Default + serde::de::DeserializeOwned + Send + Sync + 'static
+{
     const SIGNAL: Signal;
     type Response: prost::Message + serde::Serialize + Default + Send + 'static;
 

@@ -4,7 +4,9 @@ use std::task::{Context, Poll};
 
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
 use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use porthole_proto::metrics_service::metrics_service_server::{MetricsService, MetricsServiceServer};
+use porthole_proto::metrics_service::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use porthole_proto::metrics_service::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use porthole_proto::trace_service::trace_service_server::{TraceService, TraceServiceServer};
 use porthole_proto::trace_service::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -12,7 +14,13 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use porthole_storage::Signal;
+
+use crate::IngestError;
 use crate::pipeline::Pipeline;
+use crate::telemetry::IngestMetrics;
 
 #[derive(Clone)]
 pub struct OtlpGrpc {
@@ -21,7 +29,10 @@ pub struct OtlpGrpc {
 
 #[tonic::async_trait]
 impl LogsService for OtlpGrpc {
-    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let request = request.into_inner();
         let size = request.encoded_len();
         Ok(Response::new(self.pipeline.export(request, size).await?))
@@ -30,7 +41,10 @@ impl LogsService for OtlpGrpc {
 
 #[tonic::async_trait]
 impl TraceService for OtlpGrpc {
-    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let request = request.into_inner();
         let size = request.encoded_len();
         Ok(Response::new(self.pipeline.export(request, size).await?))
@@ -39,7 +53,10 @@ impl TraceService for OtlpGrpc {
 
 #[tonic::async_trait]
 impl MetricsService for OtlpGrpc {
-    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let request = request.into_inner();
         let size = request.encoded_len();
         Ok(Response::new(self.pipeline.export(request, size).await?))
@@ -75,48 +92,83 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> tonic::service::R
 /// Rewrites the status codes tonic's codec gives bad requests into the ones OTLP senders act
 /// on: an undecodable body is INVALID_ARGUMENT (drop, don't retry), not INTERNAL; an
 /// over-limit one is RESOURCE_EXHAUSTED, not OUT_OF_RANGE. Porthole's own handlers never
-/// answer INTERNAL or OUT_OF_RANGE, so every such status here came from the codec.
-#[derive(Clone, Default)]
-pub struct CodecStatusLayer;
+/// answer INTERNAL or OUT_OF_RANGE, so every such status here came from the codec; the
+/// handlers never saw these requests, so they are counted here.
+#[derive(Clone)]
+pub struct CodecStatusLayer {
+    pub metrics: Arc<IngestMetrics>,
+}
 
 impl<S> tower::Layer<S> for CodecStatusLayer {
     type Service = CodecStatus<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        CodecStatus { inner }
+        CodecStatus {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct CodecStatus<S> {
     inner: S,
+    metrics: Arc<IngestMetrics>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for CodecStatus<S>
 where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
+    ResBody: Send + 'static,
+    S::Error: 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures::future::MapOk<S::Future, fn(http::Response<ResBody>) -> http::Response<ResBody>>;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        use futures::TryFutureExt;
-        self.inner.call(request).map_ok(rewrite_codec_status as fn(_) -> _)
+        let signal = signal_of_path(request.uri().path());
+        let metrics = self.metrics.clone();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            let headers = response.headers_mut();
+            let (replacement, error) = match headers.get("grpc-status").map(|v| v.as_bytes()) {
+                Some(b"13") => (
+                    tonic::Code::InvalidArgument,
+                    IngestError::InvalidRequest("undecodable protobuf".into()),
+                ),
+                Some(b"11") => (
+                    tonic::Code::ResourceExhausted,
+                    IngestError::TooLarge { limit: 0 },
+                ),
+                _ => return Ok(response),
+            };
+            headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
+            if let Some(signal) = signal {
+                metrics.export_rejected(signal, error.reason(), 0, 0);
+                let message = headers
+                    .get("grpc-message")
+                    .and_then(|m| m.to_str().ok())
+                    .unwrap_or("");
+                tracing::warn!(%signal, reason = error.reason(), message, "export refused by the gRPC codec");
+            }
+            Ok(response)
+        })
     }
 }
 
-fn rewrite_codec_status<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let headers = response.headers_mut();
-    let replacement = match headers.get("grpc-status").map(|v| v.as_bytes()) {
-        Some(b"13") => tonic::Code::InvalidArgument,
-        Some(b"11") => tonic::Code::ResourceExhausted,
-        _ => return response,
-    };
-    headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
-    response
+fn signal_of_path(path: &str) -> Option<Signal> {
+    [
+        ("collector.logs.", Signal::Logs),
+        ("collector.trace.", Signal::Spans),
+        ("collector.metrics.", Signal::Metrics),
+    ]
+    .into_iter()
+    .find(|(marker, _)| path.contains(marker))
+    .map(|(_, signal)| signal)
 }

@@ -34,7 +34,10 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> Router {
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
         .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(HttpState { pipeline, max_request_bytes })
+        .with_state(HttpState {
+            pipeline,
+            max_request_bytes,
+        })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -52,7 +55,11 @@ struct RpcStatus {
     message: String,
 }
 
-async fn export<E: OtlpExport>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export<E: OtlpExport>(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let encoding = match content_type(&headers) {
         Ok(encoding) => encoding,
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
@@ -63,8 +70,10 @@ async fn export<E: OtlpExport>(State(state): State<HttpState>, headers: HeaderMa
     };
     let wire_bytes = bytes.len();
     let request = match encoding {
-        Encoding::Protobuf => E::decode(bytes.as_slice()).map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
-        Encoding::Json => serde_json::from_slice::<E>(&bytes).map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
+        Encoding::Protobuf => E::decode(bytes.as_slice())
+            .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
+        Encoding::Json => serde_json::from_slice::<E>(&bytes)
+            .map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
     };
     let request = match request {
         Ok(request) => request,
@@ -77,30 +86,48 @@ async fn export<E: OtlpExport>(State(state): State<HttpState>, headers: HeaderMa
 }
 
 fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
-    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         PROTOBUF | "application/protobuf" => Ok(Encoding::Protobuf),
         JSON => Ok(Encoding::Json),
-        _ => Err(IngestError::Unsupported { what: "content-type", value: value.to_string() }),
+        _ => Err(IngestError::Unsupported {
+            what: "content-type",
+            value: value.to_string(),
+        }),
     }
 }
 
 /// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
 /// neither a large body nor a small gzip bomb can use more memory than the limit.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(IngestError::TooLarge { limit });
     }
     let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
             IngestError::TooLarge { limit }
         } else {
             IngestError::InvalidRequest(format!("reading body: {e}"))
         }
     })?;
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
     match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(raw.to_vec()),
         "gzip" => {
@@ -114,25 +141,43 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             }
             Ok(out)
         }
-        other => Err(IngestError::Unsupported { what: "content-encoding", value: other.to_string() }),
+        other => Err(IngestError::Unsupported {
+            what: "content-encoding",
+            value: other.to_string(),
+        }),
     }
 }
 
-fn reject<E: OtlpExport>(state: &HttpState, error: IngestError, encoding: Encoding, wire_bytes: usize) -> Response {
+fn reject<E: OtlpExport>(
+    state: &HttpState,
+    error: IngestError,
+    encoding: Encoding,
+    wire_bytes: usize,
+) -> Response {
     state.pipeline.rejected(E::SIGNAL, &error, 0, wire_bytes);
     respond_error(&error, encoding)
 }
 
 fn respond_error(error: &IngestError, encoding: Encoding) -> Response {
-    let status = RpcStatus { code: error.grpc_code() as i32, message: error.to_string() };
+    let status = RpcStatus {
+        code: error.grpc_code() as i32,
+        message: error.to_string(),
+    };
     let mut response = encode(error.http_status(), encoding, &status);
     if error.is_retryable() {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER.as_secs()),
+        );
     }
     response
 }
 
-fn encode<M: prost::Message + serde::Serialize>(status: StatusCode, encoding: Encoding, message: &M) -> Response {
+fn encode<M: prost::Message + serde::Serialize>(
+    status: StatusCode,
+    encoding: Encoding,
+    message: &M,
+) -> Response {
     let (content_type, body) = match encoding {
         Encoding::Protobuf => (PROTOBUF, message.encode_to_vec()),
         Encoding::Json => (JSON, serde_json::to_vec(message).unwrap_or_default()),

@@ -60,10 +60,17 @@ pub struct Ingest {
 
 impl Ingest {
     /// Binds both receivers and starts serving.
-    pub async fn start(config: IngestConfig, storage: Arc<Storage>, registry: &mut Registry) -> std::io::Result<Self> {
+    pub async fn start(
+        config: IngestConfig,
+        storage: Arc<Storage>,
+        registry: &mut Registry,
+    ) -> std::io::Result<Self> {
         let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
         let batcher = batcher::Batcher::start(config.batch.clone(), storage, metrics.clone());
-        let pipeline = pipeline::Pipeline { batcher: batcher.clone(), metrics };
+        let pipeline = pipeline::Pipeline {
+            batcher: batcher.clone(),
+            metrics: metrics.clone(),
+        };
         let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
         let http_listener = TcpListener::bind(config.otlp_http_addr).await?;
         let otlp_grpc_addr = grpc_listener.local_addr()?;
@@ -74,9 +81,12 @@ impl Ingest {
         let stop = stop_accepting.clone();
         let grpc_server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .layer(grpc::CodecStatusLayer)
+                .layer(grpc::CodecStatusLayer { metrics })
                 .add_routes(grpc_routes)
-                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), stop.cancelled_owned())
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc_listener),
+                    stop.cancelled_owned(),
+                )
                 .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "OTLP gRPC server stopped");
@@ -86,14 +96,22 @@ impl Ingest {
         let http_routes = http::router(pipeline, config.max_request_bytes);
         let stop = stop_accepting.clone();
         let http_server = tokio::spawn(async move {
-            let served = axum::serve(http_listener, http_routes).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let served = axum::serve(http_listener, http_routes)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "OTLP HTTP server stopped");
             }
         });
 
         tracing::info!(%otlp_grpc_addr, %otlp_http_addr, "OTLP receivers listening");
-        Ok(Self { otlp_grpc_addr, otlp_http_addr, stop_accepting, servers: vec![grpc_server, http_server], batcher })
+        Ok(Self {
+            otlp_grpc_addr,
+            otlp_http_addr,
+            stop_accepting,
+            servers: vec![grpc_server, http_server],
+            batcher,
+        })
     }
 
     pub fn otlp_grpc_addr(&self) -> SocketAddr {

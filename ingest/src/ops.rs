@@ -26,20 +26,42 @@ pub fn ops_router(storage: Arc<Storage>, registry: Arc<Registry>) -> Router {
 
 /// Ready when the storage answers; a node that cannot write should get no traffic.
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
-    match tokio::time::timeout(std::time::Duration::from_secs(5), state.storage.check_reachable()).await {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.storage.check_reachable(),
+    )
+    .await
+    {
         Ok(Ok(())) => (StatusCode::OK, "ready\n".to_string()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check: storage unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unreachable\n".to_string())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unreachable\n".to_string(),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage did not answer within 5s\n".to_string()),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage did not answer within 5s\n".to_string(),
+        ),
     }
 }
 
 async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &state.registry).is_err() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain")], String::new());
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            String::new(),
+        );
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
 }

@@ -19,7 +19,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Converts and durably stores one decoded export; the response says which records, if
     /// any, were refused.
-    pub async fn export<E: OtlpExport>(&self, request: E, wire_bytes: usize) -> Result<E::Response, IngestError> {
+    pub async fn export<E: OtlpExport>(
+        &self,
+        request: E,
+        wire_bytes: usize,
+    ) -> Result<E::Response, IngestError> {
         let received_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
@@ -37,13 +41,15 @@ impl Pipeline {
                 return Err(error);
             }
         }
-        self.metrics.export_accepted(E::SIGNAL, rows, wire_bytes as u64);
+        self.metrics
+            .export_accepted(E::SIGNAL, rows, wire_bytes as u64);
         Ok(E::response(converted.rejected, converted.rejection_reason))
     }
 
     /// Counts and logs a refused export.
     pub fn rejected(&self, signal: Signal, error: &IngestError, records: u64, wire_bytes: usize) {
-        self.metrics.export_rejected(signal, error.reason(), records, wire_bytes as u64);
+        self.metrics
+            .export_rejected(signal, error.reason(), records, wire_bytes as u64);
         tracing::warn!(%signal, reason = error.reason(), %error, wire_bytes, "export refused");
     }
 }

@@ -89,7 +89,9 @@ impl AttributeMapBuilder {
                 .append_option(text);
             values.append(true);
         }
-        self.inner.append(true).expect("keys and values stay in step");
+        self.inner
+            .append(true)
+            .expect("keys and values stay in step");
     }
 
     pub fn finish(&mut self) -> ArrayRef {
@@ -140,20 +142,48 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map.value_length(1), 0);
         let entries: StructArray = map.value(0);
-        let types = entries.column(1).as_any().downcast_ref::<StructArray>().unwrap();
+        let types = entries
+            .column(1)
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
         let kinds = arrow::array::as_string_array(types.column(0));
         let texts = arrow::array::as_string_array(types.column(1));
-        let got: Vec<(&str, &str)> = (0..kinds.len()).map(|i| (kinds.value(i), texts.value(i))).collect();
-        assert_eq!(&got[..5], &[("string", "hello"), ("int", "-42"), ("double", "0.1"), ("bool", "true"), ("bytes", "dead")]);
-        assert_eq!(got[5], ("array", r#"{"arrayValue":{"values":[{"stringValue":"v"}]}}"#));
+        let got: Vec<(&str, &str)> = (0..kinds.len())
+            .map(|i| (kinds.value(i), texts.value(i)))
+            .collect();
+        assert_eq!(
+            &got[..5],
+            &[
+                ("string", "hello"),
+                ("int", "-42"),
+                ("double", "0.1"),
+                ("bool", "true"),
+                ("bytes", "dead")
+            ]
+        );
+        assert_eq!(
+            got[5],
+            (
+                "array",
+                r#"{"arrayValue":{"values":[{"stringValue":"v"}]}}"#
+            )
+        );
         assert_eq!(got[6].0, "kvlist");
         let back: AnyValue = serde_json::from_str(got[6].1).unwrap();
-        assert_eq!(back.value, Some(attrs[6].value.clone().unwrap().value.unwrap()));
+        assert_eq!(
+            back.value,
+            Some(attrs[6].value.clone().unwrap().value.unwrap())
+        );
     }
 
     #[test]
     fn promoted_lookup_ignores_non_strings_and_empties() {
-        let attrs = vec![kv("n", Value::IntValue(1)), kv("e", Value::StringValue(String::new())), kv("s", Value::StringValue("x".into()))];
+        let attrs = vec![
+            kv("n", Value::IntValue(1)),
+            kv("e", Value::StringValue(String::new())),
+            kv("s", Value::StringValue("x".into())),
+        ];
         assert_eq!(string_attribute(&attrs, "n"), None);
         assert_eq!(string_attribute(&attrs, "e"), None);
         assert_eq!(string_attribute(&attrs, "s"), Some("x"));

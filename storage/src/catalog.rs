@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, StructField, StructType, DataType};
+use deltalake::kernel::{Action, Add, DataType, StructField, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
@@ -44,9 +44,12 @@ impl Catalog {
     /// fine: the loser of the race for version 0 opens the winner's table.
     pub async fn open(signal: Signal, url: Url, options: HashMap<String, String>) -> Result<Self> {
         for _attempt in 0..5 {
-            let table = DeltaTable::try_from_url_with_storage_options(url.clone(), options.clone()).await?;
+            let table =
+                DeltaTable::try_from_url_with_storage_options(url.clone(), options.clone()).await?;
             if table.version().is_some() {
-                return Ok(Self { table: Mutex::new(table) });
+                return Ok(Self {
+                    table: Mutex::new(table),
+                });
             }
             match table
                 .create()
@@ -56,7 +59,11 @@ impl Catalog {
                 .with_save_mode(SaveMode::Ignore)
                 .await
             {
-                Ok(table) => return Ok(Self { table: Mutex::new(table) }),
+                Ok(table) => {
+                    return Ok(Self {
+                        table: Mutex::new(table),
+                    });
+                }
                 Err(DeltaTableError::VersionAlreadyExists(_)) => continue,
                 Err(e) if e.to_string().contains("already exists") => continue,
                 Err(e) => return Err(e.into()),
@@ -81,10 +88,11 @@ impl Catalog {
             predicate: None,
         };
         let actions = adds.into_iter().map(Action::Add).collect();
-        let finalized = CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
-            .with_actions(actions)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
-            .await?;
+        let finalized =
+            CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+                .with_actions(actions)
+                .build(Some(table.snapshot()?), table.log_store(), operation)
+                .await?;
         table.state = Some(finalized.snapshot());
         Ok(finalized.version())
     }
@@ -93,7 +101,10 @@ impl Catalog {
     pub async fn files(&self) -> Result<Vec<FileEntry>> {
         let mut table = self.table.lock().await;
         table.update_incremental(None).await?;
-        let views: Vec<_> = table.get_active_add_actions_by_partitions(&[]).try_collect().await?;
+        let views: Vec<_> = table
+            .get_active_add_actions_by_partitions(&[])
+            .try_collect()
+            .await?;
         Ok(views
             .into_iter()
             .map(|view| {
@@ -104,7 +115,10 @@ impl Catalog {
                     size: add.size,
                     num_records: view.num_records(),
                     day: add.partition_values.get("day").cloned().flatten(),
-                    index_path: add.tags.as_ref().and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
+                    index_path: add
+                        .tags
+                        .as_ref()
+                        .and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
                 }
             })
             .collect())

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{SortColumn, SortOptions, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::compute::{
+    SortColumn, SortOptions, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
 use arrow::datatypes::TimestampMicrosecondType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -19,7 +21,11 @@ pub fn split_by_day(batch: &RecordBatch) -> Result<BTreeMap<String, RecordBatch>
         .column_by_name("timestamp")
         .expect("every table has a timestamp column")
         .as_primitive::<TimestampMicrosecondType>();
-    let days: Vec<String> = timestamps.values().iter().map(|micros| day_of(*micros)).collect();
+    let days: Vec<String> = timestamps
+        .values()
+        .iter()
+        .map(|micros| day_of(*micros))
+        .collect();
     let mut distinct: Vec<&String> = days.iter().collect();
     distinct.sort();
     distinct.dedup();
@@ -47,7 +53,10 @@ pub fn day_of(micros: i64) -> String {
 pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
     let by = |name: &str| SortColumn {
         values: Arc::clone(batch.column_by_name(name).expect("shared column")),
-        options: Some(SortOptions { descending: false, nulls_first: false }),
+        options: Some(SortOptions {
+            descending: false,
+            nulls_first: false,
+        }),
     };
     let indices = lexsort_to_indices(&[by("service"), by("timestamp")], None)?;
     Ok(take_record_batch(batch, &indices)?)
@@ -86,13 +95,19 @@ mod tests {
                     resource: Some(porthole_proto::resource::Resource {
                         attributes: vec![KeyValue {
                             key: "service.name".into(),
-                            value: Some(AnyValue { value: Some(Value::StringValue(service.to_string())) }),
+                            value: Some(AnyValue {
+                                value: Some(Value::StringValue(service.to_string())),
+                            }),
                             ..Default::default()
                         }],
                         ..Default::default()
                     }),
                     scope_logs: vec![ScopeLogs {
-                        log_records: vec![LogRecord { time_unix_nano: *nanos as u64, trace_id: vec![7; 16], ..Default::default() }],
+                        log_records: vec![LogRecord {
+                            time_unix_nano: *nanos as u64,
+                            trace_id: vec![7; 16],
+                            ..Default::default()
+                        }],
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -108,11 +123,23 @@ mod tests {
     fn rows_split_by_day_and_sort_by_service_then_time() {
         let batch = logs(&[("b", 3_000), ("a", DAY + 1_000), ("a", 2_000), ("b", 1_000)]);
         let days = split_by_day(&batch).unwrap();
-        assert_eq!(days.keys().collect::<Vec<_>>(), ["1970-01-01", "1970-01-02"]);
+        assert_eq!(
+            days.keys().collect::<Vec<_>>(),
+            ["1970-01-01", "1970-01-02"]
+        );
         let first = sort_for_storage(&days["1970-01-01"]).unwrap();
-        let services: Vec<_> = first.column_by_name("service").unwrap().as_string::<i32>().iter().flatten().collect();
+        let services: Vec<_> = first
+            .column_by_name("service")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
         assert_eq!(services, ["a", "b", "b"]);
-        let times = first.column_by_name("time_unix_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let times = first
+            .column_by_name("time_unix_nano")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(times.values().as_ref(), &[2_000, 1_000, 3_000]);
     }
 
@@ -121,16 +148,32 @@ mod tests {
         let bytes = encode_parquet(&logs(&[("a", 1)])).unwrap();
         let reader = parquet::file::serialized_reader::SerializedFileReader::new_with_options(
             bytes.clone(),
-            parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build(),
+            parquet::file::serialized_reader::ReadOptionsBuilder::new()
+                .with_page_index()
+                .build(),
         )
         .unwrap();
         let meta = reader.metadata();
         let row_group = meta.row_group(0);
-        let trace = row_group.columns().iter().find(|c| c.column_path().string() == "trace_id").unwrap();
-        assert!(matches!(trace.compression(), Compression::ZSTD(_)), "{:?}", trace.compression());
+        let trace = row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == "trace_id")
+            .unwrap();
+        assert!(
+            matches!(trace.compression(), Compression::ZSTD(_)),
+            "{:?}",
+            trace.compression()
+        );
         assert!(trace.bloom_filter_offset().is_some());
         assert!(meta.column_index().is_some());
-        let back = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().next().unwrap().unwrap();
+        let back = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
         assert_eq!(back.num_rows(), 1);
     }
 }

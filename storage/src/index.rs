@@ -94,7 +94,12 @@ fn attribute_object(map: &MapArray, row: usize) -> BTreeMap<String, tantivy::sch
     let texts = values.column(1).as_string::<i32>();
     (0..keys.len())
         .filter(|i| texts.is_valid(*i))
-        .map(|i| (keys.value(i).to_string(), tantivy::schema::OwnedValue::Str(texts.value(i).to_string())))
+        .map(|i| {
+            (
+                keys.value(i).to_string(),
+                tantivy::schema::OwnedValue::Str(texts.value(i).to_string()),
+            )
+        })
         .collect()
 }
 
@@ -110,7 +115,11 @@ fn pack_directory(dir: &Path) -> Result<Bytes> {
     let mut files = Vec::with_capacity(names.len());
     for name in names {
         let data = std::fs::read(dir.join(&name))?;
-        files.push(PackedFile { name, offset: out.len() as u64, len: data.len() as u64 });
+        files.push(PackedFile {
+            name,
+            offset: out.len() as u64,
+            len: data.len() as u64,
+        });
         out.put_slice(&data);
     }
     let footer = serde_json::to_vec(&Footer { files }).expect("footer serialises");
@@ -123,13 +132,20 @@ fn pack_directory(dir: &Path) -> Result<Bytes> {
 /// Opens a packed index held in memory.
 pub fn open_packed_index(packed: &Bytes) -> Result<Index> {
     let corrupt = |why: &str| StorageError::CorruptIndex(why.to_string());
-    let tail = packed.len().checked_sub(16).ok_or_else(|| corrupt("shorter than its footer"))?;
+    let tail = packed
+        .len()
+        .checked_sub(16)
+        .ok_or_else(|| corrupt("shorter than its footer"))?;
     if &packed[tail + 8..] != MAGIC {
         return Err(corrupt("bad magic"));
     }
-    let footer_len = u64::from_le_bytes(packed[tail..tail + 8].try_into().expect("8 bytes")) as usize;
-    let footer_start = tail.checked_sub(footer_len).ok_or_else(|| corrupt("footer length"))?;
-    let footer: Footer = serde_json::from_slice(&packed[footer_start..tail]).map_err(|e| corrupt(&e.to_string()))?;
+    let footer_len =
+        u64::from_le_bytes(packed[tail..tail + 8].try_into().expect("8 bytes")) as usize;
+    let footer_start = tail
+        .checked_sub(footer_len)
+        .ok_or_else(|| corrupt("footer length"))?;
+    let footer: Footer =
+        serde_json::from_slice(&packed[footer_start..tail]).map_err(|e| corrupt(&e.to_string()))?;
     let dir = RamDirectory::create();
     for file in footer.files {
         let (start, end) = (file.offset as usize, (file.offset + file.len) as usize);
@@ -152,8 +168,16 @@ mod tests {
     fn body(text: &str, order: &str) -> LogRecord {
         LogRecord {
             time_unix_nano: 1,
-            body: Some(AnyValue { value: Some(Value::StringValue(text.into())) }),
-            attributes: vec![KeyValue { key: "order".into(), value: Some(AnyValue { value: Some(Value::StringValue(order.into())) }), ..Default::default() }],
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(text.into())),
+            }),
+            attributes: vec![KeyValue {
+                key: "order".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue(order.into())),
+                }),
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
@@ -163,7 +187,11 @@ mod tests {
         let request = porthole_proto::logs_service::ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
-                    log_records: vec![body("all good", "1"), body("connection refused by upstream", "2"), body("fine", "3")],
+                    log_records: vec![
+                        body("all good", "1"),
+                        body("connection refused by upstream", "2"),
+                        body("fine", "3"),
+                    ],
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -176,11 +204,19 @@ mod tests {
         let schema = index.schema();
         let parser = QueryParser::for_index(&index, vec![schema.get_field("body").unwrap()]);
         let row = |query: &str| -> Vec<u64> {
-            let hits = searcher.search(&parser.parse_query(query).unwrap(), &TopDocs::with_limit(10).order_by_score()).unwrap();
+            let hits = searcher
+                .search(
+                    &parser.parse_query(query).unwrap(),
+                    &TopDocs::with_limit(10).order_by_score(),
+                )
+                .unwrap();
             hits.into_iter()
                 .map(|(_, address)| {
                     let doc: TantivyDocument = searcher.doc(address).unwrap();
-                    tantivy::schema::Value::as_u64(&doc.get_first(schema.get_field("row").unwrap()).unwrap()).unwrap()
+                    tantivy::schema::Value::as_u64(
+                        &doc.get_first(schema.get_field("row").unwrap()).unwrap(),
+                    )
+                    .unwrap()
                 })
                 .collect()
         };
@@ -191,7 +227,11 @@ mod tests {
 
     #[test]
     fn corrupt_packs_are_errors_not_panics() {
-        for bad in [Bytes::new(), Bytes::from_static(b"0123456789abcdefPHIDX001"), Bytes::from(vec![0u8; 64])] {
+        for bad in [
+            Bytes::new(),
+            Bytes::from_static(b"0123456789abcdefPHIDX001"),
+            Bytes::from(vec![0u8; 64]),
+        ] {
             assert!(open_packed_index(&bad).is_err());
         }
     }

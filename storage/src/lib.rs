@@ -71,7 +71,10 @@ impl Storage {
 
     /// Like [`Storage::open`], with object-store options (e.g. `AWS_ENDPOINT_URL`) that take
     /// precedence over the environment.
-    pub async fn open_with_options(location: Location, options: HashMap<String, String>) -> Result<Self> {
+    pub async fn open_with_options(
+        location: Location,
+        options: HashMap<String, String>,
+    ) -> Result<Self> {
         // deltalake brings both rustls crypto providers, so none is chosen automatically;
         // without this, the first TLS client (S3 over https) panics.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -79,7 +82,8 @@ impl Storage {
         merged.extend(options);
         let mut catalogs = BTreeMap::new();
         for signal in Signal::ALL {
-            let catalog = Catalog::open(signal, location.table_url(signal)?, merged.clone()).await?;
+            let catalog =
+                Catalog::open(signal, location.table_url(signal)?, merged.clone()).await?;
             catalogs.insert(signal, catalog);
         }
         Ok(Self { location, catalogs })
@@ -111,11 +115,25 @@ impl Storage {
                 let id = uuid::Uuid::new_v4();
                 let data_path = format!("day={day}/part-{id}.zstd.parquet");
                 let size = encoded.data.len() as i64;
-                put(store.as_ref(), &data_path, encoded.data, &mut written, &mut bytes_written).await?;
+                put(
+                    store.as_ref(),
+                    &data_path,
+                    encoded.data,
+                    &mut written,
+                    &mut bytes_written,
+                )
+                .await?;
                 let tags = match encoded.index {
                     Some(index) => {
                         let index_path = format!("_porthole_index/day={day}/part-{id}.idx");
-                        put(store.as_ref(), &index_path, index, &mut written, &mut bytes_written).await?;
+                        put(
+                            store.as_ref(),
+                            &index_path,
+                            index,
+                            &mut written,
+                            &mut bytes_written,
+                        )
+                        .await?;
                         Some(HashMap::from([(INDEX_TAG.to_string(), Some(index_path))]))
                     }
                     None => None,
@@ -173,8 +191,14 @@ impl Storage {
         let store = self.catalog(signal).object_store().await;
         let mut batches = Vec::new();
         for file in self.files(signal).await? {
-            let bytes = store.get(&ObjectPath::from(file.path.as_str())).await?.bytes().await?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+            let bytes = store
+                .get(&ObjectPath::from(file.path.as_str()))
+                .await?
+                .bytes()
+                .await?;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+                    .build()?;
             for batch in reader {
                 batches.push(batch?);
             }
@@ -191,7 +215,9 @@ impl Storage {
     /// Whether the storage answers: a listing of the logs table's log folder.
     pub async fn check_reachable(&self) -> Result<()> {
         let store = self.catalog(Signal::Logs).object_store().await;
-        store.list_with_delimiter(Some(&ObjectPath::from("_delta_log"))).await?;
+        store
+            .list_with_delimiter(Some(&ObjectPath::from("_delta_log")))
+            .await?;
         Ok(())
     }
 }
@@ -230,8 +256,14 @@ fn encode_file(signal: Signal, rows: &RecordBatch) -> Result<EncodedFile> {
 
 /// Delta `stats` for pruning by time and service: numRecords, min/max, null counts.
 fn file_stats(batch: &RecordBatch) -> String {
-    let timestamps = batch.column_by_name("timestamp").expect("timestamp").as_primitive::<TimestampMicrosecondType>();
-    let services = batch.column_by_name("service").expect("service").as_string::<i32>();
+    let timestamps = batch
+        .column_by_name("timestamp")
+        .expect("timestamp")
+        .as_primitive::<TimestampMicrosecondType>();
+    let services = batch
+        .column_by_name("service")
+        .expect("service")
+        .as_string::<i32>();
     let iso = |micros: Option<i64>| {
         micros
             .and_then(chrono::DateTime::from_timestamp_micros)

@@ -22,7 +22,10 @@ const AWS_ENV: [&str; 7] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
     Local(PathBuf),
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
     /// One process's memory; gone when it exits.
     Memory,
 }
@@ -44,17 +47,23 @@ impl Location {
         let url = Url::parse(storage).map_err(|e| invalid(&e.to_string()))?;
         match url.scheme() {
             "s3" | "s3a" => {
-                let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| invalid("no bucket name"))?;
+                let bucket = url
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| invalid("no bucket name"))?;
                 Ok(Location::S3 {
                     bucket: bucket.to_string(),
                     prefix: url.path().trim_matches('/').to_string(),
                 })
             }
             "file" => Ok(Location::Local(
-                url.to_file_path().map_err(|_| invalid("not a local path"))?,
+                url.to_file_path()
+                    .map_err(|_| invalid("not a local path"))?,
             )),
             "memory" => Ok(Location::Memory),
-            other => Err(invalid(&format!("unsupported scheme {other:?}; use s3://, file:// or a path"))),
+            other => Err(invalid(&format!(
+                "unsupported scheme {other:?}; use s3://, file:// or a path"
+            ))),
         }
     }
 
@@ -65,16 +74,25 @@ impl Location {
             Location::Local(root) => {
                 let dir = root.join(name);
                 std::fs::create_dir_all(&dir)?;
-                Ok(Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
-                    location: dir.display().to_string(),
-                    reason: "not an absolute path".into(),
-                })?)
+                Ok(
+                    Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
+                        location: dir.display().to_string(),
+                        reason: "not an absolute path".into(),
+                    })?,
+                )
             }
-            Location::S3 { bucket, prefix } if prefix.is_empty() => Url::parse(&format!("s3://{bucket}/{name}/")),
-            Location::S3 { bucket, prefix } => Url::parse(&format!("s3://{bucket}/{prefix}/{name}/")),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => {
+                Url::parse(&format!("s3://{bucket}/{name}/"))
+            }
+            Location::S3 { bucket, prefix } => {
+                Url::parse(&format!("s3://{bucket}/{prefix}/{name}/"))
+            }
             Location::Memory => Url::parse(&format!("memory:///{name}/")),
         }
-        .map_err(|e| StorageError::InvalidLocation { location: format!("{self:?}"), reason: e.to_string() })?;
+        .map_err(|e| StorageError::InvalidLocation {
+            location: format!("{self:?}"),
+            reason: e.to_string(),
+        })?;
         Ok(url)
     }
 
@@ -91,7 +109,9 @@ impl Location {
                     options.insert(key.to_string(), value);
                 }
             }
-            options.entry("AWS_REGION".into()).or_insert_with(|| "us-east-1".into());
+            options
+                .entry("AWS_REGION".into())
+                .or_insert_with(|| "us-east-1".into());
             options.insert("timeout".into(), "10s".into());
             options.insert("connect_timeout".into(), "3s".into());
         }
@@ -110,14 +130,28 @@ mod tests {
     #[test]
     fn parses_every_form_and_rejects_the_rest() {
         let dir = Path::new("/data");
-        assert_eq!(Location::parse(None, dir).unwrap(), Location::Local("/data".into()));
+        assert_eq!(
+            Location::parse(None, dir).unwrap(),
+            Location::Local("/data".into())
+        );
         assert_eq!(
             Location::parse(Some("s3://bucket/a/b/"), dir).unwrap(),
-            Location::S3 { bucket: "bucket".into(), prefix: "a/b".into() }
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            }
         );
-        assert_eq!(Location::parse(Some("file:///x"), dir).unwrap(), Location::Local("/x".into()));
-        assert_eq!(Location::parse(Some("memory://"), dir).unwrap(), Location::Memory);
-        let err = Location::parse(Some("gs://b"), dir).unwrap_err().to_string();
+        assert_eq!(
+            Location::parse(Some("file:///x"), dir).unwrap(),
+            Location::Local("/x".into())
+        );
+        assert_eq!(
+            Location::parse(Some("memory://"), dir).unwrap(),
+            Location::Memory
+        );
+        let err = Location::parse(Some("gs://b"), dir)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported scheme"), "{err}");
         assert!(Location::parse(Some("s3:///nobucket"), dir).is_err());
     }

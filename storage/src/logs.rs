@@ -14,10 +14,13 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
     let mut b = LogColumns::default();
     let mut rejections = Rejections::default();
     for resource_logs in &request.resource_logs {
-        let resource = ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
+        let resource =
+            ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
         for scope_logs in &resource_logs.scope_logs {
             for record in &scope_logs.log_records {
-                if !matches!(record.trace_id.len(), 0 | 16) || !matches!(record.span_id.len(), 0 | 8) {
+                if !matches!(record.trace_id.len(), 0 | 16)
+                    || !matches!(record.span_id.len(), 0 | 8)
+                {
                     rejections.reject(|| {
                         format!(
                             "log record has a trace_id of {} bytes and a span_id of {} bytes; they must be 16 and 8 bytes or empty",
@@ -29,13 +32,18 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
                 }
                 let time = nanos(record.time_unix_nano);
                 let observed = nanos(record.observed_time_unix_nano);
-                let effective = [time, observed, received_at_nanos].into_iter().find(|t| *t > 0).unwrap_or(0);
+                let effective = [time, observed, received_at_nanos]
+                    .into_iter()
+                    .find(|t| *t > 0)
+                    .unwrap_or(0);
                 b.timestamp.append_value(micros(effective));
                 b.time_unix_nano.append_value(time);
                 b.observed_time_unix_nano.append_value(observed);
-                b.severity.append_option(severity(record.severity_number, &record.severity_text));
+                b.severity
+                    .append_option(severity(record.severity_number, &record.severity_text));
                 b.severity_number.append_value(record.severity_number);
-                b.severity_text.append_option(non_empty(&record.severity_text));
+                b.severity_text
+                    .append_option(non_empty(&record.severity_text));
                 let (body_type, body) = render_value(record.body.as_ref());
                 b.body.append_option(body);
                 b.body_type.append_value(body_type);
@@ -44,7 +52,8 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
                 b.flags.append_value(i64::from(record.flags));
                 b.event_name.append_option(non_empty(&record.event_name));
                 b.attributes.append(&record.attributes);
-                b.dropped_attributes_count.append_value(i64::from(record.dropped_attributes_count));
+                b.dropped_attributes_count
+                    .append_value(i64::from(record.dropped_attributes_count));
                 b.resource.append(&resource, scope_logs.scope.as_ref());
             }
         }
@@ -88,11 +97,27 @@ struct LogColumns {
 impl LogColumns {
     fn finish(mut self) -> arrow::array::RecordBatch {
         let mut columns = vec![
-            column("timestamp", Arc::new(self.timestamp.finish().with_timezone("UTC")), false),
-            column("time_unix_nano", Arc::new(self.time_unix_nano.finish()), false),
-            column("observed_time_unix_nano", Arc::new(self.observed_time_unix_nano.finish()), false),
+            column(
+                "timestamp",
+                Arc::new(self.timestamp.finish().with_timezone("UTC")),
+                false,
+            ),
+            column(
+                "time_unix_nano",
+                Arc::new(self.time_unix_nano.finish()),
+                false,
+            ),
+            column(
+                "observed_time_unix_nano",
+                Arc::new(self.observed_time_unix_nano.finish()),
+                false,
+            ),
             column("severity", Arc::new(self.severity.finish()), true),
-            column("severity_number", Arc::new(self.severity_number.finish()), false),
+            column(
+                "severity_number",
+                Arc::new(self.severity_number.finish()),
+                false,
+            ),
             column("severity_text", Arc::new(self.severity_text.finish()), true),
             column("body", Arc::new(self.body.finish()), true),
             column("body_type", Arc::new(self.body_type.finish()), false),
@@ -101,7 +126,11 @@ impl LogColumns {
             column("flags", Arc::new(self.flags.finish()), false),
             column("event_name", Arc::new(self.event_name.finish()), true),
             column("attributes", self.attributes.finish(), true),
-            column("dropped_attributes_count", Arc::new(self.dropped_attributes_count.finish()), false),
+            column(
+                "dropped_attributes_count",
+                Arc::new(self.dropped_attributes_count.finish()),
+                false,
+            ),
         ];
         columns.extend(self.resource.finish());
         assemble(columns)
@@ -117,7 +146,13 @@ mod tests {
     use porthole_proto::resource::Resource;
 
     fn string_kv(key: &str, value: &str) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }), ..Default::default() }
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(value.into())),
+            }),
+            ..Default::default()
+        }
     }
 
     fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
@@ -134,7 +169,10 @@ mod tests {
                     ],
                     ..Default::default()
                 }),
-                scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -145,7 +183,9 @@ mod tests {
         let record = LogRecord {
             time_unix_nano: 1_700_000_000_123_456_789,
             severity_number: 17,
-            body: Some(AnyValue { value: Some(Value::StringValue("payment failed".into())) }),
+            body: Some(AnyValue {
+                value: Some(Value::StringValue("payment failed".into())),
+            }),
             trace_id: vec![1; 16],
             span_id: vec![2; 8],
             attributes: vec![string_kv("order", "42")],
@@ -155,7 +195,14 @@ mod tests {
         assert_eq!(converted.rejected, 0);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 1);
-        let text = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().value(0).to_string();
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .value(0)
+                .to_string()
+        };
         assert_eq!(text("body"), "payment failed");
         assert_eq!(text("severity"), "ERROR");
         assert_eq!(text("service"), "checkout");
@@ -165,14 +212,23 @@ mod tests {
         assert_eq!(text("version"), "v2");
         assert_eq!(text("image_digest"), "sha256:abc");
         assert_eq!(text("trace_id"), "01".repeat(16));
-        let t = batch.column_by_name("time_unix_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let t = batch
+            .column_by_name("time_unix_nano")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(t.value(0), 1_700_000_000_123_456_789);
     }
 
     #[test]
     fn bad_ids_are_rejected_and_counted_not_fatal() {
-        let good = LogRecord { time_unix_nano: 1, ..Default::default() };
-        let bad = LogRecord { trace_id: vec![1; 3], ..Default::default() };
+        let good = LogRecord {
+            time_unix_nano: 1,
+            ..Default::default()
+        };
+        let bad = LogRecord {
+            trace_id: vec![1; 3],
+            ..Default::default()
+        };
         let converted = convert_logs(&request(vec![good, bad]), 5);
         assert_eq!(converted.batch.num_rows(), 1);
         assert_eq!(converted.rejected, 1);
@@ -183,7 +239,11 @@ mod tests {
     fn a_record_without_times_gets_the_receive_time() {
         let converted = convert_logs(&request(vec![LogRecord::default()]), 7_000);
         let ts = converted.batch.column_by_name("timestamp").unwrap();
-        assert_eq!(ts.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0), 7);
+        assert_eq!(
+            ts.as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                .value(0),
+            7
+        );
         assert!(converted.batch.column_by_name("body").unwrap().is_null(0));
     }
 }

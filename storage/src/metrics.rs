@@ -21,7 +21,10 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
     let mut b = MetricColumns::default();
     let mut rejections = Rejections::default();
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), &resource_metrics.schema_url);
+        let resource = ResourceContext::new(
+            resource_metrics.resource.as_ref(),
+            &resource_metrics.schema_url,
+        );
         for scope_metrics in &resource_metrics.scope_metrics {
             for metric in &scope_metrics.metrics {
                 if metric.name.is_empty() {
@@ -40,12 +43,24 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
                     }
                     Some(Data::Sum(sum)) => {
                         for p in &sum.data_points {
-                            row(PointCommon::number("sum", p, Some(sum.aggregation_temporality), Some(sum.is_monotonic)));
+                            row(PointCommon::number(
+                                "sum",
+                                p,
+                                Some(sum.aggregation_temporality),
+                                Some(sum.is_monotonic),
+                            ));
                         }
                     }
                     Some(Data::Histogram(h)) => {
                         for p in &h.data_points {
-                            let mut c = PointCommon::new("histogram", &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars);
+                            let mut c = PointCommon::new(
+                                "histogram",
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            );
                             c.temporality = Some(h.aggregation_temporality);
                             c.count = Some(p.count);
                             c.sum = p.sum;
@@ -58,7 +73,14 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
                     }
                     Some(Data::ExponentialHistogram(h)) => {
                         for p in &h.data_points {
-                            let mut c = PointCommon::new("exponential_histogram", &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars);
+                            let mut c = PointCommon::new(
+                                "exponential_histogram",
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            );
                             c.temporality = Some(h.aggregation_temporality);
                             c.count = Some(p.count);
                             c.sum = p.sum;
@@ -68,18 +90,36 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
                                 scale: p.scale,
                                 zero_count: p.zero_count,
                                 zero_threshold: p.zero_threshold,
-                                positive: p.positive.as_ref().map(|b| (b.offset, b.bucket_counts.as_slice())),
-                                negative: p.negative.as_ref().map(|b| (b.offset, b.bucket_counts.as_slice())),
+                                positive: p
+                                    .positive
+                                    .as_ref()
+                                    .map(|b| (b.offset, b.bucket_counts.as_slice())),
+                                negative: p
+                                    .negative
+                                    .as_ref()
+                                    .map(|b| (b.offset, b.bucket_counts.as_slice())),
                             });
                             row(c);
                         }
                     }
                     Some(Data::Summary(s)) => {
                         for p in &s.data_points {
-                            let mut c = PointCommon::new("summary", &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &[]);
+                            let mut c = PointCommon::new(
+                                "summary",
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &[],
+                            );
                             c.count = Some(p.count);
                             c.sum = Some(p.sum);
-                            c.quantiles = Some(p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect());
+                            c.quantiles = Some(
+                                p.quantile_values
+                                    .iter()
+                                    .map(|q| (q.quantile, q.value))
+                                    .collect(),
+                            );
                             row(c);
                         }
                     }
@@ -121,7 +161,14 @@ struct PointCommon<'a> {
 }
 
 impl<'a> PointCommon<'a> {
-    fn new(metric_type: &'static str, attributes: &'a [KeyValue], start_time: u64, time: u64, flags: u32, exemplars: &'a [Exemplar]) -> Self {
+    fn new(
+        metric_type: &'static str,
+        attributes: &'a [KeyValue],
+        start_time: u64,
+        time: u64,
+        flags: u32,
+        exemplars: &'a [Exemplar],
+    ) -> Self {
         Self {
             metric_type,
             attributes,
@@ -144,8 +191,20 @@ impl<'a> PointCommon<'a> {
         }
     }
 
-    fn number(metric_type: &'static str, p: &'a porthole_proto::metrics::NumberDataPoint, temporality: Option<i32>, is_monotonic: Option<bool>) -> Self {
-        let mut c = Self::new(metric_type, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars);
+    fn number(
+        metric_type: &'static str,
+        p: &'a porthole_proto::metrics::NumberDataPoint,
+        temporality: Option<i32>,
+        is_monotonic: Option<bool>,
+    ) -> Self {
+        let mut c = Self::new(
+            metric_type,
+            &p.attributes,
+            p.start_time_unix_nano,
+            p.time_unix_nano,
+            p.flags,
+            &p.exemplars,
+        );
         c.temporality = temporality;
         c.is_monotonic = is_monotonic;
         match p.value {
@@ -161,7 +220,9 @@ impl<'a> PointCommon<'a> {
 }
 
 fn counts(values: &[u64]) -> impl Iterator<Item = Option<i64>> + '_ {
-    values.iter().map(|v| Some(i64::try_from(*v).unwrap_or(i64::MAX)))
+    values
+        .iter()
+        .map(|v| Some(i64::try_from(*v).unwrap_or(i64::MAX)))
 }
 
 #[derive(Default)]
@@ -200,13 +261,20 @@ struct MetricColumns {
 }
 
 impl MetricColumns {
-    fn append_common(&mut self, metric: &Metric, p: &PointCommon<'_>, resource: &ResourceContext<'_>, scope: Option<&InstrumentationScope>) {
+    fn append_common(
+        &mut self,
+        metric: &Metric,
+        p: &PointCommon<'_>,
+        resource: &ResourceContext<'_>,
+        scope: Option<&InstrumentationScope>,
+    ) {
         let time = nanos(p.time);
         self.timestamp.append_value(micros(time));
         self.time_unix_nano.append_value(time);
         self.start_time_unix_nano.append_value(nanos(p.start_time));
         self.metric_name.append_value(&metric.name);
-        self.metric_description.append_option(non_empty(&metric.description));
+        self.metric_description
+            .append_option(non_empty(&metric.description));
         self.metric_unit.append_option(non_empty(&metric.unit));
         self.metric_metadata.append(&metric.metadata);
         self.metric_type.append_value(p.metric_type);
@@ -216,37 +284,77 @@ impl MetricColumns {
         self.flags.append_value(i64::from(p.flags));
         self.value_double.append_option(p.value_double);
         self.value_int.append_option(p.value_int);
-        self.count.append_option(p.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)));
+        self.count
+            .append_option(p.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)));
         self.sum.append_option(p.sum);
         self.min.append_option(p.min);
         self.max.append_option(p.max);
-        self.bucket_counts.append_option(p.bucket_counts.map(counts));
-        self.explicit_bounds.append_option(p.explicit_bounds.map(|b| b.iter().copied().map(Some)));
+        self.bucket_counts
+            .append_option(p.bucket_counts.map(counts));
+        self.explicit_bounds
+            .append_option(p.explicit_bounds.map(|b| b.iter().copied().map(Some)));
         let e = p.exponential.as_ref();
         self.scale.append_option(e.map(|e| e.scale));
-        self.zero_count.append_option(e.map(|e| i64::try_from(e.zero_count).unwrap_or(i64::MAX)));
-        self.zero_threshold.append_option(e.map(|e| e.zero_threshold));
-        self.positive_offset.append_option(e.and_then(|e| e.positive).map(|b| b.0));
-        self.positive_bucket_counts.append_option(e.and_then(|e| e.positive).map(|b| counts(b.1)));
-        self.negative_offset.append_option(e.and_then(|e| e.negative).map(|b| b.0));
-        self.negative_bucket_counts.append_option(e.and_then(|e| e.negative).map(|b| counts(b.1)));
-        self.quantiles.append_option(p.quantiles.as_ref().map(|q| q.iter().map(|(q, _)| Some(*q)).collect::<Vec<_>>()));
-        self.quantile_values.append_option(p.quantiles.as_ref().map(|q| q.iter().map(|(_, v)| Some(*v)).collect::<Vec<_>>()));
-        self.exemplars.append_option((!p.exemplars.is_empty()).then(|| serde_json::to_string(p.exemplars).unwrap_or_default()));
+        self.zero_count
+            .append_option(e.map(|e| i64::try_from(e.zero_count).unwrap_or(i64::MAX)));
+        self.zero_threshold
+            .append_option(e.map(|e| e.zero_threshold));
+        self.positive_offset
+            .append_option(e.and_then(|e| e.positive).map(|b| b.0));
+        self.positive_bucket_counts
+            .append_option(e.and_then(|e| e.positive).map(|b| counts(b.1)));
+        self.negative_offset
+            .append_option(e.and_then(|e| e.negative).map(|b| b.0));
+        self.negative_bucket_counts
+            .append_option(e.and_then(|e| e.negative).map(|b| counts(b.1)));
+        self.quantiles.append_option(
+            p.quantiles
+                .as_ref()
+                .map(|q| q.iter().map(|(q, _)| Some(*q)).collect::<Vec<_>>()),
+        );
+        self.quantile_values.append_option(
+            p.quantiles
+                .as_ref()
+                .map(|q| q.iter().map(|(_, v)| Some(*v)).collect::<Vec<_>>()),
+        );
+        self.exemplars.append_option(
+            (!p.exemplars.is_empty())
+                .then(|| serde_json::to_string(p.exemplars).unwrap_or_default()),
+        );
         self.resource.append(resource, scope);
     }
 
     fn finish(mut self) -> arrow::array::RecordBatch {
         let mut columns = vec![
-            column("timestamp", Arc::new(self.timestamp.finish().with_timezone("UTC")), false),
-            column("time_unix_nano", Arc::new(self.time_unix_nano.finish()), false),
-            column("start_time_unix_nano", Arc::new(self.start_time_unix_nano.finish()), false),
+            column(
+                "timestamp",
+                Arc::new(self.timestamp.finish().with_timezone("UTC")),
+                false,
+            ),
+            column(
+                "time_unix_nano",
+                Arc::new(self.time_unix_nano.finish()),
+                false,
+            ),
+            column(
+                "start_time_unix_nano",
+                Arc::new(self.start_time_unix_nano.finish()),
+                false,
+            ),
             column("metric_name", Arc::new(self.metric_name.finish()), false),
-            column("metric_description", Arc::new(self.metric_description.finish()), true),
+            column(
+                "metric_description",
+                Arc::new(self.metric_description.finish()),
+                true,
+            ),
             column("metric_unit", Arc::new(self.metric_unit.finish()), true),
             column("metric_metadata", self.metric_metadata.finish(), true),
             column("metric_type", Arc::new(self.metric_type.finish()), false),
-            column("aggregation_temporality", Arc::new(self.aggregation_temporality.finish()), true),
+            column(
+                "aggregation_temporality",
+                Arc::new(self.aggregation_temporality.finish()),
+                true,
+            ),
             column("is_monotonic", Arc::new(self.is_monotonic.finish()), true),
             column("attributes", self.attributes.finish(), true),
             column("flags", Arc::new(self.flags.finish()), false),
@@ -260,11 +368,31 @@ impl MetricColumns {
             column("explicit_bounds", list(self.explicit_bounds.finish()), true),
             column("scale", Arc::new(self.scale.finish()), true),
             column("zero_count", Arc::new(self.zero_count.finish()), true),
-            column("zero_threshold", Arc::new(self.zero_threshold.finish()), true),
-            column("positive_offset", Arc::new(self.positive_offset.finish()), true),
-            column("positive_bucket_counts", list(self.positive_bucket_counts.finish()), true),
-            column("negative_offset", Arc::new(self.negative_offset.finish()), true),
-            column("negative_bucket_counts", list(self.negative_bucket_counts.finish()), true),
+            column(
+                "zero_threshold",
+                Arc::new(self.zero_threshold.finish()),
+                true,
+            ),
+            column(
+                "positive_offset",
+                Arc::new(self.positive_offset.finish()),
+                true,
+            ),
+            column(
+                "positive_bucket_counts",
+                list(self.positive_bucket_counts.finish()),
+                true,
+            ),
+            column(
+                "negative_offset",
+                Arc::new(self.negative_offset.finish()),
+                true,
+            ),
+            column(
+                "negative_bucket_counts",
+                list(self.negative_bucket_counts.finish()),
+                true,
+            ),
             column("quantiles", list(self.quantiles.finish()), true),
             column("quantile_values", list(self.quantile_values.finish()), true),
             column("exemplars", Arc::new(self.exemplars.finish()), true),
@@ -278,8 +406,16 @@ impl MetricColumns {
 fn list(array: arrow::array::ListArray) -> arrow::array::ArrayRef {
     let (field, offsets, values, nulls) = array.into_parts();
     let element = Field::new("element", field.data_type().clone(), true);
-    debug_assert!(matches!(field.data_type(), DataType::Int64 | DataType::Float64));
-    Arc::new(arrow::array::ListArray::new(Arc::new(element), offsets, values, nulls))
+    debug_assert!(matches!(
+        field.data_type(),
+        DataType::Int64 | DataType::Float64
+    ));
+    Arc::new(arrow::array::ListArray::new(
+        Arc::new(element),
+        offsets,
+        values,
+        nulls,
+    ))
 }
 
 #[cfg(test)]
@@ -293,45 +429,147 @@ mod tests {
     };
 
     fn metric(name: &str, data: Data) -> Metric {
-        Metric { name: name.into(), data: Some(data), ..Default::default() }
+        Metric {
+            name: name.into(),
+            data: Some(data),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn every_point_kind_becomes_a_row() {
-        let number = |v| NumberDataPoint { time_unix_nano: 10, value: Some(v), ..Default::default() };
+        let number = |v| NumberDataPoint {
+            time_unix_nano: 10,
+            value: Some(v),
+            ..Default::default()
+        };
         let metrics = vec![
-            metric("g", Data::Gauge(Gauge { data_points: vec![number(number_data_point::Value::AsDouble(1.5))] })),
-            metric("s", Data::Sum(Sum { data_points: vec![number(number_data_point::Value::AsInt(7))], aggregation_temporality: 2, is_monotonic: true })),
-            metric("h", Data::Histogram(Histogram {
-                data_points: vec![HistogramDataPoint { count: 3, sum: Some(6.0), bucket_counts: vec![1, 2], explicit_bounds: vec![5.0], ..Default::default() }],
-                aggregation_temporality: 1,
-            })),
-            metric("e", Data::ExponentialHistogram(ExponentialHistogram {
-                data_points: vec![ExponentialHistogramDataPoint { scale: 3, count: 4, positive: Some(Buckets { offset: -2, bucket_counts: vec![1, 3] }), ..Default::default() }],
-                aggregation_temporality: 2,
-            })),
-            metric("q", Data::Summary(Summary {
-                data_points: vec![SummaryDataPoint { count: 2, sum: 3.0, quantile_values: vec![ValueAtQuantile { quantile: 0.99, value: 2.5 }], ..Default::default() }],
-            })),
-            Metric { name: "empty".into(), ..Default::default() },
+            metric(
+                "g",
+                Data::Gauge(Gauge {
+                    data_points: vec![number(number_data_point::Value::AsDouble(1.5))],
+                }),
+            ),
+            metric(
+                "s",
+                Data::Sum(Sum {
+                    data_points: vec![number(number_data_point::Value::AsInt(7))],
+                    aggregation_temporality: 2,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "h",
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        count: 3,
+                        sum: Some(6.0),
+                        bucket_counts: vec![1, 2],
+                        explicit_bounds: vec![5.0],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: 1,
+                }),
+            ),
+            metric(
+                "e",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        scale: 3,
+                        count: 4,
+                        positive: Some(Buckets {
+                            offset: -2,
+                            bucket_counts: vec![1, 3],
+                        }),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "q",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        count: 2,
+                        sum: 3.0,
+                        quantile_values: vec![ValueAtQuantile {
+                            quantile: 0.99,
+                            value: 2.5,
+                        }],
+                        ..Default::default()
+                    }],
+                }),
+            ),
+            Metric {
+                name: "empty".into(),
+                ..Default::default()
+            },
         ];
         let request = ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics { scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }], ..Default::default() }],
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
         };
         let converted = convert_metrics(&request);
         assert_eq!(converted.rejected, 1);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 5);
-        let types = batch.column_by_name("metric_type").unwrap().as_string::<i32>();
-        assert_eq!(types.iter().flatten().collect::<Vec<_>>(), ["gauge", "sum", "histogram", "exponential_histogram", "summary"]);
-        let ints = batch.column_by_name("value_int").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let types = batch
+            .column_by_name("metric_type")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(
+            types.iter().flatten().collect::<Vec<_>>(),
+            [
+                "gauge",
+                "sum",
+                "histogram",
+                "exponential_histogram",
+                "summary"
+            ]
+        );
+        let ints = batch
+            .column_by_name("value_int")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(ints.value(1), 7);
         assert!(ints.is_null(0));
-        let buckets = batch.column_by_name("bucket_counts").unwrap().as_list::<i32>();
-        assert_eq!(buckets.value(2).as_primitive::<arrow::datatypes::Int64Type>().values(), &[1, 2]);
-        let positive = batch.column_by_name("positive_bucket_counts").unwrap().as_list::<i32>();
-        assert_eq!(positive.value(3).as_primitive::<arrow::datatypes::Int64Type>().values(), &[1, 3]);
-        let quantiles = batch.column_by_name("quantile_values").unwrap().as_list::<i32>();
-        assert_eq!(quantiles.value(4).as_primitive::<arrow::datatypes::Float64Type>().values(), &[2.5]);
+        let buckets = batch
+            .column_by_name("bucket_counts")
+            .unwrap()
+            .as_list::<i32>();
+        assert_eq!(
+            buckets
+                .value(2)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values(),
+            &[1, 2]
+        );
+        let positive = batch
+            .column_by_name("positive_bucket_counts")
+            .unwrap()
+            .as_list::<i32>();
+        assert_eq!(
+            positive
+                .value(3)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values(),
+            &[1, 3]
+        );
+        let quantiles = batch
+            .column_by_name("quantile_values")
+            .unwrap()
+            .as_list::<i32>();
+        assert_eq!(
+            quantiles
+                .value(4)
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .values(),
+            &[2.5]
+        );
     }
 }

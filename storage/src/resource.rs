@@ -17,7 +17,10 @@ const PROMOTED: [(&str, &[&str]); 6] = [
     ("pod", &["k8s.pod.name"]),
     ("container", &["k8s.container.name", "container.name"]),
     ("version", &["service.version", "container.image.tag"]),
-    ("image_digest", &["container.image.id", "container.image.repo_digests"]),
+    (
+        "image_digest",
+        &["container.image.id", "container.image.repo_digests"],
+    ),
 ];
 
 /// The promoted values of one resource, looked up once per resource rather than per row.
@@ -30,10 +33,8 @@ pub struct ResourceContext<'a> {
 impl<'a> ResourceContext<'a> {
     pub fn new(resource: Option<&'a Resource>, schema_url: &'a str) -> Self {
         let attributes = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
-        let promoted = PROMOTED.map(|(_, keys)| {
-            keys.iter()
-                .find_map(|key| promoted_value(attributes, key))
-        });
+        let promoted =
+            PROMOTED.map(|(_, keys)| keys.iter().find_map(|key| promoted_value(attributes, key)));
         Self {
             promoted,
             attributes,
@@ -75,9 +76,12 @@ impl ResourceColumns {
             builder.append_option(value.as_deref());
         }
         self.resource_attributes.append(resource.attributes);
-        self.resource_schema_url.append_option(non_empty(resource.schema_url));
-        self.scope_name.append_option(scope.and_then(|s| non_empty(&s.name)));
-        self.scope_version.append_option(scope.and_then(|s| non_empty(&s.version)));
+        self.resource_schema_url
+            .append_option(non_empty(resource.schema_url));
+        self.scope_name
+            .append_option(scope.and_then(|s| non_empty(&s.name)));
+        self.scope_version
+            .append_option(scope.and_then(|s| non_empty(&s.version)));
         self.scope_attributes
             .append(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[]));
     }
@@ -90,7 +94,10 @@ impl ResourceColumns {
             .map(|((name, _), builder)| (*name, Arc::new(builder.finish()) as ArrayRef))
             .collect();
         columns.push(("resource_attributes", self.resource_attributes.finish()));
-        columns.push(("resource_schema_url", Arc::new(self.resource_schema_url.finish())));
+        columns.push((
+            "resource_schema_url",
+            Arc::new(self.resource_schema_url.finish()),
+        ));
         columns.push(("scope_name", Arc::new(self.scope_name.finish())));
         columns.push(("scope_version", Arc::new(self.scope_version.finish())));
         columns.push(("scope_attributes", self.scope_attributes.finish()));

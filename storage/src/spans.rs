@@ -15,12 +15,17 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
     let mut b = SpanColumns::default();
     let mut rejections = Rejections::default();
     for resource_spans in &request.resource_spans {
-        let resource = ResourceContext::new(resource_spans.resource.as_ref(), &resource_spans.schema_url);
+        let resource =
+            ResourceContext::new(resource_spans.resource.as_ref(), &resource_spans.schema_url);
         for scope_spans in &resource_spans.scope_spans {
             for span in &scope_spans.spans {
                 let (Some(trace_id), Some(span_id)) = (
-                    (span.trace_id.len() == 16).then(|| hex_id(&span.trace_id)).flatten(),
-                    (span.span_id.len() == 8).then(|| hex_id(&span.span_id)).flatten(),
+                    (span.trace_id.len() == 16)
+                        .then(|| hex_id(&span.trace_id))
+                        .flatten(),
+                    (span.span_id.len() == 8)
+                        .then(|| hex_id(&span.span_id))
+                        .flatten(),
                 ) else {
                     rejections.reject(|| {
                         format!(
@@ -49,11 +54,16 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
                 b.status_code.append_value(status_code(status.code));
                 b.status_message.append_option(non_empty(&status.message));
                 b.attributes.append(&span.attributes);
-                b.dropped_attributes_count.append_value(i64::from(span.dropped_attributes_count));
-                b.events.append_option((!span.events.is_empty()).then(|| json(&span.events)));
-                b.dropped_events_count.append_value(i64::from(span.dropped_events_count));
-                b.links.append_option((!span.links.is_empty()).then(|| json(&span.links)));
-                b.dropped_links_count.append_value(i64::from(span.dropped_links_count));
+                b.dropped_attributes_count
+                    .append_value(i64::from(span.dropped_attributes_count));
+                b.events
+                    .append_option((!span.events.is_empty()).then(|| json(&span.events)));
+                b.dropped_events_count
+                    .append_value(i64::from(span.dropped_events_count));
+                b.links
+                    .append_option((!span.links.is_empty()).then(|| json(&span.links)));
+                b.dropped_links_count
+                    .append_value(i64::from(span.dropped_links_count));
                 b.resource.append(&resource, scope_spans.scope.as_ref());
             }
         }
@@ -74,7 +84,11 @@ fn span_kind(kind: i32) -> String {
 
 fn status_code(code: i32) -> String {
     StatusCode::try_from(code)
-        .map(|c| c.as_str_name().trim_start_matches("STATUS_CODE_").to_string())
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("STATUS_CODE_")
+                .to_string()
+        })
         .unwrap_or_else(|_| code.to_string())
 }
 
@@ -105,25 +119,57 @@ struct SpanColumns {
 impl SpanColumns {
     fn finish(mut self) -> arrow::array::RecordBatch {
         let mut columns = vec![
-            column("timestamp", Arc::new(self.timestamp.finish().with_timezone("UTC")), false),
-            column("start_time_unix_nano", Arc::new(self.start_time_unix_nano.finish()), false),
-            column("end_time_unix_nano", Arc::new(self.end_time_unix_nano.finish()), false),
+            column(
+                "timestamp",
+                Arc::new(self.timestamp.finish().with_timezone("UTC")),
+                false,
+            ),
+            column(
+                "start_time_unix_nano",
+                Arc::new(self.start_time_unix_nano.finish()),
+                false,
+            ),
+            column(
+                "end_time_unix_nano",
+                Arc::new(self.end_time_unix_nano.finish()),
+                false,
+            ),
             column("duration_ns", Arc::new(self.duration_ns.finish()), false),
             column("trace_id", Arc::new(self.trace_id.finish()), false),
             column("span_id", Arc::new(self.span_id.finish()), false),
-            column("parent_span_id", Arc::new(self.parent_span_id.finish()), true),
+            column(
+                "parent_span_id",
+                Arc::new(self.parent_span_id.finish()),
+                true,
+            ),
             column("trace_state", Arc::new(self.trace_state.finish()), true),
             column("flags", Arc::new(self.flags.finish()), false),
             column("name", Arc::new(self.name.finish()), false),
             column("kind", Arc::new(self.kind.finish()), false),
             column("status_code", Arc::new(self.status_code.finish()), false),
-            column("status_message", Arc::new(self.status_message.finish()), true),
+            column(
+                "status_message",
+                Arc::new(self.status_message.finish()),
+                true,
+            ),
             column("attributes", self.attributes.finish(), true),
-            column("dropped_attributes_count", Arc::new(self.dropped_attributes_count.finish()), false),
+            column(
+                "dropped_attributes_count",
+                Arc::new(self.dropped_attributes_count.finish()),
+                false,
+            ),
             column("events", Arc::new(self.events.finish()), true),
-            column("dropped_events_count", Arc::new(self.dropped_events_count.finish()), false),
+            column(
+                "dropped_events_count",
+                Arc::new(self.dropped_events_count.finish()),
+                false,
+            ),
             column("links", Arc::new(self.links.finish()), true),
-            column("dropped_links_count", Arc::new(self.dropped_links_count.finish()), false),
+            column(
+                "dropped_links_count",
+                Arc::new(self.dropped_links_count.finish()),
+                false,
+            ),
         ];
         columns.extend(self.resource.finish());
         assemble(columns)
@@ -145,14 +191,28 @@ mod tests {
             kind: SpanKind::Server as i32,
             start_time_unix_nano: 1_000,
             end_time_unix_nano: 5_000,
-            status: Some(Status { code: StatusCode::Error as i32, message: "boom".into() }),
-            events: vec![Event { name: "retry".into(), time_unix_nano: 2_000, ..Default::default() }],
+            status: Some(Status {
+                code: StatusCode::Error as i32,
+                message: "boom".into(),
+            }),
+            events: vec![Event {
+                name: "retry".into(),
+                time_unix_nano: 2_000,
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        let bad = Span { trace_id: vec![0; 16], span_id: vec![1; 8], ..Default::default() };
+        let bad = Span {
+            trace_id: vec![0; 16],
+            span_id: vec![1; 8],
+            ..Default::default()
+        };
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans: vec![good, bad], ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![good, bad],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         };
@@ -160,13 +220,23 @@ mod tests {
         assert_eq!(converted.rejected, 1);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 1);
-        let text = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().value(0).to_string();
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .value(0)
+                .to_string()
+        };
         assert_eq!(text("trace_id"), "ab".repeat(16));
         assert_eq!(text("kind"), "SERVER");
         assert_eq!(text("status_code"), "ERROR");
         let events: Vec<Event> = serde_json::from_str(&text("events")).unwrap();
         assert_eq!(events[0].name, "retry");
-        let duration = batch.column_by_name("duration_ns").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let duration = batch
+            .column_by_name("duration_ns")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(duration.value(0), 4_000);
     }
 }

@@ -15,7 +15,13 @@ use crate::load::export_request;
 const LIMIT: usize = 64 * 1024;
 
 async fn server(dir: &std::path::Path) -> Porthole {
-    Porthole::start("serve", dir, &["--batch-window", "50ms", "--max-request-bytes", "64KiB"], &[]).await
+    Porthole::start(
+        "serve",
+        dir,
+        &["--batch-window", "50ms", "--max-request-bytes", "64KiB"],
+        &[],
+    )
+    .await
 }
 
 fn valid_body() -> Vec<u8> {
@@ -44,7 +50,10 @@ async fn http_bad_requests_get_documented_statuses() {
     let client = reqwest::Client::new();
     let url = porthole.otlp_http_url("/v1/logs");
     let post = |content_type: &'static str, encoding: Option<&'static str>, body: Vec<u8>| {
-        let mut request = client.post(&url).header("content-type", content_type).body(body);
+        let mut request = client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body);
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);
         }
@@ -54,27 +63,102 @@ async fn http_bad_requests_get_documented_statuses() {
     let huge = export_request(&vec!["x".repeat(1024); 100]).encode_to_vec();
     assert!(huge.len() > LIMIT);
     let cases: Vec<(&str, &'static str, Option<&'static str>, Vec<u8>, u16)> = vec![
-        ("valid protobuf", "application/x-protobuf", None, valid.clone(), 200),
-        ("valid gzip protobuf", "application/x-protobuf", Some("gzip"), gzip(&valid), 200),
-        ("empty protobuf = empty export", "application/x-protobuf", None, vec![], 200),
-        ("malformed protobuf", "application/x-protobuf", None, b"\xff\xff\xff\xff garbage".to_vec(), 400),
-        ("truncated protobuf", "application/x-protobuf", None, valid[..valid.len() - 3].to_vec(), 400),
-        ("malformed JSON", "application/json", None, b"{\"resourceLogs\": [".to_vec(), 400),
+        (
+            "valid protobuf",
+            "application/x-protobuf",
+            None,
+            valid.clone(),
+            200,
+        ),
+        (
+            "valid gzip protobuf",
+            "application/x-protobuf",
+            Some("gzip"),
+            gzip(&valid),
+            200,
+        ),
+        (
+            "empty protobuf = empty export",
+            "application/x-protobuf",
+            None,
+            vec![],
+            200,
+        ),
+        (
+            "malformed protobuf",
+            "application/x-protobuf",
+            None,
+            b"\xff\xff\xff\xff garbage".to_vec(),
+            400,
+        ),
+        (
+            "truncated protobuf",
+            "application/x-protobuf",
+            None,
+            valid[..valid.len() - 3].to_vec(),
+            400,
+        ),
+        (
+            "malformed JSON",
+            "application/json",
+            None,
+            b"{\"resourceLogs\": [".to_vec(),
+            400,
+        ),
         ("empty JSON body", "application/json", None, vec![], 400),
-        ("corrupt gzip", "application/x-protobuf", Some("gzip"), b"not gzip".to_vec(), 400),
-        ("oversized", "application/x-protobuf", None, huge.clone(), 413),
-        ("gzip bomb over the limit once inflated", "application/x-protobuf", Some("gzip"), gzip(&huge), 413),
-        ("unknown content type", "text/plain", None, valid.clone(), 415),
-        ("unknown content encoding", "application/x-protobuf", Some("br"), valid.clone(), 415),
+        (
+            "corrupt gzip",
+            "application/x-protobuf",
+            Some("gzip"),
+            b"not gzip".to_vec(),
+            400,
+        ),
+        (
+            "oversized",
+            "application/x-protobuf",
+            None,
+            huge.clone(),
+            413,
+        ),
+        (
+            "gzip bomb over the limit once inflated",
+            "application/x-protobuf",
+            Some("gzip"),
+            gzip(&huge),
+            413,
+        ),
+        (
+            "unknown content type",
+            "text/plain",
+            None,
+            valid.clone(),
+            415,
+        ),
+        (
+            "unknown content encoding",
+            "application/x-protobuf",
+            Some("br"),
+            valid.clone(),
+            415,
+        ),
     ];
     for (name, content_type, encoding, body, want) in cases {
         let response = post(content_type, encoding, body).await.unwrap();
         let status = response.status().as_u16();
         let reply = response.bytes().await.unwrap();
-        assert_eq!(status, want, "{name}: body {:?}", String::from_utf8_lossy(&reply));
+        assert_eq!(
+            status,
+            want,
+            "{name}: body {:?}",
+            String::from_utf8_lossy(&reply)
+        );
         if want >= 400 && content_type == "application/x-protobuf" {
-            let rpc = RpcStatus::decode(reply).unwrap_or_else(|e| panic!("{name}: error body is not a google.rpc.Status: {e}"));
-            assert!(!rpc.message.is_empty(), "{name}: the error says what is wrong");
+            let rpc = RpcStatus::decode(reply)
+                .unwrap_or_else(|e| panic!("{name}: error body is not a google.rpc.Status: {e}"));
+            assert!(
+                !rpc.message.is_empty(),
+                "{name}: the error says what is wrong"
+            );
         }
     }
     let json = client
@@ -90,17 +174,57 @@ async fn http_bad_requests_get_documented_statuses() {
     // Partial success: a record with a 3-byte trace id is refused, the rest stored.
     let mut request = export_request(&["good".to_string(), "bad".to_string()]);
     request.resource_logs[0].scope_logs[0].log_records[1].trace_id = vec![1, 2, 3];
-    let response = post("application/x-protobuf", None, request.encode_to_vec()).await.unwrap();
+    let response = post("application/x-protobuf", None, request.encode_to_vec())
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let reply = porthole_proto::logs_service::ExportLogsServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
+    let reply = porthole_proto::logs_service::ExportLogsServiceResponse::decode(
+        response.bytes().await.unwrap(),
+    )
+    .unwrap();
     let partial = reply.partial_success.expect("partial success");
     assert_eq!(partial.rejected_log_records, 1);
-    assert!(partial.error_message.contains("trace_id"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
 
-    assert!(porthole.counter("porthole_ingest_requests_rejected_total", &["reason=\"invalid\""]).await >= 5.0);
-    assert!(porthole.counter("porthole_ingest_requests_rejected_total", &["reason=\"too_large\""]).await >= 2.0);
-    assert!(porthole.counter("porthole_ingest_records_rejected_total", &["reason=\"invalid_record\""]).await >= 1.0);
-    assert_eq!(reqwest::get(porthole.url("/healthz")).await.unwrap().status().as_u16(), 200);
+    assert!(
+        porthole
+            .counter(
+                "porthole_ingest_requests_rejected_total",
+                &["reason=\"invalid\""]
+            )
+            .await
+            >= 5.0
+    );
+    assert!(
+        porthole
+            .counter(
+                "porthole_ingest_requests_rejected_total",
+                &["reason=\"too_large\""]
+            )
+            .await
+            >= 2.0
+    );
+    assert!(
+        porthole
+            .counter(
+                "porthole_ingest_records_rejected_total",
+                &["reason=\"invalid_record\""]
+            )
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        reqwest::get(porthole.url("/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
 }
 
 /// Sends raw bytes as a gRPC message, to get past the client's own encoder.
@@ -138,11 +262,19 @@ impl Decoder for RawCodec {
 }
 
 async fn raw_grpc(endpoint: &str, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
-    grpc.unary(tonic::Request::new(Bytes::from(body)), path, RawCodec).await.map(|r| r.into_inner())
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    );
+    grpc.unary(tonic::Request::new(Bytes::from(body)), path, RawCodec)
+        .await
+        .map(|r| r.into_inner())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,15 +284,49 @@ async fn grpc_bad_requests_get_documented_codes() {
     let endpoint = porthole.grpc_endpoint();
     let valid = valid_body();
     assert!(raw_grpc(&endpoint, valid.clone()).await.is_ok());
-    assert!(raw_grpc(&endpoint, vec![]).await.is_ok(), "an empty message is an empty export");
-    for (name, body) in [("malformed", b"\xff\xff\xff\xff garbage".to_vec()), ("truncated", valid[..valid.len() - 3].to_vec())] {
+    assert!(
+        raw_grpc(&endpoint, vec![]).await.is_ok(),
+        "an empty message is an empty export"
+    );
+    for (name, body) in [
+        ("malformed", b"\xff\xff\xff\xff garbage".to_vec()),
+        ("truncated", valid[..valid.len() - 3].to_vec()),
+    ] {
         let status = raw_grpc(&endpoint, body).await.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{name}: {status:?}");
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{name}: {status:?}"
+        );
     }
-    let mut client = LogsServiceClient::connect(endpoint.clone()).await.unwrap().max_encoding_message_size(usize::MAX);
+    let mut client = LogsServiceClient::connect(endpoint.clone())
+        .await
+        .unwrap()
+        .max_encoding_message_size(usize::MAX);
     let huge: ExportLogsServiceRequest = export_request(&vec!["x".repeat(1024); 100]);
     let status = client.export(huge).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-    // The server is still healthy and accepting.
-    client.export(export_request(&["still alive".to_string()])).await.unwrap();
+    // The server is still healthy and accepting, and counted every refusal.
+    client
+        .export(export_request(&["still alive".to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        porthole
+            .counter(
+                "porthole_ingest_requests_rejected_total",
+                &["reason=\"invalid\""]
+            )
+            .await,
+        2.0
+    );
+    assert_eq!(
+        porthole
+            .counter(
+                "porthole_ingest_requests_rejected_total",
+                &["reason=\"too_large\""]
+            )
+            .await,
+        1.0
+    );
 }

@@ -10,9 +10,13 @@ use crate::load::{Load, assert_all_acked_present, export_request, stored_bodies}
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acked_record_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
+    let mut porthole =
+        Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
     let load = Load::start(&[porthole.grpc_endpoint()], 6, 50, "kill9");
-    wait_for("some acked exports", Duration::from_secs(60), || async { (load.acked().await >= 2_000).then_some(()) }).await;
+    wait_for("some acked exports", Duration::from_secs(60), || async {
+        (load.acked().await >= 2_000).then_some(())
+    })
+    .await;
     // Exports are in flight and batches half-written when the process dies.
     porthole.kill9();
     let outcome = load.finish().await;
@@ -20,13 +24,23 @@ async fn every_acked_record_survives_kill_9() {
 
     // A restart on the same directory comes up and takes writes: no crash loop on leftovers.
     let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
-    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint()).await.unwrap();
-    client.export(export_request(&["after-restart".to_string()])).await.expect("export after restart");
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    client
+        .export(export_request(&["after-restart".to_string()]))
+        .await
+        .expect("export after restart");
 
     let stored = stored_bodies(dir.path().to_str().unwrap(), &[]);
     let duplicates = assert_all_acked_present(&outcome, &stored);
     assert!(stored.contains_key("after-restart"));
-    eprintln!("kill -9: {} acked, {} stored, {duplicates} duplicates, failures {:?}", outcome.acked.len(), stored.len(), outcome.failures);
+    eprintln!(
+        "kill -9: {} acked, {} stored, {duplicates} duplicates, failures {:?}",
+        outcome.acked.len(),
+        stored.len(),
+        outcome.failures
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -40,19 +54,32 @@ async fn sigterm_commits_and_acks_what_is_buffered_then_exits_0() {
             let endpoint = endpoint.clone();
             tokio::spawn(async move {
                 let mut client = LogsServiceClient::connect(endpoint).await.unwrap();
-                client.export(export_request(&[format!("buffered-{i}")])).await
+                client
+                    .export(export_request(&[format!("buffered-{i}")]))
+                    .await
             })
         })
         .collect();
     wait_for("4 exports buffered", Duration::from_secs(30), || async {
-        (porthole.counter("porthole_ingest_buffered_bytes", &[]).await > 0.0).then_some(())
+        (porthole
+            .counter("porthole_ingest_buffered_bytes", &[])
+            .await
+            > 0.0)
+            .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = porthole.terminate();
-    assert!(status.success(), "exit status {status}:\n{}", porthole.output());
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        porthole.output()
+    );
     for export in exports {
-        export.await.unwrap().expect("in-flight export acked during shutdown");
+        export
+            .await
+            .unwrap()
+            .expect("in-flight export acked during shutdown");
     }
     let stored = stored_bodies(dir.path().to_str().unwrap(), &[]);
     for i in 0..4 {
@@ -66,22 +93,59 @@ async fn two_ingest_processes_on_one_root_lose_nothing() {
     let a = Porthole::start("ingest", dir.path(), &["--batch-window", "50ms"], &[]).await;
     let b = Porthole::start("ingest", dir.path(), &["--batch-window", "50ms"], &[]).await;
     let load = Load::start(&[a.grpc_endpoint(), b.grpc_endpoint()], 3, 20, "writers");
-    wait_for("both writers committing", Duration::from_secs(90), || async { (load.acked().await >= 3_000).then_some(()) }).await;
+    wait_for(
+        "both writers committing",
+        Duration::from_secs(90),
+        || async { (load.acked().await >= 3_000).then_some(()) },
+    )
+    .await;
     let outcome = load.finish().await;
-    assert!(outcome.failures.is_empty(), "failures with both writers up: {:?}", outcome.failures);
+    assert!(
+        outcome.failures.is_empty(),
+        "failures with both writers up: {:?}",
+        outcome.failures
+    );
 
     let stored = stored_bodies(dir.path().to_str().unwrap(), &[]);
-    assert_eq!(assert_all_acked_present(&outcome, &stored), 0, "no retries were made, so no duplicates");
+    assert_eq!(
+        assert_all_acked_present(&outcome, &stored),
+        0,
+        "no retries were made, so no duplicates"
+    );
     // The log is a gap-free sequence of versions, and both processes wrote into it.
     let log = dir.path().join("logs/_delta_log");
     let mut versions: Vec<u64> = std::fs::read_dir(&log)
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json")?.parse().ok())
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()
+        })
         .collect();
     versions.sort();
-    assert_eq!(versions, (0..versions.len() as u64).collect::<Vec<_>>(), "gaps in the Delta log");
-    assert!(versions.len() > 4, "expected many commits, got {}", versions.len());
-    let from_a = stored.keys().filter(|k| k.starts_with("writers-0-")).count();
-    let from_b = stored.keys().filter(|k| k.starts_with("writers-1-")).count();
-    assert!(from_a > 0 && from_b > 0, "a wrote {from_a}, b wrote {from_b}");
+    assert_eq!(
+        versions,
+        (0..versions.len() as u64).collect::<Vec<_>>(),
+        "gaps in the Delta log"
+    );
+    assert!(
+        versions.len() > 4,
+        "expected many commits, got {}",
+        versions.len()
+    );
+    let from_a = stored
+        .keys()
+        .filter(|k| k.starts_with("writers-0-"))
+        .count();
+    let from_b = stored
+        .keys()
+        .filter(|k| k.starts_with("writers-1-"))
+        .count();
+    assert!(
+        from_a > 0 && from_b > 0,
+        "a wrote {from_a}, b wrote {from_b}"
+    );
 }

@@ -9,30 +9,55 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// `target/debug/<name>`, next to this test binary's `deps/` folder.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first (the README test command does)", path.display());
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (the README test command does)",
+        path.display()
+    );
     path
 }
 
 /// A tool installed by the test command, or named by an environment variable.
 pub fn tool(env: &str, default: &str, how: &str) -> PathBuf {
-    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| repo_root().join(default));
-    assert!(path.exists(), "{} is missing ({env} not set); {how}. The README test command installs it.", path.display());
+    let path = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(default));
+    assert!(
+        path.exists(),
+        "{} is missing ({env} not set); {how}. The README test command installs it.",
+        path.display()
+    );
     path
 }
 
 pub fn python() -> PathBuf {
-    tool("PORTHOLE_TEST_PYTHON", ".venv/bin/python", "create it with `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`")
+    tool(
+        "PORTHOLE_TEST_PYTHON",
+        ".venv/bin/python",
+        "create it with `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`",
+    )
 }
 
 pub fn s3s_fs() -> PathBuf {
-    tool("PORTHOLE_TEST_S3S_FS", ".tools/bin/s3s-fs", "install it with `cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools`")
+    tool(
+        "PORTHOLE_TEST_S3S_FS",
+        ".tools/bin/s3s-fs",
+        "install it with `cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools`",
+    )
 }
 
 /// Polls `check` until it returns `Some` or the deadline passes.
@@ -46,7 +71,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -62,14 +90,29 @@ pub struct Porthole {
 
 impl Porthole {
     /// `porthole <command> --data-dir DIR <extra>` on port 0 everywhere.
-    pub async fn start(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+    pub async fn start(
+        command: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(binary("porthole"));
         cmd.arg(command)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args([
+                "--otlp-grpc-addr",
+                "127.0.0.1:0",
+                "--otlp-http-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
             .args(extra)
-            .env("PORTHOLE_LOG", "info,porthole_ingest=debug,buoyant_kernel=off,deltalake_core=warn")
+            .env(
+                "PORTHOLE_LOG",
+                "info,porthole_ingest=debug,buoyant_kernel=off,deltalake_core=warn",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -99,17 +142,34 @@ impl Porthole {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!("porthole did not start:\n{}", output.lock().unwrap().join("\n"));
+                panic!(
+                    "porthole did not start:\n{}",
+                    output.lock().unwrap().join("\n")
+                );
             }
         };
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         let addr = |key: &str| json[key].as_str().unwrap().parse().unwrap();
-        let porthole = Self { child, otlp_grpc: addr("otlp_grpc"), otlp_http: addr("otlp_http"), http: addr("http"), output };
+        let porthole = Self {
+            child,
+            otlp_grpc: addr("otlp_grpc"),
+            otlp_http: addr("otlp_http"),
+            http: addr("http"),
+            output,
+        };
         let client = reqwest::Client::new();
         let url = porthole.url("/readyz");
         wait_for("/readyz", Duration::from_secs(30), || {
             let (client, url) = (client.clone(), url.clone());
-            async move { client.get(url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+            async move {
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
         })
         .await;
         porthole
@@ -132,7 +192,12 @@ impl Porthole {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap()
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Sum of a counter's samples whose line contains every `filter`.
@@ -153,13 +218,20 @@ impl Porthole {
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "porthole ignored SIGTERM:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "porthole ignored SIGTERM:\n{}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -188,8 +260,16 @@ pub const S3_SECRET_KEY: &str = "porthole-test-secret";
 impl S3Server {
     pub async fn start(root: &Path, bucket: &str) -> Self {
         std::fs::create_dir_all(root.join(bucket)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = Self { child: None, port, root: root.to_path_buf() };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            child: None,
+            port,
+            root: root.to_path_buf(),
+        };
         server.resume().await;
         server
     }
@@ -197,7 +277,16 @@ impl S3Server {
     /// (Re)starts the server on the same port and directory.
     pub async fn resume(&mut self) {
         let child = Command::new(s3s_fs())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--access-key",
+                S3_ACCESS_KEY,
+                "--secret-key",
+                S3_SECRET_KEY,
+            ])
             .arg(&self.root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -206,7 +295,10 @@ impl S3Server {
         self.child = Some(child);
         let port = self.port;
         wait_for("s3s-fs to listen", Duration::from_secs(20), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
         })
         .await;
     }
@@ -221,7 +313,10 @@ impl S3Server {
     /// The AWS_* environment that points a client at this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
             ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.to_string()),
             ("AWS_REGION", "us-east-1".to_string()),

@@ -34,7 +34,9 @@ pub fn export_request(bodies: &[String]) -> ExportLogsServiceRequest {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
-                    value: Some(AnyValue { value: Some(Value::StringValue(LOAD_SERVICE.into())) }),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(LOAD_SERVICE.into())),
+                    }),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -43,9 +45,14 @@ pub fn export_request(bodies: &[String]) -> ExportLogsServiceRequest {
                 log_records: bodies
                     .iter()
                     .map(|b| LogRecord {
-                        time_unix_nano: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+                        time_unix_nano: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_nanos() as u64,
                         severity_number: 9,
-                        body: Some(AnyValue { value: Some(Value::StringValue(b.clone())) }),
+                        body: Some(AnyValue {
+                            value: Some(Value::StringValue(b.clone())),
+                        }),
                         ..Default::default()
                     })
                     .collect(),
@@ -73,25 +80,45 @@ impl Load {
                         if client.is_none() {
                             client = LogsServiceClient::connect(endpoint.clone()).await.ok();
                             if client.is_none() {
-                                outcome.lock().await.failures.entry("connect".into()).and_modify(|n| *n += 1).or_insert(1);
+                                outcome
+                                    .lock()
+                                    .await
+                                    .failures
+                                    .entry("connect".into())
+                                    .and_modify(|n| *n += 1)
+                                    .or_insert(1);
                                 tokio::time::sleep(Duration::from_millis(100)).await;
                                 continue;
                             }
                         }
-                        let bodies: Vec<String> = (0..records).map(|i| format!("{prefix}-{seq}-{i}")).collect();
+                        let bodies: Vec<String> = (0..records)
+                            .map(|i| format!("{prefix}-{seq}-{i}"))
+                            .collect();
                         seq += 1;
                         let call = client.as_mut().unwrap().export(export_request(&bodies));
                         match tokio::time::timeout(Duration::from_secs(30), call).await {
                             Ok(Ok(_)) => outcome.lock().await.acked.extend(bodies),
                             Ok(Err(status)) => {
-                                *outcome.lock().await.failures.entry(format!("{:?}", status.code())).or_default() += 1;
-                                if status.code() == tonic::Code::Unavailable && status.message().contains("transport") {
+                                *outcome
+                                    .lock()
+                                    .await
+                                    .failures
+                                    .entry(format!("{:?}", status.code()))
+                                    .or_default() += 1;
+                                if status.code() == tonic::Code::Unavailable
+                                    && status.message().contains("transport")
+                                {
                                     client = None;
                                 }
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }
                             Err(_) => {
-                                *outcome.lock().await.failures.entry("timeout".into()).or_default() += 1;
+                                *outcome
+                                    .lock()
+                                    .await
+                                    .failures
+                                    .entry("timeout".into())
+                                    .or_default() += 1;
                                 client = None;
                             }
                         }
@@ -99,7 +126,11 @@ impl Load {
                 }));
             }
         }
-        Self { stop, outcome, workers: handles }
+        Self {
+            stop,
+            outcome,
+            workers: handles,
+        }
     }
 
     pub async fn acked(&self) -> usize {
@@ -107,7 +138,13 @@ impl Load {
     }
 
     pub async fn failures(&self, code: &str) -> u64 {
-        self.outcome.lock().await.failures.get(code).copied().unwrap_or(0)
+        self.outcome
+            .lock()
+            .await
+            .failures
+            .get(code)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub async fn finish(self) -> LoadOutcome {
@@ -115,21 +152,36 @@ impl Load {
         for worker in self.workers {
             let _ = worker.await;
         }
-        Arc::try_unwrap(self.outcome).expect("workers done").into_inner()
+        Arc::try_unwrap(self.outcome)
+            .expect("workers done")
+            .into_inner()
     }
 }
 
 /// The `load` bodies in the logs table at `table_root`, read by the Python `deltalake`
 /// package (an independent reader), with how often each occurs.
 pub fn stored_bodies(table_root: &str, env: &[(&str, String)]) -> BTreeMap<String, u64> {
-    let out = crate::harness::run_python("bodies.py", &["--table-root".into(), table_root.into(), "--service".into(), LOAD_SERVICE.into()], env);
+    let out = crate::harness::run_python(
+        "bodies.py",
+        &[
+            "--table-root".into(),
+            table_root.into(),
+            "--service".into(),
+            LOAD_SERVICE.into(),
+        ],
+        env,
+    );
     serde_json::from_str(out.trim()).expect("bodies.py prints a JSON object")
 }
 
 /// Asserts every acked body is stored; returns the number of duplicates (unacked retries
 /// and re-sends are allowed to leave some).
 pub fn assert_all_acked_present(outcome: &LoadOutcome, stored: &BTreeMap<String, u64>) -> u64 {
-    let missing: Vec<&String> = outcome.acked.iter().filter(|b| !stored.contains_key(*b)).collect();
+    let missing: Vec<&String> = outcome
+        .acked
+        .iter()
+        .filter(|b| !stored.contains_key(*b))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} acked records are missing, e.g. {:?}",

@@ -5,14 +5,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::AsArray;
-use porthole_storage::{Location, Signal, Storage, convert_logs, convert_metrics, convert_spans, open_packed_index};
 use porthole_proto::common::{AnyValue, any_value::Value};
 use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use porthole_proto::logs_service::ExportLogsServiceRequest;
-use porthole_proto::metrics::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data, number_data_point};
+use porthole_proto::metrics::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data, number_data_point,
+};
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace::{ResourceSpans, ScopeSpans, Span};
 use porthole_proto::trace_service::ExportTraceServiceRequest;
+use porthole_storage::{
+    Location, Signal, Storage, convert_logs, convert_metrics, convert_spans, open_packed_index,
+};
 
 use crate::harness::S3Server;
 
@@ -27,7 +31,9 @@ fn logs(bodies: &[(&str, u64)]) -> ExportLogsServiceRequest {
                     .iter()
                     .map(|(b, t)| LogRecord {
                         time_unix_nano: *t,
-                        body: Some(AnyValue { value: Some(Value::StringValue(b.to_string())) }),
+                        body: Some(AnyValue {
+                            value: Some(Value::StringValue(b.to_string())),
+                        }),
                         ..Default::default()
                     })
                     .collect(),
@@ -38,13 +44,27 @@ fn logs(bodies: &[(&str, u64)]) -> ExportLogsServiceRequest {
     }
 }
 
-async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage>, reopenable: bool) {
+async fn contract(
+    open: impl Fn() -> futures::future::BoxFuture<'static, Storage>,
+    reopenable: bool,
+) {
     let storage = Arc::new(open().await);
     storage.check_reachable().await.expect("reachable");
 
     // Rows on two days: one commit, one file per day, each with an index.
-    let batch = convert_logs(&logs(&[("disk full on node-3", T0), ("all quiet", T0 + 1), ("next day", T0 + DAY_NS)]), 0).batch;
-    let report = storage.append(Signal::Logs, batch).await.expect("append logs");
+    let batch = convert_logs(
+        &logs(&[
+            ("disk full on node-3", T0),
+            ("all quiet", T0 + 1),
+            ("next day", T0 + DAY_NS),
+        ]),
+        0,
+    )
+    .batch;
+    let report = storage
+        .append(Signal::Logs, batch)
+        .await
+        .expect("append logs");
     assert_eq!((report.files, report.rows), (2, 3));
     let files = storage.files(Signal::Logs).await.unwrap();
     assert_eq!(files.len(), 2);
@@ -55,25 +75,21 @@ async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage
         let index_path = file.index_path.as_ref().expect("logs files have an index");
         let packed = storage.read_object(Signal::Logs, index_path).await.unwrap();
         let index = open_packed_index(&packed).unwrap();
-        assert_eq!(index.reader().unwrap().searcher().num_docs(), file.num_records.unwrap() as u64);
+        assert_eq!(
+            index.reader().unwrap().searcher().num_docs(),
+            file.num_records.unwrap() as u64
+        );
     }
 
     let spans = convert_spans(&ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
-                spans: vec![Span { trace_id: vec![9; 16], span_id: vec![8; 8], name: "GET /".into(), start_time_unix_nano: T0, end_time_unix_nano: T0 + 5, ..Default::default() }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    });
-    storage.append(Signal::Spans, spans.batch).await.expect("append spans");
-    let metrics = convert_metrics(&ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "up".into(),
-                    data: Some(Data::Gauge(Gauge { data_points: vec![NumberDataPoint { time_unix_nano: T0, value: Some(number_data_point::Value::AsDouble(1.0)), ..Default::default() }] })),
+                spans: vec![Span {
+                    trace_id: vec![9; 16],
+                    span_id: vec![8; 8],
+                    name: "GET /".into(),
+                    start_time_unix_nano: T0,
+                    end_time_unix_nano: T0 + 5,
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -81,8 +97,39 @@ async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage
             ..Default::default()
         }],
     });
-    storage.append(Signal::Metrics, metrics.batch).await.expect("append metrics");
-    assert!(storage.files(Signal::Metrics).await.unwrap()[0].index_path.is_none(), "metrics have no text index");
+    storage
+        .append(Signal::Spans, spans.batch)
+        .await
+        .expect("append spans");
+    let metrics = convert_metrics(&ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "up".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: T0,
+                            value: Some(number_data_point::Value::AsDouble(1.0)),
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    storage
+        .append(Signal::Metrics, metrics.batch)
+        .await
+        .expect("append metrics");
+    assert!(
+        storage.files(Signal::Metrics).await.unwrap()[0]
+            .index_path
+            .is_none(),
+        "metrics have no text index"
+    );
 
     // Concurrent appends from one node all land.
     let appends: Vec<_> = (0..4)
@@ -90,7 +137,9 @@ async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage
             let storage = storage.clone();
             tokio::spawn(async move {
                 let body = format!("concurrent {i}");
-                storage.append(Signal::Logs, convert_logs(&logs(&[(&body, T0)]), 0).batch).await
+                storage
+                    .append(Signal::Logs, convert_logs(&logs(&[(&body, T0)]), 0).batch)
+                    .await
             })
         })
         .collect();
@@ -102,12 +151,36 @@ async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage
         let batches = storage.read_all(Signal::Logs).await.unwrap();
         let mut bodies: Vec<String> = batches
             .iter()
-            .flat_map(|b| b.column_by_name("body").unwrap().as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>())
+            .flat_map(|b| {
+                b.column_by_name("body")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         bodies.sort();
-        assert_eq!(bodies, ["all quiet", "concurrent 0", "concurrent 1", "concurrent 2", "concurrent 3", "disk full on node-3", "next day"]);
-        assert_eq!(storage.read_all(Signal::Spans).await.unwrap()[0].num_rows(), 1);
-        assert_eq!(storage.read_all(Signal::Metrics).await.unwrap()[0].num_rows(), 1);
+        assert_eq!(
+            bodies,
+            [
+                "all quiet",
+                "concurrent 0",
+                "concurrent 1",
+                "concurrent 2",
+                "concurrent 3",
+                "disk full on node-3",
+                "next day"
+            ]
+        );
+        assert_eq!(
+            storage.read_all(Signal::Spans).await.unwrap()[0].num_rows(),
+            1
+        );
+        assert_eq!(
+            storage.read_all(Signal::Metrics).await.unwrap()[0].num_rows(),
+            1
+        );
     };
     check(storage.clone()).await;
     if reopenable {
@@ -120,19 +193,44 @@ async fn contract(open: impl Fn() -> futures::future::BoxFuture<'static, Storage
 async fn contract_local_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    contract(move || { let path = path.clone(); Box::pin(async move { Storage::open(Location::Local(path)).await.unwrap() }) }, true).await;
+    contract(
+        move || {
+            let path = path.clone();
+            Box::pin(async move { Storage::open(Location::Local(path)).await.unwrap() })
+        },
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn contract_memory() {
-    contract(|| Box::pin(async { Storage::open(Location::Memory).await.unwrap() }), false).await;
+    contract(
+        || Box::pin(async { Storage::open(Location::Memory).await.unwrap() }),
+        false,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn contract_s3() {
     let dir = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(dir.path(), "contract").await;
-    let options: HashMap<String, String> = s3.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let location = Location::S3 { bucket: "contract".into(), prefix: "root".into() };
-    contract(move || { let (location, options) = (location.clone(), options.clone()); Box::pin(async move { Storage::open_with_options(location, options).await.unwrap() }) }, true).await;
+    let options: HashMap<String, String> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let location = Location::S3 {
+        bucket: "contract".into(),
+        prefix: "root".into(),
+    };
+    contract(
+        move || {
+            let (location, options) = (location.clone(), options.clone());
+            Box::pin(async move { Storage::open_with_options(location, options).await.unwrap() })
+        },
+        true,
+    )
+    .await;
 }
