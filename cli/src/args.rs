@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Largest accepted export, after decompression (e.g. `8MiB`).
     #[arg(long, env = "PORTHOLE_MAX_REQUEST_BYTES", default_value = "8MiB")]
     pub max_request_bytes: ByteSize,
+    /// Export requests being read or awaiting their commit, at most; beyond it exports get
+    /// UNAVAILABLE. Bounds decoding memory to about this times --max-request-bytes.
+    #[arg(long, env = "PORTHOLE_MAX_INFLIGHT_REQUESTS", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inflight_requests: u32,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,

@@ -55,6 +55,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         otlp_grpc_addr: args.otlp_grpc_addr,
         otlp_http_addr: args.otlp_http_addr,
         max_request_bytes: args.max_request_bytes.0,
+        max_inflight_requests: args.max_inflight_requests as usize,
         batch: porthole_ingest::BatchConfig {
             window: args.batch_window.into(),
             max_batch_bytes: args.max_batch_bytes.0,

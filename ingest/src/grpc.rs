@@ -16,6 +16,8 @@ use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use porthole_storage::Signal;
 
 use crate::IngestError;
@@ -89,38 +91,45 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> tonic::service::R
     routes.routes()
 }
 
-/// Rewrites the status codes tonic's codec gives bad requests into the ones OTLP senders act
+/// Admission for gRPC exports, in front of tonic's decoder.
+///
+/// Requests beyond `--max-inflight-requests` are refused with UNAVAILABLE before their body
+/// is read, so decoding memory stays bounded however many clients connect. And the status
+/// codes tonic's codec gives bad requests are rewritten into the ones OTLP senders act
 /// on: an undecodable body is INVALID_ARGUMENT (drop, don't retry), not INTERNAL; an
 /// over-limit one is RESOURCE_EXHAUSTED, not OUT_OF_RANGE. Porthole's own handlers never
 /// answer INTERNAL or OUT_OF_RANGE, so every such status here came from the codec; the
 /// handlers never saw these requests, so they are counted here.
 #[derive(Clone)]
-pub struct CodecStatusLayer {
+pub struct AdmissionLayer {
     pub metrics: Arc<IngestMetrics>,
+    pub inflight: Arc<Semaphore>,
 }
 
-impl<S> tower::Layer<S> for CodecStatusLayer {
-    type Service = CodecStatus<S>;
+impl<S> tower::Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        CodecStatus {
+        Admission {
             inner,
             metrics: self.metrics.clone(),
+            inflight: self.inflight.clone(),
         }
     }
 }
 
 #[derive(Clone)]
-pub struct CodecStatus<S> {
+pub struct Admission<S> {
     inner: S,
     metrics: Arc<IngestMetrics>,
+    inflight: Arc<Semaphore>,
 }
 
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for CodecStatus<S>
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
 where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
-    ResBody: Send + 'static,
-    S::Error: 'static,
+    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -133,9 +142,19 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let signal = signal_of_path(request.uri().path());
         let metrics = self.metrics.clone();
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            let error = IngestError::Overloaded;
+            if let Some(signal) = signal {
+                metrics.export_rejected(signal, error.reason(), 0, 0);
+            }
+            return Box::pin(std::future::ready(Ok(
+                tonic::Status::from(error).into_http()
+            )));
+        };
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
+            drop(permit);
             let headers = response.headers_mut();
             let (replacement, error) = match headers.get("grpc-status").map(|v| v.as_bytes()) {
                 Some(b"13") => (

@@ -3,6 +3,7 @@
 //! encoding, as the OTLP/HTTP specification asks.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,6 +14,7 @@ use axum::routing::post;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace_service::ExportTraceServiceRequest;
+use tokio::sync::Semaphore;
 
 use crate::IngestError;
 use crate::error::RETRY_AFTER;
@@ -26,9 +28,10 @@ const JSON: &str = "application/json";
 struct HttpState {
     pipeline: Pipeline,
     max_request_bytes: usize,
+    inflight: Arc<Semaphore>,
 }
 
-pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> Router {
+pub fn router(pipeline: Pipeline, max_request_bytes: usize, inflight: Arc<Semaphore>) -> Router {
     Router::new()
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
@@ -37,6 +40,7 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> Router {
         .with_state(HttpState {
             pipeline,
             max_request_bytes,
+            inflight,
         })
 }
 
@@ -60,6 +64,10 @@ async fn export<E: OtlpExport>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Before the body is read, so memory stays bounded however many clients connect.
+    let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
+        return reject::<E>(&state, IngestError::Overloaded, Encoding::Json, 0);
+    };
     let encoding = match content_type(&headers) {
         Ok(encoding) => encoding,
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),

@@ -35,6 +35,9 @@ pub struct IngestConfig {
     pub otlp_http_addr: SocketAddr,
     /// Largest accepted request, after decompression.
     pub max_request_bytes: usize,
+    /// Requests (both protocols) being read or waiting for their commit, at most; beyond
+    /// it exports get UNAVAILABLE. With `max_request_bytes` it bounds decoding memory.
+    pub max_inflight_requests: usize,
     pub batch: BatchConfig,
 }
 
@@ -44,6 +47,7 @@ impl Default for IngestConfig {
             otlp_grpc_addr: ([0, 0, 0, 0], 4317).into(),
             otlp_http_addr: ([0, 0, 0, 0], 4318).into(),
             max_request_bytes: 8 * 1024 * 1024,
+            max_inflight_requests: 256,
             batch: BatchConfig::default(),
         }
     }
@@ -77,11 +81,16 @@ impl Ingest {
         let otlp_http_addr = http_listener.local_addr()?;
         let stop_accepting = CancellationToken::new();
 
+        let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
+        let grpc_inflight = inflight.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes);
         let stop = stop_accepting.clone();
         let grpc_server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .layer(grpc::CodecStatusLayer { metrics })
+                .layer(grpc::AdmissionLayer {
+                    metrics,
+                    inflight: grpc_inflight,
+                })
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(grpc_listener),
@@ -93,7 +102,7 @@ impl Ingest {
             }
         });
 
-        let http_routes = http::router(pipeline, config.max_request_bytes);
+        let http_routes = http::router(pipeline, config.max_request_bytes, inflight);
         let stop = stop_accepting.clone();
         let http_server = tokio::spawn(async move {
             let served = axum::serve(http_listener, http_routes)

@@ -5,6 +5,7 @@ mod bad_input;
 mod durability;
 mod harness;
 mod load;
+mod overload;
 mod roundtrip;
 mod s3;
 mod storage_contract;
