@@ -13,7 +13,7 @@ use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::{Directory, RamDirectory};
-use tantivy::schema::{FAST, INDEXED, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{FAST, INDEXED, OwnedValue, STORED, STRING, Schema, TEXT};
 use tantivy::{Index, TantivyDocument};
 
 use crate::{Result, Signal, StorageError};
@@ -40,7 +40,8 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
     let mut schema = Schema::builder();
     schema.add_u64_field("row", INDEXED | FAST | STORED);
     schema.add_text_field(text, TEXT);
-    schema.add_json_field("attributes", TEXT);
+    // FAST: tantivy answers range queries on JSON values (`status:>=500`) from fast fields.
+    schema.add_json_field("attributes", TEXT | FAST);
     schema.add_text_field("service", STRING);
     schema.add_text_field("trace_id", STRING);
     if signal == Signal::Logs {
@@ -87,17 +88,28 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
     pack_directory(dir.path()).map(Some)
 }
 
-fn attribute_object(map: &MapArray, row: usize) -> BTreeMap<String, tantivy::schema::OwnedValue> {
+/// Attribute values keep their OTLP type in the index, so `status:>=500` is a numeric range.
+fn attribute_object(map: &MapArray, row: usize) -> BTreeMap<String, OwnedValue> {
     let entries: StructArray = map.value(row);
     let keys = entries.column(0).as_string::<i32>();
     let values = entries.column(1).as_struct();
-    let texts = values.column(1).as_string::<i32>();
+    let (types, texts) = (
+        values.column(0).as_string::<i32>(),
+        values.column(1).as_string::<i32>(),
+    );
     (0..keys.len())
         .filter(|i| texts.is_valid(*i))
         .map(|i| {
+            let text = texts.value(i);
+            let value = match types.value(i) {
+                "int" => text.parse().map(OwnedValue::I64).ok(),
+                "double" => text.parse().map(OwnedValue::F64).ok(),
+                "bool" => text.parse().map(OwnedValue::Bool).ok(),
+                _ => None,
+            };
             (
                 keys.value(i).to_string(),
-                tantivy::schema::OwnedValue::Str(texts.value(i).to_string()),
+                value.unwrap_or_else(|| OwnedValue::Str(text.to_string())),
             )
         })
         .collect()
@@ -165,19 +177,21 @@ mod tests {
     use tantivy::collector::TopDocs;
     use tantivy::query::QueryParser;
 
-    fn body(text: &str, order: &str) -> LogRecord {
+    fn body(text: &str, order: &str, status: i64) -> LogRecord {
+        let kv = |key: &str, value: Value| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        };
         LogRecord {
             time_unix_nano: 1,
             body: Some(AnyValue {
                 value: Some(Value::StringValue(text.into())),
             }),
-            attributes: vec![KeyValue {
-                key: "order".into(),
-                value: Some(AnyValue {
-                    value: Some(Value::StringValue(order.into())),
-                }),
-                ..Default::default()
-            }],
+            attributes: vec![
+                kv("order", Value::StringValue(order.into())),
+                kv("status", Value::IntValue(status)),
+            ],
             ..Default::default()
         }
     }
@@ -188,9 +202,9 @@ mod tests {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![
-                        body("all good", "1"),
-                        body("connection refused by upstream", "2"),
-                        body("fine", "3"),
+                        body("all good", "1", 200),
+                        body("connection refused by upstream", "2", 503),
+                        body("fine", "3", 1000),
                     ],
                     ..Default::default()
                 }],
@@ -202,26 +216,36 @@ mod tests {
         let index = open_packed_index(&packed).unwrap();
         let searcher = index.reader().unwrap().searcher();
         let schema = index.schema();
-        let parser = QueryParser::for_index(&index, vec![schema.get_field("body").unwrap()]);
+        let default_fields = ["body", "attributes"].map(|f| schema.get_field(f).unwrap());
+        let parser = QueryParser::for_index(&index, default_fields.to_vec());
         let row = |query: &str| -> Vec<u64> {
-            let hits = searcher
-                .search(
-                    &parser.parse_query(query).unwrap(),
-                    &TopDocs::with_limit(10).order_by_score(),
-                )
-                .unwrap();
-            hits.into_iter()
-                .map(|(_, address)| {
-                    let doc: TantivyDocument = searcher.doc(address).unwrap();
-                    tantivy::schema::Value::as_u64(
-                        &doc.get_first(schema.get_field("row").unwrap()).unwrap(),
+            let mut rows: Vec<u64> = {
+                let hits = searcher
+                    .search(
+                        &parser.parse_query(query).unwrap(),
+                        &TopDocs::with_limit(10).order_by_score(),
                     )
-                    .unwrap()
-                })
-                .collect()
+                    .unwrap();
+                hits.into_iter()
+                    .map(|(_, address)| {
+                        let doc: TantivyDocument = searcher.doc(address).unwrap();
+                        tantivy::schema::Value::as_u64(
+                            &doc.get_first(schema.get_field("row").unwrap()).unwrap(),
+                        )
+                        .unwrap()
+                    })
+                    .collect()
+            };
+            rows.sort();
+            rows
         };
         assert_eq!(row("\"connection refused\""), [1]);
         assert_eq!(row("attributes.order:3"), [2]);
+        // Attribute values keep their type: numeric ranges, not string order.
+        assert_eq!(row("attributes.status:>=500"), [1, 2]);
+        assert_eq!(row("attributes.status:>=500 AND attributes.status:<1000"), [1]);
+        // Unqualified terms search attribute values too.
+        assert_eq!(row("3"), [2]);
         assert!(row("missing").is_empty());
     }
 
