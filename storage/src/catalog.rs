@@ -33,6 +33,22 @@ pub struct FileEntry {
     pub day: Option<String>,
     /// Path of the packed index relative to the table root, for logs and spans.
     pub index_path: Option<String>,
+    /// The file's first and last `timestamp`, from its statistics, for pruning.
+    pub time_range_micros: Option<(i64, i64)>,
+}
+
+/// The `timestamp` min and max of an Add action's `stats` JSON.
+fn time_range_of_stats(stats: &str) -> Option<(i64, i64)> {
+    let stats: serde_json::Value = serde_json::from_str(stats).ok()?;
+    let micros = |bound: &str| {
+        let text = stats.get(bound)?.get("timestamp")?.as_str()?;
+        Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()?
+                .timestamp_micros(),
+        )
+    };
+    Some((micros("minValues")?, micros("maxValues")?))
 }
 
 pub struct Catalog {
@@ -119,6 +135,7 @@ impl Catalog {
                         .tags
                         .as_ref()
                         .and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
+                    time_range_micros: add.stats.as_deref().and_then(time_range_of_stats),
                 }
             })
             .collect())

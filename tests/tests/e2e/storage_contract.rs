@@ -71,6 +71,26 @@ async fn contract(
     let mut days: Vec<_> = files.iter().map(|f| f.day.clone().unwrap()).collect();
     days.sort();
     assert_eq!(days, ["2025-11-24", "2025-11-25"]);
+    let mut ranges: Vec<(i64, i64)> = files
+        .iter()
+        .map(|f| f.time_range_micros.expect("stats"))
+        .collect();
+    ranges.sort();
+    let micros = |ns: u64| (ns / 1_000) as i64;
+    assert_eq!(
+        ranges,
+        [
+            (micros(T0), micros(T0 + 1)),
+            (micros(T0 + DAY_NS), micros(T0 + DAY_NS))
+        ]
+    );
+    // Reading chosen rows by ordinal returns just those rows.
+    let two_rows = files.iter().find(|f| f.num_records == Some(2)).unwrap();
+    let picked = storage
+        .read_rows(Signal::Logs, &two_rows.path, &[1])
+        .await
+        .unwrap();
+    assert_eq!(picked.num_rows(), 1);
     for file in &files {
         let index_path = file.index_path.as_ref().expect("logs files have an index");
         let packed = storage.read_object(Signal::Logs, index_path).await.unwrap();
