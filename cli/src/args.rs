@@ -26,6 +26,57 @@ pub enum Command {
     Serve(ServeArgs),
     /// The ingest tier alone, pointed at shared storage.
     Ingest(ServeArgs),
+    /// The query API alone, over the storage the ingest tier writes.
+    Query(ServeArgs),
+    /// Search logs: `porthole logs 'error AND status:>=500' --service checkout --since 1h`.
+    Logs(LogsArgs),
+    /// Run a read-only SQL query over the `logs`, `spans` and `metrics` tables.
+    Sql(SqlArgs),
+    /// Show one trace as an indented tree of spans with their durations.
+    Trace(TraceArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// The Porthole API to ask.
+    #[arg(long, env = "PORTHOLE_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+}
+
+#[derive(Args, Clone)]
+pub struct LogsArgs {
+    /// Lucene-style query over the body and attributes (`"connection refused"`, `status:>=500`).
+    #[arg(default_value = "")]
+    pub query: String,
+    #[arg(long)]
+    pub service: Option<String>,
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// How far back to look, e.g. `15m`, `2h`, `7d`.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    #[arg(long, default_value = "100")]
+    pub limit: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct SqlArgs {
+    pub sql: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct TraceArgs {
+    /// 32 hex digits.
+    pub trace_id: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Args, Clone)]

@@ -1,6 +1,7 @@
 //! The `porthole` binary: parses arguments, builds the configuration, runs the libraries.
 
 mod args;
+mod client;
 
 use std::sync::Arc;
 
@@ -27,7 +28,39 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) | Command::Ingest(args) => serve(args).await,
+            Command::Serve(args) => {
+                serve(
+                    args,
+                    Roles {
+                        ingest: true,
+                        query: true,
+                    },
+                )
+                .await
+            }
+            Command::Ingest(args) => {
+                serve(
+                    args,
+                    Roles {
+                        ingest: true,
+                        query: false,
+                    },
+                )
+                .await
+            }
+            Command::Query(args) => {
+                serve(
+                    args,
+                    Roles {
+                        ingest: false,
+                        query: true,
+                    },
+                )
+                .await
+            }
+            Command::Logs(args) => client::logs(args).await,
+            Command::Sql(args) => client::sql(args).await,
+            Command::Trace(args) => client::trace(args).await,
         }
     });
     match result {
@@ -40,9 +73,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Runs the OTLP receivers and the operations endpoints until SIGTERM or Ctrl-C, then
-/// stops accepting, commits and acks what is buffered, and returns.
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Which tiers this process runs; `serve` runs both.
+struct Roles {
+    ingest: bool,
+    query: bool,
+}
+
+/// Runs the chosen tiers and the operations endpoints until SIGTERM or Ctrl-C, then stops
+/// accepting, commits and acks what is buffered, and returns.
+async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let location = Location::parse(args.storage.as_deref(), &args.data_dir)
         .context("reading --storage / --data-dir")?;
     let storage = Arc::new(
@@ -51,46 +90,68 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("opening the tables at {location:?}"))?,
     );
     let mut registry = Registry::default();
-    let config = IngestConfig {
-        otlp_grpc_addr: args.otlp_grpc_addr,
-        otlp_http_addr: args.otlp_http_addr,
-        max_request_bytes: args.max_request_bytes.0,
-        max_inflight_requests: args.max_inflight_requests as usize,
-        batch: porthole_ingest::BatchConfig {
-            window: args.batch_window.into(),
-            max_batch_bytes: args.max_batch_bytes.0,
-            max_buffer_bytes: args.max_buffer_bytes.0,
-            write_timeout: args.write_timeout.into(),
-        },
+    let ingest = if roles.ingest {
+        let config = IngestConfig {
+            otlp_grpc_addr: args.otlp_grpc_addr,
+            otlp_http_addr: args.otlp_http_addr,
+            max_request_bytes: args.max_request_bytes.0,
+            max_inflight_requests: args.max_inflight_requests as usize,
+            batch: porthole_ingest::BatchConfig {
+                window: args.batch_window.into(),
+                max_batch_bytes: args.max_batch_bytes.0,
+                max_buffer_bytes: args.max_buffer_bytes.0,
+                write_timeout: args.write_timeout.into(),
+            },
+        };
+        Some(
+            Ingest::start(config, storage.clone(), &mut registry)
+                .await
+                .context("binding the OTLP receivers")?,
+        )
+    } else {
+        None
     };
-    let ingest = Ingest::start(config, storage.clone(), &mut registry)
-        .await
-        .context("binding the OTLP receivers")?;
     let http_listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     let http_addr = http_listener.local_addr()?;
-    let ops = porthole_ingest::ops_router(storage, Arc::new(registry));
+    let mut http = porthole_ingest::ops_router(storage.clone(), Arc::new(registry));
+    if roles.query {
+        http = http.merge(porthole_query::router(porthole_query::QueryState {
+            storage,
+            sql_limits: Default::default(),
+        }));
+    }
+    let http = http.fallback(|uri: axum::http::Uri| async move {
+        let message = format!("no route {}", uri.path());
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": {"code": "not_found", "message": message}})),
+        )
+    });
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_server = tokio::spawn(
-        axum::serve(http_listener, ops)
+        axum::serve(http_listener, http)
             .with_graceful_shutdown(stop_http.clone().cancelled_owned())
             .into_future(),
     );
     // One machine-readable line so scripts and tests learn the bound ports (port 0 works).
+    let address = |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string());
     println!(
         "{}",
         serde_json::json!({
             "event": "listening",
-            "otlp_grpc": ingest.otlp_grpc_addr().to_string(),
-            "otlp_http": ingest.otlp_http_addr().to_string(),
+            "otlp_grpc": address(ingest.as_ref().map(Ingest::otlp_grpc_addr)),
+            "otlp_http": address(ingest.as_ref().map(Ingest::otlp_http_addr)),
             "http": http_addr.to_string(),
         })
     );
     tracing::info!(%http_addr, "porthole is running");
     args::shutdown_signal().await;
     tracing::info!("shutting down: no new exports; committing what is buffered");
-    ingest.shutdown().await;
+    if let Some(ingest) = ingest {
+        ingest.shutdown().await;
+    }
     stop_http.cancel();
     let _ = http_server.await;
     tracing::info!("shutdown complete");

@@ -1,4 +1,31 @@
-//! Porthole's query tier: the `/api/v1` HTTP API (log search over the tantivy indexes and
-//! Parquet files, live tail, traces, SQL, Prometheus-compatible metrics), alert rules and
-//! the UI. Not built yet (issue 4); the tables it will read are written by
-//! `porthole-storage` today and can be queried with any Delta Lake reader.
+//! Porthole's query tier: the `/api/v1` HTTP API over the tables `porthole-storage` writes.
+//!
+//! [`search`] answers log searches and histograms from the per-file tantivy indexes, then
+//! reads only the matching rows; trace lookups use the spans indexes' `trace_id` field;
+//! [`sql`] runs read-only DataFusion queries over the Delta tables. [`api`] maps all of it,
+//! and every error, onto HTTP in one place.
+
+mod api;
+mod rows;
+mod search;
+mod sql;
+mod time;
+
+pub use api::{QueryState, router};
+pub use sql::SqlLimits;
+
+/// Everything a query can fail with; [`api`] turns each into one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The request is wrong; the message says how (shown to the client).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Storage could not be read; the cause is logged, not shown.
+    #[error("storage is unavailable")]
+    Unavailable(#[from] porthole_storage::StorageError),
+    /// A bug or an impossible state; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}

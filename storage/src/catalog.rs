@@ -141,6 +141,20 @@ impl Catalog {
             .collect())
     }
 
+    /// Registers the latest version of the table with a DataFusion session under `name`.
+    pub async fn register_with(
+        &self,
+        ctx: &deltalake::datafusion::prelude::SessionContext,
+        name: &str,
+    ) -> Result<()> {
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        table.update_datafusion_session(&ctx.state())?;
+        let provider = table.table_provider().await?;
+        ctx.register_table(name, provider)?;
+        Ok(())
+    }
+
     pub async fn version(&self) -> Option<u64> {
         self.table.lock().await.version()
     }

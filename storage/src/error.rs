@@ -19,6 +19,8 @@ pub enum StorageError {
     CorruptIndex(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("query engine: {0}")]
+    DataFusion(#[from] deltalake::datafusion::error::DataFusionError),
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
 }

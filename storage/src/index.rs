@@ -33,8 +33,8 @@ struct PackedFile {
     len: u64,
 }
 
-/// The index schema: the signal's text column, attributes as JSON text, and exact-match
-/// fields for the promoted columns queries filter on.
+/// The index schema: the signal's text column, attributes as JSON (typed values), the
+/// timestamp, and exact-match fields for the promoted columns queries filter on.
 pub fn index_schema(signal: Signal) -> Option<Schema> {
     let text = signal.text_column()?;
     let mut schema = Schema::builder();
@@ -44,9 +44,20 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
     schema.add_i64_field("timestamp", INDEXED | FAST);
     schema.add_text_field(text, TEXT);
     // FAST: tantivy answers range queries on JSON values (`status:>=500`) from fast fields.
-    schema.add_json_field("attributes", TEXT | FAST);
-    schema.add_text_field("service", STRING);
-    schema.add_text_field("trace_id", STRING);
+    // Expanded dots: the attribute `http.status_code` is found as `attributes.http.status_code`.
+    let attributes =
+        tantivy::schema::JsonObjectOptions::from(TEXT | FAST).set_expand_dots_enabled();
+    schema.add_json_field("attributes", attributes);
+    for exact in [
+        "service",
+        "namespace",
+        "pod",
+        "container",
+        "version",
+        "trace_id",
+    ] {
+        schema.add_text_field(exact, STRING);
+    }
     if signal == Signal::Logs {
         schema.add_text_field("severity", STRING);
     }
@@ -249,6 +260,7 @@ mod tests {
         };
         assert_eq!(row("\"connection refused\""), [1]);
         assert_eq!(row("attributes.order:3"), [2]);
+
         // Attribute values keep their type: numeric ranges, not string order.
         assert_eq!(row("attributes.status:>=500"), [1, 2]);
         assert_eq!(

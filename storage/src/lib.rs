@@ -180,6 +180,18 @@ impl Storage {
         self.catalog(signal).files().await
     }
 
+    /// Registers the latest versions of `logs`, `spans` and `metrics` with a DataFusion
+    /// session, for SQL over the tables.
+    pub async fn register_tables(
+        &self,
+        ctx: &deltalake::datafusion::prelude::SessionContext,
+    ) -> Result<()> {
+        for (signal, catalog) in &self.catalogs {
+            catalog.register_with(ctx, signal.table_name()).await?;
+        }
+        Ok(())
+    }
+
     /// The table version this node last saw.
     pub async fn version(&self, signal: Signal) -> Option<u64> {
         self.catalog(signal).version().await

@@ -149,7 +149,8 @@ impl Porthole {
             }
         };
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let addr = |key: &str| json[key].as_str().unwrap().parse().unwrap();
+        // A query-only process has no OTLP receivers.
+        let addr = |key: &str| json[key].as_str().unwrap_or("0.0.0.0:0").parse().unwrap();
         let porthole = Self {
             child,
             otlp_grpc: addr("otlp_grpc"),

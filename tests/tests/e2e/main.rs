@@ -6,6 +6,7 @@ mod durability;
 mod harness;
 mod load;
 mod overload;
+mod query_api;
 mod roundtrip;
 mod s3;
 mod storage_contract;

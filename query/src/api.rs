@@ -1,0 +1,267 @@
+//! The `/api/v1` routes. Handlers parse and validate parameters, call the domain code, and
+//! return JSON; [`QueryError`] becomes `{"error": {"code", "message"}}` with its status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use porthole_storage::{Signal, Storage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
+use crate::sql::{SqlLimits, run_sql};
+use crate::time::{now_micros, parse_time};
+use crate::{QueryError, rows};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 5_000;
+const DEFAULT_RANGE_MICROS: i64 = 24 * 3_600 * 1_000_000;
+
+#[derive(Clone)]
+pub struct QueryState {
+    pub storage: Arc<Storage>,
+    pub sql_limits: SqlLimits,
+}
+
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .route("/api/v1/logs", get(logs))
+        .route("/api/v1/logs/histogram", get(logs_histogram))
+        .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/sql", post(sql))
+        .with_state(state)
+        // A bug in one query answers that query with a 500, never a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            QueryError::Internal("handler panicked".into()).into_response()
+        }))
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            QueryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            QueryError::Unavailable(cause) => {
+                tracing::warn!(%cause, "query failed: storage unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            QueryError::Internal(cause) => {
+                tracing::error!(%cause, "query failed: internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+/// Query-string parameters shared by search and histogram; unknown names are refused so a
+/// typo is not silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    q: Option<String>,
+    service: Option<String>,
+    namespace: Option<String>,
+    pod: Option<String>,
+    container: Option<String>,
+    version: Option<String>,
+    severity: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    step: Option<String>,
+}
+
+impl SearchParams {
+    fn to_search(&self) -> Result<LogSearch, QueryError> {
+        let now = now_micros();
+        let time = |value: &Option<String>, default: i64, name: &str| match value {
+            Some(text) => {
+                parse_time(text, now).map_err(|e| QueryError::BadRequest(format!("{name}: {e}")))
+            }
+            None => Ok(default),
+        };
+        let end = time(&self.end, now + 1, "end")?;
+        let start = time(&self.start, end - DEFAULT_RANGE_MICROS, "start")?;
+        if start >= end {
+            return Err(QueryError::BadRequest(format!(
+                "start ({start}) must be before end ({end})"
+            )));
+        }
+        let limit = match &self.limit {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    QueryError::BadRequest(format!(
+                        "limit {text:?} must be a number from 1 to {MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        let filters = FILTER_FIELDS
+            .iter()
+            .zip([
+                &self.service,
+                &self.namespace,
+                &self.pod,
+                &self.container,
+                &self.version,
+                &self.severity,
+            ])
+            .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
+            .map(|(name, value)| {
+                if name == "severity" {
+                    (name, value.to_ascii_uppercase())
+                } else {
+                    (name, value)
+                }
+            })
+            .collect();
+        Ok(LogSearch {
+            query: self.q.clone().unwrap_or_default(),
+            filters,
+            start_micros: start,
+            end_micros: end,
+            limit,
+            cursor: self.cursor.as_deref().map(Cursor::decode).transpose()?,
+        })
+    }
+}
+
+fn params(
+    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<SearchParams, QueryError> {
+    query
+        .map(|Query(p)| p)
+        .map_err(|e| QueryError::BadRequest(e.body_text()))
+}
+
+async fn logs(
+    State(state): State<QueryState>,
+    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, QueryError> {
+    let params = params(query)?;
+    if params.step.is_some() {
+        return Err(QueryError::BadRequest(
+            "step is a histogram parameter".into(),
+        ));
+    }
+    let search = params.to_search()?;
+    let (hits, more) = search_logs(&state.storage, &search).await?;
+    let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for hit in &hits {
+        by_file.entry(hit.file.as_str()).or_default().push(hit.row);
+    }
+    let mut fetched: BTreeMap<(&str, u64), Value> = BTreeMap::new();
+    for (file, mut wanted) in by_file {
+        wanted.sort_unstable();
+        let batch = state.storage.read_rows(Signal::Logs, file, &wanted).await?;
+        for (row, object) in wanted.iter().zip(rows::batch_to_json(&batch)?) {
+            fetched.insert((file, *row), rows::log_json(&object));
+        }
+    }
+    let rows: Vec<Value> = hits
+        .iter()
+        .filter_map(|h| fetched.remove(&(h.file.as_str(), h.row)))
+        .collect();
+    let next_cursor = more.then(|| hits.last()).flatten().map(|h| {
+        Cursor {
+            timestamp: h.timestamp,
+            file: h.file.clone(),
+            row: h.row,
+        }
+        .encode()
+    });
+    Ok(Json(json!({"rows": rows, "next_cursor": next_cursor})))
+}
+
+async fn logs_histogram(
+    State(state): State<QueryState>,
+    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, QueryError> {
+    let params = params(query)?;
+    let search = params.to_search()?;
+    let step = match &params.step {
+        None => ((search.end_micros - search.start_micros) / 60).max(1_000_000),
+        Some(text) => humantime::parse_duration(text)
+            .ok()
+            .map(|d| d.as_micros() as i64)
+            .filter(|micros| *micros >= 1_000)
+            .ok_or_else(|| {
+                QueryError::BadRequest(format!(
+                    "step {text:?} must be a duration of at least 1ms, like 30s or 5m"
+                ))
+            })?,
+    };
+    let buckets = histogram(&state.storage, &search, step).await?;
+    let total: u64 = buckets.iter().map(|(_, n)| n).sum();
+    let buckets: Vec<Value> = buckets
+        .into_iter()
+        .map(|(start, count)| json!({"start": crate::time::format_nanos(start * 1_000), "count": count}))
+        .collect();
+    Ok(Json(
+        json!({"step_seconds": step as f64 / 1e6, "total": total, "buckets": buckets}),
+    ))
+}
+
+async fn trace(
+    State(state): State<QueryState>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, QueryError> {
+    let trace_id = trace_id.to_ascii_lowercase();
+    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(QueryError::BadRequest(format!(
+            "trace id {trace_id:?} must be 32 hex digits"
+        )));
+    }
+    let mut spans = Vec::new();
+    for (file, wanted) in trace_hits(&state.storage, &trace_id).await? {
+        let batch = state
+            .storage
+            .read_rows(Signal::Spans, &file, &wanted)
+            .await?;
+        spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
+    }
+    if spans.is_empty() {
+        return Err(QueryError::NotFound(format!(
+            "no spans of trace {trace_id}"
+        )));
+    }
+    spans.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
+    Ok(Json(json!({"trace_id": trace_id, "spans": spans})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    sql: String,
+}
+
+async fn sql(
+    State(state): State<QueryState>,
+    body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, QueryError> {
+    let Json(request) = body.map_err(|e| {
+        QueryError::BadRequest(format!(
+            "body must be {{\"sql\": \"…\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let result = run_sql(&state.storage, &request.sql, &state.sql_limits).await?;
+    Ok(Json(
+        serde_json::to_value(result).map_err(|e| QueryError::Internal(e.to_string()))?,
+    ))
+}

@@ -1,0 +1,519 @@
+//! Log search: prune files by time from the table log, ask each remaining file's tantivy
+//! index for its newest matches, stop early once no older file can beat what was found,
+//! then read only the matching rows from Parquet.
+//!
+//! Results are ordered newest first by (timestamp, file, row); the cursor is the last
+//! returned key, so a page never repeats or skips a record.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use porthole_storage::{FileEntry, Signal, Storage, index_schema, open_packed_index};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
+use tantivy::schema::{IndexRecordOption, Schema};
+use tantivy::{Index, Order, Searcher, Term};
+
+use crate::QueryError;
+
+/// Equality filters on promoted columns, all of which are exact-match index fields.
+pub const FILTER_FIELDS: [&str; 6] = [
+    "service",
+    "namespace",
+    "pod",
+    "container",
+    "version",
+    "severity",
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct LogSearch {
+    /// Lucene-style query over the body and attributes; empty matches everything.
+    pub query: String,
+    /// (field, value) pairs from [`FILTER_FIELDS`].
+    pub filters: Vec<(String, String)>,
+    /// Inclusive start, exclusive end, microseconds.
+    pub start_micros: i64,
+    pub end_micros: i64,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a page ended: the ordering key of its last record.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub file: String,
+    pub row: u64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.timestamp,
+            self.row,
+            hex::encode(&self.file)
+        )
+    }
+
+    pub fn decode(text: &str) -> Result<Self, QueryError> {
+        let bad =
+            || QueryError::BadRequest(format!("cursor {text:?} is not one this server returned"));
+        let mut parts = text.splitn(3, '.');
+        let timestamp = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let row = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let file = parts
+            .next()
+            .and_then(|p| hex::decode(p).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(bad)?;
+        Ok(Self {
+            timestamp,
+            file,
+            row,
+        })
+    }
+}
+
+/// One match: its ordering key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub timestamp: i64,
+    pub file: String,
+    pub row: u64,
+}
+
+/// Checks the query's syntax once, before any file is opened, so a typo is a 400 that
+/// says where, whatever the data.
+pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError> {
+    if query.trim().is_empty() {
+        return Ok(None);
+    }
+    let (ast, errors) = tantivy::query_grammar::parse_query_lenient(query);
+    if let Some(error) = errors.first() {
+        return Err(QueryError::BadRequest(format!(
+            "query {query:?}: {} at position {}",
+            error.message, error.pos
+        )));
+    }
+    Ok(Some(ast))
+}
+
+/// Field names that are not index fields are attribute names: `status:>=500` means
+/// `attributes.status:>=500`.
+fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
+    let qualify = |field: &mut Option<String>| {
+        if let Some(name) = field {
+            if schema.get_field(name).is_err() && !name.starts_with("attributes.") {
+                *name = format!("attributes.{name}");
+            }
+        }
+    };
+    match ast {
+        UserInputAst::Clause(clauses) => UserInputAst::Clause(
+            clauses
+                .into_iter()
+                .map(|(occur, ast)| (occur, qualify_fields(ast, schema)))
+                .collect(),
+        ),
+        UserInputAst::Boost(ast, boost) => {
+            UserInputAst::Boost(Box::new(qualify_fields(*ast, schema)), boost)
+        }
+        UserInputAst::Leaf(mut leaf) => {
+            if let UserInputLeaf::Literal(literal) = leaf.as_ref() {
+                let wildcards = literal.prefix || literal.phrase.contains(['*', '?']);
+                if wildcards && !literal.phrase.contains(char::is_whitespace) {
+                    return UserInputAst::Leaf(Box::new(wildcard(literal, schema)));
+                }
+            }
+            match leaf.as_mut() {
+                UserInputLeaf::Literal(literal) => qualify(&mut literal.field_name),
+                UserInputLeaf::Range { field, .. }
+                | UserInputLeaf::Set { field, .. }
+                | UserInputLeaf::Regex { field, .. } => qualify(field),
+                UserInputLeaf::Exists { field } => {
+                    let mut f = Some(std::mem::take(field));
+                    qualify(&mut f);
+                    *field = f.unwrap_or_default();
+                }
+                UserInputLeaf::All => {}
+            }
+            UserInputAst::Leaf(leaf)
+        }
+    }
+}
+
+/// `term*`, `te?m` as a regular expression over the field's terms (tantivy's grammar
+/// leaves the wildcards in the literal); the body's terms are lowercase, exact fields not.
+fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema) -> UserInputLeaf {
+    let field = literal
+        .field_name
+        .clone()
+        .filter(|f| schema.get_field(f).is_ok());
+    let field = field
+        .or_else(|| {
+            literal
+                .field_name
+                .as_ref()
+                .map(|f| format!("attributes.{f}"))
+        })
+        .unwrap_or_else(|| "body".into());
+    let text = if field == "body" {
+        literal.phrase.to_lowercase()
+    } else {
+        literal.phrase.clone()
+    };
+    let mut pattern = String::new();
+    for c in text.chars() {
+        match c {
+            '*' => pattern.push_str(".*"),
+            '?' => pattern.push('.'),
+            c if c.is_alphanumeric() => pattern.push(c),
+            c => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+        }
+    }
+    if literal.prefix {
+        pattern.push_str(".*");
+    }
+    UserInputLeaf::Regex {
+        field: Some(field),
+        pattern,
+    }
+}
+
+/// The tantivy query for one file: the user's query, the filters and the time range.
+fn file_query(
+    index: &Index,
+    search: &LogSearch,
+    ast: Option<&UserInputAst>,
+) -> Result<Box<dyn Query>, QueryError> {
+    let schema = index.schema();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if let Some(ast) = ast {
+        let body = schema
+            .get_field("body")
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let mut parser = QueryParser::for_index(index, vec![body]);
+        parser.set_conjunction_by_default();
+        parser.allow_regexes();
+        let query = parser
+            .build_query_from_user_input_ast(qualify_fields(ast.clone(), &schema))
+            .map_err(|e| QueryError::BadRequest(format!("query {:?}: {e}", search.query)))?;
+        clauses.push((Occur::Must, query));
+    }
+    for (name, value) in &search.filters {
+        let field = schema
+            .get_field(name)
+            .map_err(|_| QueryError::BadRequest(format!("{name:?} cannot be filtered on")))?;
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            )),
+        ));
+    }
+    let timestamp = schema
+        .get_field("timestamp")
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    let ts = |v: i64| Term::from_field_i64(timestamp, v);
+    // After a cursor, nothing newer than it can be on the page; ties at its own instant
+    // are settled by (file, row) in `search_logs`.
+    let end = match &search.cursor {
+        Some(cursor) => Bound::Included(ts(cursor.timestamp.min(search.end_micros - 1))),
+        None => Bound::Excluded(ts(search.end_micros)),
+    };
+    clauses.push((
+        Occur::Must,
+        Box::new(RangeQuery::new(
+            Bound::Included(ts(search.start_micros)),
+            end,
+        )),
+    ));
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
+
+/// Matches of `query` at exactly `timestamp`.
+fn at_instant(
+    searcher: &Searcher,
+    query: &dyn Query,
+    timestamp: i64,
+) -> Result<Vec<tantivy::DocAddress>, QueryError> {
+    let field = searcher
+        .schema()
+        .get_field("timestamp")
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    let instant = BooleanQuery::new(vec![
+        (Occur::Must, query.box_clone()),
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_i64(field, timestamp),
+                IndexRecordOption::Basic,
+            )),
+        ),
+    ]);
+    let docs = searcher
+        .search(&instant, &tantivy::collector::DocSetCollector)
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    Ok(docs.into_iter().collect())
+}
+
+/// The files whose time range meets the search's, newest first.
+fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Vec<FileEntry> {
+    let mut files: Vec<FileEntry> = files
+        .into_iter()
+        .filter(|f| f.index_path.is_some())
+        .filter(|f| {
+            f.time_range_micros
+                .is_none_or(|(min, max)| max >= start && min < end)
+        })
+        .collect();
+    files.sort_by_key(|f| {
+        std::cmp::Reverse(f.time_range_micros.map(|(_, max)| max).unwrap_or(i64::MAX))
+    });
+    files
+}
+
+async fn open_index(
+    storage: &Storage,
+    signal: Signal,
+    file: &FileEntry,
+) -> Result<Searcher, QueryError> {
+    let path = file
+        .index_path
+        .as_deref()
+        .expect("candidate files have an index");
+    let packed = storage.read_object(signal, path).await?;
+    let index = tokio::task::spawn_blocking(move || open_packed_index(&packed))
+        .await
+        .map_err(|e| QueryError::Internal(e.to_string()))??;
+    index
+        .reader()
+        .map(|r| r.searcher())
+        .map_err(|e| QueryError::Internal(e.to_string()))
+}
+
+/// The newest `limit` matches, and whether more may exist after them.
+pub async fn search_logs(
+    storage: &Arc<Storage>,
+    search: &LogSearch,
+) -> Result<(Vec<Hit>, bool), QueryError> {
+    let ast = parse_user_query(&search.query)?;
+    validate_filters(&search.filters)?;
+    let files = candidate_files(
+        storage.files(Signal::Logs).await?,
+        search.start_micros,
+        search.end_micros,
+    );
+    let want = search.limit + 1;
+    let mut hits: Vec<Hit> = Vec::new();
+    for file in files {
+        if hits.len() >= want {
+            let kth = hits[want - 1].timestamp;
+            if file.time_range_micros.is_some_and(|(_, max)| max < kth) {
+                break; // no row of this or any older file can enter the page
+            }
+        }
+        let searcher = open_index(storage, Signal::Logs, &file).await?;
+        let query = file_query(searcher.index(), search, ast.as_ref())?;
+        // Rows at the cursor's instant may all sort before it; ask for enough beyond them.
+        let at_cursor = match &search.cursor {
+            Some(cursor) => at_instant(&searcher, query.as_ref(), cursor.timestamp)?.len(),
+            None => 0,
+        };
+        let collector = TopDocs::with_limit(want + at_cursor)
+            .order_by_fast_field::<i64>("timestamp", Order::Desc);
+        let top = searcher
+            .search(&query, &collector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let full = top.len() == want + at_cursor;
+        let mut addresses: Vec<(i64, tantivy::DocAddress)> = top
+            .into_iter()
+            .map(|(t, a)| (t.unwrap_or_default(), a))
+            .collect();
+        if full {
+            // The cut may fall inside a run of equal timestamps, where tantivy's order is
+            // not ours: take the whole run so (timestamp, file, row) decides.
+            let boundary = addresses[addresses.len() - 1].0;
+            addresses.retain(|(t, _)| *t != boundary);
+            addresses.extend(
+                at_instant(&searcher, query.as_ref(), boundary)?
+                    .into_iter()
+                    .map(|a| (boundary, a)),
+            );
+        }
+        let after = search.cursor.as_ref().map(|c| Hit {
+            timestamp: c.timestamp,
+            file: c.file.clone(),
+            row: c.row,
+        });
+        for (timestamp, address) in addresses {
+            let rows = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("row")
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+            let hit = Hit {
+                timestamp,
+                file: file.path.clone(),
+                row: rows.first(address.doc_id).unwrap_or_default(),
+            };
+            if after.as_ref().is_none_or(|after| &hit < after) {
+                hits.push(hit);
+            }
+        }
+        hits.sort_by(|a, b| b.cmp(a));
+        hits.truncate(want);
+    }
+    let more = hits.len() > search.limit;
+    hits.truncate(search.limit);
+    Ok((hits, more))
+}
+
+/// Counts of matches per time bucket, from the indexes alone.
+pub async fn histogram(
+    storage: &Arc<Storage>,
+    search: &LogSearch,
+    step_micros: i64,
+) -> Result<Vec<(i64, u64)>, QueryError> {
+    let ast = parse_user_query(&search.query)?;
+    validate_filters(&search.filters)?;
+    let buckets = ((search.end_micros - search.start_micros) / step_micros + 1) as usize;
+    if buckets > 10_000 {
+        return Err(QueryError::BadRequest(format!(
+            "{buckets} buckets; widen step (at most 10000 buckets)"
+        )));
+    }
+    let mut counts = vec![0u64; buckets];
+    for file in candidate_files(
+        storage.files(Signal::Logs).await?,
+        search.start_micros,
+        search.end_micros,
+    ) {
+        let searcher = open_index(storage, Signal::Logs, &file).await?;
+        let query = file_query(searcher.index(), search, ast.as_ref())?;
+        let collector = tantivy::collector::HistogramCollector::new::<i64>(
+            "timestamp".into(),
+            search.start_micros,
+            step_micros as u64,
+            buckets,
+        );
+        let per_file = searcher
+            .search(&query, &collector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        for (total, n) in counts.iter_mut().zip(per_file) {
+            *total += n;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (search.start_micros + i as i64 * step_micros, n))
+        .collect())
+}
+
+/// Rows of one trace, found through the spans indexes' exact `trace_id` field.
+pub async fn trace_hits(
+    storage: &Arc<Storage>,
+    trace_id: &str,
+) -> Result<BTreeMap<String, Vec<u64>>, QueryError> {
+    let mut by_file: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let schema = index_schema(Signal::Spans).expect("spans are indexed");
+    let field = schema
+        .get_field("trace_id")
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    for file in storage
+        .files(Signal::Spans)
+        .await?
+        .into_iter()
+        .filter(|f| f.index_path.is_some())
+    {
+        let searcher = open_index(storage, Signal::Spans, &file).await?;
+        let query = TermQuery::new(
+            Term::from_field_text(field, trace_id),
+            IndexRecordOption::Basic,
+        );
+        if searcher
+            .search(&query, &Count)
+            .map_err(|e| QueryError::Internal(e.to_string()))?
+            == 0
+        {
+            continue;
+        }
+        let docs = searcher
+            .search(&query, &tantivy::collector::DocSetCollector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let mut rows = Vec::with_capacity(docs.len());
+        for address in docs {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("row")
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+            rows.push(column.first(address.doc_id).unwrap_or_default());
+        }
+        rows.sort_unstable();
+        by_file.insert(file.path, rows);
+    }
+    Ok(by_file)
+}
+
+fn validate_filters(filters: &[(String, String)]) -> Result<(), QueryError> {
+    match filters
+        .iter()
+        .find(|(name, _)| !FILTER_FIELDS.contains(&name.as_str()))
+    {
+        Some((name, _)) => Err(QueryError::BadRequest(format!(
+            "cannot filter on {name:?}; use one of {FILTER_FIELDS:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_bad_request() {
+        let cursor = Cursor {
+            timestamp: 17,
+            file: "day=2026-01-01/part-x.parquet".into(),
+            row: 3,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for bad in ["", "1.2", "x.1.00", "1.2.zz"] {
+            assert!(
+                matches!(Cursor::decode(bad), Err(QueryError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_position() {
+        let err = parse_user_query("status:>=500 AND (")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("position"), "{err}");
+        assert!(parse_user_query("   ").unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_attributes() {
+        let schema = index_schema(Signal::Logs).unwrap();
+        let ast = parse_user_query("status:>=500 AND service:cart AND \"disk full\"")
+            .unwrap()
+            .unwrap();
+        let text = format!("{:?}", qualify_fields(ast, &schema));
+        assert!(text.contains("attributes.status"), "{text}");
+        assert!(!text.contains("attributes.service"), "{text}");
+    }
+}

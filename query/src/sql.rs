@@ -1,0 +1,151 @@
+//! `POST /api/v1/sql`: DataFusion over the Delta tables, read-only and bounded in time,
+//! memory and rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::datafusion::sql::parser::{DFParser, Statement};
+use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use porthole_storage::Storage;
+use serde_json::{Map, Value};
+
+use crate::QueryError;
+
+#[derive(Clone, Debug)]
+pub struct SqlLimits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub max_rows: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 512 * 1024 * 1024,
+            max_rows: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SqlResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Map<String, Value>>,
+    /// True when the result had more than the row limit and was cut.
+    pub truncated: bool,
+}
+
+/// Refuses anything but one query: no DDL, DML, COPY or SET.
+fn ensure_read_only(sql: &str) -> Result<(), QueryError> {
+    let statements =
+        DFParser::parse_sql(sql).map_err(|e| QueryError::BadRequest(format!("SQL: {e}")))?;
+    match statements.len() {
+        0 => return Err(QueryError::BadRequest("SQL: empty statement".into())),
+        1 => {}
+        n => {
+            return Err(QueryError::BadRequest(format!(
+                "SQL: {n} statements; send one query"
+            )));
+        }
+    }
+    match &statements[0] {
+        Statement::Statement(statement) if matches!(statement.as_ref(), SqlStatement::Query(_)) => {
+            Ok(())
+        }
+        _ => Err(QueryError::BadRequest(
+            "SQL: only a query (SELECT …) is allowed; the tables are read-only".into(),
+        )),
+    }
+}
+
+pub async fn run_sql(
+    storage: &Arc<Storage>,
+    sql: &str,
+    limits: &SqlLimits,
+) -> Result<SqlResult, QueryError> {
+    ensure_read_only(sql)?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes, 1.0)
+        .build_arc()
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    storage.register_tables(&ctx).await?;
+    let run = async {
+        let frame = ctx.sql(sql).await?;
+        let columns: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let batches = frame.limit(0, Some(limits.max_rows + 1))?.collect().await?;
+        Ok::<_, DataFusionError>((columns, batches))
+    };
+    let (columns, batches) = match tokio::time::timeout(limits.timeout, run).await {
+        Err(_) => {
+            return Err(QueryError::BadRequest(format!(
+                "SQL: the query ran longer than {:?} and was stopped",
+                limits.timeout
+            )));
+        }
+        Ok(Err(e)) => return Err(sql_error(e)),
+        Ok(Ok(result)) => result,
+    };
+    let mut rows = Vec::new();
+    for batch in &batches {
+        rows.extend(crate::rows::batch_to_json(batch)?);
+    }
+    let truncated = rows.len() > limits.max_rows;
+    rows.truncate(limits.max_rows);
+    Ok(SqlResult {
+        columns,
+        rows,
+        truncated,
+    })
+}
+
+/// Planning errors are the user's (400, with DataFusion's message); resource limits too;
+/// anything else is ours.
+fn sql_error(error: DataFusionError) -> QueryError {
+    match error.find_root() {
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_) => {
+            QueryError::BadRequest(format!("SQL: {}", error.find_root()))
+        }
+        DataFusionError::ResourcesExhausted(message) => QueryError::BadRequest(format!(
+            "SQL: the query needs more memory than allowed: {message}"
+        )),
+        _ => QueryError::Internal(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_queries_pass() {
+        assert!(ensure_read_only("SELECT count(*) FROM logs").is_ok());
+        assert!(ensure_read_only("WITH x AS (SELECT 1) SELECT * FROM x").is_ok());
+        for bad in [
+            "DELETE FROM logs",
+            "DROP TABLE logs",
+            "CREATE TABLE t AS SELECT 1",
+            "INSERT INTO logs VALUES (1)",
+            "SELECT 1; SELECT 2",
+            "",
+            "SELEKT 1",
+        ] {
+            assert!(
+                matches!(ensure_read_only(bad), Err(QueryError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+}

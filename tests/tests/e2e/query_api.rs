@@ -1,0 +1,376 @@
+//! The query API over data the OpenTelemetry Python SDK sent: search in each query form,
+//! filters, pagination, histogram, traces, SQL, the error cases, a query-only process,
+//! and the CLI client.
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+use serde_json::Value;
+
+use crate::harness::{Porthole, binary, run_python};
+use crate::load::export_request;
+
+async fn get(porthole: &Porthole, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(porthole.url(path))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn search(porthole: &Porthole, query: &[(&str, &str)]) -> Vec<Value> {
+    let (status, body) = get(porthole, "/api/v1/logs", query).await;
+    assert_eq!(status, 200, "{query:?}: {body}");
+    body["rows"].as_array().unwrap().clone()
+}
+
+async fn sql(porthole: &Porthole, sql: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(porthole.url("/api/v1/sql"))
+        .json(&serde_json::json!({"sql": sql}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Sends the round-trip data set (20 error logs, a 2-span trace, metrics) for `tag`.
+fn send(porthole: &Porthole, root: &str, tag: &str) {
+    let args = [
+        "--protocol",
+        "grpc",
+        "--endpoint",
+        &porthole.grpc_endpoint(),
+        "--table-root",
+        root,
+        "--tag",
+        tag,
+    ]
+    .map(String::from);
+    run_python("roundtrip.py", &args, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn search_filters_pages_histograms_traces_and_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
+    send(&porthole, &root, "alpha");
+    send(&porthole, &root, "beta");
+    let alpha = [("service", "checkout-alpha")];
+
+    // Phrase, newest first, with typed attributes and the promoted columns.
+    let rows = search(&porthole, &[("q", "\"payment failed\""), alpha[0]]).await;
+    assert_eq!(rows.len(), 20);
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    assert_eq!(rows[0]["attributes"]["order.id"], 19);
+    assert_eq!(rows[0]["attributes"]["ratio"], 0.5);
+    assert_eq!(rows[0]["severity"], "ERROR");
+    assert_eq!(rows[0]["version"], "v2.3.1");
+    assert_eq!(rows[0]["trace_id"].as_str().unwrap().len(), 32);
+
+    // Each query form.
+    let count = |rows: Vec<Value>| rows.len();
+    assert_eq!(
+        count(search(&porthole, &[("q", "alpha AND refused")]).await),
+        20,
+        "terms with AND"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "alpha OR beta")]).await),
+        40,
+        "OR"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "payment NOT alpha")]).await),
+        20,
+        "NOT"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "order.id:>=15"), alpha[0]]).await),
+        5,
+        "numeric range on an attribute"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "tag:beta")]).await),
+        20,
+        "field:value on an attribute"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "service:checkout-beta")]).await),
+        20,
+        "field:value on a promoted column"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "alph*")]).await),
+        20,
+        "wildcard"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("q", "needle-that-is-nowhere")]).await),
+        0
+    );
+    assert_eq!(
+        count(search(&porthole, &[("severity", "error"), alpha[0]]).await),
+        20
+    );
+    assert_eq!(
+        count(search(&porthole, &[("severity", "INFO"), alpha[0]]).await),
+        0
+    );
+    assert_eq!(
+        count(
+            search(
+                &porthole,
+                &[("namespace", "shop"), ("pod", "checkout-beta-7d9f")]
+            )
+            .await
+        ),
+        20
+    );
+    assert_eq!(
+        count(search(&porthole, &[("start", "now-1s"), ("end", "now"), alpha[0]]).await),
+        0,
+        "time range excludes"
+    );
+    assert_eq!(
+        count(search(&porthole, &[("start", "2000-01-01T00:00:00Z"), alpha[0]]).await),
+        20,
+        "RFC 3339"
+    );
+
+    // Pagination: every record exactly once.
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("limit", "7".to_string()), ("q", "payment".to_string())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = get(&porthole, "/api/v1/logs", &query).await;
+        assert_eq!(status, 200, "{body}");
+        for row in body["rows"].as_array().unwrap() {
+            assert!(
+                seen.insert(row["body"].as_str().unwrap().to_string()),
+                "repeated {row}"
+            );
+        }
+        pages += 1;
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (40, 6));
+
+    // Histogram totals equal what was sent.
+    let (status, body) = get(
+        &porthole,
+        "/api/v1/logs/histogram",
+        &[("q", "payment"), ("step", "1m"), ("start", "now-1h")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 40);
+    assert_eq!(
+        body["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        40
+    );
+
+    // The trace comes back whole, with its parent link.
+    let trace_id = rows[0]["trace_id"].as_str().unwrap().to_string();
+    let (status, body) = get(&porthole, &format!("/api/v1/traces/{trace_id}"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let spans = body["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2);
+    let parent = spans.iter().find(|s| s["name"] == "checkout").unwrap();
+    let child = spans.iter().find(|s| s["name"] == "charge card").unwrap();
+    assert_eq!(child["parent_span_id"], parent["span_id"]);
+    assert_eq!(parent["events"][0]["name"], "cart loaded");
+
+    // SQL aggregates match what was sent.
+    let (status, body) = sql(
+        &porthole,
+        "SELECT service, count(*) AS n FROM logs GROUP BY service ORDER BY service",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["rows"],
+        serde_json::json!([{"service": "checkout-alpha", "n": 20}, {"service": "checkout-beta", "n": 20}])
+    );
+    let (_, body) = sql(
+        &porthole,
+        // A cumulative counter: each export repeats the running total (5 per service).
+        "SELECT service, max(value_int) AS total FROM metrics WHERE metric_name = 'orders_total' GROUP BY service ORDER BY service",
+    )
+    .await;
+    assert_eq!(
+        body["rows"],
+        serde_json::json!([{"service": "checkout-alpha", "total": 5}, {"service": "checkout-beta", "total": 5}])
+    );
+
+    // The CLI client prints the same data.
+    let server = format!("http://{}", porthole.http);
+    let cli = |args: &[&str]| {
+        let out = Command::new(binary("porthole"))
+            .args(args)
+            .args(["--server", &server])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = cli(&[
+        "logs",
+        "\"payment failed\"",
+        "--service",
+        "checkout-beta",
+        "--since",
+        "1h",
+        "--limit",
+        "5",
+    ]);
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.lines().all(|l| l.contains("ERROR")
+            && l.contains("checkout-beta")
+            && l.contains("payment failed")),
+        "{text}"
+    );
+    let table = cli(&["sql", "SELECT count(*) AS n FROM spans"]);
+    assert_eq!(
+        table.lines().map(str::trim).collect::<Vec<_>>(),
+        ["n", "-", "4"],
+        "{table}"
+    );
+    let tree = cli(&["trace", &trace_id]);
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(lines[0].starts_with("checkout [checkout-"), "{tree}");
+    assert!(lines[1].starts_with("  charge card ["), "{tree}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_queries_are_400s_that_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    client
+        .export(export_request(&["something".to_string()]))
+        .await
+        .unwrap();
+    let cases: [(&str, &[(&str, &str)], u16, &str); 9] = [
+        (
+            "/api/v1/logs",
+            &[("q", "status:>=500 AND (")],
+            400,
+            "position",
+        ),
+        ("/api/v1/logs", &[("start", "yesterday")], 400, "start"),
+        (
+            "/api/v1/logs",
+            &[("start", "now"), ("end", "now-1h")],
+            400,
+            "before",
+        ),
+        ("/api/v1/logs", &[("limit", "0")], 400, "limit"),
+        ("/api/v1/logs", &[("servce", "x")], 400, "servce"),
+        ("/api/v1/logs", &[("cursor", "garbage")], 400, "cursor"),
+        ("/api/v1/logs/histogram", &[("step", "0s")], 400, "step"),
+        (
+            "/api/v1/traces/0123456789abcdef0123456789abcdef",
+            &[],
+            404,
+            "no spans",
+        ),
+        ("/api/v1/traces/not-a-trace", &[], 400, "32 hex"),
+    ];
+    for (path, query, want, needle) in cases {
+        let (status, body) = get(&porthole, path, query).await;
+        assert_eq!(status, want, "{path} {query:?}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{path} {query:?}: {message}");
+    }
+    for (statement, needle) in [
+        ("DELETE FROM logs", "read-only"),
+        ("SELECT nope FROM logs", "nope"),
+        ("SELEKT 1", "SQL"),
+    ] {
+        let (status, body) = sql(&porthole, statement).await;
+        assert_eq!(status, 400, "{statement}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{statement}: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_query_process_apart_from_ingest_sees_the_same_data_and_pages_through_ties() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Porthole::start("ingest", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let query = Porthole::start("query", dir.path(), &[], &[]).await;
+    // Records without any time get the receive time: 30 rows share one timestamp.
+    let mut request = export_request(&(0..30).map(|i| format!("tied-{i}")).collect::<Vec<_>>());
+    for record in &mut request.resource_logs[0].scope_logs[0].log_records {
+        record.time_unix_nano = 0;
+    }
+    LogsServiceClient::connect(ingest.grpc_endpoint())
+        .await
+        .unwrap()
+        .export(request)
+        .await
+        .unwrap();
+    // Read-after-ack: the query node sees the acked export at once.
+    let mut seen = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let mut params = vec![("q", "tied*"), ("limit", "7")];
+        if !cursor.is_empty() {
+            params.push(("cursor", &cursor));
+        }
+        let (status, body) = get(&query, "/api/v1/logs", &params).await;
+        assert_eq!(status, 200, "{body}");
+        for row in body["rows"].as_array().unwrap() {
+            assert!(
+                seen.insert(row["body"].as_str().unwrap().to_string()),
+                "repeated {row}"
+            );
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(
+        get(&ingest, "/api/v1/logs", &[]).await.0,
+        404,
+        "ingest-only nodes serve no API"
+    );
+}
