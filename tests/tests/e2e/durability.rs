@@ -60,15 +60,18 @@ async fn sigterm_commits_and_acks_what_is_buffered_then_exits_0() {
             })
         })
         .collect();
+    // Each export's rows take the same room in the buffer; wait until all four are in.
+    let one = porthole_storage::convert_logs(&export_request(&["buffered-0".to_string()]), 0)
+        .batch
+        .get_array_memory_size();
     wait_for("4 exports buffered", Duration::from_secs(30), || async {
         (porthole
             .counter("porthole_ingest_buffered_bytes", &[])
             .await
-            > 0.0)
+            >= (4 * one) as f64)
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let status = porthole.terminate();
     assert!(
         status.success(),
