@@ -294,9 +294,17 @@ struct EncodedFile {
 /// sorted rows, so a document's `row` is its row's ordinal in the Parquet file.
 fn encode_file(signal: Signal, rows: &RecordBatch) -> Result<EncodedFile> {
     let sorted = datafile::sort_for_storage(rows)?;
+    // The index and the Parquet encoding are independent: build them on two cores.
+    let (data, index) = std::thread::scope(|scope| {
+        let index = scope.spawn(|| index::build_packed_index(signal, &sorted));
+        let data = datafile::encode_parquet(&sorted);
+        (data, index.join())
+    });
+    let index =
+        index.map_err(|_| StorageError::Io(std::io::Error::other("index builder panicked")))??;
     Ok(EncodedFile {
-        data: datafile::encode_parquet(&sorted)?,
-        index: index::build_packed_index(signal, &sorted)?,
+        data: data?,
+        index,
         stats: file_stats(&sorted),
     })
 }
