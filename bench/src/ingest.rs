@@ -186,14 +186,18 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
-fn dir_bytes(path: &Path) -> u64 {
+/// Bytes under `path` of files whose name ends with `suffix` ("" for all).
+fn dir_bytes(path: &Path, suffix: &str) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path(), suffix),
+                    _ if e.file_name().to_string_lossy().ends_with(suffix) => {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                    _ => 0,
                 })
                 .sum()
         })
@@ -237,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
             "--data-dir",
         ])
         .arg(&data_dir)
-        .env("PORTHOLE_LOG", "warn")
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
         .stdout(Stdio::piped())
         .spawn()?;
     let mut first_line = String::new();
@@ -294,7 +298,9 @@ async fn main() -> anyhow::Result<()> {
 
     let raw_mb = acked_raw.load(Ordering::Relaxed) as f64 / 1e6;
     let porthole_mb_per_core = raw_mb / cpu.max(1e-9);
-    let stored = dir_bytes(&data_dir) as f64;
+    let stored = dir_bytes(&data_dir, "") as f64;
+    let parquet = dir_bytes(&data_dir, ".parquet") as f64;
+    let index = dir_bytes(&data_dir, ".idx") as f64;
 
     // Baseline: the same rows (one pass over the pool) written by pyarrow as one zstd file.
     let rows_path = work.path().join("rows.jsonl");
@@ -362,9 +368,13 @@ async fn main() -> anyhow::Result<()> {
         "ratio                 {:.2}x of pyarrow (goal >= 0.5)",
         porthole_mb_per_core / pyarrow_mb_per_core
     );
+    let raw = raw_mb * 1e6;
     println!(
-        "stored / raw          {:.1}% (Parquet + index + table log; goal <= 10%)",
-        100.0 * stored / (raw_mb * 1e6)
+        "stored / raw          {:.1}% (Parquet {:.1}% + index {:.1}% + table log {:.1}%; goal <= 10%)",
+        100.0 * stored / raw,
+        100.0 * parquet / raw,
+        100.0 * index / raw,
+        100.0 * (stored - parquet - index) / raw
     );
     Ok(())
 }

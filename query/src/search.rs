@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use porthole_storage::{FileEntry, Signal, Storage, index_schema, open_packed_index};
+use porthole_storage::{
+    FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema, open_packed_index,
+};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
@@ -131,6 +133,13 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
             }
             match leaf.as_mut() {
                 UserInputLeaf::Literal(literal) => qualify(&mut literal.field_name),
+                // Ranges over attributes are answered by their numeric fast fields.
+                UserInputLeaf::Range {
+                    field: Some(name), ..
+                } if schema.get_field(name).is_err() => {
+                    let attribute = name.strip_prefix("attributes.").unwrap_or(name);
+                    *name = format!("{NUMERIC_ATTRIBUTES}.{attribute}");
+                }
                 UserInputLeaf::Range { field, .. }
                 | UserInputLeaf::Set { field, .. }
                 | UserInputLeaf::Regex { field, .. } => qualify(field),
@@ -513,7 +522,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let text = format!("{:?}", qualify_fields(ast, &schema));
-        assert!(text.contains("attributes.status"), "{text}");
+        assert!(text.contains("attribute_numbers.status"), "{text}");
         assert!(!text.contains("attributes.service"), "{text}");
     }
 }

@@ -19,6 +19,9 @@ use tantivy::{Index, TantivyDocument};
 use crate::{Result, Signal, StorageError};
 
 const MAGIC: &[u8; 8] = b"PHIDX001";
+
+/// Index field holding the numeric attributes again, as fast fields, for range queries.
+pub const NUMERIC_ATTRIBUTES: &str = "attribute_numbers";
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Serialize, Deserialize)]
@@ -43,11 +46,13 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
     // answered by the index, without reading Parquet.
     schema.add_i64_field("timestamp", INDEXED | FAST);
     schema.add_text_field(text, TEXT);
-    // FAST: tantivy answers range queries on JSON values (`status:>=500`) from fast fields.
     // Expanded dots: the attribute `http.status_code` is found as `attributes.http.status_code`.
-    let attributes =
-        tantivy::schema::JsonObjectOptions::from(TEXT | FAST).set_expand_dots_enabled();
+    let attributes = tantivy::schema::JsonObjectOptions::from(TEXT).set_expand_dots_enabled();
     schema.add_json_field("attributes", attributes);
+    // tantivy answers range queries on JSON values (`status:>=500`) from fast fields only;
+    // numeric attributes alone get one, since fast string columns would double the index.
+    let numbers = tantivy::schema::JsonObjectOptions::from(FAST).set_expand_dots_enabled();
+    schema.add_json_field(NUMERIC_ATTRIBUTES, numbers);
     for exact in [
         "service",
         "namespace",
@@ -77,7 +82,7 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .fields()
         .filter_map(|(field, entry)| {
             let column = batch.column_by_name(entry.name())?;
-            (entry.name() != "attributes" && entry.name() != "row")
+            (!matches!(entry.name(), "attributes" | NUMERIC_ATTRIBUTES | "row"))
                 .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
                 .flatten()
         })
@@ -85,6 +90,7 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
     let row_field = schema.get_field("row")?;
     let timestamp_field = schema.get_field("timestamp")?;
     let attributes_field = schema.get_field("attributes")?;
+    let numbers_field = schema.get_field(NUMERIC_ATTRIBUTES)?;
     let timestamps = batch
         .column_by_name("timestamp")
         .expect("every table has a timestamp column")
@@ -99,7 +105,14 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
             }
         }
         if let Some(map) = attributes {
-            doc.add_object(attributes_field, attribute_object(map, row));
+            let object = attribute_object(map, row);
+            let numbers: BTreeMap<String, OwnedValue> = object
+                .iter()
+                .filter(|(_, v)| matches!(v, OwnedValue::I64(_) | OwnedValue::F64(_)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            doc.add_object(attributes_field, object);
+            doc.add_object(numbers_field, numbers);
         }
         writer.add_document(doc)?;
     }
@@ -262,9 +275,9 @@ mod tests {
         assert_eq!(row("attributes.order:3"), [2]);
 
         // Attribute values keep their type: numeric ranges, not string order.
-        assert_eq!(row("attributes.status:>=500"), [1, 2]);
+        assert_eq!(row("attribute_numbers.status:>=500"), [1, 2]);
         assert_eq!(
-            row("attributes.status:>=500 AND attributes.status:<1000"),
+            row("attribute_numbers.status:>=500 AND attribute_numbers.status:<1000"),
             [1]
         );
         assert!(row("missing").is_empty());

@@ -36,7 +36,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 pub use batch::Converted;
 pub use catalog::{FileEntry, INDEX_TAG};
 pub use error::{Result, StorageError};
-pub use index::{index_schema, open_packed_index};
+pub use index::{NUMERIC_ATTRIBUTES, index_schema, open_packed_index};
 pub use location::Location;
 pub use logs::convert_logs;
 pub use metrics::convert_metrics;
