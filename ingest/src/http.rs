@@ -23,6 +23,8 @@ use crate::pipeline::Pipeline;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
+/// Bodies up to this many times the limit are read to the end before the 413.
+const DRAIN_FACTOR: usize = 4;
 
 #[derive(Clone)]
 struct HttpState {
@@ -117,30 +119,35 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
 /// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
 /// neither a large body nor a small gzip bomb can use more memory than the limit.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    let mut body = body.into_data_stream();
+    let mut raw = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        let chunk = chunk.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
+        seen += chunk.len();
+        if seen <= limit {
+            raw.extend_from_slice(&chunk);
+        } else if seen > DRAIN_FACTOR * limit {
+            // Far too large: stop reading; the client sees the connection close.
+            return Err(IngestError::TooLarge { limit });
+        } else {
+            // Read and drop the rest so the client gets its 413 rather than a reset
+            // connection (which senders would retry forever); memory stays at `limit`.
+            raw.clear();
+        }
+    }
+    if seen > limit {
         return Err(IngestError::TooLarge { limit });
     }
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            IngestError::TooLarge { limit }
-        } else {
-            IngestError::InvalidRequest(format!("reading body: {e}"))
-        }
-    })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     match encoding.trim().to_ascii_lowercase().as_str() {
-        "" | "identity" => Ok(raw.to_vec()),
+        "" | "identity" => Ok(raw),
         "gzip" => {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_ref())
+            flate2::read::GzDecoder::new(raw.as_slice())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| IngestError::InvalidRequest(format!("gzip: {e}")))?;
