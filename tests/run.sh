@@ -13,11 +13,11 @@ need() {
 need cargo "install the Rust toolchain (1.95) with rustup"
 need python3 "install Python 3.11 with the venv module"
 
-if [ ! -x .venv/bin/python ] || ! cmp -s tests/python/requirements.txt .venv/.porthole-requirements; then
+if [ ! -x .venv/bin/python ] || ! cmp -s tests/python/requirements.lock .venv/.porthole-requirements; then
     echo "==> Python test environment (.venv)"
     python3 -m venv .venv || { echo "tests/run.sh: python3 -m venv failed; install python3-venv" >&2; exit 1; }
-    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-    cp tests/python/requirements.txt .venv/.porthole-requirements
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.lock
+    cp tests/python/requirements.lock .venv/.porthole-requirements
 fi
 
 if [ ! -x .tools/bin/s3s-fs ]; then

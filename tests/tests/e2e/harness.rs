@@ -48,7 +48,7 @@ pub fn python() -> PathBuf {
     tool(
         "PORTHOLE_TEST_PYTHON",
         ".venv/bin/python",
-        "create it with `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`",
+        "create it with `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.lock`",
     )
 }
 
