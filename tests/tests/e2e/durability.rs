@@ -5,7 +5,7 @@ use std::time::Duration;
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 
 use crate::harness::{Porthole, wait_for};
-use crate::load::{Load, assert_all_acked_present, export_request, stored_bodies};
+use crate::load::{Load, assert_all_acked_present, export_request, spawn_export, stored_bodies};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acked_record_survives_kill_9() {
@@ -50,15 +50,7 @@ async fn sigterm_commits_and_acks_what_is_buffered_then_exits_0() {
     let mut porthole = Porthole::start("serve", dir.path(), &["--batch-window", "60s"], &[]).await;
     let endpoint = porthole.grpc_endpoint();
     let exports: Vec<_> = (0..4)
-        .map(|i| {
-            let endpoint = endpoint.clone();
-            tokio::spawn(async move {
-                let mut client = LogsServiceClient::connect(endpoint).await.unwrap();
-                client
-                    .export(export_request(&[format!("buffered-{i}")]))
-                    .await
-            })
-        })
+        .map(|i| spawn_export(&endpoint, vec![format!("buffered-{i}")]))
         .collect();
     // Each export's rows take the same room in the buffer; wait until all four are in.
     let one = porthole_storage::convert_logs(&export_request(&["buffered-0".to_string()]), 0)

@@ -191,3 +191,17 @@ pub fn assert_all_acked_present(outcome: &LoadOutcome, stored: &BTreeMap<String,
     );
     stored.values().map(|n| n - 1).sum()
 }
+
+/// Sends one export on its own connection in the background; the handle yields its answer.
+pub fn spawn_export(
+    endpoint: &str,
+    bodies: Vec<String>,
+) -> tokio::task::JoinHandle<
+    Result<tonic::Response<porthole_proto::logs_service::ExportLogsServiceResponse>, tonic::Status>,
+> {
+    let endpoint = endpoint.to_string();
+    tokio::spawn(async move {
+        let mut client = LogsServiceClient::connect(endpoint).await.expect("connect");
+        client.export(export_request(&bodies)).await
+    })
+}

@@ -7,7 +7,7 @@ use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 use prost::Message;
 
 use crate::harness::{Porthole, wait_for};
-use crate::load::{export_request, stored_bodies};
+use crate::load::{export_request, spawn_export, stored_bodies};
 
 fn bodies(prefix: &str, n: usize) -> Vec<String> {
     (0..n)
@@ -32,16 +32,7 @@ async fn a_full_buffer_refuses_with_unavailable_and_keeps_what_it_took() {
     .await;
     let endpoint = porthole.grpc_endpoint();
     let waiting: Vec<_> = (0..2)
-        .map(|i| {
-            let endpoint = endpoint.clone();
-            tokio::spawn(async move {
-                LogsServiceClient::connect(endpoint)
-                    .await
-                    .unwrap()
-                    .export(export_request(&bodies(&format!("kept{i}"), 250)))
-                    .await
-            })
-        })
+        .map(|i| spawn_export(&endpoint, bodies(&format!("kept{i}"), 250)))
         .collect();
     wait_for("two exports buffered", Duration::from_secs(30), || async {
         (porthole
@@ -100,16 +91,7 @@ async fn requests_past_the_inflight_limit_are_refused_before_their_body_is_read(
     .await;
     let endpoint = porthole.grpc_endpoint();
     let _waiting: Vec<_> = (0..2)
-        .map(|i| {
-            let endpoint = endpoint.clone();
-            tokio::spawn(async move {
-                LogsServiceClient::connect(endpoint)
-                    .await
-                    .unwrap()
-                    .export(export_request(&[format!("slot{i}")]))
-                    .await
-            })
-        })
+        .map(|i| spawn_export(&endpoint, vec![format!("slot{i}")]))
         .collect();
     wait_for("two exports in flight", Duration::from_secs(30), || async {
         (porthole
