@@ -309,11 +309,12 @@ async fn open_index(
         .map_err(|e| QueryError::Internal(e.to_string()))
 }
 
-/// The newest `limit` matches, and whether more may exist after them.
-pub async fn search_logs(
-    storage: &Arc<Storage>,
+/// What every log search starts with: the checked query and filters, and the files whose
+/// time range meets the search's, newest first.
+async fn plan(
+    storage: &Storage,
     search: &LogSearch,
-) -> Result<(Vec<Hit>, bool), QueryError> {
+) -> Result<(Option<UserInputAst>, Vec<FileEntry>), QueryError> {
     let ast = parse_user_query(&search.query)?;
     validate_filters(&search.filters)?;
     let files = candidate_files(
@@ -321,6 +322,15 @@ pub async fn search_logs(
         search.start_micros,
         search.end_micros,
     );
+    Ok((ast, files))
+}
+
+/// The newest `limit` matches, and whether more may exist after them.
+pub async fn search_logs(
+    storage: &Arc<Storage>,
+    search: &LogSearch,
+) -> Result<(Vec<Hit>, bool), QueryError> {
+    let (ast, files) = plan(storage, search).await?;
     let want = search.limit + 1;
     let mut hits: Vec<Hit> = Vec::new();
     for file in files {
@@ -392,8 +402,7 @@ pub async fn histogram(
     search: &LogSearch,
     step_micros: i64,
 ) -> Result<Vec<(i64, u64)>, QueryError> {
-    let ast = parse_user_query(&search.query)?;
-    validate_filters(&search.filters)?;
+    let (ast, files) = plan(storage, search).await?;
     let buckets = ((search.end_micros - search.start_micros) / step_micros + 1) as usize;
     if buckets > 10_000 {
         return Err(QueryError::BadRequest(format!(
@@ -401,11 +410,7 @@ pub async fn histogram(
         )));
     }
     let mut counts = vec![0u64; buckets];
-    for file in candidate_files(
-        storage.files(Signal::Logs).await?,
-        search.start_micros,
-        search.end_micros,
-    ) {
+    for file in files {
         let searcher = open_index(storage, Signal::Logs, &file).await?;
         let query = file_query(searcher.index(), search, ast.as_ref())?;
         let collector = tantivy::collector::HistogramCollector::new::<i64>(
