@@ -76,72 +76,155 @@ fn int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-/// One generated line: its service, the OTLP record, and the raw line as a file would hold it.
+/// One generated line: its service, the OTLP record, and the raw line as the node's log
+/// file holds it (the kubelet's CRI format: `<RFC 3339 time> stdout F <line>`).
 struct Line {
     service: usize,
     record: LogRecord,
     raw: String,
 }
 
-fn generate_line(rng: &mut StdRng, now_ns: u64) -> Line {
+/// Services 0..JSON_SERVICES log JSON lines, the rest plain text; only the first
+/// TRACED_SERVICES are instrumented with OpenTelemetry and carry trace context.
+const JSON_SERVICES: usize = 5;
+const TRACED_SERVICES: usize = 7;
+
+const ROUTES: [&str; 8] = [
+    "/api/cart",
+    "/api/checkout",
+    "/healthz",
+    "/api/search",
+    "/api/items/{id}",
+    "/api/orders/{id}",
+    "/api/users/{id}/profile",
+    "/metrics",
+];
+
+const STACK: &str = "java.net.ConnectException: Connection refused
+\tat java.base/sun.nio.ch.Net.connect0(Native Method)
+\tat java.base/sun.nio.ch.Net.connect(Net.java:579)
+\tat java.base/sun.nio.ch.NioSocketImpl.connect(NioSocketImpl.java:583)
+\tat okhttp3.internal.connection.RealConnection.connectSocket(RealConnection.kt:295)
+\tat okhttp3.internal.connection.RealConnection.connect(RealConnection.kt:207)
+\tat com.shop.payments.GatewayClient.charge(GatewayClient.java:118)
+\tat com.shop.payments.ChargeHandler.handle(ChargeHandler.java:64)";
+
+/// The lines one request leaves behind: a start, some work, an end, sharing the
+/// request's id and (in traced services) its trace and span, at increasing times.
+fn generate_request(rng: &mut StdRng, clock_ns: &mut u64) -> Vec<Line> {
     let service = rng.random_range(0..SERVICES.len());
-    let status = [200, 200, 200, 201, 204, 301, 404, 500, 503][rng.random_range(0..9)];
-    let latency = rng.random_range(1..2_000);
-    let user = rng.random_range(1..50_000);
-    let path = [
-        "/api/cart",
-        "/api/checkout",
-        "/healthz",
-        "/api/search?q=shoes",
-        "/api/items/42",
-    ][rng.random_range(0..5)];
-    let (severity, text) = if status >= 500 {
-        (
-            17,
-            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-        )
-    } else if status >= 400 {
-        (13, "resource not found")
-    } else {
-        (9, "request completed")
-    };
-    let raw = if rng.random_bool(0.5) {
-        format!(
-            r#"{{"level":"{}","ts":"2026-11-25T10:00:00.{:06}Z","msg":"{text}","method":"GET","path":"{path}","status":{status},"latency_ms":{latency},"user_id":{user},"request_id":"{:016x}"}}"#,
-            ["info", "warn", "error"][(severity as usize - 9) / 4],
-            rng.random_range(0..1_000_000),
-            rng.random::<u64>()
-        )
-    } else {
-        let mut line = format!(
-            "{} GET {path} {status} {latency}ms user={user} - {text}",
-            SERVICES[service]
-        );
-        for _ in 0..rng.random_range(0..4) {
-            line.push_str(&format!(" trace_ctx={:032x}", rng.random::<u128>()));
-        }
-        line
-    };
-    let record = LogRecord {
-        time_unix_nano: now_ns + rng.random_range(0..1_000_000_000),
-        severity_number: severity,
-        body: Some(AnyValue {
-            value: Some(Value::StringValue(raw.clone())),
-        }),
-        attributes: vec![
+    let name = SERVICES[service];
+    let route = ROUTES[rng.random_range(0..ROUTES.len())];
+    let status = [200, 200, 200, 200, 200, 201, 204, 304, 404, 500, 503][rng.random_range(0..11)];
+    let request_id = format!("{:016x}", rng.random::<u64>());
+    let traced = service < TRACED_SERVICES;
+    let trace_id: [u8; 16] = rng.random();
+    let span_id: [u8; 8] = rng.random();
+    let user = (rng.random_range(1.0f64..8.0).exp() as u64).min(2_980); // heavy-tailed ids
+    let mut messages: Vec<(i32, String, Vec<KeyValue>)> = vec![(
+        9,
+        format!("request started method=GET route={route}"),
+        vec![string("http.route", route)],
+    )];
+    for _ in 0..rng.random_range(0..4) {
+        let table = ["orders", "carts", "items", "users"][rng.random_range(0..4)];
+        let ms = rng.random_range(1..40);
+        messages.push(match rng.random_range(0..3) {
+            0 => (5, format!("db query table={table} rows={} took={ms}ms", rng.random_range(0..50)), vec![string("db.system", "postgresql")]),
+            1 => (5, format!("cache miss key={table}:{user}"), vec![string("cache", "redis")]),
+            _ => (9, format!("calling upstream service={} timeout=2s", SERVICES[rng.random_range(0..SERVICES.len())]), vec![]),
+        });
+    }
+    if status >= 500 {
+        let text = if rng.random_bool(0.3) {
+            format!("payment gateway call failed\n{STACK}")
+        } else {
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_string()
+        };
+        messages.push((17, text, vec![string("error.type", "ConnectException")]));
+    } else if status == 404 {
+        messages.push((13, "resource not found".to_string(), vec![]));
+    }
+    let latency = rng.random_range(1..900);
+    messages.push((
+        if status >= 500 { 17 } else { 9 },
+        format!("request completed status={status} latency_ms={latency}"),
+        vec![
             string("http.method", "GET"),
             int("http.status_code", status),
-            string("http.route", path),
+            string("http.route", route),
         ],
-        trace_id: rng.random::<[u8; 16]>().to_vec(),
-        span_id: rng.random::<[u8; 8]>().to_vec(),
-        ..Default::default()
-    };
-    Line {
-        service,
-        record,
-        raw,
-    }
+    ));
+    messages
+        .into_iter()
+        .map(|(severity, message, attributes)| {
+            *clock_ns += rng.random_range(10_000..3_000_000);
+            let level = match severity {
+                17 => "error",
+                13 => "warn",
+                5 => "debug",
+                _ => "info",
+            };
+            let ts = chrono_like(*clock_ns);
+            let context = if traced {
+                format!(" trace_id={} span_id={}", hex(&trace_id), hex(&span_id))
+            } else {
+                String::new()
+            };
+            let line = if service < JSON_SERVICES {
+                let trace = if traced {
+                    format!(r#","trace_id":"{}","span_id":"{}""#, hex(&trace_id), hex(&span_id))
+                } else {
+                    String::new()
+                };
+                format!(
+                    r#"{{"level":"{level}","ts":"{ts}","logger":"{name}.http","msg":{},"request_id":"{request_id}","user_id":{user}{trace}}}"#,
+                    serde_json::Value::String(message)
+                )
+            } else {
+                format!("{ts} {} [{name}] {message} request_id={request_id} user={user}{context}", level.to_uppercase())
+            };
+            let raw = format!("{ts} stdout F {line}");
+            Line {
+                service,
+                record: LogRecord {
+                    time_unix_nano: *clock_ns,
+                    severity_number: severity,
+                    body: Some(AnyValue {
+                        value: Some(Value::StringValue(line)),
+                    }),
+                    attributes,
+                    trace_id: if traced { trace_id.to_vec() } else { vec![] },
+                    span_id: if traced { span_id.to_vec() } else { vec![] },
+                    ..Default::default()
+                },
+                raw,
+            }
+        })
+        .collect()
+}
+
+/// RFC 3339 with nanoseconds, UTC, without a date library.
+fn chrono_like(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ns % 1_000_000_000
+    )
 }
 
 fn export_of(lines: &[Line]) -> ExportLogsServiceRequest {
@@ -216,16 +299,27 @@ async fn main() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let mut rng = StdRng::seed_from_u64(7);
     let now_ns = 1_795_000_000_000_000_000u64;
-    // A pool of distinct exports, cycled by the clients.
+    // A pool of distinct exports, cycled by the clients; a request's lines stay together.
+    let mut clock_ns = now_ns;
+    let mut raw_file = Vec::new();
     let pool: Vec<(ExportLogsServiceRequest, u64)> = (0..64)
         .map(|_| {
-            let lines: Vec<Line> = (0..args.records)
-                .map(|_| generate_line(&mut rng, now_ns))
-                .collect();
+            let mut lines: Vec<Line> = Vec::with_capacity(args.records + 8);
+            while lines.len() < args.records {
+                lines.extend(generate_request(&mut rng, &mut clock_ns));
+            }
             let raw = lines.iter().map(|l| l.raw.len() as u64 + 1).sum();
+            for line in &lines {
+                raw_file.extend_from_slice(line.raw.as_bytes());
+                raw_file.push(b'\n');
+            }
             (export_of(&lines), raw)
         })
         .collect();
+    // Second baseline: the raw log file itself, compressed with zstd (level 3), as a
+    // measure of how much information the generated logs hold.
+    let zstd_fraction = zstd::encode_all(raw_file.as_slice(), 3)?.len() as f64 / raw_file.len() as f64;
+    drop(raw_file);
     let pool = Arc::new(pool);
 
     let data_dir = work.path().join("data");
@@ -376,7 +470,47 @@ async fn main() -> anyhow::Result<()> {
         100.0 * index / raw,
         100.0 * (stored - parquet - index) / raw
     );
+    println!(
+        "raw file, zstd -3     {:.1}% of raw (how compressible the generated logs are)",
+        100.0 * zstd_fraction
+    );
+    let parts = index_parts(&data_dir)?;
+    let breakdown: Vec<String> = parts
+        .iter()
+        .map(|(kind, bytes)| format!("{kind} {:.1}%", 100.0 * *bytes as f64 / raw))
+        .collect();
+    println!("index by part         {}", breakdown.join(", "));
     Ok(())
+}
+
+/// Bytes of the packed indexes under `dir` by tantivy file kind (postings, positions,
+/// term dictionary, fast fields…), read from each pack's footer.
+fn index_parts(dir: &Path) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let mut parts = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            if !entry.file_name().to_string_lossy().ends_with(".idx") {
+                continue;
+            }
+            let pack = std::fs::read(entry.path())?;
+            let tail = pack.len().checked_sub(16).context("index shorter than its footer")?;
+            let footer_len = u64::from_le_bytes(pack[tail..tail + 8].try_into()?) as usize;
+            let footer: serde_json::Value =
+                serde_json::from_slice(&pack[tail - footer_len..tail])?;
+            for file in footer["files"].as_array().context("footer files")? {
+                let name = file["name"].as_str().unwrap_or_default();
+                let kind = name.rsplit('.').next().unwrap_or(name).to_string();
+                *parts.entry(kind).or_default() += file["len"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    Ok(parts)
 }
 
 fn hex(bytes: &[u8]) -> String {

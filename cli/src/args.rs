@@ -44,6 +44,9 @@ pub struct ClientArgs {
     /// `text` for people, `json` for scripts.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub output: String,
+    /// Bearer token, for a server started with --auth-token-file.
+    #[arg(long, env = "PORTHOLE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -112,6 +115,10 @@ pub struct ServeArgs {
     /// A batch is written early once it holds this many bytes of rows.
     #[arg(long, env = "PORTHOLE_MAX_BATCH_BYTES", default_value = "64MiB")]
     pub max_batch_bytes: ByteSize,
+    /// A file holding one token; with it, every OTLP export and API call (and /metrics)
+    /// must send `Authorization: Bearer TOKEN`. /healthz and /readyz stay open.
+    #[arg(long, env = "PORTHOLE_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
     /// A batch whose write and commit take longer fails with UNAVAILABLE (senders retry).
     #[arg(long, env = "PORTHOLE_WRITE_TIMEOUT", default_value = "30s")]
     pub write_timeout: humantime::Duration,

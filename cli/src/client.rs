@@ -11,6 +11,10 @@ use crate::args::{ClientArgs, LogsArgs, SqlArgs, TraceArgs};
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let request = match &client.token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
     let response = request
         .send()
         .await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use porthole_ingest::{Ingest, IngestConfig};
+use porthole_ingest::{BearerAuth, Ingest, IngestConfig};
 use porthole_storage::{Location, Storage};
 use prometheus_client::registry::Registry;
 
@@ -89,6 +89,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("opening the tables at {location:?}"))?,
     );
+    let auth = args
+        .auth_token_file
+        .as_deref()
+        .map(BearerAuth::from_file)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--auth-token-file")?;
     let mut registry = Registry::default();
     let ingest = if roles.ingest {
         let config = IngestConfig {
@@ -102,6 +109,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 max_buffer_bytes: args.max_buffer_bytes.0,
                 write_timeout: args.write_timeout.into(),
             },
+            auth: auth.clone(),
         };
         Some(
             Ingest::start(config, storage.clone(), &mut registry)
@@ -115,13 +123,20 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     let http_addr = http_listener.local_addr()?;
-    let mut http = porthole_ingest::ops_router(storage.clone(), Arc::new(registry));
+    let (open, mut protected) = porthole_ingest::ops_routers(storage.clone(), Arc::new(registry));
     if roles.query {
-        http = http.merge(porthole_query::router(porthole_query::QueryState {
+        protected = protected.merge(porthole_query::router(porthole_query::QueryState {
             storage,
             sql_limits: Default::default(),
         }));
     }
+    if let Some(auth) = auth {
+        protected = protected.route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            porthole_ingest::require_bearer,
+        ));
+    }
+    let http = open.merge(protected);
     let http = http.fallback(|uri: axum::http::Uri| async move {
         let message = format!("no route {}", uri.path());
         (

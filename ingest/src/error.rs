@@ -27,6 +27,9 @@ pub enum IngestError {
     StorageUnavailable,
     #[error("server is shutting down, retry on another node")]
     ShuttingDown,
+    /// No bearer token, or the wrong one (`--auth-token-file`).
+    #[error("missing or wrong bearer token")]
+    Unauthenticated,
 }
 
 impl IngestError {
@@ -36,6 +39,7 @@ impl IngestError {
                 Code::InvalidArgument
             }
             IngestError::TooLarge { .. } => Code::ResourceExhausted,
+            IngestError::Unauthenticated => Code::Unauthenticated,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
             | IngestError::ShuttingDown => Code::Unavailable,
@@ -47,6 +51,7 @@ impl IngestError {
             IngestError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             IngestError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Unauthenticated => StatusCode::UNAUTHORIZED,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
             | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +71,7 @@ impl IngestError {
             IngestError::Overloaded => "overloaded",
             IngestError::StorageUnavailable => "storage_unavailable",
             IngestError::ShuttingDown => "shutting_down",
+            IngestError::Unauthenticated => "unauthenticated",
         }
     }
 }
@@ -104,6 +110,7 @@ mod tests {
             ),
             (IngestError::Overloaded, Code::Unavailable, 503),
             (IngestError::StorageUnavailable, Code::Unavailable, 503),
+            (IngestError::Unauthenticated, Code::Unauthenticated, 401),
         ];
         for (error, code, status) in cases {
             assert_eq!(error.grpc_code(), code);

@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use porthole_storage::Signal;
 
 use crate::IngestError;
+use crate::auth::BearerAuth;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
 
@@ -104,6 +105,8 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> tonic::service::R
 pub struct AdmissionLayer {
     pub metrics: Arc<IngestMetrics>,
     pub inflight: Arc<Semaphore>,
+    /// With `--auth-token-file`, exports without the token are refused UNAUTHENTICATED.
+    pub auth: Option<BearerAuth>,
 }
 
 impl<S> tower::Layer<S> for AdmissionLayer {
@@ -113,6 +116,7 @@ impl<S> tower::Layer<S> for AdmissionLayer {
             inner,
             metrics: self.metrics.clone(),
             inflight: self.inflight.clone(),
+            auth: self.auth.clone(),
         }
     }
 }
@@ -122,6 +126,7 @@ pub struct Admission<S> {
     inner: S,
     metrics: Arc<IngestMetrics>,
     inflight: Arc<Semaphore>,
+    auth: Option<BearerAuth>,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
@@ -142,14 +147,21 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let signal = signal_of_path(request.uri().path());
         let metrics = self.metrics.clone();
-        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            let error = IngestError::Overloaded;
+        let refuse = |error: IngestError| -> Self::Future {
             if let Some(signal) = signal {
                 metrics.export_rejected(signal, error.reason(), 0, 0);
             }
-            return Box::pin(std::future::ready(Ok(
+            Box::pin(std::future::ready(Ok(
                 tonic::Status::from(error).into_http()
-            )));
+            )))
+        };
+        if let Some(auth) = &self.auth
+            && !auth.allows(request.headers())
+        {
+            return refuse(IngestError::Unauthenticated);
+        }
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            return refuse(IngestError::Overloaded);
         };
         let response = self.inner.call(request);
         Box::pin(async move {

@@ -17,6 +17,7 @@ use porthole_proto::trace_service::ExportTraceServiceRequest;
 use tokio::sync::Semaphore;
 
 use crate::IngestError;
+use crate::auth::BearerAuth;
 use crate::error::RETRY_AFTER;
 use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
@@ -31,9 +32,15 @@ struct HttpState {
     pipeline: Pipeline,
     max_request_bytes: usize,
     inflight: Arc<Semaphore>,
+    auth: Option<BearerAuth>,
 }
 
-pub fn router(pipeline: Pipeline, max_request_bytes: usize, inflight: Arc<Semaphore>) -> Router {
+pub fn router(
+    pipeline: Pipeline,
+    max_request_bytes: usize,
+    inflight: Arc<Semaphore>,
+    auth: Option<BearerAuth>,
+) -> Router {
     Router::new()
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
@@ -43,6 +50,7 @@ pub fn router(pipeline: Pipeline, max_request_bytes: usize, inflight: Arc<Semaph
             pipeline,
             max_request_bytes,
             inflight,
+            auth,
         })
 }
 
@@ -66,6 +74,11 @@ async fn export<E: OtlpExport>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(auth) = &state.auth
+        && !auth.allows(&headers)
+    {
+        return reject::<E>(&state, IngestError::Unauthenticated, Encoding::Json, 0);
+    }
     // Before the body is read, so memory stays bounded however many clients connect.
     let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
         return reject::<E>(&state, IngestError::Overloaded, Encoding::Json, 0);

@@ -6,6 +6,7 @@
 //! `porthole-storage` and only then answers every export in it. Failures map to OTLP
 //! status codes in one place ([`IngestError`]); everything is counted in [`telemetry`].
 
+mod auth;
 mod batcher;
 mod error;
 mod export;
@@ -24,9 +25,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::{BearerAuth, require_bearer};
 pub use batcher::BatchConfig;
 pub use error::IngestError;
-pub use ops::ops_router;
+pub use ops::ops_routers;
 
 /// Where to listen and how much to accept.
 #[derive(Clone, Debug)]
@@ -39,6 +41,8 @@ pub struct IngestConfig {
     /// it exports get UNAVAILABLE. With `max_request_bytes` it bounds decoding memory.
     pub max_inflight_requests: usize,
     pub batch: BatchConfig,
+    /// When set, every export must carry this bearer token.
+    pub auth: Option<BearerAuth>,
 }
 
 impl Default for IngestConfig {
@@ -49,6 +53,7 @@ impl Default for IngestConfig {
             max_request_bytes: 8 * 1024 * 1024,
             max_inflight_requests: 256,
             batch: BatchConfig::default(),
+            auth: None,
         }
     }
 }
@@ -83,6 +88,7 @@ impl Ingest {
 
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
         let grpc_inflight = inflight.clone();
+        let grpc_auth = config.auth.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes);
         let stop = stop_accepting.clone();
         let grpc_server = tokio::spawn(async move {
@@ -90,6 +96,7 @@ impl Ingest {
                 .layer(grpc::AdmissionLayer {
                     metrics,
                     inflight: grpc_inflight,
+                    auth: grpc_auth,
                 })
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
@@ -102,7 +109,12 @@ impl Ingest {
             }
         });
 
-        let http_routes = http::router(pipeline, config.max_request_bytes, inflight);
+        let http_routes = http::router(
+            pipeline,
+            config.max_request_bytes,
+            inflight,
+            config.auth.clone(),
+        );
         let stop = stop_accepting.clone();
         let http_server = tokio::spawn(async move {
             let served = axum::serve(http_listener, http_routes)

@@ -16,12 +16,18 @@ struct OpsState {
     registry: Arc<Registry>,
 }
 
-pub fn ops_router(storage: Arc<Storage>, registry: Arc<Registry>) -> Router {
-    Router::new()
+/// The operations routes in two parts: `/healthz` and `/readyz`, which orchestrators probe
+/// without credentials, and `/metrics`, which sits behind the API's auth when there is one.
+pub fn ops_routers(storage: Arc<Storage>, registry: Arc<Registry>) -> (Router, Router) {
+    let state = OpsState { storage, registry };
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    let protected = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(OpsState { storage, registry })
+        .with_state(state);
+    (open, protected)
 }
 
 /// Ready when the storage answers; a node that cannot write should get no traffic.

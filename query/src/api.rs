@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
 use crate::sql::{SqlLimits, run_sql};
+use crate::traces::{TraceSearch, search_traces};
 use crate::time::{now_micros, parse_time};
 use crate::{QueryError, rows};
 
@@ -33,6 +34,7 @@ pub fn router(state: QueryState) -> Router {
     Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))
+        .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
         .with_state(state)
@@ -83,34 +85,44 @@ struct SearchParams {
     step: Option<String>,
 }
 
+/// `start`/`end` (default: the last 24 hours) as microseconds, checked.
+fn time_range(start: &Option<String>, end: &Option<String>) -> Result<(i64, i64), QueryError> {
+    let now = now_micros();
+    let time = |value: &Option<String>, default: i64, name: &str| match value {
+        Some(text) => {
+            parse_time(text, now).map_err(|e| QueryError::BadRequest(format!("{name}: {e}")))
+        }
+        None => Ok(default),
+    };
+    let end = time(end, now + 1, "end")?;
+    let start = time(start, end - DEFAULT_RANGE_MICROS, "start")?;
+    if start >= end {
+        return Err(QueryError::BadRequest(format!(
+            "start ({start}) must be before end ({end})"
+        )));
+    }
+    Ok((start, end))
+}
+
+fn parse_limit(limit: &Option<String>) -> Result<usize, QueryError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                QueryError::BadRequest(format!(
+                    "limit {text:?} must be a number from 1 to {MAX_LIMIT}"
+                ))
+            }),
+    }
+}
+
 impl SearchParams {
     fn to_search(&self) -> Result<LogSearch, QueryError> {
-        let now = now_micros();
-        let time = |value: &Option<String>, default: i64, name: &str| match value {
-            Some(text) => {
-                parse_time(text, now).map_err(|e| QueryError::BadRequest(format!("{name}: {e}")))
-            }
-            None => Ok(default),
-        };
-        let end = time(&self.end, now + 1, "end")?;
-        let start = time(&self.start, end - DEFAULT_RANGE_MICROS, "start")?;
-        if start >= end {
-            return Err(QueryError::BadRequest(format!(
-                "start ({start}) must be before end ({end})"
-            )));
-        }
-        let limit = match &self.limit {
-            None => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    QueryError::BadRequest(format!(
-                        "limit {text:?} must be a number from 1 to {MAX_LIMIT}"
-                    ))
-                })?,
-        };
+        let (start, end) = time_range(&self.start, &self.end)?;
+        let limit = parse_limit(&self.limit)?;
         let filters = FILTER_FIELDS
             .iter()
             .zip([
@@ -215,6 +227,83 @@ async fn logs_histogram(
     Ok(Json(
         json!({"step_seconds": step as f64 / 1e6, "total": total, "buckets": buckets}),
     ))
+}
+
+/// Query-string parameters of the trace search.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceParams {
+    q: Option<String>,
+    service: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    min_duration: Option<String>,
+    max_duration: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    limit: Option<String>,
+}
+
+fn duration_ns(value: &Option<String>, name: &str) -> Result<Option<i64>, QueryError> {
+    value
+        .as_deref()
+        .map(|text| {
+            humantime::parse_duration(text)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_nanos()).ok())
+                .ok_or_else(|| {
+                    QueryError::BadRequest(format!(
+                        "{name} {text:?} must be a duration like 250ms or 2s"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+async fn traces(
+    State(state): State<QueryState>,
+    query: Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, QueryError> {
+    let Query(params) = query.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    let (start, end) = time_range(&params.start, &params.end)?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| match s.to_ascii_uppercase().as_str() {
+            status @ ("OK" | "ERROR" | "UNSET") => Ok(status.to_string()),
+            _ => Err(QueryError::BadRequest(format!(
+                "status {s:?} must be OK, ERROR or UNSET"
+            ))),
+        })
+        .transpose()?;
+    let search = TraceSearch {
+        query: params.q.unwrap_or_default(),
+        service: params.service,
+        name: params.name,
+        status,
+        min_duration_ns: duration_ns(&params.min_duration, "min_duration")?,
+        max_duration_ns: duration_ns(&params.max_duration, "max_duration")?,
+        start_micros: start,
+        end_micros: end,
+        limit: parse_limit(&params.limit)?,
+    };
+    let traces: Vec<Value> = search_traces(&state.storage, &search)
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "trace_id": t.trace_id,
+                "root_name": t.root_name,
+                "root_service": t.root_service,
+                "start_time": crate::time::format_nanos(t.start_time_unix_nano),
+                "duration_ns": t.duration_ns,
+                "span_count": t.span_count,
+                "error_count": t.error_count,
+                "services": t.services,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "traces": traces })))
 }
 
 async fn trace(

@@ -1,7 +1,8 @@
 //! Porthole's query tier: the `/api/v1` HTTP API over the tables `porthole-storage` writes.
 //!
 //! [`search`] answers log searches and histograms from the per-file tantivy indexes, then
-//! reads only the matching rows; trace lookups use the spans indexes' `trace_id` field;
+//! reads only the matching rows; trace lookups use the spans indexes' `trace_id` field and
+//! [`traces`] searches spans by service, name, status and duration the same way;
 //! [`sql`] runs read-only DataFusion queries over the Delta tables. [`api`] maps all of it,
 //! and every error, onto HTTP in one place.
 
@@ -10,6 +11,7 @@ mod rows;
 mod search;
 mod sql;
 mod time;
+mod traces;
 
 pub use api::{QueryState, router};
 pub use sql::SqlLimits;

@@ -169,8 +169,8 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
                 .as_ref()
                 .map(|f| format!("attributes.{f}"))
         })
-        .unwrap_or_else(|| "body".into());
-    let text = if field == "body" {
+        .unwrap_or_else(|| text_field(schema).into());
+    let text = if field == text_field(schema) {
         literal.phrase.to_lowercase()
     } else {
         literal.phrase.clone()
@@ -196,8 +196,17 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
     }
 }
 
+/// The field unqualified words search: a log's body, a span's name.
+fn text_field(schema: &Schema) -> &'static str {
+    [Signal::Logs, Signal::Spans]
+        .into_iter()
+        .filter_map(Signal::text_column)
+        .find(|name| schema.get_field(name).is_ok())
+        .unwrap_or("body")
+}
+
 /// The tantivy query for one file: the user's query, the filters and the time range.
-fn file_query(
+pub(crate) fn file_query(
     index: &Index,
     search: &LogSearch,
     ast: Option<&UserInputAst>,
@@ -206,7 +215,7 @@ fn file_query(
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     if let Some(ast) = ast {
         let body = schema
-            .get_field("body")
+            .get_field(text_field(&schema))
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         let mut parser = QueryParser::for_index(index, vec![body]);
         parser.set_conjunction_by_default();
@@ -262,9 +271,9 @@ fn at_instant(
         (Occur::Must, query.box_clone()),
         (
             Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_i64(field, timestamp),
-                IndexRecordOption::Basic,
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_i64(field, timestamp)),
+                Bound::Included(Term::from_field_i64(field, timestamp)),
             )),
         ),
     ]);
@@ -275,7 +284,7 @@ fn at_instant(
 }
 
 /// The files whose time range meets the search's, newest first.
-fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Vec<FileEntry> {
+pub(crate) fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Vec<FileEntry> {
     let mut files: Vec<FileEntry> = files
         .into_iter()
         .filter(|f| f.index_path.is_some())
@@ -290,7 +299,7 @@ fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Vec<FileEntry
     files
 }
 
-async fn open_index(
+pub(crate) async fn open_index(
     storage: &Storage,
     signal: Signal,
     file: &FileEntry,

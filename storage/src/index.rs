@@ -13,7 +13,10 @@ use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::{Directory, RamDirectory};
-use tantivy::schema::{FAST, INDEXED, OwnedValue, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{
+    FAST, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
+    TextOptions,
+};
 use tantivy::{Index, TantivyDocument};
 
 use crate::{Result, Signal, StorageError};
@@ -38,22 +41,32 @@ struct PackedFile {
 
 /// The index schema: the signal's text column, attributes as JSON (typed values), the
 /// timestamp, and exact-match fields for the promoted columns queries filter on.
+///
+/// Every byte here is paid on every row, so the index holds only what search needs:
+/// results are ordered by time, never scored, so no field keeps norms; `row` and
+/// `timestamp` are fast fields only (ranges and ordering use those, and an inverted index
+/// over near-unique values would cost a term per row); only the text column keeps
+/// positions, for phrase queries.
 pub fn index_schema(signal: Signal) -> Option<Schema> {
     let text = signal.text_column()?;
     let mut schema = Schema::builder();
-    schema.add_u64_field("row", INDEXED | FAST | STORED);
+    schema.add_u64_field("row", FAST);
     // Microseconds, as the `timestamp` column: time ranges and newest-first order are
     // answered by the index, without reading Parquet.
-    schema.add_i64_field("timestamp", INDEXED | FAST);
-    schema.add_text_field(text, TEXT);
-    // Expanded dots: the attribute `http.status_code` is found as `attributes.http.status_code`.
-    let attributes = tantivy::schema::JsonObjectOptions::from(TEXT).set_expand_dots_enabled();
+    schema.add_i64_field("timestamp", FAST);
+    schema.add_text_field(text, text_options());
+    // Attribute values are exact terms, like Quickwit's default for dynamic fields, and
+    // dots expand: the attribute `http.status_code` is found as `attributes.http.status_code`.
+    let attributes = JsonObjectOptions::default()
+        .set_indexing_options(exact_indexing())
+        .set_expand_dots_enabled();
     schema.add_json_field("attributes", attributes);
     // tantivy answers range queries on JSON values (`status:>=500`) from fast fields only;
     // numeric attributes alone get one, since fast string columns would double the index.
-    let numbers = tantivy::schema::JsonObjectOptions::from(FAST).set_expand_dots_enabled();
+    let numbers = JsonObjectOptions::from(FAST).set_expand_dots_enabled();
     schema.add_json_field(NUMERIC_ATTRIBUTES, numbers);
-    for exact in [
+    let exact = TextOptions::default().set_indexing_options(exact_indexing());
+    for name in [
         "service",
         "namespace",
         "pod",
@@ -61,12 +74,38 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
         "version",
         "trace_id",
     ] {
-        schema.add_text_field(exact, STRING);
+        schema.add_text_field(name, exact.clone());
     }
-    if signal == Signal::Logs {
-        schema.add_text_field("severity", STRING);
+    match signal {
+        Signal::Logs => {
+            schema.add_text_field("severity", exact);
+        }
+        Signal::Spans => {
+            // Trace search filters on status and duration without reading Parquet.
+            schema.add_text_field("status_code", exact);
+            schema.add_i64_field("duration_ns", FAST);
+        }
+        Signal::Metrics => {}
     }
     Some(schema.build())
+}
+
+/// Words of the text column, lowercased, with positions for phrases; no norms.
+fn text_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(false),
+    )
+}
+
+/// One exact term per value: no frequencies, positions or norms.
+fn exact_indexing() -> TextFieldIndexing {
+    TextFieldIndexing::default()
+        .set_tokenizer("raw")
+        .set_index_option(IndexRecordOption::Basic)
+        .set_fieldnorms(false)
 }
 
 /// Builds and packs the index of one data file's rows; `None` for signals without one.
@@ -82,7 +121,7 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .fields()
         .filter_map(|(field, entry)| {
             let column = batch.column_by_name(entry.name())?;
-            (!matches!(entry.name(), "attributes" | NUMERIC_ATTRIBUTES | "row"))
+            (!matches!(entry.name(), "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns"))
                 .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
                 .flatten()
         })
@@ -95,10 +134,18 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .column_by_name("timestamp")
         .expect("every table has a timestamp column")
         .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let durations = schema.get_field("duration_ns").ok().zip(
+        batch
+            .column_by_name("duration_ns")
+            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>()),
+    );
     for row in 0..batch.num_rows() {
         let mut doc = TantivyDocument::default();
         doc.add_u64(row_field, row as u64);
         doc.add_i64(timestamp_field, timestamps.value(row));
+        if let Some((field, column)) = &durations {
+            doc.add_i64(*field, column.value(row));
+        }
         for (field, column) in &text_fields {
             if column.is_valid(row) {
                 doc.add_text(*field, column.value(row));
@@ -260,11 +307,13 @@ mod tests {
                     .unwrap();
                 hits.into_iter()
                     .map(|(_, address)| {
-                        let doc: TantivyDocument = searcher.doc(address).unwrap();
-                        tantivy::schema::Value::as_u64(
-                            &doc.get_first(schema.get_field("row").unwrap()).unwrap(),
-                        )
-                        .unwrap()
+                        searcher
+                            .segment_reader(address.segment_ord)
+                            .fast_fields()
+                            .u64("row")
+                            .unwrap()
+                            .first(address.doc_id)
+                            .unwrap()
                     })
                     .collect()
             };

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `porthole` binary on loopback ports, real OTLP clients (the
 //! OpenTelemetry Python SDK and tonic), a real S3-compatible server, independent readers.
 
+mod auth;
 mod bad_input;
 mod durability;
 mod harness;
@@ -10,3 +11,4 @@ mod query_api;
 mod roundtrip;
 mod s3;
 mod storage_contract;
+mod traces;
