@@ -130,9 +130,27 @@ fn generate_request(rng: &mut StdRng, clock_ns: &mut u64) -> Vec<Line> {
         let table = ["orders", "carts", "items", "users"][rng.random_range(0..4)];
         let ms = rng.random_range(1..40);
         messages.push(match rng.random_range(0..3) {
-            0 => (5, format!("db query table={table} rows={} took={ms}ms", rng.random_range(0..50)), vec![string("db.system", "postgresql")]),
-            1 => (5, format!("cache miss key={table}:{user}"), vec![string("cache", "redis")]),
-            _ => (9, format!("calling upstream service={} timeout=2s", SERVICES[rng.random_range(0..SERVICES.len())]), vec![]),
+            0 => (
+                5,
+                format!(
+                    "db query table={table} rows={} took={ms}ms",
+                    rng.random_range(0..50)
+                ),
+                vec![string("db.system", "postgresql")],
+            ),
+            1 => (
+                5,
+                format!("cache miss key={table}:{user}"),
+                vec![string("cache", "redis")],
+            ),
+            _ => (
+                9,
+                format!(
+                    "calling upstream service={} timeout=2s",
+                    SERVICES[rng.random_range(0..SERVICES.len())]
+                ),
+                vec![],
+            ),
         });
     }
     if status >= 500 {
@@ -318,7 +336,8 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     // Second baseline: the raw log file itself, compressed with zstd (level 3), as a
     // measure of how much information the generated logs hold.
-    let zstd_fraction = zstd::encode_all(raw_file.as_slice(), 3)?.len() as f64 / raw_file.len() as f64;
+    let zstd_fraction =
+        zstd::encode_all(raw_file.as_slice(), 3)?.len() as f64 / raw_file.len() as f64;
     drop(raw_file);
     let pool = Arc::new(pool);
 
@@ -499,10 +518,12 @@ fn index_parts(dir: &Path) -> anyhow::Result<std::collections::BTreeMap<String, 
                 continue;
             }
             let pack = std::fs::read(entry.path())?;
-            let tail = pack.len().checked_sub(16).context("index shorter than its footer")?;
+            let tail = pack
+                .len()
+                .checked_sub(16)
+                .context("index shorter than its footer")?;
             let footer_len = u64::from_le_bytes(pack[tail..tail + 8].try_into()?) as usize;
-            let footer: serde_json::Value =
-                serde_json::from_slice(&pack[tail - footer_len..tail])?;
+            let footer: serde_json::Value = serde_json::from_slice(&pack[tail - footer_len..tail])?;
             for file in footer["files"].as_array().context("footer files")? {
                 let name = file["name"].as_str().unwrap_or_default();
                 let kind = name.rsplit('.').next().unwrap_or(name).to_string();

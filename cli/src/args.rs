@@ -30,6 +30,8 @@ pub enum Command {
     Query(ServeArgs),
     /// Search logs: `porthole logs 'error AND status:>=500' --service checkout --since 1h`.
     Logs(LogsArgs),
+    /// Follow logs as they arrive: `porthole tail 'severity:ERROR' --service checkout`.
+    Tail(TailArgs),
     /// Run a read-only SQL query over the `logs`, `spans` and `metrics` tables.
     Sql(SqlArgs),
     /// Show one trace as an indented tree of spans with their durations.
@@ -63,6 +65,19 @@ pub struct LogsArgs {
     pub since: String,
     #[arg(long, default_value = "100")]
     pub limit: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct TailArgs {
+    /// The query language of `porthole logs`; empty follows everything.
+    #[arg(default_value = "")]
+    pub query: String,
+    #[arg(long)]
+    pub service: Option<String>,
+    #[arg(long)]
+    pub severity: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -119,6 +134,10 @@ pub struct ServeArgs {
     /// must send `Authorization: Bearer TOKEN`. /healthz and /readyz stay open.
     #[arg(long, env = "PORTHOLE_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+    /// On `porthole query`: the OTLP gRPC URLs of the ingest nodes (comma-separated, e.g.
+    /// `http://ingest-0:4317`), which live tail subscribes to.
+    #[arg(long, env = "PORTHOLE_INGEST_NODES", value_delimiter = ',')]
+    pub ingest_nodes: Vec<String>,
     /// A batch whose write and commit take longer fails with UNAVAILABLE (senders retry).
     #[arg(long, env = "PORTHOLE_WRITE_TIMEOUT", default_value = "30s")]
     pub write_timeout: humantime::Duration,

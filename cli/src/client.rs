@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::args::{ClientArgs, LogsArgs, SqlArgs, TraceArgs};
+use crate::args::{ClientArgs, LogsArgs, SqlArgs, TailArgs, TraceArgs};
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -49,25 +49,85 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         http.get(url(&args.client, "/api/v1/logs")).query(&query),
     )
     .await?;
-    let rows = body["rows"].as_array().cloned().unwrap_or_default();
-    let colour = std::io::stdout().is_terminal() && args.client.output == "text";
-    for row in rows {
-        if args.client.output == "json" {
-            println!("{row}");
-            continue;
+    for row in body["rows"].as_array().into_iter().flatten() {
+        print_row(row, &args.client.output);
+    }
+    Ok(())
+}
+
+/// One log row: JSON for scripts, or a line for people with coloured severities when
+/// stdout is a terminal.
+fn print_row(row: &Value, output: &str) {
+    if output == "json" {
+        println!("{row}");
+        return;
+    }
+    let colour = std::io::stdout().is_terminal();
+    let severity = row["severity"].as_str().unwrap_or("-");
+    let code = match severity {
+        "FATAL" => "1;31",
+        "ERROR" => "31",
+        "WARN" => "33",
+        "INFO" => "32",
+        "DEBUG" | "TRACE" => "2",
+        _ => "",
+    };
+    let painted = if colour && !code.is_empty() {
+        format!("\x1b[{code}m{severity:5}\x1b[0m")
+    } else {
+        format!("{severity:5}")
+    };
+    println!(
+        "{} {painted} {} {}",
+        row["timestamp"].as_str().unwrap_or(""),
+        row["service"].as_str().unwrap_or("-"),
+        row["body"].as_str().unwrap_or("")
+    );
+}
+
+/// Follows `/api/v1/logs/tail` (Server-Sent Events) until the server ends the stream.
+pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
+    let mut query = vec![("q", args.query.clone())];
+    query.extend(args.service.clone().map(|s| ("service", s)));
+    query.extend(args.severity.clone().map(|s| ("severity", s)));
+    let mut request = reqwest::Client::new()
+        .get(url(&args.client, "/api/v1/logs/tail"))
+        .query(&query);
+    if let Some(token) = &args.client.token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", args.client.server))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body: Value = response.json().await.unwrap_or_default();
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        bail!("{status}: {message}");
+    }
+    let mut pending = String::new();
+    let mut event = String::new();
+    while let Some(chunk) = response.chunk().await.context("reading the live tail")? {
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            let line = line.trim_end_matches(['\r', '\n']);
+            if let Some(name) = line.strip_prefix("event:") {
+                event = name.trim().to_string();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                let data: Value = serde_json::from_str(data.trim()).unwrap_or_default();
+                if event == "dropped" {
+                    bail!(
+                        "{}",
+                        data["message"].as_str().unwrap_or("live tail stopped")
+                    );
+                }
+                print_row(&data, &args.client.output);
+            } else if line.is_empty() {
+                event.clear();
+            }
         }
-        let severity = row["severity"].as_str().unwrap_or("-");
-        let painted = match (colour, severity) {
-            (true, "ERROR" | "FATAL") => format!("\x1b[31m{severity:5}\x1b[0m"),
-            (true, "WARN") => format!("\x1b[33m{severity:5}\x1b[0m"),
-            _ => format!("{severity:5}"),
-        };
-        println!(
-            "{} {painted} {} {}",
-            row["timestamp"].as_str().unwrap_or(""),
-            row["service"].as_str().unwrap_or("-"),
-            row["body"].as_str().unwrap_or("")
-        );
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use porthole_ingest::{BearerAuth, Ingest, IngestConfig};
+use porthole_query::{TailService, TailSource};
 use porthole_storage::{Location, Storage};
 use prometheus_client::registry::Registry;
 
@@ -59,6 +60,7 @@ fn main() -> std::process::ExitCode {
                 .await
             }
             Command::Logs(args) => client::logs(args).await,
+            Command::Tail(args) => client::tail(args).await,
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
         }
@@ -97,6 +99,16 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .context("--auth-token-file")?;
     let mut registry = Registry::default();
+    let tail_dropped = prometheus_client::metrics::counter::Counter::default();
+    registry.register(
+        "porthole_tail_subscribers_dropped",
+        "Live-tail subscribers disconnected for falling behind",
+        tail_dropped.clone(),
+    );
+    let token = match &args.auth_token_file {
+        Some(path) => Some(std::fs::read_to_string(path).context("--auth-token-file")?),
+        None => None,
+    };
     let ingest = if roles.ingest {
         let config = IngestConfig {
             otlp_grpc_addr: args.otlp_grpc_addr,
@@ -112,9 +124,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             auth: auth.clone(),
         };
         Some(
-            Ingest::start(config, storage.clone(), &mut registry)
-                .await
-                .context("binding the OTLP receivers")?,
+            Ingest::start(config, storage.clone(), &mut registry, {
+                let mut routes = tonic::service::RoutesBuilder::default();
+                routes.add_service(TailService::server(storage.clone(), tail_dropped.clone()));
+                routes
+            })
+            .await
+            .context("binding the OTLP receivers")?,
         )
     } else {
         None
@@ -125,9 +141,17 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let http_addr = http_listener.local_addr()?;
     let (open, mut protected) = porthole_ingest::ops_routers(storage.clone(), Arc::new(registry));
     if roles.query {
+        let tail = TailSource {
+            storage: storage.clone(),
+            ingest_nodes: args.ingest_nodes.clone(),
+            authorization: token.map(|t| format!("Bearer {}", t.trim())),
+            local_commits: roles.ingest,
+            dropped: tail_dropped,
+        };
         protected = protected.merge(porthole_query::router(porthole_query::QueryState {
             storage,
             sql_limits: Default::default(),
+            tail,
         }));
     }
     if let Some(auth) = auth {

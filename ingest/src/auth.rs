@@ -29,8 +29,7 @@ impl BearerAuth {
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading the token file {}: {e}", path.display()))?;
-        Self::new(text.trim())
-            .map_err(|why| format!("the token file {}: {why}", path.display()))
+        Self::new(text.trim()).map_err(|why| format!("the token file {}: {why}", path.display()))
     }
 
     pub fn new(token: &str) -> Result<Self, String> {
@@ -67,7 +66,10 @@ pub async fn require_bearer(
     if auth.allows(request.headers()) {
         return next.run(request).await;
     }
-    tracing::debug!(path = request.uri().path(), "request refused: missing or wrong bearer token");
+    tracing::debug!(
+        path = request.uri().path(),
+        "request refused: missing or wrong bearer token"
+    );
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],

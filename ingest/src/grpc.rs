@@ -66,10 +66,14 @@ impl MetricsService for OtlpGrpc {
     }
 }
 
-/// The gRPC router with the three services, gzip/zstd accepted, and the request-size limit.
-pub fn router(pipeline: Pipeline, max_request_bytes: usize) -> tonic::service::Routes {
+/// The gRPC router: `routes` (other services of this port) plus the three OTLP services,
+/// gzip/zstd accepted, and the request-size limit.
+pub fn router(
+    pipeline: Pipeline,
+    max_request_bytes: usize,
+    mut routes: tonic::service::RoutesBuilder,
+) -> tonic::service::Routes {
     let service = OtlpGrpc { pipeline };
-    let mut routes = tonic::service::RoutesBuilder::default();
     routes
         .add_service(
             LogsServiceServer::new(service.clone())

@@ -68,11 +68,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Binds both receivers and starts serving.
+    /// Binds both receivers and starts serving; `extra_grpc` (e.g. the live-tail service)
+    /// is served on the OTLP gRPC port beside the OTLP services.
     pub async fn start(
         config: IngestConfig,
         storage: Arc<Storage>,
         registry: &mut Registry,
+        extra_grpc: tonic::service::RoutesBuilder,
     ) -> std::io::Result<Self> {
         let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
         let batcher = batcher::Batcher::start(config.batch.clone(), storage, metrics.clone());
@@ -89,7 +91,7 @@ impl Ingest {
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
         let grpc_inflight = inflight.clone();
         let grpc_auth = config.auth.clone();
-        let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes);
+        let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
         let grpc_server = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()

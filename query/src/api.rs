@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 
 use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
 use crate::sql::{SqlLimits, run_sql};
-use crate::traces::{TraceSearch, search_traces};
+use crate::tail::TailSource;
 use crate::time::{now_micros, parse_time};
+use crate::traces::{TraceSearch, search_traces};
 use crate::{QueryError, rows};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -28,12 +29,14 @@ const DEFAULT_RANGE_MICROS: i64 = 24 * 3_600 * 1_000_000;
 pub struct QueryState {
     pub storage: Arc<Storage>,
     pub sql_limits: SqlLimits,
+    pub tail: TailSource,
 }
 
 pub fn router(state: QueryState) -> Router {
     Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))
+        .route("/api/v1/logs/tail", get(logs_tail))
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
@@ -49,6 +52,7 @@ impl IntoResponse for QueryError {
         let (status, code) = match &self {
             QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             QueryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            QueryError::Misconfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             QueryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "query failed: storage unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -227,6 +231,43 @@ async fn logs_histogram(
     Ok(Json(
         json!({"step_seconds": step as f64 / 1e6, "total": total, "buckets": buckets}),
     ))
+}
+
+/// Query-string parameters of live tail: the search's query and filters, no time range.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TailParams {
+    q: Option<String>,
+    service: Option<String>,
+    namespace: Option<String>,
+    pod: Option<String>,
+    container: Option<String>,
+    version: Option<String>,
+    severity: Option<String>,
+}
+
+async fn logs_tail(
+    State(state): State<QueryState>,
+    query: Result<Query<TailParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, QueryError> {
+    let Query(params) = query.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    let filters = FILTER_FIELDS
+        .iter()
+        .zip([
+            params.service,
+            params.namespace,
+            params.pod,
+            params.container,
+            params.version,
+            params.severity.map(|s| s.to_ascii_uppercase()),
+        ])
+        .filter_map(|(name, value)| Some((name.to_string(), value?)))
+        .collect();
+    let rx = state
+        .tail
+        .subscribe(params.q.as_deref().unwrap_or_default(), filters)
+        .await?;
+    Ok(crate::tail::sse(rx).into_response())
 }
 
 /// Query-string parameters of the trace search.

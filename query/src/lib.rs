@@ -3,18 +3,24 @@
 //! [`search`] answers log searches and histograms from the per-file tantivy indexes, then
 //! reads only the matching rows; trace lookups use the spans indexes' `trace_id` field and
 //! [`traces`] searches spans by service, name, status and duration the same way;
-//! [`sql`] runs read-only DataFusion queries over the Delta tables. [`api`] maps all of it,
+//! [`tail`] streams newly committed records that match a search; [`sql`] runs read-only
+//! DataFusion queries over the Delta tables. [`api`] maps all of it,
 //! and every error, onto HTTP in one place.
 
 mod api;
 mod rows;
 mod search;
 mod sql;
+mod tail;
 mod time;
 mod traces;
 
+#[cfg(test)]
+mod tests;
+
 pub use api::{QueryState, router};
 pub use sql::SqlLimits;
+pub use tail::{TailService, TailSource};
 
 /// Everything a query can fail with; [`api`] turns each into one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +33,10 @@ pub enum QueryError {
     /// Storage could not be read; the cause is logged, not shown.
     #[error("storage is unavailable")]
     Unavailable(#[from] porthole_storage::StorageError),
+    /// This node cannot answer as configured (e.g. live tail without `--ingest-nodes`);
+    /// the message says what is missing.
+    #[error("{0}")]
+    Misconfigured(String),
     /// A bug or an impossible state; the cause is logged, not shown.
     #[error("internal error")]
     Internal(String),

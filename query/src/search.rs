@@ -101,7 +101,44 @@ pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError>
             error.message, error.pos
         )));
     }
-    Ok(Some(ast))
+    Ok(Some(exclusions_as_lucene(ast)))
+}
+
+/// Lucene reads `a AND NOT b` as "a, without b", and `NOT b` alone as "everything but b".
+/// tantivy's grammar nests `NOT b` as a clause of its own, and a clause of exclusions
+/// alone matches nothing; hoist such clauses into their parent, and give a query of
+/// exclusions alone something to exclude from.
+fn exclusions_as_lucene(ast: UserInputAst) -> UserInputAst {
+    use tantivy::query_grammar::Occur as AstOccur;
+    let only_exclusions = |clauses: &[(Option<AstOccur>, UserInputAst)]| {
+        !clauses.is_empty() && clauses.iter().all(|(o, _)| *o == Some(AstOccur::MustNot))
+    };
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let mut flat = Vec::with_capacity(clauses.len());
+            for (occur, child) in clauses {
+                match (occur, exclusions_as_lucene(child)) {
+                    (Some(AstOccur::Must) | None, UserInputAst::Clause(inner))
+                        if only_exclusions(&inner) =>
+                    {
+                        flat.extend(inner)
+                    }
+                    (occur, child) => flat.push((occur, child)),
+                }
+            }
+            if only_exclusions(&flat) {
+                flat.push((
+                    Some(AstOccur::Must),
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+                ));
+            }
+            UserInputAst::Clause(flat)
+        }
+        UserInputAst::Boost(ast, boost) => {
+            UserInputAst::Boost(Box::new(exclusions_as_lucene(*ast)), boost)
+        }
+        leaf => leaf,
+    }
 }
 
 /// Field names that are not index fields are attribute names: `status:>=500` means
@@ -488,7 +525,7 @@ pub async fn trace_hits(
     Ok(by_file)
 }
 
-fn validate_filters(filters: &[(String, String)]) -> Result<(), QueryError> {
+pub(crate) fn validate_filters(filters: &[(String, String)]) -> Result<(), QueryError> {
     match filters
         .iter()
         .find(|(name, _)| !FILTER_FIELDS.contains(&name.as_str()))

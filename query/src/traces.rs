@@ -64,7 +64,12 @@ fn span_query(
     let schema = index.schema();
     let mut filters = Vec::new();
     filters.extend(search.service.clone().map(|s| ("service".to_string(), s)));
-    filters.extend(search.status.clone().map(|s| ("status_code".to_string(), s)));
+    filters.extend(
+        search
+            .status
+            .clone()
+            .map(|s| ("status_code".to_string(), s)),
+    );
     let base = LogSearch {
         query: search.query.clone(),
         filters,

@@ -14,8 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::{Directory, RamDirectory};
 use tantivy::schema::{
-    FAST, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{Index, TantivyDocument};
 
@@ -121,9 +120,12 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .fields()
         .filter_map(|(field, entry)| {
             let column = batch.column_by_name(entry.name())?;
-            (!matches!(entry.name(), "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns"))
-                .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
-                .flatten()
+            (!matches!(
+                entry.name(),
+                "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns"
+            ))
+            .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
+            .flatten()
         })
         .collect();
     let row_field = schema.get_field("row")?;

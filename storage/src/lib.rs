@@ -23,6 +23,7 @@ mod signal;
 mod spans;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -57,10 +58,25 @@ pub struct AppendReport {
     pub commit_latency: Duration,
 }
 
+/// One data file a commit just made visible, as [`Storage::subscribe_commits`] delivers
+/// it: the rows in file order (row `i` is the index's document `row = i`) and its index.
+#[derive(Debug)]
+pub struct CommittedFile {
+    pub signal: Signal,
+    pub path: String,
+    pub rows: RecordBatch,
+    pub index: Option<Bytes>,
+}
+
+/// Files held for slow commit subscribers, at most; one that falls further behind is
+/// told so (`RecvError::Lagged`) and must catch up or leave. Appends never wait.
+const COMMIT_FEED_FILES: usize = 64;
+
 /// The three tables under one storage root.
 pub struct Storage {
     location: Location,
     catalogs: BTreeMap<Signal, Catalog>,
+    commits: tokio::sync::broadcast::Sender<Arc<CommittedFile>>,
 }
 
 impl Storage {
@@ -86,7 +102,18 @@ impl Storage {
                 Catalog::open(signal, location.table_url(signal)?, merged.clone()).await?;
             catalogs.insert(signal, catalog);
         }
-        Ok(Self { location, catalogs })
+        let (commits, _) = tokio::sync::broadcast::channel(COMMIT_FEED_FILES);
+        Ok(Self {
+            location,
+            catalogs,
+            commits,
+        })
+    }
+
+    /// Every file this process commits from now on (live tail). Publishing never blocks
+    /// an append: a subscriber that lags more than a few dozen files gets `Lagged`.
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<Arc<CommittedFile>> {
+        self.commits.subscribe()
     }
 
     pub fn location(&self) -> &Location {
@@ -105,6 +132,7 @@ impl Storage {
         let store = catalog.object_store().await;
         let total_rows = rows.num_rows();
         let mut adds = Vec::new();
+        let mut committed_files = Vec::new();
         let mut written: Vec<ObjectPath> = Vec::new();
         let mut bytes_written = 0u64;
         let result: Result<()> = async {
@@ -123,7 +151,7 @@ impl Storage {
                     &mut bytes_written,
                 )
                 .await?;
-                let tags = match encoded.index {
+                let tags = match encoded.index.clone() {
                     Some(index) => {
                         let index_path = format!("_porthole_index/day={day}/part-{id}.idx");
                         put(
@@ -138,6 +166,12 @@ impl Storage {
                     }
                     None => None,
                 };
+                committed_files.push(CommittedFile {
+                    signal,
+                    path: data_path.clone(),
+                    rows: encoded.rows,
+                    index: encoded.index,
+                });
                 adds.push(Add {
                     path: data_path,
                     partition_values: HashMap::from([("day".to_string(), Some(day))]),
@@ -159,13 +193,21 @@ impl Storage {
             Err(e) => Err(e),
         };
         match committed {
-            Ok(version) => Ok(AppendReport {
-                version,
-                files,
-                rows: total_rows,
-                bytes_written,
-                commit_latency: started.elapsed(),
-            }),
+            Ok(version) => {
+                let commit_latency = started.elapsed();
+                if self.commits.receiver_count() > 0 {
+                    for file in committed_files {
+                        let _ = self.commits.send(Arc::new(file));
+                    }
+                }
+                Ok(AppendReport {
+                    version,
+                    files,
+                    rows: total_rows,
+                    bytes_written,
+                    commit_latency,
+                })
+            }
             Err(e) => {
                 for path in written {
                     let _ = store.delete(&path).await;
@@ -285,6 +327,8 @@ async fn put(
 }
 
 struct EncodedFile {
+    /// The rows in file order.
+    rows: RecordBatch,
     data: Bytes,
     index: Option<Bytes>,
     stats: String,
@@ -306,6 +350,7 @@ fn encode_file(signal: Signal, rows: &RecordBatch) -> Result<EncodedFile> {
         data: data?,
         index,
         stats: file_stats(&sorted),
+        rows: sorted,
     })
 }
 

@@ -62,10 +62,9 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     let mut request = tonic::Request::new(export_request(&["grpc line with token".to_string()]));
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     grpc.export(request).await.unwrap();
 
     // OTLP/HTTP: 401 without the token, 200 with it.
@@ -87,7 +86,14 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
     let server = format!("http://{}", porthole.http);
     let cli = |token: Option<&str>| {
         let mut command = Command::new(binary("porthole"));
-        command.args(["logs", "with AND token", "--server", &server, "--output", "json"]);
+        command.args([
+            "logs",
+            "with AND token",
+            "--server",
+            &server,
+            "--output",
+            "json",
+        ]);
         if let Some(token) = token {
             command.args(["--token", token]);
         }

@@ -11,4 +11,5 @@ mod query_api;
 mod roundtrip;
 mod s3;
 mod storage_contract;
+mod tail;
 mod traces;

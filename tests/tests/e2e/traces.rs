@@ -38,20 +38,31 @@ async fn a_50_span_trace_comes_back_whole_and_search_finds_it() {
         &[],
     ))
     .unwrap();
-    let (big, small) = (sent["big"].as_str().unwrap(), sent["small"].as_str().unwrap());
+    let (big, small) = (
+        sent["big"].as_str().unwrap(),
+        sent["small"].as_str().unwrap(),
+    );
 
     let (status, trace) = get(&porthole, &format!("/api/v1/traces/{big}"), &[]).await;
     assert_eq!(status, 200, "{trace}");
     let spans = trace["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 50, "every span of the trace");
-    let services: std::collections::BTreeSet<&str> =
-        spans.iter().map(|s| s["service"].as_str().unwrap()).collect();
+    let services: std::collections::BTreeSet<&str> = spans
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
     assert_eq!(services, ["checkout", "frontend", "inventory"].into());
-    let ids: std::collections::HashSet<&str> =
-        spans.iter().map(|s| s["span_id"].as_str().unwrap()).collect();
+    let ids: std::collections::HashSet<&str> = spans
+        .iter()
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
     let roots: Vec<&Value> = spans
         .iter()
-        .filter(|s| s["parent_span_id"].as_str().is_none_or(|p| !ids.contains(p)))
+        .filter(|s| {
+            s["parent_span_id"]
+                .as_str()
+                .is_none_or(|p| !ids.contains(p))
+        })
         .collect();
     assert_eq!(roots.len(), 1, "one root, every other parent present");
     assert_eq!(roots[0]["name"], "GET /checkout");
@@ -82,14 +93,28 @@ async fn a_50_span_trace_comes_back_whole_and_search_finds_it() {
     assert_eq!(found(&porthole, &[("min_duration", "1s")]).await, [big]);
     // Durations are per span: the big trace's root takes 2 s, its children 0.5 ms.
     let routed = |route: &'static str| [("max_duration", "2ms"), ("q", route)];
-    assert!(found(&porthole, &routed("http.route:\"/checkout\"")).await.is_empty());
-    assert_eq!(found(&porthole, &routed("http.route:\"/healthz\"")).await, [small]);
+    assert!(
+        found(&porthole, &routed("http.route:\"/checkout\""))
+            .await
+            .is_empty()
+    );
     assert_eq!(
-        found(&porthole, &[("max_duration", "2ms"), ("service", "inventory")]).await,
+        found(&porthole, &routed("http.route:\"/healthz\"")).await,
+        [small]
+    );
+    assert_eq!(
+        found(
+            &porthole,
+            &[("max_duration", "2ms"), ("service", "inventory")]
+        )
+        .await,
         [big]
     );
     assert_eq!(found(&porthole, &[("q", "step:>=48")]).await, [big]);
-    assert_eq!(found(&porthole, &[("q", "http.route:\"/healthz\"")]).await, [small]);
+    assert_eq!(
+        found(&porthole, &[("q", "http.route:\"/healthz\"")]).await,
+        [small]
+    );
     assert!(found(&porthole, &[("service", "nobody")]).await.is_empty());
     assert_eq!(found(&porthole, &[("limit", "1")]).await.len(), 1);
 

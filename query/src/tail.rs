@@ -1,0 +1,339 @@
+//! Live tail (`GET /api/v1/logs/tail`): log records that match a search, as they commit.
+//!
+//! In `serve` the records come from this process's own commits
+//! ([`Storage::subscribe_commits`]); each committed file's own index answers the search, so
+//! tail and search agree on what matches. A query node running apart from ingest
+//! (`--ingest-nodes`) subscribes instead to every ingest node's gRPC [`TailService`], which
+//! runs the same matching there. Every subscriber has a bounded buffer: one that falls
+//! behind gets a `dropped` event and is disconnected, and is counted; ingest never waits.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::UInt64Array;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use porthole_proto::tail::tail_client::TailClient;
+use porthole_proto::tail::tail_server::{Tail, TailServer};
+use porthole_proto::tail::{Filter, SubscribeRequest, TailEvent, tail_event};
+use porthole_storage::{CommittedFile, Signal, Storage, open_packed_index};
+use prometheus_client::metrics::counter::Counter;
+use serde_json::Value;
+use tantivy::collector::DocSetCollector;
+use tantivy::query_grammar::UserInputAst;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::QueryError;
+use crate::search::{LogSearch, file_query, parse_user_query, validate_filters};
+
+/// Records buffered for one subscriber, at most.
+pub const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// What a subscriber receives.
+#[derive(Debug)]
+pub enum TailItem {
+    Record(Value),
+    /// The subscriber is being disconnected, and why; nothing follows.
+    Dropped(String),
+}
+
+/// Where live records come from, and the count of subscribers dropped for being slow.
+#[derive(Clone)]
+pub struct TailSource {
+    pub storage: Arc<Storage>,
+    /// gRPC URLs of the ingest nodes (`--ingest-nodes`); empty means this process's commits.
+    pub ingest_nodes: Vec<String>,
+    /// Sent to ingest nodes as `authorization` when the cluster uses a token.
+    pub authorization: Option<String>,
+    /// Whether this process commits (runs ingest); a query-only node without ingest nodes
+    /// has nothing to tail.
+    pub local_commits: bool,
+    pub dropped: Counter,
+}
+
+/// A checked subscription: the query and filters of a log search, over all time.
+#[derive(Clone)]
+struct Subscription {
+    search: LogSearch,
+    ast: Option<UserInputAst>,
+}
+
+impl Subscription {
+    fn new(query: &str, filters: Vec<(String, String)>) -> Result<Self, QueryError> {
+        let ast = parse_user_query(query)?;
+        validate_filters(&filters)?;
+        Ok(Self {
+            search: LogSearch {
+                query: query.to_string(),
+                filters,
+                start_micros: i64::MIN,
+                end_micros: i64::MAX,
+                limit: 0,
+                cursor: None,
+            },
+            ast,
+        })
+    }
+
+    /// Rows of one committed logs file that match, oldest first, as API rows.
+    fn matching(&self, file: &CommittedFile) -> Result<Vec<Value>, QueryError> {
+        let internal = |e: &dyn std::fmt::Display| QueryError::Internal(e.to_string());
+        let Some(packed) = &file.index else {
+            return Ok(Vec::new());
+        };
+        let index = open_packed_index(packed)?;
+        let searcher = index.reader().map_err(|e| internal(&e))?.searcher();
+        let query = file_query(&index, &self.search, self.ast.as_ref())?;
+        let docs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(|e| internal(&e))?;
+        let mut rows = Vec::with_capacity(docs.len());
+        for address in docs {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("row")
+                .map_err(|e| internal(&e))?;
+            rows.extend(column.first(address.doc_id));
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows.sort_unstable();
+        let taken = arrow::compute::take_record_batch(&file.rows, &UInt64Array::from(rows))
+            .map_err(|e| internal(&e))?;
+        let mut records: Vec<Value> = crate::rows::batch_to_json(&taken)?
+            .iter()
+            .map(crate::rows::log_json)
+            .collect();
+        // Timestamps are RFC 3339 in UTC with nanoseconds: text order is time order.
+        records.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+        Ok(records)
+    }
+}
+
+fn dropped_message(why: &str) -> String {
+    format!("live tail stopped: {why}; reconnect to resume")
+}
+
+/// Feeds `tx` with the matching records of this process's commits until the receiver
+/// is gone, or drops the subscriber when it falls behind.
+fn follow_local_commits(
+    storage: &Storage,
+    subscription: Subscription,
+    tx: mpsc::Sender<TailItem>,
+    dropped: Counter,
+) {
+    let mut commits = storage.subscribe_commits();
+    let subscription = Arc::new(subscription);
+    tokio::spawn(async move {
+        loop {
+            let file = tokio::select! {
+                _ = tx.closed() => return,
+                next = commits.recv() => next,
+            };
+            let file = match file {
+                Ok(file) if file.signal == Signal::Logs => file,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(files)) => {
+                    dropped.inc();
+                    let why = format!("it fell {files} files behind the commits");
+                    let _ = tx.try_send(TailItem::Dropped(dropped_message(&why)));
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let matcher = subscription.clone();
+            let matched = tokio::task::spawn_blocking(move || matcher.matching(&file)).await;
+            let records = match matched {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "live tail: a committed file could not be matched");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "live tail: matcher panicked");
+                    continue;
+                }
+            };
+            for record in records {
+                // The last slot is kept for the message that says why the stream ends.
+                if tx.capacity() <= 1 {
+                    dropped.inc();
+                    let why = format!("it did not read {SUBSCRIBER_BUFFER} buffered records");
+                    let _ = tx.try_send(TailItem::Dropped(dropped_message(&why)));
+                    return;
+                }
+                if tx.send(TailItem::Record(record)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+impl TailSource {
+    /// Starts a subscription; errors (a bad query, unreachable ingest nodes) come before
+    /// any record.
+    pub async fn subscribe(
+        &self,
+        query: &str,
+        filters: Vec<(String, String)>,
+    ) -> Result<mpsc::Receiver<TailItem>, QueryError> {
+        let subscription = Subscription::new(query, filters)?;
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
+        if self.ingest_nodes.is_empty() {
+            if !self.local_commits {
+                return Err(QueryError::Misconfigured(
+                    "live tail on a query node needs --ingest-nodes (the gRPC addresses of the ingest nodes)".into(),
+                ));
+            }
+            follow_local_commits(&self.storage, subscription, tx, self.dropped.clone());
+            return Ok(rx);
+        }
+        let request = SubscribeRequest {
+            query: subscription.search.query.clone(),
+            filters: subscription
+                .search
+                .filters
+                .iter()
+                .map(|(field, value)| Filter {
+                    field: field.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        };
+        for node in &self.ingest_nodes {
+            let mut call = tonic::Request::new(request.clone());
+            if let Some(authorization) = &self.authorization {
+                let value = authorization
+                    .parse()
+                    .map_err(|_| QueryError::Internal("authorization header".into()))?;
+                call.metadata_mut().insert("authorization", value);
+            }
+            let unreachable = |e: &dyn std::fmt::Display| {
+                tracing::warn!(node, error = %e, "live tail: ingest node unreachable");
+                QueryError::Misconfigured("an ingest node of --ingest-nodes is unreachable".into())
+            };
+            let mut client = TailClient::connect(node.clone())
+                .await
+                .map_err(|e| unreachable(&e))?;
+            let stream = client.subscribe(call).await.map_err(|e| unreachable(&e))?;
+            tokio::spawn(forward_remote(
+                stream.into_inner(),
+                tx.clone(),
+                node.clone(),
+            ));
+        }
+        Ok(rx)
+    }
+}
+
+/// Copies one ingest node's tail stream into the subscriber's buffer.
+async fn forward_remote(
+    mut stream: tonic::Streaming<TailEvent>,
+    tx: mpsc::Sender<TailItem>,
+    node: String,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = tx.closed() => return,
+            event = stream.message() => event,
+        };
+        let item = match event {
+            Ok(Some(TailEvent {
+                event: Some(tail_event::Event::RecordJson(json)),
+            })) => match serde_json::from_str(&json) {
+                Ok(record) => TailItem::Record(record),
+                Err(e) => {
+                    tracing::warn!(node, error = %e, "live tail: unreadable record from an ingest node");
+                    continue;
+                }
+            },
+            Ok(Some(TailEvent {
+                event: Some(tail_event::Event::Dropped(why)),
+            })) => TailItem::Dropped(why),
+            Ok(Some(TailEvent { event: None })) => continue,
+            Ok(None) | Err(_) => {
+                TailItem::Dropped(dropped_message("the connection to an ingest node ended"))
+            }
+        };
+        let last = matches!(item, TailItem::Dropped(_));
+        if tx.capacity() <= 1 && !last {
+            let _ = tx.try_send(TailItem::Dropped(dropped_message(&format!(
+                "it did not read {SUBSCRIBER_BUFFER} buffered records"
+            ))));
+            return;
+        }
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The subscriber's records as Server-Sent Events: each record a `message` event with
+/// the row as JSON; a `dropped` event, then the end, when it is disconnected.
+pub fn sse(rx: mpsc::Receiver<TailItem>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = futures::stream::unfold((rx, false), |(mut rx, ended)| async move {
+        if ended {
+            return None;
+        }
+        let item = rx.recv().await?;
+        let (event, ended) = match item {
+            TailItem::Record(record) => (Event::default().data(record.to_string()), false),
+            TailItem::Dropped(why) => (
+                Event::default()
+                    .event("dropped")
+                    .data(serde_json::json!({ "message": why }).to_string()),
+                true,
+            ),
+        };
+        Some((Ok(event), (rx, ended)))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// The gRPC side, served by ingest nodes: the same matching, over their own commits.
+#[derive(Clone)]
+pub struct TailService {
+    storage: Arc<Storage>,
+    dropped: Counter,
+}
+
+impl TailService {
+    pub fn server(storage: Arc<Storage>, dropped: Counter) -> TailServer<Self> {
+        TailServer::new(Self { storage, dropped })
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<TailEvent, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Tail for TailService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: tonic::Request<SubscribeRequest>,
+    ) -> Result<tonic::Response<EventStream>, tonic::Status> {
+        let request = request.into_inner();
+        let filters = request
+            .filters
+            .into_iter()
+            .map(|f| (f.field, f.value))
+            .collect();
+        let subscription = Subscription::new(&request.query, filters)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
+        follow_local_commits(&self.storage, subscription, tx, self.dropped.clone());
+        let events = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
+            let event = match item {
+                TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),
+                TailItem::Dropped(why) => tail_event::Event::Dropped(why),
+            };
+            Ok(TailEvent { event: Some(event) })
+        });
+        Ok(tonic::Response::new(Box::pin(events)))
+    }
+}

@@ -1,0 +1,219 @@
+//! Live tail: records committed after subscribing arrive over Server-Sent Events (in
+//! `serve`, and on a `porthole query` apart from `porthole ingest` through the gRPC tail
+//! service), filtered like a search; `porthole tail` prints them; a subscriber that stops
+//! reading is dropped with a message and counted, and ingest goes on acking.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+use serde_json::Value;
+
+use crate::harness::{Porthole, binary};
+use crate::load::export_request;
+
+/// One parsed SSE event: its type (`message` when unnamed) and its data as JSON.
+async fn next_event(response: &mut reqwest::Response, pending: &mut String) -> (String, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(end) = pending.find("\n\n") {
+            let block: String = pending.drain(..end + 2).collect();
+            let mut event = "message".to_string();
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = name.trim().to_string();
+                } else if let Some(text) = line.strip_prefix("data:") {
+                    data = Some(serde_json::from_str(text.trim()).unwrap());
+                }
+            }
+            if let Some(data) = data {
+                return (event, data);
+            }
+            continue; // a keep-alive comment
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("an SSE event within 20 s")
+            .unwrap()
+            .expect("the stream stays open");
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+async fn subscribe(porthole: &Porthole, query: &[(&str, &str)]) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .get(porthole.url("/api/v1/logs/tail"))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    response
+}
+
+async fn send(endpoint: String, bodies: &[&str]) {
+    let bodies: Vec<String> = bodies.iter().map(|b| b.to_string()).collect();
+    LogsServiceClient::connect(endpoint)
+        .await
+        .unwrap()
+        .export(export_request(&bodies))
+        .await
+        .unwrap();
+}
+
+/// Subscribes on `reader`, sends through `writer`, and checks exactly the matching records
+/// sent after subscribing arrive, in order.
+async fn tail_delivers_matching_records(reader: &Porthole, writer: &Porthole) {
+    send(writer.grpc_endpoint(), &["tailtest before subscribing"]).await;
+    let mut response = subscribe(
+        reader,
+        &[("q", "tailtest AND NOT skipme"), ("service", "load")],
+    )
+    .await;
+    let mut pending = String::new();
+    send(
+        writer.grpc_endpoint(),
+        &["tailtest first", "tailtest skipme", "unrelated line"],
+    )
+    .await;
+    send(writer.grpc_endpoint(), &["tailtest second"]).await;
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let (event, row) = next_event(&mut response, &mut pending).await;
+        assert_eq!(event, "message", "{row}");
+        assert_eq!(row["service"], "load");
+        bodies.push(row["body"].as_str().unwrap().to_string());
+    }
+    assert_eq!(bodies, ["tailtest first", "tailtest second"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tail_in_serve_delivers_new_matching_records_and_the_cli_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    tail_delivers_matching_records(&porthole, &porthole).await;
+
+    let mut cli = Command::new(binary("porthole"))
+        .args([
+            "tail",
+            "clitail",
+            "--server",
+            &format!("http://{}", porthole.http),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = cli.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The CLI subscribes asynchronously: send until a line shows up.
+    let mut printed = None;
+    for _ in 0..40 {
+        send(
+            porthole.grpc_endpoint(),
+            &["clitail hello from the cli test"],
+        )
+        .await;
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            printed = Some(line);
+            break;
+        }
+    }
+    let _ = cli.kill();
+    let line = printed.expect("porthole tail printed a record");
+    assert!(
+        line.contains("INFO") && line.contains("load") && line.contains("clitail hello"),
+        "{line}"
+    );
+
+    let (status, body) = {
+        let response = reqwest::Client::new()
+            .get(porthole.url("/api/v1/logs/tail"))
+            .query(&[("q", "broken AND (")])
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tail_on_a_query_node_follows_the_ingest_nodes_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Porthole::start("ingest", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let nodes = ingest.grpc_endpoint();
+    let query = Porthole::start("query", dir.path(), &["--ingest-nodes", &nodes], &[]).await;
+    tail_delivers_matching_records(&query, &ingest).await;
+
+    // Without --ingest-nodes a query node says what is missing.
+    let lonely = Porthole::start("query", dir.path(), &[], &[]).await;
+    let response = reqwest::Client::new()
+        .get(lonely.url("/api/v1/logs/tail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--ingest-nodes"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let mut response = subscribe(&porthole, &[("q", "flood")]).await;
+    // ~40 MB of matching records, more than the subscriber buffer and the socket buffers
+    // hold, while the subscriber reads nothing. Every export must still be acked.
+    let padding = "x".repeat(1000);
+    let bodies: Vec<String> = (0..1000).map(|i| format!("flood {i} {padding}")).collect();
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for _ in 0..40 {
+        client.export(export_request(&bodies)).await.unwrap();
+    }
+    // Reading now: records, then the drop notice, then the end of the stream.
+    let mut pending = String::new();
+    let mut records = 0;
+    loop {
+        let (event, data) = next_event(&mut response, &mut pending).await;
+        if event == "dropped" {
+            assert!(
+                data["message"].as_str().unwrap().contains("reconnect"),
+                "{data}"
+            );
+            break;
+        }
+        records += 1;
+        assert!(records < 40_000, "never dropped");
+    }
+    assert!(records < 40_000);
+    let rest = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        .await
+        .expect("the stream ends after the drop notice")
+        .unwrap();
+    assert!(rest.is_none(), "nothing follows the drop notice");
+    assert_eq!(
+        porthole
+            .counter("porthole_tail_subscribers_dropped_total", &[])
+            .await,
+        1.0
+    );
+}
