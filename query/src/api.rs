@@ -6,16 +6,21 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use porthole_storage::{Signal, Storage};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::openapi::{
+    ApiDoc, ErrorBody, ErrorDetail, Histogram, HistogramBucket, LogsPage, Trace, TraceList,
+    TraceListItem,
+};
 use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
-use crate::sql::{SqlLimits, run_sql};
+use crate::sql::{SqlLimits, SqlResult, run_sql};
 use crate::tail::TailSource;
 use crate::time::{now_micros, parse_time};
 use crate::traces::{TraceSearch, search_traces};
@@ -40,6 +45,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
+        .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
         // A bug in one query answers that query with a 500, never a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -62,30 +68,42 @@ impl IntoResponse for QueryError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: self.to_string(),
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 
 /// Query-string parameters shared by search and histogram; unknown names are refused so a
 /// typo is not silently ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// Lucene-style query over the body and attributes: terms, `"phrases"`, AND/OR/NOT,
+    /// `field:value`, ranges like `status:>=500`, wildcards. Empty matches everything.
     q: Option<String>,
+    /// Exact service name.
     service: Option<String>,
     namespace: Option<String>,
     pod: Option<String>,
     container: Option<String>,
     version: Option<String>,
+    /// TRACE, DEBUG, INFO, WARN, ERROR or FATAL.
     severity: Option<String>,
+    /// RFC 3339, unix nanoseconds, or relative (`now-15m`); default: `end` minus 24 hours.
     start: Option<String>,
+    /// Like `start`; default: now.
     end: Option<String>,
+    /// Rows per page, 1 to 5000 (default 100).
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Histogram only: bucket width, like `30s` or `5m` (at least 1ms).
     step: Option<String>,
 }
 
@@ -157,19 +175,30 @@ impl SearchParams {
     }
 }
 
-fn params(
-    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<SearchParams, QueryError> {
-    query
-        .map(|Query(p)| p)
-        .map_err(|e| QueryError::BadRequest(e.body_text()))
+/// The query-string parameters as `T`. An empty value (`?end=`, as HTML forms send) means
+/// the parameter was not given; an unknown name is refused.
+fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, QueryError> {
+    let given: serde_json::Map<String, Value> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
+            .collect();
+    serde_json::from_value(Value::Object(given))
+        .map_err(|e| QueryError::BadRequest(format!("query string: {e}")))
 }
 
-async fn logs(
+/// Log search, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/logs", params(SearchParams), responses(
+        (status = 200, description = "A page of matching records", body = LogsPage),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn logs(
     State(state): State<QueryState>,
-    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, QueryError> {
-    let params = params(query)?;
+    uri: Uri,
+) -> Result<Json<LogsPage>, QueryError> {
+    let params: SearchParams = query_params(&uri)?;
     if params.step.is_some() {
         return Err(QueryError::BadRequest(
             "step is a histogram parameter".into(),
@@ -201,14 +230,21 @@ async fn logs(
         }
         .encode()
     });
-    Ok(Json(json!({"rows": rows, "next_cursor": next_cursor})))
+    Ok(Json(LogsPage { rows, next_cursor }))
 }
 
-async fn logs_histogram(
+/// Counts of matching records per time bucket, from the indexes alone.
+#[utoipa::path(get, path = "/api/v1/logs/histogram", params(SearchParams), responses(
+        (status = 200, description = "Counts per bucket", body = Histogram),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn logs_histogram(
     State(state): State<QueryState>,
-    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, QueryError> {
-    let params = params(query)?;
+    uri: Uri,
+) -> Result<Json<Histogram>, QueryError> {
+    let params: SearchParams = query_params(&uri)?;
     let search = params.to_search()?;
     let step = match &params.step {
         None => ((search.end_micros - search.start_micros) / 60).max(1_000_000),
@@ -224,19 +260,26 @@ async fn logs_histogram(
     };
     let buckets = histogram(&state.storage, &search, step).await?;
     let total: u64 = buckets.iter().map(|(_, n)| n).sum();
-    let buckets: Vec<Value> = buckets
+    let buckets = buckets
         .into_iter()
-        .map(|(start, count)| json!({"start": crate::time::format_nanos(start * 1_000), "count": count}))
+        .map(|(start, count)| HistogramBucket {
+            start: crate::time::format_nanos(start * 1_000),
+            count,
+        })
         .collect();
-    Ok(Json(
-        json!({"step_seconds": step as f64 / 1e6, "total": total, "buckets": buckets}),
-    ))
+    Ok(Json(Histogram {
+        step_seconds: step as f64 / 1e6,
+        total,
+        buckets,
+    }))
 }
 
 /// Query-string parameters of live tail: the search's query and filters, no time range.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TailParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct TailParams {
+    /// The query language of `/api/v1/logs`; empty follows every record.
     q: Option<String>,
     service: Option<String>,
     namespace: Option<String>,
@@ -246,11 +289,19 @@ struct TailParams {
     severity: Option<String>,
 }
 
-async fn logs_tail(
+/// Live tail: matching records as they are committed, as Server-Sent Events (each a
+/// `message` whose data is a log row; a `dropped` event ends a subscriber that fell behind).
+#[utoipa::path(get, path = "/api/v1/logs/tail", params(TailParams), responses(
+        (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn logs_tail(
     State(state): State<QueryState>,
-    query: Result<Query<TailParams>, axum::extract::rejection::QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, QueryError> {
-    let Query(params) = query.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    let params: TailParams = query_params(&uri)?;
     let filters = FILTER_FIELDS
         .iter()
         .zip([
@@ -271,17 +322,26 @@ async fn logs_tail(
 }
 
 /// Query-string parameters of the trace search.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TraceParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct TraceParams {
+    /// The query language of `/api/v1/logs`, over span names and attributes.
     q: Option<String>,
+    /// A service one of the trace's matching spans belongs to.
     service: Option<String>,
+    /// A span name, matched as a phrase.
     name: Option<String>,
+    /// OK, ERROR or UNSET.
     status: Option<String>,
+    /// Spans at least this long, like `250ms`.
     min_duration: Option<String>,
+    /// Spans at most this long.
     max_duration: Option<String>,
+    /// As for `/api/v1/logs`.
     start: Option<String>,
     end: Option<String>,
+    /// Traces to return, 1 to 5000 (default 100).
     limit: Option<String>,
 }
 
@@ -301,11 +361,18 @@ fn duration_ns(value: &Option<String>, name: &str) -> Result<Option<i64>, QueryE
         .transpose()
 }
 
-async fn traces(
+/// Trace search: the newest traces with a span that matches, summarised.
+#[utoipa::path(get, path = "/api/v1/traces", params(TraceParams), responses(
+        (status = 200, description = "Matching traces, newest first", body = TraceList),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn traces(
     State(state): State<QueryState>,
-    query: Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, QueryError> {
-    let Query(params) = query.map_err(|e| QueryError::BadRequest(e.body_text()))?;
+    uri: Uri,
+) -> Result<Json<TraceList>, QueryError> {
+    let params: TraceParams = query_params(&uri)?;
     let (start, end) = time_range(&params.start, &params.end)?;
     let status = params
         .status
@@ -328,29 +395,37 @@ async fn traces(
         end_micros: end,
         limit: parse_limit(&params.limit)?,
     };
-    let traces: Vec<Value> = search_traces(&state.storage, &search)
+    let traces = search_traces(&state.storage, &search)
         .await?
         .into_iter()
-        .map(|t| {
-            json!({
-                "trace_id": t.trace_id,
-                "root_name": t.root_name,
-                "root_service": t.root_service,
-                "start_time": crate::time::format_nanos(t.start_time_unix_nano),
-                "duration_ns": t.duration_ns,
-                "span_count": t.span_count,
-                "error_count": t.error_count,
-                "services": t.services,
-            })
+        .map(|t| TraceListItem {
+            trace_id: t.trace_id,
+            root_name: t.root_name,
+            root_service: t.root_service,
+            start_time: crate::time::format_nanos(t.start_time_unix_nano),
+            duration_ns: t.duration_ns,
+            span_count: t.span_count,
+            error_count: t.error_count,
+            services: t.services,
         })
         .collect();
-    Ok(Json(json!({ "traces": traces })))
+    Ok(Json(TraceList { traces }))
 }
 
-async fn trace(
+/// Every span of one trace.
+#[utoipa::path(get, path = "/api/v1/traces/{trace_id}",
+    params(("trace_id" = String, Path, description = "32 hex digits")),
+    responses(
+        (status = 200, description = "The trace's spans by start time", body = Trace),
+        (status = 404, description = "No span of this trace is stored", body = ErrorBody),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn trace(
     State(state): State<QueryState>,
     Path(trace_id): Path<String>,
-) -> Result<Json<Value>, QueryError> {
+) -> Result<Json<Trace>, QueryError> {
     let trace_id = trace_id.to_ascii_lowercase();
     if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(QueryError::BadRequest(format!(
@@ -371,19 +446,27 @@ async fn trace(
         )));
     }
     spans.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
-    Ok(Json(json!({"trace_id": trace_id, "spans": spans})))
+    Ok(Json(Trace { trace_id, spans }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SqlRequest {
+pub(crate) struct SqlRequest {
+    /// One read-only query over the tables `logs`, `spans` and `metrics`.
     sql: String,
 }
 
-async fn sql(
+/// Read-only SQL (DataFusion) over the Delta tables, bounded in time, memory and rows.
+#[utoipa::path(post, path = "/api/v1/sql", request_body = SqlRequest, responses(
+        (status = 200, description = "The result rows", body = SqlResult),
+        (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
+        (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
+))]
+pub(crate) async fn sql(
     State(state): State<QueryState>,
     body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, QueryError> {
+) -> Result<Json<SqlResult>, QueryError> {
     let Json(request) = body.map_err(|e| {
         QueryError::BadRequest(format!(
             "body must be {{\"sql\": \"…\"}}: {}",
@@ -391,7 +474,9 @@ async fn sql(
         ))
     })?;
     let result = run_sql(&state.storage, &request.sql, &state.sql_limits).await?;
-    Ok(Json(
-        serde_json::to_value(result).map_err(|e| QueryError::Internal(e.to_string()))?,
-    ))
+    Ok(Json(result))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }

@@ -8,6 +8,7 @@
 //! and every error, onto HTTP in one place.
 
 mod api;
+mod openapi;
 mod rows;
 mod search;
 mod sql;

@@ -31,9 +31,10 @@ impl Default for SqlLimits {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SqlResult {
     pub columns: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
     /// True when the result had more than the row limit and was cut.
     pub truncated: bool,

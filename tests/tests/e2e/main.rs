@@ -6,6 +6,7 @@ mod bad_input;
 mod durability;
 mod harness;
 mod load;
+mod openapi;
 mod overload;
 mod query_api;
 mod roundtrip;
