@@ -507,22 +507,34 @@ pub async fn trace_hits(
         {
             continue;
         }
-        let docs = searcher
+        let docs: Vec<_> = searcher
             .search(&query, &tantivy::collector::DocSetCollector)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let mut rows = Vec::with_capacity(docs.len());
-        for address in docs {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
-            rows.push(column.first(address.doc_id).unwrap_or_default());
-        }
+            .map_err(|e| QueryError::Internal(e.to_string()))?
+            .into_iter()
+            .collect();
+        let mut rows = rows_of(&searcher, &docs)?;
         rows.sort_unstable();
         by_file.insert(file.path, rows);
     }
     Ok(by_file)
+}
+
+/// The row ordinals (in the data file) of index documents.
+pub(crate) fn rows_of(
+    searcher: &Searcher,
+    addresses: &[tantivy::DocAddress],
+) -> Result<Vec<u64>, QueryError> {
+    addresses
+        .iter()
+        .map(|address| {
+            let rows = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("row")
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+            Ok(rows.first(address.doc_id).unwrap_or_default())
+        })
+        .collect()
 }
 
 pub(crate) fn validate_filters(filters: &[(String, String)]) -> Result<(), QueryError> {

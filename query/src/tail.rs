@@ -25,7 +25,7 @@ use tantivy::query_grammar::UserInputAst;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::QueryError;
-use crate::search::{LogSearch, file_query, parse_user_query, validate_filters};
+use crate::search::{LogSearch, file_query, parse_user_query, rows_of, validate_filters};
 
 /// Records buffered for one subscriber, at most.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
@@ -85,18 +85,12 @@ impl Subscription {
         let index = open_packed_index(packed)?;
         let searcher = index.reader().map_err(|e| internal(&e))?.searcher();
         let query = file_query(&index, &self.search, self.ast.as_ref())?;
-        let docs = searcher
+        let docs: Vec<_> = searcher
             .search(&query, &DocSetCollector)
-            .map_err(|e| internal(&e))?;
-        let mut rows = Vec::with_capacity(docs.len());
-        for address in docs {
-            let column = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(|e| internal(&e))?;
-            rows.extend(column.first(address.doc_id));
-        }
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .collect();
+        let mut rows = rows_of(&searcher, &docs)?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }

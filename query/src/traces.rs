@@ -14,7 +14,9 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{Order, Searcher, Term};
 
 use crate::QueryError;
-use crate::search::{LogSearch, candidate_files, file_query, open_index, parse_user_query};
+use crate::search::{
+    LogSearch, candidate_files, file_query, open_index, parse_user_query, rows_of,
+};
 
 /// Spans read to find the traces of one search, at most; the newest win.
 const MAX_MATCHED_SPANS: usize = 5_000;
@@ -103,20 +105,6 @@ fn span_query(
         ));
     }
     Ok(Box::new(BooleanQuery::new(clauses)))
-}
-
-fn rows_of(searcher: &Searcher, addresses: &[tantivy::DocAddress]) -> Result<Vec<u64>, QueryError> {
-    addresses
-        .iter()
-        .map(|address| {
-            let rows = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(internal)?;
-            Ok(rows.first(address.doc_id).unwrap_or_default())
-        })
-        .collect()
 }
 
 /// Reads `rows` of `file` as JSON objects keyed by row ordinal.
