@@ -36,6 +36,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Show one trace as an indented tree of spans with their durations.
     Trace(TraceArgs),
+    /// Merge small files into large ones and delete replaced files, once, then exit.
+    Compact(CompactArgs),
 }
 
 #[derive(Args, Clone)]
@@ -97,14 +99,62 @@ pub struct TraceArgs {
     pub client: ClientArgs,
 }
 
+/// Where the tables are.
 #[derive(Args, Clone)]
-pub struct ServeArgs {
+pub struct StorageArgs {
     /// Local directory for the tables when --storage is not given.
     #[arg(long, env = "PORTHOLE_DATA_DIR", default_value = "./porthole-data")]
     pub data_dir: PathBuf,
     /// Object storage root, e.g. `s3://bucket/prefix` (credentials from the AWS_* variables).
     #[arg(long, env = "PORTHOLE_STORAGE")]
     pub storage: Option<String>,
+}
+
+/// How small files are merged and removed files deleted.
+#[derive(Args, Clone)]
+pub struct CompactionArgs {
+    /// A day partition is compacted once it holds this many files not yet compacted.
+    #[arg(long, env = "PORTHOLE_COMPACT_MIN_FILES", default_value = "8", value_parser = clap::value_parser!(u32).range(2..))]
+    pub compact_min_files: u32,
+    /// Decoded rows per compacted file, at most; the compactor needs about three times this
+    /// in memory.
+    #[arg(long, env = "PORTHOLE_COMPACT_GROUP_BYTES", default_value = "128MiB")]
+    pub compact_group_bytes: ByteSize,
+    /// Files compaction replaced are deleted this long after (queries in flight finish).
+    #[arg(long, env = "PORTHOLE_VACUUM_GRACE", default_value = "10m")]
+    pub vacuum_grace: humantime::Duration,
+}
+
+impl CompactionArgs {
+    pub fn policy(&self) -> porthole_storage::CompactionPolicy {
+        porthole_storage::CompactionPolicy {
+            min_files: self.compact_min_files as usize,
+            max_group_bytes: self.compact_group_bytes.0,
+        }
+    }
+}
+
+/// `porthole compact`: one compaction and vacuum pass over every table, then exit.
+#[derive(Args, Clone)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub compaction: CompactionArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// On ingest nodes: how often compaction and vacuum run (`0s`: never).
+    #[arg(long, env = "PORTHOLE_COMPACT_INTERVAL", default_value = "60s")]
+    pub compact_interval: humantime::Duration,
+    #[command(flatten)]
+    pub compaction: CompactionArgs,
+    /// Packed full-text index bytes kept open between searches (least recently used go).
+    #[arg(long, env = "PORTHOLE_INDEX_CACHE_BYTES", default_value = "512MiB")]
+    pub index_cache_bytes: ByteSize,
     /// OTLP/gRPC listen address.
     #[arg(long, env = "PORTHOLE_OTLP_GRPC_ADDR", default_value = "0.0.0.0:4317")]
     pub otlp_grpc_addr: SocketAddr,

@@ -2,8 +2,10 @@
 
 mod args;
 mod client;
+mod compactor;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -12,7 +14,7 @@ use porthole_query::{TailService, TailSource};
 use porthole_storage::{Location, Storage};
 use prometheus_client::registry::Registry;
 
-use args::{Cli, Command, ServeArgs};
+use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -63,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Tail(args) => client::tail(args).await,
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
+            Command::Compact(args) => compact(args).await,
         }
     });
     match result {
@@ -83,13 +86,48 @@ struct Roles {
 
 /// Runs the chosen tiers and the operations endpoints until SIGTERM or Ctrl-C, then stops
 /// accepting, commits and acks what is buffered, and returns.
-async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
+async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
     let location = Location::parse(args.storage.as_deref(), &args.data_dir)
         .context("reading --storage / --data-dir")?;
+    Storage::open(location.clone())
+        .await
+        .with_context(|| format!("opening the tables at {location:?}"))
+}
+
+/// `porthole compact`: one pass, a line per table, exit.
+async fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    let storage = open_storage(&args.storage).await?;
+    let metrics = compactor::CompactionMetrics::default();
+    let passes = compactor::pass(
+        &storage,
+        &args.compaction.policy(),
+        args.compaction.vacuum_grace.into(),
+        &metrics,
+    )
+    .await?;
+    for (signal, report, vacuumed) in passes {
+        println!(
+            "{}",
+            serde_json::json!({
+                "table": signal.table_name(),
+                "files_replaced": report.files_replaced,
+                "files_written": report.files_written,
+                "rows": report.rows,
+                "bytes_replaced": report.bytes_replaced,
+                "bytes_written": report.bytes_written,
+                "conflicts": report.conflicts,
+                "vacuumed_objects": vacuumed,
+            })
+        );
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let storage = Arc::new(
-        Storage::open(location.clone())
-            .await
-            .with_context(|| format!("opening the tables at {location:?}"))?,
+        open_storage(&args.storage)
+            .await?
+            .with_index_cache_bytes(args.index_cache_bytes.0),
     );
     let auth = args
         .auth_token_file
@@ -99,6 +137,8 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .context("--auth-token-file")?;
     let mut registry = Registry::default();
+    storage.register_metrics(&mut registry);
+    let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let tail_dropped = prometheus_client::metrics::counter::Counter::default();
     registry.register(
         "porthole_tail_subscribers_dropped",
@@ -135,6 +175,18 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
+    let stop_compaction = tokio_util::sync::CancellationToken::new();
+    let compaction =
+        (roles.ingest && !Duration::from(args.compact_interval).is_zero()).then(|| {
+            compactor::spawn(
+                storage.clone(),
+                args.compaction.policy(),
+                args.compact_interval.into(),
+                args.compaction.vacuum_grace.into(),
+                compaction_metrics,
+                stop_compaction.clone(),
+            )
+        });
     let http_listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
@@ -188,6 +240,10 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     tracing::info!(%http_addr, "porthole is running");
     args::shutdown_signal().await;
     tracing::info!("shutting down: no new exports; committing what is buffered");
+    stop_compaction.cancel();
+    if let Some(compaction) = compaction {
+        let _ = compaction.await;
+    }
     if let Some(ingest) = ingest {
         ingest.shutdown().await;
     }

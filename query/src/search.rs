@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use porthole_storage::{
-    FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema, open_packed_index,
-};
+use porthole_storage::{FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
@@ -336,6 +334,10 @@ pub(crate) fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Ve
     files
 }
 
+/// Indexes opened ahead of the one being searched, at most: a search that stops early
+/// (its page is full) wastes no more than this many opens.
+const OPEN_AHEAD: usize = 8;
+
 pub(crate) async fn open_index(
     storage: &Storage,
     signal: Signal,
@@ -345,14 +347,22 @@ pub(crate) async fn open_index(
         .index_path
         .as_deref()
         .expect("candidate files have an index");
-    let packed = storage.read_object(signal, path).await?;
-    let index = tokio::task::spawn_blocking(move || open_packed_index(&packed))
-        .await
-        .map_err(|e| QueryError::Internal(e.to_string()))??;
-    index
-        .reader()
-        .map(|r| r.searcher())
-        .map_err(|e| QueryError::Internal(e.to_string()))
+    Ok(storage.open_index(signal, path).await?)
+}
+
+/// The files' searchers in the files' order, opened up to [`OPEN_AHEAD`] at a time.
+pub(crate) fn open_indexes<'a>(
+    storage: &'a Storage,
+    signal: Signal,
+    files: Vec<FileEntry>,
+) -> impl futures::Stream<Item = Result<(FileEntry, Searcher), QueryError>> + 'a {
+    use futures::StreamExt;
+    futures::stream::iter(files)
+        .map(move |file| async move {
+            let searcher = open_index(storage, signal, &file).await?;
+            Ok((file, searcher))
+        })
+        .buffered(OPEN_AHEAD)
 }
 
 /// What every log search starts with: the checked query and filters, and the files whose
@@ -379,14 +389,16 @@ pub async fn search_logs(
     let (ast, files) = plan(storage, search).await?;
     let want = search.limit + 1;
     let mut hits: Vec<Hit> = Vec::new();
-    for file in files {
+    let opened = open_indexes(storage, Signal::Logs, files);
+    futures::pin_mut!(opened);
+    while let Some(next) = futures::StreamExt::next(&mut opened).await {
+        let (file, searcher) = next?;
         if hits.len() >= want {
             let kth = hits[want - 1].timestamp;
             if file.time_range_micros.is_some_and(|(_, max)| max < kth) {
                 break; // no row of this or any older file can enter the page
             }
         }
-        let searcher = open_index(storage, Signal::Logs, &file).await?;
         let query = file_query(searcher.index(), search, ast.as_ref())?;
         // Rows at the cursor's instant may all sort before it; ask for enough beyond them.
         let at_cursor = match &search.cursor {
@@ -456,8 +468,10 @@ pub async fn histogram(
         )));
     }
     let mut counts = vec![0u64; buckets];
-    for file in files {
-        let searcher = open_index(storage, Signal::Logs, &file).await?;
+    let opened = open_indexes(storage, Signal::Logs, files);
+    futures::pin_mut!(opened);
+    while let Some(next) = futures::StreamExt::next(&mut opened).await {
+        let (_, searcher) = next?;
         let query = file_query(searcher.index(), search, ast.as_ref())?;
         let collector = tantivy::collector::HistogramCollector::new::<i64>(
             "timestamp".into(),
@@ -489,13 +503,16 @@ pub async fn trace_hits(
     let field = schema
         .get_field("trace_id")
         .map_err(|e| QueryError::Internal(e.to_string()))?;
-    for file in storage
+    let files: Vec<FileEntry> = storage
         .files(Signal::Spans)
         .await?
         .into_iter()
         .filter(|f| f.index_path.is_some())
-    {
-        let searcher = open_index(storage, Signal::Spans, &file).await?;
+        .collect();
+    let opened = open_indexes(storage, Signal::Spans, files);
+    futures::pin_mut!(opened);
+    while let Some(next) = futures::StreamExt::next(&mut opened).await {
+        let (file, searcher) = next?;
         let query = TermQuery::new(
             Term::from_field_text(field, trace_id),
             IndexRecordOption::Basic,

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, DataType, StructField, StructType};
+use deltalake::kernel::{Action, Add, DataType, Remove, StructField, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 use tokio::sync::Mutex;
@@ -23,6 +24,15 @@ const MAX_COMMIT_RETRIES: usize = 100;
 /// Tag on an Add action naming the file's packed full-text index.
 pub const INDEX_TAG: &str = "porthole.index";
 
+/// Tag on an Add action written by compaction; such files are not compacted again.
+pub const COMPACTED_TAG: &str = "porthole.compacted";
+
+/// Application id every compaction commit carries in a `txn` action. Delta's conflict
+/// checker fails a commit whose app id a concurrent winner also wrote, so two compactors
+/// racing on one table cannot both swap files in (its remove/remove check ignores
+/// `dataChange=false` removes and would let both commit duplicates).
+const COMPACTION_APP_ID: &str = "porthole.compaction";
+
 /// A data file as the table log lists it.
 #[derive(Clone, Debug)]
 pub struct FileEntry {
@@ -35,6 +45,8 @@ pub struct FileEntry {
     pub index_path: Option<String>,
     /// The file's first and last `timestamp`, from its statistics, for pruning.
     pub time_range_micros: Option<(i64, i64)>,
+    /// Written by compaction (so already large; never compacted again).
+    pub compacted: bool,
 }
 
 /// The `timestamp` min and max of an Add action's `stats` JSON.
@@ -136,8 +148,71 @@ impl Catalog {
                         .as_ref()
                         .and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
                     time_range_micros: add.stats.as_deref().and_then(time_range_of_stats),
+                    compacted: add
+                        .tags
+                        .as_ref()
+                        .is_some_and(|t| t.contains_key(COMPACTED_TAG)),
                 }
             })
+            .collect())
+    }
+
+    /// The table as of now, to plan a compaction against: its files and the snapshot the
+    /// compaction must later commit on top of (so conflicts with commits made since are seen).
+    pub async fn plan_snapshot(&self) -> Result<(DeltaTableState, Vec<FileEntry>)> {
+        let files = self.files().await?;
+        let table = self.table.lock().await;
+        Ok((table.snapshot()?.clone(), files))
+    }
+
+    /// Swaps compacted files in: `removes` out, `add` in, in one commit with
+    /// `dataChange=false`, on top of `read` (the snapshot the compaction was planned on).
+    /// Fails with a conflict when another compaction committed since `read`.
+    pub async fn commit_compaction(
+        &self,
+        read: &DeltaTableState,
+        add: Add,
+        removes: Vec<Remove>,
+        day: &str,
+    ) -> Result<(u64, DeltaTableState)> {
+        let table = self.table.lock().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        let operation = DeltaOperation::Optimize {
+            predicate: Some(format!("day = '{day}'")),
+            target_size: add.size,
+        };
+        let mut actions = vec![
+            Action::Txn(Transaction {
+                app_id: COMPACTION_APP_ID.into(),
+                version: now,
+                last_updated: Some(now),
+            }),
+            Action::Add(add),
+        ];
+        actions.extend(removes.into_iter().map(Action::Remove));
+        let finalized =
+            CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+                .with_actions(actions)
+                .build(Some(read), table.log_store(), operation)
+                .await?;
+        Ok((finalized.version(), finalized.snapshot()))
+    }
+
+    /// Paths of files removed from the table before `cutoff_millis` (unix ms): safe to
+    /// delete once no reader can still be using a snapshot that lists them.
+    pub async fn removed_before(&self, cutoff_millis: i64) -> Result<Vec<String>> {
+        let mut table = self.table.lock().await;
+        table.update_incremental(None).await?;
+        let log_store = table.log_store();
+        let tombstones: Vec<_> = table
+            .snapshot()?
+            .all_tombstones(log_store.as_ref())
+            .try_collect()
+            .await?;
+        Ok(tombstones
+            .into_iter()
+            .filter(|t| t.deletion_timestamp().is_some_and(|at| at < cutoff_millis))
+            .map(|t| t.path().into_owned())
             .collect())
     }
 

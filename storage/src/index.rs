@@ -166,6 +166,13 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         writer.add_document(doc)?;
     }
     writer.commit()?;
+    // Rows beyond the writer's memory budget (compaction's large files) make several
+    // segments; one segment per file keeps each search to one term lookup per field.
+    let segments = index.searchable_segment_ids()?;
+    if segments.len() > 1 {
+        writer.merge(&segments).wait()?;
+        writer.garbage_collect_files().wait()?;
+    }
     writer.wait_merging_threads()?;
     pack_directory(dir.path()).map(Some)
 }

@@ -12,9 +12,11 @@
 mod attributes;
 mod batch;
 mod catalog;
+mod compaction;
 mod datafile;
 mod error;
 mod index;
+mod index_cache;
 mod location;
 mod logs;
 mod metrics;
@@ -35,7 +37,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use batch::Converted;
-pub use catalog::{FileEntry, INDEX_TAG};
+pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
+pub use compaction::{CompactionPolicy, CompactionReport};
 pub use error::{Result, StorageError};
 pub use index::{NUMERIC_ATTRIBUTES, index_schema, open_packed_index};
 pub use location::Location;
@@ -77,7 +80,15 @@ pub struct Storage {
     location: Location,
     catalogs: BTreeMap<Signal, Catalog>,
     commits: tokio::sync::broadcast::Sender<Arc<CommittedFile>>,
+    /// One compaction at a time in this process (across processes: the Delta log).
+    compaction_lock: tokio::sync::Mutex<()>,
+    /// Removed files [`Storage::vacuum`] already deleted, while their tombstones last.
+    vacuumed: tokio::sync::Mutex<BTreeMap<Signal, std::collections::HashSet<String>>>,
+    index_cache: index_cache::IndexCache,
 }
+
+/// Packed index bytes kept open by default (see [`Storage::with_index_cache_bytes`]).
+pub const DEFAULT_INDEX_CACHE_BYTES: usize = 512 * 1024 * 1024;
 
 impl Storage {
     /// Opens (creating when absent) the `logs`, `spans` and `metrics` tables.
@@ -107,6 +118,9 @@ impl Storage {
             location,
             catalogs,
             commits,
+            compaction_lock: Default::default(),
+            vacuumed: Default::default(),
+            index_cache: index_cache::IndexCache::new(DEFAULT_INDEX_CACHE_BYTES),
         })
     }
 
@@ -114,6 +128,35 @@ impl Storage {
     /// an append: a subscriber that lags more than a few dozen files gets `Lagged`.
     pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<Arc<CommittedFile>> {
         self.commits.subscribe()
+    }
+
+    /// Bounds the opened indexes kept between searches to `bytes` of packed index.
+    pub fn with_index_cache_bytes(mut self, bytes: usize) -> Self {
+        self.index_cache = index_cache::IndexCache::new(bytes);
+        self
+    }
+
+    /// Registers the storage's own counters (the index cache's) for `/metrics`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.index_cache.register(registry);
+    }
+
+    /// The searcher of a data file's packed index (`index_path`, relative to the table
+    /// root), from the cache when it was opened before.
+    pub async fn open_index(&self, signal: Signal, index_path: &str) -> Result<tantivy::Searcher> {
+        let key = format!("{}/{index_path}", signal.table_name());
+        if let Some(searcher) = self.index_cache.get(&key) {
+            return Ok(searcher);
+        }
+        let packed = self.read_object(signal, index_path).await?;
+        let bytes = packed.len();
+        let searcher = tokio::task::spawn_blocking(move || -> Result<tantivy::Searcher> {
+            Ok(open_packed_index(&packed)?.reader()?.searcher())
+        })
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
+        self.index_cache.insert(key, searcher.clone(), bytes);
+        Ok(searcher)
     }
 
     pub fn location(&self) -> &Location {
@@ -137,51 +180,23 @@ impl Storage {
         let mut bytes_written = 0u64;
         let result: Result<()> = async {
             for (day, day_rows) in datafile::split_by_day(&rows)? {
-                let encoded = tokio::task::spawn_blocking(move || encode_file(signal, &day_rows))
-                    .await
-                    .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
-                let id = uuid::Uuid::new_v4();
-                let data_path = format!("day={day}/part-{id}.zstd.parquet");
-                let size = encoded.data.len() as i64;
-                put(
+                let encoded = encode_file_blocking(signal, day_rows).await?;
+                let add = put_encoded(
                     store.as_ref(),
-                    &data_path,
-                    encoded.data,
+                    &day,
+                    &encoded,
+                    true,
                     &mut written,
                     &mut bytes_written,
                 )
                 .await?;
-                let tags = match encoded.index.clone() {
-                    Some(index) => {
-                        let index_path = format!("_porthole_index/day={day}/part-{id}.idx");
-                        put(
-                            store.as_ref(),
-                            &index_path,
-                            index,
-                            &mut written,
-                            &mut bytes_written,
-                        )
-                        .await?;
-                        Some(HashMap::from([(INDEX_TAG.to_string(), Some(index_path))]))
-                    }
-                    None => None,
-                };
                 committed_files.push(CommittedFile {
                     signal,
-                    path: data_path.clone(),
+                    path: add.path.clone(),
                     rows: encoded.rows,
                     index: encoded.index,
                 });
-                adds.push(Add {
-                    path: data_path,
-                    partition_values: HashMap::from([("day".to_string(), Some(day))]),
-                    size,
-                    modification_time: chrono::Utc::now().timestamp_millis(),
-                    data_change: true,
-                    stats: Some(encoded.stats),
-                    tags,
-                    ..Default::default()
-                });
+                adds.push(add);
             }
             Ok(())
         }
@@ -242,22 +257,19 @@ impl Storage {
     /// Reads every row of the latest table version (tests and small tables; the query tier
     /// reads selectively).
     pub async fn read_all(&self, signal: Signal) -> Result<Vec<RecordBatch>> {
-        let store = self.catalog(signal).object_store().await;
         let mut batches = Vec::new();
         for file in self.files(signal).await? {
-            let bytes = store
-                .get(&ObjectPath::from(file.path.as_str()))
-                .await?
-                .bytes()
-                .await?;
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-                    .build()?;
-            for batch in reader {
-                batches.push(batch?);
-            }
+            batches.extend(self.read_file(signal, &file.path).await?);
         }
         Ok(batches)
+    }
+
+    /// Every row of one data file.
+    pub async fn read_file(&self, signal: Signal, path: &str) -> Result<Vec<RecordBatch>> {
+        let bytes = self.read_object(signal, path).await?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .build()?;
+        Ok(reader.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Reads only the given rows (ordinals in the file, ascending) of one data file: the
@@ -309,6 +321,61 @@ impl Storage {
             .await?;
         Ok(())
     }
+}
+
+/// Where a data file's packed index lives: beside the table's data, under a folder Delta
+/// readers skip (it starts with `_`), with the same name stem.
+pub(crate) fn index_path_of(data_path: &str) -> String {
+    let stem = data_path.strip_suffix(".zstd.parquet").unwrap_or(data_path);
+    format!("_porthole_index/{stem}.idx")
+}
+
+async fn encode_file_blocking(signal: Signal, rows: RecordBatch) -> Result<EncodedFile> {
+    tokio::task::spawn_blocking(move || encode_file(signal, &rows))
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+}
+
+/// Writes one encoded data file and its index (not yet visible) and returns the Add
+/// action that will make them so. `data_change: false` marks a compaction's rewrite.
+async fn put_encoded(
+    store: &dyn ObjectStore,
+    day: &str,
+    encoded: &EncodedFile,
+    data_change: bool,
+    written: &mut Vec<ObjectPath>,
+    bytes_written: &mut u64,
+) -> Result<Add> {
+    let id = uuid::Uuid::new_v4();
+    let data_path = format!("day={day}/part-{id}.zstd.parquet");
+    let size = encoded.data.len() as i64;
+    put(
+        store,
+        &data_path,
+        encoded.data.clone(),
+        written,
+        bytes_written,
+    )
+    .await?;
+    let mut tags = HashMap::new();
+    if let Some(index) = &encoded.index {
+        let index_path = index_path_of(&data_path);
+        put(store, &index_path, index.clone(), written, bytes_written).await?;
+        tags.insert(INDEX_TAG.to_string(), Some(index_path));
+    }
+    if !data_change {
+        tags.insert(catalog::COMPACTED_TAG.to_string(), Some("1".to_string()));
+    }
+    Ok(Add {
+        path: data_path,
+        partition_values: HashMap::from([("day".to_string(), Some(day.to_string()))]),
+        size,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change,
+        stats: Some(encoded.stats.clone()),
+        tags: (!tags.is_empty()).then_some(tags),
+        ..Default::default()
+    })
 }
 
 async fn put(

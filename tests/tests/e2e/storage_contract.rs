@@ -15,7 +15,8 @@ use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace::{ResourceSpans, ScopeSpans, Span};
 use porthole_proto::trace_service::ExportTraceServiceRequest;
 use porthole_storage::{
-    Location, Signal, Storage, convert_logs, convert_metrics, convert_spans, open_packed_index,
+    CompactionPolicy, Location, Signal, Storage, convert_logs, convert_metrics, convert_spans,
+    open_packed_index,
 };
 
 use crate::harness::S3Server;
@@ -203,6 +204,83 @@ async fn contract(
         );
     };
     check(storage.clone()).await;
+
+    // Compaction: the first day's 5 small files become one, found by the index at the
+    // right rows; after vacuum the replaced files are gone and every row still reads.
+    let before = storage.files(Signal::Logs).await.unwrap();
+    let policy = CompactionPolicy {
+        min_files: 2,
+        ..Default::default()
+    };
+    let report = storage
+        .compact(Signal::Logs, &policy)
+        .await
+        .expect("compact");
+    assert_eq!(
+        (report.files_written, report.files_replaced, report.rows),
+        (1, 5, 6)
+    );
+    let after = storage.files(Signal::Logs).await.unwrap();
+    assert_eq!(after.len(), 2);
+    let compacted = after
+        .iter()
+        .find(|f| f.compacted)
+        .expect("a compacted file");
+    let searcher = storage
+        .open_index(Signal::Logs, compacted.index_path.as_deref().unwrap())
+        .await
+        .unwrap();
+    let body = searcher.schema().get_field("body").unwrap();
+    let parser = tantivy::query::QueryParser::new(
+        searcher.schema().clone(),
+        vec![body],
+        tantivy::tokenizer::TokenizerManager::default(),
+    );
+    let docs = searcher
+        .search(
+            &parser.parse_query("\"disk full\"").unwrap(),
+            &tantivy::collector::DocSetCollector,
+        )
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    let address = docs.into_iter().next().unwrap();
+    let row = searcher
+        .segment_reader(address.segment_ord)
+        .fast_fields()
+        .u64("row")
+        .unwrap()
+        .first(address.doc_id)
+        .unwrap();
+    let found = storage
+        .read_rows(Signal::Logs, &compacted.path, &[row])
+        .await
+        .unwrap();
+    assert_eq!(
+        found
+            .column_by_name("body")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "disk full on node-3"
+    );
+    check(storage.clone()).await;
+    let replaced = before.iter().find(|f| f.day == compacted.day).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        storage
+            .vacuum(Signal::Logs, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        10
+    );
+    assert!(
+        storage
+            .read_object(Signal::Logs, &replaced.path)
+            .await
+            .is_err()
+    );
+    check(storage.clone()).await;
+
     if reopenable {
         drop(storage);
         check(Arc::new(open().await)).await;
