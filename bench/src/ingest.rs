@@ -9,14 +9,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use porthole_bench::{Line, cpu_seconds, dir_bytes, export_of, generate_request, hex};
+use porthole_bench::{
+    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server,
+};
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
@@ -80,36 +82,10 @@ async fn main() -> anyhow::Result<()> {
     let pool = Arc::new(pool);
 
     let data_dir = work.path().join("data");
-    let mut server = Command::new(&args.porthole)
-        .args([
-            "serve",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut first_line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().context("stdout")?),
-        &mut first_line,
-    )?;
-    let listening: serde_json::Value =
-        serde_json::from_str(&first_line).context("listening line")?;
-    let endpoint = format!(
-        "http://{}",
-        listening["otlp_grpc"].as_str().context("otlp_grpc")?
-    );
-
+    let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
     let acked_raw = Arc::new(AtomicU64::new(0));
     let acked_records = Arc::new(AtomicU64::new(0));
-    let cpu_before = cpu_seconds(server.id())?;
+    let cpu_before = cpu_seconds(server.child.id())?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
@@ -141,17 +117,22 @@ async fn main() -> anyhow::Result<()> {
         client.await??;
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(server.id())? - cpu_before;
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
-    server.wait()?;
+    let cpu = cpu_seconds(server.child.id())? - cpu_before;
+    server.stop()?;
 
     let raw_mb = acked_raw.load(Ordering::Relaxed) as f64 / 1e6;
     let porthole_mb_per_core = raw_mb / cpu.max(1e-9);
     let stored = dir_bytes(&data_dir, "") as f64;
     let parquet = dir_bytes(&data_dir, ".parquet") as f64;
     let index = dir_bytes(&data_dir, ".idx") as f64;
+    let parts = index_parts(&data_dir)?;
+    let (compact_wall, compact_cpu, compacted) = compact(&args.porthole, &data_dir)?;
+    let compacted_stored = dir_bytes(&data_dir, "") as f64;
+    let compacted_parquet = dir_bytes(&data_dir, ".parquet") as f64;
+    let compacted_index = dir_bytes(&data_dir, ".idx") as f64;
+    let compacted_logs = compacted
+        .get("logs")
+        .context("compact reported no logs table")?;
 
     // Baseline: the same rows (one pass over the pool) written by pyarrow as one zstd file.
     let rows_path = work.path().join("rows.jsonl");
@@ -231,12 +212,23 @@ async fn main() -> anyhow::Result<()> {
         "raw file, zstd -3     {:.1}% of raw (how compressible the generated logs are)",
         100.0 * zstd_fraction
     );
-    let parts = index_parts(&data_dir)?;
+    println!(
+        "after compaction      {:.1}% (Parquet {:.1}% + index {:.1}%; {} files -> {} in {compact_wall:.1} s, {:.1} raw MB/s per core)",
+        100.0 * compacted_stored / raw,
+        100.0 * compacted_parquet / raw,
+        100.0 * compacted_index / raw,
+        compacted_logs.files_replaced,
+        compacted_logs.files_written,
+        raw_mb / compact_cpu.max(1e-9)
+    );
     let breakdown: Vec<String> = parts
         .iter()
         .map(|(kind, bytes)| format!("{kind} {:.1}%", 100.0 * *bytes as f64 / raw))
         .collect();
-    println!("index by part         {}", breakdown.join(", "));
+    println!(
+        "index by part         {} (before compaction)",
+        breakdown.join(", ")
+    );
     Ok(())
 }
 

@@ -279,3 +279,117 @@ pub fn dir_bytes(path: &Path, suffix: &str) -> u64 {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `porthole serve`, stopped with SIGTERM when dropped (so also on an error path).
+pub struct Server {
+    pub child: std::process::Child,
+}
+
+impl Server {
+    pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("sending SIGTERM to porthole")?;
+        self.child.wait().context("waiting for porthole to exit")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Starts `porthole serve` on loopback ports over `data_dir`, its own compaction off (the
+/// benchmarks run `porthole compact` when they mean to); returns it with its OTLP/gRPC and
+/// HTTP addresses.
+pub fn start_server(porthole: &Path, data_dir: &Path) -> anyhow::Result<(Server, String, String)> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(porthole)
+        .args([
+            "serve",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--compact-interval",
+            "0s",
+            "--index-cache-bytes",
+            "1GiB",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", porthole.display()))?;
+    let stdout = child.stdout.take().context("porthole's stdout")?;
+    let server = Server { child };
+    let mut first_line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first_line)
+        .context("reading porthole's listening line")?;
+    let listening: serde_json::Value =
+        serde_json::from_str(&first_line).context("porthole's listening line")?;
+    let address = |key: &str| {
+        listening[key]
+            .as_str()
+            .map(|a| format!("http://{a}"))
+            .with_context(|| format!("no {key:?} in the listening line {first_line:?}"))
+    };
+    Ok((server, address("otlp_grpc")?, address("http")?))
+}
+
+/// What `porthole compact` did to one table.
+pub struct Compacted {
+    pub files_replaced: u64,
+    pub files_written: u64,
+    pub bytes_replaced: u64,
+}
+
+/// Runs `porthole compact` over `data_dir` (as a second process beside a running server,
+/// the way a second node would), deleting what it replaced at once; returns its wall and
+/// CPU seconds and, per table, what it did.
+pub fn compact(
+    porthole: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<(f64, f64, std::collections::BTreeMap<String, Compacted>)> {
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"TIMEFORMAT='%U %S'; { time "$0" compact --compact-min-files 2 --vacuum-grace 0s --data-dir "$1" 2>/dev/null; } 2>&1"#)
+        .arg(porthole)
+        .arg(data_dir)
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .output()
+        .context("running porthole compact")?;
+    let wall = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        anyhow::bail!("porthole compact failed: {stdout}");
+    }
+    let mut tables = std::collections::BTreeMap::new();
+    let mut cpu = 0.0;
+    for line in stdout.lines() {
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(line) {
+            let n = |key: &str| report[key].as_u64().unwrap_or_default();
+            tables.insert(
+                report["table"].as_str().unwrap_or_default().to_string(),
+                Compacted {
+                    files_replaced: n("files_replaced"),
+                    files_written: n("files_written"),
+                    bytes_replaced: n("bytes_replaced"),
+                },
+            );
+        } else if let Some((user, system)) = line.split_once(' ') {
+            cpu =
+                user.parse::<f64>().unwrap_or_default() + system.parse::<f64>().unwrap_or_default();
+        }
+    }
+    Ok((wall, cpu, tables))
+}

@@ -13,9 +13,9 @@
 //! `GET /api/v1/traces/{id}`. Every answer is checked: a needle must find exactly its lines.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Parser;
 use porthole_bench::{
-    Line, ROUTES, SERVICES, cpu_seconds, dir_bytes, export_of, generate_request, hex, string,
+    Line, ROUTES, SERVICES, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex,
+    start_server, string,
 };
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs::LogRecord;
@@ -392,65 +393,6 @@ async fn send_exports(
     }
 }
 
-/// `porthole serve`, stopped with SIGTERM when dropped (so also on an error path).
-struct Server {
-    child: Child,
-}
-
-impl Server {
-    fn stop(&mut self) -> anyhow::Result<ExitStatus> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .context("sending SIGTERM to porthole")?;
-        self.child.wait().context("waiting for porthole to exit")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.stop();
-        }
-    }
-}
-
-/// Starts `porthole serve` on loopback ports over `data_dir`; returns it with its OTLP/gRPC
-/// and HTTP addresses.
-fn start_server(porthole: &Path, data_dir: &Path) -> anyhow::Result<(Server, String, String)> {
-    let mut child = Command::new(porthole)
-        .args([
-            "serve",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", porthole.display()))?;
-    let stdout = child.stdout.take().context("porthole's stdout")?;
-    let server = Server { child };
-    let mut first_line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first_line)
-        .context("reading porthole's listening line")?;
-    let listening: serde_json::Value =
-        serde_json::from_str(&first_line).context("porthole's listening line")?;
-    let address = |key: &str| {
-        listening[key]
-            .as_str()
-            .map(|a| format!("http://{a}"))
-            .with_context(|| format!("no {key:?} in the listening line {first_line:?}"))
-    };
-    Ok((server, address("otlp_grpc")?, address("http")?))
-}
-
 fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     let mid = times.len() / 2;
@@ -644,6 +586,15 @@ async fn main() -> anyhow::Result<()> {
             .args(["--output", "json", "--server", &http]);
         command
     };
+    // The needle over the small files ingest wrote, then again once `porthole compact`
+    // (a second process, as another node would) merged them.
+    let (small_files, small_parquet, small_index) = table_size(&data_dir.join("logs"))?;
+    let (small_needle, _) = time_command(args.repeat, logs_command(NEEDLES[0]))?;
+    let (compact_wall, compact_cpu, compacted) = compact(&args.porthole, &data_dir)?;
+    let logs_compacted = compacted
+        .get("logs")
+        .context("compact reported no logs table")?;
+
     // Correctness first: every needle finds exactly the lines it was planted in.
     for needle in NEEDLES {
         let stdout = run(&mut logs_command(needle))?;
@@ -790,6 +741,18 @@ async fn main() -> anyhow::Result<()> {
         "spans ingest   {spans} spans ({} traces) acked in {spans_seconds:.1} s; {} exports retried after UNAVAILABLE",
         spans / SPANS_PER_TRACE,
         retries.load(Ordering::Relaxed)
+    );
+    println!(
+        "before compact {small_files} log files: Parquet {small_parquet:.1} MB + index {small_index:.1} MB ({:.0}% of raw); needle {small_needle:.1} ms ({:.1}x rg)",
+        100.0 * (small_parquet + small_index) / raw_mb,
+        timings[0].rg / small_needle
+    );
+    println!(
+        "compaction     {} log files -> {} ({:.1} MB of Parquet) in {compact_wall:.1} s, {compact_cpu:.1} s CPU ({:.1} raw MB/s per core)",
+        logs_compacted.files_replaced,
+        logs_compacted.files_written,
+        logs_compacted.bytes_replaced as f64 / 1e6,
+        raw_mb / compact_cpu.max(1e-9)
     );
     println!(
         "stored logs    {log_files} files: Parquet {log_parquet:.1} MB + index {log_index:.1} MB ({:.0}% of raw)",

@@ -214,6 +214,13 @@ pub(crate) async fn logs(
     for (file, mut wanted) in by_file {
         wanted.sort_unstable();
         let batch = state.storage.read_rows(Signal::Logs, file, &wanted).await?;
+        if batch.num_rows() != wanted.len() {
+            return Err(QueryError::Internal(format!(
+                "{file} gave {} of the {} rows its index names",
+                batch.num_rows(),
+                wanted.len()
+            )));
+        }
         for (row, object) in wanted.iter().zip(rows::batch_to_json(&batch)?) {
             fetched.insert((file, *row), rows::log_json(&object));
         }
@@ -222,14 +229,10 @@ pub(crate) async fn logs(
         .iter()
         .filter_map(|h| fetched.remove(&(h.file.as_str(), h.row)))
         .collect();
-    let next_cursor = more.then(|| hits.last()).flatten().map(|h| {
-        Cursor {
-            timestamp: h.timestamp,
-            file: h.file.clone(),
-            row: h.row,
-        }
-        .encode()
-    });
+    let next_cursor = more
+        .then(|| hits.last())
+        .flatten()
+        .map(|h| h.cursor().encode());
     Ok(Json(LogsPage { rows, next_cursor }))
 }
 

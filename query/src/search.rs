@@ -2,8 +2,10 @@
 //! index for its newest matches, stop early once no older file can beat what was found,
 //! then read only the matching rows from Parquet.
 //!
-//! Results are ordered newest first by (timestamp, file, row); the cursor is the last
-//! returned key, so a page never repeats or skips a record.
+//! Results are ordered newest first by (timestamp, record id); the cursor is the last
+//! returned key, so a page never repeats or skips a record, even when compaction has
+//! moved the records to other files between two pages (the record id is part of the row,
+//! assigned at ingest, so a record keeps its place in the order wherever it is stored).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -45,45 +47,42 @@ pub struct LogSearch {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
     pub timestamp: i64,
-    pub file: String,
-    pub row: u64,
+    pub record_id: u64,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!(
-            "{}.{}.{}",
-            self.timestamp,
-            self.row,
-            hex::encode(&self.file)
-        )
+        format!("{}.{}", self.timestamp, self.record_id)
     }
 
     pub fn decode(text: &str) -> Result<Self, QueryError> {
         let bad =
             || QueryError::BadRequest(format!("cursor {text:?} is not one this server returned"));
-        let mut parts = text.splitn(3, '.');
-        let timestamp = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let row = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let file = parts
-            .next()
-            .and_then(|p| hex::decode(p).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(bad)?;
+        let (timestamp, record_id) = text.split_once('.').ok_or_else(bad)?;
         Ok(Self {
-            timestamp,
-            file,
-            row,
+            timestamp: timestamp.parse().map_err(|_| bad())?,
+            record_id: record_id.parse().map_err(|_| bad())?,
         })
     }
 }
 
-/// One match: its ordering key.
+/// One match: its ordering key (timestamp, record id), and where its row is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Hit {
     pub timestamp: i64,
+    pub record_id: u64,
     pub file: String,
     pub row: u64,
+}
+
+impl Hit {
+    /// The cursor that continues after this hit.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            timestamp: self.timestamp,
+            record_id: self.record_id,
+        }
+    }
 }
 
 /// Checks the query's syntax once, before any file is opened, so a typo is a 400 that
@@ -277,7 +276,7 @@ pub(crate) fn file_query(
         .map_err(|e| QueryError::Internal(e.to_string()))?;
     let ts = |v: i64| Term::from_field_i64(timestamp, v);
     // After a cursor, nothing newer than it can be on the page; ties at its own instant
-    // are settled by (file, row) in `search_logs`.
+    // are settled by the record id in `search_logs`.
     let end = match &search.cursor {
         Some(cursor) => Bound::Included(ts(cursor.timestamp.min(search.end_micros - 1))),
         None => Bound::Excluded(ts(search.end_micros)),
@@ -417,7 +416,7 @@ pub async fn search_logs(
             .collect();
         if full {
             // The cut may fall inside a run of equal timestamps, where tantivy's order is
-            // not ours: take the whole run so (timestamp, file, row) decides.
+            // not ours: take the whole run so (timestamp, record id) decides.
             let boundary = addresses[addresses.len() - 1].0;
             addresses.retain(|(t, _)| *t != boundary);
             addresses.extend(
@@ -426,23 +425,25 @@ pub async fn search_logs(
                     .map(|a| (boundary, a)),
             );
         }
-        let after = search.cursor.as_ref().map(|c| Hit {
-            timestamp: c.timestamp,
-            file: c.file.clone(),
-            row: c.row,
-        });
         for (timestamp, address) in addresses {
-            let rows = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
+            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+            let column = |name: &str| {
+                fast.u64(name)
+                    .map_err(|e| QueryError::Internal(e.to_string()))
+            };
             let hit = Hit {
                 timestamp,
+                record_id: column("record_id")?
+                    .first(address.doc_id)
+                    .unwrap_or_default(),
                 file: file.path.clone(),
-                row: rows.first(address.doc_id).unwrap_or_default(),
+                row: column("row")?.first(address.doc_id).unwrap_or_default(),
             };
-            if after.as_ref().is_none_or(|after| &hit < after) {
+            if search
+                .cursor
+                .as_ref()
+                .is_none_or(|after| &hit.cursor() < after)
+            {
                 hits.push(hit);
             }
         }
@@ -573,12 +574,19 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_a_bad_request() {
         let cursor = Cursor {
-            timestamp: 17,
-            file: "day=2026-01-01/part-x.parquet".into(),
-            row: 3,
+            timestamp: -17,
+            record_id: u64::MAX,
         };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        for bad in ["", "1.2", "x.1.00", "1.2.zz"] {
+        for bad in [
+            "",
+            "1",
+            "1.",
+            "x.1",
+            "1.-2",
+            "1.2.3",
+            "1.18446744073709551616",
+        ] {
             assert!(
                 matches!(Cursor::decode(bad), Err(QueryError::BadRequest(_))),
                 "{bad}"

@@ -78,6 +78,8 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
     match signal {
         Signal::Logs => {
             schema.add_text_field("severity", exact);
+            // Ordering ties of one microsecond, identically before and after compaction.
+            schema.add_u64_field("record_id", FAST);
         }
         Signal::Spans => {
             // Trace search filters on status and duration without reading Parquet.
@@ -122,7 +124,7 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
             let column = batch.column_by_name(entry.name())?;
             (!matches!(
                 entry.name(),
-                "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns"
+                "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns" | "record_id"
             ))
             .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
             .flatten()
@@ -136,6 +138,18 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .column_by_name("timestamp")
         .expect("every table has a timestamp column")
         .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let record_ids = match schema.get_field("record_id") {
+        Ok(field) => {
+            let column = batch
+                .column_by_name("record_id")
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+                .ok_or_else(|| {
+                    StorageError::CorruptIndex("rows without an Int64 record_id column".into())
+                })?;
+            Some((field, column))
+        }
+        Err(_) => None,
+    };
     let durations = schema.get_field("duration_ns").ok().zip(
         batch
             .column_by_name("duration_ns")
@@ -145,6 +159,9 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         let mut doc = TantivyDocument::default();
         doc.add_u64(row_field, row as u64);
         doc.add_i64(timestamp_field, timestamps.value(row));
+        if let Some((field, column)) = &record_ids {
+            doc.add_u64(*field, column.value(row) as u64);
+        }
         if let Some((field, column)) = &durations {
             doc.add_i64(*field, column.value(row));
         }

@@ -1,0 +1,300 @@
+//! Compaction on real processes: an ingest node compacting in the background while
+//! exports keep arriving, a separate query node that searched the small files before and
+//! must answer the same after, and `porthole compact` run as its own process.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+use serde_json::Value;
+
+use crate::harness::{Porthole, binary, wait_for};
+use crate::load::export_request;
+
+/// Sends `exports` exports of `per_export` records tagged `tag`, one at a time (each acked
+/// export is its own small file); returns how many records were acked.
+async fn send(porthole: &Porthole, tag: &str, exports: usize, per_export: usize) -> usize {
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for e in 0..exports {
+        let bodies: Vec<String> = (0..per_export)
+            .map(|r| format!("{tag} e{e} r{r}"))
+            .collect();
+        client.export(export_request(&bodies)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    exports * per_export
+}
+
+/// Every row matching `q`, by following cursors (pages of 97, so pages straddle files).
+async fn all_rows(porthole: &Porthole, q: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut rows = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut params = vec![("q", q), ("limit", "97")];
+        if !cursor.is_empty() {
+            params.push(("cursor", &cursor));
+        }
+        let response = client
+            .get(porthole.url("/api/v1/logs"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        for row in body["rows"].as_array().unwrap() {
+            rows.push(row["body"].as_str().unwrap().to_string());
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return rows,
+        }
+    }
+}
+
+async fn histogram_total(porthole: &Porthole, q: &str) -> u64 {
+    let body: Value = reqwest::Client::new()
+        .get(porthole.url("/api/v1/logs/histogram"))
+        .query(&[("q", q), ("step", "1h")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Each row exactly once, and as many as were sent.
+fn assert_exactly_once(rows: &[String], expected: usize) {
+    let distinct: HashSet<&String> = rows.iter().collect();
+    assert_eq!(distinct.len(), rows.len(), "a row came back twice");
+    if rows.len() != expected {
+        let mut sorted: Vec<&String> = distinct.into_iter().collect();
+        sorted.sort();
+        panic!("{} rows, not {expected}: {sorted:?}", rows.len());
+    }
+}
+
+fn data_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for day in std::fs::read_dir(dir.join("logs")).unwrap().flatten() {
+        if day.file_name().to_string_lossy().starts_with("day=") {
+            n += std::fs::read_dir(day.path()).unwrap().count();
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn background_compaction_under_load_keeps_every_row_for_a_separate_query_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Porthole::start(
+        "ingest",
+        dir.path(),
+        &[
+            "--batch-window",
+            "20ms",
+            "--compact-interval",
+            "700ms",
+            "--compact-min-files",
+            "5",
+            "--vacuum-grace",
+            "1s",
+        ],
+        &[],
+    )
+    .await;
+    let query = Porthole::start("query", dir.path(), &[], &[]).await;
+
+    // The query node opens (and caches) the small files' indexes first.
+    let first = send(&ingest, "early", 6, 40).await;
+    assert_exactly_once(&all_rows(&query, "early").await, first);
+
+    // Exports keep arriving while the compactor runs.
+    let sent = first + send(&ingest, "late", 30, 40).await;
+    let replaced = wait_for("compaction", Duration::from_secs(60), || async {
+        let replaced = ingest
+            .counter("porthole_compaction_files_replaced_total", &["logs"])
+            .await;
+        (replaced >= 30.0).then_some(replaced)
+    })
+    .await;
+    assert!(replaced >= 30.0);
+    let everything = all_rows(&query, "early OR late").await;
+    assert_exactly_once(&everything, sent);
+    assert_eq!(histogram_total(&query, "early OR late").await, sent as u64);
+    assert_exactly_once(&all_rows(&query, "early").await, first);
+    // A phrase, through the rebuilt index, finds its one row.
+    assert_eq!(all_rows(&query, "\"late e7 r3\"").await, ["late e7 r3"]);
+
+    // Replaced files are deleted after the grace period: once every replaced file's data
+    // and index are gone, the directory holds exactly the table's files.
+    let (replaced, written) = wait_for("vacuum", Duration::from_secs(60), || async {
+        let metrics = ingest.metrics().await;
+        let value = |name: &str| -> f64 {
+            metrics
+                .lines()
+                .filter(|l| l.starts_with(name) && l.contains("logs"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let replaced = value("porthole_compaction_files_replaced_total");
+        let deleted = value("porthole_vacuum_deleted_objects_total");
+        (deleted == 2.0 * replaced)
+            .then_some((replaced, value("porthole_compaction_files_written_total")))
+    })
+    .await;
+    assert_eq!(data_files(dir.path()) as f64, 36.0 - replaced + written);
+    assert_exactly_once(&all_rows(&query, "early OR late").await, sent);
+    assert_eq!(
+        ingest
+            .counter("porthole_compaction_failures_total", &[])
+            .await,
+        0.0
+    );
+    // The query node kept opened indexes between searches.
+    assert!(query.counter("porthole_index_cache_hits_total", &[]).await > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn porthole_compact_merges_a_running_servers_files_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--batch-window", "20ms", "--compact-interval", "0s"],
+        &[],
+    )
+    .await;
+    let sent = send(&serve, "cli", 7, 25).await;
+    assert_eq!(data_files(dir.path()), 7);
+    let compact = |grace: &str| {
+        let output = Command::new(binary("porthole"))
+            .args([
+                "compact",
+                "--compact-min-files",
+                "2",
+                "--vacuum-grace",
+                grace,
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| r["table"] == "logs")
+            .expect("a line for the logs table")
+    };
+    let first = compact("1h");
+    assert_eq!(
+        (
+            &first["files_replaced"],
+            &first["files_written"],
+            &first["rows"]
+        ),
+        (&Value::from(7), &Value::from(1), &Value::from(sent))
+    );
+    assert_eq!(first["vacuumed_objects"], 0, "within the grace period");
+    assert_exactly_once(&all_rows(&serve, "cli").await, sent);
+    // Again: nothing left to merge; with no grace, the 7 files and their indexes go.
+    let second = compact("0s");
+    assert_eq!(
+        (&second["files_written"], &second["vacuumed_objects"]),
+        (&Value::from(0), &Value::from(14))
+    );
+    assert_eq!(data_files(dir.path()), 1);
+    assert_exactly_once(&all_rows(&serve, "cli").await, sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cursor_from_before_a_compaction_pages_on_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--batch-window", "20ms", "--compact-interval", "0s"],
+        &[],
+    )
+    .await;
+    // Records without a time share their receive time: ties at every page boundary.
+    let mut client = LogsServiceClient::connect(serve.grpc_endpoint())
+        .await
+        .unwrap();
+    for e in 0..6 {
+        let bodies: Vec<String> = (0..40).map(|r| format!("tie e{e} r{r}")).collect();
+        let mut request = export_request(&bodies);
+        for (i, record) in request.resource_logs[0].scope_logs[0]
+            .log_records
+            .iter_mut()
+            .enumerate()
+        {
+            record.time_unix_nano = 1_700_000_000_000_000_000 + (i as u64 % 3) * 1000;
+        }
+        client.export(request).await.unwrap();
+    }
+    let page = |cursor: Option<String>| {
+        let client = reqwest::Client::new();
+        let url = serve.url("/api/v1/logs");
+        async move {
+            let mut params = vec![
+                ("q", "tie".to_string()),
+                ("limit", "50".to_string()),
+                ("start", "1700000000000000000".to_string()),
+            ];
+            params.extend(cursor.map(|c| ("cursor", c)));
+            let body: Value = client
+                .get(url)
+                .query(&params)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let rows: Vec<String> = body["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["body"].as_str().unwrap().to_string())
+                .collect();
+            (rows, body["next_cursor"].as_str().map(String::from))
+        }
+    };
+    let (mut rows, mut cursor) = page(None).await;
+    let compacted = Command::new(binary("porthole"))
+        .args([
+            "compact",
+            "--compact-min-files",
+            "2",
+            "--vacuum-grace",
+            "0s",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(compacted.status.success());
+    assert_eq!(data_files(dir.path()), 1);
+    while let Some(next) = cursor {
+        let (more, after) = page(Some(next.clone())).await;
+        rows.extend(more);
+        cursor = after;
+    }
+    assert_exactly_once(&rows, 240);
+}
