@@ -240,10 +240,14 @@ fn text_field(schema: &Schema) -> &'static str {
 }
 
 /// The tantivy query for one file: the user's query, the filters and the time range.
+/// The search as a query on one file's index. `file_time` is the file's (min, max)
+/// timestamp from its statistics, when known: a file wholly inside the search's time range
+/// needs no time clause, which would otherwise scan its timestamp column.
 pub(crate) fn file_query(
     index: &Index,
     search: &LogSearch,
     ast: Option<&UserInputAst>,
+    file_time: Option<(i64, i64)>,
 ) -> Result<Box<dyn Query>, QueryError> {
     let schema = index.schema();
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -277,17 +281,23 @@ pub(crate) fn file_query(
     let ts = |v: i64| Term::from_field_i64(timestamp, v);
     // After a cursor, nothing newer than it can be on the page; ties at its own instant
     // are settled by the record id in `search_logs`.
-    let end = match &search.cursor {
-        Some(cursor) => Bound::Included(ts(cursor.timestamp.min(search.end_micros - 1))),
-        None => Bound::Excluded(ts(search.end_micros)),
+    let last = match &search.cursor {
+        Some(cursor) => cursor.timestamp.min(search.end_micros - 1),
+        None => search.end_micros - 1,
     };
-    clauses.push((
-        Occur::Must,
-        Box::new(RangeQuery::new(
-            Bound::Included(ts(search.start_micros)),
-            end,
-        )),
-    ));
+    let inside = file_time.is_some_and(|(min, max)| min >= search.start_micros && max <= last);
+    if !inside {
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Included(ts(search.start_micros)),
+                Bound::Included(ts(last)),
+            )),
+        ));
+    }
+    if clauses.is_empty() {
+        return Ok(Box::new(tantivy::query::AllQuery));
+    }
     Ok(Box::new(BooleanQuery::new(clauses)))
 }
 
@@ -398,7 +408,12 @@ pub async fn search_logs(
                 break; // no row of this or any older file can enter the page
             }
         }
-        let query = file_query(searcher.index(), search, ast.as_ref())?;
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
         // Rows at the cursor's instant may all sort before it; ask for enough beyond them.
         let at_cursor = match &search.cursor {
             Some(cursor) => at_instant(&searcher, query.as_ref(), cursor.timestamp)?.len(),
@@ -472,8 +487,13 @@ pub async fn histogram(
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some(next) = futures::StreamExt::next(&mut opened).await {
-        let (_, searcher) = next?;
-        let query = file_query(searcher.index(), search, ast.as_ref())?;
+        let (file, searcher) = next?;
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
         let collector = tantivy::collector::HistogramCollector::new::<i64>(
             "timestamp".into(),
             search.start_micros,

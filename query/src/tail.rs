@@ -84,7 +84,7 @@ impl Subscription {
         };
         let index = open_packed_index(packed)?;
         let searcher = index.reader().map_err(|e| internal(&e))?.searcher();
-        let query = file_query(&index, &self.search, self.ast.as_ref())?;
+        let query = file_query(&index, &self.search, self.ast.as_ref(), None)?;
         let docs: Vec<_> = searcher
             .search(&query, &DocSetCollector)
             .map_err(|e| internal(&e))?

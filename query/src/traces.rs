@@ -81,7 +81,7 @@ fn span_query(
         cursor: None,
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-        vec![(Occur::Must, file_query(index, &base, ast)?)];
+        vec![(Occur::Must, file_query(index, &base, ast, None)?)];
     if let Some(name) = &search.name {
         let field = schema.get_field("name").map_err(internal)?;
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");

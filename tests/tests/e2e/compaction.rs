@@ -29,32 +29,88 @@ async fn send(porthole: &Porthole, tag: &str, exports: usize, per_export: usize)
     exports * per_export
 }
 
-/// Every row matching `q`, by following cursors (pages of 97, so pages straddle files).
-async fn all_rows(porthole: &Porthole, q: &str) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let mut rows = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let mut params = vec![("q", q), ("limit", "97")];
-        if !cursor.is_empty() {
-            params.push(("cursor", &cursor));
-        }
-        let response = client
-            .get(porthole.url("/api/v1/logs"))
-            .query(&params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        for row in body["rows"].as_array().unwrap() {
-            rows.push(row["body"].as_str().unwrap().to_string());
-        }
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_string(),
-            None => return rows,
-        }
+/// One page of `/api/v1/logs` (from `start`, 97 rows, so pages straddle files): its
+/// bodies and the next cursor.
+async fn page(
+    porthole: &Porthole,
+    q: &str,
+    start: &str,
+    cursor: Option<&str>,
+) -> (Vec<String>, Option<String>) {
+    let mut params = vec![("q", q), ("limit", "97"), ("start", start)];
+    params.extend(cursor.map(|c| ("cursor", c)));
+    let response = reqwest::Client::new()
+        .get(porthole.url("/api/v1/logs"))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let rows = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["body"].as_str().unwrap().to_string())
+        .collect();
+    (rows, body["next_cursor"].as_str().map(String::from))
+}
+
+/// The rest of the rows from `cursor` on (`None`: nothing left), following cursors.
+async fn rest(
+    porthole: &Porthole,
+    q: &str,
+    start: &str,
+    mut cursor: Option<String>,
+    rows: &mut Vec<String>,
+) {
+    while let Some(next) = cursor {
+        let (more, after) = page(porthole, q, start, Some(&next)).await;
+        rows.extend(more);
+        cursor = after;
     }
+}
+
+/// Every row matching `q` in the last day.
+async fn all_rows(porthole: &Porthole, q: &str) -> Vec<String> {
+    let (mut rows, cursor) = page(porthole, q, "now-1d", None).await;
+    rest(porthole, q, "now-1d", cursor, &mut rows).await;
+    rows
+}
+
+/// `porthole serve` with its own compaction off, so the test decides when to compact.
+async fn serve_without_compaction(dir: &Path) -> Porthole {
+    Porthole::start(
+        "serve",
+        dir,
+        &["--batch-window", "20ms", "--compact-interval", "0s"],
+        &[],
+    )
+    .await
+}
+
+/// `porthole compact` as its own process: its report line for the logs table.
+fn porthole_compact(dir: &Path, grace: &str) -> Value {
+    let output = Command::new(binary("porthole"))
+        .args([
+            "compact",
+            "--compact-min-files",
+            "2",
+            "--vacuum-grace",
+            grace,
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["table"] == "logs")
+        .expect("a line for the logs table")
 }
 
 async fn histogram_total(porthole: &Porthole, q: &str) -> u64 {
@@ -170,38 +226,10 @@ async fn background_compaction_under_load_keeps_every_row_for_a_separate_query_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn porthole_compact_merges_a_running_servers_files_once() {
     let dir = tempfile::tempdir().unwrap();
-    let serve = Porthole::start(
-        "serve",
-        dir.path(),
-        &["--batch-window", "20ms", "--compact-interval", "0s"],
-        &[],
-    )
-    .await;
+    let serve = serve_without_compaction(dir.path()).await;
     let sent = send(&serve, "cli", 7, 25).await;
     assert_eq!(data_files(dir.path()), 7);
-    let compact = |grace: &str| {
-        let output = Command::new(binary("porthole"))
-            .args([
-                "compact",
-                "--compact-min-files",
-                "2",
-                "--vacuum-grace",
-                grace,
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        stdout
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .find(|r| r["table"] == "logs")
-            .expect("a line for the logs table")
-    };
-    let first = compact("1h");
+    let first = porthole_compact(dir.path(), "1h");
     assert_eq!(
         (
             &first["files_replaced"],
@@ -213,7 +241,7 @@ async fn porthole_compact_merges_a_running_servers_files_once() {
     assert_eq!(first["vacuumed_objects"], 0, "within the grace period");
     assert_exactly_once(&all_rows(&serve, "cli").await, sent);
     // Again: nothing left to merge; with no grace, the 7 files and their indexes go.
-    let second = compact("0s");
+    let second = porthole_compact(dir.path(), "0s");
     assert_eq!(
         (&second["files_written"], &second["vacuumed_objects"]),
         (&Value::from(0), &Value::from(14))
@@ -225,14 +253,8 @@ async fn porthole_compact_merges_a_running_servers_files_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cursor_from_before_a_compaction_pages_on_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let serve = Porthole::start(
-        "serve",
-        dir.path(),
-        &["--batch-window", "20ms", "--compact-interval", "0s"],
-        &[],
-    )
-    .await;
-    // Records without a time share their receive time: ties at every page boundary.
+    let serve = serve_without_compaction(dir.path()).await;
+    // Records 1 µs apart in threes: ties of 80 records at every page boundary.
     let mut client = LogsServiceClient::connect(serve.grpc_endpoint())
         .await
         .unwrap();
@@ -248,53 +270,10 @@ async fn a_cursor_from_before_a_compaction_pages_on_after_it() {
         }
         client.export(request).await.unwrap();
     }
-    let page = |cursor: Option<String>| {
-        let client = reqwest::Client::new();
-        let url = serve.url("/api/v1/logs");
-        async move {
-            let mut params = vec![
-                ("q", "tie".to_string()),
-                ("limit", "50".to_string()),
-                ("start", "1700000000000000000".to_string()),
-            ];
-            params.extend(cursor.map(|c| ("cursor", c)));
-            let body: Value = client
-                .get(url)
-                .query(&params)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let rows: Vec<String> = body["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["body"].as_str().unwrap().to_string())
-                .collect();
-            (rows, body["next_cursor"].as_str().map(String::from))
-        }
-    };
-    let (mut rows, mut cursor) = page(None).await;
-    let compacted = Command::new(binary("porthole"))
-        .args([
-            "compact",
-            "--compact-min-files",
-            "2",
-            "--vacuum-grace",
-            "0s",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(compacted.status.success());
+    let start = "1700000000000000000";
+    let (mut rows, cursor) = page(&serve, "tie", start, None).await;
+    assert_eq!(porthole_compact(dir.path(), "0s")["files_written"], 1);
     assert_eq!(data_files(dir.path()), 1);
-    while let Some(next) = cursor {
-        let (more, after) = page(Some(next.clone())).await;
-        rows.extend(more);
-        cursor = after;
-    }
+    rest(&serve, "tie", start, cursor, &mut rows).await;
     assert_exactly_once(&rows, 240);
 }
