@@ -19,10 +19,17 @@ use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     args::init_logging(&cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A client command makes a request or two: one thread starts faster than a pool.
+    let client = matches!(
+        cli.command,
+        Command::Logs(_) | Command::Tail(_) | Command::Sql(_) | Command::Trace(_)
+    );
+    let mut builder = if client {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("porthole: cannot start the async runtime: {e}");

@@ -210,20 +210,29 @@ pub(crate) async fn logs(
     for hit in &hits {
         by_file.entry(hit.file.as_str()).or_default().push(hit.row);
     }
+    // Each file's rows in one read, the files at once.
+    let reads = by_file.into_iter().map(|(file, mut wanted)| {
+        let storage = &state.storage;
+        async move {
+            wanted.sort_unstable();
+            let batch = storage.read_rows(Signal::Logs, file, &wanted).await?;
+            if batch.num_rows() != wanted.len() {
+                return Err(QueryError::Internal(format!(
+                    "{file} gave {} of the {} rows its index names",
+                    batch.num_rows(),
+                    wanted.len()
+                )));
+            }
+            let objects = rows::batch_to_json(&batch)?;
+            Ok(wanted
+                .into_iter()
+                .zip(objects)
+                .map(move |(row, object)| ((file, row), rows::log_json(&object))))
+        }
+    });
     let mut fetched: BTreeMap<(&str, u64), Value> = BTreeMap::new();
-    for (file, mut wanted) in by_file {
-        wanted.sort_unstable();
-        let batch = state.storage.read_rows(Signal::Logs, file, &wanted).await?;
-        if batch.num_rows() != wanted.len() {
-            return Err(QueryError::Internal(format!(
-                "{file} gave {} of the {} rows its index names",
-                batch.num_rows(),
-                wanted.len()
-            )));
-        }
-        for (row, object) in wanted.iter().zip(rows::batch_to_json(&batch)?) {
-            fetched.insert((file, *row), rows::log_json(&object));
-        }
+    for file_rows in futures::future::try_join_all(reads).await? {
+        fetched.extend(file_rows);
     }
     let rows: Vec<Value> = hits
         .iter()

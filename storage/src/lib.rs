@@ -16,7 +16,7 @@ mod compaction;
 mod datafile;
 mod error;
 mod index;
-mod index_cache;
+mod cache;
 mod location;
 mod logs;
 mod metrics;
@@ -84,11 +84,18 @@ pub struct Storage {
     compaction_lock: tokio::sync::Mutex<()>,
     /// Removed files [`Storage::vacuum`] already deleted, while their tombstones last.
     vacuumed: tokio::sync::Mutex<BTreeMap<Signal, std::collections::HashSet<String>>>,
-    index_cache: index_cache::IndexCache,
+    index_cache: cache::Cache<tantivy::Searcher>,
+    parquet_footers: cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>,
 }
 
 /// Packed index bytes kept open by default (see [`Storage::with_index_cache_bytes`]).
 pub const DEFAULT_INDEX_CACHE_BYTES: usize = 512 * 1024 * 1024;
+/// Decoded Parquet footers (with page indexes) kept, in bytes.
+const PARQUET_FOOTER_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+fn index_cache(bytes: usize) -> cache::Cache<tantivy::Searcher> {
+    cache::Cache::new("porthole_index_cache", "opened full-text index", bytes)
+}
 
 impl Storage {
     /// Opens (creating when absent) the `logs`, `spans` and `metrics` tables.
@@ -120,7 +127,12 @@ impl Storage {
             commits,
             compaction_lock: Default::default(),
             vacuumed: Default::default(),
-            index_cache: index_cache::IndexCache::new(DEFAULT_INDEX_CACHE_BYTES),
+            index_cache: index_cache(DEFAULT_INDEX_CACHE_BYTES),
+            parquet_footers: cache::Cache::new(
+                "porthole_parquet_footer_cache",
+                "decoded Parquet footer",
+                PARQUET_FOOTER_CACHE_BYTES,
+            ),
         })
     }
 
@@ -132,13 +144,14 @@ impl Storage {
 
     /// Bounds the opened indexes kept between searches to `bytes` of packed index.
     pub fn with_index_cache_bytes(mut self, bytes: usize) -> Self {
-        self.index_cache = index_cache::IndexCache::new(bytes);
+        self.index_cache = index_cache(bytes);
         self
     }
 
-    /// Registers the storage's own counters (the index cache's) for `/metrics`.
+    /// Registers the storage's own counters (its caches') for `/metrics`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.index_cache.register(registry);
+        self.parquet_footers.register(registry);
     }
 
     /// The searcher of a data file's packed index (`index_path`, relative to the table
@@ -277,17 +290,27 @@ impl Storage {
     pub async fn read_rows(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
         use futures::TryStreamExt;
         use parquet::arrow::ParquetRecordBatchStreamBuilder;
-        use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
 
         let store = self.catalog(signal).object_store().await;
         // The deprecated reader is the one parquet 59 ships for object_store; its
         // replacement is a hand-written AsyncFileReader doing the same range reads.
         #[allow(deprecated)]
-        let reader =
+        let mut reader =
             parquet::arrow::async_reader::ParquetObjectReader::new(store, ObjectPath::from(path));
-        let options = ArrowReaderOptions::new()
-            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-        let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
+        let key = format!("{}/{path}", signal.table_name());
+        let metadata = match self.parquet_footers.get(&key) {
+            Some(metadata) => metadata,
+            None => {
+                let options = ArrowReaderOptions::new()
+                    .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+                let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+                let bytes = metadata.metadata().memory_size();
+                self.parquet_footers.insert(key, metadata.clone(), bytes);
+                metadata
+            }
+        };
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         let total = builder.metadata().file_metadata().num_rows() as usize;
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
         for row in rows.iter().map(|r| *r as usize).filter(|r| *r < total) {

@@ -1,19 +1,22 @@
-//! Opened full-text indexes, kept for the next query.
+//! What queries keep between requests: opened full-text indexes and Parquet footers.
 //!
-//! Data files and their indexes never change once committed, so an opened index stays
-//! valid until its file is vacuumed; keeping it saves the object-store read and the open
-//! on every search. Bounded by the packed bytes held (least recently used goes first), with
-//! counters of hits, misses and evictions on `/metrics`.
+//! Data files and their indexes never change once committed, so what was read from one
+//! stays valid until the file is vacuumed; keeping it saves the object-store read and the
+//! decoding on every search. Each cache is bounded by the bytes it holds (least recently
+//! used goes first), with counters of hits, misses and evictions on `/metrics`.
 
 use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tantivy::Searcher;
 
-pub(crate) struct IndexCache {
-    entries: Mutex<Entries>,
+pub(crate) struct Cache<V> {
+    /// Metric name prefix, e.g. `porthole_index_cache`.
+    name: &'static str,
+    /// What one entry is, for the metrics' help texts.
+    what: &'static str,
+    entries: Mutex<Entries<V>>,
     capacity_bytes: usize,
     hits: Counter,
     misses: Counter,
@@ -21,14 +24,16 @@ pub(crate) struct IndexCache {
     held_bytes: Gauge,
 }
 
-struct Entries {
-    lru: lru::LruCache<String, (Searcher, usize)>,
+struct Entries<V> {
+    lru: lru::LruCache<String, (V, usize)>,
     bytes: usize,
 }
 
-impl IndexCache {
-    pub(crate) fn new(capacity_bytes: usize) -> Self {
+impl<V: Clone> Cache<V> {
+    pub(crate) fn new(name: &'static str, what: &'static str, capacity_bytes: usize) -> Self {
         Self {
+            name,
+            what,
             entries: Mutex::new(Entries {
                 lru: lru::LruCache::unbounded(),
                 bytes: 0,
@@ -41,12 +46,12 @@ impl IndexCache {
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Searcher> {
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
         let mut entries = self.entries.lock().expect("index cache lock");
         match entries.lru.get(key) {
-            Some((searcher, _)) => {
+            Some((value, _)) => {
                 self.hits.inc();
-                Some(searcher.clone())
+                Some(value.clone())
             }
             None => {
                 self.misses.inc();
@@ -55,14 +60,14 @@ impl IndexCache {
         }
     }
 
-    /// Keeps `searcher` (opened from `bytes` packed bytes) unless it alone exceeds the
-    /// capacity; evicts the least recently used entries to make room.
-    pub(crate) fn insert(&self, key: String, searcher: Searcher, bytes: usize) {
+    /// Keeps `value` (weighing `bytes`) unless it alone exceeds the capacity; evicts the
+    /// least recently used entries to make room.
+    pub(crate) fn insert(&self, key: String, value: V, bytes: usize) {
         if bytes > self.capacity_bytes {
             return;
         }
         let mut entries = self.entries.lock().expect("index cache lock");
-        if let Some((_, old)) = entries.lru.put(key, (searcher, bytes)) {
+        if let Some((_, old)) = entries.lru.put(key, (value, bytes)) {
             entries.bytes -= old;
         }
         entries.bytes += bytes;
@@ -77,24 +82,25 @@ impl IndexCache {
     }
 
     pub(crate) fn register(&self, registry: &mut Registry) {
+        let name = |suffix: &str| format!("{}_{suffix}", self.name);
         registry.register(
-            "porthole_index_cache_hits",
-            "Searches that found their file's index already open",
+            name("hits"),
+            format!("Reads that found their file's {} already kept", self.what),
             self.hits.clone(),
         );
         registry.register(
-            "porthole_index_cache_misses",
-            "Searches that had to read and open their file's index",
+            name("misses"),
+            format!("Reads that had to fetch and decode their file's {}", self.what),
             self.misses.clone(),
         );
         registry.register(
-            "porthole_index_cache_evictions",
-            "Opened indexes dropped to stay within --index-cache-bytes",
+            name("evictions"),
+            format!("Kept {}s dropped to stay within the cache's bytes", self.what),
             self.evictions.clone(),
         );
         registry.register(
-            "porthole_index_cache_bytes",
-            "Packed bytes of the indexes held open",
+            name("bytes"),
+            format!("Bytes of the {}s kept", self.what),
             self.held_bytes.clone(),
         );
     }
@@ -104,24 +110,16 @@ impl IndexCache {
 mod tests {
     use super::*;
 
-    fn searcher() -> Searcher {
-        let schema = tantivy::schema::Schema::builder().build();
-        tantivy::Index::create_in_ram(schema)
-            .reader()
-            .unwrap()
-            .searcher()
-    }
-
     #[test]
     fn stays_within_its_capacity_and_counts_what_it_drops() {
-        let cache = IndexCache::new(100);
-        cache.insert("a".into(), searcher(), 60);
-        cache.insert("b".into(), searcher(), 30);
+        let cache = Cache::new("test_cache", "entry", 100);
+        cache.insert("a".into(), "v", 60);
+        cache.insert("b".into(), "v", 30);
         assert!(cache.get("a").is_some()); // a is now the most recently used
-        cache.insert("c".into(), searcher(), 30); // 120 > 100: b goes
+        cache.insert("c".into(), "v", 30); // 120 > 100: b goes
         assert!(cache.get("b").is_none());
         assert!(cache.get("a").is_some() && cache.get("c").is_some());
-        cache.insert("huge".into(), searcher(), 101); // never held
+        cache.insert("huge".into(), "v", 101); // never held
         assert!(cache.get("huge").is_none());
         assert_eq!(cache.evictions.get(), 1);
         assert_eq!(cache.held_bytes.get(), 90);
