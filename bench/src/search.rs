@@ -56,6 +56,10 @@ struct Args {
     /// Spans to ingest, as traces of 20 spans.
     #[arg(long, default_value = "1000000")]
     spans: usize,
+    /// Keep the generated raw logs and tables in a new folder under this directory (for
+    /// profiling afterwards) instead of deleting them.
+    #[arg(long)]
+    keep: Option<PathBuf>,
     /// Every timing is the median of this many runs (after one warm-up run).
     #[arg(long, default_value = "7", value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
@@ -530,10 +534,19 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let work = tempfile::tempdir()?;
-    let raw_dir = work.path().join("raw");
+    let temporary = tempfile::tempdir()?;
+    let work: PathBuf = match &args.keep {
+        Some(dir) => {
+            let kept = dir.join(format!("bench-search-{}", std::process::id()));
+            std::fs::create_dir_all(&kept)?;
+            eprintln!("keeping the raw logs and tables in {}", kept.display());
+            kept
+        }
+        None => temporary.path().to_path_buf(),
+    };
+    let raw_dir = work.as_path().join("raw");
     std::fs::create_dir(&raw_dir)?;
-    let data_dir = work.path().join("data");
+    let data_dir = work.as_path().join("data");
     let (mut server, otlp, http) = start_server(&args.porthole, &data_dir)?;
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos() as u64;
     let start_ns = now_ns - HISTORY_NS;
@@ -674,7 +687,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let mut rg = Command::new("rg");
         rg.args(["--fixed-strings", "--count-matches", search.literal])
-            .arg(work.path().join("raw"));
+            .arg(work.as_path().join("raw"));
         let (rg, counts) = time_command(args.repeat, rg)?;
         let matches: u64 = counts
             .lines()

@@ -90,12 +90,18 @@ impl<V: Clone> Cache<V> {
         );
         registry.register(
             name("misses"),
-            format!("Reads that had to fetch and decode their file's {}", self.what),
+            format!(
+                "Reads that had to fetch and decode their file's {}",
+                self.what
+            ),
             self.misses.clone(),
         );
         registry.register(
             name("evictions"),
-            format!("Kept {}s dropped to stay within the cache's bytes", self.what),
+            format!(
+                "Kept {}s dropped to stay within the cache's bytes",
+                self.what
+            ),
             self.evictions.clone(),
         );
         registry.register(

@@ -63,12 +63,18 @@ pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
 }
 
 /// Zstd, page-level statistics (the page index), and a bloom filter on `trace_id` when the
-/// table has one.
+/// table has one. Pages are small (64 KiB, at most 4096 rows): fetching one matching row
+/// decompresses one page per column (and its dictionary page: those are kept small too,
+/// a column whose dictionary outgrows that falls back to plain pages), so a needle
+/// search's cost is set by the page size.
 pub fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(128 * 1024));
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_data_page_size_limit(64 * 1024)
+        .set_data_page_row_count_limit(4096)
+        .set_dictionary_page_size_limit(64 * 1024);
     if batch.schema().column_with_name("trace_id").is_some() {
         props = props.set_column_bloom_filter_enabled("trace_id".into(), true);
     }

@@ -11,12 +11,12 @@
 
 mod attributes;
 mod batch;
+mod cache;
 mod catalog;
 mod compaction;
 mod datafile;
 mod error;
 mod index;
-mod cache;
 mod location;
 mod logs;
 mod metrics;
