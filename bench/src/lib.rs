@@ -317,7 +317,7 @@ pub fn start_server(porthole: &Path, data_dir: &Path) -> anyhow::Result<(Server,
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
-            "--compact-interval",
+            "--compaction-interval",
             "0s",
             "--index-cache-bytes",
             "1GiB",
@@ -362,7 +362,7 @@ pub fn compact(
     let started = std::time::Instant::now();
     let output = std::process::Command::new("bash")
         .arg("-c")
-        .arg(r#"TIMEFORMAT='%U %S'; { time "$0" compact --compact-min-files 2 --vacuum-grace 0s --data-dir "$1" 2>/dev/null; } 2>&1"#)
+        .arg(r#"TIMEFORMAT='%U %S'; { time "$0" compact --compaction-min-files 2 --vacuum-grace 0s --data-dir "$1" 2>/dev/null; } 2>&1"#)
         .arg(porthole)
         .arg(data_dir)
         .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")

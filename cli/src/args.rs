@@ -114,12 +114,16 @@ pub struct StorageArgs {
 #[derive(Args, Clone)]
 pub struct CompactionArgs {
     /// A day partition is compacted once it holds this many files not yet compacted.
-    #[arg(long, env = "PORTHOLE_COMPACT_MIN_FILES", default_value = "8", value_parser = clap::value_parser!(u32).range(2..))]
-    pub compact_min_files: u32,
+    #[arg(long, env = "PORTHOLE_COMPACTION_MIN_FILES", default_value = "8", value_parser = clap::value_parser!(u32).range(2..))]
+    pub compaction_min_files: u32,
     /// Decoded rows per compacted file, at most; the compactor needs about three times this
     /// in memory.
-    #[arg(long, env = "PORTHOLE_COMPACT_GROUP_BYTES", default_value = "128MiB")]
-    pub compact_group_bytes: ByteSize,
+    #[arg(
+        long,
+        env = "PORTHOLE_COMPACTION_GROUP_BYTES",
+        default_value = "128MiB"
+    )]
+    pub compaction_group_bytes: ByteSize,
     /// Files compaction replaced are deleted this long after (queries in flight finish).
     #[arg(long, env = "PORTHOLE_VACUUM_GRACE", default_value = "10m")]
     pub vacuum_grace: humantime::Duration,
@@ -128,8 +132,8 @@ pub struct CompactionArgs {
 impl CompactionArgs {
     pub fn policy(&self) -> porthole_storage::CompactionPolicy {
         porthole_storage::CompactionPolicy {
-            min_files: self.compact_min_files as usize,
-            max_group_bytes: self.compact_group_bytes.0,
+            min_files: self.compaction_min_files as usize,
+            max_group_bytes: self.compaction_group_bytes.0,
         }
     }
 }
@@ -148,8 +152,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
     /// On ingest nodes: how often compaction and vacuum run (`0s`: never).
-    #[arg(long, env = "PORTHOLE_COMPACT_INTERVAL", default_value = "60s")]
-    pub compact_interval: humantime::Duration,
+    #[arg(long, env = "PORTHOLE_COMPACTION_INTERVAL", default_value = "5m")]
+    pub compaction_interval: humantime::Duration,
     #[command(flatten)]
     pub compaction: CompactionArgs,
     /// Packed full-text index bytes kept open between searches (least recently used go).

@@ -184,11 +184,11 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     };
     let stop_compaction = tokio_util::sync::CancellationToken::new();
     let compaction =
-        (roles.ingest && !Duration::from(args.compact_interval).is_zero()).then(|| {
+        (roles.ingest && !Duration::from(args.compaction_interval).is_zero()).then(|| {
             compactor::spawn(
                 storage.clone(),
                 args.compaction.policy(),
-                args.compact_interval.into(),
+                args.compaction_interval.into(),
                 args.compaction.vacuum_grace.into(),
                 compaction_metrics,
                 stop_compaction.clone(),

@@ -83,7 +83,7 @@ async fn serve_without_compaction(dir: &Path) -> Porthole {
     Porthole::start(
         "serve",
         dir,
-        &["--batch-window", "20ms", "--compact-interval", "0s"],
+        &["--batch-window", "20ms", "--compaction-interval", "0s"],
         &[],
     )
     .await
@@ -94,7 +94,7 @@ fn porthole_compact(dir: &Path, grace: &str) -> Value {
     let output = Command::new(binary("porthole"))
         .args([
             "compact",
-            "--compact-min-files",
+            "--compaction-min-files",
             "2",
             "--vacuum-grace",
             grace,
@@ -161,9 +161,9 @@ async fn background_compaction_under_load_keeps_every_row_for_a_separate_query_n
         &[
             "--batch-window",
             "20ms",
-            "--compact-interval",
+            "--compaction-interval",
             "700ms",
-            "--compact-min-files",
+            "--compaction-min-files",
             "5",
             "--vacuum-grace",
             "1s",
