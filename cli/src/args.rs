@@ -127,13 +127,59 @@ pub struct CompactionArgs {
     /// Files compaction replaced are deleted this long after (queries in flight finish).
     #[arg(long, env = "PORTHOLE_VACUUM_GRACE", default_value = "10m")]
     pub vacuum_grace: humantime::Duration,
+    /// How long each table keeps data, e.g. `logs=7d,spans=3d,metrics=30d`: day partitions
+    /// wholly older are removed in one commit, then vacuumed. A table not named keeps all.
+    #[arg(long, env = "PORTHOLE_RETENTION", default_value = "")]
+    pub retention: Retention,
+}
+
+/// Per-table retention ages, from `logs=7d,spans=3d`.
+#[derive(Clone, Debug, Default)]
+pub struct Retention(pub std::collections::BTreeMap<porthole_storage::Signal, std::time::Duration>);
+
+impl FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use porthole_storage::Signal;
+        let mut ages = std::collections::BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (table, age) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not TABLE=AGE, e.g. logs=7d"))?;
+            let signal = Signal::ALL
+                .into_iter()
+                .find(|s| s.table_name() == table.trim())
+                .ok_or_else(|| {
+                    format!("unknown table {table:?}; the tables are logs, spans and metrics")
+                })?;
+            let age: std::time::Duration = age
+                .trim()
+                .parse::<humantime::Duration>()
+                .map_err(|e| format!("{table}={age}: {e}"))?
+                .into();
+            if age.is_zero() {
+                return Err(format!(
+                    "{part:?}: a retention of zero would remove everything"
+                ));
+            }
+            if ages.insert(signal, age).is_some() {
+                return Err(format!("{table:?} is given twice"));
+            }
+        }
+        Ok(Self(ages))
+    }
 }
 
 impl CompactionArgs {
-    pub fn policy(&self) -> porthole_storage::CompactionPolicy {
-        porthole_storage::CompactionPolicy {
-            min_files: self.compaction_min_files as usize,
-            max_group_bytes: self.compaction_group_bytes.0,
+    pub fn maintenance(&self) -> crate::compactor::Maintenance {
+        crate::compactor::Maintenance {
+            policy: porthole_storage::CompactionPolicy {
+                min_files: self.compaction_min_files as usize,
+                max_group_bytes: self.compaction_group_bytes.0,
+            },
+            retention: self.retention.0.clone(),
+            grace: self.vacuum_grace.into(),
         }
     }
 }

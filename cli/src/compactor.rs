@@ -1,7 +1,7 @@
 //! The background compaction of ingest nodes, and `porthole compact`.
 //!
-//! Every interval, each table is compacted ([`Storage::compact`]) and vacuumed
-//! ([`Storage::vacuum`]). Several ingest nodes may all run it: the Delta log lets one
+//! Every interval, each table has its old days removed ([`Storage::expire`], when it has
+//! a retention), is compacted ([`Storage::compact`]) and vacuumed ([`Storage::vacuum`]). Several ingest nodes may all run it: the Delta log lets one
 //! compaction of the same files win and the others count a conflict.
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ pub struct CompactionMetrics {
     conflicts: ByTable,
     failures: ByTable,
     vacuumed: ByTable,
+    expired: ByTable,
 }
 
 impl CompactionMetrics {
@@ -49,6 +50,11 @@ impl CompactionMetrics {
                 &metrics.failures,
             ),
             (
+                "porthole_retention_files_removed",
+                "Files removed from a table for being older than its --retention",
+                &metrics.expired,
+            ),
+            (
                 "porthole_vacuum_deleted_objects",
                 "Replaced data and index files deleted after the grace period",
                 &metrics.vacuumed,
@@ -59,8 +65,12 @@ impl CompactionMetrics {
         metrics
     }
 
-    fn record(&self, signal: Signal, report: &CompactionReport, vacuumed: usize) {
+    fn record(&self, signal: Signal, pass: &Pass) {
+        let (report, vacuumed) = (&pass.compaction, pass.vacuumed);
         let table = vec![("table".to_string(), signal.table_name().to_string())];
+        self.expired
+            .get_or_create(&table)
+            .inc_by(pass.expired as u64);
         self.files_replaced
             .get_or_create(&table)
             .inc_by(report.files_replaced as u64);
@@ -74,25 +84,47 @@ impl CompactionMetrics {
     }
 }
 
-/// One compaction and vacuum pass over every table.
+/// What one maintenance pass did to one table.
+pub struct Pass {
+    pub expired: usize,
+    pub compaction: CompactionReport,
+    pub vacuumed: usize,
+}
+
+/// How maintenance runs: compaction policy, retention, vacuum grace.
+#[derive(Clone)]
+pub struct Maintenance {
+    pub policy: CompactionPolicy,
+    pub retention: std::collections::BTreeMap<Signal, Duration>,
+    pub grace: Duration,
+}
+
+/// One pass over every table: retention, then compaction, then vacuum.
 pub async fn pass(
     storage: &Storage,
-    policy: &CompactionPolicy,
-    grace: Duration,
+    maintenance: &Maintenance,
     metrics: &CompactionMetrics,
-) -> anyhow::Result<Vec<(Signal, CompactionReport, usize)>> {
+) -> anyhow::Result<Vec<(Signal, Pass)>> {
     let mut done = Vec::new();
     for signal in Signal::ALL {
         let outcome = async {
-            let report = storage.compact(signal, policy).await?;
-            let vacuumed = storage.vacuum(signal, grace).await?;
-            anyhow::Ok((report, vacuumed))
+            let expired = match maintenance.retention.get(&signal) {
+                Some(age) => storage.expire(signal, *age).await?,
+                None => 0,
+            };
+            let compaction = storage.compact(signal, &maintenance.policy).await?;
+            let vacuumed = storage.vacuum(signal, maintenance.grace).await?;
+            anyhow::Ok(Pass {
+                expired,
+                compaction,
+                vacuumed,
+            })
         }
         .await;
         match outcome {
-            Ok((report, vacuumed)) => {
-                metrics.record(signal, &report, vacuumed);
-                done.push((signal, report, vacuumed));
+            Ok(pass) => {
+                metrics.record(signal, &pass);
+                done.push((signal, pass));
             }
             Err(e) => {
                 let table = vec![("table".to_string(), signal.table_name().to_string())];
@@ -108,9 +140,8 @@ pub async fn pass(
 /// invisible, uncommitted files behind.
 pub fn spawn(
     storage: Arc<Storage>,
-    policy: CompactionPolicy,
+    maintenance: Maintenance,
     interval: Duration,
-    grace: Duration,
     metrics: CompactionMetrics,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -125,7 +156,7 @@ pub fn spawn(
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
-                result = pass(&storage, &policy, grace, &metrics) => {
+                result = pass(&storage, &maintenance, &metrics) => {
                     if let Err(e) = result {
                         tracing::warn!("{e:#}; retrying next interval");
                     }

@@ -105,14 +105,9 @@ async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
 async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let storage = open_storage(&args.storage).await?;
     let metrics = compactor::CompactionMetrics::default();
-    let passes = compactor::pass(
-        &storage,
-        &args.compaction.policy(),
-        args.compaction.vacuum_grace.into(),
-        &metrics,
-    )
-    .await?;
-    for (signal, report, vacuumed) in passes {
+    let passes = compactor::pass(&storage, &args.compaction.maintenance(), &metrics).await?;
+    for (signal, pass) in passes {
+        let report = &pass.compaction;
         println!(
             "{}",
             serde_json::json!({
@@ -123,7 +118,8 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
                 "bytes_replaced": report.bytes_replaced,
                 "bytes_written": report.bytes_written,
                 "conflicts": report.conflicts,
-                "vacuumed_objects": vacuumed,
+                "expired_files": pass.expired,
+                "vacuumed_objects": pass.vacuumed,
             })
         );
     }
@@ -187,9 +183,8 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         (roles.ingest && !Duration::from(args.compaction_interval).is_zero()).then(|| {
             compactor::spawn(
                 storage.clone(),
-                args.compaction.policy(),
+                args.compaction.maintenance(),
                 args.compaction_interval.into(),
-                args.compaction.vacuum_grace.into(),
                 compaction_metrics,
                 stop_compaction.clone(),
             )

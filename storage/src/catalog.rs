@@ -175,7 +175,7 @@ impl Catalog {
         removes: Vec<Remove>,
         day: &str,
     ) -> Result<(u64, DeltaTableState)> {
-        let table = self.table.lock().await;
+        let mut table = self.table.lock().await;
         let now = chrono::Utc::now().timestamp_millis();
         let operation = DeltaOperation::Optimize {
             predicate: Some(format!("day = '{day}'")),
@@ -195,7 +195,34 @@ impl Catalog {
                 .with_actions(actions)
                 .build(Some(read), table.log_store(), operation)
                 .await?;
-        Ok((finalized.version(), finalized.snapshot()))
+        let after = finalized.snapshot();
+        if table.version().is_none_or(|v| v < finalized.version()) {
+            table.state = Some(after.clone());
+        }
+        Ok((finalized.version(), after))
+    }
+
+    /// Removes whole day partitions in one commit (retention): `removes` are every file of
+    /// the days before `before_day`, as of `read`.
+    pub async fn commit_expiry(
+        &self,
+        read: &DeltaTableState,
+        removes: Vec<Remove>,
+        before_day: &str,
+    ) -> Result<u64> {
+        let mut table = self.table.lock().await;
+        let operation = DeltaOperation::Delete {
+            predicate: Some(format!("day < '{before_day}'")),
+        };
+        let finalized =
+            CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+                .with_actions(removes.into_iter().map(Action::Remove).collect())
+                .build(Some(read), table.log_store(), operation)
+                .await?;
+        if table.version().is_none_or(|v| v < finalized.version()) {
+            table.state = Some(finalized.snapshot());
+        }
+        Ok(finalized.version())
     }
 
     /// Paths of files removed from the table before `cutoff_millis` (unix ms): safe to

@@ -209,6 +209,43 @@ impl Storage {
         }
     }
 
+    /// Retention: removes, in one commit, every file of the day partitions wholly older
+    /// than `max_age` (a day goes once its last microsecond is). Their objects are deleted
+    /// by [`Storage::vacuum`] after its grace period. Returns the files removed.
+    pub async fn expire(&self, signal: Signal, max_age: Duration) -> Result<usize> {
+        let _one_here = self.compaction_lock.lock().await;
+        let cutoff = chrono::Utc::now().timestamp_micros() - max_age.as_micros() as i64;
+        // Days before the cutoff's own day end before the cutoff.
+        let before_day = crate::datafile::day_of(cutoff);
+        let (snapshot, files) = self.catalog(signal).plan_snapshot().await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let removes: Vec<Remove> = files
+            .iter()
+            .filter(|f| {
+                f.day
+                    .as_deref()
+                    .is_some_and(|day| day < before_day.as_str())
+            })
+            .map(|file| removed(file, now, true))
+            .collect();
+        if removes.is_empty() {
+            return Ok(0);
+        }
+        let count = removes.len();
+        let version = self
+            .catalog(signal)
+            .commit_expiry(&snapshot, removes, &before_day)
+            .await?;
+        tracing::info!(
+            table = signal.table_name(),
+            version,
+            files = count,
+            before_day,
+            "expired"
+        );
+        Ok(count)
+    }
+
     /// Deletes the data files (and their indexes) that compaction removed from the table
     /// more than `grace` ago. A reader holding an older snapshot has until then to finish.
     /// Returns how many objects were deleted.
@@ -237,6 +274,23 @@ impl Storage {
             vacuumed.insert(path.clone());
         }
         Ok(deleted)
+    }
+}
+
+/// The Remove action that takes `file` out of the table at `now` (unix ms).
+fn removed(file: &FileEntry, now: i64, data_change: bool) -> Remove {
+    Remove {
+        path: file.path.clone(),
+        data_change,
+        deletion_timestamp: Some(now),
+        extended_file_metadata: Some(true),
+        partition_values: Some(
+            [("day".to_string(), file.day.clone())]
+                .into_iter()
+                .collect(),
+        ),
+        size: Some(file.size),
+        ..Default::default()
     }
 }
 
@@ -421,6 +475,38 @@ mod tests {
             0
         );
         assert_eq!(row_count(&storage).await, 9000);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retention_removes_whole_old_days_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(Location::Local(dir.path().into()))
+            .await
+            .unwrap();
+        // T0 is 2025-11-24: two old days, then rows of today.
+        storage.append(Signal::Logs, rows(0, 10)).await.unwrap();
+        storage
+            .append(Signal::Logs, rows(86_400_000_000_000, 10))
+            .await
+            .unwrap();
+        let today = chrono::Utc::now().timestamp_nanos_opt().unwrap() as u64 - T0;
+        storage.append(Signal::Logs, rows(today, 7)).await.unwrap();
+        let version = storage.version(Signal::Logs).await.unwrap();
+        // A week keeps today only.
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(storage.expire(Signal::Logs, week).await.unwrap(), 2);
+        assert_eq!(storage.version(Signal::Logs).await.unwrap(), version + 1);
+        assert_eq!(row_count(&storage).await, 7);
+        assert_eq!(storage.expire(Signal::Logs, week).await.unwrap(), 0);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            storage.vacuum(Signal::Logs, Duration::ZERO).await.unwrap(),
+            4
+        );
+        assert_eq!(walk(dir.path().join("logs"), ".parquet"), 1);
+        // Nothing is older than 10 years.
+        let decade = Duration::from_secs(3650 * 86_400);
+        assert_eq!(storage.expire(Signal::Logs, decade).await.unwrap(), 0);
     }
 
     fn walk(dir: std::path::PathBuf, suffix: &str) -> usize {

@@ -91,7 +91,11 @@ async fn serve_without_compaction(dir: &Path) -> Porthole {
 
 /// `porthole compact` as its own process: its report line for the logs table.
 fn porthole_compact(dir: &Path, grace: &str) -> Value {
-    let output = Command::new(binary("porthole"))
+    porthole_compact_with(dir, grace, &[])
+}
+
+fn compact_command(dir: &Path, grace: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(binary("porthole"))
         .args([
             "compact",
             "--compaction-min-files",
@@ -99,11 +103,16 @@ fn porthole_compact(dir: &Path, grace: &str) -> Value {
             "--vacuum-grace",
             grace,
         ])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn porthole_compact_with(dir: &Path, grace: &str, extra: &[&str]) -> Value {
+    let output = compact_command(dir, grace, extra);
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout)
         .unwrap()
@@ -276,4 +285,55 @@ async fn a_cursor_from_before_a_compaction_pages_on_after_it() {
     assert_eq!(data_files(dir.path()), 1);
     rest(&serve, "tie", start, cursor, &mut rows).await;
     assert_exactly_once(&rows, 240);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_removes_old_days_and_bad_retention_flags_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_without_compaction(dir.path()).await;
+    let mut client = LogsServiceClient::connect(serve.grpc_endpoint())
+        .await
+        .unwrap();
+    let ten_days_ago = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
+    let mut old = export_request(&["kept e0 r0".to_string()]);
+    old.resource_logs[0].scope_logs[0].log_records[0].time_unix_nano = ten_days_ago
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    old.resource_logs[0].scope_logs[0].log_records[0].body =
+        export_request(&["aged out".into()]).resource_logs[0].scope_logs[0].log_records[0]
+            .body
+            .clone();
+    client.export(old).await.unwrap();
+    client
+        .export(export_request(&["kept e0 r0".to_string()]))
+        .await
+        .unwrap();
+    let (rows, _) = page(&serve, "aged OR kept", "now-30d", None).await;
+    assert_eq!(rows.len(), 2);
+
+    // Spans and metrics keep everything; logs keep a week.
+    let report = porthole_compact_with(dir.path(), "0s", &["--retention", "logs=7d"]);
+    assert_eq!(
+        (&report["expired_files"], &report["vacuumed_objects"]),
+        (&Value::from(1), &Value::from(2))
+    );
+    let (rows, _) = page(&serve, "aged OR kept", "now-30d", None).await;
+    assert_eq!(rows, ["kept e0 r0"]);
+    assert_eq!(data_files(dir.path()), 1);
+
+    for (flag, says) in [
+        ("logz=7d", "unknown table \"logz\""),
+        ("logs", "not TABLE=AGE"),
+        ("logs=soon", "logs=soon"),
+        ("logs=0s", "zero"),
+        ("logs=1d,logs=2d", "given twice"),
+    ] {
+        let output = compact_command(dir.path(), "0s", &["--retention", flag]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(says),
+            "{flag}: {stderr}"
+        );
+    }
 }
