@@ -66,21 +66,17 @@ impl CompactionMetrics {
     }
 
     fn record(&self, signal: Signal, pass: &Pass) {
-        let (report, vacuumed) = (&pass.compaction, pass.vacuumed);
         let table = vec![("table".to_string(), signal.table_name().to_string())];
-        self.expired
-            .get_or_create(&table)
-            .inc_by(pass.expired as u64);
-        self.files_replaced
-            .get_or_create(&table)
-            .inc_by(report.files_replaced as u64);
-        self.files_written
-            .get_or_create(&table)
-            .inc_by(report.files_written as u64);
-        self.conflicts
-            .get_or_create(&table)
-            .inc_by(report.conflicts as u64);
-        self.vacuumed.get_or_create(&table).inc_by(vacuumed as u64);
+        let report = &pass.compaction;
+        for (family, count) in [
+            (&self.expired, pass.expired),
+            (&self.files_replaced, report.files_replaced),
+            (&self.files_written, report.files_written),
+            (&self.conflicts, report.conflicts),
+            (&self.vacuumed, pass.vacuumed),
+        ] {
+            family.get_or_create(&table).inc_by(count as u64);
+        }
     }
 }
 
