@@ -61,6 +61,7 @@ fn span_query(
     searcher: &Searcher,
     search: &TraceSearch,
     ast: Option<&tantivy::query_grammar::UserInputAst>,
+    file_time: Option<(i64, i64)>,
 ) -> Result<Box<dyn Query>, QueryError> {
     let index = searcher.index();
     let schema = index.schema();
@@ -81,7 +82,7 @@ fn span_query(
         cursor: None,
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-        vec![(Occur::Must, file_query(index, &base, ast, None)?)];
+        vec![(Occur::Must, file_query(index, &base, ast, file_time)?)];
     if let Some(name) = &search.name {
         let field = schema.get_field("name").map_err(internal)?;
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
@@ -141,7 +142,7 @@ pub async fn search_traces(
             break;
         }
         let searcher = open_index(storage, Signal::Spans, file).await?;
-        let query = span_query(&searcher, search, ast.as_ref())?;
+        let query = span_query(&searcher, search, ast.as_ref(), file.time_range_micros)?;
         let top = searcher
             .search(
                 &query,

@@ -47,7 +47,7 @@ impl<V: Clone> Cache<V> {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<V> {
-        let mut entries = self.entries.lock().expect("index cache lock");
+        let mut entries = self.entries.lock().expect("cache lock");
         match entries.lru.get(key) {
             Some((value, _)) => {
                 self.hits.inc();
@@ -66,7 +66,7 @@ impl<V: Clone> Cache<V> {
         if bytes > self.capacity_bytes {
             return;
         }
-        let mut entries = self.entries.lock().expect("index cache lock");
+        let mut entries = self.entries.lock().expect("cache lock");
         if let Some((_, old)) = entries.lru.put(key, (value, bytes)) {
             entries.bytes -= old;
         }
@@ -79,6 +79,15 @@ impl<V: Clone> Cache<V> {
             self.evictions.inc();
         }
         self.held_bytes.set(entries.bytes as i64);
+    }
+
+    /// Forgets `key` (its file left the table).
+    pub(crate) fn remove(&self, key: &str) {
+        let mut entries = self.entries.lock().expect("cache lock");
+        if let Some((_, bytes)) = entries.lru.pop(key) {
+            entries.bytes -= bytes;
+            self.held_bytes.set(entries.bytes as i64);
+        }
     }
 
     pub(crate) fn register(&self, registry: &mut Registry) {
@@ -130,5 +139,8 @@ mod tests {
         assert_eq!(cache.evictions.get(), 1);
         assert_eq!(cache.held_bytes.get(), 90);
         assert_eq!((cache.hits.get(), cache.misses.get()), (3, 2));
+        cache.remove("a");
+        assert_eq!(cache.held_bytes.get(), 30);
+        assert!(cache.get("a").is_none());
     }
 }

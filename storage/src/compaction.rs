@@ -27,6 +27,10 @@ use crate::{
     Result, Signal, Storage, StorageError, encode_file_blocking, index_path_of, put_encoded,
 };
 
+/// Files no table version lists are deleted only once at least this old (whatever the
+/// vacuum grace): younger ones may belong to a commit still in flight.
+pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(3600);
+
 /// When and how much to compact.
 #[derive(Clone, Debug)]
 pub struct CompactionPolicy {
@@ -183,6 +187,9 @@ impl Storage {
                     rows = row_count,
                     "compacted"
                 );
+                for file in &group {
+                    self.forget_file(signal, &file.path);
+                }
                 report.files_written += 1;
                 report.files_replaced += group.len();
                 report.rows += row_count;
@@ -232,6 +239,9 @@ impl Storage {
             return Ok(0);
         }
         let count = removes.len();
+        for remove in &removes {
+            self.forget_file(signal, &remove.path);
+        }
         let version = self
             .catalog(signal)
             .commit_expiry(&snapshot, removes, &before_day)
@@ -272,6 +282,57 @@ impl Storage {
                 }
             }
             vacuumed.insert(path.clone());
+        }
+        drop(vacuumed_by_table);
+        Ok(deleted
+            + self
+                .delete_orphans(signal, grace.max(ORPHAN_MIN_AGE))
+                .await?)
+    }
+
+    /// Deletes data and index objects that no table version ever listed and that are
+    /// older than `min_age`: what a write or compaction left when its process died between
+    /// writing its files and committing them. Young ones may be a commit in flight.
+    async fn delete_orphans(&self, signal: Signal, min_age: Duration) -> Result<usize> {
+        use futures::TryStreamExt;
+        let catalog = self.catalog(signal);
+        let store = catalog.object_store().await;
+        let objects: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
+        let mut known: HashSet<String> = catalog
+            .removed_before(i64::MAX)
+            .await?
+            .into_iter()
+            .collect();
+        known.extend(self.files(signal).await?.into_iter().map(|f| f.path));
+        let cutoff = chrono::Utc::now() - min_age;
+        let mut deleted = 0;
+        for object in objects {
+            let path = object.location.as_ref();
+            let data_path = match path.strip_prefix("_porthole_index/") {
+                Some(index) => match index.strip_suffix(".idx") {
+                    Some(stem) => format!("{stem}.zstd.parquet"),
+                    None => continue,
+                },
+                None if path.ends_with(".zstd.parquet") && !path.starts_with('_') => {
+                    path.to_string()
+                }
+                None => continue, // the table log, checkpoints, anything not ours
+            };
+            if known.contains(&data_path) || object.last_modified > cutoff {
+                continue;
+            }
+            match store.delete(&object.location).await {
+                Ok(()) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(
+                table = signal.table_name(),
+                objects = deleted,
+                "deleted orphaned files"
+            );
         }
         Ok(deleted)
     }
@@ -507,6 +568,42 @@ mod tests {
         // Nothing is older than 10 years.
         let decade = Duration::from_secs(3650 * 86_400);
         assert_eq!(storage.expire(Signal::Logs, decade).await.unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn vacuum_deletes_old_orphans_and_spares_young_ones_and_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(Location::Local(dir.path().into()))
+            .await
+            .unwrap();
+        storage.append(Signal::Logs, rows(0, 10)).await.unwrap();
+        let table = dir.path().join("logs");
+        let orphan = |name: &str, age: Duration| {
+            for path in [
+                table.join(format!("day=2025-11-24/{name}.zstd.parquet")),
+                table.join(format!("_porthole_index/day=2025-11-24/{name}.idx")),
+            ] {
+                std::fs::write(&path, b"left by a crash").unwrap();
+                let file = std::fs::File::options().write(true).open(&path).unwrap();
+                file.set_modified(std::time::SystemTime::now() - age)
+                    .unwrap();
+            }
+        };
+        orphan("part-old", ORPHAN_MIN_AGE + Duration::from_secs(60));
+        orphan("part-young", Duration::from_secs(60));
+        assert_eq!(walk(table.clone(), ".parquet"), 3);
+        assert_eq!(
+            storage.vacuum(Signal::Logs, Duration::ZERO).await.unwrap(),
+            2
+        );
+        assert_eq!(walk(table.clone(), ".parquet"), 2);
+        assert_eq!(walk(table.clone(), ".idx"), 2);
+        assert!(
+            table
+                .join("day=2025-11-24/part-young.zstd.parquet")
+                .exists()
+        );
+        assert_eq!(row_count(&storage).await, 10);
     }
 
     fn walk(dir: std::path::PathBuf, suffix: &str) -> usize {

@@ -154,6 +154,14 @@ impl Storage {
         self.parquet_footers.register(registry);
     }
 
+    /// Drops what the caches hold for a data file that left the table.
+    pub(crate) fn forget_file(&self, signal: Signal, data_path: &str) {
+        let table = signal.table_name();
+        self.index_cache
+            .remove(&format!("{table}/{}", index_path_of(data_path)));
+        self.parquet_footers.remove(&format!("{table}/{data_path}"));
+    }
+
     /// The searcher of a data file's packed index (`index_path`, relative to the table
     /// root), from the cache when it was opened before.
     pub async fn open_index(&self, signal: Signal, index_path: &str) -> Result<tantivy::Searcher> {
