@@ -128,40 +128,16 @@ impl Catalog {
     /// The files in the latest committed version, after catching up with other writers.
     pub async fn files(&self) -> Result<Vec<FileEntry>> {
         let mut table = self.table.lock().await;
-        table.update_incremental(None).await?;
-        let views: Vec<_> = table
-            .get_active_add_actions_by_partitions(&[])
-            .try_collect()
-            .await?;
-        Ok(views
-            .into_iter()
-            .map(|view| {
-                #[allow(deprecated)] // the only public way to read an Add's tags
-                let add = view.add_action();
-                FileEntry {
-                    path: add.path.clone(),
-                    size: add.size,
-                    num_records: view.num_records(),
-                    day: add.partition_values.get("day").cloned().flatten(),
-                    index_path: add
-                        .tags
-                        .as_ref()
-                        .and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
-                    time_range_micros: add.stats.as_deref().and_then(time_range_of_stats),
-                    compacted: add
-                        .tags
-                        .as_ref()
-                        .is_some_and(|t| t.contains_key(COMPACTED_TAG)),
-                }
-            })
-            .collect())
+        latest_files(&mut table).await
     }
 
     /// The table as of now, to plan a compaction against: its files and the snapshot the
     /// compaction must later commit on top of (so conflicts with commits made since are seen).
+    /// Both under one lock: a snapshot newer than the list could hide another node's
+    /// compaction of listed files from the conflict check.
     pub async fn plan_snapshot(&self) -> Result<(DeltaTableState, Vec<FileEntry>)> {
-        let files = self.files().await?;
-        let table = self.table.lock().await;
+        let mut table = self.table.lock().await;
+        let files = latest_files(&mut table).await?;
         Ok((table.snapshot()?.clone(), files))
     }
 
@@ -190,16 +166,7 @@ impl Catalog {
             Action::Add(add),
         ];
         actions.extend(removes.into_iter().map(Action::Remove));
-        let finalized =
-            CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
-                .with_actions(actions)
-                .build(Some(read), table.log_store(), operation)
-                .await?;
-        let after = finalized.snapshot();
-        if table.version().is_none_or(|v| v < finalized.version()) {
-            table.state = Some(after.clone());
-        }
-        Ok((finalized.version(), after))
+        commit_over(&mut table, read, actions, operation).await
     }
 
     /// Removes whole day partitions in one commit (retention): `removes` are every file of
@@ -214,20 +181,14 @@ impl Catalog {
         let operation = DeltaOperation::Delete {
             predicate: Some(format!("day < '{before_day}'")),
         };
-        let finalized =
-            CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
-                .with_actions(removes.into_iter().map(Action::Remove).collect())
-                .build(Some(read), table.log_store(), operation)
-                .await?;
-        if table.version().is_none_or(|v| v < finalized.version()) {
-            table.state = Some(finalized.snapshot());
-        }
-        Ok(finalized.version())
+        let actions = removes.into_iter().map(Action::Remove).collect();
+        let (version, _) = commit_over(&mut table, read, actions, operation).await?;
+        Ok(version)
     }
 
-    /// Paths of files removed from the table before `cutoff_millis` (unix ms): safe to
-    /// delete once no reader can still be using a snapshot that lists them.
-    pub async fn removed_before(&self, cutoff_millis: i64) -> Result<Vec<String>> {
+    /// Every file removed from the table whose tombstone the log still holds, with when
+    /// it was removed (unix ms).
+    pub async fn tombstones(&self) -> Result<Vec<(String, Option<i64>)>> {
         let mut table = self.table.lock().await;
         table.update_incremental(None).await?;
         let log_store = table.log_store();
@@ -238,8 +199,7 @@ impl Catalog {
             .await?;
         Ok(tombstones
             .into_iter()
-            .filter(|t| t.deletion_timestamp().is_some_and(|at| at < cutoff_millis))
-            .map(|t| t.path().into_owned())
+            .map(|t| (t.path().into_owned(), t.deletion_timestamp()))
             .collect())
     }
 
@@ -260,6 +220,58 @@ impl Catalog {
     pub async fn version(&self) -> Option<u64> {
         self.table.lock().await.version()
     }
+}
+
+/// The files of the table's latest version, after catching up with other writers.
+async fn latest_files(table: &mut DeltaTable) -> Result<Vec<FileEntry>> {
+    table.update_incremental(None).await?;
+    let views: Vec<_> = table
+        .get_active_add_actions_by_partitions(&[])
+        .try_collect()
+        .await?;
+    Ok(views
+        .into_iter()
+        .map(|view| {
+            #[allow(deprecated)] // the only public way to read an Add's tags
+            let add = view.add_action();
+            FileEntry {
+                path: add.path.clone(),
+                size: add.size,
+                num_records: view.num_records(),
+                day: add.partition_values.get("day").cloned().flatten(),
+                index_path: add
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.get(INDEX_TAG).cloned().flatten()),
+                time_range_micros: add.stats.as_deref().and_then(time_range_of_stats),
+                compacted: add
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.contains_key(COMPACTED_TAG)),
+            }
+        })
+        .collect())
+}
+
+/// Commits `actions` on top of `read` (a snapshot taken earlier, so the conflict check
+/// covers every commit since) and moves `table` to the result when that is newer than
+/// what it holds. Returns the new version and the table state after it.
+async fn commit_over(
+    table: &mut DeltaTable,
+    read: &DeltaTableState,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+) -> Result<(u64, DeltaTableState)> {
+    let finalized =
+        CommitBuilder::from(CommitProperties::default().with_max_retries(MAX_COMMIT_RETRIES))
+            .with_actions(actions)
+            .build(Some(read), table.log_store(), operation)
+            .await?;
+    let after = finalized.snapshot();
+    if table.version().is_none_or(|v| v < finalized.version()) {
+        table.state = Some(after.clone());
+    }
+    Ok((finalized.version(), after))
 }
 
 /// The Delta schema: the data file's columns plus the `day` partition column.

@@ -262,48 +262,54 @@ impl Storage {
     pub async fn vacuum(&self, signal: Signal, grace: Duration) -> Result<usize> {
         let cutoff = chrono::Utc::now().timestamp_millis() - grace.as_millis() as i64;
         let catalog = self.catalog(signal);
-        let removed = catalog.removed_before(cutoff).await?;
+        // Live files before tombstones: a file removed in between is then in the second
+        // list, so the orphan sweep below never takes a file some snapshot still lists.
+        let live = self.files(signal).await?;
+        let tombstones = catalog.tombstones().await?;
         let store = catalog.object_store().await;
         let mut vacuumed_by_table = self.vacuumed.lock().await;
         let vacuumed = vacuumed_by_table.entry(signal).or_default();
         // Only tombstones still in the log need remembering: the set stays bounded by it.
-        let current: HashSet<&String> = removed.iter().collect();
+        let current: HashSet<&String> = tombstones.iter().map(|(path, _)| path).collect();
         vacuumed.retain(|path| current.contains(path));
         let mut deleted = 0;
-        for path in &removed {
+        for (path, _) in tombstones
+            .iter()
+            .filter(|(_, at)| at.is_some_and(|at| at < cutoff))
+        {
             if vacuumed.contains(path) {
                 continue;
             }
             for object in [path.clone(), index_path_of(path)] {
-                match store.delete(&ObjectPath::from(object.as_str())).await {
-                    Ok(()) => deleted += 1,
-                    Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                deleted +=
+                    delete_present(store.as_ref(), &ObjectPath::from(object.as_str())).await?;
             }
             vacuumed.insert(path.clone());
         }
         drop(vacuumed_by_table);
-        Ok(deleted
-            + self
-                .delete_orphans(signal, grace.max(ORPHAN_MIN_AGE))
-                .await?)
+        let known = (tombstones.into_iter().map(|(path, _)| path))
+            .chain(live.into_iter().map(|f| f.path))
+            .collect();
+        let orphans = self
+            .delete_orphans(signal, grace.max(ORPHAN_MIN_AGE), known)
+            .await?;
+        Ok(deleted + orphans)
     }
 
     /// Deletes data and index objects that no table version ever listed and that are
     /// older than `min_age`: what a write or compaction left when its process died between
     /// writing its files and committing them. Young ones may be a commit in flight.
-    async fn delete_orphans(&self, signal: Signal, min_age: Duration) -> Result<usize> {
+    /// `known`: the paths of every file the table lists or has removed.
+    async fn delete_orphans(
+        &self,
+        signal: Signal,
+        min_age: Duration,
+        known: HashSet<String>,
+    ) -> Result<usize> {
         use futures::TryStreamExt;
         let catalog = self.catalog(signal);
         let store = catalog.object_store().await;
         let objects: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await?;
-        let mut known: HashSet<String> = catalog
-            .removed_before(i64::MAX)
-            .await?
-            .into_iter()
-            .collect();
-        known.extend(self.files(signal).await?.into_iter().map(|f| f.path));
         let cutoff = chrono::Utc::now() - min_age;
         let mut deleted = 0;
         for object in objects {
@@ -321,11 +327,7 @@ impl Storage {
             if known.contains(&data_path) || object.last_modified > cutoff {
                 continue;
             }
-            match store.delete(&object.location).await {
-                Ok(()) => deleted += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            deleted += delete_present(store.as_ref(), &object.location).await?;
         }
         if deleted > 0 {
             tracing::info!(
@@ -335,6 +337,15 @@ impl Storage {
             );
         }
         Ok(deleted)
+    }
+}
+
+/// Deletes one object; 1 if it was there, 0 if it was already gone.
+async fn delete_present(store: &dyn object_store::ObjectStore, path: &ObjectPath) -> Result<usize> {
+    match store.delete(path).await {
+        Ok(()) => Ok(1),
+        Err(object_store::Error::NotFound { .. }) => Ok(0),
+        Err(e) => Err(e.into()),
     }
 }
 
