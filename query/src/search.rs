@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use futures::TryStreamExt;
+
 use porthole_storage::{FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
@@ -239,10 +241,10 @@ fn text_field(schema: &Schema) -> &'static str {
         .unwrap_or("body")
 }
 
-/// The tantivy query for one file: the user's query, the filters and the time range.
-/// The search as a query on one file's index. `file_time` is the file's (min, max)
-/// timestamp from its statistics, when known: a file wholly inside the search's time range
-/// needs no time clause, which would otherwise scan its timestamp column.
+/// The search as a query on one file's index: the user's query, the filters and the time
+/// range. `file_time` is the file's (min, max) timestamp from its statistics, when known: a
+/// file wholly inside the search's time range needs no time clause, which would otherwise
+/// scan its timestamp column.
 pub(crate) fn file_query(
     index: &Index,
     search: &LogSearch,
@@ -400,8 +402,7 @@ pub async fn search_logs(
     let mut hits: Vec<Hit> = Vec::new();
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
-    while let Some(next) = futures::StreamExt::next(&mut opened).await {
-        let (file, searcher) = next?;
+    while let Some((file, searcher)) = opened.try_next().await? {
         if hits.len() >= want {
             let kth = hits[want - 1].timestamp;
             if file.time_range_micros.is_some_and(|(_, max)| max < kth) {
@@ -486,8 +487,7 @@ pub async fn histogram(
     let mut counts = vec![0u64; buckets];
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
-    while let Some(next) = futures::StreamExt::next(&mut opened).await {
-        let (file, searcher) = next?;
+    while let Some((file, searcher)) = opened.try_next().await? {
         let query = file_query(
             searcher.index(),
             search,
@@ -532,8 +532,7 @@ pub async fn trace_hits(
         .collect();
     let opened = open_indexes(storage, Signal::Spans, files);
     futures::pin_mut!(opened);
-    while let Some(next) = futures::StreamExt::next(&mut opened).await {
-        let (file, searcher) = next?;
+    while let Some((file, searcher)) = opened.try_next().await? {
         let query = TermQuery::new(
             Term::from_field_text(field, trace_id),
             IndexRecordOption::Basic,
