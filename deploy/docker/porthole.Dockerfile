@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# The `porthole` binary (serve | ingest | query | compact and the client commands).
+# Build from the repository root:
+#   docker build -f deploy/docker/porthole.Dockerfile -t porthole:0.1.0 .
+# The final image has no shell and no package manager; it runs as uid/gid 65532 and works
+# with a read-only root filesystem (every writable path is a volume: --data-dir, TMPDIR).
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The registry and target caches make rebuilds incremental; the binary is copied out of the
+# cache mount in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p porthole \
+    && install -D -m 0755 target/release/porthole /out/usr/local/bin/porthole \
+    && install -d -m 0750 /out/var/lib/porthole
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /out/usr/local/bin/porthole /usr/local/bin/porthole
+COPY --from=builder --chown=65532:65532 /out/var/lib/porthole /var/lib/porthole
+USER 65532:65532
+WORKDIR /var/lib/porthole
+ENV PORTHOLE_DATA_DIR=/var/lib/porthole/data \
+    TMPDIR=/tmp
+VOLUME ["/var/lib/porthole"]
+# 4317 OTLP/gRPC (and the live-tail service), 4318 OTLP/HTTP, 8080 API, /healthz, /readyz, /metrics.
+EXPOSE 4317 4318 8080
+ENTRYPOINT ["/usr/local/bin/porthole"]
+CMD ["serve"]
