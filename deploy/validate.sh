@@ -20,6 +20,13 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 PYTHON=$1
+# A path given relative to the caller's directory stays valid after the cd below.
+case "$PYTHON" in
+    /*) ;;
+    */*) dir=$(cd "$(dirname "$PYTHON")" 2>/dev/null && pwd) \
+             || { echo "deploy/validate.sh: no Python at $PYTHON" >&2; exit 1; }
+         PYTHON="$dir/$(basename "$PYTHON")" ;;
+esac
 cd "$(dirname "$0")/.."
 DEPLOY=deploy
 KUBE=$DEPLOY/kubernetes
