@@ -1,0 +1,758 @@
+//! The on-disk buffer between the sources and the shipper: a queue of records in segment
+//! files, each record fsynced before `append` returns, so whatever a source hands it
+//! survives a SIGKILL and a file checkpoint may advance past it.
+//!
+//! A record on disk is `MAGIC | len u32 | crc32 u32 | body`, body = `kind u8 | ranges |
+//! payload` (ranges: which byte ranges of which source files the record holds, so a
+//! corrupt record's lines can be read again from the file). The shipper reads records in
+//! order and acknowledges them once ingest has; acknowledged segments are deleted. A
+//! record that fails its checksum is skipped and counted, and reading resumes at the next
+//! `MAGIC`: corruption never stops the collector. The total size is bounded by
+//! `max_bytes`; when full, `block` makes appenders wait and `drop_oldest` deletes the
+//! oldest segment, counting its records.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::CollectorError;
+use crate::config::{BufferConfig, WhenFull};
+use crate::telemetry::CollectorMetrics;
+
+const MAGIC: &[u8; 4] = b"PHB1";
+const HEADER: usize = 12;
+/// Larger lengths are corruption, not records: no source makes records this big.
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+const ACK_FILE: &str = "ack";
+const SEGMENT_SUFFIX: &str = ".seg";
+
+/// What a record's payload is: an encoded OTLP export request of one signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Logs = 1,
+    Traces = 2,
+    Metrics = 3,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Option<Kind> {
+        match byte {
+            1 => Some(Kind::Logs),
+            2 => Some(Kind::Traces),
+            3 => Some(Kind::Metrics),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Logs => "logs",
+            Kind::Traces => "traces",
+            Kind::Metrics => "metrics",
+        }
+    }
+}
+
+/// Bytes `start..end` of the source file with this fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRange {
+    pub fingerprint: u64,
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub kind: Kind,
+    pub ranges: Vec<SourceRange>,
+    pub payload: Vec<u8>,
+    /// Where the next record starts; acknowledge with this.
+    pub next: Position,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    id: u64,
+    bytes: u64,
+}
+
+struct State {
+    segments: VecDeque<Segment>,
+    writer: File,
+    total_bytes: u64,
+    /// The first record not yet handed out.
+    read: Position,
+    reader: Option<(u64, File)>,
+    /// The first record not yet acknowledged; it and everything after it is kept.
+    acked: Position,
+    records: u64,
+    /// Per source file, the end of the furthest range acknowledged (the shipper's, kept
+    /// with the acknowledged position so the two never disagree after a crash).
+    ledger: HashMap<u64, u64>,
+    /// Segments dropped under `drop_oldest`, so far.
+    drops: u64,
+}
+
+pub struct DiskBuffer {
+    dir: PathBuf,
+    config: BufferConfig,
+    state: Mutex<State>,
+    /// Signalled when a record is appended.
+    appended: Notify,
+    /// Signalled when space is freed.
+    freed: Notify,
+    metrics: Arc<CollectorMetrics>,
+}
+
+/// The buffer is full and its policy is `block`.
+#[derive(Debug)]
+pub struct Full;
+
+impl DiskBuffer {
+    pub fn open(
+        config: &BufferConfig,
+        metrics: Arc<CollectorMetrics>,
+    ) -> Result<Arc<DiskBuffer>, CollectorError> {
+        let dir = config.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let mut ids: Vec<u64> = fs::read_dir(&dir)
+            .map_err(|e| io_error(&dir, e))?
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                name.strip_suffix(SEGMENT_SUFFIX)?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        let mut segments = VecDeque::new();
+        let mut total_bytes = 0;
+        let mut records = 0;
+        for id in ids {
+            let path = segment_path(&dir, id);
+            let bytes = fs::metadata(&path).map_err(|e| io_error(&path, e))?.len();
+            records += count_records(&path);
+            total_bytes += bytes;
+            segments.push_back(Segment { id, bytes });
+        }
+        let (acked, ledger) = match read_ack(&dir) {
+            Some((ack, ledger)) if segments.iter().any(|s| s.id == ack.segment) => (ack, ledger),
+            other => (
+                Position {
+                    segment: segments.front().map_or(0, |s| s.id),
+                    offset: 0,
+                },
+                other.map(|(_, ledger)| ledger).unwrap_or_default(),
+            ),
+        };
+        // Never append to a segment of an earlier run: a torn tail stays where it is.
+        let writer_id = segments.back().map_or(1, |s| s.id + 1);
+        let writer = create_segment(&dir, writer_id)?;
+        segments.push_back(Segment {
+            id: writer_id,
+            bytes: 0,
+        });
+        let buffer = DiskBuffer {
+            dir,
+            config: config.clone(),
+            state: Mutex::new(State {
+                segments,
+                writer,
+                total_bytes,
+                read: acked,
+                reader: None,
+                acked,
+                records,
+                ledger,
+                drops: 0,
+            }),
+            appended: Notify::new(),
+            freed: Notify::new(),
+            metrics,
+        };
+        buffer.publish(&buffer.lock());
+        Ok(Arc::new(buffer))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends and fsyncs one record; with `when_full: block` waits until there is room.
+    pub async fn append(
+        &self,
+        kind: Kind,
+        ranges: &[SourceRange],
+        payload: &[u8],
+    ) -> Result<(), CollectorError> {
+        loop {
+            let freed = self.freed.notified();
+            match self.try_append(kind, ranges, payload)? {
+                Ok(()) => return Ok(()),
+                Err(Full) => freed.await,
+            }
+        }
+    }
+
+    /// Appends and fsyncs one record, or says the buffer is full (policy `block` only).
+    pub fn try_append(
+        &self,
+        kind: Kind,
+        ranges: &[SourceRange],
+        payload: &[u8],
+    ) -> Result<Result<(), Full>, CollectorError> {
+        let record = encode_record(kind, ranges, payload);
+        let size = record.len() as u64;
+        let mut state = self.lock();
+        while state.total_bytes + size > self.config.max_bytes {
+            match self.config.when_full {
+                WhenFull::Block => {
+                    self.metrics.buffer_full.inc();
+                    return Ok(Err(Full));
+                }
+                WhenFull::DropOldest => {
+                    if !self.drop_oldest(&mut state)? {
+                        break;
+                    }
+                }
+            }
+        }
+        let writer_id = state.segments.back().map_or(0, |s| s.id);
+        state
+            .writer
+            .write_all(&record)
+            .and_then(|()| state.writer.sync_data())
+            .map_err(|e| io_error(&segment_path(&self.dir, writer_id), e))?;
+        let current = state.segments.back_mut().expect("the writer's segment");
+        current.bytes += size;
+        let rotate = current.bytes >= self.config.segment_bytes;
+        state.total_bytes += size;
+        state.records += 1;
+        if rotate {
+            let id = writer_id + 1;
+            state.writer = create_segment(&self.dir, id)?;
+            state.segments.push_back(Segment { id, bytes: 0 });
+        }
+        self.publish(&state);
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(Ok(()))
+    }
+
+    /// Deletes the oldest segment that is not being written; false if there is none.
+    fn drop_oldest(&self, state: &mut State) -> Result<bool, CollectorError> {
+        if state.segments.len() < 2 {
+            return Ok(false);
+        }
+        let oldest = state.segments.pop_front().expect("two segments");
+        let path = segment_path(&self.dir, oldest.id);
+        let dropped = count_records(&path);
+        remove(&path)?;
+        state.total_bytes -= oldest.bytes;
+        state.records = state.records.saturating_sub(dropped);
+        self.metrics.dropped("buffer_full", dropped);
+        tracing::warn!(
+            segment = oldest.id,
+            records = dropped,
+            "buffer full: dropped its oldest segment (when_full: drop_oldest)"
+        );
+        let next = Position {
+            segment: state.segments.front().map_or(0, |s| s.id),
+            offset: 0,
+        };
+        if state.read.segment <= oldest.id {
+            state.read = next;
+            state.reader = None;
+        }
+        if state.acked.segment <= oldest.id {
+            state.acked = next;
+        }
+        state.drops += 1;
+        Ok(true)
+    }
+
+    /// The next record not yet handed out, waiting for one if there is none.
+    pub async fn next(&self) -> Result<Record, CollectorError> {
+        loop {
+            let appended = self.appended.notified();
+            if let Some(record) = self.try_next()? {
+                return Ok(record);
+            }
+            appended.await;
+        }
+    }
+
+    /// The next record not yet handed out, if there is one.
+    pub fn try_next(&self) -> Result<Option<Record>, CollectorError> {
+        let mut state = self.lock();
+        loop {
+            let Some(segment) = state.segments.iter().find(|s| s.id == state.read.segment) else {
+                // The read position's segment is gone (dropped): go to the oldest.
+                match state.segments.front() {
+                    Some(front) if front.id > state.read.segment => {
+                        state.read = Position {
+                            segment: front.id,
+                            offset: 0,
+                        };
+                        continue;
+                    }
+                    _ => return Ok(None),
+                }
+            };
+            let segment_bytes = segment.bytes;
+            let is_writer = state.segments.back().map(|s| s.id) == Some(segment.id);
+            let (id, offset) = (state.read.segment, state.read.offset);
+            if offset >= segment_bytes {
+                if is_writer {
+                    return Ok(None);
+                }
+                let next = state
+                    .segments
+                    .iter()
+                    .find(|s| s.id > id)
+                    .map(|s| s.id)
+                    .expect("the writer's segment comes later");
+                state.read = Position {
+                    segment: next,
+                    offset: 0,
+                };
+                continue;
+            }
+            let file = self.reader(&mut state, id)?;
+            match read_record(file, offset, segment_bytes)? {
+                ReadOutcome::Record(body, len) => {
+                    let next = Position {
+                        segment: id,
+                        offset: offset + len,
+                    };
+                    state.read = next;
+                    match decode_body(&body) {
+                        Some((kind, ranges, payload)) => {
+                            return Ok(Some(Record {
+                                kind,
+                                ranges,
+                                payload: payload.to_vec(),
+                                next,
+                            }));
+                        }
+                        None => self.corrupt(id, offset),
+                    }
+                }
+                ReadOutcome::Corrupt { resume_at } => {
+                    self.corrupt(id, offset);
+                    state.read = Position {
+                        segment: id,
+                        offset: resume_at,
+                    };
+                }
+            }
+        }
+    }
+
+    fn corrupt(&self, segment: u64, offset: u64) {
+        self.metrics.buffer_corrupt_records.inc();
+        tracing::warn!(
+            segment,
+            offset,
+            "corrupt buffer record skipped; reading resumes at the next record"
+        );
+    }
+
+    fn reader<'a>(&self, state: &'a mut State, id: u64) -> Result<&'a mut File, CollectorError> {
+        if state.reader.as_ref().map(|(open, _)| *open) != Some(id) {
+            let path = segment_path(&self.dir, id);
+            let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+            state.reader = Some((id, file));
+        }
+        Ok(&mut state.reader.as_mut().expect("just opened").1)
+    }
+
+    /// Everything before `position` has reached ingest: remember that and delete the
+    /// segments it covers.
+    /// `ledger` is saved with it (see [`DiskBuffer::ledger`]).
+    pub fn ack(
+        &self,
+        position: Position,
+        records: u64,
+        ledger: &HashMap<u64, u64>,
+    ) -> Result<(), CollectorError> {
+        let mut state = self.lock();
+        if position <= state.acked {
+            return Ok(());
+        }
+        state.acked = position;
+        state.records = state.records.saturating_sub(records);
+        state.ledger.clone_from(ledger);
+        write_ack(&self.dir, position, ledger)?;
+        let mut freed = false;
+        while state.segments.len() > 1
+            && (state.segments[0].id < position.segment
+                || (state.segments[0].id == position.segment
+                    && position.offset >= state.segments[0].bytes))
+        {
+            let done = state.segments.pop_front().expect("checked");
+            remove(&segment_path(&self.dir, done.id))?;
+            state.total_bytes -= done.bytes;
+            freed = true;
+        }
+        self.publish(&state);
+        drop(state);
+        if freed {
+            self.freed.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// The ledger saved with the last acknowledgement.
+    pub fn ledger(&self) -> HashMap<u64, u64> {
+        self.lock().ledger.clone()
+    }
+
+    /// How many segments `drop_oldest` has deleted; their ranges are gaps not to refill.
+    pub fn drops(&self) -> u64 {
+        self.lock().drops
+    }
+
+    /// Records appended but not yet acknowledged.
+    pub fn pending_records(&self) -> u64 {
+        self.lock().records
+    }
+
+    /// True when every appended record has been acknowledged.
+    pub fn is_drained(&self) -> bool {
+        let state = self.lock();
+        let acked = state.acked;
+        state.segments.iter().all(|s| {
+            s.id < acked.segment || (s.id == acked.segment && s.bytes <= acked.offset) || s.bytes == 0
+        })
+    }
+
+    fn publish(&self, state: &State) {
+        self.metrics.buffer_bytes.set(state.total_bytes as i64);
+        self.metrics.buffer_records.set(state.records as i64);
+    }
+}
+
+fn encode_record(kind: Kind, ranges: &[SourceRange], payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(3 + ranges.len() * 24 + payload.len());
+    body.push(kind as u8);
+    body.extend_from_slice(&(ranges.len() as u16).to_le_bytes());
+    for range in ranges {
+        body.extend_from_slice(&range.fingerprint.to_le_bytes());
+        body.extend_from_slice(&range.start.to_le_bytes());
+        body.extend_from_slice(&range.end.to_le_bytes());
+    }
+    body.extend_from_slice(payload);
+    let mut record = Vec::with_capacity(HEADER + body.len());
+    record.extend_from_slice(MAGIC);
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+fn decode_body(body: &[u8]) -> Option<(Kind, Vec<SourceRange>, &[u8])> {
+    let kind = Kind::from_byte(*body.first()?)?;
+    let count = u16::from_le_bytes(body.get(1..3)?.try_into().ok()?) as usize;
+    let ranges_end = 3 + count * 24;
+    let raw = body.get(3..ranges_end)?;
+    let ranges = raw
+        .chunks_exact(24)
+        .map(|chunk| SourceRange {
+            fingerprint: u64::from_le_bytes(chunk[0..8].try_into().expect("8 bytes")),
+            start: u64::from_le_bytes(chunk[8..16].try_into().expect("8 bytes")),
+            end: u64::from_le_bytes(chunk[16..24].try_into().expect("8 bytes")),
+        })
+        .collect();
+    Some((kind, ranges, &body[ranges_end..]))
+}
+
+enum ReadOutcome {
+    /// A record's body and its length on disk.
+    Record(Vec<u8>, u64),
+    Corrupt {
+        resume_at: u64,
+    },
+}
+
+fn read_record(file: &mut File, offset: u64, segment_bytes: u64) -> Result<ReadOutcome, CollectorError> {
+    let io = |e| CollectorError::Buffer(format!("reading a buffer segment: {e}"));
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut header = [0u8; HEADER];
+    let available = segment_bytes - offset;
+    if available >= HEADER as u64 {
+        file.read_exact(&mut header).map_err(io)?;
+        let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+        if &header[..4] == MAGIC && len <= MAX_RECORD && (HEADER + len) as u64 <= available {
+            let mut body = vec![0u8; len];
+            file.read_exact(&mut body).map_err(io)?;
+            if crc32fast::hash(&body) == crc {
+                return Ok(ReadOutcome::Record(body, (HEADER + len) as u64));
+            }
+        }
+    }
+    Ok(ReadOutcome::Corrupt {
+        resume_at: find_magic(file, offset + 1, segment_bytes).map_err(io)?,
+    })
+}
+
+/// The offset of the next `MAGIC` at or after `from`, or the segment's end.
+fn find_magic(file: &mut File, from: u64, segment_bytes: u64) -> std::io::Result<u64> {
+    file.seek(SeekFrom::Start(from))?;
+    let mut window = vec![0u8; 64 * 1024];
+    let mut base = from;
+    while base < segment_bytes {
+        let want = ((segment_bytes - base) as usize).min(window.len());
+        file.read_exact(&mut window[..want])?;
+        if let Some(at) = window[..want].windows(MAGIC.len()).position(|w| w == MAGIC) {
+            return Ok(base + at as u64);
+        }
+        // Step back so a MAGIC split across two windows is still found.
+        let step = (want as u64).saturating_sub(MAGIC.len() as u64 - 1).max(1);
+        base += step;
+        file.seek(SeekFrom::Start(base))?;
+    }
+    Ok(segment_bytes)
+}
+
+fn count_records(path: &Path) -> u64 {
+    let Ok(mut file) = File::open(path) else {
+        return 0;
+    };
+    let Ok(bytes) = file.metadata().map(|m| m.len()) else {
+        return 0;
+    };
+    let mut offset = 0;
+    let mut count = 0;
+    while offset < bytes {
+        match read_record(&mut file, offset, bytes) {
+            Ok(ReadOutcome::Record(_, len)) => {
+                count += 1;
+                offset += len;
+            }
+            Ok(ReadOutcome::Corrupt { resume_at }) => offset = resume_at,
+            Err(_) => break,
+        }
+    }
+    count
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}{SEGMENT_SUFFIX}"))
+}
+
+fn create_segment(dir: &Path, id: u64) -> Result<File, CollectorError> {
+    let path = segment_path(dir, id);
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    // The new name must survive a crash too, or the records in it would vanish.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
+    Ok(file)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AckFile {
+    segment: u64,
+    offset: u64,
+    ledger: HashMap<u64, u64>,
+}
+
+/// A missing or unreadable ack file means "nothing acknowledged": records are sent
+/// again (duplicates), never skipped.
+fn read_ack(dir: &Path) -> Option<(Position, HashMap<u64, u64>)> {
+    let text = fs::read(dir.join(ACK_FILE)).ok()?;
+    let ack: AckFile = match serde_json::from_slice(&text) {
+        Ok(ack) => ack,
+        Err(error) => {
+            tracing::warn!(%error, "unreadable buffer ack file; sending the whole buffer again");
+            return None;
+        }
+    };
+    let position = Position {
+        segment: ack.segment,
+        offset: ack.offset,
+    };
+    Some((position, ack.ledger))
+}
+
+/// Written by rename, so a crash leaves the old or the new position, never half of one.
+/// Not fsynced: after a power loss an older position only means records are sent again.
+fn write_ack(dir: &Path, position: Position, ledger: &HashMap<u64, u64>) -> Result<(), CollectorError> {
+    let tmp = dir.join("ack.tmp");
+    let body = serde_json::to_vec(&AckFile {
+        segment: position.segment,
+        offset: position.offset,
+        ledger: ledger.clone(),
+    })
+    .expect("the ack serializes");
+    fs::write(&tmp, body)
+        .and_then(|()| fs::rename(&tmp, dir.join(ACK_FILE)))
+        .map_err(|e| io_error(&tmp, e))
+}
+
+fn remove(path: &Path) -> Result<(), CollectorError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> CollectorError {
+    CollectorError::Buffer(format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, max_bytes: u64, when_full: WhenFull) -> BufferConfig {
+        BufferConfig {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            when_full,
+            segment_bytes: 64 * 1024,
+        }
+    }
+
+    fn range(n: u64) -> SourceRange {
+        SourceRange {
+            fingerprint: 7,
+            start: n * 10,
+            end: n * 10 + 10,
+        }
+    }
+
+    fn drain(buffer: &DiskBuffer) -> Vec<Record> {
+        let mut out = Vec::new();
+        while let Some(record) = buffer.try_next().unwrap() {
+            buffer.ack(record.next, 1, &HashMap::new()).unwrap();
+            out.push(record);
+        }
+        out
+    }
+
+    #[test]
+    fn records_survive_a_restart_and_acked_ones_are_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        for n in 0..5u64 {
+            buffer
+                .try_append(Kind::Logs, &[range(n)], format!("payload {n}").as_bytes())
+                .unwrap()
+                .unwrap();
+        }
+        let first = buffer.try_next().unwrap().unwrap();
+        assert_eq!(first.payload, b"payload 0");
+        assert_eq!(first.ranges, vec![range(0)]);
+        buffer.ack(first.next, 1, &HashMap::new()).unwrap();
+        // Handed out but not acknowledged: read again after a restart.
+        let _second = buffer.try_next().unwrap().unwrap();
+        drop(buffer);
+        let buffer = DiskBuffer::open(&cfg, metrics).unwrap();
+        let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload).collect();
+        assert_eq!(
+            payloads,
+            (1..5).map(|n| format!("payload {n}").into_bytes()).collect::<Vec<_>>()
+        );
+        assert!(buffer.is_drained());
+    }
+
+    #[test]
+    fn a_corrupt_record_is_skipped_and_counted_and_the_rest_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        for n in 0..3u64 {
+            buffer
+                .try_append(Kind::Logs, &[range(n)], &vec![b'a' + n as u8; 1000])
+                .unwrap()
+                .unwrap();
+        }
+        drop(buffer);
+        let segment = segment_path(dir.path(), 1);
+        let mut bytes = fs::read(&segment).unwrap();
+        // Flip bytes inside the second record's payload, and garble the third's magic.
+        let record_len = bytes.len() / 3;
+        bytes[record_len + 500] ^= 0xff;
+        bytes[2 * record_len] = b'X';
+        fs::write(&segment, &bytes).unwrap();
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let records = drain(&buffer);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].ranges, vec![range(0)]);
+        // One corrupt stretch: the bad record and the one whose magic is gone with it.
+        assert_eq!(metrics.buffer_corrupt_records.get(), 1);
+        // Garbage at the very end, as a torn write leaves it, is skipped the same way.
+        drop(buffer);
+        let mut file = OpenOptions::new().append(true).open(segment_path(dir.path(), 2)).unwrap();
+        file.write_all(b"PHB1\xff\xff").unwrap();
+        drop(file);
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        buffer.try_append(Kind::Traces, &[], b"after").unwrap().unwrap();
+        let records = drain(&buffer);
+        assert_eq!(records.iter().map(|r| r.kind).collect::<Vec<_>>(), vec![Kind::Traces]);
+        // The first stretch again (nothing after it was acknowledged), and the torn tail.
+        assert_eq!(metrics.buffer_corrupt_records.get(), 3);
+    }
+
+    #[test]
+    fn full_buffer_blocks_or_drops_the_oldest_segment_and_counts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let payload = vec![0u8; 30 * 1024];
+        let cfg = config(dir.path(), 256 * 1024, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let mut accepted = 0;
+        while buffer.try_append(Kind::Logs, &[], &payload).unwrap().is_ok() {
+            accepted += 1;
+        }
+        assert!((7..=8).contains(&accepted), "{accepted}");
+        assert!(metrics.buffer_full.get() >= 1);
+        assert!(dir_bytes(dir.path()) <= 256 * 1024);
+        // Acknowledging frees whole segments, after which appends go through again.
+        let first_segment: Vec<_> = (0..2).map(|_| buffer.try_next().unwrap().unwrap()).collect();
+        let third = buffer.try_next().unwrap().unwrap();
+        buffer.ack(first_segment[1].next, 2, &HashMap::new()).unwrap();
+        buffer.ack(third.next, 1, &HashMap::new()).unwrap();
+        assert!(buffer.try_append(Kind::Logs, &[], &payload).unwrap().is_ok());
+        drop(buffer);
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 256 * 1024, WhenFull::DropOldest);
+        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        for n in 0..20u8 {
+            let mut payload = payload.clone();
+            payload[0] = n;
+            buffer.try_append(Kind::Logs, &[], &payload).unwrap().unwrap();
+        }
+        assert!(dir_bytes(dir.path()) <= 256 * 1024);
+        let kept: Vec<u8> = drain(&buffer).iter().map(|r| r.payload[0]).collect();
+        assert_eq!(*kept.last().unwrap(), 19, "the newest records are kept");
+        let dropped = metrics.dropped_count("buffer_full");
+        assert_eq!(dropped + kept.len() as u64, 20, "every record is kept or counted");
+    }
+
+    fn dir_bytes(dir: &Path) -> u64 {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    }
+}

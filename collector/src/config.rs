@@ -1,0 +1,445 @@
+//! The collector's configuration: one YAML file (`--config`), with the common options also
+//! settable by flags. Unknown fields are errors naming the field; `validate` checks the rest.
+//! The doc comment on each field is its reference (collector/README.md repeats them).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::CollectorError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The ingest endpoint, OTLP gRPC: `http://porthole-ingest:4317` or `https://…` for TLS.
+    pub endpoint: String,
+    /// A file holding the bearer token sent as `authorization: Bearer …` (never logged).
+    pub token_file: Option<PathBuf>,
+    /// Compression of exports to ingest: `gzip`, `zstd` or `none`.
+    pub compression: Compression,
+    /// TLS towards ingest (used when `endpoint` is `https://`).
+    pub tls: TlsConfig,
+    /// The on-disk buffer between the sources and the shipper.
+    pub buffer: BufferConfig,
+    /// Files to tail.
+    pub files: Vec<FileSource>,
+    /// Where file offsets are saved; default `<buffer.dir>/checkpoints.json`.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Longest line kept; longer lines are cut to this length and counted.
+    pub max_line_bytes: usize,
+    /// Where to start in a file seen for the first time: `beginning` or `end`.
+    pub read_from: ReadFrom,
+    /// How often globs are re-evaluated for new, rotated or truncated files.
+    #[serde(with = "humantime_serde")]
+    pub glob_interval: Duration,
+    /// Most files read at once; more matches are skipped and counted.
+    pub max_open_files: usize,
+    /// How records are grouped before they enter the buffer.
+    pub batch: BatchConfig,
+    /// The OTLP receiver for the application's own SDK.
+    pub otlp: OtlpReceiverConfig,
+    /// Prometheus text-format endpoints to scrape.
+    pub scrape: Vec<ScrapeTarget>,
+    /// The pod's own resource usage from cgroup v2.
+    pub cgroup: CgroupConfig,
+    /// Identity stamped on every record, on top of what the downward API gives.
+    pub resource: ResourceConfig,
+    /// The collector's own `/healthz` and `/metrics`.
+    pub http_addr: SocketAddr,
+    /// On SIGTERM: how long to keep shipping the buffer before exiting.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: "http://127.0.0.1:4317".into(),
+            token_file: None,
+            compression: Compression::Gzip,
+            tls: TlsConfig::default(),
+            buffer: BufferConfig::default(),
+            files: Vec::new(),
+            checkpoint_file: None,
+            max_line_bytes: 64 * 1024,
+            read_from: ReadFrom::Beginning,
+            glob_interval: Duration::from_secs(1),
+            max_open_files: 256,
+            batch: BatchConfig::default(),
+            otlp: OtlpReceiverConfig::default(),
+            scrape: Vec::new(),
+            cgroup: CgroupConfig::default(),
+            resource: ResourceConfig::default(),
+            http_addr: "0.0.0.0:8686".parse().expect("valid address"),
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    Beginning,
+    End,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// CA bundle (PEM) that signs ingest's certificate; default: the system's web roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    /// Server name to verify, when it differs from the endpoint's host.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    /// Directory of the buffer's segment files (an `emptyDir` in Kubernetes).
+    pub dir: PathBuf,
+    /// Most bytes on disk; see `when_full`.
+    pub max_bytes: u64,
+    /// `block`: stop reading files (they wait on disk) and answer the OTLP receiver
+    /// UNAVAILABLE; `drop_oldest`: delete the oldest segment, counting its records.
+    pub when_full: WhenFull,
+    /// Size at which a segment file is closed and a new one begun.
+    pub segment_bytes: u64,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig {
+            dir: PathBuf::from("/var/lib/porthole-collector"),
+            max_bytes: 256 * 1024 * 1024,
+            when_full: WhenFull::Block,
+            segment_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    Block,
+    DropOldest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// Glob patterns of files to read, e.g. `/var/log/app/*.log*` (include rotated names
+    /// such as `app.log.1` so lines not yet read when a file is rotated are still read).
+    pub include: Vec<String>,
+    /// Glob patterns to leave out, e.g. `*.gz`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// `plain` lines, `docker` JSON lines, `cri` (containerd/CRI-O), or `auto` per line.
+    #[serde(default)]
+    pub format: Format,
+    /// Joins lines into one record, e.g. stack traces.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// Attributes added to every record of these files.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Auto,
+    Plain,
+    Docker,
+    Cri,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A regex matching the first line of a record; other lines join the record before.
+    pub start: String,
+    /// Most lines in one record; the rest begin a new record.
+    #[serde(default = "default_multiline_max_lines")]
+    pub max_lines: usize,
+    /// A record with no new line for this long is sent as it is.
+    #[serde(default = "default_multiline_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_multiline_max_lines() -> usize {
+    500
+}
+
+fn default_multiline_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Most records in one export.
+    pub max_records: usize,
+    /// Most body bytes in one export.
+    pub max_bytes: usize,
+    /// Longest a record waits for its batch to fill.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: 8192,
+            max_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpReceiverConfig {
+    /// OTLP gRPC for the app's SDK; `null` turns it off.
+    pub grpc_addr: Option<SocketAddr>,
+    /// OTLP HTTP (`/v1/logs`, `/v1/traces`, `/v1/metrics`); `null` turns it off.
+    pub http_addr: Option<SocketAddr>,
+    /// Largest request accepted (after decompression).
+    pub max_request_bytes: usize,
+}
+
+impl Default for OtlpReceiverConfig {
+    fn default() -> Self {
+        OtlpReceiverConfig {
+            grpc_addr: Some("127.0.0.1:4317".parse().expect("valid address")),
+            http_addr: Some("127.0.0.1:4318".parse().expect("valid address")),
+            max_request_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// A Prometheus text-format endpoint, e.g. `http://127.0.0.1:9090/metrics`.
+    pub url: String,
+    #[serde(default = "default_scrape_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(default = "default_scrape_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_scrape_interval() -> Duration {
+    Duration::from_secs(15)
+}
+
+fn default_scrape_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgroupConfig {
+    pub enabled: bool,
+    /// The pod's cgroup v2 directory as mounted in the collector's container.
+    pub root: PathBuf,
+    /// Where process directories are counted (`/proc`; with `shareProcessNamespace: true`
+    /// it sees every container of the pod).
+    pub proc_root: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for CgroupConfig {
+    fn default() -> Self {
+        CgroupConfig {
+            enabled: true,
+            root: PathBuf::from("/sys/fs/cgroup"),
+            proc_root: PathBuf::from("/proc"),
+            interval: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceConfig {
+    /// `service.name`, when neither the records nor `SERVICE_NAME` give one.
+    pub service: Option<String>,
+    /// `service.version`, default `SERVICE_VERSION`.
+    pub version: Option<String>,
+    /// Static resource attributes, e.g. `deployment.environment: prod`.
+    pub attributes: BTreeMap<String, String>,
+    /// A downward-API labels file (`key="value"` lines); each becomes `k8s.pod.label.<key>`.
+    pub labels_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn from_yaml_file(path: &Path) -> Result<Config, CollectorError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CollectorError::Config(format!("cannot read {}: {e}", path.display()))
+        })?;
+        Config::from_yaml(&text)
+            .map_err(|e| CollectorError::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_norway::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.buffer.dir.join("checkpoints.json"))
+    }
+
+    /// Checks what the types cannot; every error names the field.
+    pub fn validate(&self) -> Result<(), CollectorError> {
+        let fail = |field: &str, why: String| Err(CollectorError::Config(format!("{field}: {why}")));
+        let endpoint = match url::Url::parse(&self.endpoint) {
+            Ok(url) => url,
+            Err(e) => return fail("endpoint", format!("{:?} is not a URL: {e}", self.endpoint)),
+        };
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            return fail("endpoint", "must be http:// or https://".into());
+        }
+        if self.buffer.max_bytes < 1024 * 1024 {
+            return fail("buffer.max_bytes", "must be at least 1 MiB".into());
+        }
+        if self.buffer.segment_bytes < 64 * 1024
+            || self.buffer.segment_bytes.saturating_mul(4) > self.buffer.max_bytes
+        {
+            return fail(
+                "buffer.segment_bytes",
+                "must be at least 64 KiB and at most a quarter of buffer.max_bytes".into(),
+            );
+        }
+        if self.max_line_bytes < 256 {
+            return fail("max_line_bytes", "must be at least 256".into());
+        }
+        if self.batch.max_records == 0 || self.batch.max_bytes < self.max_line_bytes {
+            return fail(
+                "batch",
+                "max_records must be positive and max_bytes at least max_line_bytes".into(),
+            );
+        }
+        if self.max_open_files == 0 {
+            return fail("max_open_files", "must be positive".into());
+        }
+        for (i, source) in self.files.iter().enumerate() {
+            if source.include.is_empty() {
+                return fail(&format!("files[{i}].include"), "needs at least one glob".into());
+            }
+            for pattern in source.include.iter().chain(&source.exclude) {
+                if let Err(e) = glob::Pattern::new(pattern) {
+                    return fail(&format!("files[{i}]"), format!("bad glob {pattern:?}: {e}"));
+                }
+            }
+            if let Some(multiline) = &source.multiline {
+                if let Err(e) = regex::Regex::new(&multiline.start) {
+                    return fail(&format!("files[{i}].multiline.start"), e.to_string());
+                }
+                if multiline.max_lines == 0 {
+                    return fail(&format!("files[{i}].multiline.max_lines"), "must be positive".into());
+                }
+            }
+        }
+        for (i, target) in self.scrape.iter().enumerate() {
+            if url::Url::parse(&target.url).is_err() {
+                return fail(&format!("scrape[{i}].url"), format!("{:?} is not a URL", target.url));
+            }
+            if target.interval.is_zero() || target.timeout.is_zero() {
+                return fail(&format!("scrape[{i}]"), "interval and timeout must be positive".into());
+            }
+        }
+        if self.cgroup.interval.is_zero() {
+            return fail("cgroup.interval", "must be positive".into());
+        }
+        if let (Some(_), None) | (None, Some(_)) = (&self.tls.cert_file, &self.tls.key_file) {
+            return fail("tls", "cert_file and key_file go together".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_errors_that_name_the_field() {
+        let error = Config::from_yaml("endpoint: http://x:4317\nbufer: {}\n").unwrap_err();
+        assert!(error.contains("bufer"), "{error}");
+        let error = Config::from_yaml("buffer: {max_bytez: 5}\n").unwrap_err();
+        assert!(error.contains("max_bytez"), "{error}");
+    }
+
+    #[test]
+    fn a_full_file_parses_and_validates() {
+        let config = Config::from_yaml(
+            r#"
+endpoint: https://ingest:4317
+compression: zstd
+buffer: {dir: /tmp/b, max_bytes: 67108864, when_full: drop_oldest}
+files:
+  - include: ["/var/log/app/*.log*"]
+    exclude: ["*.gz"]
+    format: cri
+    multiline: {start: '^\d{4}-', timeout: 500ms}
+    attributes: {team: payments}
+scrape: [{url: "http://127.0.0.1:9100/metrics", interval: 10s}]
+resource: {service: checkout, attributes: {deployment.environment: prod}}
+shutdown_timeout: 25s
+"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.buffer.when_full, WhenFull::DropOldest);
+        assert_eq!(
+            config.files[0].multiline.as_ref().unwrap().timeout,
+            Duration::from_millis(500)
+        );
+        assert_eq!(config.scrape[0].interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut config = Config::default();
+        config.files.push(FileSource {
+            include: vec!["/x/*.log".into()],
+            exclude: vec![],
+            format: Format::Auto,
+            multiline: Some(MultilineConfig {
+                start: "([".into(),
+                max_lines: 5,
+                timeout: Duration::from_secs(1),
+            }),
+            attributes: BTreeMap::new(),
+        });
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("files[0].multiline.start"), "{error}");
+        let config = Config {
+            endpoint: "ftp://x".into(),
+            ..Config::default()
+        };
+        assert!(config.validate().unwrap_err().to_string().contains("endpoint"));
+    }
+}

@@ -1,0 +1,127 @@
+//! `porthole-collector`: the sidecar that makes "no SSH" possible. It tails the pod's log
+//! files, receives the app's own OTLP, scrapes Prometheus endpoints and reads the pod's
+//! cgroup, stamps everything with the pod's identity ([`resource`]), and ships it to
+//! Porthole's ingest tier without losing a line.
+//!
+//! The one rule everything follows: a source's position (a file checkpoint, an OTLP ack
+//! to the app) moves on only once the data is fsynced in the disk [`buffer`]; the
+//! [`shipper`] removes it from the buffer only once ingest has acked it, and ingest acks
+//! only what is durable. So a SIGKILL anywhere loses nothing (a batch in flight may be sent
+//! twice), an ingest outage fills the bounded buffer (then `block` stops reading, or
+//! `drop_oldest` drops and counts), and a corrupt buffer record is skipped, counted and its
+//! lines read again from their file.
+
+mod buffer;
+pub mod config;
+mod resource;
+mod severity;
+mod shipper;
+mod source;
+mod telemetry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use telemetry::CollectorMetrics;
+
+use crate::buffer::DiskBuffer;
+use crate::resource::Identity;
+use crate::shipper::Shipper;
+use crate::source::file::Tailer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("config: {0}")]
+    Config(String),
+    #[error("buffer: {0}")]
+    Buffer(String),
+    #[error("{what}: {error}")]
+    Listen { what: &'static str, error: std::io::Error },
+}
+
+/// Re-reads of corrupt ranges waiting for the tailer.
+const MAX_QUEUED_REREADS: usize = 64;
+
+/// Runs the collector until `shutdown` resolves (SIGTERM), then stops the sources, flushes
+/// what they hold into the buffer, and ships for up to `shutdown_timeout` more.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), CollectorError> {
+    config.validate()?;
+    let metrics = CollectorMetrics::new();
+    let identity = Arc::new(Identity::build(&config.resource, |name| std::env::var(name).ok())?);
+    let buffer = DiskBuffer::open(&config.buffer, metrics.clone())?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let stop_sources = CancellationToken::new();
+    let stop_shipping = CancellationToken::new();
+    let stop_http = CancellationToken::new();
+
+    let http = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|error| CollectorError::Listen { what: "http_addr", error })?;
+    tracing::info!(addr = %config.http_addr, "health and metrics listening");
+    let http_task = tokio::spawn(telemetry::serve(http, metrics.clone(), ready.clone(), stop_http.clone()));
+
+    let (reread_tx, reread_rx) = mpsc::channel(MAX_QUEUED_REREADS);
+    let shipper = Shipper::new(&config, buffer.clone(), metrics.clone(), reread_tx)?;
+    let shipper_task = tokio::spawn(shipper.run(stop_shipping.clone()));
+
+    let mut sources = tokio::task::JoinSet::new();
+    let tailer = Tailer::new(&config, buffer.clone(), identity.clone(), metrics.clone());
+    sources.spawn(tailer.run(reread_rx, stop_sources.clone()));
+    for task in source::otlp::start(&config.otlp, buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()).await? {
+        sources.spawn(task);
+    }
+    for target in &config.scrape {
+        sources.spawn(source::scrape::run(target.clone(), buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()));
+    }
+    if config.cgroup.enabled {
+        sources.spawn(source::cgroup::run(config.cgroup.clone(), buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()));
+    }
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(endpoint = %config.endpoint, files = config.files.len(), "collector running");
+
+    let mut failure = None;
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: flushing sources into the buffer"),
+        Some(result) = sources.join_next() => failure = source_failure(result),
+    }
+    stop_sources.cancel();
+    while let Some(result) = sources.join_next().await {
+        failure = failure.or(source_failure(result));
+    }
+    let deadline = Instant::now() + config.shutdown_timeout;
+    while !buffer.is_drained() && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = buffer.pending_records();
+    if left > 0 {
+        tracing::warn!(records = left, "shutdown timeout: records stay in the buffer and are sent on the next start");
+    }
+    stop_shipping.cancel();
+    if let Ok(Err(error)) = shipper_task.await {
+        failure = failure.or(Some(error));
+    }
+    stop_http.cancel();
+    let _ = http_task.await;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn source_failure(
+    result: Result<Result<(), CollectorError>, tokio::task::JoinError>,
+) -> Option<CollectorError> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error),
+        Err(panic) => Some(CollectorError::Buffer(format!("a source task failed: {panic}"))),
+    }
+}

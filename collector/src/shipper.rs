@@ -1,0 +1,298 @@
+//! Ships buffer records to ingest over OTLP gRPC, in order, one at a time, and
+//! acknowledges each in the buffer only when ingest has acked it (ingest acks only what
+//! is durable). Retryable failures (UNAVAILABLE, transport errors, RESOURCE_EXHAUSTED
+//! with retry info, …) are retried with exponential backoff and jitter for as long as it
+//! takes; INVALID_ARGUMENT and the like are counted, logged and dropped, since sending
+//! the same bytes again cannot succeed.
+//!
+//! It also notices lines lost to buffer corruption: each file's records arrive with
+//! increasing byte ranges, so a range that starts past the furthest one seen means the
+//! bytes between were in a record that failed its checksum; the tailer is asked to read
+//! them again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use porthole_proto::logs_service::ExportLogsServiceRequest;
+use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+use porthole_proto::metrics_service::ExportMetricsServiceRequest;
+use porthole_proto::metrics_service::metrics_service_client::MetricsServiceClient;
+use porthole_proto::trace_service::ExportTraceServiceRequest;
+use porthole_proto::trace_service::trace_service_client::TraceServiceClient;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic_types::StatusExt;
+
+use crate::CollectorError;
+use crate::buffer::{DiskBuffer, Kind, Record, SourceRange};
+use crate::config::{Compression, Config};
+use crate::telemetry::CollectorMetrics;
+
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Source files remembered for gap detection; beyond this the oldest are forgotten.
+const MAX_LEDGER_FILES: usize = 4096;
+
+pub struct Shipper {
+    buffer: Arc<DiskBuffer>,
+    metrics: Arc<CollectorMetrics>,
+    logs: LogsServiceClient<Channel>,
+    traces: TraceServiceClient<Channel>,
+    metrics_client: MetricsServiceClient<Channel>,
+    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+    /// Per file fingerprint: the end of the furthest range shipped.
+    ledger: HashMap<u64, u64>,
+    drops_seen: u64,
+    rereads: mpsc::Sender<SourceRange>,
+}
+
+enum Failure {
+    Retry(&'static str, Option<Duration>),
+    Drop(&'static str),
+}
+
+impl Shipper {
+    pub fn new(
+        config: &Config,
+        buffer: Arc<DiskBuffer>,
+        metrics: Arc<CollectorMetrics>,
+        rereads: mpsc::Sender<SourceRange>,
+    ) -> Result<Shipper, CollectorError> {
+        let channel = channel(config)?;
+        let token = match &config.token_file {
+            Some(path) => {
+                let token = std::fs::read_to_string(path).map_err(|e| {
+                    CollectorError::Config(format!("token_file {}: {e}", path.display()))
+                })?;
+                let value = format!("Bearer {}", token.trim());
+                Some(value.parse().map_err(|_| {
+                    CollectorError::Config("token_file: the token has characters a header cannot carry".into())
+                })?)
+            }
+            None => None,
+        };
+        let encoding = match config.compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None => None,
+        };
+        let mut logs = LogsServiceClient::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut traces = TraceServiceClient::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut metrics_client = MetricsServiceClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        if let Some(encoding) = encoding {
+            logs = logs.send_compressed(encoding);
+            traces = traces.send_compressed(encoding);
+            metrics_client = metrics_client.send_compressed(encoding);
+        }
+        let ledger = buffer.ledger();
+        let drops_seen = buffer.drops();
+        Ok(Shipper {
+            buffer,
+            metrics,
+            logs,
+            traces,
+            metrics_client,
+            token,
+            ledger,
+            drops_seen,
+            rereads,
+        })
+    }
+
+    /// Ships until `stop`; a record in flight then stays in the buffer for next time.
+    pub async fn run(mut self, stop: CancellationToken) -> Result<(), CollectorError> {
+        loop {
+            let record = tokio::select! {
+                record = self.buffer.next() => record?,
+                () = stop.cancelled() => return Ok(()),
+            };
+            self.note_ranges(&record);
+            // Delivered or refused for good: either way this record is done.
+            tokio::select! {
+                _ = self.deliver(&record) => {}
+                () = stop.cancelled() => return Ok(()),
+            }
+            self.buffer.ack(record.next, 1, &self.ledger)?;
+        }
+    }
+
+    /// Finds gaps in each file's ranges and asks for them to be read again.
+    fn note_ranges(&mut self, record: &Record) {
+        let drops = self.buffer.drops();
+        if drops != self.drops_seen {
+            // Gaps left by `drop_oldest` are the policy at work, not corruption.
+            self.drops_seen = drops;
+            self.ledger.clear();
+        }
+        for range in &record.ranges {
+            let furthest = self.ledger.entry(range.fingerprint).or_insert(range.start);
+            if range.start > *furthest {
+                let gap = SourceRange {
+                    fingerprint: range.fingerprint,
+                    start: *furthest,
+                    end: range.start,
+                };
+                if self.rereads.try_send(gap).is_err() {
+                    self.metrics.dropped("buffer_corrupt", 1);
+                    tracing::warn!(start = gap.start, end = gap.end, "too many re-reads queued; lines of a corrupt buffer record are lost");
+                }
+            }
+            *furthest = (*furthest).max(range.end);
+        }
+        if self.ledger.len() > MAX_LEDGER_FILES {
+            let smallest = self.ledger.iter().min_by_key(|(_, end)| **end).map(|(k, _)| *k);
+            if let Some(key) = smallest {
+                self.ledger.remove(&key);
+            }
+        }
+    }
+
+    /// Sends one record until ingest acks it or refuses it for good; true if delivered.
+    async fn deliver(&mut self, record: &Record) -> bool {
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut failures = 0u32;
+        loop {
+            match self.send(record).await {
+                Ok(rejected) => {
+                    let (records, _) = count_records(record);
+                    if rejected > 0 {
+                        self.metrics.dropped("rejected_by_ingest", rejected);
+                    }
+                    self.metrics.shipped(record.kind.name(), records.saturating_sub(rejected), record.payload.len() as u64);
+                    if failures > 0 {
+                        tracing::info!(failures, "ingest reachable again");
+                    }
+                    self.metrics.ingest_reachable.store(true, Ordering::Relaxed);
+                    return true;
+                }
+                Err(Failure::Drop(reason)) => {
+                    let (records, _) = count_records(record);
+                    self.metrics.dropped(reason, records);
+                    tracing::error!(signal = record.kind.name(), records, reason, "ingest refused an export for good; dropped");
+                    return false;
+                }
+                Err(Failure::Retry(reason, server_delay)) => {
+                    failures += 1;
+                    self.metrics.retried(reason);
+                    self.metrics.ingest_reachable.store(false, Ordering::Relaxed);
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    let delay = server_delay.map_or(delay, |d| d.max(delay));
+                    // One line when the trouble starts, then every tenth attempt.
+                    if failures == 1 || failures.is_multiple_of(10) {
+                        tracing::warn!(reason, failures, retry_in = ?delay, "export failed; retrying");
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt; Ok(records ingest refused in a partial success).
+    async fn send(&mut self, record: &Record) -> Result<u64, Failure> {
+        let undecodable = |_| Failure::Drop("undecodable_buffer_record");
+        match record.kind {
+            Kind::Logs => {
+                let request = ExportLogsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
+                let response = self.logs.export(self.request(request)).await.map_err(classify)?;
+                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_log_records.max(0) as u64))
+            }
+            Kind::Traces => {
+                let request = ExportTraceServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
+                let response = self.traces.export(self.request(request)).await.map_err(classify)?;
+                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64))
+            }
+            Kind::Metrics => {
+                let request = ExportMetricsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
+                let response = self.metrics_client.export(self.request(request)).await.map_err(classify)?;
+                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_data_points.max(0) as u64))
+            }
+        }
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(ATTEMPT_TIMEOUT);
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        request
+    }
+}
+
+/// OTLP's retry rules: what may succeed later is retried; what cannot is dropped.
+/// A missing or wrong token is retried too: it is a config error that will be fixed,
+/// and dropping the data meanwhile would lose it.
+fn classify(status: tonic::Status) -> Failure {
+    use tonic::Code;
+    let server_delay = status.get_details_retry_info().and_then(|info| info.retry_delay);
+    match status.code() {
+        Code::InvalidArgument => Failure::Drop("invalid_argument"),
+        Code::Unimplemented => Failure::Drop("unimplemented"),
+        Code::ResourceExhausted if server_delay.is_none() => Failure::Drop("too_large"),
+        Code::ResourceExhausted => Failure::Retry("resource_exhausted", server_delay),
+        Code::Unavailable => Failure::Retry("unavailable", server_delay),
+        Code::DeadlineExceeded => Failure::Retry("deadline_exceeded", server_delay),
+        Code::Unauthenticated | Code::PermissionDenied => Failure::Retry("unauthenticated", server_delay),
+        _ => Failure::Retry("other", server_delay),
+    }
+}
+
+/// Records in an export and the export's encoded size.
+fn count_records(record: &Record) -> (u64, usize) {
+    let size = record.payload.len();
+    let count = match record.kind {
+        Kind::Logs => ExportLogsServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
+            r.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
+        }),
+        Kind::Traces => ExportTraceServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
+            r.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+        }),
+        Kind::Metrics => ExportMetricsServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
+            r.resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .map(|s| s.metrics.len())
+                .sum()
+        }),
+    };
+    (count as u64, size)
+}
+
+fn channel(config: &Config) -> Result<Channel, CollectorError> {
+    let bad = |e: tonic::transport::Error| CollectorError::Config(format!("endpoint {}: {e}", config.endpoint));
+    let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
+        .map_err(bad)?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    if config.endpoint.starts_with("https://") {
+        let read = |path: &std::path::Path, field: &str| {
+            std::fs::read(path).map_err(|e| CollectorError::Config(format!("tls.{field} {}: {e}", path.display())))
+        };
+        let mut tls = ClientTlsConfig::new();
+        tls = match &config.tls.ca_file {
+            Some(path) => tls.ca_certificate(Certificate::from_pem(read(path, "ca_file")?)),
+            None => tls.with_webpki_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
+            tls = tls.identity(Identity::from_pem(read(cert, "cert_file")?, read(key, "key_file")?));
+        }
+        if let Some(name) = &config.tls.server_name {
+            tls = tls.domain_name(name.clone());
+        }
+        endpoint = endpoint.tls_config(tls).map_err(bad)?;
+    }
+    Ok(endpoint.connect_lazy())
+}

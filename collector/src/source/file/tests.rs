@@ -1,0 +1,183 @@
+//! The tailer against real files in a temp dir and a real disk buffer: rotation both ways,
+//! restarts from checkpoints, long lines, and re-reading a range.
+
+use std::io::Write;
+
+use porthole_proto::common::any_value;
+
+use super::*;
+use crate::buffer::DiskBuffer;
+use crate::config::{BufferConfig, Config, FileSource, Format, WhenFull};
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    logs: PathBuf,
+    config: Config,
+    buffer: Arc<DiskBuffer>,
+    metrics: Arc<CollectorMetrics>,
+}
+
+fn rig(pattern: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut config = Config {
+        buffer: BufferConfig {
+            dir: dir.path().join("buffer"),
+            max_bytes: 64 << 20,
+            when_full: WhenFull::Block,
+            segment_bytes: 1 << 20,
+        },
+        max_line_bytes: 1024,
+        ..Config::default()
+    };
+    config.files.push(FileSource {
+        include: vec![logs.join(pattern).to_string_lossy().into_owned()],
+        exclude: vec!["*.gz".into()],
+        format: Format::Auto,
+        multiline: None,
+        attributes: [("team".to_string(), "payments".to_string())].into(),
+    });
+    let metrics = CollectorMetrics::new();
+    let buffer = DiskBuffer::open(&config.buffer, metrics.clone()).unwrap();
+    Rig { _dir: dir, logs, config, buffer, metrics }
+}
+
+impl Rig {
+    fn tailer(&self) -> Tailer {
+        Tailer::new(&self.config, self.buffer.clone(), Arc::new(Identity::default()), self.metrics.clone())
+    }
+
+    /// One pass of the tailer's loop, flushing whatever it read.
+    async fn pass(&self, tailer: &mut Tailer) {
+        let now = Instant::now();
+        tailer.scan(now).unwrap();
+        while tailer.read_all(now).1 {}
+        tailer.flush_idle_groups(now, false);
+        tailer.flush().await.unwrap();
+    }
+
+    /// Bodies of every log record in the buffer not yet taken.
+    fn take(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        while let Some(record) = self.buffer.try_next().unwrap() {
+            let request = ExportLogsServiceRequest::decode(record.payload.as_slice()).unwrap();
+            for log in request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+                match log.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(any_value::Value::StringValue(body)) => bodies.push(body.clone()),
+                    other => panic!("unexpected body {other:?}"),
+                }
+            }
+            self.buffer.ack(record.next, 1, &HashMap::new()).unwrap();
+        }
+        bodies
+    }
+}
+
+fn append(path: &Path, lines: std::ops::Range<usize>) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for n in lines {
+        writeln!(file, "line {n}").unwrap();
+    }
+}
+
+fn expect(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("line {n}")).collect()
+}
+
+#[tokio::test]
+async fn rename_rotation_reads_the_old_file_to_its_end_then_the_new_one() {
+    let rig = rig("app.log*");
+    let log = rig.logs.join("app.log");
+    let mut tailer = rig.tailer();
+    append(&log, 0..10);
+    rig.pass(&mut tailer).await;
+    // Written after the last read, then rotated away before the tailer looks again.
+    append(&log, 10..15);
+    std::fs::rename(&log, rig.logs.join("app.log.1")).unwrap();
+    append(&log, 15..20);
+    rig.pass(&mut tailer).await;
+    rig.pass(&mut tailer).await;
+    let mut got = rig.take();
+    got.sort_by_key(|l| l[5..].parse::<usize>().unwrap());
+    assert_eq!(got, expect(0..20));
+}
+
+#[tokio::test]
+async fn copytruncate_goes_on_in_the_copy_and_then_the_truncated_file() {
+    let rig = rig("app.log*");
+    let log = rig.logs.join("app.log");
+    let mut tailer = rig.tailer();
+    append(&log, 0..10);
+    rig.pass(&mut tailer).await;
+    append(&log, 10..15);
+    std::fs::copy(&log, rig.logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    append(&log, 15..40);
+    rig.pass(&mut tailer).await;
+    rig.pass(&mut tailer).await;
+    let mut got = rig.take();
+    got.sort_by_key(|l| l[5..].parse::<usize>().unwrap());
+    assert_eq!(got, expect(0..40));
+}
+
+#[tokio::test]
+async fn a_restart_resumes_at_the_checkpoint_and_files_that_appear_later_are_read() {
+    let rig = rig("*.log");
+    let log = rig.logs.join("app.log");
+    append(&log, 0..5);
+    let mut tailer = rig.tailer();
+    rig.pass(&mut tailer).await;
+    // A half-written line is not shipped, and the checkpoint stays before it.
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"line 5 is still being wri").unwrap();
+    rig.pass(&mut tailer).await;
+    drop(tailer);
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"tten\n").unwrap();
+    append(&log, 6..8);
+    append(&rig.logs.join("later.log"), 100..102);
+    let mut tailer = rig.tailer();
+    rig.pass(&mut tailer).await;
+    let got = rig.take();
+    let mut want = expect(0..5);
+    want.push("line 5 is still being written".into());
+    want.extend(expect(6..8));
+    want.extend(expect(100..102));
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want);
+}
+
+#[tokio::test]
+async fn long_lines_are_cut_and_counted_and_reading_goes_on() {
+    let rig = rig("*.log");
+    let log = rig.logs.join("app.log");
+    let mut file = std::fs::File::create(&log).unwrap();
+    writeln!(file, "first").unwrap();
+    writeln!(file, "{}", "x".repeat(5000)).unwrap();
+    writeln!(file, "after").unwrap();
+    drop(file);
+    let mut tailer = rig.tailer();
+    rig.pass(&mut tailer).await;
+    let got = rig.take();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1].len(), 1024);
+    assert_eq!(got[2], "after");
+    assert_eq!(rig.metrics.lines_truncated.get(), 1);
+}
+
+#[tokio::test]
+async fn a_range_lost_in_the_buffer_is_read_again_from_the_file() {
+    let rig = rig("*.log");
+    let log = rig.logs.join("app.log");
+    append(&log, 0..10);
+    let mut tailer = rig.tailer();
+    rig.pass(&mut tailer).await;
+    let record = rig.buffer.try_next().unwrap().unwrap();
+    assert_eq!(record.ranges.len(), 1);
+    rig.buffer.ack(record.next, 1, &HashMap::new()).unwrap();
+    let lost = SourceRange { end: record.ranges[0].start + "line 0\nline 1\n".len() as u64, ..record.ranges[0] };
+    tailer.reread(lost).await.unwrap();
+    assert_eq!(rig.take(), expect(0..2));
+    assert_eq!(rig.metrics.reread_ranges.get(), 1);
+}

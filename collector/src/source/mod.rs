@@ -1,0 +1,35 @@
+//! Where the collector's data comes from: tailed files, the app's own OTLP SDK, Prometheus
+//! scrapes and the pod's cgroup. Every source hands encoded OTLP exports to the disk
+//! buffer and nothing else; the shipper takes it from there.
+
+pub mod cgroup;
+pub mod file;
+pub mod otlp;
+pub mod scrape;
+
+use porthole_proto::common::InstrumentationScope;
+use porthole_proto::metrics::{Metric, ResourceMetrics, ScopeMetrics};
+use porthole_proto::metrics_service::ExportMetricsServiceRequest;
+use prost::Message;
+
+use crate::resource::Identity;
+
+/// One export of metrics the collector made itself, under the pod's resource.
+fn encode_metrics(identity: &Identity, scope: &str, metrics: Vec<Metric>) -> Vec<u8> {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(identity.resource()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: scope.to_string(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..InstrumentationScope::default()
+                }),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,215 @@
+//! What the collector reports about itself on `/metrics`, and its `/healthz`. Every
+//! counter has a bounded label set (signals and fixed reasons, never file names).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabel {
+    signal: String,
+}
+
+pub struct CollectorMetrics {
+    registry: Registry,
+    pub lines_read: Counter,
+    pub bytes_read: Counter,
+    pub lines_truncated: Counter,
+    records_read: Family<SignalLabel, Counter>,
+    records_shipped: Family<SignalLabel, Counter>,
+    pub bytes_shipped: Counter,
+    retries: Family<Reason, Counter>,
+    dropped: Family<Reason, Counter>,
+    pub buffer_bytes: Gauge,
+    pub buffer_records: Gauge,
+    pub buffer_full: Counter,
+    pub buffer_corrupt_records: Counter,
+    pub reread_ranges: Counter,
+    pub checkpoint_lag_bytes: Gauge,
+    pub files_open: Gauge,
+    pub files_skipped: Counter,
+    pub scrape_errors: Counter,
+    /// False once ingest has refused or failed the last attempt; `/healthz` stays 200
+    /// (a restart would not help), but the state is visible.
+    pub ingest_reachable: AtomicBool,
+}
+
+impl CollectorMetrics {
+    pub fn new() -> Arc<CollectorMetrics> {
+        let mut registry = Registry::with_prefix("porthole_collector");
+        let metrics = CollectorMetrics {
+            lines_read: Counter::default(),
+            bytes_read: Counter::default(),
+            lines_truncated: Counter::default(),
+            records_read: Family::default(),
+            records_shipped: Family::default(),
+            bytes_shipped: Counter::default(),
+            retries: Family::default(),
+            dropped: Family::default(),
+            buffer_bytes: Gauge::default(),
+            buffer_records: Gauge::default(),
+            buffer_full: Counter::default(),
+            buffer_corrupt_records: Counter::default(),
+            reread_ranges: Counter::default(),
+            checkpoint_lag_bytes: Gauge::default(),
+            files_open: Gauge::default(),
+            files_skipped: Counter::default(),
+            scrape_errors: Counter::default(),
+            ingest_reachable: AtomicBool::new(true),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("lines_read", "Lines read from files", metrics.lines_read.clone());
+        r.register("bytes_read", "Bytes read from files", metrics.bytes_read.clone());
+        r.register(
+            "lines_truncated",
+            "Lines longer than max_line_bytes, cut to that length",
+            metrics.lines_truncated.clone(),
+        );
+        r.register(
+            "records_received",
+            "Records taken in (files, OTLP receiver, scrapes), by signal",
+            metrics.records_read.clone(),
+        );
+        r.register(
+            "records_shipped",
+            "Records acknowledged by ingest, by signal",
+            metrics.records_shipped.clone(),
+        );
+        r.register(
+            "bytes_shipped",
+            "Encoded export bytes acknowledged by ingest",
+            metrics.bytes_shipped.clone(),
+        );
+        r.register("retries", "Export attempts retried, by reason", metrics.retries.clone());
+        r.register("dropped_records", "Records given up on, by reason", metrics.dropped.clone());
+        r.register("buffer_bytes", "Bytes in the disk buffer", metrics.buffer_bytes.clone());
+        r.register(
+            "buffer_records",
+            "Records in the disk buffer not yet acknowledged",
+            metrics.buffer_records.clone(),
+        );
+        r.register(
+            "buffer_full",
+            "Appends that found the buffer full (when_full: block)",
+            metrics.buffer_full.clone(),
+        );
+        r.register(
+            "buffer_corrupt_records",
+            "Corrupt stretches of the buffer skipped (records failing their checksum)",
+            metrics.buffer_corrupt_records.clone(),
+        );
+        r.register(
+            "reread_ranges",
+            "File byte ranges read again because their buffer record was corrupt",
+            metrics.reread_ranges.clone(),
+        );
+        r.register(
+            "checkpoint_lag_bytes",
+            "Bytes of tailed files written but not yet in the buffer",
+            metrics.checkpoint_lag_bytes.clone(),
+        );
+        r.register("files_open", "Files being tailed", metrics.files_open.clone());
+        r.register(
+            "files_skipped",
+            "Matching files not tailed because max_open_files was reached",
+            metrics.files_skipped.clone(),
+        );
+        r.register("scrape_errors", "Failed Prometheus scrapes", metrics.scrape_errors.clone());
+        Arc::new(CollectorMetrics { registry, ..metrics })
+    }
+
+    pub fn received(&self, signal: &str, records: u64) {
+        self.records_read
+            .get_or_create(&SignalLabel { signal: signal.into() })
+            .inc_by(records);
+    }
+
+    pub fn shipped(&self, signal: &str, records: u64, bytes: u64) {
+        self.records_shipped
+            .get_or_create(&SignalLabel { signal: signal.into() })
+            .inc_by(records);
+        self.bytes_shipped.inc_by(bytes);
+    }
+
+    pub fn shipped_count(&self, signal: &str) -> u64 {
+        self.records_shipped
+            .get_or_create(&SignalLabel { signal: signal.into() })
+            .get()
+    }
+
+    pub fn retried(&self, reason: &'static str) {
+        self.retries.get_or_create(&Reason { reason: reason.into() }).inc();
+    }
+
+    pub fn dropped(&self, reason: &'static str, records: u64) {
+        self.dropped
+            .get_or_create(&Reason { reason: reason.into() })
+            .inc_by(records);
+    }
+
+    pub fn dropped_count(&self, reason: &str) -> u64 {
+        self.dropped.get_or_create(&Reason { reason: reason.into() }).get()
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[derive(Clone)]
+struct HttpState {
+    metrics: Arc<CollectorMetrics>,
+    ready: Arc<AtomicBool>,
+}
+
+/// `/healthz` (alive), `/readyz` (sources started) and `/metrics`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<CollectorMetrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(HttpState { metrics, ready });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.encode(),
+    )
+}
