@@ -39,6 +39,8 @@ pub struct Config {
     pub max_open_files: usize,
     /// How records are grouped before they enter the buffer.
     pub batch: BatchConfig,
+    /// Exports sent to ingest at once (acknowledged in order).
+    pub max_in_flight_exports: usize,
     /// The OTLP receiver for the application's own SDK.
     pub otlp: OtlpReceiverConfig,
     /// Prometheus text-format endpoints to scrape.
@@ -69,6 +71,7 @@ impl Default for Config {
             glob_interval: Duration::from_secs(1),
             max_open_files: 256,
             batch: BatchConfig::default(),
+            max_in_flight_exports: 8,
             otlp: OtlpReceiverConfig::default(),
             scrape: Vec::new(),
             cgroup: CgroupConfig::default(),
@@ -340,6 +343,9 @@ impl Config {
                 "batch",
                 "max_records must be positive and max_bytes at least max_line_bytes".into(),
             );
+        }
+        if self.max_in_flight_exports == 0 || self.max_in_flight_exports > 256 {
+            return fail("max_in_flight_exports", "must be between 1 and 256".into());
         }
         if self.max_open_files == 0 {
             return fail("max_open_files", "must be positive".into());

@@ -65,7 +65,8 @@ pub async fn run(
     let http = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|error| CollectorError::Listen { what: "http_addr", error })?;
-    tracing::info!(addr = %config.http_addr, "health and metrics listening");
+    let addr = http.local_addr().map_err(|error| CollectorError::Listen { what: "http_addr", error })?;
+    tracing::info!(%addr, "health and metrics listening");
     let http_task = tokio::spawn(telemetry::serve(http, metrics.clone(), ready.clone(), stop_http.clone()));
 
     let (reread_tx, reread_rx) = mpsc::channel(MAX_QUEUED_REREADS);

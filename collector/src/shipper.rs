@@ -43,14 +43,22 @@ const MAX_LEDGER_FILES: usize = 4096;
 pub struct Shipper {
     buffer: Arc<DiskBuffer>,
     metrics: Arc<CollectorMetrics>,
+    exporter: Exporter,
+    max_in_flight: usize,
+    /// Per file fingerprint: the end of the furthest range read from the buffer.
+    ledger: HashMap<u64, u64>,
+    drops_seen: u64,
+    rereads: mpsc::Sender<SourceRange>,
+}
+
+/// What one export attempt needs; cheap to clone (tonic clients share one channel).
+#[derive(Clone)]
+struct Exporter {
+    metrics: Arc<CollectorMetrics>,
     logs: LogsServiceClient<Channel>,
     traces: TraceServiceClient<Channel>,
     metrics_client: MetricsServiceClient<Channel>,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
-    /// Per file fingerprint: the end of the furthest range shipped.
-    ledger: HashMap<u64, u64>,
-    drops_seen: u64,
-    rereads: mpsc::Sender<SourceRange>,
 }
 
 enum Failure {
@@ -94,32 +102,49 @@ impl Shipper {
         let ledger = buffer.ledger();
         let drops_seen = buffer.drops();
         Ok(Shipper {
+            exporter: Exporter {
+                metrics: metrics.clone(),
+                logs,
+                traces,
+                metrics_client,
+                token,
+            },
             buffer,
             metrics,
-            logs,
-            traces,
-            metrics_client,
-            token,
+            max_in_flight: config.max_in_flight_exports,
             ledger,
             drops_seen,
             rereads,
         })
     }
 
-    /// Ships until `stop`; a record in flight then stays in the buffer for next time.
+    /// Ships until `stop`; records in flight then stay in the buffer for next time.
+    ///
+    /// Up to `max_in_flight_exports` records are sent at once (ingest commits the exports
+    /// of one window together, so one at a time would be one commit per record), and
+    /// acknowledged in buffer order as the oldest completes.
     pub async fn run(mut self, stop: CancellationToken) -> Result<(), CollectorError> {
+        let mut in_flight = futures::stream::FuturesOrdered::new();
         loop {
-            let record = tokio::select! {
-                record = self.buffer.next() => record?,
-                () = stop.cancelled() => return Ok(()),
-            };
-            self.note_ranges(&record);
-            // Delivered or refused for good: either way this record is done.
             tokio::select! {
-                _ = self.deliver(&record) => {}
+                biased;
                 () = stop.cancelled() => return Ok(()),
+                Some((next, ledger)) = futures::StreamExt::next(&mut in_flight), if !in_flight.is_empty() => {
+                    self.buffer.ack(next, 1, &ledger)?;
+                }
+                record = self.buffer.next(), if in_flight.len() < self.max_in_flight => {
+                    let record = record?;
+                    self.note_ranges(&record);
+                    // The ledger as of this record is saved when this record is acked.
+                    let ledger = self.ledger.clone();
+                    let exporter = self.exporter.clone();
+                    in_flight.push_back(async move {
+                        // Delivered or refused for good: either way this record is done.
+                        exporter.deliver(&record).await;
+                        (record.next, ledger)
+                    });
+                }
             }
-            self.buffer.ack(record.next, 1, &self.ledger)?;
         }
     }
 
@@ -154,8 +179,11 @@ impl Shipper {
         }
     }
 
+}
+
+impl Exporter {
     /// Sends one record until ingest acks it or refuses it for good; true if delivered.
-    async fn deliver(&mut self, record: &Record) -> bool {
+    async fn deliver(&self, record: &Record) -> bool {
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(30))
@@ -200,22 +228,22 @@ impl Shipper {
     }
 
     /// One attempt; Ok(records ingest refused in a partial success).
-    async fn send(&mut self, record: &Record) -> Result<u64, Failure> {
+    async fn send(&self, record: &Record) -> Result<u64, Failure> {
         let undecodable = |_| Failure::Drop("undecodable_buffer_record");
         match record.kind {
             Kind::Logs => {
                 let request = ExportLogsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.logs.export(self.request(request)).await.map_err(classify)?;
+                let response = self.logs.clone().export(self.request(request)).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_log_records.max(0) as u64))
             }
             Kind::Traces => {
                 let request = ExportTraceServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.traces.export(self.request(request)).await.map_err(classify)?;
+                let response = self.traces.clone().export(self.request(request)).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64))
             }
             Kind::Metrics => {
                 let request = ExportMetricsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.metrics_client.export(self.request(request)).await.map_err(classify)?;
+                let response = self.metrics_client.clone().export(self.request(request)).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_data_points.max(0) as u64))
             }
         }

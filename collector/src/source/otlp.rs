@@ -172,6 +172,7 @@ pub async fn start(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|error| CollectorError::Listen { what: "otlp.grpc_addr", error })?;
+        let addr = listener.local_addr().map_err(|error| CollectorError::Listen { what: "otlp.grpc_addr", error })?;
         tracing::info!(%addr, "OTLP gRPC receiver listening");
         let limit = config.max_request_bytes;
         let server = tonic::transport::Server::builder()
@@ -211,6 +212,7 @@ pub async fn start(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|error| CollectorError::Listen { what: "otlp.http_addr", error })?;
+        let addr = listener.local_addr().map_err(|error| CollectorError::Listen { what: "otlp.http_addr", error })?;
         tracing::info!(%addr, "OTLP HTTP receiver listening");
         let app = Router::new()
             .route("/v1/logs", post(http_export::<ExportLogsServiceRequest>))

@@ -89,7 +89,8 @@ pub struct Porthole {
 }
 
 impl Porthole {
-    /// `porthole <command> --data-dir DIR <extra>` on port 0 everywhere.
+    /// `porthole <command> --data-dir DIR <extra>` on port 0 everywhere `extra` does not
+    /// name an address.
     pub async fn start(
         command: &str,
         data_dir: &Path,
@@ -100,14 +101,12 @@ impl Porthole {
         cmd.arg(command)
             .arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "--otlp-grpc-addr",
-                "127.0.0.1:0",
-                "--otlp-http-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
+            .args(
+                ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"]
+                    .into_iter()
+                    .filter(|flag| !extra.contains(flag))
+                    .flat_map(|flag| [flag, "127.0.0.1:0"]),
+            )
             .args(extra)
             .env(
                 "PORTHOLE_LOG",
@@ -349,4 +348,132 @@ pub fn run_python(script: &str, args: &[String], env: &[(&str, String)]) -> Stri
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// A running `porthole-collector`; killed when dropped. Its output is kept for failures.
+pub struct Collector {
+    child: Child,
+    pub http: SocketAddr,
+    pub otlp_grpc: Option<SocketAddr>,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Collector {
+    /// `porthole-collector --config FILE` with every address on port 0 unless the file
+    /// says otherwise; returns once `/readyz` answers.
+    pub async fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(binary("porthole-collector"));
+        cmd.arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn porthole-collector");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let (out, tx) = (output.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line.contains("listening") || line.contains("collector running") {
+                        let _ = tx.send(line.clone());
+                    }
+                    out.lock().unwrap().push(line);
+                }
+            });
+        }
+        let (mut http, mut otlp_grpc) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("porthole-collector did not start:\n{}", output.lock().unwrap().join("\n"));
+                }
+            };
+            let addr = || -> Option<SocketAddr> {
+                line.split_whitespace().find_map(|w| w.strip_prefix("addr=")?.parse().ok())
+            };
+            if line.contains("health and metrics listening") {
+                http = addr();
+            } else if line.contains("OTLP gRPC receiver listening") {
+                otlp_grpc = addr();
+            } else if line.contains("collector running") {
+                break;
+            }
+        }
+        let collector = Collector {
+            child,
+            http: http.expect("the collector logs its http address"),
+            otlp_grpc,
+            output,
+        };
+        let url = format!("http://{}/readyz", collector.http);
+        wait_for("collector /readyz", Duration::from_secs(10), || {
+            let url = url.clone();
+            async move { reqwest::get(url).await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+        collector
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// The value of one of its `/metrics` samples (summed over labels containing `filter`).
+    pub async fn metric(&self, name: &str, filter: &str) -> f64 {
+        reqwest::get(format!("http://{}/metrics", self.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                (l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")))
+                    && l.contains(filter)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the collector ignored SIGTERM:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- porthole-collector output ---\n{}", self.output());
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod collector;
 mod compaction;
 mod durability;
 mod harness;

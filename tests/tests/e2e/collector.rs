@@ -1,0 +1,320 @@
+//! `porthole-collector` against the real `porthole serve`, with real files: a writer
+//! appends numbered lines at a steady rate while the test rotates the file both ways,
+//! SIGKILLs the collector, takes ingest away for 30 s and corrupts the buffer. Every line
+//! must then be in storage, once, or at most twice for a batch in flight at a SIGKILL.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Collector, Porthole, run_python, wait_for};
+
+async fn sql(porthole: &Porthole, sql: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .post(porthole.url("/api/v1/sql"))
+        .json(&serde_json::json!({ "sql": sql }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{sql}: {body}");
+    body["rows"].as_array().unwrap().clone()
+}
+
+/// Appends `seq N` lines to `dir/app.log`; `rotate` runs under the same lock, as an
+/// application that reopens its log on SIGHUP would see it.
+struct Writer {
+    path: PathBuf,
+    lock: Arc<Mutex<()>>,
+    written: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(dir: &Path, lines_per_second: u64) -> Writer {
+        let path = dir.join("app.log");
+        let lock = Arc::new(Mutex::new(()));
+        let written = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (path, lock, written, stop) = (path.clone(), lock.clone(), written.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let pause = Duration::from_micros(1_000_000 / lines_per_second);
+                while !stop.load(Ordering::Relaxed) {
+                    {
+                        let _guard = lock.lock().unwrap();
+                        let n = written.load(Ordering::Relaxed);
+                        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+                        writeln!(file, "{} INFO seq {n} payment processed for order {}", n, n * 7).unwrap();
+                        written.store(n + 1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(pause);
+                }
+            })
+        };
+        Writer { path, lock, written, stop, thread: Some(thread) }
+    }
+
+    fn rotate_by_rename(&self, to: &str) {
+        let _guard = self.lock.lock().unwrap();
+        std::fs::rename(&self.path, self.path.with_file_name(to)).unwrap();
+    }
+
+    fn rotate_by_copytruncate(&self, to: &str) {
+        let _guard = self.lock.lock().unwrap();
+        std::fs::copy(&self.path, self.path.with_file_name(to)).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&self.path).unwrap().set_len(0).unwrap();
+    }
+
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
+    let config = dir.join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "endpoint: {endpoint}\n\
+             http_addr: 127.0.0.1:0\n\
+             otlp: {{grpc_addr: 127.0.0.1:0, http_addr: null}}\n\
+             cgroup: {{enabled: false}}\n\
+             glob_interval: 200ms\n\
+             batch: {{timeout: 1s}}\n\
+             shutdown_timeout: 5s\n\
+             buffer: {{dir: {buffer}, max_bytes: 67108864, segment_bytes: 1048576}}\n\
+             {extra}",
+            buffer = dir.join("buffer").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Flips a byte inside one record of the newest buffer segment that holds several, so its
+/// checksum fails; returns the segment.
+fn corrupt_a_buffer_record(buffer: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(buffer)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    for segment in segments.iter().rev() {
+        let mut bytes = std::fs::read(segment).unwrap();
+        let starts: Vec<usize> = bytes.windows(4).enumerate().filter(|(_, w)| w == b"PHB1").map(|(i, _)| i).collect();
+        if starts.len() >= 4 {
+            let victim = starts[starts.len() / 2];
+            bytes[victim + 40] ^= 0x5a;
+            std::fs::write(segment, bytes).unwrap();
+            return segment.clone();
+        }
+    }
+    panic!("no buffer segment with several records in {}", buffer.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut porthole = Porthole::start("serve", &data, &[], &[]).await;
+    let grpc = porthole.otlp_grpc;
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        &format!(
+            "files: [{{include: ['{}/app.log*']}}]\nresource: {{service: collector-e2e}}\n",
+            logs.display()
+        ),
+    );
+    let mut collector = Collector::start(&config, &[]).await;
+    let writer = Writer::start(&logs, 200);
+    let pause = |seconds: u64| tokio::time::sleep(Duration::from_secs(seconds));
+
+    pause(2).await;
+    writer.rotate_by_rename("app.log.1");
+    pause(2).await;
+    writer.rotate_by_copytruncate("app.log.2");
+    pause(2).await;
+
+    // (b) SIGKILL mid-stream, restart on the same buffer and checkpoints.
+    collector.kill9();
+    pause(1).await;
+    let mut collector = Collector::start(&config, &[]).await;
+    pause(2).await;
+
+    // (c) ingest away for 30 s: the collector buffers, then delivers.
+    porthole.kill9();
+    pause(15).await;
+    assert!(collector.metric("porthole_collector_buffer_records", "").await > 0.0, "records wait in the buffer while ingest is away");
+    // (d) a corrupt buffer record, found by the collector after a restart.
+    collector.kill9();
+    let segment = corrupt_a_buffer_record(&dir.path().join("buffer"));
+    let collector = Collector::start(&config, &[]).await;
+    pause(15).await;
+    let grpc_addr = grpc.to_string();
+    let porthole = Porthole::start("serve", &data, &["--otlp-grpc-addr", &grpc_addr], &[]).await;
+    pause(2).await;
+    let written = writer.finish();
+
+    let counts: HashMap<u64, u64> = wait_for("every line in storage", Duration::from_secs(90), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(porthole, "SELECT body, count(*) AS n FROM logs WHERE service = 'collector-e2e' GROUP BY body").await;
+            let counts: HashMap<u64, u64> = rows
+                .iter()
+                .filter_map(|row| {
+                    let body = row["body"].as_str()?;
+                    let seq = body.split(" seq ").nth(1)?.split(' ').next()?.parse().ok()?;
+                    Some((seq, row["n"].as_u64()?))
+                })
+                .collect();
+            (0..written as u64).all(|n| counts.contains_key(&n)).then_some(counts)
+        }
+    })
+    .await;
+    let lost = (0..written as u64).filter(|n| !counts.contains_key(n)).count();
+    let duplicated = counts.values().filter(|&&n| n == 2).count();
+    let more = counts.values().filter(|&&n| n > 2).count();
+    let corrupt = collector.metric("porthole_collector_buffer_corrupt_records_total", "").await;
+    let reread = collector.metric("porthole_collector_reread_ranges_total", "").await;
+    println!(
+        "collector e2e: {written} lines written, {lost} lost, {duplicated} twice, {more} more than twice; \
+         corrupt buffer stretches {corrupt} (in {}), re-read ranges {reread}",
+        segment.display()
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(more, 0, "no line more than twice");
+    assert!(corrupt >= 1.0, "the corrupted record was noticed");
+    assert!(reread >= 1.0, "and its lines read again from the file");
+    let severities = sql(&porthole, "SELECT DISTINCT severity FROM logs WHERE service = 'collector-e2e'").await;
+    assert_eq!(severities, vec![serde_json::json!({"severity": "INFO"})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        &format!(
+            "files:\n\
+             \x20 - {{include: ['{logs}/cri.log'], format: cri, attributes: {{case: cri}}}}\n\
+             \x20 - {{include: ['{logs}/java.log'], multiline: {{start: '^\\d{{4}}-'}}, attributes: {{case: java}}}}\n\
+             resource: {{service: shapes}}\n",
+            logs = logs.display()
+        ),
+    );
+    let _collector = Collector::start(&config, &[("K8S_POD_NAME", "shapes-1")]).await;
+    std::fs::write(
+        logs.join("cri.log"),
+        "2024-06-01T10:00:00.000000001Z stdout P a very long line that the runtime \n\
+         2024-06-01T10:00:00.000000002Z stdout P split into three \n\
+         2024-06-01T10:00:00.000000003Z stdout F pieces\n\
+         2024-06-01T10:00:01.000000000Z stderr F ERROR short one\n",
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("java.log"),
+        "2024-06-01 10:00:00 ERROR checkout failed\n\
+         java.lang.IllegalStateException: no stock\n\
+         \tat shop.Checkout.reserve(Checkout.java:42)\n\
+         \tat shop.Checkout.run(Checkout.java:7)\n\
+         2024-06-01 10:00:01 INFO next request\n",
+    )
+    .unwrap();
+    wait_for("4 records", Duration::from_secs(30), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(porthole, "SELECT body, severity, pod, attributes FROM logs WHERE service = 'shapes' ORDER BY timestamp, body").await;
+            (rows.len() >= 4).then_some(())
+        }
+    })
+    .await;
+    // The multiline group's last record is sent after its timeout; give it that long.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows = sql(&porthole, "SELECT body, severity, pod FROM logs WHERE service = 'shapes' ORDER BY body").await;
+    let bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "2024-06-01 10:00:00 ERROR checkout failed\njava.lang.IllegalStateException: no stock\n\tat shop.Checkout.reserve(Checkout.java:42)\n\tat shop.Checkout.run(Checkout.java:7)",
+            "2024-06-01 10:00:01 INFO next request",
+            "ERROR short one",
+            "a very long line that the runtime split into three pieces",
+        ],
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["severity"], "ERROR");
+    assert_eq!(rows[2]["severity"], "ERROR");
+    assert!(rows.iter().all(|r| r["pod"] == "shapes-1"), "{rows:?}");
+    drop(rows);
+    let _ = rows_attributes_have_stream(&porthole).await;
+}
+
+async fn rows_attributes_have_stream(porthole: &Porthole) {
+    let response: Value = reqwest::get(porthole.url("/api/v1/logs?q=pieces&service=shapes&start=2024-06-01T00:00:00Z"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = &response["rows"][0];
+    assert_eq!(row["attributes"]["log.iostream"], "stdout", "{response}");
+    assert_eq!(row["attributes"]["case"], "cri", "{response}");
+    assert_eq!(row["timestamp"], "2024-06-01T10:00:00.000000001Z", "the runtime's time of the first piece");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_traces_through_the_collector_carry_the_pods_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    let config = write_config(dir.path(), &porthole.grpc_endpoint(), "");
+    let mut collector = Collector::start(
+        &config,
+        &[
+            ("K8S_POD_NAME", "checkout-7d9f-x2x"),
+            ("K8S_NAMESPACE", "ignored-sdk-says-shop"),
+            ("K8S_NODE_NAME", "node-3"),
+            ("CONTAINER_IMAGE", "registry.local/shop/checkout:v2.0.1"),
+        ],
+    )
+    .await;
+    let endpoint = format!("http://{}", collector.otlp_grpc.expect("receiver on"));
+    let ids: Value = serde_json::from_str(run_python("traces.py", &["--endpoint".into(), endpoint], &[]).trim()).unwrap();
+    let big = ids["big"].as_str().unwrap().to_string();
+    let trace: Value = wait_for("the trace via the collector", Duration::from_secs(30), || {
+        let url = porthole.url(&format!("/api/v1/traces/{big}"));
+        async move {
+            let response = reqwest::get(url).await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let body: Value = response.json().await.ok()?;
+            (body["spans"].as_array()?.len() == 50).then_some(body)
+        }
+    })
+    .await;
+    let spans = trace["spans"].as_array().unwrap();
+    assert!(spans.iter().all(|s| s["pod"] == "checkout-7d9f-x2x"), "{:?}", spans[0]);
+    assert!(spans.iter().all(|s| s["namespace"] == "shop"), "the SDK's own value wins");
+    assert!(spans.iter().all(|s| s["version"] == "v2.0.1"), "{:?}", spans[0]);
+    assert_eq!(collector.metric("porthole_collector_records_shipped_total", "traces").await, 51.0);
+    // SIGTERM: flushes and exits cleanly well within a pod's grace period.
+    assert!(collector.terminate().success());
+}
