@@ -3,6 +3,7 @@
 # what the tests need, or stops saying exactly what is missing:
 #   - a Python venv (.venv) with the OpenTelemetry SDK and the deltalake/pyarrow readers
 #   - s3s-fs, a real S3-compatible server (.tools/bin/s3s-fs)
+#   - kubectl's built-in kustomize, to render the deploy/ overlays for validation
 # then builds the workspace once and runs all unit and end-to-end tests against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,9 @@ if [ ! -x .tools/bin/s3s-fs ]; then
     echo "==> s3s-fs (S3-compatible test server)"
     cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools
 fi
+
+echo "==> deploy: Dockerfiles and Kubernetes manifests"
+bash deploy/validate.sh .venv/bin/python
 
 echo "==> build"
 cargo build --workspace --bins --tests
