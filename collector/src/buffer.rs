@@ -2,8 +2,8 @@
 //! files, each record fsynced before `append` returns, so whatever a source hands it
 //! survives a SIGKILL and a file checkpoint may advance past it.
 //!
-//! A record on disk is `MAGIC | len u32 | crc32 u32 | body`, body = `kind u8 | ranges |
-//! payload` (ranges: which byte ranges of which source files the record holds, so a
+//! A record on disk is `MAGIC | len u32 | crc32 u32 | body`, body = `kind u8 | records u32 |
+//! ranges | payload` (ranges: which byte ranges of which source files the record holds, so a
 //! corrupt record's lines can be read again from the file). The shipper reads records in
 //! order and acknowledges them once ingest has; acknowledged segments are deleted. A
 //! record that fails its checksum is skipped and counted, and reading resumes at the next
@@ -68,8 +68,11 @@ pub struct SourceRange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub kind: Kind,
+    /// Log records, spans or metrics in the payload.
+    pub records: u32,
     pub ranges: Vec<SourceRange>,
-    pub payload: Vec<u8>,
+    /// An encoded OTLP export request, sent as it is.
+    pub payload: bytes::Bytes,
     /// Where the next record starts; acknowledge with this.
     pub next: Position,
 }
@@ -191,12 +194,13 @@ impl DiskBuffer {
     pub async fn append(
         &self,
         kind: Kind,
+        records: u32,
         ranges: &[SourceRange],
         payload: &[u8],
     ) -> Result<(), CollectorError> {
         loop {
             let freed = self.freed.notified();
-            match self.try_append(kind, ranges, payload)? {
+            match self.try_append(kind, records, ranges, payload)? {
                 Ok(()) => return Ok(()),
                 Err(Full) => freed.await,
             }
@@ -207,11 +211,12 @@ impl DiskBuffer {
     pub fn try_append(
         &self,
         kind: Kind,
+        records: u32,
         ranges: &[SourceRange],
         payload: &[u8],
     ) -> Result<Result<(), Full>, CollectorError> {
-        let record = encode_record(kind, ranges, payload);
-        let size = record.len() as u64;
+        let header = encode_header(kind, records, ranges, payload);
+        let size = (header.len() + payload.len()) as u64;
         let mut state = self.lock();
         while state.total_bytes + size > self.config.max_bytes {
             match self.config.when_full {
@@ -227,9 +232,12 @@ impl DiskBuffer {
             }
         }
         let writer_id = state.segments.back().map_or(0, |s| s.id);
+        // Two writes, no copy of the payload; a record torn between them (power loss)
+        // fails its checksum and is skipped like any corrupt record.
         state
             .writer
-            .write_all(&record)
+            .write_all(&header)
+            .and_then(|()| state.writer.write_all(payload))
             .and_then(|()| state.writer.sync_data())
             .map_err(|e| io_error(&segment_path(&self.dir, writer_id), e))?;
         let current = state.segments.back_mut().expect("the writer's segment");
@@ -336,11 +344,12 @@ impl DiskBuffer {
                     };
                     state.read = next;
                     match decode_body(&body) {
-                        Some((kind, ranges, payload)) => {
+                        Some((kind, records, ranges, payload_start)) => {
                             return Ok(Some(Record {
                                 kind,
+                                records,
                                 ranges,
-                                payload: payload.to_vec(),
+                                payload: bytes::Bytes::from(body).slice(payload_start..),
                                 next,
                             }));
                         }
@@ -442,29 +451,35 @@ impl DiskBuffer {
     }
 }
 
-fn encode_record(kind: Kind, ranges: &[SourceRange], payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(3 + ranges.len() * 24 + payload.len());
-    body.push(kind as u8);
-    body.extend_from_slice(&(ranges.len() as u16).to_le_bytes());
+/// Everything of a record before its payload (the checksum covers both).
+fn encode_header(kind: Kind, records: u32, ranges: &[SourceRange], payload: &[u8]) -> Vec<u8> {
+    let mut meta = Vec::with_capacity(7 + ranges.len() * 24);
+    meta.push(kind as u8);
+    meta.extend_from_slice(&records.to_le_bytes());
+    meta.extend_from_slice(&(ranges.len() as u16).to_le_bytes());
     for range in ranges {
-        body.extend_from_slice(&range.fingerprint.to_le_bytes());
-        body.extend_from_slice(&range.start.to_le_bytes());
-        body.extend_from_slice(&range.end.to_le_bytes());
+        meta.extend_from_slice(&range.fingerprint.to_le_bytes());
+        meta.extend_from_slice(&range.start.to_le_bytes());
+        meta.extend_from_slice(&range.end.to_le_bytes());
     }
-    body.extend_from_slice(payload);
-    let mut record = Vec::with_capacity(HEADER + body.len());
-    record.extend_from_slice(MAGIC);
-    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    record.extend_from_slice(&body);
-    record
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&meta);
+    crc.update(payload);
+    let mut header = Vec::with_capacity(HEADER + meta.len());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&((meta.len() + payload.len()) as u32).to_le_bytes());
+    header.extend_from_slice(&crc.finalize().to_le_bytes());
+    header.extend_from_slice(&meta);
+    header
 }
 
-fn decode_body(body: &[u8]) -> Option<(Kind, Vec<SourceRange>, &[u8])> {
+/// `(kind, records, ranges, where the payload starts)`.
+fn decode_body(body: &[u8]) -> Option<(Kind, u32, Vec<SourceRange>, usize)> {
     let kind = Kind::from_byte(*body.first()?)?;
-    let count = u16::from_le_bytes(body.get(1..3)?.try_into().ok()?) as usize;
-    let ranges_end = 3 + count * 24;
-    let raw = body.get(3..ranges_end)?;
+    let records = u32::from_le_bytes(body.get(1..5)?.try_into().ok()?);
+    let count = u16::from_le_bytes(body.get(5..7)?.try_into().ok()?) as usize;
+    let ranges_end = 7 + count * 24;
+    let raw = body.get(7..ranges_end)?;
     let ranges = raw
         .chunks_exact(24)
         .map(|chunk| SourceRange {
@@ -473,7 +488,7 @@ fn decode_body(body: &[u8]) -> Option<(Kind, Vec<SourceRange>, &[u8])> {
             end: u64::from_le_bytes(chunk[16..24].try_into().expect("8 bytes")),
         })
         .collect();
-    Some((kind, ranges, &body[ranges_end..]))
+    Some((kind, records, ranges, ranges_end))
 }
 
 enum ReadOutcome {
@@ -653,19 +668,19 @@ mod tests {
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
         for n in 0..5u64 {
             buffer
-                .try_append(Kind::Logs, &[range(n)], format!("payload {n}").as_bytes())
+                .try_append(Kind::Logs, 1, &[range(n)], format!("payload {n}").as_bytes())
                 .unwrap()
                 .unwrap();
         }
         let first = buffer.try_next().unwrap().unwrap();
-        assert_eq!(first.payload, b"payload 0");
+        assert_eq!(&first.payload[..], b"payload 0");
         assert_eq!(first.ranges, vec![range(0)]);
         buffer.ack(first.next, 1, &HashMap::new()).unwrap();
         // Handed out but not acknowledged: read again after a restart.
         let _second = buffer.try_next().unwrap().unwrap();
         drop(buffer);
         let buffer = DiskBuffer::open(&cfg, metrics).unwrap();
-        let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload).collect();
+        let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload.to_vec()).collect();
         assert_eq!(
             payloads,
             (1..5).map(|n| format!("payload {n}").into_bytes()).collect::<Vec<_>>()
@@ -681,7 +696,7 @@ mod tests {
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
         for n in 0..3u64 {
             buffer
-                .try_append(Kind::Logs, &[range(n)], &vec![b'a' + n as u8; 1000])
+                .try_append(Kind::Logs, 1, &[range(n)], &vec![b'a' + n as u8; 1000])
                 .unwrap()
                 .unwrap();
         }
@@ -705,7 +720,7 @@ mod tests {
         file.write_all(b"PHB1\xff\xff").unwrap();
         drop(file);
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
-        buffer.try_append(Kind::Traces, &[], b"after").unwrap().unwrap();
+        buffer.try_append(Kind::Traces, 1, &[], b"after").unwrap().unwrap();
         let records = drain(&buffer);
         assert_eq!(records.iter().map(|r| r.kind).collect::<Vec<_>>(), vec![Kind::Traces]);
         // The first stretch again (nothing after it was acknowledged), and the torn tail.
@@ -720,7 +735,7 @@ mod tests {
         let cfg = config(dir.path(), 256 * 1024, WhenFull::Block);
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
         let mut accepted = 0;
-        while buffer.try_append(Kind::Logs, &[], &payload).unwrap().is_ok() {
+        while buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().is_ok() {
             accepted += 1;
         }
         assert!((7..=8).contains(&accepted), "{accepted}");
@@ -731,7 +746,7 @@ mod tests {
         let third = buffer.try_next().unwrap().unwrap();
         buffer.ack(first_segment[1].next, 2, &HashMap::new()).unwrap();
         buffer.ack(third.next, 1, &HashMap::new()).unwrap();
-        assert!(buffer.try_append(Kind::Logs, &[], &payload).unwrap().is_ok());
+        assert!(buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().is_ok());
         drop(buffer);
 
         let dir = tempfile::tempdir().unwrap();
@@ -740,7 +755,7 @@ mod tests {
         for n in 0..20u8 {
             let mut payload = payload.clone();
             payload[0] = n;
-            buffer.try_append(Kind::Logs, &[], &payload).unwrap().unwrap();
+            buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().unwrap();
         }
         assert!(dir_bytes(dir.path()) <= 256 * 1024);
         let kept: Vec<u8> = drain(&buffer).iter().map(|r| r.payload[0]).collect();

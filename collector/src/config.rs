@@ -18,7 +18,7 @@ pub struct Config {
     pub endpoint: String,
     /// A file holding the bearer token sent as `authorization: Bearer …` (never logged).
     pub token_file: Option<PathBuf>,
-    /// Compression of exports to ingest: `gzip`, `zstd` or `none`.
+    /// Compression of exports to ingest: `zstd` (cheapest per byte), `gzip` or `none`.
     pub compression: Compression,
     /// TLS towards ingest (used when `endpoint` is `https://`).
     pub tls: TlsConfig,
@@ -61,7 +61,7 @@ impl Default for Config {
         Config {
             endpoint: "http://127.0.0.1:4317".into(),
             token_file: None,
-            compression: Compression::Gzip,
+            compression: Compression::Zstd,
             tls: TlsConfig::default(),
             buffer: BufferConfig::default(),
             files: Vec::new(),
@@ -71,7 +71,7 @@ impl Default for Config {
             glob_interval: Duration::from_secs(1),
             max_open_files: 256,
             batch: BatchConfig::default(),
-            max_in_flight_exports: 8,
+            max_in_flight_exports: 4,
             otlp: OtlpReceiverConfig::default(),
             scrape: Vec::new(),
             cgroup: CgroupConfig::default(),
@@ -369,8 +369,17 @@ impl Config {
             }
         }
         for (i, target) in self.scrape.iter().enumerate() {
-            if url::Url::parse(&target.url).is_err() {
-                return fail(&format!("scrape[{i}].url"), format!("{:?} is not a URL", target.url));
+            match url::Url::parse(&target.url) {
+                Ok(url) if url.scheme() == "http" => {}
+                Ok(_) => {
+                    return fail(
+                        &format!("scrape[{i}].url"),
+                        "only http:// (targets are the pod's own containers on localhost)".into(),
+                    );
+                }
+                Err(_) => {
+                    return fail(&format!("scrape[{i}].url"), format!("{:?} is not a URL", target.url));
+                }
             }
             if target.interval.is_zero() || target.timeout.is_zero() {
                 return fail(&format!("scrape[{i}]"), "interval and timeout must be positive".into());

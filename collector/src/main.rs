@@ -64,9 +64,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Two workers: file reads and fsyncs block briefly, and the sidecar must stay small.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the sidecar must stay small (one allocator arena, no idle workers); an
+    // fsync or a file read briefly holds up the receivers, which is fine at a pod's rates.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");

@@ -50,13 +50,18 @@ fn level(word: &str) -> Option<(i32, &'static str)> {
         .map(|(_, number, text)| (*number, *text))
 }
 
+/// Finds `"level": "warn"` (or a pino number) without parsing the whole object: this
+/// runs on every JSON line.
 fn from_json(line: &str) -> Option<(i32, &'static str)> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let object = value.as_object()?;
-    JSON_KEYS.iter().find_map(|key| match object.get(*key)? {
-        serde_json::Value::String(text) => level(text),
-        // pino / bunyan numeric levels.
-        serde_json::Value::Number(n) => match n.as_u64()? {
+    JSON_KEYS.iter().find_map(|key| {
+        let quoted = format!("\"{key}\"");
+        let at = line.find(&quoted)?;
+        let rest = line[at + quoted.len()..].trim_start().strip_prefix(':')?.trim_start();
+        if let Some(text) = rest.strip_prefix('"') {
+            return level(&text[..text.find('"')?]);
+        }
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        match rest[..digits].parse::<u64>().ok()? {
             10 => Some((1, "TRACE")),
             20 => Some((5, "DEBUG")),
             30 => Some((9, "INFO")),
@@ -64,8 +69,7 @@ fn from_json(line: &str) -> Option<(i32, &'static str)> {
             50 => Some((17, "ERROR")),
             60 => Some((21, "FATAL")),
             _ => None,
-        },
-        _ => None,
+        }
     })
 }
 
@@ -112,6 +116,8 @@ mod tests {
             (r#"{"level":"error","msg":"boom"}"#, Some("ERROR")),
             (r#"{"severity":"WARNING","message":"slow"}"#, Some("WARN")),
             (r#"{"level":50,"msg":"pino"}"#, Some("ERROR")),
+            (r#"{"ts": 1, "log.level" : "info", "msg": "x"}"#, Some("INFO")),
+            (r#"{"msg":"level is not here","lvl":"error"}"#, Some("ERROR")),
             ("ts=2024-01-01 level=warn msg=\"disk almost full\"", Some("WARN")),
             ("time=1 lvl=\"debug\" x=y", Some("DEBUG")),
             ("2024-05-01 12:00:00,123 ERROR [main] payment failed", Some("ERROR")),

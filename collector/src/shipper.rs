@@ -16,13 +16,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use porthole_proto::logs_service::ExportLogsServiceRequest;
-use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
-use porthole_proto::metrics_service::ExportMetricsServiceRequest;
-use porthole_proto::metrics_service::metrics_service_client::MetricsServiceClient;
-use porthole_proto::trace_service::ExportTraceServiceRequest;
-use porthole_proto::trace_service::trace_service_client::TraceServiceClient;
-use prost::Message;
+use bytes::Bytes;
+use porthole_proto::logs_service::ExportLogsServiceResponse;
+use porthole_proto::metrics_service::ExportMetricsServiceResponse;
+use porthole_proto::trace_service::ExportTraceServiceResponse;
+use tonic_prost::ProstCodec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -51,14 +49,38 @@ pub struct Shipper {
     rereads: mpsc::Sender<SourceRange>,
 }
 
-/// What one export attempt needs; cheap to clone (tonic clients share one channel).
+/// What one export attempt needs; cheap to clone (the gRPC client shares one channel).
 #[derive(Clone)]
 struct Exporter {
     metrics: Arc<CollectorMetrics>,
-    logs: LogsServiceClient<Channel>,
-    traces: TraceServiceClient<Channel>,
-    metrics_client: MetricsServiceClient<Channel>,
+    grpc: tonic::client::Grpc<Channel>,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+/// A buffer record's payload, already an encoded export request: sent as it is, so the
+/// shipper never decodes (and holds) the records themselves.
+#[derive(Clone, Debug, Default)]
+struct Encoded(Bytes);
+
+impl prost::Message for Encoded {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+    fn clear(&mut self) {
+        self.0 = Bytes::new();
+    }
 }
 
 enum Failure {
@@ -91,22 +113,16 @@ impl Shipper {
             Compression::Zstd => Some(CompressionEncoding::Zstd),
             Compression::None => None,
         };
-        let mut logs = LogsServiceClient::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let mut traces = TraceServiceClient::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let mut metrics_client = MetricsServiceClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
         if let Some(encoding) = encoding {
-            logs = logs.send_compressed(encoding);
-            traces = traces.send_compressed(encoding);
-            metrics_client = metrics_client.send_compressed(encoding);
+            grpc = grpc.send_compressed(encoding);
         }
         let ledger = buffer.ledger();
         let drops_seen = buffer.drops();
         Ok(Shipper {
             exporter: Exporter {
                 metrics: metrics.clone(),
-                logs,
-                traces,
-                metrics_client,
+                grpc,
                 token,
             },
             buffer,
@@ -194,7 +210,7 @@ impl Exporter {
         loop {
             match self.send(record).await {
                 Ok(rejected) => {
-                    let (records, _) = count_records(record);
+                    let records = u64::from(record.records);
                     if rejected > 0 {
                         self.metrics.dropped("rejected_by_ingest", rejected);
                     }
@@ -206,7 +222,7 @@ impl Exporter {
                     return true;
                 }
                 Err(Failure::Drop(reason)) => {
-                    let (records, _) = count_records(record);
+                    let records = u64::from(record.records);
                     self.metrics.dropped(reason, records);
                     tracing::error!(signal = record.kind.name(), records, reason, "ingest refused an export for good; dropped");
                     return false;
@@ -229,21 +245,29 @@ impl Exporter {
 
     /// One attempt; Ok(records ingest refused in a partial success).
     async fn send(&self, record: &Record) -> Result<u64, Failure> {
-        let undecodable = |_| Failure::Drop("undecodable_buffer_record");
+        let mut grpc = self.grpc.clone();
+        grpc.ready()
+            .await
+            .map_err(|_| Failure::Retry("connect", None))?;
+        let request = self.request(Encoded(record.payload.clone()));
+        let path = |p: &'static str| http::uri::PathAndQuery::from_static(p);
         match record.kind {
             Kind::Logs => {
-                let request = ExportLogsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.logs.clone().export(self.request(request)).await.map_err(classify)?;
+                let path = path("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+                let codec = ProstCodec::<Encoded, ExportLogsServiceResponse>::default();
+                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_log_records.max(0) as u64))
             }
             Kind::Traces => {
-                let request = ExportTraceServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.traces.clone().export(self.request(request)).await.map_err(classify)?;
+                let path = path("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+                let codec = ProstCodec::<Encoded, ExportTraceServiceResponse>::default();
+                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64))
             }
             Kind::Metrics => {
-                let request = ExportMetricsServiceRequest::decode(record.payload.as_slice()).map_err(undecodable)?;
-                let response = self.metrics_client.clone().export(self.request(request)).await.map_err(classify)?;
+                let path = path("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
+                let codec = ProstCodec::<Encoded, ExportMetricsServiceResponse>::default();
+                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
                 Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_data_points.max(0) as u64))
             }
         }
@@ -277,27 +301,6 @@ fn classify(status: tonic::Status) -> Failure {
     }
 }
 
-/// Records in an export and the export's encoded size.
-fn count_records(record: &Record) -> (u64, usize) {
-    let size = record.payload.len();
-    let count = match record.kind {
-        Kind::Logs => ExportLogsServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
-            r.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
-        }),
-        Kind::Traces => ExportTraceServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
-            r.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
-        }),
-        Kind::Metrics => ExportMetricsServiceRequest::decode(record.payload.as_slice()).map_or(0, |r| {
-            r.resource_metrics
-                .iter()
-                .flat_map(|r| &r.scope_metrics)
-                .map(|s| s.metrics.len())
-                .sum()
-        }),
-    };
-    (count as u64, size)
-}
-
 fn channel(config: &Config) -> Result<Channel, CollectorError> {
     let bad = |e: tonic::transport::Error| CollectorError::Config(format!("endpoint {}: {e}", config.endpoint));
     let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
@@ -323,4 +326,30 @@ fn channel(config: &Config) -> Result<Channel, CollectorError> {
         endpoint = endpoint.tls_config(tls).map_err(bad)?;
     }
     Ok(endpoint.connect_lazy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::{ErrorDetails, StatusExt};
+
+    #[test]
+    fn only_what_can_succeed_later_is_retried() {
+        let retried = |status: tonic::Status| matches!(classify(status), Failure::Retry(..));
+        assert!(!retried(tonic::Status::invalid_argument("bad")));
+        assert!(!retried(tonic::Status::unimplemented("no")));
+        assert!(!retried(tonic::Status::resource_exhausted("too large")));
+        assert!(retried(tonic::Status::unavailable("down")));
+        assert!(retried(tonic::Status::deadline_exceeded("slow")));
+        assert!(retried(tonic::Status::unauthenticated("token")));
+        let busy = tonic::Status::with_error_details(
+            tonic::Code::ResourceExhausted,
+            "busy",
+            ErrorDetails::with_retry_info(Some(Duration::from_secs(2))),
+        );
+        match classify(busy) {
+            Failure::Retry(_, delay) => assert_eq!(delay, Some(Duration::from_secs(2))),
+            Failure::Drop(_) => panic!("RESOURCE_EXHAUSTED with retry info is retried"),
+        }
+    }
 }

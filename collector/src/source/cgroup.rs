@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
 use porthole_proto::metrics::{
-    AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum, metric, number_data_point,
+    AggregationTemporality, Gauge, Metric, Sum, metric,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,7 @@ use crate::buffer::{DiskBuffer, Kind};
 use crate::config::CgroupConfig;
 use crate::resource::{Identity, string_attribute};
 use crate::source::file::now_nanos;
+use crate::source::number;
 use crate::telemetry::CollectorMetrics;
 
 pub async fn run(
@@ -45,7 +46,7 @@ pub async fn run(
         let count = points.len() as u64;
         let payload = super::encode_metrics(&identity, "porthole-collector/cgroup", points);
         // Resource samples are periodic: when the buffer is full, skip one rather than wait.
-        match buffer.try_append(Kind::Metrics, &[], &payload)? {
+        match buffer.try_append(Kind::Metrics, count as u32, &[], &payload)? {
             Ok(()) => metrics.received("metrics", count),
             Err(_full) => metrics.dropped("buffer_full", count),
         }
@@ -131,22 +132,13 @@ fn single(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-fn point(value: f64, attributes: Vec<KeyValue>, start: u64, now: u64) -> NumberDataPoint {
-    NumberDataPoint {
-        attributes,
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        value: Some(number_data_point::Value::AsDouble(value)),
-        ..NumberDataPoint::default()
-    }
-}
 
 fn sum(name: &str, unit: &str, value: f64, attributes: Vec<KeyValue>, start: u64, now: u64) -> Metric {
     Metric {
         name: name.into(),
         unit: unit.into(),
         data: Some(metric::Data::Sum(Sum {
-            data_points: vec![point(value, attributes, start, now)],
+            data_points: vec![number(value, attributes, start, now)],
             aggregation_temporality: AggregationTemporality::Cumulative as i32,
             is_monotonic: true,
         })),
@@ -159,7 +151,7 @@ fn gauge(name: &str, unit: &str, value: f64, attributes: Vec<KeyValue>, now: u64
         name: name.into(),
         unit: unit.into(),
         data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![point(value, attributes, 0, now)],
+            data_points: vec![number(value, attributes, 0, now)],
         })),
         ..Metric::default()
     }
@@ -168,6 +160,7 @@ fn gauge(name: &str, unit: &str, value: f64, attributes: Vec<KeyValue>, now: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use porthole_proto::metrics::number_data_point;
 
     #[test]
     fn cgroup_files_become_container_metrics() {

@@ -7,8 +7,8 @@ pub mod file;
 pub mod otlp;
 pub mod scrape;
 
-use porthole_proto::common::InstrumentationScope;
-use porthole_proto::metrics::{Metric, ResourceMetrics, ScopeMetrics};
+use porthole_proto::common::{InstrumentationScope, KeyValue};
+use porthole_proto::metrics::{Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, number_data_point};
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use prost::Message;
 
@@ -32,4 +32,15 @@ fn encode_metrics(identity: &Identity, scope: &str, metrics: Vec<Metric>) -> Vec
         }],
     }
     .encode_to_vec()
+}
+
+/// A double-valued point, as scrapes and cgroup readings make them.
+fn number(value: f64, attributes: Vec<KeyValue>, start: u64, now: u64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..NumberDataPoint::default()
+    }
 }

@@ -103,7 +103,7 @@ impl Receiver {
             return Ok(());
         }
         let payload = request.encode_to_vec();
-        match self.buffer.try_append(E::KIND, &[], &payload) {
+        match self.buffer.try_append(E::KIND, records.min(u32::MAX as u64) as u32, &[], &payload) {
             Ok(Ok(())) => {
                 self.metrics.received(E::KIND.name(), records);
                 Ok(())

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
 use porthole_proto::metrics::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
-    Summary, SummaryDataPoint, metric, number_data_point, summary_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, Sum,
+    Summary, SummaryDataPoint, metric, summary_data_point,
 };
 use prometheus_parse::{Scrape, Value};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::CollectorError;
 use crate::buffer::{DiskBuffer, Kind};
 use crate::config::ScrapeTarget;
+use crate::source::number;
 use crate::resource::{Identity, string_attribute};
 use crate::source::file::now_nanos;
 use crate::telemetry::CollectorMetrics;
@@ -63,7 +64,7 @@ pub async fn run(
         }
         let count = points.len() as u64;
         let payload = super::encode_metrics(&identity, "porthole-collector/scrape", points);
-        buffer.append(Kind::Metrics, &[], &payload).await?;
+        buffer.append(Kind::Metrics, count as u32, &[], &payload).await?;
         metrics.received("metrics", count);
     }
 }
@@ -231,19 +232,11 @@ fn merge(metric: &mut Metric, data: metric::Data) {
     }
 }
 
-fn number(value: f64, attributes: Vec<KeyValue>, start: u64, now: u64) -> NumberDataPoint {
-    NumberDataPoint {
-        attributes,
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        value: Some(number_data_point::Value::AsDouble(value)),
-        ..NumberDataPoint::default()
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use porthole_proto::metrics::number_data_point;
 
     const TEXT: &str = r#"# HELP http_requests_total Requests served.
 # TYPE http_requests_total counter

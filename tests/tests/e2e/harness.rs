@@ -211,29 +211,37 @@ impl Porthole {
     }
 
     pub fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
+        kill9(&mut self.child);
     }
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "porthole ignored SIGTERM:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        terminate(&mut self.child, "porthole", &self.output, Duration::from_secs(60))
+    }
+}
+
+fn kill9(child: &mut Child) {
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+/// SIGTERM, then the exit status; fails with the process's output if it does not exit.
+fn terminate(child: &mut Child, what: &str, output: &Mutex<Vec<String>>, within: Duration) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{what} ignored SIGTERM:\n{}",
+            output.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -447,24 +455,12 @@ impl Collector {
     }
 
     pub fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
+        kill9(&mut self.child);
     }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status (within a pod's 30 s grace period and then some).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the collector ignored SIGTERM:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate(&mut self.child, "the collector", &self.output, Duration::from_secs(40))
     }
 }
 

@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use porthole_proto::common::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
-use porthole_proto::logs_service::ExportLogsServiceRequest;
+use porthole_proto::logs::LogRecord;
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -88,10 +87,36 @@ impl Tracked {
     }
 }
 
+/// Log records encoded as they are read (as the `log_records` field of one `ScopeLogs`),
+/// so a batch costs its wire size in memory, not its decoded size.
+#[derive(Default)]
 struct Batch {
-    records: Vec<LogRecord>,
+    encoded: Vec<u8>,
+    records: usize,
     bytes: usize,
     started: Option<Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, record: &LogRecord, body_bytes: usize) {
+        prost::encoding::message::encode(2, record, &mut self.encoded);
+        self.records += 1;
+        self.bytes += body_bytes;
+    }
+
+    /// The whole export request, and the batch emptied.
+    fn take(&mut self, identity: &Identity) -> (Vec<u8>, u32) {
+        let payload = encode_logs(identity, &self.encoded);
+        let records = self.records as u32;
+        self.encoded.clear();
+        if self.encoded.capacity() > 4 * 1024 * 1024 {
+            self.encoded.shrink_to(1024 * 1024);
+        }
+        self.records = 0;
+        self.bytes = 0;
+        self.started = None;
+        (payload, records)
+    }
 }
 
 pub struct Tailer {
@@ -154,11 +179,7 @@ impl Tailer {
             max_batch_records: config.batch.max_records,
             max_batch_bytes: config.batch.max_bytes,
             batch_timeout: config.batch.timeout,
-            batch: Batch {
-                records: Vec::new(),
-                bytes: 0,
-                started: None,
-            },
+            batch: Batch::default(),
             skipped_paths: HashSet::new(),
             read_buf: vec![0; READ_CHUNK],
             buffer,
@@ -167,7 +188,7 @@ impl Tailer {
         }
     }
 
-    /// Tails until `stop`, then reads what is there, flushes and saves checkpoints.
+    /// Tails until `stop`, then flushes what it holds and saves checkpoints.
     pub async fn run(
         mut self,
         mut rereads: mpsc::Receiver<SourceRange>,
@@ -200,23 +221,23 @@ impl Tailer {
                 () = stop.cancelled() => break,
             }
         }
-        let now = Instant::now();
-        while self.read_all(now).1 {}
-        self.flush_idle_groups(now, true);
+        // What is still unread stays in the files, behind the saved checkpoints; records
+        // still being assembled are sent as they are, since the pod may be going away.
+        self.flush_idle_groups(Instant::now(), true);
         self.flush().await?;
         tracing::info!(files = self.files.len(), "file tailing stopped; checkpoints saved");
         Ok(())
     }
 
     fn batch_due(&self, now: Instant) -> bool {
-        self.batch.records.len() >= self.max_batch_records
+        self.batch.records >= self.max_batch_records
             || self.batch.bytes >= self.max_batch_bytes
             || self
                 .batch
                 .started
                 .is_some_and(|started| now.duration_since(started) >= self.batch_timeout)
             // Checkpoints of files with nothing to ship (blank lines) still move on.
-            || (self.batch.records.is_empty()
+            || (self.batch.records == 0
                 && self.files.iter().any(|f| f.safe_offset() > f.committed))
     }
 
@@ -418,12 +439,11 @@ impl Tailer {
             if record.body.is_empty() {
                 continue;
             }
-            self.batch.bytes += record.body.len();
+            let body_bytes = record.body.len();
             self.batch
-                .records
-                .push(log_record(record, path, attributes, observed));
+                .push(&log_record(record, path, attributes, observed), body_bytes);
         }
-        if !self.batch.records.is_empty() && self.batch.started.is_none() {
+        if self.batch.records > 0 && self.batch.started.is_none() {
             self.batch.started = Some(Instant::now());
         }
     }
@@ -441,17 +461,13 @@ impl Tailer {
                 end: f.safe_offset(),
             })
             .collect();
-        if ranges.is_empty() && self.batch.records.is_empty() {
+        if ranges.is_empty() && self.batch.records == 0 {
             return Ok(());
         }
-        let records = std::mem::take(&mut self.batch.records);
-        let count = records.len() as u64;
-        self.batch.bytes = 0;
-        self.batch.started = None;
+        let (payload, count) = self.batch.take(&self.identity);
         if count > 0 {
-            let payload = encode_logs(&self.identity, records);
-            self.buffer.append(Kind::Logs, &ranges, &payload).await?;
-            self.metrics.received("logs", count);
+            self.buffer.append(Kind::Logs, count, &ranges, &payload).await?;
+            self.metrics.received("logs", u64::from(count));
         }
         for file in &mut self.files {
             if let Some(range) = ranges.iter().find(|r| r.fingerprint == file.fingerprint) {
@@ -520,17 +536,16 @@ impl Tailer {
         scratch.assembler.flush_idle(now, true, &mut out);
         let attributes = &self.specs[scratch.spec].attributes;
         let observed = now_nanos();
-        let records: Vec<LogRecord> = out
-            .into_iter()
-            .filter(|r| !r.body.is_empty())
-            .map(|r| log_record(r, &scratch.path, attributes, observed))
-            .collect();
-        let count = records.len() as u64;
+        let mut batch = Batch::default();
+        for record in out.into_iter().filter(|r| !r.body.is_empty()) {
+            let body_bytes = record.body.len();
+            batch.push(&log_record(record, &scratch.path, attributes, observed), body_bytes);
+        }
+        let (payload, count) = batch.take(&self.identity);
         self.metrics.reread_ranges.inc();
         tracing::warn!(path = %scratch.path.display(), start = range.start, end = range.end, records = count, "re-read lines whose buffer record was corrupt");
         if count > 0 {
-            let payload = encode_logs(&self.identity, records);
-            self.buffer.append(Kind::Logs, &[range], &payload).await?;
+            self.buffer.append(Kind::Logs, count, &[range], &payload).await?;
         }
         Ok(())
     }
@@ -642,23 +657,31 @@ fn log_record(record: Assembled, path: &Path, extra: &[KeyValue], observed: u64)
     }
 }
 
-pub fn encode_logs(identity: &Identity, log_records: Vec<LogRecord>) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(identity.resource()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "porthole-collector".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
+/// An `ExportLogsServiceRequest` of one resource (the pod) and one scope around records
+/// already encoded as `ScopeLogs.log_records` fields, framed without decoding them again.
+fn encode_logs(identity: &Identity, encoded_records: &[u8]) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    let scope = InstrumentationScope {
+        name: "porthole-collector".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..InstrumentationScope::default()
+    };
+    let resource = identity.resource();
+    let field_len = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
+    let scope_logs_len = field_len(scope.encoded_len()) + encoded_records.len();
+    let resource_logs_len = field_len(resource.encoded_len()) + field_len(scope_logs_len);
+    let mut out = Vec::with_capacity(field_len(resource_logs_len));
+    // ExportLogsServiceRequest.resource_logs = 1
+    encode_key(1, WireType::LengthDelimited, &mut out);
+    encode_varint(resource_logs_len as u64, &mut out);
+    // ResourceLogs.resource = 1, .scope_logs = 2
+    prost::encoding::message::encode(1, &resource, &mut out);
+    encode_key(2, WireType::LengthDelimited, &mut out);
+    encode_varint(scope_logs_len as u64, &mut out);
+    // ScopeLogs.scope = 1, then the records (.log_records = 2)
+    prost::encoding::message::encode(1, &scope, &mut out);
+    out.extend_from_slice(encoded_records);
+    out
 }
 
 pub fn now_nanos() -> u64 {

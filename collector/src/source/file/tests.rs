@@ -4,6 +4,8 @@
 use std::io::Write;
 
 use porthole_proto::common::any_value;
+use porthole_proto::logs::{ResourceLogs, ScopeLogs};
+use porthole_proto::logs_service::ExportLogsServiceRequest;
 
 use super::*;
 use crate::buffer::DiskBuffer;
@@ -61,7 +63,7 @@ impl Rig {
     fn take(&self) -> Vec<String> {
         let mut bodies = Vec::new();
         while let Some(record) = self.buffer.try_next().unwrap() {
-            let request = ExportLogsServiceRequest::decode(record.payload.as_slice()).unwrap();
+            let request = ExportLogsServiceRequest::decode(&record.payload[..]).unwrap();
             for log in request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
                 match log.body.as_ref().and_then(|b| b.value.as_ref()) {
                     Some(any_value::Value::StringValue(body)) => bodies.push(body.clone()),
@@ -180,4 +182,58 @@ async fn a_range_lost_in_the_buffer_is_read_again_from_the_file() {
     tailer.reread(lost).await.unwrap();
     assert_eq!(rig.take(), expect(0..2));
     assert_eq!(rig.metrics.reread_ranges.get(), 1);
+}
+
+#[tokio::test]
+async fn a_symlink_is_followed_to_its_file() {
+    let rig = rig("*.log");
+    let elsewhere = rig.logs.parent().unwrap().join("real");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    append(&elsewhere.join("target.txt"), 0..3);
+    std::os::unix::fs::symlink(elsewhere.join("target.txt"), rig.logs.join("app.log")).unwrap();
+    let mut tailer = rig.tailer();
+    rig.pass(&mut tailer).await;
+    append(&elsewhere.join("target.txt"), 3..5);
+    rig.pass(&mut tailer).await;
+    assert_eq!(rig.take(), expect(0..5));
+}
+
+#[test]
+fn batches_framed_by_hand_are_the_export_prost_would_encode() {
+    let identity = Identity::build(
+        &crate::config::ResourceConfig { service: Some("checkout".into()), ..Default::default() },
+        |_| None,
+    )
+    .unwrap();
+    let records: Vec<LogRecord> = (0..300)
+        .map(|n| LogRecord {
+            severity_text: "INFO".into(),
+            body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("line {n} {}", "x".repeat(n)))) }),
+            attributes: vec![string_attribute("log.file.path", "/var/log/app.log")],
+            ..LogRecord::default()
+        })
+        .collect();
+    let mut batch = Batch::default();
+    for record in &records {
+        batch.push(record, 1);
+    }
+    let (payload, count) = batch.take(&identity);
+    assert_eq!(count, 300);
+    let expected = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(identity.resource()),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "porthole-collector".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    assert_eq!(payload, expected.encode_to_vec());
+    assert_eq!(batch.records, 0);
 }
