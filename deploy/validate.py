@@ -578,8 +578,9 @@ def check_dockerfile(package: str, path: Path, expose: set[str]) -> None:
         error(where, "not a multi-stage build")
         return
     builder = " ".join(" ".join(s) for s in stages[:-1])
-    if not re.search(rf"cargo build --release --locked -p {re.escape(package)}(\s|$)", builder):
-        error(where, f"no `cargo build --release --locked -p {package}` in a build stage")
+    # --release, or a profile that inherits it (the collector's size-optimised `sidecar`).
+    if not re.search(rf"cargo build (--release|--profile \w+) --locked -p {re.escape(package)}(\s|$)", builder):
+        error(where, f"no `cargo build --release|--profile P --locked -p {package}` in a build stage")
     if "rust:1.95" not in builder:
         error(where, "the build stage is not rust:1.95 (the workspace's rust-version)")
     final = stages[-1]

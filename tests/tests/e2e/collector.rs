@@ -80,14 +80,17 @@ impl Writer {
     }
 }
 
+/// A collector config on loopback port 0; `extra` adds fields (an `otlp:` in it replaces
+/// the default gRPC-only receiver).
 fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     let config = dir.join("collector.yaml");
+    let otlp = if extra.contains("otlp:") { "" } else { "otlp: {grpc_addr: 127.0.0.1:0, http_addr: null}\n" };
     std::fs::write(
         &config,
         format!(
             "endpoint: {endpoint}\n\
              http_addr: 127.0.0.1:0\n\
-             otlp: {{grpc_addr: 127.0.0.1:0, http_addr: null}}\n\
+             {otlp}\
              cgroup: {{enabled: false}}\n\
              glob_interval: 200ms\n\
              batch: {{timeout: 1s}}\n\
@@ -317,4 +320,72 @@ async fn python_sdk_traces_through_the_collector_carry_the_pods_identity() {
     assert_eq!(collector.metric("porthole_collector_records_shipped_total", "traces").await, 51.0);
     // SIGTERM: flushes and exits cleanly well within a pod's grace period.
     assert!(collector.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-collector-token\n").unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--auth-token-file", token_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    // Without the token: ingest refuses, the collector keeps the data and retries.
+    let without = dir.path().join("without");
+    std::fs::create_dir_all(&without).unwrap();
+    let config = write_config(&without, &porthole.grpc_endpoint(), "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n");
+    let collector = Collector::start(&config, &[("K8S_POD_NAME", "web-1")]).await;
+    let body = serde_json::json!({"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "web"}}]},
+        "scopeLogs": [{"logRecords": [{"body": {"stringValue": "hello over otlp http"}}]}]}]});
+    let post = |addr: std::net::SocketAddr| {
+        let body = body.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/v1/logs"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(post(collector.otlp_http.expect("HTTP receiver on")).await.status(), 200);
+    wait_for("retries on UNAUTHENTICATED", Duration::from_secs(20), || {
+        let collector = &collector;
+        async move { (collector.metric("porthole_collector_retries_total", "unauthenticated").await > 0.0).then_some(()) }
+    })
+    .await;
+    assert_eq!(collector.metric("porthole_collector_dropped_records_total", "").await, 0.0, "nothing dropped");
+    drop(collector);
+
+    // With it (the first collector's buffer is taken over, so its record arrives too).
+    let config = write_config(
+        &without,
+        &porthole.grpc_endpoint(),
+        &format!("otlp: {{grpc_addr: null, http_addr: 127.0.0.1:0}}\ntoken_file: {}\n", token_file.display()),
+    );
+    let collector = Collector::start(&config, &[("K8S_POD_NAME", "web-1")]).await;
+    assert_eq!(post(collector.otlp_http.unwrap()).await.status(), 200);
+    let rows = wait_for("both records stored", Duration::from_secs(30), || {
+        let url = porthole.url("/api/v1/sql");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth("s3cret-collector-token")
+                .json(&serde_json::json!({"sql": "SELECT body, pod FROM logs WHERE service = 'web'"}))
+                .send()
+                .await
+                .ok()?;
+            let body: Value = response.json().await.ok()?;
+            let rows = body["rows"].as_array()?.clone();
+            (rows.len() == 2).then_some(rows)
+        }
+    })
+    .await;
+    assert!(rows.iter().all(|r| r["body"] == "hello over otlp http" && r["pod"] == "web-1"), "{rows:?}");
+    assert!(!collector.output().contains("s3cret"), "the token is never logged");
 }

@@ -363,6 +363,7 @@ pub struct Collector {
     child: Child,
     pub http: SocketAddr,
     pub otlp_grpc: Option<SocketAddr>,
+    pub otlp_http: Option<SocketAddr>,
     output: Arc<Mutex<Vec<String>>>,
 }
 
@@ -397,14 +398,20 @@ impl Collector {
                 }
             });
         }
-        let (mut http, mut otlp_grpc) = (None, None);
+        let (mut http, mut otlp_grpc, mut otlp_http) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let exited = child.try_wait().ok().flatten();
+            let line = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => line,
+                Err(_) if exited.is_none() && Instant::now() < deadline => continue,
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("porthole-collector did not start:\n{}", output.lock().unwrap().join("\n"));
+                    std::thread::sleep(Duration::from_millis(200)); // let the readers finish
+                    panic!(
+                        "porthole-collector did not start ({exited:?}):\n{}",
+                        output.lock().unwrap().join("\n")
+                    );
                 }
             };
             let addr = || -> Option<SocketAddr> {
@@ -414,6 +421,8 @@ impl Collector {
                 http = addr();
             } else if line.contains("OTLP gRPC receiver listening") {
                 otlp_grpc = addr();
+            } else if line.contains("OTLP HTTP receiver listening") {
+                otlp_http = addr();
             } else if line.contains("collector running") {
                 break;
             }
@@ -422,6 +431,7 @@ impl Collector {
             child,
             http: http.expect("the collector logs its http address"),
             otlp_grpc,
+            otlp_http,
             output,
         };
         let url = format!("http://{}/readyz", collector.http);
