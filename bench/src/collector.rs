@@ -85,7 +85,9 @@ fn lines(count: usize, seed: u64) -> Vec<String> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn start_collector(
@@ -126,7 +128,9 @@ fn start_collector(
 }
 
 fn http_get(url: &str) -> anyhow::Result<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async { Ok(reqwest::get(url).await?.error_for_status()?.text().await?) })
 }
 
@@ -156,7 +160,10 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     for binary in [&args.collector, &args.porthole] {
         if !binary.exists() {
-            bail!("{} not found: run `cargo build --release --workspace --bins` first", binary.display());
+            bail!(
+                "{} not found: run `cargo build --release --workspace --bins` first",
+                binary.display()
+            );
         }
     }
     let work = tempfile::tempdir()?;
@@ -168,7 +175,14 @@ fn main() -> anyhow::Result<()> {
     let bytes_per_line = pool.iter().map(|l| l.len() + 1).sum::<usize>() as f64 / pool.len() as f64;
     let file = work.path().join("steady.log");
     std::fs::File::create(&file)?;
-    let (collector, metrics_url) = start_collector(&args.collector, work.path(), "steady", &file, &grpc, &args.config)?;
+    let (collector, metrics_url) = start_collector(
+        &args.collector,
+        work.path(),
+        "steady",
+        &file,
+        &grpc,
+        &args.config,
+    )?;
     let tail = Proc {
         child: Command::new("tail")
             .args(["-F", "-n", "0"])
@@ -220,13 +234,23 @@ fn main() -> anyhow::Result<()> {
          {waiting} buffer records waiting when writing stopped, all shipped {drained:.1} s later",
         rate * bytes_per_line / 1e6
     );
-    println!("  porthole-collector: {collector_core:.2}% of a core, peak RSS {collector_rss:.1} MiB (idle before: {idle_core:.2}% of a core)");
+    println!(
+        "  porthole-collector: {collector_core:.2}% of a core, peak RSS {collector_rss:.1} MiB (idle before: {idle_core:.2}% of a core)"
+    );
     println!("  tail -F (floor):    {tail_core:.2}% of a core, peak RSS {tail_rss:.1} MiB");
     println!(
         "  ratio: collector CPU = {:.1}x tail -F; goal <= 5% of a core: {}; goal <= 10 MiB RSS: {}",
         collector_core / tail_core.max(0.01),
-        if collector_core <= 5.0 { "met" } else { "NOT met" },
-        if collector_rss <= 10.0 { "met" } else { "NOT met" }
+        if collector_core <= 5.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if collector_rss <= 10.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     drop(collector);
     drop(tail);
@@ -240,7 +264,14 @@ fn main() -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     let started = Instant::now();
-    let (collector, metrics_url) = start_collector(&args.collector, work.path(), "backlog", &backlog, &grpc, &args.config)?;
+    let (collector, metrics_url) = start_collector(
+        &args.collector,
+        work.path(),
+        "backlog",
+        &backlog,
+        &grpc,
+        &args.config,
+    )?;
     let deadline = Instant::now() + Duration::from_secs(600);
     while metric(&metrics_url, "porthole_collector_records_received_total")? < args.backlog as f64 {
         if Instant::now() > deadline {

@@ -187,7 +187,9 @@ impl DiskBuffer {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends and fsyncs one record; with `when_full: block` waits until there is room.
@@ -441,7 +443,9 @@ impl DiskBuffer {
         let state = self.lock();
         let acked = state.acked;
         state.segments.iter().all(|s| {
-            s.id < acked.segment || (s.id == acked.segment && s.bytes <= acked.offset) || s.bytes == 0
+            s.id < acked.segment
+                || (s.id == acked.segment && s.bytes <= acked.offset)
+                || s.bytes == 0
         })
     }
 
@@ -499,7 +503,11 @@ enum ReadOutcome {
     },
 }
 
-fn read_record(file: &mut File, offset: u64, segment_bytes: u64) -> Result<ReadOutcome, CollectorError> {
+fn read_record(
+    file: &mut File,
+    offset: u64,
+    segment_bytes: u64,
+) -> Result<ReadOutcome, CollectorError> {
     let io = |e| CollectorError::Buffer(format!("reading a buffer segment: {e}"));
     file.seek(SeekFrom::Start(offset)).map_err(io)?;
     let mut header = [0u8; HEADER];
@@ -574,7 +582,9 @@ fn create_segment(dir: &Path, id: u64) -> Result<File, CollectorError> {
         .open(&path)
         .map_err(|e| io_error(&path, e))?;
     // The new name must survive a crash too, or the records in it would vanish.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(dir, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))?;
     Ok(file)
 }
 
@@ -605,7 +615,11 @@ fn read_ack(dir: &Path) -> Option<(Position, HashMap<u64, u64>)> {
 
 /// Written by rename, so a crash leaves the old or the new position, never half of one.
 /// Not fsynced: after a power loss an older position only means records are sent again.
-fn write_ack(dir: &Path, position: Position, ledger: &HashMap<u64, u64>) -> Result<(), CollectorError> {
+fn write_ack(
+    dir: &Path,
+    position: Position,
+    ledger: &HashMap<u64, u64>,
+) -> Result<(), CollectorError> {
     let tmp = dir.join("ack.tmp");
     let body = serde_json::to_vec(&AckFile {
         segment: position.segment,
@@ -668,7 +682,12 @@ mod tests {
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
         for n in 0..5u64 {
             buffer
-                .try_append(Kind::Logs, 1, &[range(n)], format!("payload {n}").as_bytes())
+                .try_append(
+                    Kind::Logs,
+                    1,
+                    &[range(n)],
+                    format!("payload {n}").as_bytes(),
+                )
                 .unwrap()
                 .unwrap();
         }
@@ -680,10 +699,15 @@ mod tests {
         let _second = buffer.try_next().unwrap().unwrap();
         drop(buffer);
         let buffer = DiskBuffer::open(&cfg, metrics).unwrap();
-        let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload.to_vec()).collect();
+        let payloads: Vec<_> = drain(&buffer)
+            .into_iter()
+            .map(|r| r.payload.to_vec())
+            .collect();
         assert_eq!(
             payloads,
-            (1..5).map(|n| format!("payload {n}").into_bytes()).collect::<Vec<_>>()
+            (1..5)
+                .map(|n| format!("payload {n}").into_bytes())
+                .collect::<Vec<_>>()
         );
         assert!(buffer.is_drained());
     }
@@ -716,13 +740,22 @@ mod tests {
         assert_eq!(metrics.buffer_corrupt_records.get(), 1);
         // Garbage at the very end, as a torn write leaves it, is skipped the same way.
         drop(buffer);
-        let mut file = OpenOptions::new().append(true).open(segment_path(dir.path(), 2)).unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(segment_path(dir.path(), 2))
+            .unwrap();
         file.write_all(b"PHB1\xff\xff").unwrap();
         drop(file);
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
-        buffer.try_append(Kind::Traces, 1, &[], b"after").unwrap().unwrap();
+        buffer
+            .try_append(Kind::Traces, 1, &[], b"after")
+            .unwrap()
+            .unwrap();
         let records = drain(&buffer);
-        assert_eq!(records.iter().map(|r| r.kind).collect::<Vec<_>>(), vec![Kind::Traces]);
+        assert_eq!(
+            records.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            vec![Kind::Traces]
+        );
         // The first stretch again (nothing after it was acknowledged), and the torn tail.
         assert_eq!(metrics.buffer_corrupt_records.get(), 3);
     }
@@ -735,18 +768,31 @@ mod tests {
         let cfg = config(dir.path(), 256 * 1024, WhenFull::Block);
         let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
         let mut accepted = 0;
-        while buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().is_ok() {
+        while buffer
+            .try_append(Kind::Logs, 1, &[], &payload)
+            .unwrap()
+            .is_ok()
+        {
             accepted += 1;
         }
         assert!((7..=8).contains(&accepted), "{accepted}");
         assert!(metrics.buffer_full.get() >= 1);
         assert!(dir_bytes(dir.path()) <= 256 * 1024);
         // Acknowledging frees whole segments, after which appends go through again.
-        let first_segment: Vec<_> = (0..2).map(|_| buffer.try_next().unwrap().unwrap()).collect();
+        let first_segment: Vec<_> = (0..2)
+            .map(|_| buffer.try_next().unwrap().unwrap())
+            .collect();
         let third = buffer.try_next().unwrap().unwrap();
-        buffer.ack(first_segment[1].next, 2, &HashMap::new()).unwrap();
+        buffer
+            .ack(first_segment[1].next, 2, &HashMap::new())
+            .unwrap();
         buffer.ack(third.next, 1, &HashMap::new()).unwrap();
-        assert!(buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().is_ok());
+        assert!(
+            buffer
+                .try_append(Kind::Logs, 1, &[], &payload)
+                .unwrap()
+                .is_ok()
+        );
         drop(buffer);
 
         let dir = tempfile::tempdir().unwrap();
@@ -755,13 +801,20 @@ mod tests {
         for n in 0..20u8 {
             let mut payload = payload.clone();
             payload[0] = n;
-            buffer.try_append(Kind::Logs, 1, &[], &payload).unwrap().unwrap();
+            buffer
+                .try_append(Kind::Logs, 1, &[], &payload)
+                .unwrap()
+                .unwrap();
         }
         assert!(dir_bytes(dir.path()) <= 256 * 1024);
         let kept: Vec<u8> = drain(&buffer).iter().map(|r| r.payload[0]).collect();
         assert_eq!(*kept.last().unwrap(), 19, "the newest records are kept");
         let dropped = metrics.dropped_count("buffer_full");
-        assert_eq!(dropped + kept.len() as u64, 20, "every record is kept or counted");
+        assert_eq!(
+            dropped + kept.len() as u64,
+            20,
+            "every record is kept or counted"
+        );
     }
 
     fn dir_bytes(dir: &Path) -> u64 {

@@ -294,9 +294,8 @@ pub struct ResourceConfig {
 
 impl Config {
     pub fn from_yaml_file(path: &Path) -> Result<Config, CollectorError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CollectorError::Config(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CollectorError::Config(format!("cannot read {}: {e}", path.display())))?;
         Config::from_yaml(&text)
             .map_err(|e| CollectorError::Config(format!("{}: {e}", path.display())))
     }
@@ -316,7 +315,8 @@ impl Config {
 
     /// Checks what the types cannot; every error names the field.
     pub fn validate(&self) -> Result<(), CollectorError> {
-        let fail = |field: &str, why: String| Err(CollectorError::Config(format!("{field}: {why}")));
+        let fail =
+            |field: &str, why: String| Err(CollectorError::Config(format!("{field}: {why}")));
         let endpoint = match url::Url::parse(&self.endpoint) {
             Ok(url) => url,
             Err(e) => return fail("endpoint", format!("{:?} is not a URL: {e}", self.endpoint)),
@@ -352,7 +352,10 @@ impl Config {
         }
         for (i, source) in self.files.iter().enumerate() {
             if source.include.is_empty() {
-                return fail(&format!("files[{i}].include"), "needs at least one glob".into());
+                return fail(
+                    &format!("files[{i}].include"),
+                    "needs at least one glob".into(),
+                );
             }
             for pattern in source.include.iter().chain(&source.exclude) {
                 if let Err(e) = glob::Pattern::new(pattern) {
@@ -364,7 +367,10 @@ impl Config {
                     return fail(&format!("files[{i}].multiline.start"), e.to_string());
                 }
                 if multiline.max_lines == 0 {
-                    return fail(&format!("files[{i}].multiline.max_lines"), "must be positive".into());
+                    return fail(
+                        &format!("files[{i}].multiline.max_lines"),
+                        "must be positive".into(),
+                    );
                 }
             }
         }
@@ -378,11 +384,17 @@ impl Config {
                     );
                 }
                 Err(_) => {
-                    return fail(&format!("scrape[{i}].url"), format!("{:?} is not a URL", target.url));
+                    return fail(
+                        &format!("scrape[{i}].url"),
+                        format!("{:?} is not a URL", target.url),
+                    );
                 }
             }
             if target.interval.is_zero() || target.timeout.is_zero() {
-                return fail(&format!("scrape[{i}]"), "interval and timeout must be positive".into());
+                return fail(
+                    &format!("scrape[{i}]"),
+                    "interval and timeout must be positive".into(),
+                );
             }
         }
         if self.cgroup.interval.is_zero() {
@@ -455,6 +467,12 @@ shutdown_timeout: 25s
             endpoint: "ftp://x".into(),
             ..Config::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("endpoint"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("endpoint")
+        );
     }
 }

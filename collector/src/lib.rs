@@ -41,7 +41,10 @@ pub enum CollectorError {
     #[error("buffer: {0}")]
     Buffer(String),
     #[error("{what}: {error}")]
-    Listen { what: &'static str, error: std::io::Error },
+    Listen {
+        what: &'static str,
+        error: std::io::Error,
+    },
 }
 
 /// Re-reads of corrupt ranges waiting for the tailer.
@@ -55,7 +58,9 @@ pub async fn run(
 ) -> Result<(), CollectorError> {
     config.validate()?;
     let metrics = CollectorMetrics::new();
-    let identity = Arc::new(Identity::build(&config.resource, |name| std::env::var(name).ok())?);
+    let identity = Arc::new(Identity::build(&config.resource, |name| {
+        std::env::var(name).ok()
+    })?);
     let buffer = DiskBuffer::open(&config.buffer, metrics.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let stop_sources = CancellationToken::new();
@@ -64,10 +69,21 @@ pub async fn run(
 
     let http = tokio::net::TcpListener::bind(config.http_addr)
         .await
-        .map_err(|error| CollectorError::Listen { what: "http_addr", error })?;
-    let addr = http.local_addr().map_err(|error| CollectorError::Listen { what: "http_addr", error })?;
+        .map_err(|error| CollectorError::Listen {
+            what: "http_addr",
+            error,
+        })?;
+    let addr = http.local_addr().map_err(|error| CollectorError::Listen {
+        what: "http_addr",
+        error,
+    })?;
     tracing::info!(%addr, "health and metrics listening");
-    let http_task = tokio::spawn(telemetry::serve(http, metrics.clone(), ready.clone(), stop_http.clone()));
+    let http_task = tokio::spawn(telemetry::serve(
+        http,
+        metrics.clone(),
+        ready.clone(),
+        stop_http.clone(),
+    ));
 
     let (reread_tx, reread_rx) = mpsc::channel(MAX_QUEUED_REREADS);
     let shipper = Shipper::new(&config, buffer.clone(), metrics.clone(), reread_tx)?;
@@ -76,14 +92,34 @@ pub async fn run(
     let mut sources = tokio::task::JoinSet::new();
     let tailer = Tailer::new(&config, buffer.clone(), identity.clone(), metrics.clone());
     sources.spawn(tailer.run(reread_rx, stop_sources.clone()));
-    for task in source::otlp::start(&config.otlp, buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()).await? {
+    for task in source::otlp::start(
+        &config.otlp,
+        buffer.clone(),
+        identity.clone(),
+        metrics.clone(),
+        stop_sources.clone(),
+    )
+    .await?
+    {
         sources.spawn(task);
     }
     for target in &config.scrape {
-        sources.spawn(source::scrape::run(target.clone(), buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()));
+        sources.spawn(source::scrape::run(
+            target.clone(),
+            buffer.clone(),
+            identity.clone(),
+            metrics.clone(),
+            stop_sources.clone(),
+        ));
     }
     if config.cgroup.enabled {
-        sources.spawn(source::cgroup::run(config.cgroup.clone(), buffer.clone(), identity.clone(), metrics.clone(), stop_sources.clone()));
+        sources.spawn(source::cgroup::run(
+            config.cgroup.clone(),
+            buffer.clone(),
+            identity.clone(),
+            metrics.clone(),
+            stop_sources.clone(),
+        ));
     }
     ready.store(true, Ordering::Relaxed);
     tracing::info!(endpoint = %config.endpoint, files = config.files.len(), "collector running");
@@ -103,7 +139,10 @@ pub async fn run(
     }
     let left = buffer.pending_records();
     if left > 0 {
-        tracing::warn!(records = left, "shutdown timeout: records stay in the buffer and are sent on the next start");
+        tracing::warn!(
+            records = left,
+            "shutdown timeout: records stay in the buffer and are sent on the next start"
+        );
     }
     stop_shipping.cancel();
     if let Ok(Err(error)) = shipper_task.await {
@@ -123,6 +162,8 @@ fn source_failure(
     match result {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error),
-        Err(panic) => Some(CollectorError::Buffer(format!("a source task failed: {panic}"))),
+        Err(panic) => Some(CollectorError::Buffer(format!(
+            "a source task failed: {panic}"
+        ))),
     }
 }

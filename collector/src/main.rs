@@ -10,7 +10,11 @@ use porthole_collector::Config;
 use porthole_collector::config::FileSource;
 
 #[derive(Parser)]
-#[command(name = "porthole-collector", version, about = "Porthole's sidecar: tails files, receives OTLP, ships to ingest without losing a line")]
+#[command(
+    name = "porthole-collector",
+    version,
+    about = "Porthole's sidecar: tails files, receives OTLP, ships to ingest without losing a line"
+)]
 struct Args {
     /// The YAML config (collector/README.md); flags override what it says.
     #[arg(long, env = "PORTHOLE_COLLECTOR_CONFIG")]
@@ -19,7 +23,11 @@ struct Args {
     #[arg(long, env = "PORTHOLE_COLLECTOR_ENDPOINT")]
     endpoint: Option<String>,
     /// Files to tail (glob, repeatable), e.g. `/var/log/app/*.log*`.
-    #[arg(long = "files", env = "PORTHOLE_COLLECTOR_FILES", value_delimiter = ',')]
+    #[arg(
+        long = "files",
+        env = "PORTHOLE_COLLECTOR_FILES",
+        value_delimiter = ','
+    )]
     files: Vec<String>,
     /// The disk buffer's directory.
     #[arg(long, env = "PORTHOLE_COLLECTOR_BUFFER_DIR")]
@@ -51,7 +59,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if args.log_format == "json" {
         logs.json().init();
     } else {

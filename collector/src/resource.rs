@@ -19,9 +19,15 @@ const FROM_ENV: &[(&str, &[&str])] = &[
     ("k8s.pod.name", &["K8S_POD_NAME", "POD_NAME"]),
     ("k8s.pod.uid", &["K8S_POD_UID", "POD_UID"]),
     ("k8s.node.name", &["K8S_NODE_NAME", "NODE_NAME"]),
-    ("k8s.container.name", &["K8S_CONTAINER_NAME", "CONTAINER_NAME"]),
+    (
+        "k8s.container.name",
+        &["K8S_CONTAINER_NAME", "CONTAINER_NAME"],
+    ),
     ("container.image.name", &["CONTAINER_IMAGE"]),
-    ("container.image.id", &["CONTAINER_IMAGE_DIGEST", "IMAGE_DIGEST"]),
+    (
+        "container.image.id",
+        &["CONTAINER_IMAGE_DIGEST", "IMAGE_DIGEST"],
+    ),
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -44,7 +50,10 @@ impl Identity {
             }
         }
         for (key, names) in FROM_ENV {
-            if let Some(value) = names.iter().find_map(|name| env(name).filter(|v| !v.is_empty())) {
+            if let Some(value) = names
+                .iter()
+                .find_map(|name| env(name).filter(|v| !v.is_empty()))
+            {
                 attributes.insert(key.to_string(), value);
             }
         }
@@ -151,7 +160,10 @@ mod tests {
         let identity = Identity::build(&config, env).unwrap();
         assert_eq!(identity.get("service.name"), Some("checkout"));
         assert_eq!(identity.get("k8s.pod.name"), Some("checkout-7d9f-abcde"));
-        assert_eq!(identity.get("container.image.name"), Some("registry:5000/shop/checkout"));
+        assert_eq!(
+            identity.get("container.image.name"),
+            Some("registry:5000/shop/checkout")
+        );
         assert_eq!(identity.get("container.image.tag"), Some("v2.1.0"));
         assert_eq!(identity.get("team"), Some("payments"));
         assert_eq!(identity.get("deployment.environment"), Some("prod"));
@@ -165,12 +177,14 @@ mod tests {
         };
         identity.enrich(&mut from_sdk);
         let get = |key: &str| {
-            from_sdk.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
-                match kv.value.as_ref()?.value.as_ref()? {
+            from_sdk
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
                     any_value::Value::StringValue(s) => Some(s.clone()),
                     _ => None,
-                }
-            })
+                })
         };
         assert_eq!(get("service.name").as_deref(), Some("checkout"));
         assert_eq!(get("k8s.pod.name").as_deref(), Some("sdk-knows-better"));

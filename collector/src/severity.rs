@@ -22,7 +22,15 @@ const LEVELS: &[(&str, i32, &str)] = &[
     ("alert", 21, "FATAL"),
 ];
 
-const JSON_KEYS: &[&str] = &["level", "severity", "lvl", "loglevel", "log.level", "levelname", "log_level"];
+const JSON_KEYS: &[&str] = &[
+    "level",
+    "severity",
+    "lvl",
+    "loglevel",
+    "log.level",
+    "levelname",
+    "log_level",
+];
 const LOGFMT_KEYS: &[&str] = &["level=", "lvl=", "severity="];
 /// A level word is looked for only this far into the line, where loggers put it.
 const PREFIX_BYTES: usize = 96;
@@ -30,10 +38,10 @@ const PREFIX_BYTES: usize = 96;
 /// `(severity number, severity text)` if the line names a level.
 pub fn parse(line: &str) -> Option<(i32, &'static str)> {
     let trimmed = line.trim_start();
-    if trimmed.starts_with('{') {
-        if let Some(found) = from_json(trimmed) {
-            return Some(found);
-        }
+    if trimmed.starts_with('{')
+        && let Some(found) = from_json(trimmed)
+    {
+        return Some(found);
     }
     from_logfmt(line).or_else(|| from_prefix(line))
 }
@@ -56,11 +64,16 @@ fn from_json(line: &str) -> Option<(i32, &'static str)> {
     JSON_KEYS.iter().find_map(|key| {
         let quoted = format!("\"{key}\"");
         let at = line.find(&quoted)?;
-        let rest = line[at + quoted.len()..].trim_start().strip_prefix(':')?.trim_start();
+        let rest = line[at + quoted.len()..]
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start();
         if let Some(text) = rest.strip_prefix('"') {
             return level(&text[..text.find('"')?]);
         }
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         match rest[..digits].parse::<u64>().ok()? {
             10 => Some((1, "TRACE")),
             20 => Some((5, "DEBUG")),
@@ -116,11 +129,23 @@ mod tests {
             (r#"{"level":"error","msg":"boom"}"#, Some("ERROR")),
             (r#"{"severity":"WARNING","message":"slow"}"#, Some("WARN")),
             (r#"{"level":50,"msg":"pino"}"#, Some("ERROR")),
-            (r#"{"ts": 1, "log.level" : "info", "msg": "x"}"#, Some("INFO")),
-            (r#"{"msg":"level is not here","lvl":"error"}"#, Some("ERROR")),
-            ("ts=2024-01-01 level=warn msg=\"disk almost full\"", Some("WARN")),
+            (
+                r#"{"ts": 1, "log.level" : "info", "msg": "x"}"#,
+                Some("INFO"),
+            ),
+            (
+                r#"{"msg":"level is not here","lvl":"error"}"#,
+                Some("ERROR"),
+            ),
+            (
+                "ts=2024-01-01 level=warn msg=\"disk almost full\"",
+                Some("WARN"),
+            ),
             ("time=1 lvl=\"debug\" x=y", Some("DEBUG")),
-            ("2024-05-01 12:00:00,123 ERROR [main] payment failed", Some("ERROR")),
+            (
+                "2024-05-01 12:00:00,123 ERROR [main] payment failed",
+                Some("ERROR"),
+            ),
             ("WARN: retrying", Some("WARN")),
             ("[error] upstream timed out", Some("ERROR")),
             ("I 2024 ... FATAL: out of memory", Some("FATAL")),

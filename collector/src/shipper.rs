@@ -20,12 +20,12 @@ use bytes::Bytes;
 use porthole_proto::logs_service::ExportLogsServiceResponse;
 use porthole_proto::metrics_service::ExportMetricsServiceResponse;
 use porthole_proto::trace_service::ExportTraceServiceResponse;
-use tonic_prost::ProstCodec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic_prost::ProstCodec;
 use tonic_types::StatusExt;
 
 use crate::CollectorError;
@@ -103,7 +103,9 @@ impl Shipper {
                 })?;
                 let value = format!("Bearer {}", token.trim());
                 Some(value.parse().map_err(|_| {
-                    CollectorError::Config("token_file: the token has characters a header cannot carry".into())
+                    CollectorError::Config(
+                        "token_file: the token has characters a header cannot carry".into(),
+                    )
                 })?)
             }
             None => None,
@@ -113,7 +115,8 @@ impl Shipper {
             Compression::Zstd => Some(CompressionEncoding::Zstd),
             Compression::None => None,
         };
-        let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let mut grpc =
+            tonic::client::Grpc::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
         if let Some(encoding) = encoding {
             grpc = grpc.send_compressed(encoding);
         }
@@ -182,19 +185,26 @@ impl Shipper {
                 };
                 if self.rereads.try_send(gap).is_err() {
                     self.metrics.dropped("buffer_corrupt", 1);
-                    tracing::warn!(start = gap.start, end = gap.end, "too many re-reads queued; lines of a corrupt buffer record are lost");
+                    tracing::warn!(
+                        start = gap.start,
+                        end = gap.end,
+                        "too many re-reads queued; lines of a corrupt buffer record are lost"
+                    );
                 }
             }
             *furthest = (*furthest).max(range.end);
         }
         if self.ledger.len() > MAX_LEDGER_FILES {
-            let smallest = self.ledger.iter().min_by_key(|(_, end)| **end).map(|(k, _)| *k);
+            let smallest = self
+                .ledger
+                .iter()
+                .min_by_key(|(_, end)| **end)
+                .map(|(k, _)| *k);
             if let Some(key) = smallest {
                 self.ledger.remove(&key);
             }
         }
     }
-
 }
 
 impl Exporter {
@@ -214,7 +224,11 @@ impl Exporter {
                     if rejected > 0 {
                         self.metrics.dropped("rejected_by_ingest", rejected);
                     }
-                    self.metrics.shipped(record.kind.name(), records.saturating_sub(rejected), record.payload.len() as u64);
+                    self.metrics.shipped(
+                        record.kind.name(),
+                        records.saturating_sub(rejected),
+                        record.payload.len() as u64,
+                    );
                     if failures > 0 {
                         tracing::info!(failures, "ingest reachable again");
                     }
@@ -224,13 +238,20 @@ impl Exporter {
                 Err(Failure::Drop(reason)) => {
                     let records = u64::from(record.records);
                     self.metrics.dropped(reason, records);
-                    tracing::error!(signal = record.kind.name(), records, reason, "ingest refused an export for good; dropped");
+                    tracing::error!(
+                        signal = record.kind.name(),
+                        records,
+                        reason,
+                        "ingest refused an export for good; dropped"
+                    );
                     return false;
                 }
                 Err(Failure::Retry(reason, server_delay)) => {
                     failures += 1;
                     self.metrics.retried(reason);
-                    self.metrics.ingest_reachable.store(false, Ordering::Relaxed);
+                    self.metrics
+                        .ingest_reachable
+                        .store(false, Ordering::Relaxed);
                     let delay = backoff.next().unwrap_or(Duration::from_secs(30));
                     let delay = server_delay.map_or(delay, |d| d.max(delay));
                     // One line when the trouble starts, then every tenth attempt.
@@ -256,19 +277,28 @@ impl Exporter {
                 let path = path("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
                 let codec = ProstCodec::<Encoded, ExportLogsServiceResponse>::default();
                 let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_log_records.max(0) as u64))
+                Ok(response
+                    .into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_log_records.max(0) as u64))
             }
             Kind::Traces => {
                 let path = path("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
                 let codec = ProstCodec::<Encoded, ExportTraceServiceResponse>::default();
                 let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64))
+                Ok(response
+                    .into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_spans.max(0) as u64))
             }
             Kind::Metrics => {
                 let path = path("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
                 let codec = ProstCodec::<Encoded, ExportMetricsServiceResponse>::default();
                 let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response.into_inner().partial_success.map_or(0, |p| p.rejected_data_points.max(0) as u64))
+                Ok(response
+                    .into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_data_points.max(0) as u64))
             }
         }
     }
@@ -277,7 +307,9 @@ impl Exporter {
         let mut request = tonic::Request::new(message);
         request.set_timeout(ATTEMPT_TIMEOUT);
         if let Some(token) = &self.token {
-            request.metadata_mut().insert("authorization", token.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
         }
         request
     }
@@ -288,7 +320,9 @@ impl Exporter {
 /// and dropping the data meanwhile would lose it.
 fn classify(status: tonic::Status) -> Failure {
     use tonic::Code;
-    let server_delay = status.get_details_retry_info().and_then(|info| info.retry_delay);
+    let server_delay = status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay);
     match status.code() {
         Code::InvalidArgument => Failure::Drop("invalid_argument"),
         Code::Unimplemented => Failure::Drop("unimplemented"),
@@ -296,13 +330,17 @@ fn classify(status: tonic::Status) -> Failure {
         Code::ResourceExhausted => Failure::Retry("resource_exhausted", server_delay),
         Code::Unavailable => Failure::Retry("unavailable", server_delay),
         Code::DeadlineExceeded => Failure::Retry("deadline_exceeded", server_delay),
-        Code::Unauthenticated | Code::PermissionDenied => Failure::Retry("unauthenticated", server_delay),
+        Code::Unauthenticated | Code::PermissionDenied => {
+            Failure::Retry("unauthenticated", server_delay)
+        }
         _ => Failure::Retry("other", server_delay),
     }
 }
 
 fn channel(config: &Config) -> Result<Channel, CollectorError> {
-    let bad = |e: tonic::transport::Error| CollectorError::Config(format!("endpoint {}: {e}", config.endpoint));
+    let bad = |e: tonic::transport::Error| {
+        CollectorError::Config(format!("endpoint {}: {e}", config.endpoint))
+    };
     let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
         .map_err(bad)?
         .connect_timeout(Duration::from_secs(5))
@@ -310,7 +348,8 @@ fn channel(config: &Config) -> Result<Channel, CollectorError> {
         .http2_keep_alive_interval(Duration::from_secs(30));
     if config.endpoint.starts_with("https://") {
         let read = |path: &std::path::Path, field: &str| {
-            std::fs::read(path).map_err(|e| CollectorError::Config(format!("tls.{field} {}: {e}", path.display())))
+            std::fs::read(path)
+                .map_err(|e| CollectorError::Config(format!("tls.{field} {}: {e}", path.display())))
         };
         let mut tls = ClientTlsConfig::new();
         tls = match &config.tls.ca_file {
@@ -318,7 +357,10 @@ fn channel(config: &Config) -> Result<Channel, CollectorError> {
             None => tls.with_webpki_roots(),
         };
         if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
-            tls = tls.identity(Identity::from_pem(read(cert, "cert_file")?, read(key, "key_file")?));
+            tls = tls.identity(Identity::from_pem(
+                read(cert, "cert_file")?,
+                read(key, "key_file")?,
+            ));
         }
         if let Some(name) = &config.tls.server_name {
             tls = tls.domain_name(name.clone());

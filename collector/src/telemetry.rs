@@ -75,8 +75,16 @@ impl CollectorMetrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
-        r.register("lines_read", "Lines read from files", metrics.lines_read.clone());
-        r.register("bytes_read", "Bytes read from files", metrics.bytes_read.clone());
+        r.register(
+            "lines_read",
+            "Lines read from files",
+            metrics.lines_read.clone(),
+        );
+        r.register(
+            "bytes_read",
+            "Bytes read from files",
+            metrics.bytes_read.clone(),
+        );
         r.register(
             "lines_truncated",
             "Lines longer than max_line_bytes, cut to that length",
@@ -97,9 +105,21 @@ impl CollectorMetrics {
             "Encoded export bytes acknowledged by ingest",
             metrics.bytes_shipped.clone(),
         );
-        r.register("retries", "Export attempts retried, by reason", metrics.retries.clone());
-        r.register("dropped_records", "Records given up on, by reason", metrics.dropped.clone());
-        r.register("buffer_bytes", "Bytes in the disk buffer", metrics.buffer_bytes.clone());
+        r.register(
+            "retries",
+            "Export attempts retried, by reason",
+            metrics.retries.clone(),
+        );
+        r.register(
+            "dropped_records",
+            "Records given up on, by reason",
+            metrics.dropped.clone(),
+        );
+        r.register(
+            "buffer_bytes",
+            "Bytes in the disk buffer",
+            metrics.buffer_bytes.clone(),
+        );
         r.register(
             "buffer_records",
             "Records in the disk buffer not yet acknowledged",
@@ -125,47 +145,74 @@ impl CollectorMetrics {
             "Bytes of tailed files written but not yet in the buffer",
             metrics.checkpoint_lag_bytes.clone(),
         );
-        r.register("files_open", "Files being tailed", metrics.files_open.clone());
+        r.register(
+            "files_open",
+            "Files being tailed",
+            metrics.files_open.clone(),
+        );
         r.register(
             "files_skipped",
             "Matching files not tailed because max_open_files was reached",
             metrics.files_skipped.clone(),
         );
-        r.register("scrape_errors", "Failed Prometheus scrapes", metrics.scrape_errors.clone());
-        Arc::new(CollectorMetrics { registry, ..metrics })
+        r.register(
+            "scrape_errors",
+            "Failed Prometheus scrapes",
+            metrics.scrape_errors.clone(),
+        );
+        Arc::new(CollectorMetrics {
+            registry,
+            ..metrics
+        })
     }
 
     pub fn received(&self, signal: &str, records: u64) {
         self.records_read
-            .get_or_create(&SignalLabel { signal: signal.into() })
+            .get_or_create(&SignalLabel {
+                signal: signal.into(),
+            })
             .inc_by(records);
     }
 
     pub fn shipped(&self, signal: &str, records: u64, bytes: u64) {
         self.records_shipped
-            .get_or_create(&SignalLabel { signal: signal.into() })
+            .get_or_create(&SignalLabel {
+                signal: signal.into(),
+            })
             .inc_by(records);
         self.bytes_shipped.inc_by(bytes);
     }
 
     pub fn shipped_count(&self, signal: &str) -> u64 {
         self.records_shipped
-            .get_or_create(&SignalLabel { signal: signal.into() })
+            .get_or_create(&SignalLabel {
+                signal: signal.into(),
+            })
             .get()
     }
 
     pub fn retried(&self, reason: &'static str) {
-        self.retries.get_or_create(&Reason { reason: reason.into() }).inc();
+        self.retries
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     pub fn dropped(&self, reason: &'static str, records: u64) {
         self.dropped
-            .get_or_create(&Reason { reason: reason.into() })
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
             .inc_by(records);
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {
-        self.dropped.get_or_create(&Reason { reason: reason.into() }).get()
+        self.dropped
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .get()
     }
 
     pub fn encode(&self) -> String {
@@ -209,7 +256,10 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics_text(State(state): State<HttpState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
 }

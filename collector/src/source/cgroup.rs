@@ -6,9 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
-use porthole_proto::metrics::{
-    AggregationTemporality, Gauge, Metric, Sum, metric,
-};
+use porthole_proto::metrics::{AggregationTemporality, Gauge, Metric, Sum, metric};
 use tokio_util::sync::CancellationToken;
 
 use crate::CollectorError;
@@ -57,32 +55,85 @@ pub async fn run(
 pub fn read(root: &Path, proc_root: &Path, start: u64, now: u64) -> Vec<Metric> {
     let mut out = Vec::new();
     let cpu = keyed(&root.join("cpu.stat"));
-    let micros = |key: &str| cpu.iter().find(|(k, _)| k == key).map(|(_, v)| *v as f64 / 1e6);
+    let micros = |key: &str| {
+        cpu.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v as f64 / 1e6)
+    };
     for (mode, key) in [("user", "user_usec"), ("system", "system_usec")] {
         if let Some(seconds) = micros(key) {
-            out.push(sum("container.cpu.time", "s", seconds, vec![string_attribute("cpu.mode", mode)], start, now));
+            out.push(sum(
+                "container.cpu.time",
+                "s",
+                seconds,
+                vec![string_attribute("cpu.mode", mode)],
+                start,
+                now,
+            ));
         }
     }
     if let Some(seconds) = micros("throttled_usec") {
-        out.push(sum("container.cpu.throttled_time", "s", seconds, vec![], start, now));
+        out.push(sum(
+            "container.cpu.throttled_time",
+            "s",
+            seconds,
+            vec![],
+            start,
+            now,
+        ));
     }
     if let Some((_, periods)) = cpu.iter().find(|(k, _)| k == "nr_throttled") {
-        out.push(sum("container.cpu.throttled_periods", "{period}", *periods as f64, vec![], start, now));
+        out.push(sum(
+            "container.cpu.throttled_periods",
+            "{period}",
+            *periods as f64,
+            vec![],
+            start,
+            now,
+        ));
     }
     if let Some(bytes) = single(&root.join("memory.current")) {
-        out.push(gauge("container.memory.usage", "By", bytes as f64, vec![], now));
+        out.push(gauge(
+            "container.memory.usage",
+            "By",
+            bytes as f64,
+            vec![],
+            now,
+        ));
     }
     if let Some(bytes) = single(&root.join("memory.max")) {
-        out.push(gauge("container.memory.limit", "By", bytes as f64, vec![], now));
+        out.push(gauge(
+            "container.memory.limit",
+            "By",
+            bytes as f64,
+            vec![],
+            now,
+        ));
     }
     let memory = keyed(&root.join("memory.stat"));
     for key in ["anon", "file"] {
         if let Some((_, bytes)) = memory.iter().find(|(k, _)| k == key) {
-            out.push(gauge("container.memory.usage.by_type", "By", *bytes as f64, vec![string_attribute("memory.type", key)], now));
+            out.push(gauge(
+                "container.memory.usage.by_type",
+                "By",
+                *bytes as f64,
+                vec![string_attribute("memory.type", key)],
+                now,
+            ));
         }
     }
-    if let Some((_, events)) = keyed(&root.join("memory.events")).iter().find(|(k, _)| k == "oom_kill") {
-        out.push(sum("container.memory.oom_kills", "{kill}", *events as f64, vec![], start, now));
+    if let Some((_, events)) = keyed(&root.join("memory.events"))
+        .iter()
+        .find(|(k, _)| k == "oom_kill")
+    {
+        out.push(sum(
+            "container.memory.oom_kills",
+            "{kill}",
+            *events as f64,
+            vec![],
+            start,
+            now,
+        ));
     }
     let (mut read_bytes, mut write_bytes, mut seen_io) = (0u64, 0u64, false);
     if let Ok(text) = std::fs::read_to_string(root.join("io.stat")) {
@@ -100,18 +151,41 @@ pub fn read(root: &Path, proc_root: &Path, start: u64, now: u64) -> Vec<Metric> 
     }
     if seen_io {
         for (direction, bytes) in [("read", read_bytes), ("write", write_bytes)] {
-            out.push(sum("container.disk.io", "By", bytes as f64, vec![string_attribute("disk.io.direction", direction)], start, now));
+            out.push(sum(
+                "container.disk.io",
+                "By",
+                bytes as f64,
+                vec![string_attribute("disk.io.direction", direction)],
+                start,
+                now,
+            ));
         }
     }
     if let Some(pids) = single(&root.join("pids.current")) {
-        out.push(gauge("container.pids", "{process}", pids as f64, vec![], now));
+        out.push(gauge(
+            "container.pids",
+            "{process}",
+            pids as f64,
+            vec![],
+            now,
+        ));
     }
     if let Ok(entries) = std::fs::read_dir(proc_root) {
         let processes = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
             .count();
-        out.push(gauge("process.count", "{process}", processes as f64, vec![], now));
+        out.push(gauge(
+            "process.count",
+            "{process}",
+            processes as f64,
+            vec![],
+            now,
+        ));
     }
     out
 }
@@ -132,8 +206,14 @@ fn single(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-
-fn sum(name: &str, unit: &str, value: f64, attributes: Vec<KeyValue>, start: u64, now: u64) -> Metric {
+fn sum(
+    name: &str,
+    unit: &str,
+    value: f64,
+    attributes: Vec<KeyValue>,
+    start: u64,
+    now: u64,
+) -> Metric {
     Metric {
         name: name.into(),
         unit: unit.into(),
@@ -170,7 +250,11 @@ mod tests {
         std::fs::write(root.join("cpu.stat"), "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 4\nthrottled_usec 500000\n").unwrap();
         std::fs::write(root.join("memory.current"), "1048576\n").unwrap();
         std::fs::write(root.join("memory.max"), "max\n").unwrap();
-        std::fs::write(root.join("io.stat"), "8:0 rbytes=100 wbytes=50 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n").unwrap();
+        std::fs::write(
+            root.join("io.stat"),
+            "8:0 rbytes=100 wbytes=50 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n",
+        )
+        .unwrap();
         std::fs::write(root.join("pids.current"), "7\n").unwrap();
         let procs = root.join("proc");
         for name in ["1", "42", "self", "sys"] {
@@ -184,12 +268,19 @@ mod tests {
                     metric::Data::Gauge(g) => &g.data_points,
                     _ => return None,
                 };
-                points.iter().find(|p| {
-                    attr.is_none_or(|a| p.attributes.iter().any(|kv| format!("{:?}", kv.value).contains(a)))
-                }).and_then(|p| match p.value {
-                    Some(number_data_point::Value::AsDouble(v)) => Some(v),
-                    _ => None,
-                })
+                points
+                    .iter()
+                    .find(|p| {
+                        attr.is_none_or(|a| {
+                            p.attributes
+                                .iter()
+                                .any(|kv| format!("{:?}", kv.value).contains(a))
+                        })
+                    })
+                    .and_then(|p| match p.value {
+                        Some(number_data_point::Value::AsDouble(v)) => Some(v),
+                        _ => None,
+                    })
             })
         };
         assert_eq!(value("container.cpu.time", Some("user")), Some(2.0));
@@ -197,7 +288,11 @@ mod tests {
         assert_eq!(value("container.cpu.throttled_time", None), Some(0.5));
         assert_eq!(value("container.cpu.throttled_periods", None), Some(4.0));
         assert_eq!(value("container.memory.usage", None), Some(1048576.0));
-        assert_eq!(value("container.memory.limit", None), None, "no limit is not a number");
+        assert_eq!(
+            value("container.memory.limit", None),
+            None,
+            "no limit is not a number"
+        );
         assert_eq!(value("container.disk.io", Some("read")), Some(101.0));
         assert_eq!(value("container.disk.io", Some("write")), Some(52.0));
         assert_eq!(value("container.pids", None), Some(7.0));

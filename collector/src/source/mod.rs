@@ -8,7 +8,9 @@ pub mod otlp;
 pub mod scrape;
 
 use porthole_proto::common::{InstrumentationScope, KeyValue};
-use porthole_proto::metrics::{Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, number_data_point};
+use porthole_proto::metrics::{
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, number_data_point,
+};
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use prost::Message;
 

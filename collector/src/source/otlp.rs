@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
 use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use porthole_proto::metrics_service::metrics_service_server::{MetricsService, MetricsServiceServer};
+use porthole_proto::metrics_service::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use porthole_proto::metrics_service::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use porthole_proto::trace_service::trace_service_server::{TraceService, TraceServiceServer};
 use porthole_proto::trace_service::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -50,7 +52,11 @@ impl Export for ExportLogsServiceRequest {
         }
     }
     fn records(&self) -> u64 {
-        self.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len() as u64).sum()
+        self.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum()
     }
 }
 
@@ -63,7 +69,11 @@ impl Export for ExportTraceServiceRequest {
         }
     }
     fn records(&self) -> u64 {
-        self.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
+        self.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum()
     }
 }
 
@@ -76,7 +86,11 @@ impl Export for ExportMetricsServiceRequest {
         }
     }
     fn records(&self) -> u64 {
-        self.resource_metrics.iter().flat_map(|r| &r.scope_metrics).map(|s| s.metrics.len() as u64).sum()
+        self.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .map(|s| s.metrics.len() as u64)
+            .sum()
     }
 }
 
@@ -103,7 +117,10 @@ impl Receiver {
             return Ok(());
         }
         let payload = request.encode_to_vec();
-        match self.buffer.try_append(E::KIND, records.min(u32::MAX as u64) as u32, &[], &payload) {
+        match self
+            .buffer
+            .try_append(E::KIND, records.min(u32::MAX as u64) as u32, &[], &payload)
+        {
             Ok(Ok(())) => {
                 self.metrics.received(E::KIND.name(), records);
                 Ok(())
@@ -130,7 +147,10 @@ impl From<Refusal> for Status {
 
 #[tonic::async_trait]
 impl LogsService for Receiver {
-    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<GrpcResponse<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<GrpcResponse<ExportLogsServiceResponse>, Status> {
         self.accept(request.into_inner())?;
         Ok(GrpcResponse::new(ExportLogsServiceResponse::default()))
     }
@@ -138,7 +158,10 @@ impl LogsService for Receiver {
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
-    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<GrpcResponse<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<GrpcResponse<ExportTraceServiceResponse>, Status> {
         self.accept(request.into_inner())?;
         Ok(GrpcResponse::new(ExportTraceServiceResponse::default()))
     }
@@ -146,7 +169,10 @@ impl TraceService for Receiver {
 
 #[tonic::async_trait]
 impl MetricsService for Receiver {
-    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<GrpcResponse<ExportMetricsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<GrpcResponse<ExportMetricsServiceResponse>, Status> {
         self.accept(request.into_inner())?;
         Ok(GrpcResponse::new(ExportMetricsServiceResponse::default()))
     }
@@ -169,10 +195,19 @@ pub async fn start(
     };
     let mut tasks: Vec<Task> = Vec::new();
     if let Some(addr) = config.grpc_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|error| CollectorError::Listen { what: "otlp.grpc_addr", error })?;
-        let addr = listener.local_addr().map_err(|error| CollectorError::Listen { what: "otlp.grpc_addr", error })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| CollectorError::Listen {
+                    what: "otlp.grpc_addr",
+                    error,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|error| CollectorError::Listen {
+                what: "otlp.grpc_addr",
+                error,
+            })?;
         tracing::info!(%addr, "OTLP gRPC receiver listening");
         let limit = config.max_request_bytes;
         let server = tonic::transport::Server::builder()
@@ -209,28 +244,49 @@ pub async fn start(
         }));
     }
     if let Some(addr) = config.http_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|error| CollectorError::Listen { what: "otlp.http_addr", error })?;
-        let addr = listener.local_addr().map_err(|error| CollectorError::Listen { what: "otlp.http_addr", error })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| CollectorError::Listen {
+                    what: "otlp.http_addr",
+                    error,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|error| CollectorError::Listen {
+                what: "otlp.http_addr",
+                error,
+            })?;
         tracing::info!(%addr, "OTLP HTTP receiver listening");
         let app = Router::new()
             .route("/v1/logs", post(http_export::<ExportLogsServiceRequest>))
             .route("/v1/traces", post(http_export::<ExportTraceServiceRequest>))
-            .route("/v1/metrics", post(http_export::<ExportMetricsServiceRequest>))
-            .layer(axum::extract::DefaultBodyLimit::max(config.max_request_bytes))
+            .route(
+                "/v1/metrics",
+                post(http_export::<ExportMetricsServiceRequest>),
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(
+                config.max_request_bytes,
+            ))
             .with_state(receiver);
         tasks.push(Box::pin(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
-                .map_err(|error| CollectorError::Listen { what: "otlp.http_addr", error })
+                .map_err(|error| CollectorError::Listen {
+                    what: "otlp.http_addr",
+                    error,
+                })
         }));
     }
     Ok(tasks)
 }
 
-async fn http_export<E: Export>(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_export<E: Export>(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -241,24 +297,48 @@ async fn http_export<E: Export>(State(receiver): State<Receiver>, headers: Heade
         Ok(()) => {
             let response = E::Response::default();
             return if json {
-                ([(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(&response).unwrap_or_default()).into_response()
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::to_vec(&response).unwrap_or_default(),
+                )
+                    .into_response()
             } else {
-                ([(header::CONTENT_TYPE, "application/x-protobuf")], response.encode_to_vec()).into_response()
+                (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    response.encode_to_vec(),
+                )
+                    .into_response()
             };
         }
-        Err(Refusal::Full) => (StatusCode::SERVICE_UNAVAILABLE, "collector buffer is full, retry later".to_string()),
-        Err(Refusal::Broken) => (StatusCode::SERVICE_UNAVAILABLE, "collector buffer is not writable, retry later".to_string()),
+        Err(Refusal::Full) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "collector buffer is full, retry later".to_string(),
+        ),
+        Err(Refusal::Broken) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "collector buffer is not writable, retry later".to_string(),
+        ),
         Err(Refusal::Invalid(why)) => (StatusCode::BAD_REQUEST, why),
-        Err(Refusal::TooLarge) => (StatusCode::PAYLOAD_TOO_LARGE, "request too large".to_string()),
+        Err(Refusal::TooLarge) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request too large".to_string(),
+        ),
     };
     let mut response = (status, message).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, "1".parse().expect("valid header"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, "1".parse().expect("valid header"));
     }
     response
 }
 
-fn decode_body<E: Export>(headers: &HeaderMap, body: &[u8], json: bool, limit: usize) -> Result<E, Refusal> {
+fn decode_body<E: Export>(
+    headers: &HeaderMap,
+    body: &[u8],
+    json: bool,
+    limit: usize,
+) -> Result<E, Refusal> {
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

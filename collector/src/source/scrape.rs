@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
 use porthole_proto::metrics::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, Sum,
-    Summary, SummaryDataPoint, metric, summary_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, Sum, Summary,
+    SummaryDataPoint, metric, summary_data_point,
 };
 use prometheus_parse::{Scrape, Value};
 use tokio_util::sync::CancellationToken;
@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::CollectorError;
 use crate::buffer::{DiskBuffer, Kind};
 use crate::config::ScrapeTarget;
-use crate::source::number;
 use crate::resource::{Identity, string_attribute};
 use crate::source::file::now_nanos;
+use crate::source::number;
 use crate::telemetry::CollectorMetrics;
 
 /// Largest scrape body read; a target answering more is an error, not an OOM.
@@ -64,7 +64,9 @@ pub async fn run(
         }
         let count = points.len() as u64;
         let payload = super::encode_metrics(&identity, "porthole-collector/scrape", points);
-        buffer.append(Kind::Metrics, count as u32, &[], &payload).await?;
+        buffer
+            .append(Kind::Metrics, count as u32, &[], &payload)
+            .await?;
         metrics.received("metrics", count);
     }
 }
@@ -97,8 +99,10 @@ pub fn convert(text: &str, job: &str, start: u64, now: u64) -> Vec<Metric> {
     // `_sum` and `_count` of histograms and summaries arrive as their own samples.
     let mut totals: HashMap<(String, String), f64> = HashMap::new();
     for sample in &scrape.samples {
-        if matches!(sample.value, Value::Untyped(_) | Value::Counter(_) | Value::Gauge(_))
-            && (sample.metric.ends_with("_sum") || sample.metric.ends_with("_count"))
+        if matches!(
+            sample.value,
+            Value::Untyped(_) | Value::Counter(_) | Value::Gauge(_)
+        ) && (sample.metric.ends_with("_sum") || sample.metric.ends_with("_count"))
         {
             let value = match sample.value {
                 Value::Untyped(v) | Value::Counter(v) | Value::Gauge(v) => v,
@@ -129,10 +133,17 @@ pub fn convert(text: &str, job: &str, start: u64, now: u64) -> Vec<Metric> {
         let mut attributes: Vec<KeyValue> = {
             let mut pairs: Vec<_> = sample.labels.iter().collect();
             pairs.sort();
-            pairs.into_iter().map(|(k, v)| string_attribute(k, v)).collect()
+            pairs
+                .into_iter()
+                .map(|(k, v)| string_attribute(k, v))
+                .collect()
         };
         attributes.push(string_attribute("job", job));
-        let total = |suffix: &str| totals.get(&(format!("{}{suffix}", sample.metric), labels.clone())).copied();
+        let total = |suffix: &str| {
+            totals
+                .get(&(format!("{}{suffix}", sample.metric), labels.clone()))
+                .copied()
+        };
         let (data, family_doc) = match &sample.value {
             Value::Counter(v) => (
                 metric::Data::Sum(Sum {
@@ -225,13 +236,18 @@ pub fn convert(text: &str, job: &str, start: u64, now: u64) -> Vec<Metric> {
 fn merge(metric: &mut Metric, data: metric::Data) {
     match (metric.data.as_mut(), data) {
         (Some(metric::Data::Sum(a)), metric::Data::Sum(b)) => a.data_points.extend(b.data_points),
-        (Some(metric::Data::Gauge(a)), metric::Data::Gauge(b)) => a.data_points.extend(b.data_points),
-        (Some(metric::Data::Histogram(a)), metric::Data::Histogram(b)) => a.data_points.extend(b.data_points),
-        (Some(metric::Data::Summary(a)), metric::Data::Summary(b)) => a.data_points.extend(b.data_points),
+        (Some(metric::Data::Gauge(a)), metric::Data::Gauge(b)) => {
+            a.data_points.extend(b.data_points)
+        }
+        (Some(metric::Data::Histogram(a)), metric::Data::Histogram(b)) => {
+            a.data_points.extend(b.data_points)
+        }
+        (Some(metric::Data::Summary(a)), metric::Data::Summary(b)) => {
+            a.data_points.extend(b.data_points)
+        }
         _ => {}
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -260,21 +276,44 @@ rpc_seconds_count 100
     #[test]
     fn every_prometheus_type_becomes_its_otlp_kind() {
         let metrics = convert(TEXT, "http://app/metrics", 1, 2);
-        let find = |name: &str| metrics.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} missing"));
-        let Some(metric::Data::Sum(requests)) = &find("http_requests_total").data else { panic!("sum") };
+        let find = |name: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        let Some(metric::Data::Sum(requests)) = &find("http_requests_total").data else {
+            panic!("sum")
+        };
         assert!(requests.is_monotonic);
         assert_eq!(requests.data_points.len(), 2);
         assert_eq!(find("http_requests_total").description, "Requests served.");
-        let Some(metric::Data::Gauge(depth)) = &find("queue_depth").data else { panic!("gauge") };
-        assert_eq!(depth.data_points[0].value, Some(number_data_point::Value::AsDouble(12.5)));
-        let Some(metric::Data::Histogram(latency)) = &find("latency_seconds").data else { panic!("histogram") };
+        let Some(metric::Data::Gauge(depth)) = &find("queue_depth").data else {
+            panic!("gauge")
+        };
+        assert_eq!(
+            depth.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(12.5))
+        );
+        let Some(metric::Data::Histogram(latency)) = &find("latency_seconds").data else {
+            panic!("histogram")
+        };
         let point = &latency.data_points[0];
         assert_eq!(point.explicit_bounds, vec![0.1, 0.5]);
         assert_eq!(point.bucket_counts, vec![5, 3, 2]);
         assert_eq!((point.count, point.sum), (10, Some(2.5)));
-        let Some(metric::Data::Summary(rpc)) = &find("rpc_seconds").data else { panic!("summary") };
-        assert_eq!((rpc.data_points[0].count, rpc.data_points[0].sum), (100, 30.0));
+        let Some(metric::Data::Summary(rpc)) = &find("rpc_seconds").data else {
+            panic!("summary")
+        };
+        assert_eq!(
+            (rpc.data_points[0].count, rpc.data_points[0].sum),
+            (100, 30.0)
+        );
         assert_eq!(rpc.data_points[0].quantile_values.len(), 2);
-        assert!(metrics.iter().all(|m| !m.name.ends_with("_sum") && !m.name.ends_with("_count")));
+        assert!(
+            metrics
+                .iter()
+                .all(|m| !m.name.ends_with("_sum") && !m.name.ends_with("_count"))
+        );
     }
 }

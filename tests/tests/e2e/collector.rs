@@ -44,22 +44,39 @@ impl Writer {
         let written = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (path, lock, written, stop) = (path.clone(), lock.clone(), written.clone(), stop.clone());
+            let (path, lock, written, stop) =
+                (path.clone(), lock.clone(), written.clone(), stop.clone());
             std::thread::spawn(move || {
                 let pause = Duration::from_micros(1_000_000 / lines_per_second);
                 while !stop.load(Ordering::Relaxed) {
                     {
                         let _guard = lock.lock().unwrap();
                         let n = written.load(Ordering::Relaxed);
-                        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-                        writeln!(file, "{} INFO seq {n} payment processed for order {}", n, n * 7).unwrap();
+                        let mut file = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&path)
+                            .unwrap();
+                        writeln!(
+                            file,
+                            "{} INFO seq {n} payment processed for order {}",
+                            n,
+                            n * 7
+                        )
+                        .unwrap();
                         written.store(n + 1, Ordering::Relaxed);
                     }
                     std::thread::sleep(pause);
                 }
             })
         };
-        Writer { path, lock, written, stop, thread: Some(thread) }
+        Writer {
+            path,
+            lock,
+            written,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn rotate_by_rename(&self, to: &str) {
@@ -70,7 +87,12 @@ impl Writer {
     fn rotate_by_copytruncate(&self, to: &str) {
         let _guard = self.lock.lock().unwrap();
         std::fs::copy(&self.path, self.path.with_file_name(to)).unwrap();
-        std::fs::OpenOptions::new().write(true).open(&self.path).unwrap().set_len(0).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     }
 
     fn finish(mut self) -> usize {
@@ -84,7 +106,11 @@ impl Writer {
 /// the default gRPC-only receiver).
 fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     let config = dir.join("collector.yaml");
-    let otlp = if extra.contains("otlp:") { "" } else { "otlp: {grpc_addr: 127.0.0.1:0, http_addr: null}\n" };
+    let otlp = if extra.contains("otlp:") {
+        ""
+    } else {
+        "otlp: {grpc_addr: 127.0.0.1:0, http_addr: null}\n"
+    };
     std::fs::write(
         &config,
         format!(
@@ -115,7 +141,12 @@ fn corrupt_a_buffer_record(buffer: &Path) -> PathBuf {
     segments.sort();
     for segment in segments.iter().rev() {
         let mut bytes = std::fs::read(segment).unwrap();
-        let starts: Vec<usize> = bytes.windows(4).enumerate().filter(|(_, w)| w == b"PHB1").map(|(i, _)| i).collect();
+        let starts: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| w == b"PHB1")
+            .map(|(i, _)| i)
+            .collect();
         if starts.len() >= 4 {
             let victim = starts[starts.len() / 2];
             bytes[victim + 40] ^= 0x5a;
@@ -123,7 +154,10 @@ fn corrupt_a_buffer_record(buffer: &Path) -> PathBuf {
             return segment.clone();
         }
     }
-    panic!("no buffer segment with several records in {}", buffer.display());
+    panic!(
+        "no buffer segment with several records in {}",
+        buffer.display()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +195,13 @@ async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption(
     // (c) ingest away for 30 s: the collector buffers, then delivers.
     porthole.kill9();
     pause(15).await;
-    assert!(collector.metric("porthole_collector_buffer_records", "").await > 0.0, "records wait in the buffer while ingest is away");
+    assert!(
+        collector
+            .metric("porthole_collector_buffer_records", "")
+            .await
+            > 0.0,
+        "records wait in the buffer while ingest is away"
+    );
     // (d) a corrupt buffer record, found by the collector after a restart.
     collector.kill9();
     let segment = corrupt_a_buffer_record(&dir.path().join("buffer"));
@@ -188,11 +228,17 @@ async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption(
         }
     })
     .await;
-    let lost = (0..written as u64).filter(|n| !counts.contains_key(n)).count();
+    let lost = (0..written as u64)
+        .filter(|n| !counts.contains_key(n))
+        .count();
     let duplicated = counts.values().filter(|&&n| n == 2).count();
     let more = counts.values().filter(|&&n| n > 2).count();
-    let corrupt = collector.metric("porthole_collector_buffer_corrupt_records_total", "").await;
-    let reread = collector.metric("porthole_collector_reread_ranges_total", "").await;
+    let corrupt = collector
+        .metric("porthole_collector_buffer_corrupt_records_total", "")
+        .await;
+    let reread = collector
+        .metric("porthole_collector_reread_ranges_total", "")
+        .await;
     println!(
         "collector e2e: {written} lines written, {lost} lost, {duplicated} twice, {more} more than twice; \
          corrupt buffer stretches {corrupt} (in {}), re-read ranges {reread}",
@@ -202,7 +248,11 @@ async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption(
     assert_eq!(more, 0, "no line more than twice");
     assert!(corrupt >= 1.0, "the corrupted record was noticed");
     assert!(reread >= 1.0, "and its lines read again from the file");
-    let severities = sql(&porthole, "SELECT DISTINCT severity FROM logs WHERE service = 'collector-e2e'").await;
+    let severities = sql(
+        &porthole,
+        "SELECT DISTINCT severity FROM logs WHERE service = 'collector-e2e'",
+    )
+    .await;
     assert_eq!(severities, vec![serde_json::json!({"severity": "INFO"})]);
 }
 
@@ -251,7 +301,11 @@ async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
     .await;
     // The multiline group's last record is sent after its timeout; give it that long.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rows = sql(&porthole, "SELECT body, severity, pod FROM logs WHERE service = 'shapes' ORDER BY body").await;
+    let rows = sql(
+        &porthole,
+        "SELECT body, severity, pod FROM logs WHERE service = 'shapes' ORDER BY body",
+    )
+    .await;
     let bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
     assert_eq!(
         bodies,
@@ -271,16 +325,21 @@ async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
 }
 
 async fn rows_attributes_have_stream(porthole: &Porthole) {
-    let response: Value = reqwest::get(porthole.url("/api/v1/logs?q=pieces&service=shapes&start=2024-06-01T00:00:00Z"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response: Value = reqwest::get(
+        porthole.url("/api/v1/logs?q=pieces&service=shapes&start=2024-06-01T00:00:00Z"),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let row = &response["rows"][0];
     assert_eq!(row["attributes"]["log.iostream"], "stdout", "{response}");
     assert_eq!(row["attributes"]["case"], "cri", "{response}");
-    assert_eq!(row["timestamp"], "2024-06-01T10:00:00.000000001Z", "the runtime's time of the first piece");
+    assert_eq!(
+        row["timestamp"], "2024-06-01T10:00:00.000000001Z",
+        "the runtime's time of the first piece"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,25 +358,47 @@ async fn python_sdk_traces_through_the_collector_carry_the_pods_identity() {
     )
     .await;
     let endpoint = format!("http://{}", collector.otlp_grpc.expect("receiver on"));
-    let ids: Value = serde_json::from_str(run_python("traces.py", &["--endpoint".into(), endpoint], &[]).trim()).unwrap();
+    let ids: Value =
+        serde_json::from_str(run_python("traces.py", &["--endpoint".into(), endpoint], &[]).trim())
+            .unwrap();
     let big = ids["big"].as_str().unwrap().to_string();
-    let trace: Value = wait_for("the trace via the collector", Duration::from_secs(30), || {
-        let url = porthole.url(&format!("/api/v1/traces/{big}"));
-        async move {
-            let response = reqwest::get(url).await.ok()?;
-            if !response.status().is_success() {
-                return None;
+    let trace: Value = wait_for(
+        "the trace via the collector",
+        Duration::from_secs(30),
+        || {
+            let url = porthole.url(&format!("/api/v1/traces/{big}"));
+            async move {
+                let response = reqwest::get(url).await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let body: Value = response.json().await.ok()?;
+                (body["spans"].as_array()?.len() == 50).then_some(body)
             }
-            let body: Value = response.json().await.ok()?;
-            (body["spans"].as_array()?.len() == 50).then_some(body)
-        }
-    })
+        },
+    )
     .await;
     let spans = trace["spans"].as_array().unwrap();
-    assert!(spans.iter().all(|s| s["pod"] == "checkout-7d9f-x2x"), "{:?}", spans[0]);
-    assert!(spans.iter().all(|s| s["namespace"] == "shop"), "the SDK's own value wins");
-    assert!(spans.iter().all(|s| s["version"] == "v2.0.1"), "{:?}", spans[0]);
-    assert_eq!(collector.metric("porthole_collector_records_shipped_total", "traces").await, 51.0);
+    assert!(
+        spans.iter().all(|s| s["pod"] == "checkout-7d9f-x2x"),
+        "{:?}",
+        spans[0]
+    );
+    assert!(
+        spans.iter().all(|s| s["namespace"] == "shop"),
+        "the SDK's own value wins"
+    );
+    assert!(
+        spans.iter().all(|s| s["version"] == "v2.0.1"),
+        "{:?}",
+        spans[0]
+    );
+    assert_eq!(
+        collector
+            .metric("porthole_collector_records_shipped_total", "traces")
+            .await,
+        51.0
+    );
     // SIGTERM: flushes and exits cleanly well within a pod's grace period.
     assert!(collector.terminate().success());
 }
@@ -337,7 +418,11 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
     // Without the token: ingest refuses, the collector keeps the data and retries.
     let without = dir.path().join("without");
     std::fs::create_dir_all(&without).unwrap();
-    let config = write_config(&without, &porthole.grpc_endpoint(), "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n");
+    let config = write_config(
+        &without,
+        &porthole.grpc_endpoint(),
+        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
+    );
     let collector = Collector::start(&config, &[("K8S_POD_NAME", "web-1")]).await;
     let body = serde_json::json!({"resourceLogs": [{"resource": {"attributes": [
         {"key": "service.name", "value": {"stringValue": "web"}}]},
@@ -353,20 +438,44 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
                 .unwrap()
         }
     };
-    assert_eq!(post(collector.otlp_http.expect("HTTP receiver on")).await.status(), 200);
-    wait_for("retries on UNAUTHENTICATED", Duration::from_secs(20), || {
-        let collector = &collector;
-        async move { (collector.metric("porthole_collector_retries_total", "unauthenticated").await > 0.0).then_some(()) }
-    })
+    assert_eq!(
+        post(collector.otlp_http.expect("HTTP receiver on"))
+            .await
+            .status(),
+        200
+    );
+    wait_for(
+        "retries on UNAUTHENTICATED",
+        Duration::from_secs(20),
+        || {
+            let collector = &collector;
+            async move {
+                (collector
+                    .metric("porthole_collector_retries_total", "unauthenticated")
+                    .await
+                    > 0.0)
+                    .then_some(())
+            }
+        },
+    )
     .await;
-    assert_eq!(collector.metric("porthole_collector_dropped_records_total", "").await, 0.0, "nothing dropped");
+    assert_eq!(
+        collector
+            .metric("porthole_collector_dropped_records_total", "")
+            .await,
+        0.0,
+        "nothing dropped"
+    );
     drop(collector);
 
     // With it (the first collector's buffer is taken over, so its record arrives too).
     let config = write_config(
         &without,
         &porthole.grpc_endpoint(),
-        &format!("otlp: {{grpc_addr: null, http_addr: 127.0.0.1:0}}\ntoken_file: {}\n", token_file.display()),
+        &format!(
+            "otlp: {{grpc_addr: null, http_addr: 127.0.0.1:0}}\ntoken_file: {}\n",
+            token_file.display()
+        ),
     );
     let collector = Collector::start(&config, &[("K8S_POD_NAME", "web-1")]).await;
     assert_eq!(post(collector.otlp_http.unwrap()).await.status(), 200);
@@ -376,7 +485,9 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
             let response = reqwest::Client::new()
                 .post(url)
                 .bearer_auth("s3cret-collector-token")
-                .json(&serde_json::json!({"sql": "SELECT body, pod FROM logs WHERE service = 'web'"}))
+                .json(
+                    &serde_json::json!({"sql": "SELECT body, pod FROM logs WHERE service = 'web'"}),
+                )
                 .send()
                 .await
                 .ok()?;
@@ -386,6 +497,13 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
         }
     })
     .await;
-    assert!(rows.iter().all(|r| r["body"] == "hello over otlp http" && r["pod"] == "web-1"), "{rows:?}");
-    assert!(!collector.output().contains("s3cret"), "the token is never logged");
+    assert!(
+        rows.iter()
+            .all(|r| r["body"] == "hello over otlp http" && r["pod"] == "web-1"),
+        "{rows:?}"
+    );
+    assert!(
+        !collector.output().contains("s3cret"),
+        "the token is never logged"
+    );
 }

@@ -216,7 +216,12 @@ impl Porthole {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        terminate(&mut self.child, "porthole", &self.output, Duration::from_secs(60))
+        terminate(
+            &mut self.child,
+            "porthole",
+            &self.output,
+            Duration::from_secs(60),
+        )
     }
 }
 
@@ -226,7 +231,12 @@ fn kill9(child: &mut Child) {
 }
 
 /// SIGTERM, then the exit status; fails with the process's output if it does not exit.
-fn terminate(child: &mut Child, what: &str, output: &Mutex<Vec<String>>, within: Duration) -> std::process::ExitStatus {
+fn terminate(
+    child: &mut Child,
+    what: &str,
+    output: &Mutex<Vec<String>>,
+    within: Duration,
+) -> std::process::ExitStatus {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -415,7 +425,8 @@ impl Collector {
                 }
             };
             let addr = || -> Option<SocketAddr> {
-                line.split_whitespace().find_map(|w| w.strip_prefix("addr=")?.parse().ok())
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr=")?.parse().ok())
             };
             if line.contains("health and metrics listening") {
                 http = addr();
@@ -437,7 +448,13 @@ impl Collector {
         let url = format!("http://{}/readyz", collector.http);
         wait_for("collector /readyz", Duration::from_secs(10), || {
             let url = url.clone();
-            async move { reqwest::get(url).await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+            async move {
+                reqwest::get(url)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
         })
         .await;
         collector
@@ -470,7 +487,12 @@ impl Collector {
 
     /// SIGTERM, then the exit status (within a pod's 30 s grace period and then some).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        terminate(&mut self.child, "the collector", &self.output, Duration::from_secs(40))
+        terminate(
+            &mut self.child,
+            "the collector",
+            &self.output,
+            Duration::from_secs(40),
+        )
     }
 }
 

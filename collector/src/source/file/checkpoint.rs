@@ -63,7 +63,12 @@ impl Checkpoints {
         let tmp = tmp_path(&self.path);
         std::fs::write(&tmp, body)
             .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| CollectorError::Buffer(format!("saving checkpoints to {}: {e}", self.path.display())))
+            .map_err(|e| {
+                CollectorError::Buffer(format!(
+                    "saving checkpoints to {}: {e}",
+                    self.path.display()
+                ))
+            })
     }
 }
 

@@ -44,10 +44,10 @@ pub fn decode(format: Format, raw: &[u8]) -> LogLine {
         Format::Docker => docker(raw).unwrap_or_else(|| plain(raw)),
         Format::Cri => cri(raw).unwrap_or_else(|| plain(raw)),
         Format::Auto => {
-            if raw.first() == Some(&b'{') {
-                if let Some(line) = docker(raw) {
-                    return line;
-                }
+            if raw.first() == Some(&b'{')
+                && let Some(line) = docker(raw)
+            {
+                return line;
             }
             cri(raw).unwrap_or_else(|| plain(raw))
         }
@@ -176,7 +176,14 @@ impl Assembler {
 
     /// Feeds one line (`start..end` in the file, `end` past its newline); finished
     /// records go to `out`. Returns how many bytes of body were cut to stay in bounds.
-    pub fn push(&mut self, raw: &[u8], start: u64, end: u64, now: Instant, out: &mut Vec<Assembled>) -> bool {
+    pub fn push(
+        &mut self,
+        raw: &[u8],
+        start: u64,
+        end: u64,
+        now: Instant,
+        out: &mut Vec<Assembled>,
+    ) -> bool {
         let line = decode(self.format, raw);
         let mut cut = false;
         let joined = match self.partial.take() {
@@ -292,7 +299,10 @@ mod tests {
         assert_eq!(docker.stream, Some(Stream::Stderr));
         assert_eq!(docker.time_nanos, Some(1_704_164_645_500_000_000));
         assert!(!docker.partial);
-        let cri = decode(Format::Auto, b"2024-01-02T03:04:05.000000001Z stdout P part one ");
+        let cri = decode(
+            Format::Auto,
+            b"2024-01-02T03:04:05.000000001Z stdout P part one ",
+        );
         assert_eq!(cri.body, "part one ");
         assert!(cri.partial);
         assert_eq!(cri.time_nanos, Some(1_704_164_645_000_000_001));
@@ -361,8 +371,20 @@ mod tests {
         let mut assembler = Assembler::new(Format::Cri, None, 10);
         let mut out = Vec::new();
         let now = Instant::now();
-        assert!(!assembler.push(b"2024-01-02T03:04:05Z stdout P 123456", 0, 10, now, &mut out));
-        assert!(assembler.push(b"2024-01-02T03:04:05Z stdout F 789abcdef", 10, 20, now, &mut out));
+        assert!(!assembler.push(
+            b"2024-01-02T03:04:05Z stdout P 123456",
+            0,
+            10,
+            now,
+            &mut out
+        ));
+        assert!(assembler.push(
+            b"2024-01-02T03:04:05Z stdout F 789abcdef",
+            10,
+            20,
+            now,
+            &mut out
+        ));
         assert_eq!(out[0].body, "123456789a");
     }
 }

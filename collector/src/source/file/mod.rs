@@ -214,7 +214,11 @@ impl Tailer {
                 tokio::task::yield_now().await;
                 continue;
             }
-            poll = if read { MIN_POLL } else { (poll * 2).min(MAX_POLL) };
+            poll = if read {
+                MIN_POLL
+            } else {
+                (poll * 2).min(MAX_POLL)
+            };
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 Some(range) = rereads.recv() => self.reread(range).await?,
@@ -225,7 +229,10 @@ impl Tailer {
         // still being assembled are sent as they are, since the pod may be going away.
         self.flush_idle_groups(Instant::now(), true);
         self.flush().await?;
-        tracing::info!(files = self.files.len(), "file tailing stopped; checkpoints saved");
+        tracing::info!(
+            files = self.files.len(),
+            "file tailing stopped; checkpoints saved"
+        );
         Ok(())
     }
 
@@ -329,7 +336,11 @@ impl Tailer {
                 line: Vec::new(),
                 line_start: offset,
                 line_cut: false,
-                assembler: Assembler::new(source.format, source.multiline.as_ref(), self.max_line_bytes),
+                assembler: Assembler::new(
+                    source.format,
+                    source.multiline.as_ref(),
+                    self.max_line_bytes,
+                ),
                 committed: offset,
                 matched: true,
                 stale: false,
@@ -396,7 +407,10 @@ impl Tailer {
         let mut out = Vec::new();
         for index in 0..self.files.len() {
             let tracked = &mut self.files[index];
-            let n = match tracked.file.read_at(&mut self.read_buf, tracked.read_offset) {
+            let n = match tracked
+                .file
+                .read_at(&mut self.read_buf, tracked.read_offset)
+            {
                 Ok(n) => n,
                 Err(error) => {
                     tracing::warn!(path = %tracked.path.display(), %error, "read failed");
@@ -410,7 +424,14 @@ impl Tailer {
             more |= n == READ_CHUNK;
             tracked.last_data = now;
             self.metrics.bytes_read.inc_by(n as u64);
-            let lines = consume(tracked, &self.read_buf[..n], self.max_line_bytes, now, &mut out, &self.metrics);
+            let lines = consume(
+                tracked,
+                &self.read_buf[..n],
+                self.max_line_bytes,
+                now,
+                &mut out,
+                &self.metrics,
+            );
             self.metrics.lines_read.inc_by(lines);
             let tracked = &self.files[index];
             self.add_records(index, tracked.spec, &tracked.path.clone(), &mut out);
@@ -466,7 +487,9 @@ impl Tailer {
         }
         let (payload, count) = self.batch.take(&self.identity);
         if count > 0 {
-            self.buffer.append(Kind::Logs, count, &ranges, &payload).await?;
+            self.buffer
+                .append(Kind::Logs, count, &ranges, &payload)
+                .await?;
             self.metrics.received("logs", u64::from(count));
         }
         for file in &mut self.files {
@@ -493,9 +516,17 @@ impl Tailer {
 
     /// Reads `range` of a file again because its buffer record was lost to corruption.
     async fn reread(&mut self, range: SourceRange) -> Result<(), CollectorError> {
-        let Some(tracked) = self.files.iter().find(|f| f.fingerprint == range.fingerprint) else {
+        let Some(tracked) = self
+            .files
+            .iter()
+            .find(|f| f.fingerprint == range.fingerprint)
+        else {
             self.metrics.dropped("buffer_corrupt", 1);
-            tracing::warn!(start = range.start, end = range.end, "a corrupt buffer record's file is gone; its lines are lost");
+            tracing::warn!(
+                start = range.start,
+                end = range.end,
+                "a corrupt buffer record's file is gone; its lines are lost"
+            );
             return Ok(());
         };
         let source = &self.specs[tracked.spec].source;
@@ -513,7 +544,11 @@ impl Tailer {
             line: Vec::new(),
             line_start: range.start,
             line_cut: false,
-            assembler: Assembler::new(source.format, source.multiline.as_ref(), self.max_line_bytes),
+            assembler: Assembler::new(
+                source.format,
+                source.multiline.as_ref(),
+                self.max_line_bytes,
+            ),
             committed: range.start,
             matched: true,
             stale: false,
@@ -527,11 +562,20 @@ impl Tailer {
             let n = scratch
                 .file
                 .read_at(&mut buf[..want], scratch.read_offset)
-                .map_err(|e| CollectorError::Buffer(format!("re-reading {}: {e}", scratch.path.display())))?;
+                .map_err(|e| {
+                    CollectorError::Buffer(format!("re-reading {}: {e}", scratch.path.display()))
+                })?;
             if n == 0 {
                 break;
             }
-            consume(&mut scratch, &buf[..n], self.max_line_bytes, now, &mut out, &self.metrics);
+            consume(
+                &mut scratch,
+                &buf[..n],
+                self.max_line_bytes,
+                now,
+                &mut out,
+                &self.metrics,
+            );
         }
         scratch.assembler.flush_idle(now, true, &mut out);
         let attributes = &self.specs[scratch.spec].attributes;
@@ -539,13 +583,18 @@ impl Tailer {
         let mut batch = Batch::default();
         for record in out.into_iter().filter(|r| !r.body.is_empty()) {
             let body_bytes = record.body.len();
-            batch.push(&log_record(record, &scratch.path, attributes, observed), body_bytes);
+            batch.push(
+                &log_record(record, &scratch.path, attributes, observed),
+                body_bytes,
+            );
         }
         let (payload, count) = batch.take(&self.identity);
         self.metrics.reread_ranges.inc();
         tracing::warn!(path = %scratch.path.display(), start = range.start, end = range.end, records = count, "re-read lines whose buffer record was corrupt");
         if count > 0 {
-            self.buffer.append(Kind::Logs, count, &[range], &payload).await?;
+            self.buffer
+                .append(Kind::Logs, count, &[range], &payload)
+                .await?;
         }
         Ok(())
     }
@@ -569,12 +618,16 @@ fn consume(
         let end = base + (pos + newline + 1) as u64;
         let cut = if tracked.line.is_empty() && !tracked.line_cut {
             let keep = piece.len().min(max_line_bytes);
-            let cut = tracked.assembler.push(&piece[..keep], base + pos as u64, end, now, out);
+            let cut = tracked
+                .assembler
+                .push(&piece[..keep], base + pos as u64, end, now, out);
             cut || keep < piece.len()
         } else {
             let overflow = append_capped(&mut tracked.line, piece, max_line_bytes);
             let line = std::mem::take(&mut tracked.line);
-            let cut = tracked.assembler.push(&line, tracked.line_start, end, now, out);
+            let cut = tracked
+                .assembler
+                .push(&line, tracked.line_start, end, now, out);
             tracked.line = line;
             tracked.line.clear();
             cut || overflow || tracked.line_cut

@@ -42,12 +42,23 @@ fn rig(pattern: &str) -> Rig {
     });
     let metrics = CollectorMetrics::new();
     let buffer = DiskBuffer::open(&config.buffer, metrics.clone()).unwrap();
-    Rig { _dir: dir, logs, config, buffer, metrics }
+    Rig {
+        _dir: dir,
+        logs,
+        config,
+        buffer,
+        metrics,
+    }
 }
 
 impl Rig {
     fn tailer(&self) -> Tailer {
-        Tailer::new(&self.config, self.buffer.clone(), Arc::new(Identity::default()), self.metrics.clone())
+        Tailer::new(
+            &self.config,
+            self.buffer.clone(),
+            Arc::new(Identity::default()),
+            self.metrics.clone(),
+        )
     }
 
     /// One pass of the tailer's loop, flushing whatever it read.
@@ -64,7 +75,12 @@ impl Rig {
         let mut bodies = Vec::new();
         while let Some(record) = self.buffer.try_next().unwrap() {
             let request = ExportLogsServiceRequest::decode(&record.payload[..]).unwrap();
-            for log in request.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+            for log in request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+            {
                 match log.body.as_ref().and_then(|b| b.value.as_ref()) {
                     Some(any_value::Value::StringValue(body)) => bodies.push(body.clone()),
                     other => panic!("unexpected body {other:?}"),
@@ -77,7 +93,11 @@ impl Rig {
 }
 
 fn append(path: &Path, lines: std::ops::Range<usize>) {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for n in lines {
         writeln!(file, "line {n}").unwrap();
     }
@@ -114,7 +134,12 @@ async fn copytruncate_goes_on_in_the_copy_and_then_the_truncated_file() {
     rig.pass(&mut tailer).await;
     append(&log, 10..15);
     std::fs::copy(&log, rig.logs.join("app.log.1")).unwrap();
-    std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     append(&log, 15..40);
     rig.pass(&mut tailer).await;
     rig.pass(&mut tailer).await;
@@ -131,10 +156,20 @@ async fn a_restart_resumes_at_the_checkpoint_and_files_that_appear_later_are_rea
     let mut tailer = rig.tailer();
     rig.pass(&mut tailer).await;
     // A half-written line is not shipped, and the checkpoint stays before it.
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"line 5 is still being wri").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"line 5 is still being wri")
+        .unwrap();
     rig.pass(&mut tailer).await;
     drop(tailer);
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"tten\n").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"tten\n")
+        .unwrap();
     append(&log, 6..8);
     append(&rig.logs.join("later.log"), 100..102);
     let mut tailer = rig.tailer();
@@ -178,7 +213,10 @@ async fn a_range_lost_in_the_buffer_is_read_again_from_the_file() {
     let record = rig.buffer.try_next().unwrap().unwrap();
     assert_eq!(record.ranges.len(), 1);
     rig.buffer.ack(record.next, 1, &HashMap::new()).unwrap();
-    let lost = SourceRange { end: record.ranges[0].start + "line 0\nline 1\n".len() as u64, ..record.ranges[0] };
+    let lost = SourceRange {
+        end: record.ranges[0].start + "line 0\nline 1\n".len() as u64,
+        ..record.ranges[0]
+    };
     tailer.reread(lost).await.unwrap();
     assert_eq!(rig.take(), expect(0..2));
     assert_eq!(rig.metrics.reread_ranges.get(), 1);
@@ -201,14 +239,22 @@ async fn a_symlink_is_followed_to_its_file() {
 #[test]
 fn batches_framed_by_hand_are_the_export_prost_would_encode() {
     let identity = Identity::build(
-        &crate::config::ResourceConfig { service: Some("checkout".into()), ..Default::default() },
+        &crate::config::ResourceConfig {
+            service: Some("checkout".into()),
+            ..Default::default()
+        },
         |_| None,
     )
     .unwrap();
     let records: Vec<LogRecord> = (0..300)
         .map(|n| LogRecord {
             severity_text: "INFO".into(),
-            body: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("line {n} {}", "x".repeat(n)))) }),
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(format!(
+                    "line {n} {}",
+                    "x".repeat(n)
+                ))),
+            }),
             attributes: vec![string_attribute("log.file.path", "/var/log/app.log")],
             ..LogRecord::default()
         })
