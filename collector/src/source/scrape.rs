@@ -96,6 +96,17 @@ pub fn convert(text: &str, job: &str, start: u64, now: u64) -> Vec<Metric> {
     let Ok(scrape) = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))) else {
         return Vec::new();
     };
+    // OpenMetrics names a counter family `x` and its sample `x_total`; prometheus-parse
+    // only matches exact names, so such samples come back untyped.
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let is_counter = |name: &str| {
+        name.strip_suffix("_total")
+            .is_some_and(|base| counters.contains(base))
+    };
     // `_sum` and `_count` of histograms and summaries arrive as their own samples.
     let mut totals: HashMap<(String, String), f64> = HashMap::new();
     for sample in &scrape.samples {
@@ -146,6 +157,14 @@ pub fn convert(text: &str, job: &str, start: u64, now: u64) -> Vec<Metric> {
         };
         let (data, family_doc) = match &sample.value {
             Value::Counter(v) => (
+                metric::Data::Sum(Sum {
+                    data_points: vec![number(*v, attributes, start, now)],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                }),
+                "counter",
+            ),
+            Value::Untyped(v) if is_counter(&sample.metric) => (
                 metric::Data::Sum(Sum {
                     data_points: vec![number(*v, attributes, start, now)],
                     aggregation_temporality: AggregationTemporality::Cumulative as i32,
@@ -271,6 +290,9 @@ rpc_seconds{quantile="0.5"} 0.2
 rpc_seconds{quantile="0.99"} 0.9
 rpc_seconds_sum 30
 rpc_seconds_count 100
+# TYPE exports counter
+exports_total{signal="logs"} 5
+# EOF
 "#;
 
     #[test]

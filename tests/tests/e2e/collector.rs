@@ -507,3 +507,47 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
         "the token is never logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_scrapes_a_prometheus_endpoint_into_the_metrics_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    // Porthole's own /metrics is a real Prometheus text endpoint with counters, gauges and
+    // histograms.
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        &format!(
+            "scrape: [{{url: '{}', interval: 1s}}]\nresource: {{service: scraped}}\n",
+            porthole.url("/metrics")
+        ),
+    );
+    let _collector = Collector::start(&config, &[]).await;
+    let rows = wait_for("scraped metrics", Duration::from_secs(30), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(
+                porthole,
+                "SELECT metric_type, count(*) AS n FROM metrics WHERE service = 'scraped' \
+                 GROUP BY metric_type ORDER BY metric_type",
+            )
+            .await;
+            let kinds: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r["metric_type"].as_str())
+                .collect();
+            (kinds.contains(&"histogram") && kinds.contains(&"sum") && kinds.contains(&"gauge"))
+                .then_some(rows)
+        }
+    })
+    .await;
+    println!("scraped: {rows:?}");
+    let accepted = sql(
+        &porthole,
+        "SELECT metric_type, is_monotonic FROM metrics WHERE service = 'scraped' \
+         AND metric_name = 'porthole_ingest_records_accepted_total' LIMIT 1",
+    )
+    .await;
+    assert_eq!(accepted[0]["metric_type"], "sum", "{accepted:?}");
+    assert_eq!(accepted[0]["is_monotonic"], true);
+}
