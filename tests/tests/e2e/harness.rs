@@ -117,26 +117,8 @@ impl Porthole {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn porthole");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let out = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("\"listening\"") {
-                    let _ = tx.send(line.clone());
-                }
-                out.lock().unwrap().push(line);
-            }
-        });
-        let stderr = child.stderr.take().unwrap();
-        let out = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                out.lock().unwrap().push(line);
-            }
-        });
+        let (mut child, output, rx) =
+            spawn_capturing(&mut cmd, |line| line.contains("\"listening\""));
         let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(line) => line,
             Err(_) => {
@@ -157,21 +139,7 @@ impl Porthole {
             http: addr("http"),
             output,
         };
-        let client = reqwest::Client::new();
-        let url = porthole.url("/readyz");
-        wait_for("/readyz", Duration::from_secs(30), || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                client
-                    .get(url)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
-        .await;
+        wait_ready(porthole.url("/readyz"), Duration::from_secs(30)).await;
         porthole
     }
 
@@ -253,6 +221,56 @@ fn terminate(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Spawns `cmd` keeping every line of its stdout and stderr; the lines `signal` picks are
+/// also sent on the returned channel (how a process says where it listens).
+fn spawn_capturing(
+    cmd: &mut Command,
+    signal: fn(&str) -> bool,
+) -> (
+    Child,
+    Arc<Mutex<Vec<String>>>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let (out, tx) = (output.clone(), tx.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if signal(&line) {
+                    let _ = tx.send(line.clone());
+                }
+                out.lock().unwrap().push(line);
+            }
+        });
+    }
+    (child, output, rx)
+}
+
+/// Polls `url` until it answers 2xx.
+async fn wait_ready(url: String, timeout: Duration) {
+    let client = reqwest::Client::new();
+    wait_for(&url.clone(), timeout, || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
 }
 
 impl Drop for Porthole {
@@ -391,23 +409,9 @@ impl Collector {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn porthole-collector");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let (out, tx) = (output.clone(), tx.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if line.contains("listening") || line.contains("collector running") {
-                        let _ = tx.send(line.clone());
-                    }
-                    out.lock().unwrap().push(line);
-                }
-            });
-        }
+        let (mut child, output, rx) = spawn_capturing(&mut cmd, |line| {
+            line.contains("listening") || line.contains("collector running")
+        });
         let (mut http, mut otlp_grpc, mut otlp_http) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -445,17 +449,10 @@ impl Collector {
             otlp_http,
             output,
         };
-        let url = format!("http://{}/readyz", collector.http);
-        wait_for("collector /readyz", Duration::from_secs(10), || {
-            let url = url.clone();
-            async move {
-                reqwest::get(url)
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        })
+        wait_ready(
+            format!("http://{}/readyz", collector.http),
+            Duration::from_secs(10),
+        )
         .await;
         collector
     }
