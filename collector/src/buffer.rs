@@ -143,7 +143,7 @@ impl DiskBuffer {
         for id in ids {
             let path = segment_path(&dir, id);
             let bytes = fs::metadata(&path).map_err(|e| io_error(&path, e))?.len();
-            records += count_records(&path);
+            records += count_records(&path).0;
             total_bytes += bytes;
             segments.push_back(Segment { id, bytes });
         }
@@ -265,13 +265,15 @@ impl DiskBuffer {
         }
         let oldest = state.segments.pop_front().expect("two segments");
         let path = segment_path(&self.dir, oldest.id);
-        let dropped = count_records(&path);
+        let (batches, dropped) = count_records(&path);
         remove(&path)?;
         state.total_bytes -= oldest.bytes;
-        state.records = state.records.saturating_sub(dropped);
+        state.records = state.records.saturating_sub(batches);
+        // Counted like every other drop: in log records, spans or metrics, not batches.
         self.metrics.dropped("buffer_full", dropped);
         tracing::warn!(
             segment = oldest.id,
+            batches,
             records = dropped,
             "buffer full: dropped its oldest segment (when_full: drop_oldest)"
         );
@@ -548,19 +550,21 @@ fn find_magic(file: &mut File, from: u64, segment_bytes: u64) -> std::io::Result
     Ok(segment_bytes)
 }
 
-fn count_records(path: &Path) -> u64 {
+/// `(buffer records, the log records, spans or metrics they hold)` in a segment.
+fn count_records(path: &Path) -> (u64, u64) {
     let Ok(mut file) = File::open(path) else {
-        return 0;
+        return (0, 0);
     };
     let Ok(bytes) = file.metadata().map(|m| m.len()) else {
-        return 0;
+        return (0, 0);
     };
     let mut offset = 0;
-    let mut count = 0;
+    let mut count = (0, 0);
     while offset < bytes {
         match read_record(&mut file, offset, bytes) {
-            Ok(ReadOutcome::Record(_, len)) => {
-                count += 1;
+            Ok(ReadOutcome::Record(body, len)) => {
+                count.0 += 1;
+                count.1 += decode_body(&body).map_or(0, |(_, records, _, _)| u64::from(records));
                 offset += len;
             }
             Ok(ReadOutcome::Corrupt { resume_at }) => offset = resume_at,
