@@ -22,14 +22,15 @@ const LEVELS: &[(&str, i32, &str)] = &[
     ("alert", 21, "FATAL"),
 ];
 
+/// Quoted as they appear in JSON, so each line is searched without formatting them.
 const JSON_KEYS: &[&str] = &[
-    "level",
-    "severity",
-    "lvl",
-    "loglevel",
-    "log.level",
-    "levelname",
-    "log_level",
+    r#""level""#,
+    r#""severity""#,
+    r#""lvl""#,
+    r#""loglevel""#,
+    r#""log.level""#,
+    r#""levelname""#,
+    r#""log_level""#,
 ];
 const LOGFMT_KEYS: &[&str] = &["level=", "lvl=", "severity="];
 /// A level word is looked for only this far into the line, where loggers put it.
@@ -61,9 +62,8 @@ fn level(word: &str) -> Option<(i32, &'static str)> {
 /// Finds `"level": "warn"` (or a pino number) without parsing the whole object: this
 /// runs on every JSON line.
 fn from_json(line: &str) -> Option<(i32, &'static str)> {
-    JSON_KEYS.iter().find_map(|key| {
-        let quoted = format!("\"{key}\"");
-        let at = line.find(&quoted)?;
+    JSON_KEYS.iter().find_map(|quoted| {
+        let at = line.find(quoted)?;
         let rest = line[at + quoted.len()..]
             .trim_start()
             .strip_prefix(':')?

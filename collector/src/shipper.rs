@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -208,8 +207,8 @@ impl Shipper {
 }
 
 impl Exporter {
-    /// Sends one record until ingest acks it or refuses it for good; true if delivered.
-    async fn deliver(&self, record: &Record) -> bool {
+    /// Sends one record until ingest acks it or refuses it for good.
+    async fn deliver(&self, record: &Record) {
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(30))
@@ -232,8 +231,8 @@ impl Exporter {
                     if failures > 0 {
                         tracing::info!(failures, "ingest reachable again");
                     }
-                    self.metrics.ingest_reachable.store(true, Ordering::Relaxed);
-                    return true;
+                    self.metrics.ingest_reachable.set(1);
+                    return;
                 }
                 Err(Failure::Drop(reason)) => {
                     let records = u64::from(record.records);
@@ -244,14 +243,12 @@ impl Exporter {
                         reason,
                         "ingest refused an export for good; dropped"
                     );
-                    return false;
+                    return;
                 }
                 Err(Failure::Retry(reason, server_delay)) => {
                     failures += 1;
                     self.metrics.retried(reason);
-                    self.metrics
-                        .ingest_reachable
-                        .store(false, Ordering::Relaxed);
+                    self.metrics.ingest_reachable.set(0);
                     let delay = backoff.next().unwrap_or(Duration::from_secs(30));
                     let delay = server_delay.map_or(delay, |d| d.max(delay));
                     // One line when the trouble starts, then every tenth attempt.
@@ -271,34 +268,32 @@ impl Exporter {
             .await
             .map_err(|_| Failure::Retry("connect", None))?;
         let request = self.request(Encoded(record.payload.clone()));
-        let path = |p: &'static str| http::uri::PathAndQuery::from_static(p);
         match record.kind {
             Kind::Logs => {
-                let path = path("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
-                let codec = ProstCodec::<Encoded, ExportLogsServiceResponse>::default();
-                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response
-                    .into_inner()
-                    .partial_success
-                    .map_or(0, |p| p.rejected_log_records.max(0) as u64))
+                let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+                export(&mut grpc, request, path, |r: ExportLogsServiceResponse| {
+                    r.partial_success.map_or(0, |p| p.rejected_log_records)
+                })
+                .await
             }
             Kind::Traces => {
-                let path = path("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-                let codec = ProstCodec::<Encoded, ExportTraceServiceResponse>::default();
-                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response
-                    .into_inner()
-                    .partial_success
-                    .map_or(0, |p| p.rejected_spans.max(0) as u64))
+                let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+                export(&mut grpc, request, path, |r: ExportTraceServiceResponse| {
+                    r.partial_success.map_or(0, |p| p.rejected_spans)
+                })
+                .await
             }
             Kind::Metrics => {
-                let path = path("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
-                let codec = ProstCodec::<Encoded, ExportMetricsServiceResponse>::default();
-                let response = grpc.unary(request, path, codec).await.map_err(classify)?;
-                Ok(response
-                    .into_inner()
-                    .partial_success
-                    .map_or(0, |p| p.rejected_data_points.max(0) as u64))
+                let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+                export(
+                    &mut grpc,
+                    request,
+                    path,
+                    |r: ExportMetricsServiceResponse| {
+                        r.partial_success.map_or(0, |p| p.rejected_data_points)
+                    },
+                )
+                .await
             }
         }
     }
@@ -313,6 +308,22 @@ impl Exporter {
         }
         request
     }
+}
+
+/// One unary OTLP export of an encoded request to `path`; Ok(records refused, as the
+/// response's partial success counts them).
+async fn export<R: prost::Message + Default + Send + 'static>(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    request: tonic::Request<Encoded>,
+    path: &'static str,
+    rejected: impl FnOnce(R) -> i64,
+) -> Result<u64, Failure> {
+    let path = http::uri::PathAndQuery::from_static(path);
+    let response = grpc
+        .unary(request, path, ProstCodec::<Encoded, R>::default())
+        .await
+        .map_err(classify)?;
+    Ok(rejected(response.into_inner()).max(0) as u64)
 }
 
 /// OTLP's retry rules: what may succeed later is retried; what cannot is dropped.

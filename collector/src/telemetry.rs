@@ -31,7 +31,7 @@ pub struct CollectorMetrics {
     pub lines_read: Counter,
     pub bytes_read: Counter,
     pub lines_truncated: Counter,
-    records_read: Family<SignalLabel, Counter>,
+    records_received: Family<SignalLabel, Counter>,
     records_shipped: Family<SignalLabel, Counter>,
     pub bytes_shipped: Counter,
     retries: Family<Reason, Counter>,
@@ -45,9 +45,9 @@ pub struct CollectorMetrics {
     pub files_open: Gauge,
     pub files_skipped: Counter,
     pub scrape_errors: Counter,
-    /// False once ingest has refused or failed the last attempt; `/healthz` stays 200
-    /// (a restart would not help), but the state is visible.
-    pub ingest_reachable: AtomicBool,
+    /// 0 while the last attempt to reach ingest failed, else 1; `/healthz` stays 200
+    /// (a restart would not help), but the state is visible here.
+    pub ingest_reachable: Gauge,
 }
 
 impl CollectorMetrics {
@@ -57,7 +57,7 @@ impl CollectorMetrics {
             lines_read: Counter::default(),
             bytes_read: Counter::default(),
             lines_truncated: Counter::default(),
-            records_read: Family::default(),
+            records_received: Family::default(),
             records_shipped: Family::default(),
             bytes_shipped: Counter::default(),
             retries: Family::default(),
@@ -71,7 +71,7 @@ impl CollectorMetrics {
             files_open: Gauge::default(),
             files_skipped: Counter::default(),
             scrape_errors: Counter::default(),
-            ingest_reachable: AtomicBool::new(true),
+            ingest_reachable: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -93,7 +93,7 @@ impl CollectorMetrics {
         r.register(
             "records_received",
             "Records taken in (files, OTLP receiver, scrapes), by signal",
-            metrics.records_read.clone(),
+            metrics.records_received.clone(),
         );
         r.register(
             "records_shipped",
@@ -160,6 +160,12 @@ impl CollectorMetrics {
             "Failed Prometheus scrapes",
             metrics.scrape_errors.clone(),
         );
+        metrics.ingest_reachable.set(1);
+        r.register(
+            "ingest_reachable",
+            "1 unless the last attempt to reach ingest failed (it is being retried)",
+            metrics.ingest_reachable.clone(),
+        );
         Arc::new(CollectorMetrics {
             registry,
             ..metrics
@@ -167,7 +173,7 @@ impl CollectorMetrics {
     }
 
     pub fn received(&self, signal: &str, records: u64) {
-        self.records_read
+        self.records_received
             .get_or_create(&SignalLabel {
                 signal: signal.into(),
             })

@@ -73,7 +73,46 @@ struct Tracked {
     last_data: Instant,
 }
 
+/// Where a file is and how it is read; the rest of a [`Tracked`] starts empty.
+struct Opened {
+    spec: usize,
+    fingerprint: u64,
+    path: PathBuf,
+    file: File,
+    dev: u64,
+    inode: u64,
+    size: u64,
+}
+
 impl Tracked {
+    /// Follows `opened` from byte `offset`, with a fresh assembler for its source.
+    fn new(
+        opened: Opened,
+        offset: u64,
+        source: &FileSource,
+        max_line_bytes: usize,
+        now: Instant,
+    ) -> Tracked {
+        Tracked {
+            spec: opened.spec,
+            fingerprint: opened.fingerprint,
+            path: opened.path,
+            file: opened.file,
+            dev: opened.dev,
+            inode: opened.inode,
+            size: opened.size,
+            read_offset: offset,
+            line: Vec::new(),
+            line_start: offset,
+            line_cut: false,
+            assembler: Assembler::new(source.format, source.multiline.as_ref(), max_line_bytes),
+            committed: offset,
+            matched: true,
+            stale: false,
+            last_data: now,
+        }
+    }
+
     /// The first byte not yet part of a finished record.
     fn safe_offset(&self) -> u64 {
         let unfinished = if self.line.is_empty() && !self.line_cut {
@@ -102,6 +141,18 @@ impl Batch {
         prost::encoding::message::encode(2, record, &mut self.encoded);
         self.records += 1;
         self.bytes += body_bytes;
+    }
+
+    /// Adds the finished records of the file at `path` (empty ones are left out).
+    fn add(&mut self, out: &mut Vec<Assembled>, path: &Path, attributes: &[KeyValue]) {
+        let observed = now_nanos();
+        for record in out.drain(..).filter(|r| !r.body.is_empty()) {
+            let body_bytes = record.body.len();
+            self.push(&log_record(record, path, attributes, observed), body_bytes);
+        }
+        if self.records > 0 && self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
     }
 
     /// The whole export request, and the batch emptied.
@@ -323,8 +374,7 @@ impl Tailer {
                 None => 0,
             };
             tracing::info!(path = %path.display(), offset, "tailing file");
-            let source = &self.specs[spec_index].source;
-            self.files.push(Tracked {
+            let opened = Opened {
                 spec: spec_index,
                 fingerprint: print,
                 path,
@@ -332,20 +382,15 @@ impl Tailer {
                 dev,
                 inode,
                 size: meta.len(),
-                read_offset: offset,
-                line: Vec::new(),
-                line_start: offset,
-                line_cut: false,
-                assembler: Assembler::new(
-                    source.format,
-                    source.multiline.as_ref(),
-                    self.max_line_bytes,
-                ),
-                committed: offset,
-                matched: true,
-                stale: false,
-                last_data: now,
-            });
+            };
+            let source = &self.specs[spec_index].source;
+            self.files.push(Tracked::new(
+                opened,
+                offset,
+                source,
+                self.max_line_bytes,
+                now,
+            ));
         }
         let before = self.files.len();
         self.files.retain(|tracked| {
@@ -434,7 +479,7 @@ impl Tailer {
             );
             self.metrics.lines_read.inc_by(lines);
             let tracked = &self.files[index];
-            self.add_records(index, tracked.spec, &tracked.path.clone(), &mut out);
+            self.add_records(tracked.spec, &tracked.path.clone(), &mut out);
         }
         (read_any, more)
     }
@@ -445,27 +490,14 @@ impl Tailer {
             self.files[index].assembler.flush_idle(now, force, &mut out);
             if !out.is_empty() {
                 let (spec, path) = (self.files[index].spec, self.files[index].path.clone());
-                self.add_records(index, spec, &path, &mut out);
+                self.add_records(spec, &path, &mut out);
             }
         }
     }
 
-    fn add_records(&mut self, _index: usize, spec: usize, path: &Path, out: &mut Vec<Assembled>) {
-        if out.is_empty() {
-            return;
-        }
-        let attributes = &self.specs[spec].attributes;
-        let observed = now_nanos();
-        for record in out.drain(..) {
-            if record.body.is_empty() {
-                continue;
-            }
-            let body_bytes = record.body.len();
-            self.batch
-                .push(&log_record(record, path, attributes, observed), body_bytes);
-        }
-        if self.batch.records > 0 && self.batch.started.is_none() {
-            self.batch.started = Some(Instant::now());
+    fn add_records(&mut self, spec: usize, path: &Path, out: &mut Vec<Assembled>) {
+        if !out.is_empty() {
+            self.batch.add(out, path, &self.specs[spec].attributes);
         }
     }
 
@@ -529,8 +561,7 @@ impl Tailer {
             );
             return Ok(());
         };
-        let source = &self.specs[tracked.spec].source;
-        let mut scratch = Tracked {
+        let opened = Opened {
             spec: tracked.spec,
             fingerprint: tracked.fingerprint,
             path: tracked.path.clone(),
@@ -540,20 +571,15 @@ impl Tailer {
             dev: tracked.dev,
             inode: tracked.inode,
             size: tracked.size,
-            read_offset: range.start,
-            line: Vec::new(),
-            line_start: range.start,
-            line_cut: false,
-            assembler: Assembler::new(
-                source.format,
-                source.multiline.as_ref(),
-                self.max_line_bytes,
-            ),
-            committed: range.start,
-            matched: true,
-            stale: false,
-            last_data: Instant::now(),
         };
+        let source = &self.specs[tracked.spec].source;
+        let mut scratch = Tracked::new(
+            opened,
+            range.start,
+            source,
+            self.max_line_bytes,
+            Instant::now(),
+        );
         let now = Instant::now();
         let mut out = Vec::new();
         let mut buf = vec![0u8; READ_CHUNK];
@@ -578,16 +604,12 @@ impl Tailer {
             );
         }
         scratch.assembler.flush_idle(now, true, &mut out);
-        let attributes = &self.specs[scratch.spec].attributes;
-        let observed = now_nanos();
         let mut batch = Batch::default();
-        for record in out.into_iter().filter(|r| !r.body.is_empty()) {
-            let body_bytes = record.body.len();
-            batch.push(
-                &log_record(record, &scratch.path, attributes, observed),
-                body_bytes,
-            );
-        }
+        batch.add(
+            &mut out,
+            &scratch.path,
+            &self.specs[scratch.spec].attributes,
+        );
         let (payload, count) = batch.take(&self.identity);
         self.metrics.reread_ranges.inc();
         tracing::warn!(path = %scratch.path.display(), start = range.start, end = range.end, records = count, "re-read lines whose buffer record was corrupt");
