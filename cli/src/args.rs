@@ -241,6 +241,15 @@ pub struct ServeArgs {
     /// A batch whose write and commit take longer fails with UNAVAILABLE (senders retry).
     #[arg(long, env = "PORTHOLE_WRITE_TIMEOUT", default_value = "30s")]
     pub write_timeout: humantime::Duration,
+    /// PromQL: series one query may load; more is a 422.
+    #[arg(long, env = "PORTHOLE_PROMQL_MAX_SERIES", default_value = "100000")]
+    pub promql_max_series: usize,
+    /// PromQL: samples one query may load into memory (16 bytes each); more is a 422.
+    #[arg(long, env = "PORTHOLE_PROMQL_MAX_SAMPLES", default_value = "50000000")]
+    pub promql_max_samples: usize,
+    /// PromQL: time one query may take (a request's `timeout` can only shorten it).
+    #[arg(long, env = "PORTHOLE_PROMQL_TIMEOUT", default_value = "2m")]
+    pub promql_timeout: humantime::Duration,
 }
 
 /// A byte count: `1048576`, `512KiB`, `8MiB`, `1GiB` (also KB/MB/GB as powers of 1000).

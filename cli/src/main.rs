@@ -205,6 +205,11 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         protected = protected.merge(porthole_query::router(porthole_query::QueryState {
             storage,
             sql_limits: Default::default(),
+            prom_limits: porthole_query::promql::PromLimits {
+                max_series: args.promql_max_series,
+                max_samples: args.promql_max_samples,
+                timeout: args.promql_timeout.into(),
+            },
             tail,
         }));
     }

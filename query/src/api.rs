@@ -34,10 +34,12 @@ const DEFAULT_RANGE_MICROS: i64 = 24 * 3_600 * 1_000_000;
 pub struct QueryState {
     pub storage: Arc<Storage>,
     pub sql_limits: SqlLimits,
+    pub prom_limits: crate::promql::PromLimits,
     pub tail: TailSource,
 }
 
 pub fn router(state: QueryState) -> Router {
+    let metrics = crate::promql::router(state.storage.clone(), state.prom_limits.clone());
     Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))
@@ -47,6 +49,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
+        .merge(metrics)
         // A bug in one query answers that query with a 500, never a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             QueryError::Internal("handler panicked".into()).into_response()

@@ -9,6 +9,7 @@
 
 mod api;
 mod openapi;
+pub mod promql;
 mod rows;
 mod search;
 mod sql;

@@ -1,0 +1,213 @@
+//! Evaluation over hand-made series (the conformance test against a real Prometheus is
+//! in tests/tests/e2e/promql.rs).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser;
+
+use super::PromError;
+use super::eval::{Evaluator, selections};
+use super::store::Loaded;
+use super::value::{STALE_NAN_BITS, Series, Value, labels_from};
+
+fn series(labels: &[(&str, &str)], points: &[(i64, f64)]) -> Series {
+    let labels = labels_from(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    Series {
+        labels,
+        t: points.iter().map(|p| p.0).collect(),
+        v: points.iter().map(|p| p.1).collect(),
+        has_stale: points.iter().any(|p| p.1.to_bits() == STALE_NAN_BITS),
+    }
+}
+
+/// Evaluates `query` at `t` over `data`, every selector seeing the series it matches.
+fn eval(query: &str, t: i64, data: &[Series]) -> Result<Value, PromError> {
+    let expr = parser::parse(query).map_err(PromError::BadData)?;
+    let mut wanted = Vec::new();
+    selections(&expr, t, t, (t, t), &mut wanted);
+    let all: Vec<Arc<Series>> = data
+        .iter()
+        .map(|s| {
+            Arc::new(Series {
+                labels: s.labels.clone(),
+                t: s.t.clone(),
+                v: s.v.clone(),
+                has_stale: s.has_stale,
+            })
+        })
+        .collect();
+    let mut loaded: Loaded = HashMap::new();
+    for sel in &wanted {
+        loaded.insert(
+            sel.id,
+            all.iter()
+                .filter(|s| sel.matches(&s.labels))
+                .cloned()
+                .collect(),
+        );
+    }
+    let ev = Evaluator {
+        loaded: &loaded,
+        start: t,
+        end: t,
+        deadline: Instant::now() + Duration::from_secs(10),
+        timeout: Duration::from_secs(10),
+    };
+    ev.eval(&expr, t)
+}
+
+fn values(v: Value) -> Vec<(String, f64)> {
+    let Value::Vector(samples) = v else {
+        panic!("not a vector: {v:?}")
+    };
+    let mut out: Vec<(String, f64)> = samples
+        .into_iter()
+        .map(|s| {
+            (
+                s.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                s.v,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn counters() -> Vec<Series> {
+    let a: Vec<(i64, f64)> = (0..=40).map(|i| (i * 15_000, i as f64 * 15.0)).collect();
+    let b: Vec<(i64, f64)> = (0..=40).map(|i| (i * 15_000, i as f64 * 30.0)).collect();
+    vec![
+        series(
+            &[("__name__", "req_total"), ("job", "api"), ("code", "200")],
+            &a,
+        ),
+        series(
+            &[("__name__", "req_total"), ("job", "api"), ("code", "500")],
+            &b,
+        ),
+    ]
+}
+
+#[test]
+fn staleness_and_lookback() {
+    let stale = f64::from_bits(STALE_NAN_BITS);
+    let data = vec![
+        series(
+            &[("__name__", "up"), ("i", "a")],
+            &[(0, 1.0), (60_000, 1.0), (120_000, stale)],
+        ),
+        series(&[("__name__", "up"), ("i", "b")], &[(0, 1.0)]),
+    ];
+    // At 90 s both are present (b's sample is 90 s old, inside the 5 min lookback).
+    assert_eq!(values(eval("up", 90_000, &data).unwrap()).len(), 2);
+    // After a's staleness marker only b remains; after 5 min b is gone too.
+    assert_eq!(
+        values(eval("up", 130_000, &data).unwrap()),
+        vec![("__name__=up,i=b".into(), 1.0)]
+    );
+    assert!(values(eval("up", 301_000, &data).unwrap()).is_empty());
+    // The marker is not a sample of a range.
+    assert_eq!(
+        values(eval("count_over_time(up[10m])", 130_000, &data).unwrap())[0].1,
+        2.0
+    );
+}
+
+#[test]
+fn rate_sum_by_and_matching() {
+    let data = counters();
+    let got = values(eval("sum by (job) (rate(req_total[5m]))", 600_000, &data).unwrap());
+    assert_eq!(got.len(), 1);
+    assert!((got[0].1 - 3.0).abs() < 1e-9, "{got:?}");
+    let ratio = values(
+        eval(
+            r#"rate(req_total{code="500"}[5m]) / ignoring(code) rate(req_total{code="200"}[5m])"#,
+            600_000,
+            &data,
+        )
+        .unwrap(),
+    );
+    assert_eq!(ratio, vec![("job=api".into(), 2.0)]);
+    let err = eval("req_total + on(job) req_total", 600_000, &data).unwrap_err();
+    assert!(
+        matches!(err, PromError::Execution(ref m) if m.contains("many-to-many")),
+        "{err:?}"
+    );
+    let grouped = values(
+        eval(
+            r#"req_total / on(job) group_left sum by (job) (req_total)"#,
+            600_000,
+            &data,
+        )
+        .unwrap(),
+    );
+    assert_eq!(grouped.len(), 2);
+    assert!((grouped[0].1 + grouped[1].1 - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn comparisons_filter_or_return_bool() {
+    let data = counters();
+    assert_eq!(
+        values(eval("req_total > 700", 600_000, &data).unwrap()).len(),
+        1
+    );
+    let b = values(eval("req_total > bool 700", 600_000, &data).unwrap());
+    assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0.0, 1.0]);
+    assert!(!b[0].0.contains("__name__"), "bool drops the name");
+}
+
+#[test]
+fn absent_and_label_replace() {
+    let data = counters();
+    assert_eq!(
+        values(eval(r#"absent(nope{job="x", a=~"y"})"#, 600_000, &data).unwrap()),
+        vec![("job=x".into(), 1.0)]
+    );
+    assert!(values(eval("absent(req_total)", 600_000, &data).unwrap()).is_empty());
+    let replaced = values(
+        eval(
+            r#"label_replace(req_total, "class", "${1}xx", "code", "(.).*")"#,
+            600_000,
+            &data,
+        )
+        .unwrap(),
+    );
+    assert!(replaced[0].0.contains("class=2xx"), "{replaced:?}");
+}
+
+#[test]
+fn unsupported_functions_are_named() {
+    let err = eval(
+        "holt_winters(req_total[5m], 0.5, 0.5)",
+        600_000,
+        &counters(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, PromError::BadData(ref m) if m.contains("holt_winters")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn subqueries_step_on_absolute_multiples() {
+    let data = counters();
+    // max over 5 min of a 1 min-resolution rate: the rate is constant, so it is that rate.
+    let got = values(eval("max_over_time(rate(req_total[1m])[5m:1m])", 600_000, &data).unwrap());
+    assert!(
+        (got[0].1 - 1.0).abs() < 1e-9 && (got[1].1 - 2.0).abs() < 1e-9,
+        "{got:?}"
+    );
+}
