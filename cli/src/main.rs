@@ -194,6 +194,9 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     let http_addr = http_listener.local_addr()?;
     let (open, mut protected) = porthole_ingest::ops_routers(storage.clone(), Arc::new(registry));
+    if let Some(ingest) = &ingest {
+        protected = protected.merge(ingest.remote_write_router());
+    }
     if roles.query {
         let tail = TailSource {
             storage: storage.clone(),

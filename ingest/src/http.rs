@@ -28,11 +28,11 @@ const JSON: &str = "application/json";
 const DRAIN_FACTOR: usize = 4;
 
 #[derive(Clone)]
-struct HttpState {
-    pipeline: Pipeline,
-    max_request_bytes: usize,
-    inflight: Arc<Semaphore>,
-    auth: Option<BearerAuth>,
+pub(crate) struct HttpState {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) inflight: Arc<Semaphore>,
+    pub(crate) auth: Option<BearerAuth>,
 }
 
 pub fn router(
@@ -45,6 +45,7 @@ pub fn router(
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
         .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
+        .route("/api/v1/write", post(crate::remote_write::write))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(HttpState {
             pipeline,
@@ -132,26 +133,7 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
 /// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
 /// neither a large body nor a small gzip bomb can use more memory than the limit.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
-    let mut body = body.into_data_stream();
-    let mut raw = Vec::new();
-    let mut seen = 0usize;
-    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-        let chunk = chunk.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
-        seen += chunk.len();
-        if seen <= limit {
-            raw.extend_from_slice(&chunk);
-        } else if seen > DRAIN_FACTOR * limit {
-            // Far too large: stop reading; the client sees the connection close.
-            return Err(IngestError::TooLarge { limit });
-        } else {
-            // Read and drop the rest so the client gets its 413 rather than a reset
-            // connection (which senders would retry forever); memory stays at `limit`.
-            raw.clear();
-        }
-    }
-    if seen > limit {
-        return Err(IngestError::TooLarge { limit });
-    }
+    let raw = read_raw(body, limit).await?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -174,6 +156,31 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             value: other.to_string(),
         }),
     }
+}
+
+/// Reads at most `limit` bytes of a body, as sent (still compressed).
+pub(crate) async fn read_raw(body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
+    let mut body = body.into_data_stream();
+    let mut raw = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        let chunk = chunk.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
+        seen += chunk.len();
+        if seen <= limit {
+            raw.extend_from_slice(&chunk);
+        } else if seen > DRAIN_FACTOR * limit {
+            // Far too large: stop reading; the client sees the connection close.
+            return Err(IngestError::TooLarge { limit });
+        } else {
+            // Read and drop the rest so the client gets its 413 rather than a reset
+            // connection (which senders would retry forever); memory stays at `limit`.
+            raw.clear();
+        }
+    }
+    if seen > limit {
+        return Err(IngestError::TooLarge { limit });
+    }
+    Ok(raw)
 }
 
 fn reject<E: OtlpExport>(

@@ -14,6 +14,7 @@ mod grpc;
 mod http;
 mod ops;
 mod pipeline;
+pub mod remote_write;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -65,6 +66,7 @@ pub struct Ingest {
     stop_accepting: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     batcher: Arc<batcher::Batcher>,
+    http_state: http::HttpState,
 }
 
 impl Ingest {
@@ -111,6 +113,12 @@ impl Ingest {
             }
         });
 
+        let http_state = http::HttpState {
+            pipeline: pipeline.clone(),
+            max_request_bytes: config.max_request_bytes,
+            inflight: inflight.clone(),
+            auth: config.auth.clone(),
+        };
         let http_routes = http::router(
             pipeline,
             config.max_request_bytes,
@@ -134,6 +142,7 @@ impl Ingest {
             stop_accepting,
             servers: vec![grpc_server, http_server],
             batcher,
+            http_state,
         })
     }
 
@@ -143,6 +152,15 @@ impl Ingest {
 
     pub fn otlp_http_addr(&self) -> SocketAddr {
         self.otlp_http_addr
+    }
+
+    /// `POST /api/v1/write` (Prometheus remote_write), for the API port too: it is also
+    /// served on the OTLP/HTTP port.
+    pub fn remote_write_router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/api/v1/write", axum::routing::post(remote_write::write))
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(self.http_state.clone())
     }
 
     /// Stops accepting connections, lets in-flight exports finish (their batches are

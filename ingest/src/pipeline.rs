@@ -46,6 +46,13 @@ impl Pipeline {
         Ok(E::response(converted.rejected, converted.rejection_reason))
     }
 
+    /// Counts and logs records refused before conversion (e.g. remote_write series
+    /// without a name).
+    pub fn refused(&self, signal: Signal, records: u64, reason: &str) {
+        self.metrics.records_refused(signal, records);
+        tracing::warn!(%signal, rejected = records, reason, "records refused");
+    }
+
     /// Counts and logs a refused export.
     pub fn rejected(&self, signal: Signal, error: &IngestError, records: u64, wire_bytes: usize) {
         self.metrics

@@ -502,3 +502,70 @@ impl Drop for Collector {
         }
     }
 }
+
+/// Debian's `prometheus` and `promtool` (the README test command installs the package).
+pub fn prometheus_tool(name: &str) -> PathBuf {
+    let env = format!("PORTHOLE_TEST_{}", name.to_ascii_uppercase());
+    let path = std::env::var_os(&env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin").join(name));
+    assert!(
+        path.exists(),
+        "{} is missing ({env} not set); install Debian's `prometheus` package (apt-get install prometheus). The README test command installs it.",
+        path.display()
+    );
+    path
+}
+
+/// A real Prometheus server on a loopback port; killed when dropped.
+pub struct PrometheusServer {
+    child: Child,
+    pub addr: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl PrometheusServer {
+    /// `prometheus` with `config` (YAML) over the TSDB in `data_dir`.
+    pub async fn start(data_dir: &Path, config: &str) -> Self {
+        let config_path = data_dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut cmd = Command::new(prometheus_tool("prometheus"));
+        cmd.arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data_dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--storage.tsdb.retention.time=30d")
+            .arg("--log.level=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (child, output, _rx) = spawn_capturing(&mut cmd, |_| false);
+        let server = Self {
+            child,
+            addr,
+            output,
+        };
+        wait_ready(server.url("/-/ready"), Duration::from_secs(60)).await;
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

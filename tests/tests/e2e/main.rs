@@ -10,6 +10,7 @@ mod harness;
 mod load;
 mod openapi;
 mod overload;
+mod promql;
 mod query_api;
 mod roundtrip;
 mod s3;
