@@ -4,6 +4,7 @@
 #   - a Python venv (.venv) with the OpenTelemetry SDK and the deltalake/pyarrow readers
 #   - s3s-fs, a real S3-compatible server (.tools/bin/s3s-fs)
 #   - kubectl's built-in kustomize, to render the deploy/ overlays for validation
+#   - Debian's prometheus and promtool, the reference the PromQL conformance test compares with
 # then builds the workspace once and runs all unit and end-to-end tests against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,18 @@ fi
 if [ ! -x .tools/bin/s3s-fs ]; then
     echo "==> s3s-fs (S3-compatible test server)"
     cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools
+fi
+
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    echo "==> prometheus (Debian package; the PromQL reference)"
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: 'prometheus' and 'promtool' are missing: install Debian's prometheus package (sudo apt-get install prometheus)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends prometheus >/dev/null \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; } \
+        || { echo "tests/run.sh: apt-get install prometheus failed" >&2; exit 1; }
 fi
 
 echo "==> deploy: Dockerfiles and Kubernetes manifests"

@@ -148,8 +148,12 @@ fn dataset() -> Dataset {
                             value = 0.0;
                         }
                         value += per_step * (1.0 + (i % 5) as f64 / 4.0);
-                        (t, value)
+                        (i, t, value)
                     })
+                    // i3/200/GET misses 4 minutes of scrapes: rate windows over the gap
+                    // extrapolate differently.
+                    .filter(|(i, _, _)| !(*instance == "i3" && *code == "200" && *method == "GET" && (100..116).contains(i)))
+                    .map(|(_, t, v)| (t, v))
                     .collect();
                 series.push((
                     labels(&[
