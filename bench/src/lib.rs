@@ -307,6 +307,15 @@ impl Drop for Server {
 /// benchmarks run `porthole compact` when they mean to); returns it with its OTLP/gRPC and
 /// HTTP addresses.
 pub fn start_server(porthole: &Path, data_dir: &Path) -> anyhow::Result<(Server, String, String)> {
+    start_server_with(porthole, data_dir, &[])
+}
+
+/// [`start_server`] with more `serve` flags.
+pub fn start_server_with(
+    porthole: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Server, String, String)> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(porthole)
         .args([
@@ -324,6 +333,7 @@ pub fn start_server(porthole: &Path, data_dir: &Path) -> anyhow::Result<(Server,
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
         .stdout(std::process::Stdio::piped())
         .spawn()

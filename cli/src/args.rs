@@ -34,6 +34,8 @@ pub enum Command {
     Tail(TailArgs),
     /// Run a read-only SQL query over the `logs`, `spans` and `metrics` tables.
     Sql(SqlArgs),
+    /// Evaluates a PromQL expression now (or at `--time`) and prints each series' value.
+    Metrics(MetricsArgs),
     /// Show one trace as an indented tree of spans with their durations.
     Trace(TraceArgs),
     /// Merge small files into large ones and delete replaced files, once, then exit.
@@ -87,6 +89,16 @@ pub struct TailArgs {
 #[derive(Args, Clone)]
 pub struct SqlArgs {
     pub sql: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct MetricsArgs {
+    pub promql: String,
+    /// Evaluation time: RFC 3339 or unix seconds (default: now).
+    #[arg(long)]
+    pub time: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::args::{ClientArgs, LogsArgs, SqlArgs, TailArgs, TraceArgs};
+use crate::args::{ClientArgs, LogsArgs, MetricsArgs, SqlArgs, TailArgs, TraceArgs};
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -25,7 +25,12 @@ async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::
         .await
         .with_context(|| format!("{} answered {status} without JSON", client.server))?;
     if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
+        // `{"error": {"message": "…"}}`.
+        let message = body["error"]["message"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("no message");
         bail!("{status}: {message}");
     }
     Ok(body)
@@ -103,7 +108,12 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let status = response.status();
     if !status.is_success() {
         let body: Value = response.json().await.unwrap_or_default();
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
+        // `{"error": {"message": "…"}}`.
+        let message = body["error"]["message"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("no message");
         bail!("{status}: {message}");
     }
     let mut pending = String::new();
@@ -143,6 +153,51 @@ fn http_client(args: &ClientArgs) -> anyhow::Result<reqwest::Client> {
         builder
     };
     builder.build().context("building the HTTP client")
+}
+
+pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
+    let http = http_client(&args.client)?;
+    let mut query = vec![("query", args.promql.clone())];
+    if let Some(time) = &args.time {
+        query.push(("time", time.clone()));
+    }
+    let body = call(
+        &args.client,
+        http.get(url(&args.client, "/api/v1/metrics/query")).query(&query),
+    )
+    .await?;
+    if args.client.output == "json" {
+        println!("{body}");
+        return Ok(());
+    }
+    let data = &body["data"];
+    let render = |metric: &Value| {
+        let labels: Vec<String> = metric
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "__name__")
+            .map(|(k, v)| format!("{k}={}", v))
+            .collect();
+        format!("{}{{{}}}", metric["__name__"].as_str().unwrap_or(""), labels.join(", "))
+    };
+    match data["resultType"].as_str() {
+        Some("scalar") | Some("string") => println!("{}", cell(&data["result"][1])),
+        Some("matrix") => {
+            for series in data["result"].as_array().into_iter().flatten() {
+                println!("{}", render(&series["metric"]));
+                for point in series["values"].as_array().into_iter().flatten() {
+                    println!("  {} @{}", cell(&point[1]), point[0]);
+                }
+            }
+        }
+        _ => {
+            for sample in data["result"].as_array().into_iter().flatten() {
+                println!("{} {}", render(&sample["metric"]), cell(&sample["value"][1]));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {

@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
     // A client command makes a request or two: one thread starts faster than a pool.
     let client = matches!(
         cli.command,
-        Command::Logs(_) | Command::Tail(_) | Command::Sql(_) | Command::Trace(_)
+        Command::Logs(_) | Command::Tail(_) | Command::Sql(_) | Command::Metrics(_) | Command::Trace(_)
     );
     let mut builder = if client {
         tokio::runtime::Builder::new_current_thread()
@@ -71,6 +71,7 @@ fn main() -> std::process::ExitCode {
             Command::Logs(args) => client::logs(args).await,
             Command::Tail(args) => client::tail(args).await,
             Command::Sql(args) => client::sql(args).await,
+            Command::Metrics(args) => client::metrics(args).await,
             Command::Trace(args) => client::trace(args).await,
             Command::Compact(args) => compact(args).await,
         }
