@@ -61,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let start_ms = (now - (args.hours + 1) * 3_600_000) / 3_600_000 * 3_600_000;
     let points = args.hours * 3_600_000 / INTERVAL_MS;
     let samples = points as usize * args.series;
-    println!("data: {} series x {} samples = {samples} samples", args.series, points);
+    println!(
+        "data: {} series x {} samples = {samples} samples",
+        args.series, points
+    );
 
     // Prometheus: backfill.
     let started = Instant::now();
@@ -71,7 +74,14 @@ async fn main() -> anyhow::Result<()> {
         for s in 0..args.series {
             let l = labels(s, args.groups);
             for i in 0..points {
-                writeln!(out, "bench_requests_total{{group=\"{}\",series=\"{}\"}} {} {}", l[1].1, l[2].1, value(s, i), (start_ms + i * INTERVAL_MS) / 1000)?;
+                writeln!(
+                    out,
+                    "bench_requests_total{{group=\"{}\",series=\"{}\"}} {} {}",
+                    l[1].1,
+                    l[2].1,
+                    value(s, i),
+                    (start_ms + i * INTERVAL_MS) / 1000
+                )?;
             }
         }
         writeln!(out, "# EOF")?;
@@ -88,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
         bail!("promtool backfill failed");
     }
     std::fs::remove_file(&om)?;
-    println!("prometheus: backfilled in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "prometheus: backfilled in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let config = dir.path().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n")?;
     let prom_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -110,7 +123,14 @@ async fn main() -> anyhow::Result<()> {
     let (mut server, _, http) = start_server_with(
         &args.porthole,
         &data_dir,
-        &["--promql-max-samples", "2000000000", "--promql-max-series", "10000000", "--promql-timeout", "30m"],
+        &[
+            "--promql-max-samples",
+            "2000000000",
+            "--promql-max-series",
+            "10000000",
+            "--promql-timeout",
+            "30m",
+        ],
     )?;
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -134,13 +154,17 @@ async fn main() -> anyhow::Result<()> {
                                 .map(|(name, value)| Label { name, value })
                                 .collect(),
                             samples: (0..points)
-                                .map(|i| Sample { value: value(s, i), timestamp: start_ms + i * INTERVAL_MS })
+                                .map(|i| Sample {
+                                    value: value(s, i),
+                                    timestamp: start_ms + i * INTERVAL_MS,
+                                })
                                 .collect(),
                             histograms: Vec::new(),
                         })
                         .collect(),
                 };
-                let body = snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(&request))?;
+                let body = snap::raw::Encoder::new()
+                    .compress_vec(&prost::Message::encode_to_vec(&request))?;
                 // As Prometheus does: a 5xx (ingest's buffer is full) is retried after a pause.
                 loop {
                     let response = client
@@ -153,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
                     match response.status().as_u16() {
                         204 => return Ok(()),
                         500..=599 => tokio::time::sleep(Duration::from_millis(250)).await,
-                        _ => bail!("remote_write answered {}: {}", response.status(), response.text().await?),
+                        _ => bail!(
+                            "remote_write answered {}: {}",
+                            response.status(),
+                            response.text().await?
+                        ),
                     }
                 }
             }
@@ -163,17 +191,26 @@ async fn main() -> anyhow::Result<()> {
         result?;
     }
     let written = started.elapsed().as_secs_f64();
-    println!("porthole: remote_write of {samples} samples in {written:.1}s ({:.0} samples/s)", samples as f64 / written);
+    println!(
+        "porthole: remote_write of {samples} samples in {written:.1}s ({:.0} samples/s)",
+        samples as f64 / written
+    );
     let (wall, _, tables) = compact(&args.porthole, &data_dir)?;
     if let Some(m) = tables.get("metrics") {
-        println!("porthole: compacted {} files into {} in {wall:.1}s", m.files_replaced, m.files_written);
+        println!(
+            "porthole: compacted {} files into {} in {wall:.1}s",
+            m.files_replaced, m.files_written
+        );
     }
 
     // The query, on both.
     let params = [
         ("query", QUERY.to_string()),
         ("start", (start_ms / 1000).to_string()),
-        ("end", ((start_ms + args.hours * 3_600_000) / 1000).to_string()),
+        (
+            "end",
+            ((start_ms + args.hours * 3_600_000) / 1000).to_string(),
+        ),
         ("step", args.step.to_string()),
     ];
     let time = |url: String| {
@@ -184,7 +221,12 @@ async fn main() -> anyhow::Result<()> {
             let mut last = serde_json::Value::Null;
             for run in 0..4 {
                 let started = Instant::now();
-                let response = client.get(&url).query(&params).timeout(Duration::from_secs(3600)).send().await?;
+                let response = client
+                    .get(&url)
+                    .query(&params)
+                    .timeout(Duration::from_secs(3600))
+                    .send()
+                    .await?;
                 let status = response.status();
                 let body: serde_json::Value = response.json().await?;
                 if status != 200 {
@@ -201,7 +243,13 @@ async fn main() -> anyhow::Result<()> {
     };
     // Prometheus loads its blocks at startup; wait until it answers.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while client.get(format!("{prom_url}/-/ready")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while client
+        .get(format!("{prom_url}/-/ready"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         if Instant::now() > deadline {
             bail!("prometheus did not become ready");
         }
@@ -224,7 +272,10 @@ async fn main() -> anyhow::Result<()> {
     println!("query: {QUERY} over {}h, step {}s", args.hours, args.step);
     println!("prometheus: {prom_s:.3}s ({ps} series, sum of points {pt:.6e})");
     println!("porthole:   {ours_s:.3}s ({os} series, sum of points {ot:.6e})");
-    println!("ratio porthole/prometheus: {:.2}x (answers agree: {agree})", ours_s / prom_s);
+    println!(
+        "ratio porthole/prometheus: {:.2}x (answers agree: {agree})",
+        ours_s / prom_s
+    );
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     server.stop()?;

@@ -163,7 +163,8 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
     }
     let body = call(
         &args.client,
-        http.get(url(&args.client, "/api/v1/metrics/query")).query(&query),
+        http.get(url(&args.client, "/api/v1/metrics/query"))
+            .query(&query),
     )
     .await?;
     if args.client.output == "json" {
@@ -179,7 +180,11 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
             .filter(|(k, _)| *k != "__name__")
             .map(|(k, v)| format!("{k}={}", v))
             .collect();
-        format!("{}{{{}}}", metric["__name__"].as_str().unwrap_or(""), labels.join(", "))
+        format!(
+            "{}{{{}}}",
+            metric["__name__"].as_str().unwrap_or(""),
+            labels.join(", ")
+        )
     };
     match data["resultType"].as_str() {
         Some("scalar") | Some("string") => println!("{}", cell(&data["result"][1])),
@@ -193,7 +198,11 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
         }
         _ => {
             for sample in data["result"].as_array().into_iter().flatten() {
-                println!("{} {}", render(&sample["metric"]), cell(&sample["value"][1]));
+                println!(
+                    "{} {}",
+                    render(&sample["metric"]),
+                    cell(&sample["value"][1])
+                );
             }
         }
     }

@@ -22,7 +22,11 @@ fn main() -> std::process::ExitCode {
     // A client command makes a request or two: one thread starts faster than a pool.
     let client = matches!(
         cli.command,
-        Command::Logs(_) | Command::Tail(_) | Command::Sql(_) | Command::Metrics(_) | Command::Trace(_)
+        Command::Logs(_)
+            | Command::Tail(_)
+            | Command::Sql(_)
+            | Command::Metrics(_)
+            | Command::Trace(_)
     );
     let mut builder = if client {
         tokio::runtime::Builder::new_current_thread()

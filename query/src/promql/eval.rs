@@ -302,17 +302,7 @@ impl Evaluator<'_> {
                     0
                 };
                 for (_, mut members) in groups {
-                    // NaN sorts last either way, as in Prometheus.
-                    members.sort_by(|x, y| {
-                        let order = match (x.v.is_nan(), y.v.is_nan()) {
-                            (true, true) => std::cmp::Ordering::Equal,
-                            (true, false) => std::cmp::Ordering::Greater,
-                            (false, true) => std::cmp::Ordering::Less,
-                            _ if op == "topk" => y.v.total_cmp(&x.v),
-                            _ => x.v.total_cmp(&y.v),
-                        };
-                        order
-                    });
+                    members.sort_by(|x, y| super::value::nan_last(x.v, y.v, op == "bottomk"));
                     out.extend(members.into_iter().take(k));
                 }
             }

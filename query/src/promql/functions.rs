@@ -261,16 +261,7 @@ pub fn call(ev: &Evaluator<'_>, call: &Call, t: i64) -> Result<Value, PromError>
         },
         "sort" | "sort_desc" => {
             let mut v = vector(0)?;
-            v.sort_by(|a, b| {
-                let order = match (a.v.is_nan(), b.v.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ if name == "sort" => a.v.total_cmp(&b.v),
-                    _ => b.v.total_cmp(&a.v),
-                };
-                order
-            });
+            v.sort_by(|a, b| super::value::nan_last(a.v, b.v, name == "sort"));
             v
         }
         "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"

@@ -205,10 +205,13 @@ const VALUE_COLUMNS: [&str; 11] = [
     "resource_attributes",
 ];
 
-/// Which Prometheus families of each OTLP metric some selection may want, by OTLP name.
+/// The Prometheus series families (name, part) of one OTLP metric some selection may want.
+type Families = Vec<(String, Part)>;
+
+/// Which families of each OTLP metric some selection may want, by OTLP name.
 #[derive(Default)]
 struct Wanted {
-    by_name: HashMap<String, Vec<(MetricKind, Vec<(String, Part)>)>>,
+    by_name: HashMap<String, Vec<(MetricKind, Families)>>,
 }
 
 impl Wanted {
@@ -370,7 +373,7 @@ fn decode_file(
     }
     let mut wanted = Wanted::default();
     for kind in seen {
-        let parts: Vec<(String, Part)> = families(&kind)
+        let parts: Families = families(&kind)
             .into_iter()
             .filter(|(prom, _)| selections.iter().any(|s| s.may_match_name(prom)))
             .collect();

@@ -136,3 +136,16 @@ pub fn format_value(v: f64) -> String {
         format!("{v}")
     }
 }
+
+/// Orders values ascending or descending with NaN last either way, as Prometheus's
+/// `sort`, `topk` and `bottomk` do.
+pub fn nan_last(a: f64, b: f64, ascending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if ascending => a.total_cmp(&b),
+        _ => b.total_cmp(&a),
+    }
+}

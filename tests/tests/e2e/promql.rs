@@ -152,7 +152,12 @@ fn dataset() -> Dataset {
                     })
                     // i3/200/GET misses 4 minutes of scrapes: rate windows over the gap
                     // extrapolate differently.
-                    .filter(|(i, _, _)| !(*instance == "i3" && *code == "200" && *method == "GET" && (100..116).contains(i)))
+                    .filter(|(i, _, _)| {
+                        !(*instance == "i3"
+                            && *code == "200"
+                            && *method == "GET"
+                            && (100..116).contains(i))
+                    })
                     .map(|(_, t, v)| (t, v))
                     .collect();
                 series.push((
