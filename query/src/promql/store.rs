@@ -310,6 +310,12 @@ fn typed_column<'a, T: 'static>(
 
 type Partial = HashMap<Labels, (Vec<i64>, Vec<f64>)>;
 
+/// Series of one file while it is decoded, keyed by a hash of the raw strings they come
+/// from (metric, attributes, the resource keys labels use, part), so a row's labels are
+/// built once per series rather than once per row. Keys that differ but give the same
+/// labels (attribute keys that sanitize alike) are merged afterwards.
+type Keyed = HashMap<u64, (Labels, Vec<i64>, Vec<f64>)>;
+
 fn decode_file(
     bytes: Bytes,
     selections: &[Selection],
@@ -410,15 +416,23 @@ fn decode_file(
         .build()
         .map_err(|e| corrupt(&e))?;
 
-    let mut out = Partial::new();
+    let mut keyed = Keyed::new();
     let mut samples = 0usize;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(&e))?;
-        samples += add_rows(&batch, &wanted, &mut out).map_err(|e| corrupt(&e))?;
-        check_limits(out.len(), samples, limits)?;
+        samples += add_rows(&batch, &wanted, &mut keyed).map_err(|e| corrupt(&e))?;
+        check_limits(keyed.len(), samples, limits)?;
     }
-    // Series no selection wants (other labels than the name matchers asked for).
-    out.retain(|labels, _| selections.iter().any(|s| s.matches(labels)));
+    let mut out = Partial::new();
+    for (_, (labels, t, v)) in keyed {
+        // Series no selection wants (other labels than the name matchers asked for).
+        if !selections.iter().any(|s| s.matches(&labels)) {
+            continue;
+        }
+        let entry = out.entry(labels).or_default();
+        entry.0.extend(t);
+        entry.1.extend(v);
+    }
     Ok(out)
 }
 
@@ -523,17 +537,47 @@ fn with_labels(base: &[(String, String)], name: &str, extra: Option<(&str, Strin
     labels_from(pairs)
 }
 
-fn push(out: &mut Partial, labels: Labels, t: i64, v: f64) {
-    let entry = out.entry(labels).or_default();
-    entry.0.push(t);
-    entry.1.push(v);
+fn push(out: &mut Keyed, key: u64, labels: impl FnOnce() -> Labels, t: i64, v: f64) {
+    let entry = out
+        .entry(key)
+        .or_insert_with(|| (labels(), Vec::new(), Vec::new()));
+    entry.1.push(t);
+    entry.2.push(v);
+}
+
+/// The resource keys [`base_labels`] reads.
+fn labels_resource_key(key: &str) -> bool {
+    matches!(
+        key,
+        "service.name" | "service.namespace" | "service.instance.id"
+    ) || RESOURCE_LABELS.iter().any(|(k, _)| *k == key)
+}
+
+fn row_hash(attributes: &MapArray, resource: &MapArray, row: usize) -> std::hash::DefaultHasher {
+    use std::hash::Hash;
+    let mut h = std::hash::DefaultHasher::new();
+    for (k, v) in map_entries(attributes, row) {
+        (k, v).hash(&mut h);
+    }
+    0xffu8.hash(&mut h);
+    for (k, v) in map_entries(resource, row).filter(|(k, _)| labels_resource_key(k)) {
+        (k, v).hash(&mut h);
+    }
+    h
+}
+
+fn part_key(row: &std::hash::DefaultHasher, name: &str, extra: Option<u64>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = row.clone();
+    (name, extra).hash(&mut h);
+    h.finish()
 }
 
 /// Turns each row into its samples; returns how many samples it added.
 fn add_rows(
     batch: &RecordBatch,
     wanted: &Wanted,
-    out: &mut Partial,
+    out: &mut Keyed,
 ) -> Result<usize, arrow::error::ArrowError> {
     let kinds = KindColumns::of(batch)?;
     let flags: &Int64Array = typed_column(batch, "flags")?;
@@ -556,7 +600,12 @@ fn add_rows(
         let t = kinds.time.value(row).div_euclid(1_000_000);
         // OTLP's "no recorded value" flag is Prometheus's staleness marker.
         let no_value = flags.value(row) & 1 == 1;
-        let base = base_labels(attributes, resource, row);
+        let row_key = row_hash(attributes, resource, row);
+        let mut base: Option<Vec<(String, String)>> = None;
+        let mut base = || {
+            base.get_or_insert_with(|| base_labels(attributes, resource, row))
+                .clone()
+        };
         for (name, part) in parts {
             match part {
                 Part::Value => {
@@ -569,7 +618,13 @@ fn add_rows(
                     } else {
                         continue;
                     };
-                    push(out, with_labels(&base, name, None), t, v);
+                    push(
+                        out,
+                        part_key(&row_key, name, None),
+                        || with_labels(&base(), name, None),
+                        t,
+                        v,
+                    );
                     added += 1;
                 }
                 Part::Sum | Part::Count => {
@@ -586,7 +641,13 @@ fn add_rows(
                         }
                         count.value(row) as f64
                     };
-                    push(out, with_labels(&base, name, None), t, v);
+                    push(
+                        out,
+                        part_key(&row_key, name, None),
+                        || with_labels(&base(), name, None),
+                        t,
+                        v,
+                    );
                     added += 1;
                 }
                 Part::Bucket => {
@@ -604,12 +665,14 @@ fn add_rows(
                     let mut cumulative = 0f64;
                     for i in 0..counts.len() {
                         cumulative += counts.value(i) as f64;
-                        let le = match bounds {
-                            Some(b) if i < b.len() => super::value::format_value(b.value(i)),
-                            _ => "+Inf".to_string(),
+                        let bound = match bounds {
+                            Some(b) if i < b.len() => b.value(i),
+                            _ => f64::INFINITY,
                         };
                         let v = if no_value { stale } else { cumulative };
-                        push(out, with_labels(&base, name, Some(("le", le))), t, v);
+                        let key = part_key(&row_key, name, Some(bound.to_bits()));
+                        let le = || ("le", super::value::format_value(bound));
+                        push(out, key, || with_labels(&base(), name, Some(le())), t, v);
                         added += 1;
                     }
                 }
@@ -622,9 +685,17 @@ fn add_rows(
                     let vs = quantile_values.value(row);
                     let vs = vs.as_primitive::<Float64Type>();
                     for i in 0..qs.len().min(vs.len()) {
-                        let q = super::value::format_value(qs.value(i));
+                        let q = qs.value(i);
                         let v = if no_value { stale } else { vs.value(i) };
-                        push(out, with_labels(&base, name, Some(("quantile", q))), t, v);
+                        let key = part_key(&row_key, name, Some(q.to_bits()));
+                        let quantile = || ("quantile", super::value::format_value(q));
+                        push(
+                            out,
+                            key,
+                            || with_labels(&base(), name, Some(quantile())),
+                            t,
+                            v,
+                        );
                         added += 1;
                     }
                 }
