@@ -107,6 +107,10 @@ const EXPRESSIONS: &[&str] = &[
     "hour(timestamp(node_temperature_celsius))",
     "max_over_time(rate(http_requests_total[5m])[30m:1m])",
     "sum(rate(http_requests_total[5m] offset 5m))",
+    "rate(http_requests_total[5m] @ end())",
+    "node_temperature_celsius @ start()",
+    "max_over_time(node_temperature_celsius[10m:1m] offset 5m)",
+    "min_over_time(sum by (zone) (node_temperature_celsius)[20m:])",
     "sum by (instance) (http_requests_total) - on(instance) sum by (instance) (http_requests_total offset 15m)",
 ];
 
