@@ -115,7 +115,9 @@ fn parse_time(value: &str, name: &str) -> Result<i64, PromError> {
     if let Ok(seconds) = value.parse::<f64>()
         && seconds.is_finite()
     {
-        return Ok((seconds * 1000.0).round() as i64);
+        return Ok(
+            ((seconds * 1000.0).round() as i64).clamp(-super::eval::MAX_MS, super::eval::MAX_MS)
+        );
     }
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp_millis())
@@ -195,6 +197,7 @@ async fn run<T: Send + 'static>(
     let mut wanted = Vec::new();
     selections(&expr, start, end, (start, end), &mut wanted);
     let loaded = load_for(state, wanted, deadline, timeout).await?;
+    let max_points = state.limits.max_samples;
     tokio::task::spawn_blocking(move || {
         let evaluator = Evaluator {
             loaded: &loaded,
@@ -202,6 +205,7 @@ async fn run<T: Send + 'static>(
             end,
             deadline,
             timeout,
+            max_points,
         };
         evaluate(&evaluator, &expr)
     })
@@ -321,7 +325,7 @@ async fn range_query(state: &PromState, params: &Params) -> Result<Json, PromErr
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
         ));
     }
-    if (end - start) / step > MAX_POINTS_PER_SERIES {
+    if end.saturating_sub(start) / step > MAX_POINTS_PER_SERIES {
         return Err(PromError::BadData(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
         ));
@@ -345,7 +349,8 @@ async fn range_query(state: &PromState, params: &Params) -> Result<Json, PromErr
                     )));
                 }
             }
-            t += step;
+            let Some(next) = t.checked_add(step) else { break };
+            t = next;
         }
         let result: Vec<Json> = series
             .into_iter()

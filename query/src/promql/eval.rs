@@ -22,8 +22,12 @@ pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 /// The resolution of a subquery that names none (Prometheus's default evaluation interval).
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
 
+/// Times and durations are clamped to ±2^55 ms (~1.1 million years), so sums of a few of
+/// them never overflow.
+pub const MAX_MS: i64 = 1 << 55;
+
 pub fn duration_ms(d: &std::time::Duration) -> i64 {
-    d.as_millis() as i64
+    (d.as_millis().min(MAX_MS as u128)) as i64
 }
 
 pub fn offset_ms(offset: &Option<Offset>) -> i64 {
@@ -36,8 +40,8 @@ pub fn offset_ms(offset: &Option<Offset>) -> i64 {
 
 fn system_time_ms(t: &SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => duration_ms(&d),
+        Err(e) => -duration_ms(&e.duration()),
     }
 }
 
@@ -54,6 +58,8 @@ pub struct Evaluator<'a> {
     pub end: i64,
     pub deadline: Instant,
     pub timeout: std::time::Duration,
+    /// Points a subquery may produce (the samples limit applies to them too).
+    pub max_points: usize,
 }
 
 impl Evaluator<'_> {
@@ -179,8 +185,18 @@ impl Evaluator<'_> {
         if ts < start {
             ts += step;
         }
+        let too_many = || {
+            PromError::Execution(format!(
+                "query processing would load too many samples into memory: a subquery of more than {} points (--promql-max-samples)",
+                self.max_points
+            ))
+        };
+        if (end.saturating_sub(ts) / step) as u64 >= self.max_points as u64 {
+            return Err(too_many());
+        }
         let mut by_labels: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
         let mut order = Vec::new();
+        let mut points = 0usize;
         while ts <= end {
             let samples = match self.eval(&sq.expr, ts)? {
                 Value::Vector(samples) => samples,
@@ -190,6 +206,10 @@ impl Evaluator<'_> {
                 }],
                 other => return Err(type_error("subquery", &other)),
             };
+            points += samples.len();
+            if points > self.max_points {
+                return Err(too_many());
+            }
             for s in samples {
                 let entry = by_labels.entry(s.labels.clone()).or_insert_with(|| {
                     order.push(s.labels.clone());
@@ -198,7 +218,10 @@ impl Evaluator<'_> {
                 entry.0.push(ts);
                 entry.1.push(s.v);
             }
-            ts += step;
+            let Some(next) = ts.checked_add(step) else {
+                break;
+            };
+            ts = next;
         }
         Ok(order
             .into_iter()

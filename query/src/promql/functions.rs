@@ -49,8 +49,8 @@ fn range_bounds(ev: &Evaluator<'_>, e: &Expr, t: i64) -> Result<(i64, i64), Prom
         Some(promql_parser::parser::AtModifier::End) => ev.end,
         Some(promql_parser::parser::AtModifier::At(st)) => {
             match st.duration_since(std::time::UNIX_EPOCH) {
-                Ok(d) => d.as_millis() as i64,
-                Err(e) => -(e.duration().as_millis() as i64),
+                Ok(d) => duration_ms(&d),
+                Err(e) => -duration_ms(&e.duration()),
             }
         }
     };

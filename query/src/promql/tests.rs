@@ -59,6 +59,7 @@ fn eval(query: &str, t: i64, data: &[Series]) -> Result<Value, PromError> {
         end: t,
         deadline: Instant::now() + Duration::from_secs(10),
         timeout: Duration::from_secs(10),
+        max_points: 1_000_000,
     };
     ev.eval(&expr, t)
 }
@@ -210,4 +211,22 @@ fn subqueries_step_on_absolute_multiples() {
         (got[0].1 - 1.0).abs() < 1e-9 && (got[1].1 - 2.0).abs() < 1e-9,
         "{got:?}"
     );
+}
+
+#[test]
+fn extreme_times_and_offsets_do_not_overflow() {
+    let data = counters();
+    for q in [
+        "req_total offset 100000000y",
+        "req_total offset -100000000y",
+        "max_over_time(req_total[100000000y:1h])",
+        "rate(req_total[5m] @ 9999999999999)",
+    ] {
+        // An answer (probably empty) or a clear error, never a panic or a runaway.
+        for t in [super::eval::MAX_MS, -super::eval::MAX_MS, 600_000] {
+            if let Err(e) = eval(q, t, &data) {
+                assert!(matches!(e, PromError::Execution(_)), "{q}: {e:?}");
+            }
+        }
+    }
 }
