@@ -147,6 +147,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     storage.register_metrics(&mut registry);
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
+    let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
     let tail_dropped = prometheus_client::metrics::counter::Counter::default();
     registry.register(
         "porthole_tail_subscribers_dropped",
@@ -218,6 +219,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 max_samples: args.promql_max_samples,
                 timeout: args.promql_timeout.into(),
             },
+            prom_metrics,
             tail,
         }));
     }

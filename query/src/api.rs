@@ -35,11 +35,16 @@ pub struct QueryState {
     pub storage: Arc<Storage>,
     pub sql_limits: SqlLimits,
     pub prom_limits: crate::promql::PromLimits,
+    pub prom_metrics: crate::promql::PromMetrics,
     pub tail: TailSource,
 }
 
 pub fn router(state: QueryState) -> Router {
-    let metrics = crate::promql::router(state.storage.clone(), state.prom_limits.clone());
+    let metrics = crate::promql::router(
+        state.storage.clone(),
+        state.prom_limits.clone(),
+        state.prom_metrics.clone(),
+    );
     Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))

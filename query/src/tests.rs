@@ -58,6 +58,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
         storage: storage.clone(),
         sql_limits: Default::default(),
         prom_limits: Default::default(),
+        prom_metrics: Default::default(),
         tail: TailSource {
             storage,
             ingest_nodes: Vec::new(),

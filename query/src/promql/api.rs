@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 use super::eval::{Evaluator, selections};
 use super::store::{LoadLimits, Loaded, Selection, load};
 use super::value::{Labels, Value, format_value};
-use super::{PromError, PromLimits};
+use super::{PromError, PromLimits, PromMetrics};
 
 /// Points one series of a range query may have, as Prometheus limits it.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -31,9 +31,10 @@ const DEFAULT_METADATA_RANGE_MS: i64 = 24 * 3_600 * 1000;
 struct PromState {
     storage: Arc<Storage>,
     limits: PromLimits,
+    metrics: PromMetrics,
 }
 
-pub fn router(storage: Arc<Storage>, limits: PromLimits) -> Router {
+pub fn router(storage: Arc<Storage>, limits: PromLimits, metrics: PromMetrics) -> Router {
     let routes = Router::new()
         .route("/query", get(query).post(query))
         .route("/query_range", get(query_range).post(query_range))
@@ -42,7 +43,11 @@ pub fn router(storage: Arc<Storage>, limits: PromLimits) -> Router {
         .route("/label/{name}/values", get(label_values))
         .route("/metadata", get(metadata))
         .route("/status/buildinfo", get(buildinfo))
-        .with_state(PromState { storage, limits });
+        .with_state(PromState {
+            storage,
+            limits,
+            metrics,
+        });
     Router::new()
         .nest("/api/v1/metrics", routes.clone())
         .nest("/api/v1/metrics/api/v1", routes)
@@ -50,17 +55,17 @@ pub fn router(storage: Arc<Storage>, limits: PromLimits) -> Router {
 
 impl IntoResponse for PromError {
     fn into_response(self) -> Response {
-        let (status, kind) = match &self {
-            PromError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
-            PromError::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
-            PromError::Timeout(_) => (StatusCode::UNPROCESSABLE_ENTITY, "timeout"),
+        let kind = self.kind();
+        let status = match &self {
+            PromError::BadData(_) => StatusCode::BAD_REQUEST,
+            PromError::Execution(_) | PromError::Timeout(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PromError::Unavailable(e) => {
                 tracing::warn!(error = %e, "metrics query: storage unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                StatusCode::SERVICE_UNAVAILABLE
             }
             PromError::Internal(e) => {
                 tracing::error!(error = %e, "metrics query failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         };
         let body = json!({"status": "error", "errorType": kind, "error": self.to_string()});
@@ -70,6 +75,20 @@ impl IntoResponse for PromError {
 
 fn success(data: Json) -> Response {
     axum::Json(json!({"status": "success", "data": data})).into_response()
+}
+
+/// The response for a query's result, counted by outcome.
+fn answer(state: &PromState, result: Result<Json, PromError>) -> Response {
+    match result {
+        Ok(data) => {
+            state.metrics.count("ok");
+            success(data)
+        }
+        Err(e) => {
+            state.metrics.count(e.kind());
+            e.into_response()
+        }
+    }
 }
 
 /// Query-string and form-body parameters together, repeated keys kept.
@@ -245,10 +264,7 @@ async fn query(
     body: Bytes,
 ) -> Response {
     let params = Params::from(&uri, &headers, &body);
-    match instant_query(&state, &params).await {
-        Ok(data) => success(data),
-        Err(e) => e.into_response(),
-    }
+    answer(&state, instant_query(&state, &params).await)
 }
 
 async fn instant_query(state: &PromState, params: &Params) -> Result<Json, PromError> {
@@ -297,10 +313,7 @@ async fn query_range(
     body: Bytes,
 ) -> Response {
     let params = Params::from(&uri, &headers, &body);
-    match range_query(&state, &params).await {
-        Ok(data) => success(data),
-        Err(e) => e.into_response(),
-    }
+    answer(&state, range_query(&state, &params).await)
 }
 
 async fn range_query(state: &PromState, params: &Params) -> Result<Json, PromError> {
@@ -430,10 +443,11 @@ async fn series(
     body: Bytes,
 ) -> Response {
     let params = Params::from(&uri, &headers, &body);
-    match matching_series(&state, &params, true).await {
-        Ok(series) => success(Json::Array(series.iter().map(labels_json).collect())),
-        Err(e) => e.into_response(),
-    }
+    let result = matching_series(&state, &params, true).await;
+    answer(
+        &state,
+        result.map(|series| Json::Array(series.iter().map(labels_json).collect())),
+    )
 }
 
 async fn labels(
@@ -443,16 +457,14 @@ async fn labels(
     body: Bytes,
 ) -> Response {
     let params = Params::from(&uri, &headers, &body);
-    match matching_series(&state, &params, false).await {
-        Ok(series) => {
-            let names: BTreeSet<&str> = series
-                .iter()
-                .flat_map(|l| l.iter().map(|(n, _)| n.as_str()))
-                .collect();
-            success(json!(names))
-        }
-        Err(e) => e.into_response(),
-    }
+    let result = matching_series(&state, &params, false).await.map(|series| {
+        let names: BTreeSet<&str> = series
+            .iter()
+            .flat_map(|l| l.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        json!(names)
+    });
+    answer(&state, result)
 }
 
 async fn label_values(
@@ -462,16 +474,14 @@ async fn label_values(
     headers: HeaderMap,
 ) -> Response {
     let params = Params::from(&uri, &headers, &[]);
-    match matching_series(&state, &params, false).await {
-        Ok(series) => {
-            let values: BTreeSet<&str> = series
-                .iter()
-                .filter_map(|l| super::value::label(l, &name))
-                .collect();
-            success(json!(values))
-        }
-        Err(e) => e.into_response(),
-    }
+    let result = matching_series(&state, &params, false).await.map(|series| {
+        let values: BTreeSet<&str> = series
+            .iter()
+            .filter_map(|l| super::value::label(l, &name))
+            .collect();
+        json!(values)
+    });
+    answer(&state, result)
 }
 
 /// Porthole keeps no Prometheus metric metadata (types live in `metric_type`): empty.

@@ -15,6 +15,34 @@ use std::time::Duration;
 
 pub use api::router;
 
+/// PromQL queries answered, by outcome (`ok` or the Prometheus `errorType`): refusals for
+/// limits and timeouts are counted here.
+#[derive(Clone, Default)]
+pub struct PromMetrics {
+    queries: prometheus_client::metrics::family::Family<
+        Vec<(String, String)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+}
+
+impl PromMetrics {
+    pub fn register(registry: &mut prometheus_client::registry::Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "porthole_promql_queries",
+            "PromQL and series queries answered, by outcome (ok, bad_data, execution, timeout, unavailable, internal)",
+            metrics.queries.clone(),
+        );
+        metrics
+    }
+
+    fn count(&self, outcome: &str) {
+        self.queries
+            .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
+            .inc();
+    }
+}
+
 /// Bounds on one PromQL query; exceeding any is a 422 naming the limit.
 #[derive(Clone, Debug)]
 pub struct PromLimits {
@@ -54,4 +82,17 @@ pub enum PromError {
     /// A bug; logged, not shown: 500 `internal`.
     #[error("internal error")]
     Internal(String),
+}
+
+impl PromError {
+    /// The Prometheus `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PromError::BadData(_) => "bad_data",
+            PromError::Execution(_) => "execution",
+            PromError::Timeout(_) => "timeout",
+            PromError::Unavailable(_) => "unavailable",
+            PromError::Internal(_) => "internal",
+        }
+    }
 }

@@ -645,6 +645,12 @@ async fn bad_promql_and_limits_answer_like_prometheus() {
     // Within the limits the same server answers.
     let (status, ok) = ask("sum(queue_depth)", vec![]).await;
     assert_eq!(status, 200, "{ok}");
+    // Every refusal is counted by its kind.
+    let metric = "porthole_promql_queries_total";
+    assert_eq!(porthole.counter(metric, &["\"bad_data\""]).await, 3.0);
+    assert_eq!(porthole.counter(metric, &["\"execution\""]).await, 2.0);
+    assert_eq!(porthole.counter(metric, &["\"timeout\""]).await, 1.0);
+    assert!(porthole.counter(metric, &["\"ok\""]).await >= 1.0);
     // Prometheus's resolution limit.
     let params = [
         ("query", "queue_depth".to_string()),
