@@ -32,7 +32,7 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
         let response = http.get(porthole.url(open)).send().await.unwrap();
         assert_eq!(status(response), 200, "{open} must stay open to probes");
     }
-    for guarded in ["/api/v1/logs", "/metrics"] {
+    for guarded in ["/api/v1/logs", "/metrics", "/api/v1/metrics/query?query=1"] {
         let bare = http.get(porthole.url(guarded)).send().await.unwrap();
         assert_eq!(bare.headers()["www-authenticate"], "Bearer");
         assert_eq!(status(bare), 401, "{guarded} without a token");
@@ -66,6 +66,24 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
         .metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     grpc.export(request).await.unwrap();
+
+    // Prometheus remote_write, on the API port and the OTLP/HTTP port: 401 without the
+    // token, 204 with it (an empty, metadata-only request).
+    let empty = snap::raw::Encoder::new().compress_vec(&[]).unwrap();
+    for url in [porthole.url("/api/v1/write"), porthole.otlp_http_url("/api/v1/write")] {
+        let write = |token: Option<&str>| {
+            let mut request = http
+                .post(&url)
+                .header("content-encoding", "snappy")
+                .body(empty.clone());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        assert_eq!(status(write(None).await.unwrap()), 401, "{url} without a token");
+        assert_eq!(status(write(Some(TOKEN)).await.unwrap()), 204, "{url} with the token");
+    }
 
     // OTLP/HTTP: 401 without the token, 200 with it.
     let body = export_request(&["http line with token".to_string()]).encode_to_vec();
