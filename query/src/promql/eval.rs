@@ -421,7 +421,6 @@ impl Evaluator<'_> {
                         matching.as_ref(),
                         &card,
                         return_bool,
-                        comparison,
                     )?))
                 }
             }
@@ -565,7 +564,6 @@ fn render(labels: &[(String, String)]) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn vector_vector(
     op: &str,
     lhs: Vec<Sample>,
@@ -573,9 +571,7 @@ fn vector_vector(
     matching: Option<&LabelModifier>,
     card: &VectorMatchCardinality,
     return_bool: bool,
-    comparison: bool,
 ) -> Result<Vec<Sample>, PromError> {
-    let _ = comparison;
     // The "many" side is always on the left here; group_right swaps the operands.
     let swapped = matches!(card, VectorMatchCardinality::OneToMany(_));
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };

@@ -70,7 +70,10 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
     // Prometheus remote_write, on the API port and the OTLP/HTTP port: 401 without the
     // token, 204 with it (an empty, metadata-only request).
     let empty = snap::raw::Encoder::new().compress_vec(&[]).unwrap();
-    for url in [porthole.url("/api/v1/write"), porthole.otlp_http_url("/api/v1/write")] {
+    for url in [
+        porthole.url("/api/v1/write"),
+        porthole.otlp_http_url("/api/v1/write"),
+    ] {
         let write = |token: Option<&str>| {
             let mut request = http
                 .post(&url)
@@ -81,8 +84,16 @@ async fn a_token_guards_otlp_the_api_and_metrics_but_not_health_probes() {
             }
             request.send()
         };
-        assert_eq!(status(write(None).await.unwrap()), 401, "{url} without a token");
-        assert_eq!(status(write(Some(TOKEN)).await.unwrap()), 204, "{url} with the token");
+        assert_eq!(
+            status(write(None).await.unwrap()),
+            401,
+            "{url} without a token"
+        );
+        assert_eq!(
+            status(write(Some(TOKEN)).await.unwrap()),
+            204,
+            "{url} with the token"
+        );
     }
 
     // OTLP/HTTP: 401 without the token, 200 with it.
