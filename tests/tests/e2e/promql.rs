@@ -766,3 +766,60 @@ async fn python_sdk_metrics_answer_to_their_prometheus_names() {
         value("histogram_quantile(0.75, shop_checkout_duration_milliseconds_bucket)").await;
     assert!((p75 - 37.5).abs() < 1e-9, "{p75}");
 }
+
+/// A scrape target whose second series disappears when `drop_b` is set.
+fn scrape_target(drop_b: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let mut body = String::from("demo_items{kind=\"a\"} 1\n");
+            if !drop_b.load(std::sync::atomic::Ordering::SeqCst) {
+                body.push_str("demo_items{kind=\"b\"} 2\n");
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staleness_markers_from_prometheus_end_a_series_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("porthole"), &[], &[]).await;
+    let drop_b = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let target = scrape_target(drop_b.clone());
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{target}']\nremote_write:\n  - url: {}\n    queue_config:\n      batch_send_deadline: 1s\n",
+        porthole.url("/api/v1/write")
+    );
+    let _prometheus = PrometheusServer::start(dir.path(), &config).await;
+    let query = porthole.url("/api/v1/metrics/query");
+    let count = |query: String| async move {
+        let (_, body) = get(&query, &[("query", "count(demo_items)".to_string())]).await;
+        body["data"]["result"].as_array()?.first().map(|r| number(&r["value"][1]))
+    };
+    wait_for("both series via remote_write", Duration::from_secs(60), || {
+        let query = query.clone();
+        async move { (count(query).await? == 2.0).then_some(()) }
+    })
+    .await;
+    // The target stops exposing kind="b": Prometheus writes a staleness marker and sends
+    // it; the series ends within seconds, not after the 5 minute lookback.
+    drop_b.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for("kind=b to go stale", Duration::from_secs(30), || {
+        let query = query.clone();
+        async move { (count(query).await? == 1.0).then_some(()) }
+    })
+    .await;
+    let (_, body) = get(&query, &[("query", "demo_items".to_string())]).await;
+    assert_eq!(body["data"]["result"][0]["metric"]["kind"], "a", "{body}");
+}
