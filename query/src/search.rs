@@ -7,7 +7,7 @@
 //! moved the records to other files between two pages (the record id is part of the row,
 //! assigned at ingest, so a record keeps its place in the order wherever it is stored).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -512,6 +512,91 @@ pub async fn histogram(
         .enumerate()
         .map(|(i, n)| (search.start_micros + i as i64 * step_micros, n))
         .collect())
+}
+
+/// Distinct values one `count_logs` grouping may have; more is a bad request.
+pub const MAX_COUNT_GROUPS: usize = 1_000;
+
+/// Matches of `search` in its time range, from the indexes alone; with `by` (one of
+/// [`FILTER_FIELDS`]) one count per value of that field (records without it are not
+/// counted), else one count under the key `""`.
+pub async fn count_logs(
+    storage: &Arc<Storage>,
+    search: &LogSearch,
+    by: Option<&str>,
+) -> Result<BTreeMap<String, u64>, QueryError> {
+    if let Some(field) = by
+        && !FILTER_FIELDS.contains(&field)
+    {
+        return Err(QueryError::BadRequest(format!(
+            "cannot count by {field:?}; use one of {FILTER_FIELDS:?}"
+        )));
+    }
+    let (ast, files) = plan(storage, search).await?;
+    let mut counts = BTreeMap::new();
+    let opened = open_indexes(storage, Signal::Logs, files);
+    futures::pin_mut!(opened);
+    while let Some((file, searcher)) = opened.try_next().await? {
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
+        let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
+        let Some(name) = by else {
+            let n = searcher
+                .search(&query, &Count)
+                .map_err(internal)?;
+            *counts.entry(String::new()).or_insert(0) += n as u64;
+            continue;
+        };
+        let field = searcher
+            .schema()
+            .get_field(name)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        // The field's values in this file, from each segment's term dictionary.
+        let mut values = BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(field).map_err(internal)?;
+            let mut terms = inverted
+                .terms()
+                .stream()
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+            while terms.advance() {
+                values.insert(String::from_utf8_lossy(terms.key()).into_owned());
+                if values.len() > MAX_COUNT_GROUPS {
+                    return Err(QueryError::BadRequest(format!(
+                        "more than {MAX_COUNT_GROUPS} values of {name:?} to count by"
+                    )));
+                }
+            }
+        }
+        for value in values {
+            let grouped = BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, &value),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
+            let n = searcher
+                .search(&grouped, &Count)
+                .map_err(internal)?;
+            if n > 0 {
+                *counts.entry(value).or_insert(0) += n as u64;
+            }
+        }
+        if counts.len() > MAX_COUNT_GROUPS {
+            return Err(QueryError::BadRequest(format!(
+                "more than {MAX_COUNT_GROUPS} values of {name:?} to count by"
+            )));
+        }
+    }
+    Ok(counts)
 }
 
 /// Rows of one trace, found through the spans indexes' exact `trace_id` field.

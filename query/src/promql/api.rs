@@ -184,17 +184,18 @@ fn timeout(params: &Params, limits: &PromLimits) -> Result<std::time::Duration, 
 }
 
 async fn load_for(
-    state: &PromState,
+    storage: &Arc<Storage>,
+    limits: &PromLimits,
     selections: Vec<Selection>,
     deadline: Instant,
     timeout: std::time::Duration,
 ) -> Result<Loaded, PromError> {
     let limits = LoadLimits {
-        max_series: state.limits.max_series,
-        max_samples: state.limits.max_samples,
+        max_series: limits.max_series,
+        max_samples: limits.max_samples,
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
-    match tokio::time::timeout(remaining, load(&state.storage, selections, limits)).await {
+    match tokio::time::timeout(remaining, load(storage, selections, limits)).await {
         Ok(result) => result,
         Err(_) => Err(PromError::Timeout(format!(
             "query timed out while loading series (after {timeout:?}, --promql-timeout)"
@@ -208,15 +209,26 @@ async fn run<T: Send + 'static>(
     state: &PromState,
     params: &Params,
     expr: Arc<Expr>,
-    (start, end): (i64, i64),
+    range: (i64, i64),
     evaluate: impl FnOnce(&Evaluator<'_>, &Expr) -> Result<T, PromError> + Send + 'static,
 ) -> Result<T, PromError> {
     let timeout = timeout(params, &state.limits)?;
+    run_with(&state.storage, &state.limits, timeout, expr, range, evaluate).await
+}
+
+async fn run_with<T: Send + 'static>(
+    storage: &Arc<Storage>,
+    limits: &PromLimits,
+    timeout: std::time::Duration,
+    expr: Arc<Expr>,
+    (start, end): (i64, i64),
+    evaluate: impl FnOnce(&Evaluator<'_>, &Expr) -> Result<T, PromError> + Send + 'static,
+) -> Result<T, PromError> {
     let deadline = Instant::now() + timeout;
     let mut wanted = Vec::new();
     selections(&expr, start, end, (start, end), &mut wanted);
-    let loaded = load_for(state, wanted, deadline, timeout).await?;
-    let max_points = state.limits.max_samples;
+    let loaded = load_for(storage, limits, wanted, deadline, timeout).await?;
+    let max_points = limits.max_samples;
     tokio::task::spawn_blocking(move || {
         let evaluator = Evaluator {
             loaded: &loaded,
@@ -230,6 +242,49 @@ async fn run<T: Send + 'static>(
     })
     .await
     .map_err(|e| PromError::Internal(format!("evaluation task: {e}")))?
+}
+
+/// What an instant query at `t` (ms) answered, as alerting rules read it: a scalar is one
+/// sample without labels; a string or range vector is an error.
+#[derive(Clone, Debug)]
+pub struct InstantAnswer {
+    pub samples: Vec<super::value::Sample>,
+    /// Series the query's selectors found in storage (before any filtering by the
+    /// expression): zero means there was no data to judge, not that all is well.
+    pub series_seen: usize,
+}
+
+/// Evaluates `expr` at `t` (unix ms) with `limits`, as `/query` does.
+pub async fn instant_vector(
+    storage: &Arc<Storage>,
+    limits: &PromLimits,
+    expr: Arc<Expr>,
+    t: i64,
+) -> Result<InstantAnswer, PromError> {
+    run_with(storage, limits, limits.timeout, expr, (t, t), move |ev, expr| {
+        let series_seen = ev.loaded.values().map(Vec::len).sum();
+        let samples = match ev.eval(expr, t)? {
+            Value::Scalar(v) => vec![super::value::Sample {
+                labels: Arc::from(Vec::new()),
+                v,
+            }],
+            Value::Vector(samples) => {
+                check_unique(&samples)?;
+                samples
+            }
+            other => {
+                return Err(PromError::BadData(format!(
+                    "expression gives a {}, not an instant vector or scalar",
+                    other.type_name()
+                )));
+            }
+        };
+        Ok(InstantAnswer {
+            samples,
+            series_seen,
+        })
+    })
+    .await
 }
 
 fn labels_json(labels: &Labels) -> Json {
@@ -427,7 +482,7 @@ async fn matching_series(
 ) -> Result<Vec<Labels>, PromError> {
     let (wanted, _, _) = match_selections(params, required)?;
     let timeout = timeout(params, &state.limits)?;
-    let loaded = load_for(state, wanted, Instant::now() + timeout, timeout).await?;
+    let loaded = load_for(&state.storage, &state.limits, wanted, Instant::now() + timeout, timeout).await?;
     let unique: BTreeSet<Labels> = loaded
         .into_values()
         .flatten()

@@ -13,7 +13,8 @@ mod tests;
 
 use std::time::Duration;
 
-pub use api::router;
+pub use api::{InstantAnswer, instant_vector, router};
+pub use value::{Labels, Sample};
 
 /// PromQL queries answered, by outcome (`ok` or the Prometheus `errorType`): refusals for
 /// limits and timeouts are counted here.

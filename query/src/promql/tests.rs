@@ -230,3 +230,70 @@ fn extreme_times_and_offsets_do_not_overflow() {
         }
     }
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "req_total",
+            r#"req_total{code="500"}"#,
+            r#"req_total{code=~"5.."}"#,
+            r#"{__name__=~"req.*"}"#,
+            "nope",
+            "1",
+            "-2.5",
+            "0",
+            "NaN",
+            "Inf",
+            "time()",
+            r#""s""#,
+            "req_total offset 1m",
+            "req_total @ 300",
+        ])
+        .prop_map(String::from)
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 32, 3, |inner| {
+            let range = prop::sample::select(vec!["[1m]", "[5m]", "[0s]", "[5m:1m]", "[10m:]"]);
+            let func = prop::sample::select(vec![
+                "rate", "irate", "increase", "delta", "deriv", "changes", "resets", "avg_over_time",
+                "stddev_over_time", "last_over_time", "absent_over_time", "abs", "ln", "sqrt",
+                "round", "absent", "scalar", "vector", "timestamp", "sort", "histogram_quantile",
+                "quantile_over_time", "clamp", "label_replace", "predict_linear", "day_of_week",
+            ]);
+            let op = prop::sample::select(vec![
+                "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<=", "> bool", "and", "or", "unless",
+                "/ on(job)", "* ignoring(code) group_left", "+ on(job) group_right",
+            ]);
+            let agg = prop::sample::select(vec![
+                "sum", "avg", "min", "max", "count", "stddev", "group", "topk(2,", "bottomk(0,",
+                "quantile(0.9,", "count_values(\"v\",",
+            ]);
+            prop_oneof![
+                (inner.clone(), range.clone()).prop_map(|(e, r)| format!("({e}){r}")),
+                (inner.clone(), range).prop_map(|(e, r)| format!("{e}{r}")),
+                (func.clone(), inner.clone()).prop_map(|(f, e)| format!("{f}({e})")),
+                (func, inner.clone(), inner.clone()).prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+                (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("({a}) {o} ({b})")),
+                (agg, inner).prop_map(|(g, e)| if g.ends_with(',') {
+                    format!("{g} {e}) by (job)")
+                } else {
+                    format!("{g} without (code) ({e})")
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+        /// Whatever parses evaluates to a value or an error, never a panic.
+        #[test]
+        fn any_parsed_expression_evaluates_without_panicking(q in expr(), t in 0i64..1_000_000) {
+            if promql_parser::parser::parse(&q).is_ok() {
+                let _ = super::eval(&q, t, &super::counters());
+            }
+        }
+    }
+}
