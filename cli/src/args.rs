@@ -262,6 +262,33 @@ pub struct ServeArgs {
     /// PromQL: time one query may take (a request's `timeout` can only shorten it).
     #[arg(long, env = "PORTHOLE_PROMQL_TIMEOUT", default_value = "2m")]
     pub promql_timeout: humantime::Duration,
+    /// On query nodes: a directory of alert rule files (`*.yml`/`*.yaml`, Prometheus format
+    /// plus log rules and actions), reloaded on SIGHUP or when the files change.
+    #[arg(long, env = "PORTHOLE_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Evaluation interval of rule groups without their own `interval`.
+    #[arg(long, env = "PORTHOLE_RULES_INTERVAL", default_value = "1m")]
+    pub rules_interval: humantime::Duration,
+    /// Webhook receivers for alerts, sent the JSON Alertmanager sends (repeatable).
+    #[arg(long = "alert-webhook", env = "PORTHOLE_ALERT_WEBHOOKS", value_delimiter = ',')]
+    pub alert_webhooks: Vec<String>,
+    /// Alertmanagers to send alerts to (`POST /api/v2/alerts`), like Prometheus does.
+    #[arg(long = "alertmanager-url", env = "PORTHOLE_ALERTMANAGER_URLS", value_delimiter = ',')]
+    pub alertmanager_urls: Vec<String>,
+    /// Rule actions: `live`, `dry-run` (decide and record, send nothing) or `off`.
+    #[arg(long, env = "PORTHOLE_ALERT_ACTIONS", default_value = "live")]
+    pub alert_actions: porthole_alerts::ActionsMode,
+    /// Actions of all rules together per hour, at most (each rule also has max_per_hour).
+    #[arg(long, env = "PORTHOLE_ALERT_MAX_ACTIONS_PER_HOUR", default_value = "10")]
+    pub alert_max_actions_per_hour: u32,
+    /// How this node is reached from outside, for notifications' links (default: the
+    /// --http-addr).
+    #[arg(long, env = "PORTHOLE_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// Length of one slot of the alerting lease: how long failover to another replica takes
+    /// at most.
+    #[arg(long, env = "PORTHOLE_ALERT_LEASE_SLOT", default_value = "30s")]
+    pub alert_lease_slot: humantime::Duration,
 }
 
 /// A byte count: `1048576`, `512KiB`, `8MiB`, `1GiB` (also KB/MB/GB as powers of 1000).

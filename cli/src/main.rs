@@ -148,6 +148,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     storage.register_metrics(&mut registry);
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
+    let alert_metrics = porthole_alerts::AlertMetrics::register(&mut registry);
     let tail_dropped = prometheus_client::metrics::counter::Counter::default();
     registry.register(
         "porthole_tail_subscribers_dropped",
@@ -203,6 +204,42 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     if let Some(ingest) = &ingest {
         protected = protected.merge(ingest.remote_write_router());
     }
+    let prom_limits = porthole_query::promql::PromLimits {
+        max_series: args.promql_max_series,
+        max_samples: args.promql_max_samples,
+        timeout: args.promql_timeout.into(),
+    };
+    let stop_alerts = tokio_util::sync::CancellationToken::new();
+    let mut alerting = None;
+    if let (true, Some(dir)) = (roles.query, &args.rules) {
+        let lease_slot: Duration = args.alert_lease_slot.into();
+        anyhow::ensure!(
+            lease_slot > porthole_alerts::store::Lease::SAFETY * 2,
+            "--alert-lease-slot must be more than {:?}",
+            porthole_alerts::store::Lease::SAFETY * 2
+        );
+        let engine = porthole_alerts::Engine::new(
+            storage.clone(),
+            prom_limits.clone(),
+            porthole_alerts::AlertsConfig {
+                rules_dir: dir.clone(),
+                default_interval: args.rules_interval.into(),
+                webhooks: args.alert_webhooks.clone(),
+                alertmanagers: args.alertmanager_urls.clone(),
+                actions: args.alert_actions,
+                max_actions_per_hour: args.alert_max_actions_per_hour,
+                external_url: args
+                    .external_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{http_addr}")),
+                lease_slot,
+            },
+            alert_metrics,
+        )
+        .context("--rules")?;
+        protected = protected.merge(porthole_alerts::router(engine.clone()));
+        alerting = Some(tokio::spawn(engine.run(stop_alerts.clone())));
+    }
     if roles.query {
         let tail = TailSource {
             storage: storage.clone(),
@@ -214,11 +251,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         protected = protected.merge(porthole_query::router(porthole_query::QueryState {
             storage,
             sql_limits: Default::default(),
-            prom_limits: porthole_query::promql::PromLimits {
-                max_series: args.promql_max_series,
-                max_samples: args.promql_max_samples,
-                timeout: args.promql_timeout.into(),
-            },
+            prom_limits,
             prom_metrics,
             tail,
         }));
@@ -258,6 +291,10 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     args::shutdown_signal().await;
     tracing::info!("shutting down: no new exports; committing what is buffered");
     stop_compaction.cancel();
+    stop_alerts.cancel();
+    if let Some(alerting) = alerting {
+        let _ = alerting.await;
+    }
     if let Some(compaction) = compaction {
         let _ = compaction.await;
     }

@@ -22,7 +22,7 @@ mod tests;
 
 pub use api::{QueryState, router};
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
-pub use time::now_micros;
+pub use time::{now_micros, parse_time};
 pub use sql::SqlLimits;
 pub use tail::{TailService, TailSource};
 

@@ -96,6 +96,35 @@ impl Location {
         Ok(url)
     }
 
+    /// Where Porthole keeps state that is not a table (alert states, audit events, the
+    /// alerting lease): `_porthole/NAME/` under the root, which Delta readers skip.
+    pub fn state_url(&self, name: &str) -> Result<Url> {
+        let url = match self {
+            Location::Local(root) => {
+                let dir = root.join("_porthole").join(name);
+                std::fs::create_dir_all(&dir)?;
+                Ok(
+                    Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
+                        location: dir.display().to_string(),
+                        reason: "not an absolute path".into(),
+                    })?,
+                )
+            }
+            Location::S3 { bucket, prefix } if prefix.is_empty() => {
+                Url::parse(&format!("s3://{bucket}/_porthole/{name}/"))
+            }
+            Location::S3 { bucket, prefix } => {
+                Url::parse(&format!("s3://{bucket}/{prefix}/_porthole/{name}/"))
+            }
+            Location::Memory => Url::parse(&format!("memory:///_porthole/{name}/")),
+        }
+        .map_err(|e| StorageError::InvalidLocation {
+            location: format!("{self:?}"),
+            reason: e.to_string(),
+        })?;
+        Ok(url)
+    }
+
     /// Options for the object store client: the AWS_* environment for S3, plus short
     /// retries so an outage fails a batch quickly (the sender retries) instead of hanging.
     pub fn storage_options(&self) -> HashMap<String, String> {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `porthole` binary on loopback ports, real OTLP clients (the
 //! OpenTelemetry Python SDK and tonic), a real S3-compatible server, independent readers.
 
+mod alerts;
 mod auth;
 mod bad_input;
 mod collector;

@@ -1,0 +1,475 @@
+//! Alert rules end to end: a real `porthole serve` with `--rules`, a fake Kubernetes API
+//! server (records every request, serves a Deployment with two ReplicaSet revisions and
+//! pods), a webhook receiver and a fake Alertmanager, both in this process.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::harness::{Porthole, wait_for};
+
+#[derive(Clone, Debug)]
+struct Recorded {
+    method: String,
+    path: String,
+    content_type: String,
+    body: Value,
+}
+
+/// The fake cluster and receivers: every request is recorded.
+#[derive(Clone, Default)]
+struct Fake {
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Fake {
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn mutations(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/hook") && !r.path.starts_with("/am/"))
+            .collect()
+    }
+
+    fn received(&self, prefix: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .map(|r| r.body)
+            .collect()
+    }
+}
+
+fn template(version: &str) -> Value {
+    json!({
+        "metadata": {"labels": {"app": "checkout", "pod-template-hash": format!("hash-{version}")}},
+        "spec": {"containers": [{"name": "app", "image": format!("shop/checkout:{version}")}]}
+    })
+}
+
+fn deployment() -> Value {
+    let mut current = template("v2");
+    current["metadata"]["labels"].as_object_mut().unwrap().remove("pod-template-hash");
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "uid": "dep-uid",
+                     "annotations": {"deployment.kubernetes.io/revision": "2"}},
+        "spec": {"selector": {"matchLabels": {"app": "checkout"}}, "template": current}
+    })
+}
+
+fn replica_set(revision: u32, version: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("checkout-{version}"), "namespace": "shop",
+                     "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout",
+                                          "uid": "dep-uid", "controller": true}]},
+        "spec": {"selector": {"matchLabels": {"app": "checkout"}}, "template": template(version)}
+    })
+}
+
+async fn handle(State(fake): State<Fake>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    let path = uri.path().to_string();
+    fake.requests.lock().unwrap().push(Recorded {
+        method: method.to_string(),
+        path: uri.to_string(),
+        content_type: headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    match (method.as_str(), path.as_str()) {
+        (_, p) if p.starts_with("/hook") || p.starts_with("/am/") => StatusCode::OK.into_response(),
+        ("GET" | "PATCH", "/apis/apps/v1/namespaces/shop/deployments/checkout") => Json(deployment()).into_response(),
+        ("GET", "/apis/apps/v1/namespaces/shop/replicasets") => Json(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {},
+            "items": [replica_set(1, "v1"), replica_set(2, "v2")]
+        }))
+        .into_response(),
+        ("DELETE", p) if p.starts_with("/api/v1/namespaces/shop/pods/") => Json(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": p.rsplit('/').next().unwrap(), "namespace": "shop"}
+        }))
+        .into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn start_fake() -> (Fake, SocketAddr) {
+    let fake = Fake::default();
+    let app = axum::Router::new().fallback(handle).with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, addr)
+}
+
+fn kubeconfig(dir: &Path, addr: SocketAddr) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\nusers:\n- name: test\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: test\ncurrent-context: fake\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// `n` log records from `service` `version` in namespace shop, pod `pod`, sent over
+/// OTLP/HTTP JSON, stamped now.
+async fn send_logs(porthole: &Porthole, version: &str, pod: &str, severity: &str, body: &str, n: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "timeUnixNano": (now + i as u128).to_string(),
+                "severityText": severity,
+                "body": {"stringValue": format!("{body} #{i}")},
+            })
+        })
+        .collect();
+    let request = json!({"resourceLogs": [{
+        "resource": {"attributes": [
+            attr("service.name", "checkout"), attr("service.version", version),
+            attr("k8s.namespace.name", "shop"), attr("k8s.pod.name", pod),
+        ]},
+        "scopeLogs": [{"logRecords": records}]
+    }]});
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/logs"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+async fn get(porthole: &Porthole, path: &str) -> Value {
+    reqwest::get(porthole.url(path)).await.unwrap().json().await.unwrap()
+}
+
+/// Active alerts of `name` as (labels, state, value).
+async fn alerts_of(porthole: &Porthole, name: &str) -> Vec<(BTreeMap<String, String>, String, f64)> {
+    let body = get(porthole, "/api/v1/alerts").await;
+    body["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == name)
+        .map(|a| {
+            (
+                serde_json::from_value(a["labels"].clone()).unwrap(),
+                a["state"].as_str().unwrap().to_string(),
+                a["value"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn events(porthole: &Porthole) -> Vec<Value> {
+    get(porthole, "/api/v1/alerts/events").await["events"].as_array().unwrap().clone()
+}
+
+const RULES: &str = r#"
+groups:
+  - name: checkout
+    interval: 1s
+    rules:
+      - alert: CheckoutErrorsByVersion
+        logs: '"payment failed"'
+        filters: {service: checkout, severity: ERROR}
+        window: 5m
+        by: version
+        condition: count > 5
+        for: 3s
+        labels: {severity: page}
+        annotations: {summary: 'checkout {{ $labels.version }} logged {{ $value }} errors'}
+        action:
+          kind: rollout_restart
+          target: {namespace: shop, deployment: checkout}
+          cooldown: 10m
+          max_per_hour: 3
+      - alert: CheckoutRollbackDryRun
+        logs: '"payment failed"'
+        filters: {service: checkout}
+        window: 5m
+        condition: count > 5
+        action: {kind: rollback, target: {namespace: shop, deployment: checkout}, dry_run: true}
+      - alert: BrokenQuery
+        expr: 'vector(1) + on() (label_replace(vector(1), "a", "x", "", "") or label_replace(vector(1), "a", "y", "", ""))'
+        action: {kind: delete_pod, target: {namespace: shop, pod: whatever}}
+      - alert: NoDataIsNotBroken
+        logs: 'anything'
+        filters: {service: nobody-logs-this}
+        window: 1m
+        condition: count < 1
+        action: {kind: delete_pod, target: {namespace: shop, pod: whatever}}
+  - name: burst
+    interval: 1s
+    rules:
+      - alert: CheckoutBurst
+        logs: '"payment failed"'
+        filters: {service: checkout}
+        window: 4s
+        condition: count > 5
+        annotations: {summary: '{{ $value }} errors'}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, fake_addr) = start_fake().await;
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("checkout.yml"), RULES).unwrap();
+    let kubeconfig = kubeconfig(dir.path(), fake_addr);
+    let hook = format!("http://{fake_addr}/hook");
+    let am = format!("http://{fake_addr}/am");
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--batch-window", "100ms", "--rules", rules.to_str().unwrap(),
+          "--alert-webhook", &hook, "--alertmanager-url", &am],
+        &[("KUBECONFIG", &kubeconfig)],
+    )
+    .await;
+
+    // v1 is healthy: it logs, nothing fires, nothing is sent to the cluster.
+    send_logs(&porthole, "v1", "checkout-v1-a", "INFO", "payment ok", 20).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(alerts_of(&porthole, "CheckoutErrorsByVersion").await.is_empty());
+    assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
+
+    // v2 is deployed and fails: pending first, firing once `for` (3 s) has passed.
+    send_logs(&porthole, "v2", "checkout-v2-a", "ERROR", "payment failed: card declined", 8).await;
+    let pending = wait_for("the alert pending", Duration::from_secs(30), || async {
+        let alerts = alerts_of(&porthole, "CheckoutErrorsByVersion").await;
+        alerts.into_iter().find(|a| a.0.get("version").map(String::as_str) == Some("v2"))
+    })
+    .await;
+    assert_eq!(pending.1, "pending", "{pending:?}");
+    assert_eq!(pending.2, 8.0);
+    assert_eq!(pending.0["severity"], "page");
+    let pending_seen = std::time::Instant::now();
+    wait_for("the alert firing", Duration::from_secs(30), || async {
+        let alerts = alerts_of(&porthole, "CheckoutErrorsByVersion").await;
+        alerts.iter().any(|a| a.1 == "firing").then_some(())
+    })
+    .await;
+    assert!(pending_seen.elapsed() >= Duration::from_secs(1), "fired before `for` had passed");
+
+    // Exactly one PATCH, the one `kubectl rollout restart` sends.
+    let patch = wait_for("the restart PATCH", Duration::from_secs(30), || async {
+        fake.mutations().into_iter().find(|r| r.method == "PATCH")
+    })
+    .await;
+    assert!(patch.path.starts_with("/apis/apps/v1/namespaces/shop/deployments/checkout?"), "{patch:?}");
+    assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
+    let restarted = patch.body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{:?}", patch.body));
+    assert!(chrono_like(restarted), "{restarted}");
+
+    // v3 fails too: same rule, same Deployment, inside the cooldown: skipped.
+    send_logs(&porthole, "v3", "checkout-v3-a", "ERROR", "payment failed: timeout", 7).await;
+    let skipped = wait_for("the cooldown decision", Duration::from_secs(30), || async {
+        events(&porthole).await.into_iter().find(|e| {
+            e["rule"] == "CheckoutErrorsByVersion" && e["decision"] == "skipped" && e["labels"]["version"] == "v3"
+        })
+    })
+    .await;
+    assert!(skipped["reason"].as_str().unwrap().starts_with("cooldown"), "{skipped}");
+
+    let all = events(&porthole).await;
+    let of = |rule: &str, decision: &str| -> Vec<Value> {
+        all.iter().filter(|e| e["rule"] == rule && e["decision"] == decision).cloned().collect()
+    };
+    let acted = of("CheckoutErrorsByVersion", "acted");
+    assert_eq!(acted.len(), 1, "{all:#?}");
+    assert_eq!(acted[0]["labels"]["version"], "v2");
+    assert_eq!(acted[0]["target"], json!({"namespace": "shop", "deployment": "checkout"}));
+    // The dry run computed the rollback `kubectl rollout undo` would send, and sent nothing.
+    let dry = of("CheckoutRollbackDryRun", "dry_run");
+    assert_eq!(dry.len(), 1, "{all:#?}");
+    let request = &dry[0]["request"];
+    assert_eq!(request["content_type"], "application/json-patch+json");
+    assert_eq!(request["to_revision"], 1);
+    assert_eq!(request["body"][0]["path"], "/spec/template");
+    assert_eq!(request["body"][0]["value"]["spec"]["containers"][0]["image"], "shop/checkout:v1");
+    assert!(request["body"][0]["value"]["metadata"]["labels"].get("pod-template-hash").is_none());
+    // The broken query and the rule without data decided not to act, and say why.
+    let broken = of("BrokenQuery", "skipped");
+    assert_eq!(broken.len(), 1, "{all:#?}");
+    assert!(broken[0]["reason"].as_str().unwrap().contains("query failed"), "{}", broken[0]);
+    let no_data = of("NoDataIsNotBroken", "skipped");
+    assert_eq!(no_data.len(), 1, "{all:#?}");
+    assert!(no_data[0]["reason"].as_str().unwrap().starts_with("no data"), "{}", no_data[0]);
+    // One mutating request in all: the restart (no rollback PATCH, no pod DELETE).
+    assert_eq!(fake.mutations().len(), 1, "{:#?}", fake.mutations());
+    let rules = get(&porthole, "/api/v1/rules").await;
+    let broken_rule = &rules["data"]["groups"][0]["rules"][2];
+    assert_eq!(broken_rule["health"], "err", "{broken_rule}");
+
+    // The webhook got Alertmanager's payload for firing, then (after the 4 s window of the
+    // burst rule) for resolved; Alertmanager got alerts with startsAt/endsAt.
+    let resolved = wait_for("a resolved webhook", Duration::from_secs(30), || async {
+        fake.received("/hook").into_iter().find(|p| {
+            p["groupLabels"]["alertname"] == "CheckoutBurst" && p["status"] == "resolved"
+        })
+    })
+    .await;
+    assert_eq!(resolved["version"], "4");
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    let firing: Vec<Value> = fake
+        .received("/hook")
+        .into_iter()
+        .filter(|p| p["groupLabels"]["alertname"] == "CheckoutErrorsByVersion" && p["status"] == "firing")
+        .collect();
+    assert!(!firing.is_empty());
+    let alert = &firing[0]["alerts"][0];
+    assert_eq!(alert["labels"]["version"], "v2");
+    assert_eq!(alert["annotations"]["summary"], "checkout v2 logged 8 errors");
+    assert_eq!(firing[0]["commonLabels"]["severity"], "page");
+    let to_am = fake.received("/am/api/v2/alerts");
+    assert!(
+        to_am.iter().flat_map(|b| b.as_array().unwrap().clone()).any(|a| a["labels"]["alertname"] == "CheckoutErrorsByVersion" && a["endsAt"].is_string()),
+        "{to_am:?}"
+    );
+    // ALERTS is exposed, and decisions are counted.
+    let metrics = porthole.metrics().await;
+    assert!(metrics.lines().any(|l| l.starts_with("ALERTS{") && l.contains("alertname=\"CheckoutErrorsByVersion\"") && l.contains("alertstate=\"firing\"")), "{metrics}");
+    assert!(porthole.counter("porthole_alert_action_decisions_total", &["decision=\"acted\""]).await >= 1.0);
+}
+
+fn chrono_like(text: &str) -> bool {
+    text.len() >= 20 && text.as_bytes()[4] == b'-' && text.contains('T') && text.ends_with('Z')
+}
+
+const GOOD: &str = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Always\n        expr: vector(1)\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let file = rules.join("app.yaml");
+
+    // At startup, an invalid file stops the process with the file, group, rule and field.
+    std::fs::write(&file, "groups:\n  - name: g\n    rules:\n      - alert: Slow\n        expr: up\n        for: 5parsecs\n").unwrap();
+    let out = std::process::Command::new(crate::harness::binary("porthole"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("app.yaml: group \"g\": rule \"Slow\" (#1): for:"), "{stderr}");
+
+    std::fs::write(&file, GOOD).unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("data"), &["--rules", rules.to_str().unwrap()], &[]).await;
+    let fired_at = wait_for("Always firing", Duration::from_secs(30), || async {
+        let body = get(&porthole, "/api/v1/alerts").await;
+        let alert = body["data"]["alerts"].as_array()?.first()?.clone();
+        (alert["state"] == "firing").then(|| alert["activeAt"].clone())
+    })
+    .await;
+
+    // A broken edit is refused; the running rule and its state stay.
+    std::fs::write(&file, format!("{GOOD}      - alert: Typo\n        exr: up\n")).unwrap();
+    let rules_body = wait_for("the refused reload", Duration::from_secs(30), || async {
+        let body = get(&porthole, "/api/v1/rules").await;
+        (body["data"]["reload"]["ok"] == false).then_some(body)
+    })
+    .await;
+    let errors = rules_body["data"]["reload"]["errors"].to_string();
+    assert!(errors.contains("app.yaml") && errors.contains("unknown field `exr`"), "{errors}");
+    assert_eq!(rules_body["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
+    assert!(porthole.counter("porthole_rule_reloads_total", &["outcome=\"error\""]).await >= 1.0);
+    let first = get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"].clone();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"].clone();
+    assert_ne!(first, later, "the previous rules keep being evaluated");
+
+    // A good edit loads; the unchanged rule keeps its state (same activeAt).
+    std::fs::write(&file, format!("{GOOD}      - alert: Second\n        expr: vector(2)\n")).unwrap();
+    wait_for("the new rule", Duration::from_secs(30), || async {
+        let body = get(&porthole, "/api/v1/alerts").await;
+        let alerts = body["data"]["alerts"].as_array()?.clone();
+        (alerts.len() == 2).then_some(())
+    })
+    .await;
+    let body = get(&porthole, "/api/v1/alerts").await;
+    let always = body["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "Always").unwrap().clone();
+    assert_eq!(always["activeAt"], fired_at, "state kept across the reload");
+    assert_eq!(always["value"], "1.0000000000e+00");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_never_double_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, fake_addr) = start_fake().await;
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("pods.yml"),
+        "groups:\n  - name: pods\n    interval: 1s\n    rules:\n      - alert: CrashingPod\n        logs: panic\n        filters: {service: checkout}\n        window: 5m\n        by: pod\n        condition: count > 2\n        action: {kind: delete_pod, target: {namespace: shop, pod: '{{ $labels.pod }}'}, max_per_hour: 10}\n",
+    )
+    .unwrap();
+    let kubeconfig = kubeconfig(dir.path(), fake_addr);
+    let data = dir.path().join("data");
+    let flags = ["--batch-window", "100ms", "--rules", rules.to_str().unwrap(), "--alert-lease-slot", "25s"];
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let serve = Porthole::start("serve", &data, &flags, &env).await;
+    let query = Porthole::start("query", &data, &flags, &env).await;
+    for pod in ["checkout-a", "checkout-b", "checkout-c"] {
+        send_logs(&serve, "v1", pod, "ERROR", "panic: nil map", 4).await;
+    }
+    // Both replicas see the alerts firing…
+    for replica in [&serve, &query] {
+        wait_for("three firing alerts", Duration::from_secs(30), || async {
+            let alerts = alerts_of(replica, "CrashingPod").await;
+            (alerts.iter().filter(|a| a.1 == "firing").count() == 3).then_some(())
+        })
+        .await;
+    }
+    // …and exactly one DELETE per pod reaches the cluster.
+    wait_for("three deletes", Duration::from_secs(30), || async { (fake.mutations().len() >= 3).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut deleted: Vec<String> = fake.mutations().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        ["a", "b", "c"].map(|p| format!("DELETE /api/v1/namespaces/shop/pods/checkout-{p}")),
+        "{deleted:?}"
+    );
+    let acted: Vec<Value> = events(&query).await.into_iter().filter(|e| e["decision"] == "acted").collect();
+    assert_eq!(acted.len(), 3, "{acted:#?}");
+    let nodes: std::collections::BTreeSet<String> = acted.iter().map(|e| e["node"].as_str().unwrap().to_string()).collect();
+    assert_eq!(nodes.len(), 1, "one actor: {nodes:?}");
+}
