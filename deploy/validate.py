@@ -123,9 +123,7 @@ COLLECTOR_IDENTITY_ENV = [
 # Variables of DESIGN.md that cli/src/args.rs does not read yet. They are set in the
 # manifests (an unread variable is harmless, unlike an unknown flag, which clap refuses)
 # and reported as a note until args.rs has them.
-PENDING_PORTHOLE_ENV = {
-    "PORTHOLE_RULES": "alert rules directory (--rules)",
-}
+PENDING_PORTHOLE_ENV: dict[str, str] = {}
 SERVER_COMMANDS = {"serve", "ingest", "query"}
 
 # ---------------------------------------------------------------------------------------
