@@ -41,17 +41,13 @@ pub enum Outcome {
     Nothing { reason: String },
 }
 
+/// The Kubernetes client, made on first use (most rules never act).
+#[derive(Default)]
 pub struct Kube {
     client: tokio::sync::OnceCell<kube::Client>,
 }
 
 impl Kube {
-    pub fn new() -> Self {
-        Self {
-            client: tokio::sync::OnceCell::new(),
-        }
-    }
-
     async fn client(&self) -> Result<&kube::Client, String> {
         self.client
             .get_or_try_init(|| async {
@@ -66,12 +62,20 @@ impl Kube {
             .await
     }
 
-    pub async fn run(&self, kind: ActionKind, target: &Target, dry_run: bool) -> Result<Outcome, String> {
+    pub async fn run(
+        &self,
+        kind: ActionKind,
+        target: &Target,
+        dry_run: bool,
+    ) -> Result<Outcome, String> {
         let client = self.client().await?.clone();
         let ns = &target.namespace;
         match kind {
             ActionKind::RolloutRestart => {
-                let name = target.deployment.as_deref().ok_or("no deployment in the target")?;
+                let name = target
+                    .deployment
+                    .as_deref()
+                    .ok_or("no deployment in the target")?;
                 let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 let patch = json!({"spec": {"template": {"metadata": {"annotations": {
                     "kubectl.kubernetes.io/restartedAt": now
@@ -95,7 +99,10 @@ impl Kube {
                 Ok(Outcome::Sent { request })
             }
             ActionKind::Rollback => {
-                let name = target.deployment.as_deref().ok_or("no deployment in the target")?;
+                let name = target
+                    .deployment
+                    .as_deref()
+                    .ok_or("no deployment in the target")?;
                 rollback(client, ns, name, dry_run).await
             }
             ActionKind::DeletePod => {
@@ -116,16 +123,26 @@ impl Kube {
     }
 }
 
-async fn rollback(client: kube::Client, ns: &str, name: &str, dry_run: bool) -> Result<Outcome, String> {
+async fn rollback(
+    client: kube::Client,
+    ns: &str,
+    name: &str,
+    dry_run: bool,
+) -> Result<Outcome, String> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let deployment = deployments
         .get(name)
         .await
         .map_err(|e| format!("GET deployment {ns}/{name}: {e}"))?;
-    let spec = deployment.spec.as_ref().ok_or("the deployment has no spec")?;
+    let spec = deployment
+        .spec
+        .as_ref()
+        .ok_or("the deployment has no spec")?;
     if spec.paused == Some(true) {
         return Ok(Outcome::Nothing {
-            reason: format!("deployment {ns}/{name} is paused; kubectl refuses to roll back a paused deployment"),
+            reason: format!(
+                "deployment {ns}/{name} is paused; kubectl refuses to roll back a paused deployment"
+            ),
         });
     }
     let selector = spec
@@ -156,7 +173,13 @@ async fn rollback(client: kube::Client, ns: &str, name: &str, dry_run: bool) -> 
                 .any(|o| o.controller == Some(true) && o.uid == uid)
         })
         .filter_map(|rs| {
-            let revision = rs.metadata.annotations.as_ref()?.get(REVISION)?.parse().ok()?;
+            let revision = rs
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(REVISION)?
+                .parse()
+                .ok()?;
             Some((revision, rs))
         })
         .collect();
@@ -179,7 +202,9 @@ async fn rollback(client: kube::Client, ns: &str, name: &str, dry_run: bool) -> 
     );
     if without_hash(spec.template.clone()) == template {
         return Ok(Outcome::Nothing {
-            reason: format!("deployment {ns}/{name} already runs the template of revision {revision}"),
+            reason: format!(
+                "deployment {ns}/{name} already runs the template of revision {revision}"
+            ),
         });
     }
     let mut annotations = BTreeMap::new();

@@ -88,7 +88,10 @@ pub async fn list(
     let mut names = Vec::new();
     let mut day = end_ms.div_euclid(DAY_MS);
     // Bounded: at most 31 day folders per listing.
-    while day >= start_ms.div_euclid(DAY_MS) && names.len() < limit && day > end_ms.div_euclid(DAY_MS) - 31 {
+    while day >= start_ms.div_euclid(DAY_MS)
+        && names.len() < limit
+        && day > end_ms.div_euclid(DAY_MS) - 31
+    {
         let folder = format!("events/{}", day_of(day * DAY_MS));
         let mut in_day: Vec<String> = store
             .list(&folder)

@@ -84,11 +84,31 @@ pub struct AlertMetrics {
 impl AlertMetrics {
     pub fn register(registry: &mut prometheus_client::registry::Registry) -> Self {
         let m = Self::default();
-        registry.register("ALERTS", "Active alerts (pending or firing), as Prometheus exposes them", m.alerts.clone());
-        registry.register("porthole_rule_evaluations", "Rule evaluations, by outcome (ok, error)", m.evaluations.clone());
-        registry.register("porthole_alert_action_decisions", "Action decisions, by decision (acted, dry_run, skipped, failed)", m.decisions.clone());
-        registry.register("porthole_alert_notifications", "Notifications, by receiver and outcome (sent, refused, failed, dropped)", m.notifications.clone());
-        registry.register("porthole_rule_reloads", "Rule file loads, by outcome (ok, error: the previous rules stay)", m.reloads.clone());
+        registry.register(
+            "ALERTS",
+            "Active alerts (pending or firing), as Prometheus exposes them",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "porthole_rule_evaluations",
+            "Rule evaluations, by outcome (ok, error)",
+            m.evaluations.clone(),
+        );
+        registry.register(
+            "porthole_alert_action_decisions",
+            "Action decisions, by decision (acted, dry_run, skipped, failed)",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "porthole_alert_notifications",
+            "Notifications, by receiver and outcome (sent, refused, failed, dropped)",
+            m.notifications.clone(),
+        );
+        registry.register(
+            "porthole_rule_reloads",
+            "Rule file loads, by outcome (ok, error: the previous rules stay)",
+            m.reloads.clone(),
+        );
         m
     }
 }
@@ -115,11 +135,18 @@ pub struct Engine {
     kube: Kube,
     metrics: AlertMetrics,
     /// ALERTS label sets set per rule, to remove the ones that ended.
-    exposed: Mutex<HashMap<RuleKey, Vec<Vec<(String, String)>>>>,
+    exposed: Mutex<HashMap<RuleKey, Vec<LabelPairs>>>,
 }
 
+type LabelPairs = Vec<(String, String)>;
+
 fn key(group: &Group, rule: &Rule, index: usize) -> RuleKey {
-    (group.file.clone(), group.name.clone(), rule.name.clone(), index)
+    (
+        group.file.clone(),
+        group.name.clone(),
+        rule.name.clone(),
+        index,
+    )
 }
 
 /// Rules of a group with their state keys (a name repeated in a group gets an index).
@@ -156,7 +183,10 @@ impl Engine {
     ) -> Result<Arc<Self>, crate::AlertsError> {
         let rules = crate::rules::load_dir(&config.rules_dir, config.default_interval)
             .map_err(crate::AlertsError::Rules)?;
-        metrics.reloads.get_or_create(&vec![("outcome".into(), "ok".into())]).inc();
+        metrics
+            .reloads
+            .get_or_create(&vec![("outcome".into(), "ok".into())])
+            .inc();
         let store = StateStore::open(storage.location())?;
         let node = format!(
             "{}-{}-{}",
@@ -183,7 +213,7 @@ impl Engine {
             }),
             store,
             notifier,
-            kube: Kube::new(),
+            kube: Kube::default(),
             metrics,
             exposed: Mutex::new(HashMap::new()),
         }))
@@ -198,7 +228,10 @@ impl Engine {
                     .iter()
                     .flat_map(|g| keyed(g).into_iter().map(|(k, _)| k))
                     .collect();
-                self.states.lock().expect("lock").retain(|k, _| keep.contains(k));
+                self.states
+                    .lock()
+                    .expect("lock")
+                    .retain(|k, _| keep.contains(k));
                 let gone: Vec<RuleKey> = self
                     .exposed
                     .lock()
@@ -215,7 +248,10 @@ impl Engine {
                     ok: true,
                     errors: vec![],
                 };
-                self.metrics.reloads.get_or_create(&vec![("outcome".into(), "ok".into())]).inc();
+                self.metrics
+                    .reloads
+                    .get_or_create(&vec![("outcome".into(), "ok".into())])
+                    .inc();
                 tracing::info!(dir = %self.config.rules_dir.display(), "rules reloaded");
             }
             Err(errors) => {
@@ -223,13 +259,17 @@ impl Engine {
                     tracing::error!(%error, "rule files invalid; the previous rules keep running");
                 }
                 *self.reload.lock().expect("lock") = ReloadStatus { ok: false, errors };
-                self.metrics.reloads.get_or_create(&vec![("outcome".into(), "error".into())]).inc();
+                self.metrics
+                    .reloads
+                    .get_or_create(&vec![("outcome".into(), "error".into())])
+                    .inc();
             }
         }
     }
 
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut fingerprint = crate::rules::dir_fingerprint(&self.config.rules_dir);
         let mut last_check = Instant::now();
         let mut next: HashMap<(String, String), Instant> = HashMap::new();
@@ -295,7 +335,10 @@ impl Engine {
                 let failed = outcome.err();
                 st.last_error = failed.clone();
                 let (deliveries, decisions) = if failed.is_none() && actor {
-                    (self.notices(group, rule, st, ts), pending_decisions(rule, st))
+                    (
+                        self.notices(group, rule, st, ts),
+                        pending_decisions(rule, st),
+                    )
                 } else {
                     (vec![], vec![])
                 };
@@ -303,7 +346,10 @@ impl Engine {
             };
             self.metrics
                 .evaluations
-                .get_or_create(&vec![("outcome".into(), if failed.is_some() { "error" } else { "ok" }.into())])
+                .get_or_create(&vec![(
+                    "outcome".into(),
+                    if failed.is_some() { "error" } else { "ok" }.into(),
+                )])
                 .inc();
             if let Some(error) = &failed {
                 tracing::warn!(rule = %rule.name, group = %group.name, %error, "rule evaluation failed");
@@ -318,23 +364,43 @@ impl Engine {
             if let Some(error) = failed {
                 if previous_error.as_deref() != Some(error.as_str()) {
                     let reason = format!("query failed, so no action is taken: {error}");
-                    self.record(group, rule, &BTreeMap::new(), None, Decision::Skipped, reason, None, ts).await;
+                    self.record(
+                        group,
+                        rule,
+                        &BTreeMap::new(),
+                        None,
+                        Decision::Skipped,
+                        reason,
+                        None,
+                        ts,
+                    )
+                    .await;
                 }
                 continue;
             }
             for labels in decisions {
-                self.decide(group, rule, &labels, snapshot.has_data, ts).await;
+                self.decide(group, rule, &labels, snapshot.has_data, ts)
+                    .await;
             }
         }
     }
 
     /// Samples of the rule's condition at `ts`, and whether there was any data to judge.
-    async fn query(&self, rule: &Rule, ts: i64) -> Result<(Vec<(BTreeMap<String, String>, f64)>, bool), String> {
+    async fn query(
+        &self,
+        rule: &Rule,
+        ts: i64,
+    ) -> Result<(Vec<(BTreeMap<String, String>, f64)>, bool), String> {
         match &rule.kind {
             RuleKind::Metric { expr, .. } => {
-                let answer = porthole_query::promql::instant_vector(&self.storage, &self.limits, expr.clone(), ts)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let answer = porthole_query::promql::instant_vector(
+                    &self.storage,
+                    &self.limits,
+                    expr.clone(),
+                    ts,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 let samples = answer
                     .samples
                     .into_iter()
@@ -364,7 +430,8 @@ impl Engine {
                     ..search.clone()
                 };
                 let counting = async {
-                    let counts = porthole_query::count_logs(&self.storage, &search, by.as_deref()).await?;
+                    let counts =
+                        porthole_query::count_logs(&self.storage, &search, by.as_deref()).await?;
                     let any = porthole_query::count_logs(&self.storage, &everything, None).await?;
                     Ok::<_, porthole_query::QueryError>((counts, any.values().sum::<u64>() > 0))
                 };
@@ -410,7 +477,10 @@ impl Engine {
                 labels: a.labels.clone(),
                 annotations: a.annotations.clone(),
                 starts_at: rfc3339(a.fired_at.unwrap_or(a.active_at)),
-                ends_at: a.resolved_at.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                ends_at: a
+                    .resolved_at
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 generator_url: generator.clone(),
                 fingerprint: format!("{:016x}", a.fingerprint()),
             };
@@ -433,7 +503,9 @@ impl Engine {
             }
             let resend = match alert.last_sent_at {
                 None => true,
-                Some(sent) => alert.resolved_at.is_some_and(|r| r > sent) || sent + RESEND_DELAY_MS < ts,
+                Some(sent) => {
+                    alert.resolved_at.is_some_and(|r| r > sent) || sent + RESEND_DELAY_MS < ts
+                }
             };
             if resend {
                 alert.last_sent_at = Some(ts);
@@ -486,26 +558,60 @@ impl Engine {
     }
 
     /// One action decision for a firing alert, recorded as an audit event.
-    async fn decide(&self, group: &Group, rule: &Rule, labels: &BTreeMap<String, String>, has_data: bool, ts: i64) {
-        let action = rule.action.as_ref().expect("only rules with an action decide");
+    async fn decide(
+        &self,
+        group: &Group,
+        rule: &Rule,
+        labels: &BTreeMap<String, String>,
+        has_data: bool,
+        ts: i64,
+    ) {
+        let action = rule
+            .action
+            .as_ref()
+            .expect("only rules with an action decide");
         let target = Target {
             namespace: action.namespace.render(labels, 0.0),
             deployment: action.deployment.as_ref().map(|t| t.render(labels, 0.0)),
             pod: action.pod.as_ref().map(|t| t.render(labels, 0.0)),
         };
         let (decision, reason, request) = self.judge(rule, &target, has_data, ts).await;
-        self.record(group, rule, labels, Some(target), decision, reason, request, ts).await;
+        self.record(
+            group,
+            rule,
+            labels,
+            Some(target),
+            decision,
+            reason,
+            request,
+            ts,
+        )
+        .await;
     }
 
-    async fn judge(&self, rule: &Rule, target: &Target, has_data: bool, ts: i64) -> (Decision, String, Option<serde_json::Value>) {
-        let action = rule.action.as_ref().expect("only rules with an action decide");
+    async fn judge(
+        &self,
+        rule: &Rule,
+        target: &Target,
+        has_data: bool,
+        ts: i64,
+    ) -> (Decision, String, Option<serde_json::Value>) {
+        let action = rule
+            .action
+            .as_ref()
+            .expect("only rules with an action decide");
         let skip = |reason: String| (Decision::Skipped, reason, None);
         if self.config.actions == ActionsMode::Off {
             return skip("actions are off on this node (--alert-actions off)".into());
         }
         match self.store.actions_disabled().await {
             Ok(None) => {}
-            Ok(Some(switch)) => return skip(format!("kill switch is set since {}: {}", switch.since, switch.reason)),
+            Ok(Some(switch)) => {
+                return skip(format!(
+                    "kill switch is set since {}: {}",
+                    switch.since, switch.reason
+                ));
+            }
             Err(e) => return skip(format!("kill switch unreadable, so not acting: {e}")),
         }
         if !has_data {
@@ -519,19 +625,27 @@ impl Engine {
         .into_iter()
         .find(|(_, v)| v.is_some_and(|v| v.is_empty()));
         if let Some((field, _)) = empty {
-            return (Decision::Failed, format!("target {field} is empty for this alert's labels"), None);
+            return (
+                Decision::Failed,
+                format!("target {field} is empty for this alert's labels"),
+                None,
+            );
         }
         let window = action.cooldown.max(Duration::from_secs(3600));
-        let events = match audit::list(&self.store, ts - window.as_millis() as i64, ts + 1, 100_000).await {
-            Ok(events) => events,
-            Err(e) => return skip(format!("audit log unreadable, so guardrails cannot be checked: {e}")),
-        };
+        let events =
+            match audit::list(&self.store, ts - window.as_millis() as i64, ts + 1, 100_000).await {
+                Ok(events) => events,
+                Err(e) => {
+                    return skip(format!(
+                        "audit log unreadable, so guardrails cannot be checked: {e}"
+                    ));
+                }
+            };
         let acted: Vec<&Event> = events.iter().filter(|e| e.counts_as_action()).collect();
         let cooldown_from = ts - action.cooldown.as_millis() as i64;
-        if let Some(last) = acted
-            .iter()
-            .find(|e| e.rule == rule.name && e.target.as_ref() == Some(target) && e.time_ms > cooldown_from)
-        {
+        if let Some(last) = acted.iter().find(|e| {
+            e.rule == rule.name && e.target.as_ref() == Some(target) && e.time_ms > cooldown_from
+        }) {
             return skip(format!(
                 "cooldown: acted on this target at {} (cooldown {})",
                 last.time,
@@ -539,13 +653,20 @@ impl Engine {
             ));
         }
         let hour_ago = ts - 3_600_000;
-        let this_rule = acted.iter().filter(|e| e.rule == rule.name && e.time_ms > hour_ago).count();
+        let this_rule = acted
+            .iter()
+            .filter(|e| e.rule == rule.name && e.time_ms > hour_ago)
+            .count();
         if this_rule >= action.max_per_hour as usize {
-            return skip(format!("max_per_hour: {this_rule} actions of this rule in the last hour"));
+            return skip(format!(
+                "max_per_hour: {this_rule} actions of this rule in the last hour"
+            ));
         }
         let all = acted.iter().filter(|e| e.time_ms > hour_ago).count();
         if all >= self.config.max_actions_per_hour as usize {
-            return skip(format!("--alert-max-actions-per-hour: {all} actions of all rules in the last hour"));
+            return skip(format!(
+                "--alert-max-actions-per-hour: {all} actions of all rules in the last hour"
+            ));
         }
         let dry_run = action.dry_run || self.config.actions == ActionsMode::DryRun;
         match self.kube.run(action.kind, target, dry_run).await {
@@ -586,8 +707,14 @@ impl Engine {
             node: self.lease.node().to_string(),
         };
         tracing::info!(rule = %event.rule, decision = ?event.decision, reason = %event.reason, "alert action decision");
-        let name = serde_json::to_value(decision).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        self.metrics.decisions.get_or_create(&vec![("decision".into(), name)]).inc();
+        let name = serde_json::to_value(decision)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        self.metrics
+            .decisions
+            .get_or_create(&vec![("decision".into(), name)])
+            .inc();
         if let Err(e) = audit::record(&self.store, &event).await {
             tracing::error!(error = %e, "audit event could not be stored");
         }

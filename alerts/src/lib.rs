@@ -51,7 +51,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 fn alert_json(a: &state::Alert) -> Value {
@@ -72,7 +76,11 @@ fn go_exp10(v: f64) -> String {
     let text = format!("{v:.10e}");
     let (mantissa, exp) = text.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is a number");
-    format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    format!(
+        "{mantissa}e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
 }
 
 async fn alerts(AxumState(engine): AxumState<Arc<Engine>>) -> Response {
@@ -148,11 +156,20 @@ fn parse_ms(text: &Option<String>, default: i64, name: &str) -> Result<i64, Resp
         None => Ok(default),
         Some(t) => porthole_query::parse_time(t, now)
             .map(|micros| micros / 1000)
-            .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", format!("{name}: {e}"))),
+            .map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("{name}: {e}"),
+                )
+            }),
     }
 }
 
-async fn events(AxumState(engine): AxumState<Arc<Engine>>, params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn events(
+    AxumState(engine): AxumState<Arc<Engine>>,
+    params: Result<Query<EventParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let Query(params) = match params {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
@@ -168,10 +185,18 @@ async fn events(AxumState(engine): AxumState<Arc<Engine>>, params: Result<Query<
     };
     let limit = params.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS {
-        return error(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be 1 to {MAX_EVENTS}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("limit must be 1 to {MAX_EVENTS}"),
+        );
     }
     // A rule filter reads more, then filters; bounded by MAX_EVENTS all the same.
-    let read = if params.rule.is_some() { MAX_EVENTS } else { limit };
+    let read = if params.rule.is_some() {
+        MAX_EVENTS
+    } else {
+        limit
+    };
     match audit::list(&engine.store, start, end, read).await {
         Ok(mut events) => {
             if let Some(rule) = &params.rule {
@@ -182,7 +207,11 @@ async fn events(AxumState(engine): AxumState<Arc<Engine>>, params: Result<Query<
         }
         Err(e) => {
             tracing::warn!(error = %e, "audit events unreadable");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable".into())
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage is unavailable".into(),
+            )
         }
     }
 }
@@ -195,7 +224,11 @@ async fn actions(AxumState(engine): AxumState<Arc<Engine>>) -> Response {
             "kill_switch": switch,
         }))
         .into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable".into()),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage is unavailable".into(),
+        ),
     }
 }
 
@@ -218,7 +251,11 @@ async fn set_actions(
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     };
     let switch = (!body.enabled).then(|| store::KillSwitch {
-        reason: if body.reason.is_empty() { "set through the API".into() } else { body.reason },
+        reason: if body.reason.is_empty() {
+            "set through the API".into()
+        } else {
+            body.reason
+        },
         since: rfc3339(porthole_query::now_micros() / 1000),
     });
     match engine.store.set_actions_disabled(switch.as_ref()).await {
@@ -226,6 +263,10 @@ async fn set_actions(
             tracing::warn!(enabled = body.enabled, "alert actions kill switch changed");
             actions(AxumState(engine)).await
         }
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable".into()),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage is unavailable".into(),
+        ),
     }
 }

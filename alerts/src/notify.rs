@@ -31,7 +31,10 @@ pub struct Notice {
 
 pub enum Delivery {
     /// One webhook payload per rule evaluation that changed something.
-    Webhook { alertname: String, alerts: Vec<Notice> },
+    Webhook {
+        alertname: String,
+        alerts: Vec<Notice>,
+    },
     /// The alerts Prometheus would send to Alertmanager at this evaluation.
     Alertmanager { alerts: Vec<Value> },
 }
@@ -58,9 +61,10 @@ impl Notifier {
                 .expect("HTTP client");
             while let Some(delivery) = rx.recv().await {
                 let (targets, body) = match delivery {
-                    Delivery::Webhook { alertname, alerts } => {
-                        (&webhooks, webhook_payload(&alertname, alerts, &external_url))
-                    }
+                    Delivery::Webhook { alertname, alerts } => (
+                        &webhooks,
+                        webhook_payload(&alertname, alerts, &external_url),
+                    ),
                     Delivery::Alertmanager { alerts } => {
                         let urls: Vec<String> = alertmanagers
                             .iter()

@@ -123,7 +123,8 @@ impl RuleKind {
                 op,
                 threshold,
             } => {
-                let filters: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                let filters: Vec<String> =
+                    filters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
                 let by = by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default();
                 format!(
                     "logs({query:?}{}{}) over {}{by}: count {} {threshold}",
@@ -196,15 +197,15 @@ pub const DEFAULT_MAX_PER_HOUR: u32 = 3;
 /// Loads every `*.yml`/`*.yaml` file in `dir` (sorted by name). All errors are returned
 /// together; on any error nothing is loaded.
 pub fn load_dir(dir: &Path, default_interval: Duration) -> Result<RuleSet, Vec<String>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![format!("{}: cannot read the rules directory: {e}", dir.display())])?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![format!(
+            "{}: cannot read the rules directory: {e}",
+            dir.display()
+        )]
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .is_some_and(|e| e == "yml" || e == "yaml")
-        })
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .collect();
     files.sort();
     let mut set = RuleSet::default();
@@ -219,7 +220,11 @@ pub fn load_dir(dir: &Path, default_interval: Duration) -> Result<RuleSet, Vec<S
             Err(e) => errors.push(format!("{name}: {e}")),
         }
     }
-    if errors.is_empty() { Ok(set) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Fingerprint of the rule files' names and contents, to notice changes cheaply.
@@ -250,7 +255,11 @@ pub fn parse_file(
     let mut names = BTreeSet::new();
     for (gi, g) in spec.groups.into_iter().enumerate() {
         let at = |field: &str, message: String| {
-            format!("{file}: group {:?} (#{}): {field}: {message}", g.name, gi + 1)
+            format!(
+                "{file}: group {:?} (#{}): {field}: {message}",
+                g.name,
+                gi + 1
+            )
         };
         if g.name.trim().is_empty() {
             errors.push(at("name", "must not be empty".into()));
@@ -290,7 +299,11 @@ pub fn parse_file(
             rules,
         });
     }
-    if errors.is_empty() { Ok(groups) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errors)
+    }
 }
 
 type Problems = Vec<(&'static str, String)>;
@@ -316,21 +329,29 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
             String::new()
         }
     };
-    let log_fields = r.window.is_some() || r.condition.is_some() || r.by.is_some() || !r.filters.is_empty();
+    let log_fields =
+        r.window.is_some() || r.condition.is_some() || r.by.is_some() || !r.filters.is_empty();
     let kind = match (r.expr, r.logs) {
         (Some(_), Some(_)) => {
-            problems.push(("expr", "give either `expr` (PromQL) or `logs` (a search), not both".into()));
+            problems.push((
+                "expr",
+                "give either `expr` (PromQL) or `logs` (a search), not both".into(),
+            ));
             None
         }
         (None, None) => {
-            problems.push(("expr", "missing: give `expr` (PromQL) or `logs` (a search)".into()));
+            problems.push((
+                "expr",
+                "missing: give `expr` (PromQL) or `logs` (a search)".into(),
+            ));
             None
         }
         (Some(text), None) => {
             if log_fields {
                 problems.push((
                     "expr",
-                    "`filters`, `window`, `condition` and `by` belong to log rules (`logs:`)".into(),
+                    "`filters`, `window`, `condition` and `by` belong to log rules (`logs:`)"
+                        .into(),
                 ));
             }
             match promql_parser::parser::parse(&text) {
@@ -344,7 +365,9 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
                 }
             }
         }
-        (None, Some(query)) => parse_log_rule(query, r.filters, r.window, r.condition, r.by, &mut problems),
+        (None, Some(query)) => {
+            parse_log_rule(query, r.filters, r.window, r.condition, r.by, &mut problems)
+        }
     };
     let hold = optional_duration(&r.hold, "for", &mut problems);
     let keep_firing_for = optional_duration(&r.keep_firing_for, "keep_firing_for", &mut problems);
@@ -381,7 +404,10 @@ fn parse_log_rule(
         if !porthole_query::FILTER_FIELDS.contains(&name.as_str()) {
             problems.push((
                 "filters",
-                format!("cannot filter on {name:?}; use one of {:?}", porthole_query::FILTER_FIELDS),
+                format!(
+                    "cannot filter on {name:?}; use one of {:?}",
+                    porthole_query::FILTER_FIELDS
+                ),
             ));
         }
     }
@@ -390,12 +416,18 @@ fn parse_log_rule(
     {
         problems.push((
             "by",
-            format!("cannot count by {by:?}; use one of {:?}", porthole_query::FILTER_FIELDS),
+            format!(
+                "cannot count by {by:?}; use one of {:?}",
+                porthole_query::FILTER_FIELDS
+            ),
         ));
     }
     let window = match &window {
         None => {
-            problems.push(("window", "missing: log rules count over a window, like `5m`".into()));
+            problems.push((
+                "window",
+                "missing: log rules count over a window, like `5m`".into(),
+            ));
             Duration::ZERO
         }
         Some(text) => positive_duration(text).unwrap_or_else(|e| {
@@ -426,7 +458,11 @@ fn parse_log_rule(
 
 fn parse_condition(text: &str) -> Result<(CmpOp, f64), String> {
     let bad = || format!("{text:?} is not `count <op> <number>` (op one of > >= < <= == !=)");
-    let rest = text.trim().strip_prefix("count").ok_or_else(bad)?.trim_start();
+    let rest = text
+        .trim()
+        .strip_prefix("count")
+        .ok_or_else(bad)?
+        .trim_start();
     let (op, number) = [
         (">=", CmpOp::Ge),
         ("<=", CmpOp::Le),
@@ -459,13 +495,14 @@ fn parse_action(a: ActionSpec, problems: &mut Problems) -> Option<Action> {
             None
         }
     };
-    let template = |text: &str, field: &'static str, problems: &mut Problems| match Template::parse(text) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            problems.push((field, e));
-            None
-        }
-    };
+    let template =
+        |text: &str, field: &'static str, problems: &mut Problems| match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.push((field, e));
+                None
+            }
+        };
     let namespace = template(&a.target.namespace, "action.target.namespace", problems);
     let deployment = a
         .target
@@ -478,8 +515,13 @@ fn parse_action(a: ActionSpec, problems: &mut Problems) -> Option<Action> {
         .as_deref()
         .and_then(|p| template(p, "action.target.pod", problems));
     match kind {
-        Some(ActionKind::RolloutRestart | ActionKind::Rollback) if a.target.deployment.is_none() => {
-            problems.push(("action.target.deployment", format!("missing: {} acts on a Deployment", a.kind)));
+        Some(ActionKind::RolloutRestart | ActionKind::Rollback)
+            if a.target.deployment.is_none() =>
+        {
+            problems.push((
+                "action.target.deployment",
+                format!("missing: {} acts on a Deployment", a.kind),
+            ));
         }
         Some(ActionKind::DeletePod) if a.target.pod.is_none() => {
             problems.push((
@@ -498,7 +540,10 @@ fn parse_action(a: ActionSpec, problems: &mut Problems) -> Option<Action> {
     };
     let max_per_hour = a.max_per_hour.unwrap_or(DEFAULT_MAX_PER_HOUR);
     if max_per_hour == 0 {
-        problems.push(("action.max_per_hour", "must be at least 1 (use dry_run: true to never act)".into()));
+        problems.push((
+            "action.max_per_hour",
+            "must be at least 1 (use dry_run: true to never act)".into(),
+        ));
     }
     if problems.len() != before {
         return None;
@@ -542,7 +587,11 @@ fn is_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn optional_duration(text: &Option<String>, field: &'static str, problems: &mut Problems) -> Duration {
+fn optional_duration(
+    text: &Option<String>,
+    field: &'static str,
+    problems: &mut Problems,
+) -> Duration {
     match text {
         None => Duration::ZERO,
         Some(text) => promql_parser::util::parse_duration(text).unwrap_or_else(|e| {
@@ -595,30 +644,70 @@ groups:
         assert_eq!(groups[0].interval, Duration::from_secs(15));
         let rule = &groups[0].rules[0];
         assert_eq!(rule.hold, Duration::from_secs(30));
-        assert!(matches!(rule.kind, RuleKind::Logs { op: CmpOp::Gt, threshold, .. } if threshold == 5.0));
-        assert_eq!(rule.action.as_ref().unwrap().kind, ActionKind::RolloutRestart);
+        assert!(
+            matches!(rule.kind, RuleKind::Logs { op: CmpOp::Gt, threshold, .. } if threshold == 5.0)
+        );
+        assert_eq!(
+            rule.action.as_ref().unwrap().kind,
+            ActionKind::RolloutRestart
+        );
         assert_eq!(groups[0].rules[1].keep_firing_for, Duration::from_secs(300));
     }
 
     #[test]
     fn errors_name_file_group_rule_and_field() {
         let cases = [
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: 'sum(('\n", "rule \"A\" (#1): expr:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 5x\n", "rule \"A\" (#1): for:"),
-            ("groups:\n  - name: g\n    interval: 0s\n    rules: []\n", "group \"g\" (#1): interval:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        logs: error\n        window: 1m\n        condition: count ~ 3\n", "rule \"A\" (#1): condition:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        logs: error\n        window: 1m\n        condition: count > 3\n        filters: {colour: red}\n", "rule \"A\" (#1): filters:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        action: {kind: reboot, target: {namespace: x}}\n", "rule \"A\" (#1): action.kind:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        action: {kind: rollback, target: {namespace: x}}\n", "rule \"A\" (#1): action.target.deployment:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        labels: {'bad-name': x}\n", "rule \"A\" (#1): labels:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        annotations: {s: '{{ $labels }}'}\n", "rule \"A\" (#1): annotations:"),
-            ("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: up\n", "rule \"r\" (#1): record:"),
-            ("groups:\n  - name: g\n    rules:\n      - alert: A\n        exr: up\n", "unknown field `exr`"),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: 'sum(('\n",
+                "rule \"A\" (#1): expr:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 5x\n",
+                "rule \"A\" (#1): for:",
+            ),
+            (
+                "groups:\n  - name: g\n    interval: 0s\n    rules: []\n",
+                "group \"g\" (#1): interval:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        logs: error\n        window: 1m\n        condition: count ~ 3\n",
+                "rule \"A\" (#1): condition:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        logs: error\n        window: 1m\n        condition: count > 3\n        filters: {colour: red}\n",
+                "rule \"A\" (#1): filters:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        action: {kind: reboot, target: {namespace: x}}\n",
+                "rule \"A\" (#1): action.kind:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        action: {kind: rollback, target: {namespace: x}}\n",
+                "rule \"A\" (#1): action.target.deployment:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        labels: {'bad-name': x}\n",
+                "rule \"A\" (#1): labels:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        annotations: {s: '{{ $labels }}'}\n",
+                "rule \"A\" (#1): annotations:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: up\n",
+                "rule \"r\" (#1): record:",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        exr: up\n",
+                "unknown field `exr`",
+            ),
         ];
         for (text, expected) in cases {
             let errors = parse_file("rules/x.yml", text, MINUTE).unwrap_err();
             assert!(
-                errors.iter().any(|e| e.starts_with("rules/x.yml: ") && e.contains(expected)),
+                errors
+                    .iter()
+                    .any(|e| e.starts_with("rules/x.yml: ") && e.contains(expected)),
                 "{text}\n→ {errors:?}"
             );
         }

@@ -94,7 +94,12 @@ impl RuleState {
     }
 
     /// One evaluation's result at `ts` (ms): `(labels of the sample, value)` pairs.
-    pub fn apply(&mut self, rule: &Rule, samples: Vec<(BTreeMap<String, String>, f64)>, ts: i64) -> Result<(), String> {
+    pub fn apply(
+        &mut self,
+        rule: &Rule,
+        samples: Vec<(BTreeMap<String, String>, f64)>,
+        ts: i64,
+    ) -> Result<(), String> {
         let mut fresh: BTreeMap<u64, Alert> = BTreeMap::new();
         for (metric, value) in samples {
             let mut labels = metric.clone();
@@ -110,7 +115,10 @@ impl RuleState {
                 .collect();
             let fp = fingerprint(&labels);
             if fresh.contains_key(&fp) {
-                return Err("vector contains metrics with the same labelset after applying alert labels".into());
+                return Err(
+                    "vector contains metrics with the same labelset after applying alert labels"
+                        .into(),
+                );
             }
             fresh.insert(
                 fp,
@@ -153,7 +161,9 @@ impl RuleState {
                     keep_firing = ts - since < keep_for;
                 }
                 if alert.state == State::Pending
-                    || alert.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS)
+                    || alert
+                        .resolved_at
+                        .is_some_and(|r| ts - r > RESOLVED_RETENTION_MS)
                 {
                     self.alerts.remove(&fp);
                     continue;
@@ -185,7 +195,9 @@ mod tests {
     use crate::rules::parse_file;
 
     fn rule(extra: &str) -> Rule {
-        let text = format!("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n{extra}");
+        let text = format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n{extra}"
+        );
         parse_file("t.yml", &text, Duration::from_secs(60))
             .unwrap()
             .remove(0)
@@ -194,7 +206,10 @@ mod tests {
     }
 
     fn one(v: f64) -> Vec<(BTreeMap<String, String>, f64)> {
-        vec![(BTreeMap::from([("__name__".into(), "up".into()), ("job".into(), "x".into())]), v)]
+        vec![(
+            BTreeMap::from([("__name__".into(), "up".into()), ("job".into(), "x".into())]),
+            v,
+        )]
     }
 
     #[test]
@@ -207,12 +222,16 @@ mod tests {
         assert_eq!(st.state(), State::Pending);
         st.apply(&rule, one(3.0), 60_000).unwrap();
         let alert = st.alerts.values().next().unwrap();
-        assert_eq!((alert.state, alert.fired_at, alert.value), (State::Firing, Some(60_000), 3.0));
+        assert_eq!(
+            (alert.state, alert.fired_at, alert.value),
+            (State::Firing, Some(60_000), 3.0)
+        );
         assert_eq!(alert.labels.get("severity").map(String::as_str), Some("x"));
         assert!(!alert.labels.contains_key("__name__"));
         st.apply(&rule, vec![], 90_000).unwrap();
         assert_eq!(st.alerts.values().next().unwrap().state, State::Inactive);
-        st.apply(&rule, vec![], 90_000 + RESOLVED_RETENTION_MS + 1).unwrap();
+        st.apply(&rule, vec![], 90_000 + RESOLVED_RETENTION_MS + 1)
+            .unwrap();
         assert!(st.alerts.is_empty());
     }
 

@@ -23,7 +23,9 @@ const KILL_SWITCH: &str = "actions-disabled";
 
 impl StateStore {
     pub fn open(location: &porthole_storage::Location) -> Result<Self, AlertsError> {
-        let url = location.state_url("alerts").map_err(|e| AlertsError::Storage(e.to_string()))?;
+        let url = location
+            .state_url("alerts")
+            .map_err(|e| AlertsError::Storage(e.to_string()))?;
         let (store, root) = object_store::parse_url_opts(&url, location.storage_options())
             .map_err(|e| AlertsError::Storage(e.to_string()))?;
         Ok(Self {
@@ -60,9 +62,10 @@ impl StateStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(false)
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(false),
             Err(e) => Err(storage(e)),
         }
     }
@@ -85,8 +88,12 @@ impl StateStore {
     /// Names (relative to `prefix`) of the objects under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AlertsError> {
         let base = self.path(prefix);
-        let objects: Vec<object_store::ObjectMeta> =
-            self.store.list(Some(&base)).try_collect().await.map_err(storage)?;
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&base))
+            .try_collect()
+            .await
+            .map_err(storage)?;
         let base = format!("{base}/");
         Ok(objects
             .into_iter()
@@ -96,18 +103,23 @@ impl StateStore {
 
     /// The global kill switch: while set, no action runs on any replica.
     pub async fn actions_disabled(&self) -> Result<Option<KillSwitch>, AlertsError> {
-        Ok(match self.get(KILL_SWITCH).await? {
-            Some(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or(KillSwitch {
+        Ok(self.get(KILL_SWITCH).await?.map(|bytes| {
+            serde_json::from_slice(&bytes).unwrap_or(KillSwitch {
                 reason: "set (unreadable record)".into(),
                 since: String::new(),
-            })),
-            None => None,
-        })
+            })
+        }))
     }
 
-    pub async fn set_actions_disabled(&self, switch: Option<&KillSwitch>) -> Result<(), AlertsError> {
+    pub async fn set_actions_disabled(
+        &self,
+        switch: Option<&KillSwitch>,
+    ) -> Result<(), AlertsError> {
         match switch {
-            Some(s) => self.put(KILL_SWITCH, serde_json::to_vec(s).expect("serializable")).await,
+            Some(s) => {
+                self.put(KILL_SWITCH, serde_json::to_vec(s).expect("serializable"))
+                    .await
+            }
             None => self.delete(KILL_SWITCH).await,
         }
     }
@@ -148,7 +160,10 @@ impl Lease {
     pub const SAFETY: Duration = Duration::from_secs(10);
 
     pub fn new(store: StateStore, node: String, slot_len: Duration) -> Self {
-        assert!(slot_len > Self::SAFETY * 2, "lease slots must outlast the safety margin");
+        assert!(
+            slot_len > Self::SAFETY * 2,
+            "lease slots must outlast the safety margin"
+        );
         Self {
             store,
             node,

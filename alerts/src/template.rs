@@ -75,7 +75,9 @@ fn parse_action(action: &str) -> Result<Piece, String> {
             let name = operand
                 .strip_prefix("$labels.")
                 .or_else(|| operand.strip_prefix(".Labels."))
-                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
                 .ok_or_else(unsupported)?;
             Ok(Piece::Label(name.to_string()))
         }
@@ -90,7 +92,11 @@ pub fn go_float(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
         return "0".into();
@@ -156,7 +162,8 @@ mod tests {
     #[test]
     fn renders_values_and_labels_like_prometheus() {
         let labels = BTreeMap::from([("pod".to_string(), "web-1".to_string())]);
-        let t = Template::parse("{{ $labels.pod }} logged {{ $value }} errors ({{.Value}})").unwrap();
+        let t =
+            Template::parse("{{ $labels.pod }} logged {{ $value }} errors ({{.Value}})").unwrap();
         assert_eq!(t.render(&labels, 7.0), "web-1 logged 7 errors (7)");
         let t = Template::parse("{{ $labels.missing }}|{{ $value | humanize }}").unwrap();
         assert_eq!(t.render(&labels, 1234567.0), "|1.235M");
@@ -169,7 +176,12 @@ mod tests {
 
     #[test]
     fn unknown_actions_are_refused_at_parse_time() {
-        for bad in ["{{ $labels }}", "{{ printf \"%d\" $value }}", "{{ $value", "{{ .Foo }}"] {
+        for bad in [
+            "{{ $labels }}",
+            "{{ printf \"%d\" $value }}",
+            "{{ $value",
+            "{{ .Foo }}",
+        ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }

@@ -270,16 +270,28 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTHOLE_RULES_INTERVAL", default_value = "1m")]
     pub rules_interval: humantime::Duration,
     /// Webhook receivers for alerts, sent the JSON Alertmanager sends (repeatable).
-    #[arg(long = "alert-webhook", env = "PORTHOLE_ALERT_WEBHOOKS", value_delimiter = ',')]
+    #[arg(
+        long = "alert-webhook",
+        env = "PORTHOLE_ALERT_WEBHOOKS",
+        value_delimiter = ','
+    )]
     pub alert_webhooks: Vec<String>,
     /// Alertmanagers to send alerts to (`POST /api/v2/alerts`), like Prometheus does.
-    #[arg(long = "alertmanager-url", env = "PORTHOLE_ALERTMANAGER_URLS", value_delimiter = ',')]
+    #[arg(
+        long = "alertmanager-url",
+        env = "PORTHOLE_ALERTMANAGER_URLS",
+        value_delimiter = ','
+    )]
     pub alertmanager_urls: Vec<String>,
     /// Rule actions: `live`, `dry-run` (decide and record, send nothing) or `off`.
     #[arg(long, env = "PORTHOLE_ALERT_ACTIONS", default_value = "live")]
     pub alert_actions: porthole_alerts::ActionsMode,
     /// Actions of all rules together per hour, at most (each rule also has max_per_hour).
-    #[arg(long, env = "PORTHOLE_ALERT_MAX_ACTIONS_PER_HOUR", default_value = "10")]
+    #[arg(
+        long,
+        env = "PORTHOLE_ALERT_MAX_ACTIONS_PER_HOUR",
+        default_value = "10"
+    )]
     pub alert_max_actions_per_hour: u32,
     /// How this node is reached from outside, for notifications' links (default: the
     /// --http-addr).

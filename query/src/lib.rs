@@ -22,9 +22,9 @@ mod tests;
 
 pub use api::{QueryState, router};
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
-pub use time::{now_micros, parse_time};
 pub use sql::SqlLimits;
 pub use tail::{TailService, TailSource};
+pub use time::{now_micros, parse_time};
 
 /// Everything a query can fail with; [`api`] turns each into one HTTP status.
 #[derive(Debug, thiserror::Error)]

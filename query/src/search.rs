@@ -545,9 +545,7 @@ pub async fn count_logs(
         )?;
         let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
         let Some(name) = by else {
-            let n = searcher
-                .search(&query, &Count)
-                .map_err(internal)?;
+            let n = searcher.search(&query, &Count).map_err(internal)?;
             *counts.entry(String::new()).or_insert(0) += n as u64;
             continue;
         };
@@ -583,9 +581,7 @@ pub async fn count_logs(
                     )),
                 ),
             ]);
-            let n = searcher
-                .search(&grouped, &Count)
-                .map_err(internal)?;
+            let n = searcher.search(&grouped, &Count).map_err(internal)?;
             if n > 0 {
                 *counts.entry(value).or_insert(0) += n as u64;
             }

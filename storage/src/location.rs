@@ -69,39 +69,20 @@ impl Location {
 
     /// The table's URL; local folders are created so the table can be.
     pub fn table_url(&self, signal: Signal) -> Result<Url> {
-        let name = signal.table_name();
-        let url = match self {
-            Location::Local(root) => {
-                let dir = root.join(name);
-                std::fs::create_dir_all(&dir)?;
-                Ok(
-                    Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
-                        location: dir.display().to_string(),
-                        reason: "not an absolute path".into(),
-                    })?,
-                )
-            }
-            Location::S3 { bucket, prefix } if prefix.is_empty() => {
-                Url::parse(&format!("s3://{bucket}/{name}/"))
-            }
-            Location::S3 { bucket, prefix } => {
-                Url::parse(&format!("s3://{bucket}/{prefix}/{name}/"))
-            }
-            Location::Memory => Url::parse(&format!("memory:///{name}/")),
-        }
-        .map_err(|e| StorageError::InvalidLocation {
-            location: format!("{self:?}"),
-            reason: e.to_string(),
-        })?;
-        Ok(url)
+        self.url_under(signal.table_name())
     }
 
     /// Where Porthole keeps state that is not a table (alert states, audit events, the
     /// alerting lease): `_porthole/NAME/` under the root, which Delta readers skip.
     pub fn state_url(&self, name: &str) -> Result<Url> {
+        self.url_under(&format!("_porthole/{name}"))
+    }
+
+    /// The folder `relative` (`/`-separated) under the root, created when local.
+    fn url_under(&self, relative: &str) -> Result<Url> {
         let url = match self {
             Location::Local(root) => {
-                let dir = root.join("_porthole").join(name);
+                let dir = root.join(relative);
                 std::fs::create_dir_all(&dir)?;
                 Ok(
                     Url::from_directory_path(&dir).map_err(|_| StorageError::InvalidLocation {
@@ -111,12 +92,12 @@ impl Location {
                 )
             }
             Location::S3 { bucket, prefix } if prefix.is_empty() => {
-                Url::parse(&format!("s3://{bucket}/_porthole/{name}/"))
+                Url::parse(&format!("s3://{bucket}/{relative}/"))
             }
             Location::S3 { bucket, prefix } => {
-                Url::parse(&format!("s3://{bucket}/{prefix}/_porthole/{name}/"))
+                Url::parse(&format!("s3://{bucket}/{prefix}/{relative}/"))
             }
-            Location::Memory => Url::parse(&format!("memory:///_porthole/{name}/")),
+            Location::Memory => Url::parse(&format!("memory:///{relative}/")),
         }
         .map_err(|e| StorageError::InvalidLocation {
             location: format!("{self:?}"),

@@ -213,7 +213,15 @@ async fn run<T: Send + 'static>(
     evaluate: impl FnOnce(&Evaluator<'_>, &Expr) -> Result<T, PromError> + Send + 'static,
 ) -> Result<T, PromError> {
     let timeout = timeout(params, &state.limits)?;
-    run_with(&state.storage, &state.limits, timeout, expr, range, evaluate).await
+    run_with(
+        &state.storage,
+        &state.limits,
+        timeout,
+        expr,
+        range,
+        evaluate,
+    )
+    .await
 }
 
 async fn run_with<T: Send + 'static>(
@@ -261,29 +269,36 @@ pub async fn instant_vector(
     expr: Arc<Expr>,
     t: i64,
 ) -> Result<InstantAnswer, PromError> {
-    run_with(storage, limits, limits.timeout, expr, (t, t), move |ev, expr| {
-        let series_seen = ev.loaded.values().map(Vec::len).sum();
-        let samples = match ev.eval(expr, t)? {
-            Value::Scalar(v) => vec![super::value::Sample {
-                labels: Arc::from(Vec::new()),
-                v,
-            }],
-            Value::Vector(samples) => {
-                check_unique(&samples)?;
-                samples
-            }
-            other => {
-                return Err(PromError::BadData(format!(
-                    "expression gives a {}, not an instant vector or scalar",
-                    other.type_name()
-                )));
-            }
-        };
-        Ok(InstantAnswer {
-            samples,
-            series_seen,
-        })
-    })
+    run_with(
+        storage,
+        limits,
+        limits.timeout,
+        expr,
+        (t, t),
+        move |ev, expr| {
+            let series_seen = ev.loaded.values().map(Vec::len).sum();
+            let samples = match ev.eval(expr, t)? {
+                Value::Scalar(v) => vec![super::value::Sample {
+                    labels: Arc::from(Vec::new()),
+                    v,
+                }],
+                Value::Vector(samples) => {
+                    check_unique(&samples)?;
+                    samples
+                }
+                other => {
+                    return Err(PromError::BadData(format!(
+                        "expression gives a {}, not an instant vector or scalar",
+                        other.type_name()
+                    )));
+                }
+            };
+            Ok(InstantAnswer {
+                samples,
+                series_seen,
+            })
+        },
+    )
     .await
 }
 
@@ -482,7 +497,14 @@ async fn matching_series(
 ) -> Result<Vec<Labels>, PromError> {
     let (wanted, _, _) = match_selections(params, required)?;
     let timeout = timeout(params, &state.limits)?;
-    let loaded = load_for(&state.storage, &state.limits, wanted, Instant::now() + timeout, timeout).await?;
+    let loaded = load_for(
+        &state.storage,
+        &state.limits,
+        wanted,
+        Instant::now() + timeout,
+        timeout,
+    )
+    .await?;
     let unique: BTreeSet<Labels> = loaded
         .into_values()
         .flatten()

@@ -39,7 +39,9 @@ impl Fake {
     fn mutations(&self) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| r.method != "GET" && !r.path.starts_with("/hook") && !r.path.starts_with("/am/"))
+            .filter(|r| {
+                r.method != "GET" && !r.path.starts_with("/hook") && !r.path.starts_with("/am/")
+            })
             .collect()
     }
 
@@ -61,7 +63,10 @@ fn template(version: &str) -> Value {
 
 fn deployment() -> Value {
     let mut current = template("v2");
-    current["metadata"]["labels"].as_object_mut().unwrap().remove("pod-template-hash");
+    current["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "dep-uid",
@@ -81,7 +86,13 @@ fn replica_set(revision: u32, version: &str) -> Value {
     })
 }
 
-async fn handle(State(fake): State<Fake>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn handle(
+    State(fake): State<Fake>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let path = uri.path().to_string();
     fake.requests.lock().unwrap().push(Recorded {
         method: method.to_string(),
@@ -116,7 +127,9 @@ async fn handle(State(fake): State<Fake>, method: Method, uri: Uri, headers: Hea
 
 async fn start_fake() -> (Fake, SocketAddr) {
     let fake = Fake::default();
-    let app = axum::Router::new().fallback(handle).with_state(fake.clone());
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -137,7 +150,14 @@ fn kubeconfig(dir: &Path, addr: SocketAddr) -> String {
 
 /// `n` log records from `service` `version` in namespace shop, pod `pod`, sent over
 /// OTLP/HTTP JSON, stamped now.
-async fn send_logs(porthole: &Porthole, version: &str, pod: &str, severity: &str, body: &str, n: usize) {
+async fn send_logs(
+    porthole: &Porthole,
+    version: &str,
+    pod: &str,
+    severity: &str,
+    body: &str,
+    n: usize,
+) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -169,11 +189,19 @@ async fn send_logs(porthole: &Porthole, version: &str, pod: &str, severity: &str
 }
 
 async fn get(porthole: &Porthole, path: &str) -> Value {
-    reqwest::get(porthole.url(path)).await.unwrap().json().await.unwrap()
+    reqwest::get(porthole.url(path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Active alerts of `name` as (labels, state, value).
-async fn alerts_of(porthole: &Porthole, name: &str) -> Vec<(BTreeMap<String, String>, String, f64)> {
+async fn alerts_of(
+    porthole: &Porthole,
+    name: &str,
+) -> Vec<(BTreeMap<String, String>, String, f64)> {
     let body = get(porthole, "/api/v1/alerts").await;
     body["data"]["alerts"]
         .as_array()
@@ -191,7 +219,10 @@ async fn alerts_of(porthole: &Porthole, name: &str) -> Vec<(BTreeMap<String, Str
 }
 
 async fn events(porthole: &Porthole) -> Vec<Value> {
-    get(porthole, "/api/v1/alerts/events").await["events"].as_array().unwrap().clone()
+    get(porthole, "/api/v1/alerts/events").await["events"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 const RULES: &str = r#"
@@ -252,8 +283,16 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     let porthole = Porthole::start(
         "serve",
         &dir.path().join("data"),
-        &["--batch-window", "100ms", "--rules", rules.to_str().unwrap(),
-          "--alert-webhook", &hook, "--alertmanager-url", &am],
+        &[
+            "--batch-window",
+            "100ms",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--alert-webhook",
+            &hook,
+            "--alertmanager-url",
+            &am,
+        ],
         &[("KUBECONFIG", &kubeconfig)],
     )
     .await;
@@ -261,14 +300,28 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     // v1 is healthy: it logs, nothing fires, nothing is sent to the cluster.
     send_logs(&porthole, "v1", "checkout-v1-a", "INFO", "payment ok", 20).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(alerts_of(&porthole, "CheckoutErrorsByVersion").await.is_empty());
+    assert!(
+        alerts_of(&porthole, "CheckoutErrorsByVersion")
+            .await
+            .is_empty()
+    );
     assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
 
     // v2 is deployed and fails: pending first, firing once `for` (3 s) has passed.
-    send_logs(&porthole, "v2", "checkout-v2-a", "ERROR", "payment failed: card declined", 8).await;
+    send_logs(
+        &porthole,
+        "v2",
+        "checkout-v2-a",
+        "ERROR",
+        "payment failed: card declined",
+        8,
+    )
+    .await;
     let pending = wait_for("the alert pending", Duration::from_secs(30), || async {
         let alerts = alerts_of(&porthole, "CheckoutErrorsByVersion").await;
-        alerts.into_iter().find(|a| a.0.get("version").map(String::as_str) == Some("v2"))
+        alerts
+            .into_iter()
+            .find(|a| a.0.get("version").map(String::as_str) == Some("v2"))
     })
     .await;
     assert_eq!(pending.1, "pending", "{pending:?}");
@@ -280,14 +333,22 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
         alerts.iter().any(|a| a.1 == "firing").then_some(())
     })
     .await;
-    assert!(pending_seen.elapsed() >= Duration::from_secs(1), "fired before `for` had passed");
+    assert!(
+        pending_seen.elapsed() >= Duration::from_secs(1),
+        "fired before `for` had passed"
+    );
 
     // Exactly one PATCH, the one `kubectl rollout restart` sends.
     let patch = wait_for("the restart PATCH", Duration::from_secs(30), || async {
         fake.mutations().into_iter().find(|r| r.method == "PATCH")
     })
     .await;
-    assert!(patch.path.starts_with("/apis/apps/v1/namespaces/shop/deployments/checkout?"), "{patch:?}");
+    assert!(
+        patch
+            .path
+            .starts_with("/apis/apps/v1/namespaces/shop/deployments/checkout?"),
+        "{patch:?}"
+    );
     assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
     let restarted = patch.body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
         .as_str()
@@ -295,23 +356,42 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     assert!(chrono_like(restarted), "{restarted}");
 
     // v3 fails too: same rule, same Deployment, inside the cooldown: skipped.
-    send_logs(&porthole, "v3", "checkout-v3-a", "ERROR", "payment failed: timeout", 7).await;
+    send_logs(
+        &porthole,
+        "v3",
+        "checkout-v3-a",
+        "ERROR",
+        "payment failed: timeout",
+        7,
+    )
+    .await;
     let skipped = wait_for("the cooldown decision", Duration::from_secs(30), || async {
         events(&porthole).await.into_iter().find(|e| {
-            e["rule"] == "CheckoutErrorsByVersion" && e["decision"] == "skipped" && e["labels"]["version"] == "v3"
+            e["rule"] == "CheckoutErrorsByVersion"
+                && e["decision"] == "skipped"
+                && e["labels"]["version"] == "v3"
         })
     })
     .await;
-    assert!(skipped["reason"].as_str().unwrap().starts_with("cooldown"), "{skipped}");
+    assert!(
+        skipped["reason"].as_str().unwrap().starts_with("cooldown"),
+        "{skipped}"
+    );
 
     let all = events(&porthole).await;
     let of = |rule: &str, decision: &str| -> Vec<Value> {
-        all.iter().filter(|e| e["rule"] == rule && e["decision"] == decision).cloned().collect()
+        all.iter()
+            .filter(|e| e["rule"] == rule && e["decision"] == decision)
+            .cloned()
+            .collect()
     };
     let acted = of("CheckoutErrorsByVersion", "acted");
     assert_eq!(acted.len(), 1, "{all:#?}");
     assert_eq!(acted[0]["labels"]["version"], "v2");
-    assert_eq!(acted[0]["target"], json!({"namespace": "shop", "deployment": "checkout"}));
+    assert_eq!(
+        acted[0]["target"],
+        json!({"namespace": "shop", "deployment": "checkout"})
+    );
     // The dry run computed the rollback `kubectl rollout undo` would send, and sent nothing.
     let dry = of("CheckoutRollbackDryRun", "dry_run");
     assert_eq!(dry.len(), 1, "{all:#?}");
@@ -319,15 +399,36 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     assert_eq!(request["content_type"], "application/json-patch+json");
     assert_eq!(request["to_revision"], 1);
     assert_eq!(request["body"][0]["path"], "/spec/template");
-    assert_eq!(request["body"][0]["value"]["spec"]["containers"][0]["image"], "shop/checkout:v1");
-    assert!(request["body"][0]["value"]["metadata"]["labels"].get("pod-template-hash").is_none());
+    assert_eq!(
+        request["body"][0]["value"]["spec"]["containers"][0]["image"],
+        "shop/checkout:v1"
+    );
+    assert!(
+        request["body"][0]["value"]["metadata"]["labels"]
+            .get("pod-template-hash")
+            .is_none()
+    );
     // The broken query and the rule without data decided not to act, and say why.
     let broken = of("BrokenQuery", "skipped");
     assert_eq!(broken.len(), 1, "{all:#?}");
-    assert!(broken[0]["reason"].as_str().unwrap().contains("query failed"), "{}", broken[0]);
+    assert!(
+        broken[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("query failed"),
+        "{}",
+        broken[0]
+    );
     let no_data = of("NoDataIsNotBroken", "skipped");
     assert_eq!(no_data.len(), 1, "{all:#?}");
-    assert!(no_data[0]["reason"].as_str().unwrap().starts_with("no data"), "{}", no_data[0]);
+    assert!(
+        no_data[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no data"),
+        "{}",
+        no_data[0]
+    );
     // One mutating request in all: the restart (no rollback PATCH, no pod DELETE).
     assert_eq!(fake.mutations().len(), 1, "{:#?}", fake.mutations());
     let rules = get(&porthole, "/api/v1/rules").await;
@@ -337,9 +438,9 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     // The webhook got Alertmanager's payload for firing, then (after the 4 s window of the
     // burst rule) for resolved; Alertmanager got alerts with startsAt/endsAt.
     let resolved = wait_for("a resolved webhook", Duration::from_secs(30), || async {
-        fake.received("/hook").into_iter().find(|p| {
-            p["groupLabels"]["alertname"] == "CheckoutBurst" && p["status"] == "resolved"
-        })
+        fake.received("/hook")
+            .into_iter()
+            .find(|p| p["groupLabels"]["alertname"] == "CheckoutBurst" && p["status"] == "resolved")
     })
     .await;
     assert_eq!(resolved["version"], "4");
@@ -347,22 +448,44 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     let firing: Vec<Value> = fake
         .received("/hook")
         .into_iter()
-        .filter(|p| p["groupLabels"]["alertname"] == "CheckoutErrorsByVersion" && p["status"] == "firing")
+        .filter(|p| {
+            p["groupLabels"]["alertname"] == "CheckoutErrorsByVersion" && p["status"] == "firing"
+        })
         .collect();
     assert!(!firing.is_empty());
     let alert = &firing[0]["alerts"][0];
     assert_eq!(alert["labels"]["version"], "v2");
-    assert_eq!(alert["annotations"]["summary"], "checkout v2 logged 8 errors");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "checkout v2 logged 8 errors"
+    );
     assert_eq!(firing[0]["commonLabels"]["severity"], "page");
     let to_am = fake.received("/am/api/v2/alerts");
     assert!(
-        to_am.iter().flat_map(|b| b.as_array().unwrap().clone()).any(|a| a["labels"]["alertname"] == "CheckoutErrorsByVersion" && a["endsAt"].is_string()),
+        to_am
+            .iter()
+            .flat_map(|b| b.as_array().unwrap().clone())
+            .any(|a| a["labels"]["alertname"] == "CheckoutErrorsByVersion"
+                && a["endsAt"].is_string()),
         "{to_am:?}"
     );
     // ALERTS is exposed, and decisions are counted.
     let metrics = porthole.metrics().await;
-    assert!(metrics.lines().any(|l| l.starts_with("ALERTS{") && l.contains("alertname=\"CheckoutErrorsByVersion\"") && l.contains("alertstate=\"firing\"")), "{metrics}");
-    assert!(porthole.counter("porthole_alert_action_decisions_total", &["decision=\"acted\""]).await >= 1.0);
+    assert!(
+        metrics.lines().any(|l| l.starts_with("ALERTS{")
+            && l.contains("alertname=\"CheckoutErrorsByVersion\"")
+            && l.contains("alertstate=\"firing\"")),
+        "{metrics}"
+    );
+    assert!(
+        porthole
+            .counter(
+                "porthole_alert_action_decisions_total",
+                &["decision=\"acted\""]
+            )
+            .await
+            >= 1.0
+    );
 }
 
 fn chrono_like(text: &str) -> bool {
@@ -383,16 +506,33 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
     let out = std::process::Command::new(crate::harness::binary("porthole"))
         .args(["serve", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rules"])
+        .args([
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--rules",
+        ])
         .arg(&rules)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("app.yaml: group \"g\": rule \"Slow\" (#1): for:"), "{stderr}");
+    assert!(
+        stderr.contains("app.yaml: group \"g\": rule \"Slow\" (#1): for:"),
+        "{stderr}"
+    );
 
     std::fs::write(&file, GOOD).unwrap();
-    let porthole = Porthole::start("serve", &dir.path().join("data"), &["--rules", rules.to_str().unwrap()], &[]).await;
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--rules", rules.to_str().unwrap()],
+        &[],
+    )
+    .await;
     let fired_at = wait_for("Always firing", Duration::from_secs(30), || async {
         let body = get(&porthole, "/api/v1/alerts").await;
         let alert = body["data"]["alerts"].as_array()?.first()?.clone();
@@ -401,23 +541,49 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
     .await;
 
     // A broken edit is refused; the running rule and its state stay.
-    std::fs::write(&file, format!("{GOOD}      - alert: Typo\n        exr: up\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{GOOD}      - alert: Typo\n        exr: up\n"),
+    )
+    .unwrap();
     let rules_body = wait_for("the refused reload", Duration::from_secs(30), || async {
         let body = get(&porthole, "/api/v1/rules").await;
         (body["data"]["reload"]["ok"] == false).then_some(body)
     })
     .await;
     let errors = rules_body["data"]["reload"]["errors"].to_string();
-    assert!(errors.contains("app.yaml") && errors.contains("unknown field `exr`"), "{errors}");
-    assert_eq!(rules_body["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
-    assert!(porthole.counter("porthole_rule_reloads_total", &["outcome=\"error\""]).await >= 1.0);
-    let first = get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"].clone();
+    assert!(
+        errors.contains("app.yaml") && errors.contains("unknown field `exr`"),
+        "{errors}"
+    );
+    assert_eq!(
+        rules_body["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        porthole
+            .counter("porthole_rule_reloads_total", &["outcome=\"error\""])
+            .await
+            >= 1.0
+    );
+    let first =
+        get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"]
+            .clone();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later = get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"].clone();
+    let later =
+        get(&porthole, "/api/v1/rules").await["data"]["groups"][0]["rules"][0]["lastEvaluation"]
+            .clone();
     assert_ne!(first, later, "the previous rules keep being evaluated");
 
     // A good edit loads; the unchanged rule keeps its state (same activeAt).
-    std::fs::write(&file, format!("{GOOD}      - alert: Second\n        expr: vector(2)\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{GOOD}      - alert: Second\n        expr: vector(2)\n"),
+    )
+    .unwrap();
     wait_for("the new rule", Duration::from_secs(30), || async {
         let body = get(&porthole, "/api/v1/alerts").await;
         let alerts = body["data"]["alerts"].as_array()?.clone();
@@ -425,7 +591,13 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
     })
     .await;
     let body = get(&porthole, "/api/v1/alerts").await;
-    let always = body["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "Always").unwrap().clone();
+    let always = body["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "Always")
+        .unwrap()
+        .clone();
     assert_eq!(always["activeAt"], fired_at, "state kept across the reload");
     assert_eq!(always["value"], "1.0000000000e+00");
 }
@@ -443,7 +615,14 @@ async fn two_replicas_never_double_act() {
     .unwrap();
     let kubeconfig = kubeconfig(dir.path(), fake_addr);
     let data = dir.path().join("data");
-    let flags = ["--batch-window", "100ms", "--rules", rules.to_str().unwrap(), "--alert-lease-slot", "25s"];
+    let flags = [
+        "--batch-window",
+        "100ms",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alert-lease-slot",
+        "25s",
+    ];
     let env = [("KUBECONFIG", kubeconfig.as_str())];
     let serve = Porthole::start("serve", &data, &flags, &env).await;
     let query = Porthole::start("query", &data, &flags, &env).await;
@@ -459,17 +638,31 @@ async fn two_replicas_never_double_act() {
         .await;
     }
     // …and exactly one DELETE per pod reaches the cluster.
-    wait_for("three deletes", Duration::from_secs(30), || async { (fake.mutations().len() >= 3).then_some(()) }).await;
+    wait_for("three deletes", Duration::from_secs(30), || async {
+        (fake.mutations().len() >= 3).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut deleted: Vec<String> = fake.mutations().iter().map(|r| format!("{} {}", r.method, r.path.trim_end_matches('?'))).collect();
+    let mut deleted: Vec<String> = fake
+        .mutations()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path.trim_end_matches('?')))
+        .collect();
     deleted.sort();
     assert_eq!(
         deleted,
         ["a", "b", "c"].map(|p| format!("DELETE /api/v1/namespaces/shop/pods/checkout-{p}")),
         "{deleted:?}"
     );
-    let acted: Vec<Value> = events(&query).await.into_iter().filter(|e| e["decision"] == "acted").collect();
+    let acted: Vec<Value> = events(&query)
+        .await
+        .into_iter()
+        .filter(|e| e["decision"] == "acted")
+        .collect();
     assert_eq!(acted.len(), 3, "{acted:#?}");
-    let nodes: std::collections::BTreeSet<String> = acted.iter().map(|e| e["node"].as_str().unwrap().to_string()).collect();
+    let nodes: std::collections::BTreeSet<String> = acted
+        .iter()
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(nodes.len(), 1, "one actor: {nodes:?}");
 }

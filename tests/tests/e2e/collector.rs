@@ -393,12 +393,23 @@ async fn python_sdk_traces_through_the_collector_carry_the_pods_identity() {
         "{:?}",
         spans[0]
     );
-    assert_eq!(
-        collector
-            .metric("porthole_collector_records_shipped_total", "traces")
-            .await,
-        51.0
-    );
+    // Ingest commits (and the query sees the spans) a moment before the
+    // collector reads the ack and counts the records as shipped.
+    let shipped = wait_for(
+        "the collector to count the acked spans",
+        Duration::from_secs(10),
+        || {
+            let collector = &collector;
+            async move {
+                let n = collector
+                    .metric("porthole_collector_records_shipped_total", "traces")
+                    .await;
+                (n >= 51.0).then_some(n)
+            }
+        },
+    )
+    .await;
+    assert_eq!(shipped, 51.0);
     // SIGTERM: flushes and exits cleanly well within a pod's grace period.
     assert!(collector.terminate().success());
 }

@@ -805,12 +805,19 @@ async fn staleness_markers_from_prometheus_end_a_series_at_once() {
     let query = porthole.url("/api/v1/metrics/query");
     let count = |query: String| async move {
         let (_, body) = get(&query, &[("query", "count(demo_items)".to_string())]).await;
-        body["data"]["result"].as_array()?.first().map(|r| number(&r["value"][1]))
+        body["data"]["result"]
+            .as_array()?
+            .first()
+            .map(|r| number(&r["value"][1]))
     };
-    wait_for("both series via remote_write", Duration::from_secs(60), || {
-        let query = query.clone();
-        async move { (count(query).await? == 2.0).then_some(()) }
-    })
+    wait_for(
+        "both series via remote_write",
+        Duration::from_secs(60),
+        || {
+            let query = query.clone();
+            async move { (count(query).await? == 2.0).then_some(()) }
+        },
+    )
     .await;
     // The target stops exposing kind="b": Prometheus writes a staleness marker and sends
     // it; the series ends within seconds, not after the 5 minute lookback.
