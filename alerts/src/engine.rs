@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use porthole_query::LogSearch;
 use porthole_query::promql::PromLimits;
+use porthole_query::{LogSearch, SpanStats, TraceSearch};
 use porthole_storage::Storage;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actions::{Kube, Outcome};
 use crate::audit::{self, Decision, Event, Target};
 use crate::notify::{Delivery, Notice, Notifier};
-use crate::rules::{Group, Rule, RuleKind, RuleSet};
+use crate::rules::{Group, Rule, RuleKind, RuleSet, SpanMeasure};
 use crate::state::{RuleState, State};
 use crate::store::{Lease, StateStore};
 
@@ -139,6 +139,17 @@ pub struct Engine {
 }
 
 type LabelPairs = Vec<(String, String)>;
+
+/// A trace rule's measure of one group's spans: latencies in seconds; `None` when
+/// undefined (a rate or quantile of no spans).
+fn measure_of(measure: SpanMeasure, mut stats: SpanStats) -> Option<f64> {
+    match measure {
+        SpanMeasure::Count => Some(stats.count as f64),
+        SpanMeasure::Errors => Some(stats.errors as f64),
+        SpanMeasure::ErrorRate => stats.error_rate(),
+        SpanMeasure::Quantile(q) => stats.quantile_ns(q).map(|ns| ns as f64 / 1e9),
+    }
+}
 
 fn key(group: &Group, rule: &Rule, index: usize) -> RuleKey {
     (
@@ -319,7 +330,7 @@ impl Engine {
         for (key, rule) in keyed(group) {
             let started = Instant::now();
             let result = self.query(rule, ts).await;
-            let (failed, previous_error, deliveries, decisions, snapshot) = {
+            let (failed, audit_failure, deliveries, decisions, snapshot) = {
                 let mut states = self.states.lock().expect("lock");
                 let st = states.entry(key.clone()).or_default();
                 st.last_eval_ms = Some(ts);
@@ -331,9 +342,15 @@ impl Engine {
                     Err(e) => Err(e),
                 };
                 st.eval_seconds = started.elapsed().as_secs_f64();
-                let previous_error = st.last_error.clone();
                 let failed = outcome.err();
                 st.last_error = failed.clone();
+                // A failure is audited once per distinct error, by the actor: a replica
+                // that becomes the actor while a query is failing still records it.
+                let acting = actor && rule.action.is_some();
+                let audit_failure = acting && failed.is_some() && st.audited_error != failed;
+                if acting {
+                    st.audited_error = failed.clone();
+                }
                 let (deliveries, decisions) = if failed.is_none() && actor {
                     (
                         self.notices(group, rule, st, ts),
@@ -342,7 +359,7 @@ impl Engine {
                 } else {
                     (vec![], vec![])
                 };
-                (failed, previous_error, deliveries, decisions, st.clone())
+                (failed, audit_failure, deliveries, decisions, st.clone())
             };
             self.metrics
                 .evaluations
@@ -362,7 +379,7 @@ impl Engine {
                 continue;
             }
             if let Some(error) = failed {
-                if previous_error.as_deref() != Some(error.as_str()) {
+                if audit_failure {
                     let reason = format!("query failed, so no action is taken: {error}");
                     self.record(
                         group,
@@ -452,6 +469,68 @@ impl Engine {
                             if op.holds(n as f64, *threshold) {
                                 samples.push((BTreeMap::from([(field.clone(), value)]), n as f64));
                             }
+                        }
+                    }
+                }
+                Ok((samples, has_data))
+            }
+            RuleKind::Spans {
+                query,
+                filters,
+                window,
+                by,
+                measure,
+                op,
+                threshold,
+            } => {
+                let end = ts * 1000 + 1;
+                let mut search = TraceSearch {
+                    query: query.clone(),
+                    start_micros: end - window.as_micros() as i64,
+                    end_micros: end,
+                    ..TraceSearch::default()
+                };
+                for (field, value) in filters {
+                    match field.as_str() {
+                        "service" => search.service = Some(value.clone()),
+                        "name" => search.name = Some(value.clone()),
+                        _ => search.filters.push((field.clone(), value.clone())),
+                    }
+                }
+                let everything = TraceSearch {
+                    query: String::new(),
+                    ..search.clone()
+                };
+                let measuring = async {
+                    let stats =
+                        porthole_query::span_stats(&self.storage, &search, by.as_deref()).await?;
+                    let any = !stats.is_empty()
+                        || porthole_query::any_spans(&self.storage, &everything).await?;
+                    Ok::<_, porthole_query::QueryError>((stats, any))
+                };
+                let (stats, has_data) = tokio::time::timeout(self.limits.timeout, measuring)
+                    .await
+                    .map_err(|_| {
+                        format!("span statistics timed out after {:?}", self.limits.timeout)
+                    })?
+                    .map_err(|e| e.to_string())?;
+                let mut samples = Vec::new();
+                let mut judge = |labels: BTreeMap<String, String>, stats: SpanStats| {
+                    if let Some(v) = measure_of(*measure, stats)
+                        && op.holds(v, *threshold)
+                    {
+                        samples.push((labels, v));
+                    }
+                };
+                match by {
+                    // No spans at all still has a count (0) and no errors.
+                    None => judge(
+                        BTreeMap::new(),
+                        stats.into_values().next().unwrap_or_default(),
+                    ),
+                    Some(field) => {
+                        for (value, group) in stats {
+                            judge(BTreeMap::from([(field.clone(), value)]), group);
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 //! Rule files: Prometheus's format (`groups:` → `name`, `interval`, `rules:` → `alert`,
-//! `expr`, `for`, `keep_firing_for`, `labels`, `annotations`) plus Porthole's log rules
-//! (`logs`, `filters`, `window`, `condition`, `by`) and `action`. Everything is checked
+//! `expr`, `for`, `keep_firing_for`, `labels`, `annotations`) plus Porthole's log and
+//! trace rules (`logs` or `spans`, with `filters`, `window`, `condition`, `by`) and
+//! `action`. Everything is checked
 //! when the files load; an error names the file, group, rule and field.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ struct RuleSpec {
     record: Option<String>,
     expr: Option<String>,
     logs: Option<String>,
+    spans: Option<String>,
     #[serde(default)]
     filters: BTreeMap<String, String>,
     window: Option<String>,
@@ -108,7 +110,55 @@ pub enum RuleKind {
         op: CmpOp,
         threshold: f64,
     },
+    /// Over the spans of a window: their count, errors, error rate or a latency quantile.
+    Spans {
+        query: String,
+        /// Promoted fields and `name` (the span name, as a phrase).
+        filters: Vec<(String, String)>,
+        window: Duration,
+        by: Option<String>,
+        measure: SpanMeasure,
+        op: CmpOp,
+        /// In the measure's unit; latencies in seconds, as Prometheus keeps them.
+        threshold: f64,
+    },
 }
+
+/// What a trace rule compares: `count`, `errors`, `error_rate` or `p<N>` (e.g. `p99`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SpanMeasure {
+    Count,
+    Errors,
+    ErrorRate,
+    /// A latency quantile, 0 < q ≤ 1.
+    Quantile(f64),
+}
+
+impl SpanMeasure {
+    fn parse(word: &str) -> Option<Self> {
+        match word {
+            "count" => Some(Self::Count),
+            "errors" => Some(Self::Errors),
+            "error_rate" => Some(Self::ErrorRate),
+            _ => {
+                let percent: f64 = word.strip_prefix('p')?.parse().ok()?;
+                (percent > 0.0 && percent <= 100.0).then_some(Self::Quantile(percent / 100.0))
+            }
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Count => "count".into(),
+            Self::Errors => "errors".into(),
+            Self::ErrorRate => "error_rate".into(),
+            Self::Quantile(q) => format!("p{} (seconds)", q * 100.0),
+        }
+    }
+}
+
+/// The promoted fields a trace rule may filter and group on (beside `name`, filter only).
+pub const SPAN_FIELDS: [&str; 5] = ["service", "namespace", "pod", "container", "version"];
 
 impl RuleKind {
     /// The rule's query as `/api/v1/rules` shows it.
@@ -123,19 +173,40 @@ impl RuleKind {
                 op,
                 threshold,
             } => {
-                let filters: Vec<String> =
-                    filters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                let by = by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default();
-                format!(
-                    "logs({query:?}{}{}) over {}{by}: count {} {threshold}",
-                    if filters.is_empty() { "" } else { ", " },
-                    filters.join(", "),
-                    humantime::format_duration(*window),
-                    op.symbol()
-                )
+                let head = search_head("logs", query, filters, *window, by);
+                format!("{head}: count {} {threshold}", op.symbol())
+            }
+            RuleKind::Spans {
+                query,
+                filters,
+                window,
+                by,
+                measure,
+                op,
+                threshold,
+            } => {
+                let head = search_head("spans", query, filters, *window, by);
+                format!("{head}: {} {} {threshold}", measure.describe(), op.symbol())
             }
         }
     }
+}
+
+fn search_head(
+    signal: &str,
+    query: &str,
+    filters: &[(String, String)],
+    window: Duration,
+    by: &Option<String>,
+) -> String {
+    let filters: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let by = by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default();
+    format!(
+        "{signal}({query:?}{}{}) over {}{by}",
+        if filters.is_empty() { "" } else { ", " },
+        filters.join(", "),
+        humantime::format_duration(window),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,26 +402,28 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
     };
     let log_fields =
         r.window.is_some() || r.condition.is_some() || r.by.is_some() || !r.filters.is_empty();
-    let kind = match (r.expr, r.logs) {
-        (Some(_), Some(_)) => {
+    let given = [r.expr.is_some(), r.logs.is_some(), r.spans.is_some()];
+    let kind = match (r.expr, r.logs, r.spans) {
+        _ if given.iter().filter(|g| **g).count() > 1 => {
             problems.push((
                 "expr",
-                "give either `expr` (PromQL) or `logs` (a search), not both".into(),
+                "give one of `expr` (PromQL), `logs` or `spans` (a search), not several".into(),
             ));
             None
         }
-        (None, None) => {
+        (None, None, None) => {
             problems.push((
                 "expr",
-                "missing: give `expr` (PromQL) or `logs` (a search)".into(),
+                "missing: give `expr` (PromQL), `logs` or `spans` (a search)".into(),
             ));
             None
         }
-        (Some(text), None) => {
+        (Some(text), _, _) => {
             if log_fields {
                 problems.push((
                     "expr",
-                    "`filters`, `window`, `condition` and `by` belong to log rules (`logs:`)"
+                    "`filters`, `window`, `condition` and `by` belong to log and trace rules \
+                     (`logs:`, `spans:`)"
                         .into(),
                 ));
             }
@@ -365,8 +438,13 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
                 }
             }
         }
-        (None, Some(query)) => {
-            parse_log_rule(query, r.filters, r.window, r.condition, r.by, &mut problems)
+        (None, Some(query), _) => {
+            let search = SearchSpec::new(query, r.filters, r.window, r.condition, r.by);
+            parse_log_rule(search, &mut problems)
+        }
+        (None, None, Some(query)) => {
+            let search = SearchSpec::new(query, r.filters, r.window, r.condition, r.by);
+            parse_span_rule(search, &mut problems)
         }
     };
     let hold = optional_duration(&r.hold, "for", &mut problems);
@@ -388,56 +466,158 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
     }
 }
 
-fn parse_log_rule(
+/// The fields log and trace rules share, as written.
+struct SearchSpec {
     query: String,
     filters: BTreeMap<String, String>,
     window: Option<String>,
     condition: Option<String>,
     by: Option<String>,
-    problems: &mut Problems,
-) -> Option<RuleKind> {
+}
+
+impl SearchSpec {
+    fn new(
+        query: String,
+        filters: BTreeMap<String, String>,
+        window: Option<String>,
+        condition: Option<String>,
+        by: Option<String>,
+    ) -> Self {
+        Self {
+            query,
+            filters,
+            window,
+            condition,
+            by,
+        }
+    }
+
+    /// Checks the query, filters, `by` and window: `filterable` and `groupable` name the
+    /// fields allowed. The condition is left to the caller.
+    fn check(
+        &self,
+        field: &'static str,
+        filterable: &[&str],
+        groupable: &[&str],
+        problems: &mut Problems,
+    ) -> Duration {
+        if let Err(e) = porthole_query::parse_user_query(&self.query) {
+            problems.push((field, e.to_string()));
+        }
+        for name in self.filters.keys() {
+            if !filterable.contains(&name.as_str()) {
+                problems.push((
+                    "filters",
+                    format!("cannot filter on {name:?}; use one of {filterable:?}"),
+                ));
+            }
+        }
+        if let Some(by) = &self.by
+            && !groupable.contains(&by.as_str())
+        {
+            problems.push((
+                "by",
+                format!("cannot count by {by:?}; use one of {groupable:?}"),
+            ));
+        }
+        match &self.window {
+            None => {
+                problems.push((
+                    "window",
+                    "missing: these rules look at a window, like `5m`".into(),
+                ));
+                Duration::ZERO
+            }
+            Some(text) => positive_duration(text).unwrap_or_else(|e| {
+                problems.push(("window", e));
+                Duration::ZERO
+            }),
+        }
+    }
+}
+
+fn parse_log_rule(spec: SearchSpec, problems: &mut Problems) -> Option<RuleKind> {
     let before = problems.len();
-    if let Err(e) = porthole_query::parse_user_query(&query) {
-        problems.push(("logs", e.to_string()));
-    }
-    for name in filters.keys() {
-        if !porthole_query::FILTER_FIELDS.contains(&name.as_str()) {
-            problems.push((
-                "filters",
-                format!(
-                    "cannot filter on {name:?}; use one of {:?}",
-                    porthole_query::FILTER_FIELDS
-                ),
-            ));
+    let fields = &porthole_query::FILTER_FIELDS;
+    let window = spec.check("logs", fields, fields, problems);
+    let condition = spec.condition.as_deref().map(|text| {
+        let bad = || format!("{text:?} is not `count <op> <number>` (op one of > >= < <= == !=)");
+        match split_condition(text) {
+            Some(("count", op, number)) => parse_number(number).map(|n| (op, n)).ok_or_else(bad),
+            _ => Err(bad()),
         }
-    }
-    if let Some(by) = &by
-        && !porthole_query::FILTER_FIELDS.contains(&by.as_str())
-    {
-        problems.push((
-            "by",
+    });
+    let (op, threshold) = condition_or_problem(condition, "`count > 5`", problems);
+    (problems.len() == before).then(|| RuleKind::Logs {
+        query: spec.query,
+        filters: spec.filters.into_iter().collect(),
+        window,
+        by: spec.by,
+        op,
+        threshold,
+    })
+}
+
+fn parse_span_rule(spec: SearchSpec, problems: &mut Problems) -> Option<RuleKind> {
+    let before = problems.len();
+    let mut filterable = SPAN_FIELDS.to_vec();
+    filterable.push("name");
+    let window = spec.check("spans", &filterable, &SPAN_FIELDS, problems);
+    let condition = spec.condition.as_deref().map(|text| {
+        let bad = || {
             format!(
-                "cannot count by {by:?}; use one of {:?}",
-                porthole_query::FILTER_FIELDS
-            ),
-        ));
-    }
-    let window = match &window {
+                "{text:?} is not `<measure> <op> <value>`: measure count, errors, error_rate \
+                 or p<N> (like p99, compared with a duration like 500ms), op one of \
+                 > >= < <= == !="
+            )
+        };
+        let (word, op, value) = split_condition(text).ok_or_else(bad)?;
+        let measure = SpanMeasure::parse(word).ok_or_else(bad)?;
+        let threshold = match measure {
+            SpanMeasure::Quantile(_) => parse_number(value)
+                .or_else(|| {
+                    promql_parser::util::parse_duration(value.trim())
+                        .ok()
+                        .map(|d| d.as_secs_f64())
+                })
+                .ok_or_else(bad)?,
+            _ => parse_number(value).ok_or_else(bad)?,
+        };
+        Ok((measure, op, threshold))
+    });
+    let (measure, op, threshold) = match condition {
         None => {
             problems.push((
-                "window",
-                "missing: log rules count over a window, like `5m`".into(),
+                "condition",
+                "missing: like `error_rate > 0.05` or `p99 > 500ms`".into(),
             ));
-            Duration::ZERO
+            (SpanMeasure::Count, CmpOp::Gt, 0.0)
         }
-        Some(text) => positive_duration(text).unwrap_or_else(|e| {
-            problems.push(("window", e));
-            Duration::ZERO
-        }),
+        Some(Err(e)) => {
+            problems.push(("condition", e));
+            (SpanMeasure::Count, CmpOp::Gt, 0.0)
+        }
+        Some(Ok(c)) => c,
     };
-    let (op, threshold) = match condition.as_deref().map(parse_condition) {
+    (problems.len() == before).then(|| RuleKind::Spans {
+        query: spec.query,
+        filters: spec.filters.into_iter().collect(),
+        window,
+        by: spec.by,
+        measure,
+        op,
+        threshold,
+    })
+}
+
+fn condition_or_problem(
+    condition: Option<Result<(CmpOp, f64), String>>,
+    example: &str,
+    problems: &mut Problems,
+) -> (CmpOp, f64) {
+    match condition {
         None => {
-            problems.push(("condition", "missing: like `count > 5`".into()));
+            problems.push(("condition", format!("missing: like {example}")));
             (CmpOp::Gt, 0.0)
         }
         Some(Err(e)) => {
@@ -445,25 +625,15 @@ fn parse_log_rule(
             (CmpOp::Gt, 0.0)
         }
         Some(Ok(c)) => c,
-    };
-    (problems.len() == before).then(|| RuleKind::Logs {
-        query,
-        filters: filters.into_iter().collect(),
-        window,
-        by,
-        op,
-        threshold,
-    })
+    }
 }
 
-fn parse_condition(text: &str) -> Result<(CmpOp, f64), String> {
-    let bad = || format!("{text:?} is not `count <op> <number>` (op one of > >= < <= == !=)");
-    let rest = text
-        .trim()
-        .strip_prefix("count")
-        .ok_or_else(bad)?
-        .trim_start();
-    let (op, number) = [
+/// `<word> <op> <value>`, with op one of `> >= < <= == !=`.
+fn split_condition(text: &str) -> Option<(&str, CmpOp, &str)> {
+    let text = text.trim();
+    let at = text.find(['>', '<', '=', '!'])?;
+    let (word, rest) = text.split_at(at);
+    let (op, value) = [
         (">=", CmpOp::Ge),
         ("<=", CmpOp::Le),
         ("==", CmpOp::Eq),
@@ -472,13 +642,12 @@ fn parse_condition(text: &str) -> Result<(CmpOp, f64), String> {
         ("<", CmpOp::Lt),
     ]
     .into_iter()
-    .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|n| (op, n)))
-    .ok_or_else(bad)?;
-    let threshold: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !threshold.is_finite() {
-        return Err(bad());
-    }
-    Ok((op, threshold))
+    .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|v| (op, v)))?;
+    Some((word.trim(), op, value.trim()))
+}
+
+fn parse_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 fn parse_action(a: ActionSpec, problems: &mut Problems) -> Option<Action> {
@@ -713,11 +882,105 @@ groups:
         }
     }
 
+    fn log_condition(text: &str) -> Result<(CmpOp, f64), Vec<String>> {
+        let file = format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        logs: error\n        window: 1m\n        condition: '{text}'\n"
+        );
+        let groups = parse_file("x.yml", &file, MINUTE)?;
+        match groups[0].rules[0].kind {
+            RuleKind::Logs { op, threshold, .. } => Ok((op, threshold)),
+            _ => unreachable!("a log rule"),
+        }
+    }
+
+    fn span_condition(text: &str) -> Result<(SpanMeasure, CmpOp, f64), Vec<String>> {
+        let file = format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        spans: ''\n        filters: {{service: checkout, name: 'POST /pay'}}\n        window: 5m\n        by: version\n        condition: '{text}'\n"
+        );
+        let groups = parse_file("x.yml", &file, MINUTE)?;
+        match groups[0].rules[0].kind {
+            RuleKind::Spans {
+                measure,
+                op,
+                threshold,
+                ..
+            } => Ok((measure, op, threshold)),
+            _ => unreachable!("a span rule"),
+        }
+    }
+
     #[test]
     fn conditions_parse() {
-        assert_eq!(parse_condition("count >= 2.5").unwrap(), (CmpOp::Ge, 2.5));
-        assert_eq!(parse_condition("count<1").unwrap(), (CmpOp::Lt, 1.0));
-        assert!(parse_condition("sum > 1").is_err());
-        assert!(parse_condition("count > NaN").is_err());
+        assert_eq!(log_condition("count >= 2.5").unwrap(), (CmpOp::Ge, 2.5));
+        assert_eq!(log_condition("count<1").unwrap(), (CmpOp::Lt, 1.0));
+        assert!(log_condition("sum > 1").is_err());
+        assert!(log_condition("count > NaN").is_err());
+        assert!(
+            log_condition("error_rate > 0.1").is_err(),
+            "log rules count"
+        );
+        assert_eq!(
+            span_condition("error_rate > 0.05").unwrap(),
+            (SpanMeasure::ErrorRate, CmpOp::Gt, 0.05)
+        );
+        assert_eq!(
+            span_condition("p99 >= 500ms").unwrap(),
+            (SpanMeasure::Quantile(0.99), CmpOp::Ge, 0.5)
+        );
+        assert_eq!(
+            span_condition("p50 < 2").unwrap(),
+            (SpanMeasure::Quantile(0.5), CmpOp::Lt, 2.0)
+        );
+        assert_eq!(
+            span_condition("errors != 0").unwrap(),
+            (SpanMeasure::Errors, CmpOp::Ne, 0.0)
+        );
+        for bad in [
+            "p0 > 1s",
+            "p101 > 1s",
+            "latency > 1s",
+            "count > 5ms",
+            "p99 > soon",
+        ] {
+            let errors = span_condition(bad).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains("condition:")),
+                "{bad}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn span_rules_check_their_fields() {
+        let rule = |extra: &str| {
+            format!(
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        spans: ''\n        window: 5m\n        condition: error_rate > 0.1\n{extra}"
+            )
+        };
+        let errors = parse_file(
+            "x.yml",
+            &rule("        filters: {severity: ERROR}\n"),
+            MINUTE,
+        )
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("filters: cannot filter on \"severity\"")),
+            "{errors:?}"
+        );
+        let errors = parse_file("x.yml", &rule("        by: name\n"), MINUTE).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("by: cannot count by \"name\"")),
+            "{errors:?}"
+        );
+        let errors = parse_file("x.yml", &rule("        logs: error\n"), MINUTE).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("not several")),
+            "{errors:?}"
+        );
+        assert!(parse_file("x.yml", &rule(""), MINUTE).is_ok());
     }
 }

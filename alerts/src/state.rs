@@ -65,6 +65,8 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> u64 {
 pub struct RuleState {
     pub alerts: BTreeMap<u64, Alert>,
     pub last_error: Option<String>,
+    /// The query failure last written as an audit event, so each is written once.
+    pub audited_error: Option<String>,
     pub last_eval_ms: Option<i64>,
     pub eval_seconds: f64,
     /// Whether the last evaluation found any data at all for the rule's selectors or

@@ -407,6 +407,7 @@ pub(crate) async fn traces(
     let search = TraceSearch {
         query: params.q.unwrap_or_default(),
         service: params.service,
+        filters: Vec::new(),
         name: params.name,
         status,
         min_duration_ns: duration_ns(&params.min_duration, "min_duration")?,

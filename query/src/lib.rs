@@ -13,6 +13,7 @@ pub mod promql;
 mod rows;
 mod search;
 mod sql;
+mod stats;
 mod tail;
 mod time;
 mod traces;
@@ -23,8 +24,10 @@ mod tests;
 pub use api::{QueryState, router};
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
 pub use sql::SqlLimits;
+pub use stats::{MAX_STATS_SPANS, SpanStats, any_spans, span_stats};
 pub use tail::{TailService, TailSource};
 pub use time::{now_micros, parse_time};
+pub use traces::TraceSearch;
 
 /// Everything a query can fail with; [`api`] turns each into one HTTP status.
 #[derive(Debug, thiserror::Error)]

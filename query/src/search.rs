@@ -553,24 +553,7 @@ pub async fn count_logs(
             .schema()
             .get_field(name)
             .map_err(|e| QueryError::Internal(e.to_string()))?;
-        // The field's values in this file, from each segment's term dictionary.
-        let mut values = BTreeSet::new();
-        for segment in searcher.segment_readers() {
-            let inverted = segment.inverted_index(field).map_err(internal)?;
-            let mut terms = inverted
-                .terms()
-                .stream()
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
-            while terms.advance() {
-                values.insert(String::from_utf8_lossy(terms.key()).into_owned());
-                if values.len() > MAX_COUNT_GROUPS {
-                    return Err(QueryError::BadRequest(format!(
-                        "more than {MAX_COUNT_GROUPS} values of {name:?} to count by"
-                    )));
-                }
-            }
-        }
-        for value in values {
+        for value in field_values(&searcher, name)? {
             let grouped = BooleanQuery::new(vec![
                 (Occur::Must, query.box_clone()),
                 (
@@ -593,6 +576,33 @@ pub async fn count_logs(
         }
     }
     Ok(counts)
+}
+
+/// The values of an exact-match field in one file, from each segment's term dictionary;
+/// more than [`MAX_COUNT_GROUPS`] is an error (grouping by it would be unbounded).
+pub(crate) fn field_values(
+    searcher: &Searcher,
+    name: &str,
+) -> Result<BTreeSet<String>, QueryError> {
+    let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
+    let field = searcher.schema().get_field(name).map_err(internal)?;
+    let mut values = BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field).map_err(internal)?;
+        let mut terms = inverted
+            .terms()
+            .stream()
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        while terms.advance() {
+            values.insert(String::from_utf8_lossy(terms.key()).into_owned());
+            if values.len() > MAX_COUNT_GROUPS {
+                return Err(QueryError::BadRequest(format!(
+                    "more than {MAX_COUNT_GROUPS} values of {name:?} to group by"
+                )));
+            }
+        }
+    }
+    Ok(values)
 }
 
 /// Rows of one trace, found through the spans indexes' exact `trace_id` field.

@@ -28,6 +28,8 @@ pub struct TraceSearch {
     /// Lucene-style query over span names and attributes.
     pub query: String,
     pub service: Option<String>,
+    /// More equality filters on promoted fields (namespace, pod, container, version).
+    pub filters: Vec<(String, String)>,
     /// The span name, matched as a phrase.
     pub name: Option<String>,
     /// `OK`, `ERROR` or `UNSET`.
@@ -57,7 +59,7 @@ fn internal(e: impl std::fmt::Display) -> QueryError {
 }
 
 /// The spans query of one file: the log-search query with the span-only conditions.
-fn span_query(
+pub(crate) fn span_query(
     searcher: &Searcher,
     search: &TraceSearch,
     ast: Option<&tantivy::query_grammar::UserInputAst>,
@@ -65,7 +67,7 @@ fn span_query(
 ) -> Result<Box<dyn Query>, QueryError> {
     let index = searcher.index();
     let schema = index.schema();
-    let mut filters = Vec::new();
+    let mut filters = search.filters.clone();
     filters.extend(search.service.clone().map(|s| ("service".to_string(), s)));
     filters.extend(
         search

@@ -666,3 +666,166 @@ async fn two_replicas_never_double_act() {
         .collect();
     assert_eq!(nodes.len(), 1, "one actor: {nodes:?}");
 }
+
+/// Spans of `service`'s `version`: one per (name, duration in ms, failed), ending now,
+/// sent over OTLP/HTTP JSON.
+async fn send_spans(porthole: &Porthole, version: &str, spans: &[(&str, u64, bool)]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let spans: Vec<Value> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ms, failed))| {
+            let end = now - i as u128 * 1_000;
+            json!({
+                "traceId": format!("{:032x}", 0xabc0_0000_u128 + i as u128 + if version == "v2" { 1 << 40 } else { 0 }),
+                "spanId": format!("{:016x}", 0x100 + i),
+                "name": name,
+                "kind": 2,
+                "startTimeUnixNano": (end - *ms as u128 * 1_000_000).to_string(),
+                "endTimeUnixNano": end.to_string(),
+                "status": {"code": if *failed { 2 } else { 1 }},
+            })
+        })
+        .collect();
+    let request = json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            attr("service.name", "checkout"), attr("service.version", version),
+            attr("k8s.namespace.name", "shop"),
+        ]},
+        "scopeSpans": [{"spans": spans}]
+    }]});
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/traces"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+const TRACE_RULES: &str = r#"
+groups:
+  - name: checkout-traces
+    interval: 1s
+    rules:
+      - alert: CheckoutSpanErrors
+        spans: ''
+        filters: {service: checkout}
+        window: 5m
+        by: version
+        condition: error_rate > 0.1
+        annotations: {summary: '{{ $labels.version }} fails {{ $value }} of its spans'}
+      - alert: CheckoutPaySlow
+        spans: ''
+        filters: {service: checkout, name: 'POST /pay'}
+        window: 5m
+        by: version
+        condition: p90 > 500ms
+      - alert: CheckoutRefundsStopped
+        spans: ''
+        filters: {service: checkout, name: 'POST /refund'}
+        window: 5m
+        condition: count < 1
+      - alert: NobodyTraces
+        spans: ''
+        filters: {service: nobody}
+        window: 5m
+        condition: count < 1
+        action: {kind: delete_pod, target: {namespace: shop, pod: whatever}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trace_rules_fire_per_version_on_error_rate_latency_and_missing_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, fake_addr) = start_fake().await;
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("traces.yml"), TRACE_RULES).unwrap();
+    let kubeconfig = kubeconfig(dir.path(), fake_addr);
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &[
+            "--batch-window",
+            "100ms",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &[("KUBECONFIG", &kubeconfig)],
+    )
+    .await;
+
+    // v1: 20 fast spans, one failed (5% < 10%). v2: 10 spans of POST /pay, 4 of them
+    // failed and slow (900 ms): 40% errors, p90 0.9 s. One refund span, in v1.
+    let mut v1 = vec![("POST /pay", 10, false); 19];
+    v1.push(("POST /refund", 10, true));
+    send_spans(&porthole, "v1", &v1).await;
+    let mut v2 = vec![("POST /pay", 100, false); 6];
+    v2.extend([("POST /pay", 900, true); 4]);
+    send_spans(&porthole, "v2", &v2).await;
+
+    let errors = wait_for("the error-rate alert", Duration::from_secs(30), || async {
+        let alerts = alerts_of(&porthole, "CheckoutSpanErrors").await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(errors.len(), 1, "only v2 fails more than 10%: {errors:?}");
+    assert_eq!(errors[0].0["version"], "v2");
+    assert_eq!(errors[0].1, "firing", "no `for`: firing at once");
+    assert_eq!(errors[0].2, 0.4);
+
+    let slow = wait_for("the latency alert", Duration::from_secs(10), || async {
+        let alerts = alerts_of(&porthole, "CheckoutPaySlow").await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].0["version"], "v2");
+    assert_eq!(slow[0].2, 0.9, "the 9th of 10 durations, in seconds");
+
+    // The refund span exists in the window, so the "stopped" rule is quiet.
+    assert!(
+        alerts_of(&porthole, "CheckoutRefundsStopped")
+            .await
+            .is_empty()
+    );
+    // No spans at all from `nobody`: that is no data, not "zero traffic"; the action is
+    // skipped, saying so, and nothing reaches the cluster.
+    let skipped = wait_for("the no-data decision", Duration::from_secs(10), || async {
+        events(&porthole)
+            .await
+            .into_iter()
+            .find(|e| e["rule"] == "NobodyTraces")
+    })
+    .await;
+    assert_eq!(skipped["decision"], "skipped", "{skipped}");
+    assert!(
+        skipped["reason"].as_str().unwrap().starts_with("no data"),
+        "{skipped}"
+    );
+    assert!(fake.mutations().is_empty(), "{:?}", fake.mutations());
+    let rules_now = get(&porthole, "/api/v1/rules").await;
+    let described: Vec<&str> = rules_now["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        described[1],
+        "spans(\"\", name=\"POST /pay\", service=\"checkout\") over 5m by version: p90 (seconds) > 0.5"
+    );
+
+    // The ALERTS metric carries the firing trace alerts too.
+    let metrics = porthole.metrics().await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("ALERTS{")
+            && l.contains("alertname=\"CheckoutPaySlow\"")
+            && l.contains("alertstate=\"firing\"")),
+        "{metrics}"
+    );
+}
