@@ -64,16 +64,17 @@ fn alert_json(a: &state::Alert) -> Value {
         "annotations": a.annotations,
         "state": a.state.name(),
         "activeAt": rfc3339(a.active_at),
-        "value": go_exp10(a.value),
+        "value": go_exp(a.value),
     })
 }
 
-/// Go's `strconv.FormatFloat(v, 'e', 10, 64)`, how Prometheus shows an alert's value.
-fn go_exp10(v: f64) -> String {
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)` (shortest digits that round-trip), how
+/// Prometheus shows an alert's value: `1.2e+01`, `2e+01`.
+fn go_exp(v: f64) -> String {
     if !v.is_finite() {
         return template::go_float(v);
     }
-    let text = format!("{v:.10e}");
+    let text = format!("{v:e}");
     let (mantissa, exp) = text.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is a number");
     format!(
@@ -268,5 +269,24 @@ async fn set_actions(
             "unavailable",
             "storage is unavailable".into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn alert_values_print_as_prometheus_prints_them() {
+        for (v, text) in [
+            (12.0, "1.2e+01"),
+            (20.0, "2e+01"),
+            (1.0, "1e+00"),
+            (0.4, "4e-01"),
+            (0.123456789, "1.23456789e-01"),
+            (0.0, "0e+00"),
+            (-3.5e120, "-3.5e+120"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(super::go_exp(v), text);
+        }
     }
 }

@@ -599,7 +599,7 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
         .unwrap()
         .clone();
     assert_eq!(always["activeAt"], fired_at, "state kept across the reload");
-    assert_eq!(always["value"], "1.0000000000e+00");
+    assert_eq!(always["value"], "1e+00");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -828,4 +828,185 @@ async fn trace_rules_fire_per_version_on_error_rate_latency_and_missing_traffic(
             && l.contains("alertstate=\"firing\"")),
         "{metrics}"
     );
+}
+
+/// A Prometheus scrape target serving whatever `body` holds now.
+fn gauge_target(body: Arc<Mutex<String>>) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = body.lock().unwrap().clone();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+fn queues(depths: &[(&str, u32)]) -> String {
+    depths
+        .iter()
+        .map(|(queue, depth)| format!("demo_queue_depth{{queue=\"{queue}\"}} {depth}\n"))
+        .collect()
+}
+
+fn firing(alerts: &[Value], name: &str, queue: &str) -> bool {
+    alerts.iter().any(|a| {
+        a["labels"]["alertname"] == name && a["labels"]["queue"] == queue && a["state"] == "firing"
+    })
+}
+
+/// Standard Prometheus rules only, so the very same file runs in both.
+const STANDARD_RULES: &str = r#"
+groups:
+  - name: queues
+    interval: 1s
+    rules:
+      - alert: QueueDeep
+        expr: demo_queue_depth > 10
+        for: 2s
+        keep_firing_for: 2s
+        labels: {severity: page, owner: 'team-{{ $labels.queue }}'}
+        annotations:
+          summary: 'queue {{ $labels.queue }} holds {{ $value }} items'
+          humanized: '{{ $value | humanize }} on {{ $labels.instance }}'
+      - alert: QueuesTotal
+        expr: sum by (job) (demo_queue_depth) > 30
+      - alert: DeepestQueue
+        expr: topk(1, demo_queue_depth) > 0
+      - alert: MissingSeries
+        expr: absent(demo_never_exported{job="demo"})
+"#;
+
+/// Active alerts as Prometheus's `/api/v1/alerts` gives them, without `activeAt` (the
+/// two evaluate at different instants), sorted.
+async fn active_alerts(url: &str) -> Vec<Value> {
+    let body: Value = match reqwest::get(url).await {
+        Ok(response) => response.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    let mut alerts: Vec<Value> = body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut a| {
+            a.as_object_mut().unwrap().remove("activeAt");
+            a
+        })
+        .collect();
+    alerts.sort_by_key(|a| a.to_string());
+    alerts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metric_rules_agree_with_prometheus_given_the_same_file_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let rule_file = rules.join("queues.yml");
+    std::fs::write(&rule_file, STANDARD_RULES).unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("porthole"),
+        &[
+            "--batch-window",
+            "100ms",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let body = Arc::new(Mutex::new(queues(&[("a", 5), ("b", 12), ("c", 20)])));
+    let target = gauge_target(body.clone());
+    // Prometheus scrapes the target, evaluates the file itself, and remote-writes the
+    // samples to Porthole, which evaluates the same file over them.
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{target}']\nremote_write:\n  - url: {}\n    queue_config:\n      batch_send_deadline: 1s\n",
+        rule_file.display(),
+        porthole.url("/api/v1/write")
+    );
+    let prometheus = crate::harness::PrometheusServer::start(dir.path(), &config).await;
+    let theirs_url = prometheus.url("/api/v1/alerts");
+    let ours_url = porthole.url("/api/v1/alerts");
+
+    // Both must settle on the same alerts: the same label sets (series labels, rule
+    // labels from templates), states, values as Prometheus prints them, and annotations.
+    let agree = |what: &'static str, expect: fn(&[Value]) -> bool| {
+        let (theirs_url, ours_url) = (theirs_url.clone(), ours_url.clone());
+        let prometheus = &prometheus;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let theirs = active_alerts(&theirs_url).await;
+                let ours = active_alerts(&ours_url).await;
+                if expect(&theirs) && theirs == ours {
+                    return theirs;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: no agreement in 60 s\nPrometheus: {theirs:#?}\nPorthole: {ours:#?}\n{}",
+                    prometheus.output()
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+
+    // b and c are over 10 for longer than `for`: both firing.
+    let first = agree("b and c deep", |alerts| {
+        alerts
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "QueueDeep" && a["state"] == "firing")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(firing(&first, "QueueDeep", "b") && firing(&first, "QueueDeep", "c"));
+    let c = first
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "QueueDeep" && a["labels"]["queue"] == "c")
+        .unwrap();
+    assert_eq!(c["labels"]["owner"], "team-c", "{c}");
+    assert_eq!(c["value"], "2e+01", "{c}");
+    assert_eq!(c["annotations"]["summary"], "queue c holds 20 items", "{c}");
+    assert!(
+        first
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "QueuesTotal" && a["value"] == "3.7e+01"),
+        "{first:#?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "MissingSeries" && a["labels"]["job"] == "demo"),
+        "{first:#?}"
+    );
+
+    // c drains and a fills: c keeps firing for `keep_firing_for` then ends; a goes
+    // pending, then firing; the total (29) falls under 30.
+    *body.lock().unwrap() = queues(&[("a", 14), ("b", 12), ("c", 3)]);
+    let second = agree("a deep, c drained", |alerts| {
+        firing(alerts, "QueueDeep", "a")
+            && !alerts.iter().any(|a| a["labels"]["queue"] == "c")
+            && !alerts
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "QueuesTotal")
+    })
+    .await;
+    let deepest: Vec<&Value> = second
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "DeepestQueue")
+        .collect();
+    assert_eq!(deepest.len(), 1, "{second:#?}");
+    assert_eq!(deepest[0]["labels"]["queue"], "a");
 }
