@@ -125,6 +125,65 @@ async fn handle(
     }
 }
 
+type Grant = (String, String, String);
+
+/// (apiGroup, resource, verb) the remediation Role in deploy/ grants.
+fn rbac_grants() -> std::collections::BTreeSet<Grant> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes/base/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut grants = std::collections::BTreeSet::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+        if doc["kind"] != "Role" {
+            continue;
+        }
+        for rule in doc["rules"].as_array().unwrap() {
+            for group in rule["apiGroups"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        let text = |v: &Value| v.as_str().unwrap().to_string();
+                        grants.insert((text(group), text(resource), text(verb)));
+                    }
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// What a request to the fake Kubernetes API needs, as an RBAC (group, resource, verb).
+fn needed(r: &Recorded) -> Option<Grant> {
+    let path = r.path.split('?').next().unwrap();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => return None, // the webhook and Alertmanager receivers
+    };
+    let (resource, named) = match rest {
+        ["namespaces", _, resource] => (*resource, false),
+        ["namespaces", _, resource, _name] => (*resource, true),
+        _ => panic!("unexpected Kubernetes API path {path}"),
+    };
+    let verb = match (r.method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m} {path}"),
+    };
+    Some((group.to_string(), resource.to_string(), verb.to_string()))
+}
+
+/// Every Kubernetes request the actions sent is one the Role allows; returns them.
+fn assert_rbac_allows(fake: &Fake) -> std::collections::BTreeSet<Grant> {
+    let grants = rbac_grants();
+    let used: std::collections::BTreeSet<Grant> = fake.requests().iter().filter_map(needed).collect();
+    let denied: Vec<&Grant> = used.difference(&grants).collect();
+    assert!(denied.is_empty(), "deploy/ RBAC would forbid {denied:?}");
+    used
+}
+
 async fn start_fake() -> (Fake, SocketAddr) {
     let fake = Fake::default();
     let app = axum::Router::new()
@@ -429,6 +488,16 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
         "{}",
         no_data[0]
     );
+    // The Role in deploy/ allows every request sent, and grants nothing beyond what the
+    // actions send: this test sends all but the pod DELETE, which two_replicas_never_double_act
+    // sends (and checks against the Role).
+    let used = assert_rbac_allows(&fake);
+    let unused: Vec<Grant> = rbac_grants().difference(&used).cloned().collect();
+    assert_eq!(
+        unused,
+        [("".to_string(), "pods".to_string(), "delete".to_string())],
+        "least privilege: grants no action needs"
+    );
     // One mutating request in all: the restart (no rollback PATCH, no pod DELETE).
     assert_eq!(fake.mutations().len(), 1, "{:#?}", fake.mutations());
     let rules = get(&porthole, "/api/v1/rules").await;
@@ -660,6 +729,7 @@ async fn two_replicas_never_double_act() {
         .filter(|e| e["decision"] == "acted")
         .collect();
     assert_eq!(acted.len(), 3, "{acted:#?}");
+    assert!(assert_rbac_allows(&fake).contains(&("".into(), "pods".into(), "delete".into())));
     let nodes: std::collections::BTreeSet<String> = acted
         .iter()
         .map(|e| e["node"].as_str().unwrap().to_string())
