@@ -301,6 +301,10 @@ pub struct ServeArgs {
     /// at most.
     #[arg(long, env = "PORTHOLE_ALERT_LEASE_SLOT", default_value = "30s")]
     pub alert_lease_slot: humantime::Duration,
+    /// Serve the web UI from this directory (a `web/dist`, for UI development) instead of
+    /// the copy built into the binary.
+    #[arg(long, env = "PORTHOLE_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// A byte count: `1048576`, `512KiB`, `8MiB`, `1GiB` (also KB/MB/GB as powers of 1000).

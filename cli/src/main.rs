@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod compactor;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,13 +264,25 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         ));
     }
     let http = open.merge(protected);
-    let http = http.fallback(|uri: axum::http::Uri| async move {
-        let message = format!("no route {}", uri.path());
-        (
-            axum::http::StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({"error": {"code": "not_found", "message": message}})),
-        )
-    });
+    let ui = web::Web::new(args.web_dir.clone())?;
+    let serve_ui = roles.query;
+    let http = http.fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse;
+            if method == axum::http::Method::GET
+                && serve_ui
+                && let Some(page) = ui.serve(&uri).await
+            {
+                return page;
+            }
+            let message = format!("no route {}", uri.path());
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": {"code": "not_found", "message": message}})),
+            )
+                .into_response()
+        },
+    );
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_server = tokio::spawn(
         axum::serve(http_listener, http)
