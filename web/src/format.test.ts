@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import {
+  formatBytes,
+  formatDuration,
+  formatValue,
+  normalizeSeverity,
+  seriesLabel,
+  severityClass,
+} from "./format";
+
+describe("formatDuration", () => {
+  it("picks a unit per magnitude", () => {
+    expect(formatDuration(12)).toBe("12 ns");
+    expect(formatDuration(3_400)).toBe("3.40 µs");
+    expect(formatDuration(250_000_000)).toBe("250 ms");
+    expect(formatDuration(1_500_000_000)).toBe("1.50 s");
+    expect(formatDuration(125_000_000_000)).toBe("2m 5s");
+    expect(formatDuration(3_720_000_000_000)).toBe("1h 2m");
+  });
+
+  it("shows a dash for nonsense", () => {
+    expect(formatDuration(-1)).toBe("–");
+    expect(formatDuration(Number.NaN)).toBe("–");
+  });
+});
+
+describe("formatBytes", () => {
+  it("uses binary units", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.50 KiB");
+    expect(formatBytes(3 * 1024 * 1024)).toBe("3.00 MiB");
+    expect(formatBytes(128 * 1024 ** 3)).toBe("128 GiB");
+    expect(formatBytes(-3)).toBe("–");
+  });
+});
+
+describe("severities", () => {
+  it("normalises names and numbered variants", () => {
+    expect(normalizeSeverity("error")).toBe("ERROR");
+    expect(normalizeSeverity("WARN2")).toBe("WARN");
+    expect(normalizeSeverity("Warning")).toBe("WARN");
+    expect(normalizeSeverity("critical")).toBe("FATAL");
+    expect(normalizeSeverity("")).toBeNull();
+    expect(normalizeSeverity(null)).toBeNull();
+    expect(normalizeSeverity("loud")).toBeNull();
+  });
+
+  it("maps to colour classes", () => {
+    expect(severityClass("ERROR")).toBe("sev-error");
+    expect(severityClass("info")).toBe("sev-info");
+    expect(severityClass(undefined)).toBe("sev-unknown");
+  });
+});
+
+describe("labels and values", () => {
+  it("writes series labels sorted, name first", () => {
+    expect(seriesLabel({ region: "us", __name__: "orders_total", job: "checkout" })).toBe(
+      'orders_total{job="checkout", region="us"}',
+    );
+    expect(seriesLabel({ region: "eu" })).toBe('{region="eu"}');
+  });
+
+  it("formats attribute values", () => {
+    expect(formatValue("x")).toBe("x");
+    expect(formatValue(3)).toBe("3");
+    expect(formatValue({ a: [1] })).toBe('{"a":[1]}');
+    expect(formatValue(null)).toBe("");
+  });
+});

@@ -1,0 +1,86 @@
+// Display helpers shared by the views.
+
+/** Nanoseconds as a short duration: `12 ns`, `3.4 µs`, `250 ms`, `1.50 s`, `2m 5s`. */
+export function formatDuration(ns: number): string {
+  if (!Number.isFinite(ns) || ns < 0) return "–";
+  if (ns < 1_000) return `${Math.round(ns)} ns`;
+  if (ns < 1_000_000) return `${trim(ns / 1_000)} µs`;
+  if (ns < 1_000_000_000) return `${trim(ns / 1_000_000)} ms`;
+  const s = ns / 1_000_000_000;
+  if (s < 60) return `${trim(s)} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes}m ${Math.round(s - minutes * 60)}s`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours}h ${minutes - hours * 60}m`;
+}
+
+function trim(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+/** Bytes in binary units: `512 B`, `1.5 KiB`, `3.00 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${trim(value)} ${units[unit]}`;
+}
+
+export const SEVERITIES = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** A record's severity text (any case, OTel's `WARN2`, syslog's `WARNING`…) as one of
+ * [`SEVERITIES`], or null when it is none of them. */
+export function normalizeSeverity(text: string | null | undefined): Severity | null {
+  if (!text) return null;
+  const upper = text.trim().toUpperCase().replace(/\d+$/, "");
+  const aliases: Record<string, Severity> = {
+    WARNING: "WARN",
+    ERR: "ERROR",
+    CRITICAL: "FATAL",
+    CRIT: "FATAL",
+    EMERG: "FATAL",
+    ALERT: "FATAL",
+    PANIC: "FATAL",
+    NOTICE: "INFO",
+    INFORMATION: "INFO",
+  };
+  if ((SEVERITIES as readonly string[]).includes(upper)) return upper as Severity;
+  return aliases[upper] ?? null;
+}
+
+/** The CSS class colouring a severity. */
+export function severityClass(text: string | null | undefined): string {
+  const severity = normalizeSeverity(text);
+  return severity ? `sev-${severity.toLowerCase()}` : "sev-unknown";
+}
+
+/** An RFC 3339 timestamp for a row: local date and time with milliseconds. */
+export function formatTimestamp(text: string): string {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) return text;
+  const d = new Date(ms);
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** A Prometheus series' labels as `name{a="1", b="2"}`. */
+export function seriesLabel(metric: Record<string, string>): string {
+  const { __name__: name, ...labels } = metric;
+  const pairs = Object.keys(labels)
+    .sort()
+    .map((key) => `${key}="${labels[key]}"`);
+  return `${name ?? ""}{${pairs.join(", ")}}`;
+}
+
+/** Any JSON value as one line of text for attribute tables. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}

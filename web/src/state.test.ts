@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_ALERTS,
+  DEFAULT_LOGS,
+  DEFAULT_METRICS,
+  DEFAULT_TRACES,
+  alertsQuery,
+  logsQuery,
+  metricsQuery,
+  parseAlerts,
+  parseLogs,
+  parseMetrics,
+  parseRoute,
+  parseTrace,
+  parseTraces,
+  traceQuery,
+  tracesQuery,
+  type LogsState,
+  type MetricsState,
+  type TracesState,
+} from "./state";
+
+const params = (query: string) => new URLSearchParams(query);
+
+describe("logs state", () => {
+  it("defaults to an empty query over the last hour, not live", () => {
+    expect(parseLogs(params(""))).toEqual(DEFAULT_LOGS);
+    expect(logsQuery(DEFAULT_LOGS)).toBe("");
+  });
+
+  it("round-trips every field", () => {
+    const state: LogsState = {
+      q: 'error AND "connection refused"',
+      service: "checkout",
+      namespace: "shop",
+      pod: "checkout-7d9f",
+      version: "v2.0.1",
+      severity: "ERROR",
+      live: true,
+      from: "2026-12-03T10:00:00Z",
+      to: "now-5m",
+    };
+    const query = logsQuery(state);
+    expect(parseLogs(params(query.slice(1)))).toEqual(state);
+    expect(query).toContain("live=1");
+  });
+
+  it("leaves defaults out of the URL", () => {
+    expect(logsQuery({ ...DEFAULT_LOGS, q: "zebra" })).toBe("?q=zebra");
+  });
+
+  it("drops bad values instead of breaking", () => {
+    const state = parseLogs(params("severity=LOUD&from=yesterday&to=&live=yes"));
+    expect(state.severity).toBe("");
+    expect(state.from).toBe("now-1h");
+    expect(state.to).toBe("now");
+    expect(state.live).toBe(false);
+  });
+
+  it("accepts severities in any case", () => {
+    expect(parseLogs(params("severity=warn")).severity).toBe("WARN");
+  });
+});
+
+describe("traces state", () => {
+  it("defaults", () => {
+    expect(parseTraces(params(""))).toEqual(DEFAULT_TRACES);
+    expect(tracesQuery(DEFAULT_TRACES)).toBe("");
+  });
+
+  it("round-trips every field with the API's parameter names", () => {
+    const state: TracesState = {
+      q: "http.route:/pay",
+      service: "checkout",
+      name: "GET /pay",
+      minDuration: "250ms",
+      maxDuration: "2s",
+      status: "ERROR",
+      from: "now-24h",
+      to: "now",
+    };
+    const query = tracesQuery(state);
+    expect(query).toContain("min_duration=250ms");
+    expect(parseTraces(params(query.slice(1)))).toEqual(state);
+  });
+
+  it("drops bad durations and statuses", () => {
+    const state = parseTraces(params("min_duration=fast&status=broken&max_duration=1h"));
+    expect(state.minDuration).toBe("");
+    expect(state.status).toBe("");
+    expect(state.maxDuration).toBe("1h");
+  });
+
+  it("keeps the selected span of a trace only when it is a span id", () => {
+    expect(parseTrace(params("span=A83A950A28A58B6B"))).toEqual({ span: "a83a950a28a58b6b" });
+    expect(parseTrace(params("span=nope"))).toEqual({ span: "" });
+    expect(traceQuery({ span: "a83a950a28a58b6b" })).toBe("?span=a83a950a28a58b6b");
+    expect(traceQuery({ span: "" })).toBe("");
+  });
+});
+
+describe("metrics state", () => {
+  it("defaults", () => {
+    expect(parseMetrics(params(""))).toEqual(DEFAULT_METRICS);
+    expect(metricsQuery(DEFAULT_METRICS)).toBe("");
+  });
+
+  it("round-trips a PromQL query with braces and quotes", () => {
+    const state: MetricsState = {
+      query: 'sum by (region) (rate(feed_orders_total{job="checkout"}[5m]))',
+      step: "15",
+      from: "now-6h",
+      to: "now",
+    };
+    expect(parseMetrics(params(metricsQuery(state).slice(1)))).toEqual(state);
+  });
+
+  it("drops a step that is not a positive number", () => {
+    expect(parseMetrics(params("step=-5")).step).toBe("");
+    expect(parseMetrics(params("step=abc")).step).toBe("");
+    expect(parseMetrics(params("step=0")).step).toBe("");
+  });
+});
+
+describe("alerts state", () => {
+  it("round-trips the filter", () => {
+    expect(parseAlerts(params(""))).toEqual(DEFAULT_ALERTS);
+    expect(parseAlerts(params(alertsQuery({ filter: "zebra x" }).slice(1)))).toEqual({ filter: "zebra x" });
+  });
+});
+
+describe("routes", () => {
+  it("maps paths to views, / and unknown paths to logs", () => {
+    expect(parseRoute("/")).toEqual({ view: "logs" });
+    expect(parseRoute("/logs")).toEqual({ view: "logs" });
+    expect(parseRoute("/nowhere")).toEqual({ view: "logs" });
+    expect(parseRoute("/traces")).toEqual({ view: "traces" });
+    expect(parseRoute("/traces/")).toEqual({ view: "traces" });
+    expect(parseRoute("/traces/abc123")).toEqual({ view: "trace", traceId: "abc123" });
+    expect(parseRoute("/metrics")).toEqual({ view: "metrics" });
+    expect(parseRoute("/alerts")).toEqual({ view: "alerts" });
+  });
+});

@@ -1,0 +1,187 @@
+// Every view's state as a URL query string and back. Defaults are left out of the URL so
+// links stay short; values that cannot be right (an unknown severity, a time that does not
+// parse) fall back to the default instead of breaking the view.
+
+import { SEVERITIES, type Severity } from "./format";
+import { isTimeExpression, parseDuration, type TimeRange } from "./time";
+
+export const DEFAULT_RANGE: TimeRange = { from: "now-1h", to: "now" };
+
+export interface LogsState extends TimeRange {
+  q: string;
+  service: string;
+  namespace: string;
+  pod: string;
+  version: string;
+  severity: Severity | "";
+  live: boolean;
+}
+
+export const LOG_FILTERS = ["service", "namespace", "pod", "version"] as const;
+
+export const DEFAULT_LOGS: LogsState = {
+  q: "",
+  service: "",
+  namespace: "",
+  pod: "",
+  version: "",
+  severity: "",
+  live: false,
+  ...DEFAULT_RANGE,
+};
+
+export interface TracesState extends TimeRange {
+  q: string;
+  service: string;
+  name: string;
+  minDuration: string;
+  maxDuration: string;
+  status: "" | "OK" | "ERROR" | "UNSET";
+}
+
+export const DEFAULT_TRACES: TracesState = {
+  q: "",
+  service: "",
+  name: "",
+  minDuration: "",
+  maxDuration: "",
+  status: "",
+  ...DEFAULT_RANGE,
+};
+
+export interface TraceState {
+  span: string;
+}
+
+export interface MetricsState extends TimeRange {
+  query: string;
+  /** Seconds; empty chooses one from the range. */
+  step: string;
+}
+
+export const DEFAULT_METRICS: MetricsState = { query: "", step: "", ...DEFAULT_RANGE };
+
+export interface AlertsState {
+  filter: string;
+}
+
+export const DEFAULT_ALERTS: AlertsState = { filter: "" };
+
+function text(params: URLSearchParams, name: string, fallback: string): string {
+  return params.get(name) ?? fallback;
+}
+
+function range(params: URLSearchParams): TimeRange {
+  const from = params.get("from");
+  const to = params.get("to");
+  return {
+    from: from !== null && isTimeExpression(from) ? from : DEFAULT_RANGE.from,
+    to: to !== null && isTimeExpression(to) ? to : DEFAULT_RANGE.to,
+  };
+}
+
+function build(values: Record<string, string>, defaults: Record<string, string>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== defaults[key]) params.set(key, value);
+  }
+  const query = params.toString();
+  return query ? `?${query}` : "";
+}
+
+export function parseLogs(params: URLSearchParams): LogsState {
+  const severity = (params.get("severity") ?? "").toUpperCase();
+  return {
+    q: text(params, "q", ""),
+    service: text(params, "service", ""),
+    namespace: text(params, "namespace", ""),
+    pod: text(params, "pod", ""),
+    version: text(params, "version", ""),
+    severity: (SEVERITIES as readonly string[]).includes(severity) ? (severity as Severity) : "",
+    live: params.get("live") === "1",
+    ...range(params),
+  };
+}
+
+export function logsQuery(state: LogsState): string {
+  const { live, ...rest } = state;
+  const { live: _defaultLive, ...defaults } = DEFAULT_LOGS;
+  void _defaultLive;
+  return build({ ...rest, live: live ? "1" : "" }, { ...defaults, live: "" });
+}
+
+export function parseTraces(params: URLSearchParams): TracesState {
+  const status = (params.get("status") ?? "").toUpperCase();
+  const duration = (name: string) => {
+    const value = params.get(name) ?? "";
+    return parseDuration(value) === null ? "" : value;
+  };
+  return {
+    q: text(params, "q", ""),
+    service: text(params, "service", ""),
+    name: text(params, "name", ""),
+    minDuration: duration("min_duration"),
+    maxDuration: duration("max_duration"),
+    status: status === "OK" || status === "ERROR" || status === "UNSET" ? status : "",
+    ...range(params),
+  };
+}
+
+export function tracesQuery(state: TracesState): string {
+  const { minDuration, maxDuration, ...rest } = state;
+  const { minDuration: _a, maxDuration: _b, ...defaults } = DEFAULT_TRACES;
+  void _a;
+  void _b;
+  return build(
+    { ...rest, min_duration: minDuration, max_duration: maxDuration },
+    { ...defaults, min_duration: "", max_duration: "" },
+  );
+}
+
+export function parseTrace(params: URLSearchParams): TraceState {
+  const span = params.get("span") ?? "";
+  return { span: /^[0-9a-f]{16}$/i.test(span) ? span.toLowerCase() : "" };
+}
+
+export function traceQuery(state: TraceState): string {
+  return build({ span: state.span }, { span: "" });
+}
+
+export function parseMetrics(params: URLSearchParams): MetricsState {
+  const step = params.get("step") ?? "";
+  return {
+    query: text(params, "query", ""),
+    step: /^\d+(\.\d+)?$/.test(step) && Number(step) > 0 ? step : "",
+    ...range(params),
+  };
+}
+
+export function metricsQuery(state: MetricsState): string {
+  return build({ ...state }, { ...DEFAULT_METRICS });
+}
+
+export function parseAlerts(params: URLSearchParams): AlertsState {
+  return { filter: text(params, "filter", "") };
+}
+
+export function alertsQuery(state: AlertsState): string {
+  return build({ ...state }, { ...DEFAULT_ALERTS });
+}
+
+/** The views and their paths; `/` and unknown paths open the logs. */
+export type Route =
+  | { view: "logs" }
+  | { view: "traces" }
+  | { view: "trace"; traceId: string }
+  | { view: "metrics" }
+  | { view: "alerts" };
+
+export function parseRoute(pathname: string): Route {
+  const path = pathname.replace(/\/+$/, "");
+  const trace = /^\/traces\/([^/]+)$/.exec(path);
+  if (trace) return { view: "trace", traceId: decodeURIComponent(trace[1]) };
+  if (path === "/traces") return { view: "traces" };
+  if (path === "/metrics") return { view: "metrics" };
+  if (path === "/alerts") return { view: "alerts" };
+  return { view: "logs" };
+}
