@@ -1,6 +1,7 @@
 // Spans nested by parent, in start order, with their offset on the trace's time axis.
 
 import type { Span } from "./api";
+import { rfc3339ToNanos } from "./time";
 
 export interface WaterfallRow {
   span: Span;
@@ -11,16 +12,12 @@ export interface WaterfallRow {
   error: boolean;
 }
 
-const nanos = (text: string): number => {
-  const ms = Date.parse(text);
-  const fraction = /\.(\d+)/.exec(text)?.[1] ?? "";
-  // Date.parse keeps milliseconds; add the digits below them.
-  const below = Number(fraction.padEnd(9, "0").slice(3, 9));
-  return Math.floor(ms) * 1e6 + (Number.isNaN(below) ? 0 : below);
-};
+// Unix nanoseconds overflow a double's exact range, so times are BigInt until they are
+// made relative to the trace's start.
+const nanos = (text: string): bigint => rfc3339ToNanos(text) ?? BigInt(Date.parse(text) || 0) * 1_000_000n;
 
-export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; startNs: number; durationNs: number } {
-  if (spans.length === 0) return { rows: [], startNs: 0, durationNs: 0 };
+export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; durationNs: number } {
+  if (spans.length === 0) return { rows: [], durationNs: 0 };
   const ids = new Set(spans.map((s) => s.span_id));
   const children = new Map<string | null, Span[]>();
   for (const span of spans) {
@@ -30,10 +27,12 @@ export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; startNs: 
     list.push(span);
     children.set(parent, list);
   }
-  for (const list of children.values()) list.sort((a, b) => nanos(a.start_time) - nanos(b.start_time));
-  const startNs = Math.min(...spans.map((s) => nanos(s.start_time)));
-  const endNs = Math.max(...spans.map((s) => nanos(s.start_time) + s.duration_ns));
-  const durationNs = Math.max(endNs - startNs, 1);
+  const base = spans.map((s) => nanos(s.start_time)).reduce((a, b) => (b < a ? b : a));
+  const relative = new Map(spans.map((s) => [s.span_id, Number(nanos(s.start_time) - base)]));
+  const at = (span: Span) => relative.get(span.span_id) ?? 0;
+  for (const list of children.values()) list.sort((a, b) => at(a) - at(b));
+  const endNs = Math.max(...spans.map((s) => at(s) + s.duration_ns));
+  const durationNs = Math.max(endNs, 1);
   const rows: WaterfallRow[] = [];
   const seen = new Set<string>();
   const visit = (span: Span, depth: number) => {
@@ -42,7 +41,7 @@ export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; startNs: 
     rows.push({
       span,
       depth,
-      offset: (nanos(span.start_time) - startNs) / durationNs,
+      offset: at(span) / durationNs,
       width: Math.max(span.duration_ns / durationNs, 0),
       error: span.status_code === "ERROR",
     });
@@ -51,5 +50,5 @@ export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; startNs: 
   for (const root of children.get(null) ?? []) visit(root, 0);
   // Spans in a parent cycle have no root; show them rather than drop them.
   for (const span of spans) visit(span, 0);
-  return { rows, startNs, durationNs };
+  return { rows, durationNs };
 }
