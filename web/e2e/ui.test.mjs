@@ -1,0 +1,338 @@
+// Browser tests of the UI against a real `porthole serve` fed by the OpenTelemetry Python
+// SDK (e2e/feed.py), driven by playwright-core with Debian's Chromium.
+//
+// Env: PORTHOLE_BIN (default ../target/debug/porthole), PORTHOLE_PYTHON (default
+// ../.venv/bin/python), PORTHOLE_WEB_DIR (passed as --web-dir when set), PORTHOLE_UI_URL
+// (open the UI at this origin instead of the server's own address, e.g. `vite preview`
+// proxying /api to the server), CHROMIUM (default /usr/bin/chromium).
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = path.resolve(webDir, process.env.PORTHOLE_BIN ?? "../target/debug/porthole");
+const python = path.resolve(webDir, process.env.PORTHOLE_PYTHON ?? "../.venv/bin/python");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = path.join(webDir, "e2e", "artifacts");
+const word = `zq${Date.now().toString(36)}`;
+const liveWord = `${word}live`;
+const TIMEOUT = 20_000;
+
+for (const [what, file, hint] of [
+  ["the porthole binary", bin, "build it (cargo build) or set PORTHOLE_BIN"],
+  ["the Python venv with the OpenTelemetry SDK", python, "create it from tests/python/requirements.txt or set PORTHOLE_PYTHON"],
+  ["Chromium", chromiumPath, "apt-get install -y chromium, or set CHROMIUM"],
+]) {
+  if (!existsSync(file)) throw new Error(`missing ${what} at ${file}: ${hint}`);
+}
+
+let server;
+let serverLog = "";
+let addrs;
+let browser;
+let page;
+let sent;
+let uiBase;
+const temp = mkdtempSync(path.join(tmpdir(), "porthole-ui-"));
+
+function startServer() {
+  const rules = path.join(temp, "rules");
+  mkdirSync(rules);
+  writeFileSync(
+    path.join(rules, "ui.yml"),
+    [
+      "groups:",
+      "  - name: ui-test",
+      "    interval: 1s",
+      "    rules:",
+      `      - alert: WordLogged`,
+      `        logs: '${word}'`,
+      "        window: 5m",
+      "        condition: count > 0",
+      "        labels: {severity: page}",
+      "        annotations: {summary: 'logged {{ $value }} times'}",
+      "",
+    ].join("\n"),
+  );
+  const args = [
+    "serve",
+    "--data-dir", path.join(temp, "data"),
+    "--http-addr", "127.0.0.1:0",
+    "--otlp-grpc-addr", "127.0.0.1:0",
+    "--otlp-http-addr", "127.0.0.1:0",
+    "--batch-window", "200ms",
+    "--rules", rules,
+    "--compaction-interval", "0s",
+  ];
+  if (process.env.PORTHOLE_WEB_DIR) args.push("--web-dir", path.resolve(webDir, process.env.PORTHOLE_WEB_DIR));
+  server = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  server.stderr.on("data", (chunk) => {
+    serverLog = (serverLog + chunk).slice(-20_000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`porthole did not print its listening line in 30 s:\n${serverLog}`)), 30_000);
+    server.on("exit", (code) => reject(new Error(`porthole exited (${code}) before listening:\n${serverLog}`)));
+    createInterface({ input: server.stdout }).on("line", (line) => {
+      try {
+        const event = JSON.parse(line);
+        if (event.event === "listening") {
+          clearTimeout(timer);
+          resolve(event);
+        }
+      } catch {
+        // other stdout lines are not ours to read
+      }
+    });
+  });
+}
+
+function feed(args) {
+  return new Promise((resolve, reject) => {
+    execFile(python, [path.join(webDir, "e2e", "feed.py"), ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`feed.py ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout.trim().split("\n").pop()));
+    });
+  });
+}
+
+async function apiJson(pathAndQuery) {
+  const response = await fetch(`http://${addrs.http}${pathAndQuery}`);
+  return response.json();
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+const rowWith = (text) => page.locator('[data-testid="log-row"]', { hasText: text });
+
+async function searchLogs(query) {
+  const box = page.getByLabel("Log query");
+  await box.fill(query);
+  await box.press("Enter");
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  addrs = await startServer();
+  uiBase = process.env.PORTHOLE_UI_URL ?? `http://${addrs.http}`;
+  sent = await feed(["--endpoint", `http://${addrs.otlp_grpc}`, "--word", word]);
+  // launch() gives every run a fresh temporary profile of its own.
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(temp, { recursive: true, force: true });
+});
+
+describe("the UI against a real porthole", () => {
+  test("/ opens the logs view, and / focuses the search box", async () => {
+    await page.goto(`${uiBase}/`);
+    await page.waitForURL(/\/logs/);
+    await page.locator("body").press("/");
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Log query");
+  });
+
+  test("a search finds the sent records and the histogram counts all of them", async () => {
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(word);
+    await rowWith(sent.error_bodies[4]).waitFor();
+    await rowWith(sent.info_bodies[0]).waitFor();
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.logs,
+    ).catch(async () => {
+      const shown = await page.locator('[data-testid="histogram-total"]').textContent().catch(() => null);
+      assert.fail(`histogram total ${shown}, sent ${sent.logs}`);
+    });
+    assert.equal(await page.locator('[data-testid="log-row"]').count(), sent.logs, "every sent record is listed");
+    assert.ok(await page.locator('[data-testid="histogram"] canvas').count(), "the histogram is drawn");
+    assert.match(page.url(), new RegExp(`[?&]q=${word}`));
+    await shot("logs");
+  });
+
+  test("clicking a row shows every attribute", async () => {
+    const row = rowWith(sent.error_bodies[4]);
+    await row.locator(".log-line").click();
+    const details = row.locator('[data-testid="log-details"]');
+    await details.waitFor();
+    const text = await details.innerText();
+    for (const expected of ["feed.word", word, "http.status", "502", "order.id", sent.pod, sent.version, sent.namespace]) {
+      assert.ok(text.includes(expected), `details show ${expected}:\n${text}`);
+    }
+    await details.getByRole("button", { name: /Show context/ }).click();
+    const context = details.locator('[data-testid="log-context"]');
+    await context.waitFor();
+    assert.ok((await context.locator("li").count()) > 1, "context shows lines around the record");
+    await shot("logs-expanded");
+  });
+
+  test("a bad log query shows the API's message next to the box", async () => {
+    const api = await apiJson(`/api/v1/logs?q=${encodeURIComponent("(((")}`);
+    await searchLogs("(((");
+    const error = page.locator('[data-testid="query-error"]');
+    await error.waitFor();
+    assert.equal(await error.innerText(), api.error.message);
+  });
+
+  test("a log row's trace link opens the waterfall with every span", async () => {
+    await searchLogs(`${word} AND traced`);
+    const row = rowWith(sent.traced_bodies[0]);
+    await row.waitFor();
+    await row.locator("a.trace-link").click();
+    await page.waitForURL(new RegExp(`/traces/${sent.trace_id}`));
+    await page.locator('[data-testid="waterfall"]').waitFor();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="span-row"]').length === n, sent.spans);
+    assert.equal(await page.locator('[data-testid="span-count"]').innerText(), String(sent.spans));
+    const errors = page.locator('[data-testid="span-row"].error');
+    assert.equal(await errors.count(), 1, "exactly the one error span is marked");
+    assert.ok((await errors.innerText()).includes(sent.error_span_name));
+    // The link carried the log's span, so its details are open.
+    const details = page.locator('[data-testid="span-details"]');
+    await details.waitFor();
+    assert.ok((await details.innerText()).includes(`${word} payment declined`), "the span's status message is shown");
+    await shot("trace");
+    await details.locator('[data-testid="span-logs-link"]').click();
+    await page.waitForURL(/\/logs\?/);
+    assert.equal(await page.getByLabel("Log query").inputValue(), `trace_id:${sent.trace_id}`);
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.traced_bodies.length,
+    );
+  });
+
+  test("the trace search lists the trace", async () => {
+    await page.goto(`${uiBase}/traces?service=${sent.service}&status=ERROR`);
+    const list = page.locator('[data-testid="trace-list"]');
+    await list.waitFor();
+    const link = list.getByRole("link", { name: new RegExp(sent.root_name) });
+    await link.waitFor();
+    assert.equal(await page.getByLabel("Service").inputValue(), sent.service);
+    await shot("traces");
+    await link.click();
+    await page.waitForURL(new RegExp(`/traces/${sent.trace_id}`));
+  });
+
+  test("reloading a copied URL restores the view", async () => {
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(word);
+    await page.getByLabel("Severity").selectOption("ERROR");
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.errors,
+    );
+    const url = page.url();
+    const fresh = await page.context().newPage();
+    try {
+      await fresh.goto(url);
+      assert.equal(await fresh.getByLabel("Log query").inputValue(), word);
+      assert.equal(await fresh.getByLabel("Severity").inputValue(), "ERROR");
+      await fresh.waitForFunction(
+        (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+        sent.errors,
+      );
+      assert.equal(await fresh.locator('[data-testid="log-row"]').count(), sent.errors);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test("Live shows a record sent after it was switched on", async () => {
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(liveWord);
+    await page.getByRole("button", { name: "Live" }).click();
+    await page.waitForURL(/live=1/);
+    await page.waitForFunction(() => document.querySelector('[data-testid="live-status"]')?.textContent?.includes("following"));
+    const live = await feed([
+      "--endpoint", `http://${addrs.otlp_http}`, "--protocol", "http", "--word", liveWord,
+      "--errors", "1", "--infos", "2", "--no-trace", "--no-metrics",
+    ]);
+    await rowWith(live.error_bodies[0]).waitFor();
+    await rowWith(live.info_bodies[1]).waitFor();
+    assert.equal(await page.locator('[data-testid="log-row"]').count(), live.logs, "only the records sent after");
+    await shot("logs-live");
+    await page.getByRole("button", { name: /Live/ }).click();
+    await page.waitForURL((u) => !u.search.includes("live=1"));
+  });
+
+  test("a metric query draws a chart with a legend of its series", async () => {
+    await page.goto(`${uiBase}/metrics`);
+    const box = page.getByLabel("PromQL query");
+    await box.fill(`${sent.counter}_total`);
+    await box.press("Enter");
+    const chart = page.locator('[data-testid="metrics-chart"]');
+    await chart.locator("canvas").waitFor();
+    assert.equal(await page.locator('[data-testid="series-count"]').innerText(), String(sent.counter_series));
+    const legend = await chart.locator(".u-legend").innerText();
+    assert.ok(legend.includes('region="eu"') && legend.includes('region="us"'), `legend lists both series:\n${legend}`);
+    assert.ok(legend.includes(`${sent.counter}_total`), legend);
+    await shot("metrics");
+    // The step came from the range and the range is in the URL.
+    await page.reload();
+    assert.equal(await page.getByLabel("PromQL query").inputValue(), `${sent.counter}_total`);
+    await chart.locator("canvas").waitFor();
+  });
+
+  test("a bad PromQL query shows the API's message", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const api = await apiJson(`/api/v1/metrics/query_range?query=${encodeURIComponent("sum(")}&start=${now - 60}&end=${now}&step=15`);
+    assert.equal(api.status, "error");
+    const box = page.getByLabel("PromQL query");
+    await box.fill("sum(");
+    await box.press("Enter");
+    const error = page.locator('[data-testid="query-error"]');
+    await error.waitFor();
+    assert.equal(await error.innerText(), api.error);
+  });
+
+  test("the alerts page lists the rule and its firing alert", async () => {
+    await page.goto(`${uiBase}/alerts`);
+    await page.locator('[data-testid="rules"]', { hasText: "WordLogged" }).waitFor();
+    // The rule evaluates every second; the page refreshes every 10 s.
+    const firing = page.locator('[data-testid="active-alerts"] tr', { hasText: "WordLogged" });
+    await firing.filter({ hasText: "firing" }).waitFor({ timeout: 30_000 });
+    assert.ok((await firing.innerText()).includes(`logged ${sent.logs} times`));
+    await page.locator('[data-testid="alert-events"]').waitFor();
+    await shot("alerts");
+  });
+
+  test("the views fit a narrow screen", async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    for (const [name, href] of [
+      ["logs-narrow", `/logs?q=${word}`],
+      ["trace-narrow", `/traces/${sent.trace_id}`],
+      ["metrics-narrow", `/metrics?query=${sent.counter}_total`],
+    ]) {
+      await page.goto(`${uiBase}${href}`);
+      await page.locator('[data-testid="log-row"], [data-testid="span-row"], [data-testid="metrics-chart"] canvas').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${href} scrolls sideways by ${overflow}px at 400px`);
+      await shot(name);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});
