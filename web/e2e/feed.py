@@ -108,19 +108,24 @@ def main():
             logger.info(body, extra={"order.id": i, "http.status": 200, "feed.word": args.word})
             sent["info_bodies"].append(body)
 
-    def log_errors(traced):
+    def log_errors(span):
+        traced = min(args.traced, args.errors) if span else 0
         for i in range(args.errors):
+            extra = {"order.id": i, "http.status": 502, "feed.word": args.word}
             if i < traced:
                 body = f"{args.word} payment failed order={i} traced"
                 sent["traced_bodies"].append(body)
+                # Logged inside the span, so the record carries its trace and span ids.
+                with trace.use_span(span, end_on_exit=False):
+                    logger.error(body, extra=extra)
             else:
                 body = f"{args.word} payment failed order={i} connection refused"
-            logger.error(body, extra={"order.id": i, "http.status": 502, "feed.word": args.word})
+                logger.error(body, extra=extra)
             sent["error_bodies"].append(body)
 
     log_infos()
     if args.no_trace:
-        log_errors(0)
+        log_errors(None)
     else:
         tracer = tracer_provider.get_tracer("feed", "1.0")
         t0 = time.time_ns() - 2_000_000_000
@@ -141,8 +146,7 @@ def main():
             spans.append(span)
         error_span = spans[error_index]
         error_span.set_status(Status(StatusCode.ERROR, f"{args.word} payment declined"))
-        with trace.use_span(error_span, end_on_exit=False):
-            log_errors(min(args.traced, args.errors))
+        log_errors(error_span)
         for i, span in reversed(list(enumerate(spans))):
             if i:
                 span.end(end_time=t0 + i * 10_000_000 + 200_000_000 // (i + 1))

@@ -255,7 +255,7 @@ describe("the UI against a real porthole", () => {
         (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
         sent.errors,
       );
-      assert.equal(await fresh.locator('[data-testid="log-row"]').count(), sent.errors);
+      await fresh.waitForFunction((n) => document.querySelectorAll('[data-testid="log-row"]').length === n, sent.errors);
     } finally {
       await fresh.close();
     }
@@ -280,7 +280,7 @@ describe("the UI against a real porthole", () => {
   });
 
   test("a metric query draws a chart with a legend of its series", async () => {
-    await page.goto(`${uiBase}/metrics`);
+    await page.goto(`${uiBase}/graph`);
     const box = page.getByLabel("PromQL query");
     await box.fill(`${sent.counter}_total`);
     await box.press("Enter");
@@ -325,7 +325,7 @@ describe("the UI against a real porthole", () => {
     for (const [name, href] of [
       ["logs-narrow", `/logs?q=${word}`],
       ["trace-narrow", `/traces/${sent.trace_id}`],
-      ["metrics-narrow", `/metrics?query=${sent.counter}_total`],
+      ["metrics-narrow", `/graph?query=${sent.counter}_total`],
     ]) {
       await page.goto(`${uiBase}${href}`);
       await page.locator('[data-testid="log-row"], [data-testid="span-row"], [data-testid="metrics-chart"] canvas').first().waitFor();

@@ -13,7 +13,7 @@ import { TracesView } from "./views/TracesView";
 const NAV = [
   ["/logs", "Logs", "logs"],
   ["/traces", "Traces", "traces"],
-  ["/metrics", "Metrics", "metrics"],
+  ["/graph", "Metrics", "metrics"],
   ["/alerts", "Alerts", "alerts"],
 ] as const;
 

@@ -137,7 +137,7 @@ describe("routes", () => {
     expect(parseRoute("/traces")).toEqual({ view: "traces" });
     expect(parseRoute("/traces/")).toEqual({ view: "traces" });
     expect(parseRoute("/traces/abc123")).toEqual({ view: "trace", traceId: "abc123" });
-    expect(parseRoute("/metrics")).toEqual({ view: "metrics" });
+    expect(parseRoute("/graph")).toEqual({ view: "metrics" });
     expect(parseRoute("/alerts")).toEqual({ view: "alerts" });
   });
 });

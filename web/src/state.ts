@@ -181,7 +181,9 @@ export function parseRoute(pathname: string): Route {
   const trace = /^\/traces\/([^/]+)$/.exec(path);
   if (trace) return { view: "trace", traceId: decodeURIComponent(trace[1]) };
   if (path === "/traces") return { view: "traces" };
-  if (path === "/metrics") return { view: "metrics" };
+  // `/metrics` is the server's own Prometheus exposition, so the chart view is `/graph`
+  // (as in Prometheus's UI).
+  if (path === "/graph") return { view: "metrics" };
   if (path === "/alerts") return { view: "alerts" };
   return { view: "logs" };
 }

@@ -39,7 +39,7 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
   const [runs, setRuns] = useState(0);
   useEffect(() => setDraft(parseMetrics(new URLSearchParams(urlQuery))), [urlQuery]);
   const run = (next: MetricsState) => {
-    const href = `/metrics${metricsQuery(next)}`;
+    const href = `/graph${metricsQuery(next)}`;
     if (href === window.location.pathname + window.location.search) setRuns((n) => n + 1);
     else navigate(href);
   };
@@ -128,7 +128,7 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
             options={options}
             data={data}
             label={`Chart of ${state.query}`}
-            onSelectX={(min, max) => navigate(`/metrics${metricsQuery({ ...state, from: toRfc3339(min * 1000), to: toRfc3339(max * 1000) })}`)}
+            onSelectX={(min, max) => navigate(`/graph${metricsQuery({ ...state, from: toRfc3339(min * 1000), to: toRfc3339(max * 1000) })}`)}
           />
         </div>
       )}
