@@ -301,6 +301,17 @@ pub struct ServeArgs {
     /// at most.
     #[arg(long, env = "PORTHOLE_ALERT_LEASE_SLOT", default_value = "30s")]
     pub alert_lease_slot: humantime::Duration,
+    /// TLS certificate chain (PEM) for every listener (OTLP gRPC, OTLP/HTTP, the API and
+    /// UI); with --tls-key.
+    #[arg(long, env = "PORTHOLE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The TLS private key (PEM); with --tls-cert.
+    #[arg(long, env = "PORTHOLE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// CA (PEM) whose client certificates the OTLP ports require: mutual TLS for
+    /// collector → ingest. The API and UI port asks for none.
+    #[arg(long, env = "PORTHOLE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
     /// Serve the web UI from this directory (a `web/dist`, for UI development) instead of
     /// the copy built into the binary.
     #[arg(long, env = "PORTHOLE_WEB_DIR")]

@@ -150,6 +150,19 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
     let alert_metrics = porthole_alerts::AlertMetrics::register(&mut registry);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = porthole_ingest::tls::Tls::load(porthole_ingest::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+            })
+            .map_err(anyhow::Error::msg)?;
+            tls.register(&mut registry);
+            Some(tls)
+        }
+        _ => None,
+    };
     let tail_dropped = prometheus_client::metrics::counter::Counter::default();
     registry.register(
         "porthole_tail_subscribers_dropped",
@@ -173,6 +186,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 write_timeout: args.write_timeout.into(),
             },
             auth: auth.clone(),
+            tls: tls.clone(),
         };
         Some(
             Ingest::start(config, storage.clone(), &mut registry, {
@@ -284,11 +298,18 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         },
     );
     let stop_http = tokio_util::sync::CancellationToken::new();
-    let http_server = tokio::spawn(
-        axum::serve(http_listener, http)
-            .with_graceful_shutdown(stop_http.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http_server = match &tls {
+        Some(tls) => tokio::spawn(
+            axum::serve(tls.api_listener(http_listener)?, http)
+                .with_graceful_shutdown(stop_http.clone().cancelled_owned())
+                .into_future(),
+        ),
+        None => tokio::spawn(
+            axum::serve(http_listener, http)
+                .with_graceful_shutdown(stop_http.clone().cancelled_owned())
+                .into_future(),
+        ),
+    };
     // One machine-readable line so scripts and tests learn the bound ports (port 0 works).
     let address = |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string());
     println!(

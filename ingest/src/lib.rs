@@ -16,6 +16,7 @@ mod ops;
 mod pipeline;
 pub mod remote_write;
 mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub struct IngestConfig {
     pub batch: BatchConfig,
     /// When set, every export must carry this bearer token.
     pub auth: Option<BearerAuth>,
+    /// When set, both receivers speak TLS only (and ask for client certificates when it
+    /// has a client CA).
+    pub tls: Option<tls::Tls>,
 }
 
 impl Default for IngestConfig {
@@ -55,6 +59,7 @@ impl Default for IngestConfig {
             max_inflight_requests: 256,
             batch: BatchConfig::default(),
             auth: None,
+            tls: None,
         }
     }
 }
@@ -95,8 +100,14 @@ impl Ingest {
         let grpc_auth = config.auth.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder
+                .tls_config(tls.grpc_config())
+                .map_err(|e| std::io::Error::other(format!("TLS on the OTLP gRPC port: {e}")))?;
+        }
         let grpc_server = tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
+            let served = builder
                 .layer(grpc::AdmissionLayer {
                     metrics,
                     inflight: grpc_inflight,
@@ -126,10 +137,24 @@ impl Ingest {
             config.auth.clone(),
         );
         let stop = stop_accepting.clone();
+        let (plain_listener, tls_listener) = match &config.tls {
+            Some(tls) => (None, Some(tls.otlp_listener(http_listener)?)),
+            None => (Some(http_listener), None),
+        };
         let http_server = tokio::spawn(async move {
-            let served = axum::serve(http_listener, http_routes)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
+            let served = match (plain_listener, tls_listener) {
+                (_, Some(listener)) => {
+                    axum::serve(listener, http_routes)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                }
+                (Some(listener), None) => {
+                    axum::serve(listener, http_routes)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                }
+                (None, None) => unreachable!("one listener is made above"),
+            };
             if let Err(e) = served {
                 tracing::error!(error = %e, "OTLP HTTP server stopped");
             }

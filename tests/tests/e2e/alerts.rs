@@ -129,7 +129,10 @@ type Grant = (String, String, String);
 
 /// (apiGroup, resource, verb) the remediation Role in deploy/ grants.
 fn rbac_grants() -> std::collections::BTreeSet<Grant> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes/base/rbac.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/kubernetes/base/rbac.yaml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let mut grants = std::collections::BTreeSet::new();
     for doc in serde_norway::Deserializer::from_str(&text) {
@@ -178,7 +181,8 @@ fn needed(r: &Recorded) -> Option<Grant> {
 /// Every Kubernetes request the actions sent is one the Role allows; returns them.
 fn assert_rbac_allows(fake: &Fake) -> std::collections::BTreeSet<Grant> {
     let grants = rbac_grants();
-    let used: std::collections::BTreeSet<Grant> = fake.requests().iter().filter_map(needed).collect();
+    let used: std::collections::BTreeSet<Grant> =
+        fake.requests().iter().filter_map(needed).collect();
     let denied: Vec<&Grant> = used.difference(&grants).collect();
     assert!(denied.is_empty(), "deploy/ RBAC would forbid {denied:?}");
     used

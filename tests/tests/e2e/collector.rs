@@ -104,7 +104,7 @@ impl Writer {
 
 /// A collector config on loopback port 0; `extra` adds fields (an `otlp:` in it replaces
 /// the default gRPC-only receiver).
-fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     let config = dir.join("collector.yaml");
     let otlp = if extra.contains("otlp:") {
         ""

@@ -97,6 +97,13 @@ impl Porthole {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        let porthole = Self::spawn(command, data_dir, extra, env);
+        wait_ready(porthole.url("/readyz"), Duration::from_secs(30)).await;
+        porthole
+    }
+
+    /// As [`Porthole::start`], without waiting for `/readyz` over plain HTTP (for TLS).
+    pub fn spawn(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(binary("porthole"));
         cmd.arg(command)
             .arg("--data-dir")
@@ -132,15 +139,13 @@ impl Porthole {
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         // A query-only process has no OTLP receivers.
         let addr = |key: &str| json[key].as_str().unwrap_or("0.0.0.0:0").parse().unwrap();
-        let porthole = Self {
+        Self {
             child,
             otlp_grpc: addr("otlp_grpc"),
             otlp_http: addr("otlp_http"),
             http: addr("http"),
             output,
-        };
-        wait_ready(porthole.url("/readyz"), Duration::from_secs(30)).await;
-        porthole
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

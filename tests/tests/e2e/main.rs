@@ -17,4 +17,6 @@ mod roundtrip;
 mod s3;
 mod storage_contract;
 mod tail;
+mod tls;
 mod traces;
+mod web;
