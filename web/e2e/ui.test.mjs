@@ -150,6 +150,17 @@ after(async () => {
 });
 
 describe("the UI against a real porthole", () => {
+  test("the server serves the UI, and SPA paths return its index.html", async () => {
+    for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts"]) {
+      const response = await fetch(`${uiBase}${route}`);
+      const body = await response.text();
+      assert.ok(
+        response.ok && body.includes('<div id="root">'),
+        `${uiBase}${route} is not the UI (${response.status}): build porthole with web/ in it, or set PORTHOLE_WEB_DIR=dist after npm run build`,
+      );
+    }
+  });
+
   test("/ opens the logs view, and / focuses the search box", async () => {
     await page.goto(`${uiBase}/`);
     await page.waitForURL(/\/logs/);
@@ -173,6 +184,28 @@ describe("the UI against a real porthole", () => {
     assert.ok(await page.locator('[data-testid="histogram"] canvas').count(), "the histogram is drawn");
     assert.match(page.url(), new RegExp(`[?&]q=${word}`));
     await shot("logs");
+  });
+
+  test("dragging over the histogram zooms the time range", async () => {
+    const over = page.locator('[data-testid="histogram"] .u-over');
+    const box = await over.boundingBox();
+    // From the middle of the hour to the right edge: the records sent a moment ago.
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width - 1, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL((u) => /^\d{4}-/.test(u.searchParams.get("from") ?? "") && /^\d{4}-/.test(u.searchParams.get("to") ?? ""));
+    const url = new URL(page.url());
+    const span = Date.parse(url.searchParams.get("to")) - Date.parse(url.searchParams.get("from"));
+    assert.ok(span > 0 && span < 40 * 60_000, `the range shrank to about half an hour: ${span} ms`);
+    assert.equal(await page.getByLabel("From").inputValue(), url.searchParams.get("from"));
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.logs,
+    );
+    await page.goBack();
+    await page.waitForURL((u) => !u.searchParams.has("from"));
+    await rowWith(sent.error_bodies[4]).waitFor();
   });
 
   test("clicking a row shows every attribute", async () => {

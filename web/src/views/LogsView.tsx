@@ -307,7 +307,7 @@ function HistogramChart({
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
-      axes: [{}, { size: 40 }],
+      axes: [{ space: 70 }, { size: 40 }],
       series: [
         {},
         {

@@ -12,25 +12,9 @@ import { metricsQuery, parseMetrics, type MetricsState } from "../state";
 import { metricsStepSeconds } from "../step";
 import { resolveRange, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
-
-interface Matrix {
-  status: string;
-  data: { resultType: string; result: { metric: Record<string, string>; values: [number, string][] }[] };
-}
+import { alignSeries, type Matrix } from "../series";
 
 const COLOURS = ["#4c84ff", "#e5534b", "#57ab5a", "#c69026", "#986ee2", "#39c5cf", "#e0823d", "#d16d9e"];
-
-/** Series on one shared x axis (uPlot's aligned data), gaps as null. */
-export function alignSeries(result: Matrix["data"]["result"]): uPlot.AlignedData {
-  const times = [...new Set(result.flatMap((s) => s.values.map(([t]) => t)))].sort((a, b) => a - b);
-  const index = new Map(times.map((t, i) => [t, i]));
-  const columns = result.map((s) => {
-    const column: (number | null)[] = new Array(times.length).fill(null);
-    for (const [t, v] of s.values) column[index.get(t)!] = Number(v);
-    return column;
-  });
-  return [times, ...columns];
-}
 
 export function MetricsView({ params }: { params: URLSearchParams }) {
   const state = parseMetrics(params);
@@ -55,11 +39,13 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
   const names = useRequest<{ data: string[] }>("names", (signal) => api("/api/v1/metrics/label/__name__/values", {}, signal));
 
   const series = result.data?.data.result ?? [];
-  const data = useMemo(() => alignSeries(series), [result.data]); // eslint-disable-line react-hooks/exhaustive-deps
+  const xRange: uPlot.Range.MinMax = "error" in resolved ? [0, 1] : [resolved.startMs / 1000, resolved.endMs / 1000];
+  const data = useMemo(() => alignSeries(series) as uPlot.AlignedData, [result.data]); // eslint-disable-line react-hooks/exhaustive-deps
   const options = useMemo<Omit<uPlot.Options, "width">>(
     () => ({
       height: 320,
-      scales: { x: { time: true } },
+      // The queried range, not the data's: one sample alone would stretch the axis to years.
+      scales: { x: { time: true, range: (): uPlot.Range.MinMax => xRange } },
       legend: { live: true },
       axes: [{}, { size: 60 }],
       series: [
