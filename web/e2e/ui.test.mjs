@@ -323,6 +323,13 @@ describe("the UI against a real porthole", () => {
     const legend = await chart.locator(".u-legend").innerText();
     assert.ok(legend.includes('region="eu"') && legend.includes('region="us"'), `legend lists both series:\n${legend}`);
     assert.ok(legend.includes(`${sent.counter}_total`), legend);
+    // Hovering shows each series' value in the legend (one sample each: 5 and 3 orders).
+    const plot = await chart.locator(".u-over").boundingBox();
+    await page.mouse.move(plot.x + plot.width - 2, plot.y + plot.height / 2);
+    await page.waitForFunction(() => {
+      const values = [...document.querySelectorAll('[data-testid="metrics-chart"] .u-legend .u-series td')].map((td) => td.textContent);
+      return values.includes("5") && values.includes("3");
+    });
     await shot("metrics");
     // The step came from the range and the range is in the URL.
     await page.reload();
