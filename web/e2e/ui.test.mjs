@@ -4,7 +4,8 @@
 // Env: PORTHOLE_BIN (default ../target/debug/porthole), PORTHOLE_PYTHON (default
 // ../.venv/bin/python), PORTHOLE_WEB_DIR (passed as --web-dir when set), PORTHOLE_UI_URL
 // (open the UI at this origin instead of the server's own address, e.g. `vite preview`
-// proxying /api to the server), CHROMIUM (default /usr/bin/chromium).
+// proxying /api to the server; fix the server's address for that proxy with
+// PORTHOLE_HTTP_ADDR), CHROMIUM (default /usr/bin/chromium).
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -64,7 +65,7 @@ function startServer() {
   const args = [
     "serve",
     "--data-dir", path.join(temp, "data"),
-    "--http-addr", "127.0.0.1:0",
+    "--http-addr", process.env.PORTHOLE_HTTP_ADDR ?? "127.0.0.1:0",
     "--otlp-grpc-addr", "127.0.0.1:0",
     "--otlp-http-addr", "127.0.0.1:0",
     "--batch-window", "200ms",
@@ -124,6 +125,17 @@ before(async () => {
   addrs = await startServer();
   uiBase = process.env.PORTHOLE_UI_URL ?? `http://${addrs.http}`;
   sent = await feed(["--endpoint", `http://${addrs.otlp_grpc}`, "--word", word]);
+  // Every SPA path must answer the app's index.html; without a UI no test can say more.
+  for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts"]) {
+    const response = await fetch(`${uiBase}${route}`);
+    const body = await response.text();
+    if (!response.ok || !body.includes('<div id="root">')) {
+      throw new Error(
+        `${uiBase}${route} is not the UI (${response.status}): build porthole with web/ in it, ` +
+          "or run npm run build and set PORTHOLE_WEB_DIR=dist",
+      );
+    }
+  }
   // launch() gives every run a fresh temporary profile of its own.
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -150,17 +162,6 @@ after(async () => {
 });
 
 describe("the UI against a real porthole", () => {
-  test("the server serves the UI, and SPA paths return its index.html", async () => {
-    for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts"]) {
-      const response = await fetch(`${uiBase}${route}`);
-      const body = await response.text();
-      assert.ok(
-        response.ok && body.includes('<div id="root">'),
-        `${uiBase}${route} is not the UI (${response.status}): build porthole with web/ in it, or set PORTHOLE_WEB_DIR=dist after npm run build`,
-      );
-    }
-  });
-
   test("/ opens the logs view, and / focuses the search box", async () => {
     await page.goto(`${uiBase}/`);
     await page.waitForURL(/\/logs/);
