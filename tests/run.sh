@@ -14,6 +14,7 @@ need() {
 }
 need cargo "install the Rust toolchain (1.95) with rustup"
 need python3 "install Python 3.11 with the venv module"
+need openssl "install Debian's openssl package (the TLS tests make their certificates with it)"
 
 if [ ! -x .venv/bin/python ] || ! cmp -s tests/python/requirements.lock .venv/.porthole-requirements; then
     echo "==> Python test environment (.venv)"
@@ -39,6 +40,23 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
         || { echo "tests/run.sh: apt-get install prometheus failed" >&2; exit 1; }
 fi
 
+need node "install Node.js 20 (the web UI is built with npm and embedded in the binary)"
+need npm "install npm (comes with Node.js 20)"
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "==> chromium (Debian package; the browser the UI tests drive)"
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: 'chromium' is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends chromium >/dev/null \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; } \
+        || { echo "tests/run.sh: apt-get install chromium failed" >&2; exit 1; }
+fi
+
+echo "==> web UI packages (npm ci)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "==> deploy: Dockerfiles and Kubernetes manifests"
 bash deploy/validate.sh .venv/bin/python
 
@@ -46,8 +64,14 @@ echo "==> build"
 cargo build --workspace --bins --tests
 
 echo "==> tests"
+failed=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast --failure-output final
+    cargo nextest run --workspace --no-fail-fast --failure-output final || failed=1
 else
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --no-fail-fast || failed=1
 fi
+
+echo "==> web UI: unit tests (vitest) and browser tests (Playwright + chromium, against the binary's built-in UI)"
+(cd web && npm test) || failed=1
+(cd web && PORTHOLE_BIN=../target/debug/porthole PORTHOLE_PYTHON=../.venv/bin/python npm run e2e) || failed=1
+exit "$failed"

@@ -68,7 +68,8 @@ impl Kube {
         target: &Target,
         dry_run: bool,
     ) -> Result<Outcome, String> {
-        let client = self.client().await?.clone();
+        // A dry run of a restart or delete needs no cluster: the request is known. A
+        // rollback reads the Deployment and its ReplicaSets even when dry.
         let ns = &target.namespace;
         match kind {
             ActionKind::RolloutRestart => {
@@ -87,7 +88,7 @@ impl Kube {
                     "body": patch,
                 });
                 if !dry_run {
-                    let api: Api<Deployment> = Api::namespaced(client, ns);
+                    let api: Api<Deployment> = Api::namespaced(self.client().await?.clone(), ns);
                     let params = PatchParams {
                         field_manager: Some(FIELD_MANAGER.into()),
                         ..Default::default()
@@ -103,7 +104,7 @@ impl Kube {
                     .deployment
                     .as_deref()
                     .ok_or("no deployment in the target")?;
-                rollback(client, ns, name, dry_run).await
+                rollback(self.client().await?.clone(), ns, name, dry_run).await
             }
             ActionKind::DeletePod => {
                 let name = target.pod.as_deref().ok_or("no pod in the target")?;
@@ -112,7 +113,7 @@ impl Kube {
                     "path": format!("/api/v1/namespaces/{ns}/pods/{name}"),
                 });
                 if !dry_run {
-                    let api: Api<Pod> = Api::namespaced(client, ns);
+                    let api: Api<Pod> = Api::namespaced(self.client().await?.clone(), ns);
                     api.delete(name, &DeleteParams::default())
                         .await
                         .map_err(|e| format!("DELETE pod {ns}/{name}: {e}"))?;

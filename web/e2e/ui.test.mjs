@@ -59,6 +59,7 @@ function startServer() {
       "        condition: count > 0",
       "        labels: {severity: page}",
       "        annotations: {summary: 'logged {{ $value }} times'}",
+      "        action: {kind: rollout_restart, target: {namespace: shop, deployment: checkout}, dry_run: true}",
       "",
     ].join("\n"),
   );
@@ -357,7 +358,16 @@ describe("the UI against a real porthole", () => {
     const firing = page.locator('[data-testid="active-alerts"] tr', { hasText: "WordLogged" });
     await firing.filter({ hasText: "firing" }).waitFor({ timeout: 30_000 });
     assert.ok((await firing.innerText()).includes(`logged ${sent.logs} times`));
-    await page.locator('[data-testid="alert-events"]').waitFor();
+    // The action's decision is an audit event, shown with what it would have sent. The
+    // page refreshes every 10 s; reload rather than wait for it.
+    const decided = page.locator('[data-testid="alert-events"] tr', { hasText: "WordLogged" });
+    for (let i = 0; i < 30 && !(await decided.count()); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.reload();
+      await page.locator('[data-testid="rules"]', { hasText: "WordLogged" }).waitFor();
+    }
+    const row = await decided.first().innerText();
+    assert.ok(row.includes("dry_run") && row.includes("checkout"), `audit event row: ${row}`);
     await shot("alerts");
   });
 

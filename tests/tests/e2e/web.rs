@@ -52,11 +52,16 @@ async fn the_built_in_ui_is_served_at_the_root_and_for_every_view() {
     for view in [
         "/logs?q=error&since=15m",
         "/traces/0af7651916cd43dd8448eb211c80319c",
+        "/graph?q=up",
         "/alerts",
     ] {
         let (status, _, body) = get(&porthole, view).await;
         assert_eq!((status, body.as_str()), (200, index.as_str()), "{view}");
     }
+    // The server's own paths stay its own: /metrics is the Prometheus exposition.
+    let (status, kind, _) = get(&porthole, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(kind.contains("openmetrics"), "{kind}");
     // Missing assets and unknown API paths are 404s, not the app.
     let (status, _, _) = get(&porthole, "/assets/missing-1234.js").await;
     assert_eq!(status, 404);
