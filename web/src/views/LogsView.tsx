@@ -14,6 +14,7 @@ import { LOG_FILTERS, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
 import { formatDurationText, resolveRange, rfc3339ToNanos, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
+import { SearchRow } from "../components/SearchRow";
 
 const PAGE_SIZE = 200;
 const LIVE_MAX = 5_000;
@@ -86,19 +87,13 @@ export function LogsView({ params }: { params: URLSearchParams }) {
           run(draft);
         }}
       >
-        <div className="search-row">
-          <label className="grow">
-            <span className="sr-only">Log query</span>
-            <input
-              data-search
-              aria-label="Log query"
-              className="query-input"
-              placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
-              value={draft.q}
-              onChange={(e) => setDraft({ ...draft, q: e.target.value })}
-            />
-          </label>
-          <button type="submit">Search</button>
+        <SearchRow
+          label="Log query"
+          placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
+          value={draft.q}
+          onChange={(q) => setDraft({ ...draft, q })}
+          submit="Search"
+        >
           <button
             type="button"
             className={state.live ? "live on" : "live"}
@@ -107,7 +102,7 @@ export function LogsView({ params }: { params: URLSearchParams }) {
           >
             {state.live ? "● Live" : "Live"}
           </button>
-        </div>
+        </SearchRow>
         <ErrorNote message={queryError} testId="query-error" />
         <div className="filters">
           {LOG_FILTERS.map((field) => (

@@ -13,6 +13,7 @@ import { metricsStepSeconds } from "../step";
 import { resolveRange, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
 import { alignSeries, type Matrix } from "../series";
+import { SearchRow } from "../components/SearchRow";
 
 const COLOURS = ["#4c84ff", "#e5534b", "#57ab5a", "#c69026", "#986ee2", "#39c5cf", "#e0823d", "#d16d9e"];
 
@@ -71,26 +72,20 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
           run(draft);
         }}
       >
-        <div className="search-row">
-          <label className="grow">
-            <span className="sr-only">PromQL query</span>
-            <input
-              data-search
-              aria-label="PromQL query"
-              className="query-input"
-              list="metric-names"
-              placeholder="PromQL: sum by (job) (rate(http_requests_total[5m]))  (press / to focus)"
-              value={draft.query}
-              onChange={(e) => setDraft({ ...draft, query: e.target.value })}
-            />
-            <datalist id="metric-names">
-              {(names.data?.data ?? []).map((n) => (
-                <option key={n} value={n} />
-              ))}
-            </datalist>
-          </label>
-          <button type="submit">Run</button>
-        </div>
+        <SearchRow
+          label="PromQL query"
+          placeholder="PromQL: sum by (job) (rate(http_requests_total[5m]))  (press / to focus)"
+          value={draft.query}
+          onChange={(query) => setDraft({ ...draft, query })}
+          submit="Run"
+          list="metric-names"
+        >
+          <datalist id="metric-names">
+            {(names.data?.data ?? []).map((n) => (
+              <option key={n} value={n} />
+            ))}
+          </datalist>
+        </SearchRow>
         <ErrorNote message={error} testId="query-error" />
         <div className="filters">
           <label>

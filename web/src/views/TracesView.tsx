@@ -9,6 +9,7 @@ import { linkClick, navigate } from "../router";
 import { parseTraces, tracesQuery, type TracesState } from "../state";
 import { resolveRange, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
+import { SearchRow } from "../components/SearchRow";
 
 export function TracesView({ params }: { params: URLSearchParams }) {
   const state = parseTraces(params);
@@ -54,20 +55,13 @@ export function TracesView({ params }: { params: URLSearchParams }) {
           run(draft);
         }}
       >
-        <div className="search-row">
-          <label className="grow">
-            <span className="sr-only">Span query</span>
-            <input
-              data-search
-              aria-label="Span query"
-              className="query-input"
-              placeholder="Search span names and attributes: http.route:/pay  (press / to focus)"
-              value={draft.q}
-              onChange={(e) => setDraft({ ...draft, q: e.target.value })}
-            />
-          </label>
-          <button type="submit">Search</button>
-        </div>
+        <SearchRow
+          label="Span query"
+          placeholder="Search span names and attributes: http.route:/pay  (press / to focus)"
+          value={draft.q}
+          onChange={(q) => setDraft({ ...draft, q })}
+          submit="Search"
+        />
         <ErrorNote message={error} testId="query-error" />
         <div className="filters">
           {text("service", "Service", "any")}
