@@ -5,9 +5,19 @@
 # The final image has no shell and no package manager; it runs as uid/gid 65532 and works
 # with a read-only root filesystem (every writable path is a volume: --data-dir, TMPDIR).
 
+# The web UI, built once with npm; cli/build.rs embeds it from PORTHOLE_WEB_DIST.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY . .
+COPY --from=web /web/dist /web-dist
+ENV PORTHOLE_WEB_DIST=/web-dist
 # The registry and target caches make rebuilds incremental; the binary is copied out of the
 # cache mount in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
