@@ -314,6 +314,51 @@ describe("the UI against a real porthole", () => {
     await page.waitForURL((u) => !u.search.includes("live=1"));
   });
 
+  test("filters suggest the values in the data and narrow the search", async () => {
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(word);
+    await page.getByLabel("Filter by service").focus();
+    await page.locator('[data-testid="suggest-service"] option[value="checkout"]').waitFor({ state: "attached" });
+    await page.getByLabel("Filter by pod").focus();
+    await page.locator('[data-testid="suggest-pod"] option[value="checkout-7d9f"]').waitFor({ state: "attached" });
+    await page.getByLabel("Filter by service").fill("nobody-sends-this");
+    await page.getByLabel("Log query").press("Enter");
+    await page.waitForURL(/service=nobody-sends-this/);
+    await page.locator('[data-testid="histogram-total"]', { hasText: /^0$/ }).waitFor();
+    await page.getByLabel("Filter by service").fill("checkout");
+    await page.getByLabel("Log query").press("Enter");
+    await page.locator('[data-testid="histogram-total"]', { hasText: String(sent.logs) }).waitFor();
+  });
+
+  test("scrolling to the end loads the older pages by cursor", async () => {
+    const word = `scroll${Date.now().toString(36)}`;
+    const many = await feed([
+      "--endpoint", `http://${addrs.otlp_grpc}`, "--word", word,
+      "--errors", "0", "--infos", "450", "--no-trace", "--no-metrics",
+    ]);
+    const pages = [];
+    const onRequest = (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === "/api/v1/logs" && url.searchParams.get("q") === word) pages.push(url.searchParams.get("cursor"));
+    };
+    page.on("request", onRequest);
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(word);
+    await page.locator('[data-testid="histogram-total"]', { hasText: String(many.logs) }).waitFor();
+    // The newest page holds 200 of 450; the oldest record appears only once two more
+    // pages have been fetched with the cursor each page ends with.
+    const oldest = rowWith(many.info_bodies[0]);
+    for (let i = 0; i < 40 && !(await oldest.count()); i++) {
+      await page.locator('[data-testid="log-list"]').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    page.off("request", onRequest);
+    await oldest.waitFor();
+    const cursors = pages.filter((c) => c);
+    assert.ok(cursors.length >= 2, `pages fetched by cursor: ${JSON.stringify(pages)}`);
+    assert.equal(new Set(cursors).size, cursors.length, "each page asked once");
+  });
+
   test("a metric query draws a chart with a legend of its series", async () => {
     await page.goto(`${uiBase}/graph`);
     const box = page.getByLabel("PromQL query");
