@@ -53,6 +53,10 @@ pub struct ClientArgs {
     /// Bearer token, for a server started with --auth-token-file.
     #[arg(long, env = "PORTHOLE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate(s) (PEM) to trust for an `https://` server, instead of the system's
+    /// roots (a server started with --tls-cert from a private CA).
+    #[arg(long, env = "PORTHOLE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone)]

@@ -147,10 +147,21 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
 /// `https://`.
 fn http_client(args: &ClientArgs) -> anyhow::Result<reqwest::Client> {
     let builder = reqwest::Client::builder();
-    let builder = if args.server.starts_with("http://") {
-        builder.tls_certs_only(Vec::new())
-    } else {
-        builder
+    let builder = match &args.ca_file {
+        Some(path) => {
+            let pem =
+                std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca-file {}: not PEM certificates", path.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "--ca-file {}: no certificate in it",
+                path.display()
+            );
+            builder.tls_certs_only(certs)
+        }
+        None if args.server.starts_with("http://") => builder.tls_certs_only(Vec::new()),
+        None => builder,
     };
     builder.build().context("building the HTTP client")
 }

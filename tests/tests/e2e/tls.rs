@@ -276,6 +276,41 @@ async fn every_listener_speaks_tls_and_the_otlp_ports_demand_a_client_certificat
         .await
         .unwrap();
     assert_eq!(body["rows"].as_array().unwrap().len(), 0, "{body}");
+
+    // The CLI reaches the TLS API when told which CA to trust, and says why it cannot
+    // when not.
+    let cli = |extra: &[&str]| {
+        Command::new(crate::harness::binary("porthole"))
+            .args([
+                "logs",
+                "\"mutual tls\"",
+                "--since",
+                "1h",
+                "--output",
+                "json",
+                "--server",
+            ])
+            .arg(format!("https://127.0.0.1:{}", porthole.http.port()))
+            .args(extra)
+            .env_remove("PORTHOLE_CA_FILE")
+            .output()
+            .unwrap()
+    };
+    let trusted = cli(&["--ca-file", &path("ca.pem")]);
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        trusted.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(stdout.contains("first line over mutual tls"), "{stdout}");
+    let untrusted = cli(&[]);
+    assert!(!untrusted.status.success());
+    let stderr = String::from_utf8_lossy(&untrusted.stderr).to_lowercase();
+    assert!(
+        stderr.contains("certificate") || stderr.contains("tls"),
+        "{stderr}"
+    );
     drop(porthole);
 }
 
