@@ -254,6 +254,24 @@ pub struct ServeArgs {
     /// `http://ingest-0:4317`), which live tail subscribes to.
     #[arg(long, env = "PORTHOLE_INGEST_NODES", value_delimiter = ',')]
     pub ingest_nodes: Vec<String>,
+    /// CA (PEM) that signed the ingest nodes' certificates, for `https://` --ingest-nodes
+    /// (default: the web's roots).
+    #[arg(long, env = "PORTHOLE_INGEST_CA_FILE")]
+    pub ingest_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) this node presents to ingest nodes that require one
+    /// (their --tls-client-ca); with --ingest-client-key.
+    #[arg(
+        long,
+        env = "PORTHOLE_INGEST_CLIENT_CERT",
+        requires = "ingest_client_key"
+    )]
+    pub ingest_client_cert: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "PORTHOLE_INGEST_CLIENT_KEY",
+        requires = "ingest_client_cert"
+    )]
+    pub ingest_client_key: Option<PathBuf>,
     /// A batch whose write and commit take longer fails with UNAVAILABLE (senders retry).
     #[arg(long, env = "PORTHOLE_WRITE_TIMEOUT", default_value = "30s")]
     pub write_timeout: humantime::Duration,

@@ -132,6 +132,33 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How a query node talks TLS to `https://` ingest nodes (live tail), when configured.
+fn ingest_client_tls(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    if args.ingest_ca_file.is_none() && args.ingest_client_cert.is_none() {
+        return Ok(None);
+    }
+    let read = |path: &std::path::Path, flag: &str| {
+        std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
+    };
+    let mut tls = tonic::transport::ClientTlsConfig::new();
+    tls = match &args.ingest_ca_file {
+        Some(path) => tls.ca_certificate(tonic::transport::Certificate::from_pem(read(
+            path,
+            "--ingest-ca-file",
+        )?)),
+        None => tls.with_webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&args.ingest_client_cert, &args.ingest_client_key) {
+        tls = tls.identity(tonic::transport::Identity::from_pem(
+            read(cert, "--ingest-client-cert")?,
+            read(key, "--ingest-client-key")?,
+        ));
+    }
+    Ok(Some(tls))
+}
+
 async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let storage = Arc::new(
         open_storage(&args.storage)
@@ -262,6 +289,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             authorization: token.map(|t| format!("Bearer {}", t.trim())),
             local_commits: roles.ingest,
             dropped: tail_dropped,
+            tls: ingest_client_tls(&args)?,
         };
         protected = protected.merge(porthole_query::router(porthole_query::QueryState {
             storage,

@@ -50,6 +50,8 @@ pub struct TailSource {
     /// has nothing to tail.
     pub local_commits: bool,
     pub dropped: Counter,
+    /// For `https://` ingest nodes: the CA to trust and the client certificate to show.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// A checked subscription: the query and filters of a log search, over all time.
@@ -210,9 +212,17 @@ impl TailSource {
                 tracing::warn!(node, error = %e, "live tail: ingest node unreachable");
                 QueryError::Misconfigured("an ingest node of --ingest-nodes is unreachable".into())
             };
-            let mut client = TailClient::connect(node.clone())
-                .await
+            let mut endpoint = tonic::transport::Endpoint::from_shared(node.clone())
                 .map_err(|e| unreachable(&e))?;
+            if let Some(tls) = &self.tls
+                && node.starts_with("https://")
+            {
+                endpoint = endpoint
+                    .tls_config(tls.clone())
+                    .map_err(|e| unreachable(&e))?;
+            }
+            let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+            let mut client = TailClient::new(channel);
             let stream = client.subscribe(call).await.map_err(|e| unreachable(&e))?;
             tokio::spawn(forward_remote(
                 stream.into_inner(),

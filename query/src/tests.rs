@@ -65,6 +65,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             authorization: None,
             local_commits: true,
             dropped: Default::default(),
+            tls: None,
         },
     })
 }

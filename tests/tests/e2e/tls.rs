@@ -340,3 +340,90 @@ async fn a_bad_certificate_file_is_refused_at_start_naming_the_flag() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--tls-cert"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_query_node_tails_ingest_nodes_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    certificates(&certs);
+    let path = |name: &str| certs.join(name).display().to_string();
+    let ingest = Porthole::spawn(
+        "ingest",
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            &path("server.pem"),
+            "--tls-key",
+            &path("server.key"),
+            "--tls-client-ca",
+            &path("ca.pem"),
+            "--batch-window",
+            "50ms",
+        ],
+        &[],
+    );
+    let nodes = format!("https://127.0.0.1:{}", ingest.otlp_grpc.port());
+    let data = dir.path().join("data");
+    let (ca, cert, key) = (path("ca.pem"), path("client.pem"), path("client.key"));
+    let query = Porthole::start(
+        "query",
+        &data,
+        &[
+            "--ingest-nodes",
+            &nodes,
+            "--ingest-ca-file",
+            &ca,
+            "--ingest-client-cert",
+            &cert,
+            "--ingest-client-key",
+            &key,
+        ],
+        &[],
+    )
+    .await;
+    let subscribe = |q: &Porthole| {
+        reqwest::Client::new()
+            .get(q.url("/api/v1/logs/tail?q=tailtls"))
+            .send()
+    };
+    let mut response = subscribe(&query).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The export itself goes over OTLP/HTTP with the client certificate.
+    let sender = client(&certs, Some("client"));
+    let otlp_http = format!("https://{}/v1/logs", ingest.otlp_http);
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            // Sent until the subscription (set up asynchronously) delivers it.
+            let sent = sender
+                .post(&otlp_http)
+                .json(&log_export("tailtls over mutual tls"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sent.status(), 200);
+            if let Ok(Ok(Some(chunk))) =
+                tokio::time::timeout(Duration::from_millis(500), response.chunk()).await
+            {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains("tailtls over mutual tls") {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no tailed record over TLS: {seen}");
+
+    // Without a client certificate the ingest node refuses the subscription.
+    let anonymous = Porthole::start(
+        "query",
+        &data,
+        &["--ingest-nodes", &nodes, "--ingest-ca-file", &ca],
+        &[],
+    )
+    .await;
+    let refused = subscribe(&anonymous).await.unwrap();
+    assert_eq!(refused.status(), 503, "{}", refused.text().await.unwrap());
+}
