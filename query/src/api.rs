@@ -52,6 +52,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
+        .route("/api/v1/versions", get(crate::versions::versions))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
         .merge(metrics)
@@ -116,7 +117,10 @@ pub(crate) struct SearchParams {
 }
 
 /// `start`/`end` (default: the last 24 hours) as microseconds, checked.
-fn time_range(start: &Option<String>, end: &Option<String>) -> Result<(i64, i64), QueryError> {
+pub(crate) fn time_range(
+    start: &Option<String>,
+    end: &Option<String>,
+) -> Result<(i64, i64), QueryError> {
     let now = now_micros();
     let time = |value: &Option<String>, default: i64, name: &str| match value {
         Some(text) => {
@@ -185,7 +189,7 @@ impl SearchParams {
 
 /// The query-string parameters as `T`. An empty value (`?end=`, as HTML forms send) means
 /// the parameter was not given; an unknown name is refused.
-fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, QueryError> {
+pub(crate) fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, QueryError> {
     let given: serde_json::Map<String, Value> =
         url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
             .filter(|(_, value)| !value.is_empty())

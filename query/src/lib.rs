@@ -17,6 +17,7 @@ mod stats;
 mod tail;
 mod time;
 mod traces;
+mod versions;
 
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,7 @@ impl Modify for BearerToken {
         crate::api::traces,
         crate::api::trace,
         crate::api::sql,
+        crate::versions::versions,
     ),
     modifiers(&BearerToken),
     security(("bearer" = []), ())

@@ -102,7 +102,7 @@ pub async fn span_stats(
                     },
                 )
                 .map_err(internal)?
-                .ok_or_else(|| too_many())?;
+                .ok_or_else(too_many)?;
             if durations.is_empty() {
                 continue;
             }

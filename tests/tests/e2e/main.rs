@@ -19,4 +19,5 @@ mod storage_contract;
 mod tail;
 mod tls;
 mod traces;
+mod versions;
 mod web;
