@@ -416,6 +416,27 @@ describe("the UI against a real porthole", () => {
     await shot("alerts");
   });
 
+  test("the versions page shows each version of a service as the API counts it", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${uiBase}/versions`);
+    await page.getByLabel("Service").fill("checkout");
+    await page.getByLabel("Service").press("Enter");
+    await page.waitForURL(/service=checkout/);
+    const row = page.locator('[data-testid="version-row"]', { hasText: "v2.0.1" });
+    await row.waitFor();
+    const api = await apiJson(`/api/v1/versions?service=checkout&start=now-24h`);
+    const v = api.versions.find((x) => x.version === "v2.0.1");
+    assert.ok(v && v.error_logs > 0 && v.spans > 0, JSON.stringify(api));
+    assert.equal(await row.locator('[data-testid="pods"]').innerText(), String(v.pods));
+    assert.equal(await row.locator('[data-testid="error-logs"]').innerText(), `${v.error_logs} of ${v.logs}`);
+    assert.ok((await row.locator('[data-testid="span-errors"]').innerText()).endsWith(`of ${v.spans}`));
+    await shot("versions");
+    // The URL is the view: reloading keeps it.
+    await page.reload();
+    await page.locator('[data-testid="version-row"]', { hasText: "v2.0.1" }).waitFor();
+    assert.equal(await page.getByLabel("Service").inputValue(), "checkout");
+  });
+
   test("the views fit a narrow screen", async () => {
     await page.setViewportSize({ width: 400, height: 800 });
     for (const [name, href] of [

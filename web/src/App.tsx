@@ -9,11 +9,13 @@ import { LogsView } from "./views/LogsView";
 import { MetricsView } from "./views/MetricsView";
 import { TraceView } from "./views/TraceView";
 import { TracesView } from "./views/TracesView";
+import { VersionsView } from "./views/VersionsView";
 
 const NAV = [
   ["/logs", "Logs", "logs"],
   ["/traces", "Traces", "traces"],
   ["/graph", "Metrics", "metrics"],
+  ["/versions", "Versions", "versions"],
   ["/alerts", "Alerts", "alerts"],
 ] as const;
 
@@ -72,6 +74,7 @@ export function App() {
         {route.view === "trace" && <TraceView traceId={route.traceId} params={params} />}
         {route.view === "metrics" && <MetricsView params={params} />}
         {route.view === "alerts" && <AlertsView params={params} />}
+        {route.view === "versions" && <VersionsView params={params} />}
       </main>
     </div>
   );

@@ -19,6 +19,7 @@ import {
   type MetricsState,
   type TracesState,
 } from "./state";
+import { parseVersions, versionsQuery } from "./views/VersionsView";
 
 const params = (query: string) => new URLSearchParams(query);
 
@@ -139,5 +140,19 @@ describe("routes", () => {
     expect(parseRoute("/traces/abc123")).toEqual({ view: "trace", traceId: "abc123" });
     expect(parseRoute("/graph")).toEqual({ view: "metrics" });
     expect(parseRoute("/alerts")).toEqual({ view: "alerts" });
+    expect(parseRoute("/versions")).toEqual({ view: "versions" });
+  });
+});
+
+describe("versions state", () => {
+  it("round-trips through the URL, with defaults left out", () => {
+    expect(versionsQuery("checkout", "24h")).toBe("?service=checkout");
+    expect(versionsQuery("checkout", "7d")).toBe("?service=checkout&since=7d");
+    expect(versionsQuery("", "24h")).toBe("");
+    const back = parseVersions(new URLSearchParams(versionsQuery("a b", "6h").slice(1)));
+    expect(back).toEqual({ service: "a b", since: "6h" });
+  });
+  it("falls back to 24h for a range it does not offer", () => {
+    expect(parseVersions(new URLSearchParams("service=x&since=5y"))).toEqual({ service: "x", since: "24h" });
   });
 });

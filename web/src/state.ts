@@ -174,7 +174,8 @@ export type Route =
   | { view: "traces" }
   | { view: "trace"; traceId: string }
   | { view: "metrics" }
-  | { view: "alerts" };
+  | { view: "alerts" }
+  | { view: "versions" };
 
 export function parseRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "");
@@ -185,5 +186,6 @@ export function parseRoute(pathname: string): Route {
   // (as in Prometheus's UI).
   if (path === "/graph") return { view: "metrics" };
   if (path === "/alerts") return { view: "alerts" };
+  if (path === "/versions") return { view: "versions" };
   return { view: "logs" };
 }

@@ -1,0 +1,146 @@
+// A service's versions side by side (GET /api/v1/versions): pods, first/last seen, error
+// logs, span error rate and p99, with a timeline of when each version ran, so "v2 broke it
+// at 14:02" is one look.
+
+import { useEffect, useState } from "react";
+import { api, qs } from "../api";
+import { ErrorNote, Loading } from "../components/Status";
+import { formatTimestamp } from "../format";
+import { navigate } from "../router";
+import { useRequest } from "../useRequest";
+
+interface VersionSummary {
+  version: string;
+  pods: number;
+  first_seen: string | null;
+  last_seen: string | null;
+  logs: number;
+  error_logs: number;
+  error_log_rate: number;
+  spans: number;
+  span_errors: number;
+  span_error_rate: number | null;
+  p99_latency_seconds: number | null;
+}
+
+interface Versions {
+  service: string;
+  start: string;
+  end: string;
+  versions: VersionSummary[];
+}
+
+const RANGES = ["1h", "6h", "24h", "7d"] as const;
+
+export function versionsQuery(service: string, since: string): string {
+  const query = qs({ service, since: since === "24h" ? "" : since });
+  return query ? `?${query}` : "";
+}
+
+export function parseVersions(params: URLSearchParams): { service: string; since: string } {
+  const since = params.get("since") ?? "24h";
+  return { service: params.get("service") ?? "", since: (RANGES as readonly string[]).includes(since) ? since : "24h" };
+}
+
+const percent = (v: number | null) => (v === null ? "—" : `${(v * 100).toFixed(1)}%`);
+const seconds = (v: number | null) => (v === null ? "—" : v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
+
+export function VersionsView({ params }: { params: URLSearchParams }) {
+  const state = parseVersions(params);
+  const [draft, setDraft] = useState(state.service);
+  useEffect(() => setDraft(state.service), [state.service]);
+  const key = state.service ? `${state.service}|${state.since}` : null;
+  const result = useRequest<Versions>(key, (signal) =>
+    api(`/api/v1/versions?${qs({ service: state.service, start: `now-${state.since}` })}`, {}, signal),
+  );
+  const go = (service: string, since: string) => navigate(`/versions${versionsQuery(service, since)}`);
+  const data = result.data;
+  const start = data ? Date.parse(data.start) : 0;
+  const span = data ? Math.max(1, Date.parse(data.end) - start) : 1;
+  const offset = (t: string | null) => (t ? Math.min(100, Math.max(0, ((Date.parse(t) - start) / span) * 100)) : 0);
+  return (
+    <section className="view versions-view" aria-label="Versions">
+      <form
+        className="search-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          go(draft.trim(), state.since);
+        }}
+      >
+        <div className="search-row">
+          <label className="grow">
+            <span className="sr-only">Service</span>
+            <input
+              data-search
+              aria-label="Service"
+              className="query-input"
+              placeholder="Service (service.name), e.g. checkout  (press / to focus)"
+              value={draft}
+              onChange={(e) => setDraft(e.target.value)}
+            />
+          </label>
+          <label>
+            <span className="sr-only">Range</span>
+            <select aria-label="Range" value={state.since} onChange={(e) => go(state.service, e.target.value)}>
+              {RANGES.map((r) => (
+                <option key={r} value={r}>
+                  last {r}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit">Compare</button>
+        </div>
+        <ErrorNote message={result.error} testId="query-error" />
+      </form>
+      <Loading when={result.loading} what="versions" />
+      {data && data.versions.length === 0 && <p className="empty">No versions of {data.service} in this range.</p>}
+      {data && data.versions.length > 0 && (
+        <div className="table-wrap">
+          <table className="data-table" data-testid="versions">
+            <thead>
+              <tr>
+                <th scope="col">Version</th>
+                <th scope="col">Pods</th>
+                <th scope="col">First seen</th>
+                <th scope="col">Last seen</th>
+                <th scope="col">Error logs</th>
+                <th scope="col">Span errors</th>
+                <th scope="col">p99</th>
+                <th scope="col">Timeline</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.versions.map((v) => {
+                const left = offset(v.first_seen);
+                const width = Math.max(0.5, offset(v.last_seen) - left);
+                return (
+                  <tr key={v.version} data-testid="version-row">
+                    <td>
+                      <a href={`/logs?${qs({ service: data.service, version: v.version, severity: "ERROR", from: `now-${state.since}` })}`}>{v.version}</a>
+                    </td>
+                    <td data-testid="pods">{v.pods}</td>
+                    <td>{v.first_seen ? formatTimestamp(v.first_seen) : "—"}</td>
+                    <td>{v.last_seen ? formatTimestamp(v.last_seen) : "—"}</td>
+                    <td data-testid="error-logs" className={v.error_logs > 0 ? "bad" : undefined}>
+                      {v.error_logs} of {v.logs}
+                    </td>
+                    <td data-testid="span-errors" className={(v.span_error_rate ?? 0) > 0 ? "bad" : undefined}>
+                      {percent(v.span_error_rate)} of {v.spans}
+                    </td>
+                    <td data-testid="p99">{seconds(v.p99_latency_seconds)}</td>
+                    <td className="timeline" aria-label={`${v.version} ran from ${v.first_seen ?? "?"} to ${v.last_seen ?? "?"}`}>
+                      <div className="timeline-track">
+                        <div className="timeline-bar" style={{ left: `${left}%`, width: `${width}%` }} />
+                      </div>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
