@@ -28,31 +28,30 @@ if [ ! -x .tools/bin/s3s-fs ]; then
     cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools
 fi
 
-if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
-    echo "==> prometheus (Debian package; the PromQL reference)"
+# Installs Debian package $1 (for: $2) unless every command after it is on PATH; without
+# root or apt-get, stops saying what to install.
+debian_package() {
+    local package=$1 why=$2 missing=""
+    shift 2
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 || missing="$missing '$cmd'"
+    done
+    [ -z "$missing" ] && return 0
+    echo "==> $package (Debian package; $why)"
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "tests/run.sh: 'prometheus' and 'promtool' are missing: install Debian's prometheus package (sudo apt-get install prometheus)" >&2
+        echo "tests/run.sh:$missing missing: install Debian's $package package (sudo apt-get install $package)" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends prometheus >/dev/null \
-        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; } \
-        || { echo "tests/run.sh: apt-get install prometheus failed" >&2; exit 1; }
-fi
+    apt-get install -y --no-install-recommends "$package" >/dev/null \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "$package" >/dev/null; } \
+        || { echo "tests/run.sh: apt-get install $package failed" >&2; exit 1; }
+}
 
+debian_package prometheus "the PromQL reference" prometheus promtool
 need node "install Node.js 20 (the web UI is built with npm and embedded in the binary)"
 need npm "install npm (comes with Node.js 20)"
-if ! command -v chromium >/dev/null 2>&1; then
-    echo "==> chromium (Debian package; the browser the UI tests drive)"
-    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "tests/run.sh: 'chromium' is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends chromium >/dev/null \
-        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; } \
-        || { echo "tests/run.sh: apt-get install chromium failed" >&2; exit 1; }
-fi
+debian_package chromium "the browser the UI tests drive" chromium
 
 echo "==> web UI packages (npm ci)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
