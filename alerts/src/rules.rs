@@ -547,7 +547,8 @@ fn parse_log_rule(spec: SearchSpec, problems: &mut Problems) -> Option<RuleKind>
             _ => Err(bad()),
         }
     });
-    let (op, threshold) = condition_or_problem(condition, "`count > 5`", problems);
+    let (op, threshold) =
+        condition_or_problem(condition, "`count > 5`", (CmpOp::Gt, 0.0), problems);
     (problems.len() == before).then(|| RuleKind::Logs {
         query: spec.query,
         filters: spec.filters.into_iter().collect(),
@@ -585,20 +586,12 @@ fn parse_span_rule(spec: SearchSpec, problems: &mut Problems) -> Option<RuleKind
         };
         Ok((measure, op, threshold))
     });
-    let (measure, op, threshold) = match condition {
-        None => {
-            problems.push((
-                "condition",
-                "missing: like `error_rate > 0.05` or `p99 > 500ms`".into(),
-            ));
-            (SpanMeasure::Count, CmpOp::Gt, 0.0)
-        }
-        Some(Err(e)) => {
-            problems.push(("condition", e));
-            (SpanMeasure::Count, CmpOp::Gt, 0.0)
-        }
-        Some(Ok(c)) => c,
-    };
+    let (measure, op, threshold) = condition_or_problem(
+        condition,
+        "`error_rate > 0.05` or `p99 > 500ms`",
+        (SpanMeasure::Count, CmpOp::Gt, 0.0),
+        problems,
+    );
     (problems.len() == before).then(|| RuleKind::Spans {
         query: spec.query,
         filters: spec.filters.into_iter().collect(),
@@ -610,19 +603,21 @@ fn parse_span_rule(spec: SearchSpec, problems: &mut Problems) -> Option<RuleKind
     })
 }
 
-fn condition_or_problem(
-    condition: Option<Result<(CmpOp, f64), String>>,
+/// The parsed condition, or `placeholder` with the problem recorded (missing or bad).
+fn condition_or_problem<T>(
+    condition: Option<Result<T, String>>,
     example: &str,
+    placeholder: T,
     problems: &mut Problems,
-) -> (CmpOp, f64) {
+) -> T {
     match condition {
         None => {
             problems.push(("condition", format!("missing: like {example}")));
-            (CmpOp::Gt, 0.0)
+            placeholder
         }
         Some(Err(e)) => {
             problems.push(("condition", e));
-            (CmpOp::Gt, 0.0)
+            placeholder
         }
         Some(Ok(c)) => c,
     }

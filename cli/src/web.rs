@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -49,18 +50,19 @@ impl Web {
             .map(|b| reply("index.html", b))
     }
 
-    async fn file(&self, name: &str) -> Option<Vec<u8>> {
+    /// The file's bytes: read from `--web-dir`, or the binary's own (not copied).
+    async fn file(&self, name: &str) -> Option<Bytes> {
         match &self.dir {
-            Some(dir) => tokio::fs::read(dir.join(name)).await.ok(),
+            Some(dir) => tokio::fs::read(dir.join(name)).await.ok().map(Bytes::from),
             None => ASSETS
                 .iter()
                 .find(|(path, _)| *path == name)
-                .map(|(_, bytes)| bytes.to_vec()),
+                .map(|(_, bytes)| Bytes::from_static(bytes)),
         }
     }
 }
 
-fn reply(name: &str, bytes: Vec<u8>) -> Response {
+fn reply(name: &str, bytes: Bytes) -> Response {
     let kind = match name.rsplit('.').next().unwrap_or_default() {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",

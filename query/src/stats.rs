@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use porthole_storage::{Signal, Storage};
+use porthole_storage::{FileEntry, Signal, Storage};
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query_grammar::UserInputAst;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
@@ -65,12 +66,7 @@ pub async fn span_stats(
         status: None,
         ..search.clone()
     };
-    let ast = parse_user_query(&search.query)?;
-    let files = candidate_files(
-        storage.files(Signal::Spans).await?,
-        search.start_micros,
-        search.end_micros,
-    );
+    let (ast, files) = plan(storage, &search).await?;
     let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
     let mut stats: BTreeMap<String, SpanStats> = BTreeMap::new();
     let mut held = 0usize;
@@ -123,12 +119,7 @@ pub async fn any_spans(storage: &Arc<Storage>, search: &TraceSearch) -> Result<b
         name: None,
         ..search.clone()
     };
-    let ast = parse_user_query(&search.query)?;
-    let files = candidate_files(
-        storage.files(Signal::Spans).await?,
-        search.start_micros,
-        search.end_micros,
-    );
+    let (ast, files) = plan(storage, &search).await?;
     let opened = open_indexes(storage, Signal::Spans, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
@@ -141,6 +132,20 @@ pub async fn any_spans(storage: &Arc<Storage>, search: &TraceSearch) -> Result<b
         }
     }
     Ok(false)
+}
+
+/// The checked query, and the spans files whose time range meets the search's.
+async fn plan(
+    storage: &Storage,
+    search: &TraceSearch,
+) -> Result<(Option<UserInputAst>, Vec<FileEntry>), QueryError> {
+    let ast = parse_user_query(&search.query)?;
+    let files = candidate_files(
+        storage.files(Signal::Spans).await?,
+        search.start_micros,
+        search.end_micros,
+    );
+    Ok((ast, files))
 }
 
 fn too_many() -> QueryError {

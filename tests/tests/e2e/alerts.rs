@@ -576,23 +576,11 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
 
     // At startup, an invalid file stops the process with the file, group, rule and field.
     std::fs::write(&file, "groups:\n  - name: g\n    rules:\n      - alert: Slow\n        expr: up\n        for: 5parsecs\n").unwrap();
-    let out = std::process::Command::new(crate::harness::binary("porthole"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args([
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--rules",
-        ])
-        .arg(&rules)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = Porthole::refused(
+        "serve",
+        &dir.path().join("data"),
+        &["--rules", rules.to_str().unwrap()],
+    );
     assert!(
         stderr.contains("app.yaml: group \"g\": rule \"Slow\" (#1): for:"),
         "{stderr}"

@@ -102,8 +102,8 @@ impl Porthole {
         porthole
     }
 
-    /// As [`Porthole::start`], without waiting for `/readyz` over plain HTTP (for TLS).
-    pub fn spawn(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+    /// `porthole <command> --data-dir DIR <extra>`, port 0 where `extra` names no address.
+    fn command(command: &str, data_dir: &Path, extra: &[&str]) -> Command {
         let mut cmd = Command::new(binary("porthole"));
         cmd.arg(command)
             .arg("--data-dir")
@@ -114,13 +114,28 @@ impl Porthole {
                     .filter(|flag| !extra.contains(flag))
                     .flat_map(|flag| [flag, "127.0.0.1:0"]),
             )
-            .args(extra)
-            .env(
-                "PORTHOLE_LOG",
-                "info,porthole_ingest=debug,buoyant_kernel=off,deltalake_core=warn",
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(extra);
+        cmd
+    }
+
+    /// Runs a `porthole <command>` that must refuse to start; returns what it printed on
+    /// stderr.
+    pub fn refused(command: &str, data_dir: &Path, extra: &[&str]) -> String {
+        let output = Self::command(command, data_dir, extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "it started: {stderr}");
+        stderr
+    }
+
+    /// As [`Porthole::start`], without waiting for `/readyz` over plain HTTP (for TLS).
+    pub fn spawn(command: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Self::command(command, data_dir, extra);
+        cmd.env(
+            "PORTHOLE_LOG",
+            "info,porthole_ingest=debug,buoyant_kernel=off,deltalake_core=warn",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }

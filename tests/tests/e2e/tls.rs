@@ -2,7 +2,7 @@
 //! `openssl` for the test (a CA, a server certificate for 127.0.0.1/localhost, a client
 //! certificate), a real `porthole serve` and a real `porthole-collector`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -100,6 +100,31 @@ fn certificates(dir: &Path) {
     openssl(dir, &stranger);
 }
 
+/// `porthole <command>` over `dir`/data with the test's certificates (made in `dir`/certs):
+/// TLS on every listener, client certificates required on the OTLP ports.
+fn spawn_with_mutual_tls(command: &str, dir: &Path, batch_window: &str) -> (Porthole, PathBuf) {
+    let certs = dir.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    certificates(&certs);
+    let path = |name: &str| certs.join(name).display().to_string();
+    let porthole = Porthole::spawn(
+        command,
+        &dir.join("data"),
+        &[
+            "--tls-cert",
+            &path("server.pem"),
+            "--tls-key",
+            &path("server.key"),
+            "--tls-client-ca",
+            &path("ca.pem"),
+            "--batch-window",
+            batch_window,
+        ],
+        &[],
+    );
+    (porthole, certs)
+}
+
 fn client(dir: &Path, identity: Option<&str>) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
     let mut builder = reqwest::Client::builder()
@@ -123,25 +148,8 @@ fn log_export(body: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_listener_speaks_tls_and_the_otlp_ports_demand_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    std::fs::create_dir(&certs).unwrap();
-    certificates(&certs);
+    let (porthole, certs) = spawn_with_mutual_tls("serve", dir.path(), "100ms");
     let path = |name: &str| certs.join(name).display().to_string();
-    let porthole = Porthole::spawn(
-        "serve",
-        &dir.path().join("data"),
-        &[
-            "--tls-cert",
-            &path("server.pem"),
-            "--tls-key",
-            &path("server.key"),
-            "--tls-client-ca",
-            &path("ca.pem"),
-            "--batch-window",
-            "100ms",
-        ],
-        &[],
-    );
     let api = |p: &str| format!("https://{}{p}", porthole.http);
     let otlp_http = format!("https://{}/v1/logs", porthole.otlp_http);
     let browser = client(&certs, None);
@@ -319,50 +327,20 @@ async fn a_bad_certificate_file_is_refused_at_start_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("bogus.pem");
     std::fs::write(&bogus, "not a certificate").unwrap();
-    let output = Command::new(crate::harness::binary("porthole"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args([
-            "--http-addr",
-            "127.0.0.1:0",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&bogus)
-        .arg("--tls-key")
-        .arg(&bogus)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let bogus = bogus.to_str().unwrap();
+    let stderr = Porthole::refused(
+        "serve",
+        &dir.path().join("data"),
+        &["--tls-cert", bogus, "--tls-key", bogus],
+    );
     assert!(stderr.contains("--tls-cert"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_query_node_tails_ingest_nodes_over_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    std::fs::create_dir(&certs).unwrap();
-    certificates(&certs);
+    let (ingest, certs) = spawn_with_mutual_tls("ingest", dir.path(), "50ms");
     let path = |name: &str| certs.join(name).display().to_string();
-    let ingest = Porthole::spawn(
-        "ingest",
-        &dir.path().join("data"),
-        &[
-            "--tls-cert",
-            &path("server.pem"),
-            "--tls-key",
-            &path("server.key"),
-            "--tls-client-ca",
-            &path("ca.pem"),
-            "--batch-window",
-            "50ms",
-        ],
-        &[],
-    );
     let nodes = format!("https://127.0.0.1:{}", ingest.otlp_grpc.port());
     let data = dir.path().join("data");
     let (ca, cert, key) = (path("ca.pem"), path("client.pem"), path("client.key"));

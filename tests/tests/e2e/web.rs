@@ -96,20 +96,10 @@ async fn web_dir_serves_a_directory_instead_and_must_hold_an_index() {
     // A directory without index.html is refused at start, saying why.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let output = std::process::Command::new(crate::harness::binary("porthole"))
-        .args(["serve", "--web-dir", empty.to_str().unwrap(), "--data-dir"])
-        .arg(dir.path().join("data2"))
-        .args([
-            "--http-addr",
-            "127.0.0.1:0",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = Porthole::refused(
+        "serve",
+        &dir.path().join("data2"),
+        &["--web-dir", empty.to_str().unwrap()],
+    );
     assert!(stderr.contains("no index.html"), "{stderr}");
 }

@@ -4,6 +4,7 @@
 
 import { useEffect, useState } from "react";
 import { api, qs } from "../api";
+import { SearchRow } from "../components/SearchRow";
 import { ErrorNote, Loading } from "../components/Status";
 import { formatTimestamp } from "../format";
 import { navigate } from "../router";
@@ -67,18 +68,13 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
           go(draft.trim(), state.since);
         }}
       >
-        <div className="search-row">
-          <label className="grow">
-            <span className="sr-only">Service</span>
-            <input
-              data-search
-              aria-label="Service"
-              className="query-input"
-              placeholder="Service (service.name), e.g. checkout  (press / to focus)"
-              value={draft}
-              onChange={(e) => setDraft(e.target.value)}
-            />
-          </label>
+        <SearchRow
+          label="Service"
+          placeholder="Service (service.name), e.g. checkout  (press / to focus)"
+          value={draft}
+          onChange={setDraft}
+          submit="Compare"
+        >
           <label>
             <span className="sr-only">Range</span>
             <select aria-label="Range" value={state.since} onChange={(e) => go(state.service, e.target.value)}>
@@ -89,8 +85,7 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
               ))}
             </select>
           </label>
-          <button type="submit">Compare</button>
-        </div>
+        </SearchRow>
         <ErrorNote message={result.error} testId="query-error" />
       </form>
       <Loading when={result.loading} what="versions" />
