@@ -200,7 +200,10 @@ describe("the UI against a real porthole", () => {
     const url = new URL(page.url());
     const span = Date.parse(url.searchParams.get("to")) - Date.parse(url.searchParams.get("from"));
     assert.ok(span > 0 && span < 40 * 60_000, `the range shrank to about half an hour: ${span} ms`);
-    assert.equal(await page.getByLabel("From").inputValue(), url.searchParams.get("from"));
+    // The URL changes first; the picker shows it on the next render.
+    const from = url.searchParams.get("from");
+    await page.waitForFunction((v) => document.querySelector('input[aria-label="From"]')?.value === v, from, { timeout: 5000 });
+    assert.equal(await page.getByLabel("From").inputValue(), from);
     await page.waitForFunction(
       (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
       sent.logs,
