@@ -124,6 +124,11 @@ pub struct StorageArgs {
     /// Object storage root, e.g. `s3://bucket/prefix` (credentials from the AWS_* variables).
     #[arg(long, env = "PORTHOLE_STORAGE")]
     pub storage: Option<String>,
+    /// Multi-tenancy: a YAML file of tenants, their tokens and limits (see the README).
+    /// Each tenant gets its own tables under `tenants/NAME/`; every export and API call
+    /// must carry one of its tokens and sees only its data.
+    #[arg(long, env = "PORTHOLE_TENANTS")]
+    pub tenants: Option<PathBuf>,
 }
 
 /// How small files are merged and removed files deleted.
@@ -247,7 +252,8 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTHOLE_MAX_BATCH_BYTES", default_value = "64MiB")]
     pub max_batch_bytes: ByteSize,
     /// A file holding one token; with it, every OTLP export and API call (and /metrics)
-    /// must send `Authorization: Bearer TOKEN`. /healthz and /readyz stay open.
+    /// must send `Authorization: Bearer TOKEN`. /healthz and /readyz stay open. With
+    /// --tenants it is the operator's token, which reads /metrics and no tenant's data.
     #[arg(long, env = "PORTHOLE_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
     /// On `porthole query`: the OTLP gRPC URLs of the ingest nodes (comma-separated, e.g.

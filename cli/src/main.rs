@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod compactor;
+mod tenancy;
 mod web;
 
 use std::sync::Arc;
@@ -109,27 +110,42 @@ async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
 
 /// `porthole compact`: one pass, a line per table, exit.
 async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    let storage = open_storage(&args.storage).await?;
+    let root = Arc::new(open_storage(&args.storage).await?);
+    let tenants = tenancy::load(&args.storage, usize::MAX)?;
+    let stores = tenancy::stores(root, tenants.as_deref()).await?;
     let metrics = compactor::CompactionMetrics::default();
-    let passes = compactor::pass(&storage, &args.compaction.maintenance(), &metrics).await?;
-    for (signal, pass) in passes {
-        let report = &pass.compaction;
-        println!(
-            "{}",
-            serde_json::json!({
-                "table": signal.table_name(),
-                "files_replaced": report.files_replaced,
-                "files_written": report.files_written,
-                "rows": report.rows,
-                "bytes_replaced": report.bytes_replaced,
-                "bytes_written": report.bytes_written,
-                "conflicts": report.conflicts,
-                "expired_files": pass.expired,
-                "vacuumed_objects": pass.vacuumed,
-            })
-        );
+    let base = args.compaction.maintenance();
+    for (tenant, storage) in stores.all() {
+        let maintenance = tenancy::maintenance_for(&base, tenants.as_deref(), tenant.as_ref());
+        for (signal, pass) in compactor::pass(&storage, &maintenance, &metrics).await? {
+            print_pass(tenant.as_ref(), signal, &pass);
+        }
     }
     Ok(())
+}
+
+/// One JSON line per table a `porthole compact` pass visited.
+fn print_pass(
+    tenant: Option<&porthole_storage::Tenant>,
+    signal: porthole_storage::Signal,
+    pass: &compactor::Pass,
+) {
+    let report = &pass.compaction;
+    println!(
+        "{}",
+        serde_json::json!({
+            "tenant": tenant.map(|t| t.name()),
+            "table": signal.table_name(),
+            "files_replaced": report.files_replaced,
+            "files_written": report.files_written,
+            "rows": report.rows,
+            "bytes_replaced": report.bytes_replaced,
+            "bytes_written": report.bytes_written,
+            "conflicts": report.conflicts,
+            "expired_files": pass.expired,
+            "vacuumed_objects": pass.vacuumed,
+        })
+    );
 }
 
 /// How a query node talks TLS to `https://` ingest nodes (live tail), when configured.
@@ -160,11 +176,13 @@ fn ingest_client_tls(
 }
 
 async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
-    let storage = Arc::new(
+    let root = Arc::new(
         open_storage(&args.storage)
             .await?
             .with_index_cache_bytes(args.index_cache_bytes.0),
     );
+    let tenants = tenancy::load(&args.storage, args.max_request_bytes.0)?;
+    let stores = Arc::new(tenancy::stores(root.clone(), tenants.as_deref()).await?);
     let auth = args
         .auth_token_file
         .as_deref()
@@ -172,8 +190,21 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         .transpose()
         .map_err(anyhow::Error::msg)
         .context("--auth-token-file")?;
+    anyhow::ensure!(
+        tenants.is_none() || args.rules.is_none(),
+        "--rules cannot be used with --tenants: give each tenant its rule directory as \
+         `rules:` in the tenants file, so its rules read only its data"
+    );
+    let access = match (&tenants, &auth) {
+        (Some(tenants), _) => porthole_ingest::Access::Tenants(tenants.clone()),
+        (None, Some(auth)) => porthole_ingest::Access::Token(auth.clone()),
+        (None, None) => porthole_ingest::Access::Open,
+    };
     let mut registry = Registry::default();
-    storage.register_metrics(&mut registry);
+    root.register_metrics(&mut registry);
+    if let Some(tenants) = &tenants {
+        tenants.register(&mut registry);
+    }
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
     let alert_metrics = porthole_alerts::AlertMetrics::register(&mut registry);
@@ -212,13 +243,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 max_buffer_bytes: args.max_buffer_bytes.0,
                 write_timeout: args.write_timeout.into(),
             },
-            auth: auth.clone(),
+            access: access.clone(),
             tls: tls.clone(),
         };
         Some(
-            Ingest::start(config, storage.clone(), &mut registry, {
+            Ingest::start(config, stores.clone(), &mut registry, {
                 let mut routes = tonic::service::RoutesBuilder::default();
-                routes.add_service(TailService::server(storage.clone(), tail_dropped.clone()));
+                routes.add_service(TailService::server(stores.clone(), tail_dropped.clone()));
                 routes
             })
             .await
@@ -228,89 +259,142 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         None
     };
     let stop_compaction = tokio_util::sync::CancellationToken::new();
-    let compaction =
-        (roles.ingest && !Duration::from(args.compaction_interval).is_zero()).then(|| {
-            compactor::spawn(
-                storage.clone(),
-                args.compaction.maintenance(),
+    let mut compactions = Vec::new();
+    if roles.ingest && !Duration::from(args.compaction_interval).is_zero() {
+        let base = args.compaction.maintenance();
+        for (tenant, storage) in stores.all() {
+            compactions.push(compactor::spawn(
+                storage,
+                tenancy::maintenance_for(&base, tenants.as_deref(), tenant.as_ref()),
                 args.compaction_interval.into(),
-                compaction_metrics,
+                compaction_metrics.clone(),
                 stop_compaction.clone(),
-            )
-        });
+            ));
+        }
+    }
     let http_listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     let http_addr = http_listener.local_addr()?;
-    let (open, mut protected) = porthole_ingest::ops_routers(storage.clone(), Arc::new(registry));
-    if let Some(ingest) = &ingest {
-        protected = protected.merge(ingest.remote_write_router());
-    }
+    let (open, mut protected) = porthole_ingest::ops_routers(root.clone(), Arc::new(registry));
+    // remote_write authenticates itself (and finds its tenant), so it sits outside the
+    // API's token check, which with tenants is the operator's.
+    let exports = match &ingest {
+        Some(ingest) => ingest.remote_write_router(),
+        None => axum::Router::new(),
+    };
     let prom_limits = porthole_query::promql::PromLimits {
         max_series: args.promql_max_series,
         max_samples: args.promql_max_samples,
         timeout: args.promql_timeout.into(),
     };
     let stop_alerts = tokio_util::sync::CancellationToken::new();
-    let mut alerting = None;
-    if let (true, Some(dir)) = (roles.query, &args.rules) {
-        let lease_slot: Duration = args.alert_lease_slot.into();
-        anyhow::ensure!(
-            lease_slot > porthole_alerts::store::Lease::SAFETY * 2,
-            "--alert-lease-slot must be more than {:?}",
-            porthole_alerts::store::Lease::SAFETY * 2
-        );
-        let engine = porthole_alerts::Engine::new(
-            storage.clone(),
-            prom_limits.clone(),
-            porthole_alerts::AlertsConfig {
-                rules_dir: dir.clone(),
-                default_interval: args.rules_interval.into(),
-                webhooks: args.alert_webhooks.clone(),
-                alertmanagers: args.alertmanager_urls.clone(),
-                actions: args.alert_actions,
-                max_actions_per_hour: args.alert_max_actions_per_hour,
-                external_url: args
-                    .external_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{http_addr}")),
-                lease_slot,
-            },
-            alert_metrics,
-        )
-        .context("--rules")?;
-        protected = protected.merge(porthole_alerts::router(engine.clone()));
-        alerting = Some(tokio::spawn(engine.run(stop_alerts.clone())));
-    }
-    if roles.query {
-        let tail = TailSource {
-            storage: storage.clone(),
-            ingest_nodes: args.ingest_nodes.clone(),
-            authorization: token.map(|t| format!("Bearer {}", t.trim())),
-            local_commits: roles.ingest,
-            dropped: tail_dropped,
-            tls: ingest_client_tls(&args)?,
+    let mut alerting = Vec::new();
+    let mut api_routers = std::collections::BTreeMap::new();
+    for (tenant, storage) in stores.all() {
+        let config = tenant
+            .as_ref()
+            .zip(tenants.as_deref())
+            .and_then(|(tenant, tenants)| tenants.configs().iter().find(|c| &c.tenant == tenant));
+        let rules = match config {
+            Some(config) => config.rules.clone(),
+            None => args.rules.clone(),
         };
-        protected = protected.merge(porthole_query::router(porthole_query::QueryState {
-            storage,
-            sql_limits: Default::default(),
-            prom_limits,
-            prom_metrics,
-            tail,
-        }));
+        let mut api = axum::Router::new();
+        if let (true, Some(dir)) = (roles.query, rules) {
+            let lease_slot: Duration = args.alert_lease_slot.into();
+            anyhow::ensure!(
+                lease_slot > porthole_alerts::store::Lease::SAFETY * 2,
+                "--alert-lease-slot must be more than {:?}",
+                porthole_alerts::store::Lease::SAFETY * 2
+            );
+            let engine = porthole_alerts::Engine::new(
+                storage.clone(),
+                prom_limits.clone(),
+                porthole_alerts::AlertsConfig {
+                    rules_dir: dir.clone(),
+                    default_interval: args.rules_interval.into(),
+                    webhooks: args.alert_webhooks.clone(),
+                    alertmanagers: args.alertmanager_urls.clone(),
+                    actions: args.alert_actions,
+                    max_actions_per_hour: args.alert_max_actions_per_hour,
+                    external_url: args
+                        .external_url
+                        .clone()
+                        .unwrap_or_else(|| format!("http://{http_addr}")),
+                    lease_slot,
+                },
+                alert_metrics.clone(),
+            )
+            .with_context(|| match &tenant {
+                Some(tenant) => format!("the rules of tenant {tenant}"),
+                None => "--rules".to_string(),
+            })?;
+            api = api.merge(porthole_alerts::router(engine.clone()));
+            alerting.push(tokio::spawn(engine.run(stop_alerts.clone())));
+        }
+        if roles.query {
+            // Live tail from other ingest nodes: as this tenant, or with the cluster token.
+            let authorization = match config {
+                Some(config) => Some(config.authorization()),
+                None => token.as_ref().map(|t| format!("Bearer {}", t.trim())),
+            };
+            let tail = TailSource {
+                storage: storage.clone(),
+                ingest_nodes: args.ingest_nodes.clone(),
+                authorization,
+                local_commits: roles.ingest,
+                dropped: tail_dropped.clone(),
+                tls: ingest_client_tls(&args)?,
+            };
+            api = api.merge(porthole_query::router(porthole_query::QueryState {
+                storage,
+                sql_limits: Default::default(),
+                prom_limits: prom_limits.clone(),
+                prom_metrics: prom_metrics.clone(),
+                tail,
+            }));
+        }
+        api_routers.insert(tenant, api);
     }
+    let tenant_api = match &tenants {
+        Some(tenants) => {
+            let routers = api_routers
+                .into_iter()
+                .filter_map(|(tenant, api)| Some((tenant?, api)))
+                .collect();
+            Some(tenancy::TenantApi {
+                tenants: tenants.clone(),
+                routers: Arc::new(routers),
+            })
+        }
+        None => {
+            if let Some(api) = api_routers.remove(&None) {
+                protected = protected.merge(api);
+            }
+            None
+        }
+    };
     if let Some(auth) = auth {
         protected = protected.route_layer(axum::middleware::from_fn_with_state(
             auth,
             porthole_ingest::require_bearer,
         ));
     }
-    let http = open.merge(protected);
+    let http = open.merge(protected).merge(exports);
     let ui = web::Web::new(args.web_dir.clone())?;
     let serve_ui = roles.query;
+    // With tenants, the API is found here, after the token picked the tenant's routes
+    // (a fallback, so those routes see their own path parameters only).
     let http = http.fallback(
-        move |method: axum::http::Method, uri: axum::http::Uri| async move {
+        move |request: axum::extract::Request| async move {
             use axum::response::IntoResponse;
+            if let Some(api) = &tenant_api
+                && request.uri().path().starts_with("/api/")
+            {
+                return tenancy::tenant_api(api, request).await;
+            }
+            let (method, uri) = (request.method().clone(), request.uri().clone());
             if method == axum::http::Method::GET
                 && serve_ui
                 && let Some(page) = ui.serve(&uri).await
@@ -354,10 +438,10 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     tracing::info!("shutting down: no new exports; committing what is buffered");
     stop_compaction.cancel();
     stop_alerts.cancel();
-    if let Some(alerting) = alerting {
+    for alerting in alerting {
         let _ = alerting.await;
     }
-    if let Some(compaction) = compaction {
+    for compaction in compactions {
         let _ = compaction.await;
     }
     if let Some(ingest) = ingest {

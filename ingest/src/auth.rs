@@ -9,7 +9,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use porthole_storage::Tenant;
 use subtle::ConstantTimeEq;
+
+use crate::IngestError;
+use crate::tenants::Tenants;
 
 /// The one token callers must present.
 #[derive(Clone)]
@@ -47,12 +51,53 @@ impl BearerAuth {
     /// Whether the `authorization` header carries the token. Only the token's length can
     /// be learnt from the timing.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-        match presented {
+        match presented_token(headers) {
             Some(token) => bool::from(token.ct_eq(&self.token)),
             None => false,
+        }
+    }
+
+    pub(crate) fn expected(&self) -> &[u8] {
+        &self.token
+    }
+}
+
+/// The token of an `authorization: Bearer TOKEN` header.
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+}
+
+/// Who may send and read, as configured: anyone, the holders of one token
+/// (`--auth-token-file`), or each tenant's token holders (`--tenants`).
+#[derive(Clone, Debug, Default)]
+pub enum Access {
+    #[default]
+    Open,
+    Token(BearerAuth),
+    Tenants(Arc<Tenants>),
+}
+
+impl Access {
+    /// Whom the request is for: `Ok(None)` without tenants, `Ok(Some(tenant))` with them,
+    /// `Err` when its token is missing or wrong.
+    pub fn admit(&self, headers: &HeaderMap) -> Result<Option<Tenant>, IngestError> {
+        match self {
+            Access::Open => Ok(None),
+            Access::Token(auth) if auth.allows(headers) => Ok(None),
+            Access::Token(_) => Err(IngestError::Unauthenticated),
+            Access::Tenants(tenants) => tenants
+                .tenant_of(headers)
+                .map(|config| Some(config.tenant.clone()))
+                .ok_or(IngestError::Unauthenticated),
+        }
+    }
+
+    pub fn tenants(&self) -> Option<&Arc<Tenants>> {
+        match self {
+            Access::Tenants(tenants) => Some(tenants),
+            _ => None,
         }
     }
 }
@@ -70,12 +115,17 @@ pub async fn require_bearer(
         path = request.uri().path(),
         "request refused: missing or wrong bearer token"
     );
+    unauthorized()
+}
+
+/// 401 with `WWW-Authenticate: Bearer` and the API's error body.
+pub fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
         axum::Json(serde_json::json!({"error": {
             "code": "unauthorized",
-            "message": "this server needs `Authorization: Bearer <token>` with its token",
+            "message": "this server needs `Authorization: Bearer <token>` with a valid token",
         }})),
     )
         .into_response()

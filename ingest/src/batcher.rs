@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use porthole_storage::{AppendReport, Signal, Storage};
+use porthole_storage::{AppendReport, Signal, Stores, Tenant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
@@ -46,6 +46,8 @@ impl Default for BatchConfig {
 struct Pending {
     rows: RecordBatch,
     bytes: usize,
+    /// Whose tables the rows go to (None: the root's, single-tenant).
+    tenant: Option<Tenant>,
     _budget: OwnedSemaphorePermit,
     ack: oneshot::Sender<Result<AppendReport, IngestError>>,
 }
@@ -63,7 +65,7 @@ pub struct Batcher {
 impl Batcher {
     pub fn start(
         config: BatchConfig,
-        storage: Arc<Storage>,
+        stores: Arc<Stores>,
         metrics: Arc<IngestMetrics>,
     ) -> Arc<Self> {
         let budget = Arc::new(Semaphore::new(config.max_buffer_bytes));
@@ -76,7 +78,7 @@ impl Batcher {
             let worker = Worker {
                 signal,
                 config: config.clone(),
-                storage: storage.clone(),
+                stores: stores.clone(),
                 metrics: metrics.clone(),
                 budget: budget.clone(),
                 max_buffer_bytes: config.max_buffer_bytes,
@@ -94,11 +96,13 @@ impl Batcher {
         })
     }
 
-    /// Queues the rows and waits until they are committed (or the batch failed).
+    /// Queues the rows for `tenant`'s table and waits until they are committed (or the
+    /// batch failed).
     pub async fn submit(
         &self,
         signal: Signal,
         rows: RecordBatch,
+        tenant: Option<Tenant>,
     ) -> Result<AppendReport, IngestError> {
         let bytes = rows.get_array_memory_size().max(1);
         let permits = u32::try_from(bytes).map_err(|_| IngestError::TooLarge {
@@ -121,6 +125,7 @@ impl Batcher {
         let pending = Pending {
             rows,
             bytes,
+            tenant,
             _budget: budget,
             ack,
         };
@@ -168,7 +173,7 @@ impl Batcher {
 struct Worker {
     signal: Signal,
     config: BatchConfig,
-    storage: Arc<Storage>,
+    stores: Arc<Stores>,
     metrics: Arc<IngestMetrics>,
     budget: Arc<Semaphore>,
     max_buffer_bytes: usize,
@@ -210,24 +215,38 @@ impl Worker {
         }
     }
 
+    /// One commit per tenant in the batch: each tenant's rows go to its own table, and a
+    /// failure fails only that tenant's exports.
     async fn commit_batch(&self, batch: Vec<Pending>) {
+        let mut by_tenant: std::collections::BTreeMap<Option<Tenant>, Vec<Pending>> =
+            Default::default();
+        for pending in batch {
+            by_tenant
+                .entry(pending.tenant.clone())
+                .or_default()
+                .push(pending);
+        }
+        for (tenant, batch) in by_tenant {
+            self.commit_tenant_batch(tenant.as_ref(), batch).await;
+        }
+    }
+
+    async fn commit_tenant_batch(&self, tenant: Option<&Tenant>, batch: Vec<Pending>) {
         let schema = batch[0].rows.schema();
         let rows = arrow::compute::concat_batches(&schema, batch.iter().map(|p| &p.rows));
-        let result = match rows {
-            Ok(rows) => match timeout(
-                self.config.write_timeout,
-                self.storage.append(self.signal, rows),
-            )
-            .await
-            {
-                Ok(Ok(report)) => Ok(report),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!(
-                    "write and commit took longer than {:?}",
-                    self.config.write_timeout
-                )),
-            },
-            Err(e) => Err(e.to_string()),
+        let result = match (rows, self.stores.scoped(tenant)) {
+            (Ok(rows), Some(storage)) => {
+                match timeout(self.config.write_timeout, storage.append(self.signal, rows)).await {
+                    Ok(Ok(report)) => Ok(report),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!(
+                        "write and commit took longer than {:?}",
+                        self.config.write_timeout
+                    )),
+                }
+            }
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(_), None) => Err(format!("no tables for tenant {tenant:?}")),
         };
         match &result {
             Ok(report) => {

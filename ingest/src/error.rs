@@ -27,9 +27,16 @@ pub enum IngestError {
     StorageUnavailable,
     #[error("server is shutting down, retry on another node")]
     ShuttingDown,
-    /// No bearer token, or the wrong one (`--auth-token-file`).
+    /// No bearer token, or the wrong one (`--auth-token-file`, `--tenants`).
     #[error("missing or wrong bearer token")]
     Unauthenticated,
+    /// The tenant sends faster than its `ingest_bytes_per_second`; the sender keeps the
+    /// data and retries after the pause it is told.
+    #[error("tenant {tenant} is over its ingest rate of {bytes_per_second} bytes/s, retry later")]
+    RateLimited {
+        tenant: String,
+        bytes_per_second: u32,
+    },
 }
 
 impl IngestError {
@@ -38,7 +45,9 @@ impl IngestError {
             IngestError::InvalidRequest(_) | IngestError::Unsupported { .. } => {
                 Code::InvalidArgument
             }
-            IngestError::TooLarge { .. } => Code::ResourceExhausted,
+            IngestError::TooLarge { .. } | IngestError::RateLimited { .. } => {
+                Code::ResourceExhausted
+            }
             IngestError::Unauthenticated => Code::Unauthenticated,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
@@ -52,14 +61,18 @@ impl IngestError {
             IngestError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
             | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
+    /// Whether the sender should keep the data and retry (after [`RETRY_AFTER`]): OTLP
+    /// senders retry UNAVAILABLE, and RESOURCE_EXHAUSTED only when it carries RetryInfo,
+    /// which a rate limit's does.
     pub fn is_retryable(&self) -> bool {
-        self.grpc_code() == Code::Unavailable
+        self.grpc_code() == Code::Unavailable || matches!(self, IngestError::RateLimited { .. })
     }
 
     /// The label this rejection is counted under on `/metrics`.
@@ -72,6 +85,7 @@ impl IngestError {
             IngestError::StorageUnavailable => "storage_unavailable",
             IngestError::ShuttingDown => "shutting_down",
             IngestError::Unauthenticated => "unauthenticated",
+            IngestError::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -111,6 +125,14 @@ mod tests {
             (IngestError::Overloaded, Code::Unavailable, 503),
             (IngestError::StorageUnavailable, Code::Unavailable, 503),
             (IngestError::Unauthenticated, Code::Unauthenticated, 401),
+            (
+                IngestError::RateLimited {
+                    tenant: "a".into(),
+                    bytes_per_second: 1,
+                },
+                Code::ResourceExhausted,
+                429,
+            ),
         ];
         for (error, code, status) in cases {
             assert_eq!(error.grpc_code(), code);
@@ -122,5 +144,15 @@ mod tests {
             status.get_details_retry_info().unwrap().retry_delay,
             Some(RETRY_AFTER)
         );
+        // RESOURCE_EXHAUSTED is retried by OTLP senders only with RetryInfo: a rate limit
+        // has it, an oversized request (which can never pass) does not.
+        let limited: tonic::Status = IngestError::RateLimited {
+            tenant: "a".into(),
+            bytes_per_second: 1,
+        }
+        .into();
+        assert!(limited.get_details_retry_info().is_some());
+        let too_large: tonic::Status = IngestError::TooLarge { limit: 1 }.into();
+        assert!(too_large.get_details_retry_info().is_none());
     }
 }

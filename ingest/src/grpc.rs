@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use porthole_storage::Signal;
+use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
-use crate::auth::BearerAuth;
+use crate::auth::Access;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
 
@@ -36,9 +36,12 @@ impl LogsService for OtlpGrpc {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let tenant = request.extensions().get::<Tenant>().cloned();
         let request = request.into_inner();
         let size = request.encoded_len();
-        Ok(Response::new(self.pipeline.export(request, size).await?))
+        Ok(Response::new(
+            self.pipeline.export(request, size, tenant).await?,
+        ))
     }
 }
 
@@ -48,9 +51,12 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let tenant = request.extensions().get::<Tenant>().cloned();
         let request = request.into_inner();
         let size = request.encoded_len();
-        Ok(Response::new(self.pipeline.export(request, size).await?))
+        Ok(Response::new(
+            self.pipeline.export(request, size, tenant).await?,
+        ))
     }
 }
 
@@ -60,9 +66,12 @@ impl MetricsService for OtlpGrpc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let tenant = request.extensions().get::<Tenant>().cloned();
         let request = request.into_inner();
         let size = request.encoded_len();
-        Ok(Response::new(self.pipeline.export(request, size).await?))
+        Ok(Response::new(
+            self.pipeline.export(request, size, tenant).await?,
+        ))
     }
 }
 
@@ -109,8 +118,9 @@ pub fn router(
 pub struct AdmissionLayer {
     pub metrics: Arc<IngestMetrics>,
     pub inflight: Arc<Semaphore>,
-    /// With `--auth-token-file`, exports without the token are refused UNAUTHENTICATED.
-    pub auth: Option<BearerAuth>,
+    /// Exports without a valid token are refused UNAUTHENTICATED; with tenants, the
+    /// caller's [`Tenant`] goes into the request's extensions.
+    pub access: Access,
 }
 
 impl<S> tower::Layer<S> for AdmissionLayer {
@@ -120,7 +130,7 @@ impl<S> tower::Layer<S> for AdmissionLayer {
             inner,
             metrics: self.metrics.clone(),
             inflight: self.inflight.clone(),
-            auth: self.auth.clone(),
+            access: self.access.clone(),
         }
     }
 }
@@ -130,7 +140,7 @@ pub struct Admission<S> {
     inner: S,
     metrics: Arc<IngestMetrics>,
     inflight: Arc<Semaphore>,
-    auth: Option<BearerAuth>,
+    access: Access,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
@@ -148,7 +158,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let signal = signal_of_path(request.uri().path());
         let metrics = self.metrics.clone();
         let refuse = |error: IngestError| -> Self::Future {
@@ -159,10 +169,12 @@ where
                 tonic::Status::from(error).into_http()
             )))
         };
-        if let Some(auth) = &self.auth
-            && !auth.allows(request.headers())
-        {
-            return refuse(IngestError::Unauthenticated);
+        match self.access.admit(request.headers()) {
+            Ok(Some(tenant)) => {
+                request.extensions_mut().insert(tenant);
+            }
+            Ok(None) => {}
+            Err(error) => return refuse(error),
         }
         let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
             return refuse(IngestError::Overloaded);

@@ -17,7 +17,7 @@ use porthole_proto::trace_service::ExportTraceServiceRequest;
 use tokio::sync::Semaphore;
 
 use crate::IngestError;
-use crate::auth::BearerAuth;
+use crate::auth::Access;
 use crate::error::RETRY_AFTER;
 use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
@@ -32,27 +32,17 @@ pub(crate) struct HttpState {
     pub(crate) pipeline: Pipeline,
     pub(crate) max_request_bytes: usize,
     pub(crate) inflight: Arc<Semaphore>,
-    pub(crate) auth: Option<BearerAuth>,
+    pub(crate) access: Access,
 }
 
-pub fn router(
-    pipeline: Pipeline,
-    max_request_bytes: usize,
-    inflight: Arc<Semaphore>,
-    auth: Option<BearerAuth>,
-) -> Router {
+pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
         .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
         .route("/api/v1/write", post(crate::remote_write::write))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(HttpState {
-            pipeline,
-            max_request_bytes,
-            inflight,
-            auth,
-        })
+        .with_state(state)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -75,11 +65,10 @@ async fn export<E: OtlpExport>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(auth) = &state.auth
-        && !auth.allows(&headers)
-    {
-        return reject::<E>(&state, IngestError::Unauthenticated, Encoding::Json, 0);
-    }
+    let tenant = match state.access.admit(&headers) {
+        Ok(tenant) => tenant,
+        Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
+    };
     // Before the body is read, so memory stays bounded however many clients connect.
     let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
         return reject::<E>(&state, IngestError::Overloaded, Encoding::Json, 0);
@@ -103,7 +92,7 @@ async fn export<E: OtlpExport>(
         Ok(request) => request,
         Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
     };
-    match state.pipeline.export(request, wire_bytes).await {
+    match state.pipeline.export(request, wire_bytes, tenant).await {
         Ok(response) => encode(StatusCode::OK, encoding, &response),
         Err(error) => respond_error(&error, encoding),
     }

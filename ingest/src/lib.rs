@@ -16,18 +16,19 @@ mod ops;
 mod pipeline;
 pub mod remote_write;
 mod telemetry;
+pub mod tenants;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use porthole_storage::Storage;
+use porthole_storage::Stores;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{BearerAuth, require_bearer};
+pub use auth::{Access, BearerAuth, require_bearer, unauthorized};
 pub use batcher::BatchConfig;
 pub use error::IngestError;
 pub use ops::ops_routers;
@@ -43,8 +44,8 @@ pub struct IngestConfig {
     /// it exports get UNAVAILABLE. With `max_request_bytes` it bounds decoding memory.
     pub max_inflight_requests: usize,
     pub batch: BatchConfig,
-    /// When set, every export must carry this bearer token.
-    pub auth: Option<BearerAuth>,
+    /// Who may export: anyone, one token's holders, or tenants (each to its own tables).
+    pub access: Access,
     /// When set, both receivers speak TLS only (and ask for client certificates when it
     /// has a client CA).
     pub tls: Option<tls::Tls>,
@@ -58,7 +59,7 @@ impl Default for IngestConfig {
             max_request_bytes: 8 * 1024 * 1024,
             max_inflight_requests: 256,
             batch: BatchConfig::default(),
-            auth: None,
+            access: Access::Open,
             tls: None,
         }
     }
@@ -79,15 +80,16 @@ impl Ingest {
     /// is served on the OTLP gRPC port beside the OTLP services.
     pub async fn start(
         config: IngestConfig,
-        storage: Arc<Storage>,
+        stores: Arc<Stores>,
         registry: &mut Registry,
         extra_grpc: tonic::service::RoutesBuilder,
     ) -> std::io::Result<Self> {
         let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
-        let batcher = batcher::Batcher::start(config.batch.clone(), storage, metrics.clone());
+        let batcher = batcher::Batcher::start(config.batch.clone(), stores, metrics.clone());
         let pipeline = pipeline::Pipeline {
             batcher: batcher.clone(),
             metrics: metrics.clone(),
+            tenants: config.access.tenants().cloned(),
         };
         let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
         let http_listener = TcpListener::bind(config.otlp_http_addr).await?;
@@ -97,7 +99,7 @@ impl Ingest {
 
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
         let grpc_inflight = inflight.clone();
-        let grpc_auth = config.auth.clone();
+        let grpc_access = config.access.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
         let mut builder = tonic::transport::Server::builder();
@@ -111,7 +113,7 @@ impl Ingest {
                 .layer(grpc::AdmissionLayer {
                     metrics,
                     inflight: grpc_inflight,
-                    auth: grpc_auth,
+                    access: grpc_access,
                 })
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
@@ -125,17 +127,12 @@ impl Ingest {
         });
 
         let http_state = http::HttpState {
-            pipeline: pipeline.clone(),
-            max_request_bytes: config.max_request_bytes,
-            inflight: inflight.clone(),
-            auth: config.auth.clone(),
-        };
-        let http_routes = http::router(
             pipeline,
-            config.max_request_bytes,
+            max_request_bytes: config.max_request_bytes,
             inflight,
-            config.auth.clone(),
-        );
+            access: config.access.clone(),
+        };
+        let http_routes = http::router(http_state.clone());
         let stop = stop_accepting.clone();
         let (plain_listener, tls_listener) = match &config.tls {
             Some(tls) => (None, Some(tls.otlp_listener(http_listener)?)),

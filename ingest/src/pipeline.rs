@@ -3,27 +3,52 @@
 
 use std::sync::Arc;
 
-use porthole_storage::Signal;
+use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
 use crate::batcher::Batcher;
 use crate::export::OtlpExport;
 use crate::telemetry::IngestMetrics;
+use crate::tenants::Tenants;
 
 #[derive(Clone)]
 pub struct Pipeline {
     pub(crate) batcher: Arc<Batcher>,
     pub(crate) metrics: Arc<IngestMetrics>,
+    /// With tenants: their rate limits and counters.
+    pub(crate) tenants: Option<Arc<Tenants>>,
 }
 
 impl Pipeline {
-    /// Converts and durably stores one decoded export; the response says which records, if
-    /// any, were refused.
+    /// Converts and durably stores one decoded export in `tenant`'s tables (the root's
+    /// without tenants); the response says which records, if any, were refused.
     pub async fn export<E: OtlpExport>(
         &self,
         request: E,
         wire_bytes: usize,
+        tenant: Option<Tenant>,
     ) -> Result<E::Response, IngestError> {
+        let result = self.export_for(request, wire_bytes, tenant.as_ref()).await;
+        if let (Some(tenants), Some(tenant)) = (&self.tenants, &tenant)
+            && let Err(error) = &result
+        {
+            tenants.refused(tenant, error.reason());
+        }
+        result
+    }
+
+    async fn export_for<E: OtlpExport>(
+        &self,
+        request: E,
+        wire_bytes: usize,
+        tenant: Option<&Tenant>,
+    ) -> Result<E::Response, IngestError> {
+        if let (Some(tenants), Some(tenant)) = (&self.tenants, tenant)
+            && let Err(error) = tenants.charge(tenant, wire_bytes)
+        {
+            self.rejected(E::SIGNAL, &error, 0, wire_bytes);
+            return Err(error);
+        }
         let received_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
@@ -36,13 +61,20 @@ impl Pipeline {
             tracing::warn!(signal = %E::SIGNAL, rejected = converted.rejected, reason = converted.rejection_reason.as_deref().unwrap_or(""), "records refused");
         }
         if rows > 0 {
-            if let Err(error) = self.batcher.submit(E::SIGNAL, converted.batch).await {
+            if let Err(error) = self
+                .batcher
+                .submit(E::SIGNAL, converted.batch, tenant.cloned())
+                .await
+            {
                 self.rejected(E::SIGNAL, &error, rows, wire_bytes);
                 return Err(error);
             }
         }
         self.metrics
             .export_accepted(E::SIGNAL, rows, wire_bytes as u64);
+        if let (Some(tenants), Some(tenant)) = (&self.tenants, tenant) {
+            tenants.accepted(tenant, E::SIGNAL, rows, wire_bytes as u64);
+        }
         Ok(E::response(converted.rejected, converted.rejection_reason))
     }
 

@@ -145,11 +145,10 @@ pub(crate) async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(auth) = &state.auth
-        && !auth.allows(&headers)
-    {
-        return reply(&IngestError::Unauthenticated);
-    }
+    let tenant = match state.access.admit(&headers) {
+        Ok(tenant) => tenant,
+        Err(error) => return reply(&error),
+    };
     let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
         state
             .pipeline
@@ -193,7 +192,7 @@ pub(crate) async fn write(
         }
     };
     let (export, refused, reason) = to_otlp(request);
-    if let Err(error) = state.pipeline.export(export, wire_bytes).await {
+    if let Err(error) = state.pipeline.export(export, wire_bytes, tenant).await {
         return reply(&error);
     }
     if refused > 0 {

@@ -17,7 +17,7 @@ use futures::{Stream, StreamExt};
 use porthole_proto::tail::tail_client::TailClient;
 use porthole_proto::tail::tail_server::{Tail, TailServer};
 use porthole_proto::tail::{Filter, SubscribeRequest, TailEvent, tail_event};
-use porthole_storage::{CommittedFile, Signal, Storage, open_packed_index};
+use porthole_storage::{CommittedFile, Signal, Storage, Stores, Tenant, open_packed_index};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
 use tantivy::collector::DocSetCollector;
@@ -298,16 +298,18 @@ pub fn sse(rx: mpsc::Receiver<TailItem>) -> Sse<impl Stream<Item = Result<Event,
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-/// The gRPC side, served by ingest nodes: the same matching, over their own commits.
+/// The gRPC side, served by ingest nodes: the same matching, over their own commits — with
+/// tenants, only the commits of the tenant whose token the subscriber presented (the OTLP
+/// port's admission puts that [`Tenant`] in the request's extensions).
 #[derive(Clone)]
 pub struct TailService {
-    storage: Arc<Storage>,
+    stores: Arc<Stores>,
     dropped: Counter,
 }
 
 impl TailService {
-    pub fn server(storage: Arc<Storage>, dropped: Counter) -> TailServer<Self> {
-        TailServer::new(Self { storage, dropped })
+    pub fn server(stores: Arc<Stores>, dropped: Counter) -> TailServer<Self> {
+        TailServer::new(Self { stores, dropped })
     }
 }
 
@@ -321,6 +323,12 @@ impl Tail for TailService {
         &self,
         request: tonic::Request<SubscribeRequest>,
     ) -> Result<tonic::Response<EventStream>, tonic::Status> {
+        let tenant = request.extensions().get::<Tenant>();
+        let storage = self
+            .stores
+            .scoped(tenant)
+            .cloned()
+            .ok_or_else(|| tonic::Status::unauthenticated("no tenant's token"))?;
         let request = request.into_inner();
         let filters = request
             .filters
@@ -330,7 +338,7 @@ impl Tail for TailService {
         let subscription = Subscription::new(&request.query, filters)
             .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
-        follow_local_commits(&self.storage, subscription, tx, self.dropped.clone());
+        follow_local_commits(&storage, subscription, tx, self.dropped.clone());
         let events = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
             let event = match item {
                 TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),

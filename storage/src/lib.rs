@@ -23,6 +23,7 @@ mod metrics;
 mod resource;
 mod signal;
 mod spans;
+mod tenancy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use logs::convert_logs;
 pub use metrics::convert_metrics;
 pub use signal::Signal;
 pub use spans::convert_spans;
+pub use tenancy::{Stores, Tenant};
 
 use catalog::Catalog;
 
@@ -84,8 +86,14 @@ pub struct Storage {
     compaction_lock: tokio::sync::Mutex<()>,
     /// Removed files [`Storage::vacuum`] already deleted, while their tombstones last.
     vacuumed: tokio::sync::Mutex<BTreeMap<Signal, std::collections::HashSet<String>>>,
-    index_cache: cache::Cache<tantivy::Searcher>,
-    parquet_footers: cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>,
+    /// Shared with the tenants' storages opened from this one ([`Storage::open_tenant`]),
+    /// whose keys start with their own [`Storage::cache_scope`].
+    index_cache: Arc<cache::Cache<tantivy::Searcher>>,
+    parquet_footers: Arc<cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>>,
+    /// The object-store options it was opened with, for its tenants' storages.
+    options: HashMap<String, String>,
+    /// Prefix of this storage's cache keys: empty at the root, `tenants/NAME/` for a tenant.
+    cache_scope: String,
 }
 
 /// Packed index bytes kept open by default (see [`Storage::with_index_cache_bytes`]).
@@ -93,8 +101,12 @@ pub const DEFAULT_INDEX_CACHE_BYTES: usize = 512 * 1024 * 1024;
 /// Decoded Parquet footers (with page indexes) kept, in bytes.
 const PARQUET_FOOTER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-fn index_cache(bytes: usize) -> cache::Cache<tantivy::Searcher> {
-    cache::Cache::new("porthole_index_cache", "opened full-text index", bytes)
+fn index_cache(bytes: usize) -> Arc<cache::Cache<tantivy::Searcher>> {
+    Arc::new(cache::Cache::new(
+        "porthole_index_cache",
+        "opened full-text index",
+        bytes,
+    ))
 }
 
 impl Storage {
@@ -109,11 +121,46 @@ impl Storage {
         location: Location,
         options: HashMap<String, String>,
     ) -> Result<Self> {
+        let footers = Arc::new(cache::Cache::new(
+            "porthole_parquet_footer_cache",
+            "decoded Parquet footer",
+            PARQUET_FOOTER_CACHE_BYTES,
+        ));
+        let caches = (
+            index_cache(DEFAULT_INDEX_CACHE_BYTES),
+            footers,
+            String::new(),
+        );
+        Self::open_sharing(location, options, caches).await
+    }
+
+    /// One tenant's tables under this root ([`Location::tenant`]), sharing this storage's
+    /// caches and object-store options.
+    pub async fn open_tenant(&self, tenant: &Tenant) -> Result<Self> {
+        let location = self.location.tenant(tenant);
+        let scope = format!("tenants/{}/", tenant.name());
+        let caches = (
+            self.index_cache.clone(),
+            self.parquet_footers.clone(),
+            scope,
+        );
+        Self::open_sharing(location, self.options.clone(), caches).await
+    }
+
+    async fn open_sharing(
+        location: Location,
+        options: HashMap<String, String>,
+        (index_cache, parquet_footers, cache_scope): (
+            Arc<cache::Cache<tantivy::Searcher>>,
+            Arc<cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>>,
+            String,
+        ),
+    ) -> Result<Self> {
         // deltalake brings both rustls crypto providers, so none is chosen automatically;
         // without this, the first TLS client (S3 over https) panics.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut merged = location.storage_options();
-        merged.extend(options);
+        merged.extend(options.clone());
         let mut catalogs = BTreeMap::new();
         for signal in Signal::ALL {
             let catalog =
@@ -127,12 +174,10 @@ impl Storage {
             commits,
             compaction_lock: Default::default(),
             vacuumed: Default::default(),
-            index_cache: index_cache(DEFAULT_INDEX_CACHE_BYTES),
-            parquet_footers: cache::Cache::new(
-                "porthole_parquet_footer_cache",
-                "decoded Parquet footer",
-                PARQUET_FOOTER_CACHE_BYTES,
-            ),
+            options,
+            index_cache,
+            parquet_footers,
+            cache_scope,
         })
     }
 
@@ -156,16 +201,21 @@ impl Storage {
 
     /// Drops what the caches hold for a data file that left the table.
     pub(crate) fn forget_file(&self, signal: Signal, data_path: &str) {
-        let table = signal.table_name();
         self.index_cache
-            .remove(&format!("{table}/{}", index_path_of(data_path)));
-        self.parquet_footers.remove(&format!("{table}/{data_path}"));
+            .remove(&self.cache_key(signal, &index_path_of(data_path)));
+        self.parquet_footers
+            .remove(&self.cache_key(signal, data_path));
+    }
+
+    /// A file's key in the shared caches: unique across tenants and tables.
+    fn cache_key(&self, signal: Signal, path: &str) -> String {
+        format!("{}{}/{path}", self.cache_scope, signal.table_name())
     }
 
     /// The searcher of a data file's packed index (`index_path`, relative to the table
     /// root), from the cache when it was opened before.
     pub async fn open_index(&self, signal: Signal, index_path: &str) -> Result<tantivy::Searcher> {
-        let key = format!("{}/{index_path}", signal.table_name());
+        let key = self.cache_key(signal, index_path);
         if let Some(searcher) = self.index_cache.get(&key) {
             return Ok(searcher);
         }
@@ -306,7 +356,7 @@ impl Storage {
         #[allow(deprecated)]
         let mut reader =
             parquet::arrow::async_reader::ParquetObjectReader::new(store, ObjectPath::from(path));
-        let key = format!("{}/{path}", signal.table_name());
+        let key = self.cache_key(signal, path);
         let metadata = match self.parquet_footers.get(&key) {
             Some(metadata) => metadata,
             None => {

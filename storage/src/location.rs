@@ -26,8 +26,10 @@ pub enum Location {
         bucket: String,
         prefix: String,
     },
-    /// One process's memory; gone when it exits.
-    Memory,
+    /// One process's memory; gone when it exits. `prefix` separates tenants.
+    Memory {
+        prefix: String,
+    },
 }
 
 impl Location {
@@ -60,7 +62,9 @@ impl Location {
                 url.to_file_path()
                     .map_err(|_| invalid("not a local path"))?,
             )),
-            "memory" => Ok(Location::Memory),
+            "memory" => Ok(Location::Memory {
+                prefix: String::new(),
+            }),
             other => Err(invalid(&format!(
                 "unsupported scheme {other:?}; use s3://, file:// or a path"
             ))),
@@ -76,6 +80,30 @@ impl Location {
     /// alerting lease): `_porthole/NAME/` under the root, which Delta readers skip.
     pub fn state_url(&self, name: &str) -> Result<Url> {
         self.url_under(&format!("_porthole/{name}"))
+    }
+
+    /// The root of one tenant's tables and state: `tenants/NAME/` under this root. Tenants
+    /// never share a table, so a query engine given one tenant's tables cannot reach
+    /// another's, and each prefix can have its own bucket policy, retention and vacuum.
+    pub fn tenant(&self, tenant: &crate::Tenant) -> Location {
+        let sub = format!("tenants/{}", tenant.name());
+        let join = |prefix: &str| {
+            if prefix.is_empty() {
+                sub.clone()
+            } else {
+                format!("{prefix}/{sub}")
+            }
+        };
+        match self {
+            Location::Local(root) => Location::Local(root.join("tenants").join(tenant.name())),
+            Location::S3 { bucket, prefix } => Location::S3 {
+                bucket: bucket.clone(),
+                prefix: join(prefix),
+            },
+            Location::Memory { prefix } => Location::Memory {
+                prefix: join(prefix),
+            },
+        }
     }
 
     /// The folder `relative` (`/`-separated) under the root, created when local.
@@ -97,7 +125,10 @@ impl Location {
             Location::S3 { bucket, prefix } => {
                 Url::parse(&format!("s3://{bucket}/{prefix}/{relative}/"))
             }
-            Location::Memory => Url::parse(&format!("memory:///{relative}/")),
+            Location::Memory { prefix } if prefix.is_empty() => {
+                Url::parse(&format!("memory:///{relative}/"))
+            }
+            Location::Memory { prefix } => Url::parse(&format!("memory:///{prefix}/{relative}/")),
         }
         .map_err(|e| StorageError::InvalidLocation {
             location: format!("{self:?}"),
@@ -157,12 +188,50 @@ mod tests {
         );
         assert_eq!(
             Location::parse(Some("memory://"), dir).unwrap(),
-            Location::Memory
+            Location::Memory {
+                prefix: String::new()
+            }
         );
         let err = Location::parse(Some("gs://b"), dir)
             .unwrap_err()
             .to_string();
         assert!(err.contains("unsupported scheme"), "{err}");
         assert!(Location::parse(Some("s3:///nobucket"), dir).is_err());
+    }
+
+    #[test]
+    fn a_tenant_lives_under_tenants_slash_its_name() {
+        let team = crate::Tenant::new("team-a").unwrap();
+        assert_eq!(
+            Location::Local("/data".into()).tenant(&team),
+            Location::Local("/data/tenants/team-a".into())
+        );
+        let s3 = Location::S3 {
+            bucket: "b".into(),
+            prefix: "porthole".into(),
+        };
+        assert_eq!(
+            s3.tenant(&team).table_url(Signal::Logs).unwrap().as_str(),
+            "s3://b/porthole/tenants/team-a/logs/"
+        );
+        let bare = Location::S3 {
+            bucket: "b".into(),
+            prefix: String::new(),
+        };
+        assert_eq!(
+            bare.tenant(&team).state_url("alerts").unwrap().as_str(),
+            "s3://b/tenants/team-a/_porthole/alerts/"
+        );
+        let memory = Location::Memory {
+            prefix: String::new(),
+        };
+        assert_eq!(
+            memory
+                .tenant(&team)
+                .table_url(Signal::Spans)
+                .unwrap()
+                .as_str(),
+            "memory:///tenants/team-a/spans/"
+        );
     }
 }

@@ -17,6 +17,7 @@ mod roundtrip;
 mod s3;
 mod storage_contract;
 mod tail;
+mod tenants;
 mod tls;
 mod traces;
 mod versions;

@@ -304,7 +304,15 @@ async fn contract_local_directory() {
 #[tokio::test(flavor = "multi_thread")]
 async fn contract_memory() {
     contract(
-        || Box::pin(async { Storage::open(Location::Memory).await.unwrap() }),
+        || {
+            Box::pin(async {
+                Storage::open(Location::Memory {
+                    prefix: String::new(),
+                })
+                .await
+                .unwrap()
+            })
+        },
         false,
     )
     .await;

@@ -14,7 +14,10 @@ use crate::harness::{Porthole, binary};
 use crate::load::export_request;
 
 /// One parsed SSE event: its type (`message` when unnamed) and its data as JSON.
-async fn next_event(response: &mut reqwest::Response, pending: &mut String) -> (String, Value) {
+pub(crate) async fn next_event(
+    response: &mut reqwest::Response,
+    pending: &mut String,
+) -> (String, Value) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(end) = pending.find("\n\n") {
