@@ -386,29 +386,27 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let serve_ui = roles.query;
     // With tenants, the API is found here, after the token picked the tenant's routes
     // (a fallback, so those routes see their own path parameters only).
-    let http = http.fallback(
-        move |request: axum::extract::Request| async move {
-            use axum::response::IntoResponse;
-            if let Some(api) = &tenant_api
-                && request.uri().path().starts_with("/api/")
-            {
-                return tenancy::tenant_api(api, request).await;
-            }
-            let (method, uri) = (request.method().clone(), request.uri().clone());
-            if method == axum::http::Method::GET
-                && serve_ui
-                && let Some(page) = ui.serve(&uri).await
-            {
-                return page;
-            }
-            let message = format!("no route {}", uri.path());
-            (
-                axum::http::StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"error": {"code": "not_found", "message": message}})),
-            )
-                .into_response()
-        },
-    );
+    let http = http.fallback(move |request: axum::extract::Request| async move {
+        use axum::response::IntoResponse;
+        if let Some(api) = &tenant_api
+            && request.uri().path().starts_with("/api/")
+        {
+            return tenancy::tenant_api(api, request).await;
+        }
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        if method == axum::http::Method::GET
+            && serve_ui
+            && let Some(page) = ui.serve(&uri).await
+        {
+            return page;
+        }
+        let message = format!("no route {}", uri.path());
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": {"code": "not_found", "message": message}})),
+        )
+            .into_response()
+    });
     let stop_http = tokio_util::sync::CancellationToken::new();
     let http_server = match &tls {
         Some(tls) => tokio::spawn(

@@ -47,6 +47,8 @@ pub struct Config {
     pub scrape: Vec<ScrapeTarget>,
     /// The pod's own resource usage from cgroup v2.
     pub cgroup: CgroupConfig,
+    /// The pod's identity and configuration fingerprints, for `/api/v1/inventory`.
+    pub inventory: InventoryConfig,
     /// Identity stamped on every record, on top of what the downward API gives.
     pub resource: ResourceConfig,
     /// The collector's own `/healthz` and `/metrics`.
@@ -75,6 +77,7 @@ impl Default for Config {
             otlp: OtlpReceiverConfig::default(),
             scrape: Vec::new(),
             cgroup: CgroupConfig::default(),
+            inventory: InventoryConfig::default(),
             resource: ResourceConfig::default(),
             http_addr: "0.0.0.0:8686".parse().expect("valid address"),
             shutdown_timeout: Duration::from_secs(20),
@@ -279,6 +282,56 @@ impl Default for CgroupConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    pub enabled: bool,
+    /// A report at least this often (a change is reported at once); a pod whose reports
+    /// stop for three intervals is no longer listed as running.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How often the watched files and the environment are fingerprinted again.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// Configuration files to fingerprint (globs, e.g. `/etc/app/*.yaml`): their SHA-256,
+    /// never their contents.
+    pub watch_files: Vec<String>,
+    /// Environment variables to fingerprint (name globs): their names and keyed hashes of
+    /// their values, never the values.
+    pub env: Vec<String>,
+    /// Variables left out because they differ per pod by design.
+    pub env_ignore: Vec<String>,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            enabled: true,
+            interval: Duration::from_secs(60),
+            check_interval: Duration::from_secs(10),
+            watch_files: Vec::new(),
+            env: vec!["*".into()],
+            env_ignore: [
+                "HOSTNAME",
+                "HOME",
+                "PWD",
+                "SHLVL",
+                "_",
+                "POD_*",
+                "K8S_POD_*",
+                "K8S_NODE_NAME",
+                "NODE_NAME",
+                "*_SERVICE_HOST",
+                "*_SERVICE_PORT*",
+                "*_PORT_*",
+                "*_PORT",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResourceConfig {
@@ -334,6 +387,24 @@ impl Config {
                 "buffer.segment_bytes",
                 "must be at least 64 KiB and at most a quarter of buffer.max_bytes".into(),
             );
+        }
+        if self.inventory.check_interval.is_zero()
+            || self.inventory.interval < self.inventory.check_interval
+        {
+            return fail(
+                "inventory",
+                "check_interval must be positive and at most interval".into(),
+            );
+        }
+        for pattern in self.inventory.env.iter().chain(&self.inventory.env_ignore) {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                return fail("inventory.env", format!("{pattern:?}: {e}"));
+            }
+        }
+        for pattern in &self.inventory.watch_files {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                return fail("inventory.watch_files", format!("{pattern:?}: {e}"));
+            }
         }
         if self.max_line_bytes < 256 {
             return fail("max_line_bytes", "must be at least 256".into());

@@ -121,6 +121,22 @@ pub async fn run(
             stop_sources.clone(),
         ));
     }
+    if config.inventory.enabled {
+        // The token keys the environment hashes; every pod of a deployment shares it.
+        let key = match &config.token_file {
+            Some(path) => std::fs::read(path).map_err(|e| {
+                CollectorError::Config(format!("token_file {}: {e}", path.display()))
+            })?,
+            None => Vec::new(),
+        };
+        sources.spawn(source::inventory::run(
+            source::inventory::Inventory::new(config.inventory.clone(), key),
+            buffer.clone(),
+            identity.clone(),
+            metrics.clone(),
+            stop_sources.clone(),
+        ));
+    }
     ready.store(true, Ordering::Relaxed);
     tracing::info!(endpoint = %config.endpoint, files = config.files.len(), "collector running");
 

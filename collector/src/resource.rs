@@ -90,7 +90,6 @@ impl Identity {
         Ok(Identity { attributes })
     }
 
-    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
     }

@@ -53,6 +53,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/versions", get(crate::versions::versions))
+        .route("/api/v1/inventory", get(crate::inventory::inventory))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
         .merge(metrics)

@@ -8,6 +8,7 @@
 //! and every error, onto HTTP in one place.
 
 mod api;
+mod inventory;
 mod openapi;
 pub mod promql;
 mod rows;

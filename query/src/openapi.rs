@@ -125,6 +125,7 @@ impl Modify for BearerToken {
         crate::api::trace,
         crate::api::sql,
         crate::versions::versions,
+        crate::inventory::inventory,
     ),
     modifiers(&BearerToken),
     security(("bearer" = []), ())

@@ -1,9 +1,10 @@
 //! Where the collector's data comes from: tailed files, the app's own OTLP SDK, Prometheus
-//! scrapes and the pod's cgroup. Every source hands encoded OTLP exports to the disk
+//! scrapes, the pod's cgroup and its inventory (identity and configuration fingerprints). Every source hands encoded OTLP exports to the disk
 //! buffer and nothing else; the shipper takes it from there.
 
 pub mod cgroup;
 pub mod file;
+pub mod inventory;
 pub mod otlp;
 pub mod scrape;
 
