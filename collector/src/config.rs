@@ -296,8 +296,9 @@ pub struct InventoryConfig {
     /// Configuration files to fingerprint (globs, e.g. `/etc/app/*.yaml`): their SHA-256,
     /// never their contents.
     pub watch_files: Vec<String>,
-    /// Environment variables to fingerprint (name globs): their names and keyed hashes of
-    /// their values, never the values.
+    /// Environment variables to fingerprint (name globs, e.g. `APP_*`; none by default):
+    /// their names and keyed hashes of their values, never the values. The sidecar sees
+    /// its own environment, so give it the app's `envFrom` too.
     pub env: Vec<String>,
     /// Variables left out because they differ per pod by design.
     pub env_ignore: Vec<String>,
@@ -310,7 +311,7 @@ impl Default for InventoryConfig {
             interval: Duration::from_secs(60),
             check_interval: Duration::from_secs(10),
             watch_files: Vec::new(),
-            env: vec!["*".into()],
+            env: Vec::new(),
             env_ignore: [
                 "HOSTNAME",
                 "HOME",

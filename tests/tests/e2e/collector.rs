@@ -103,7 +103,8 @@ impl Writer {
 }
 
 /// A collector config on loopback port 0; `extra` adds fields (an `otlp:` in it replaces
-/// the default gRPC-only receiver).
+/// the default gRPC-only receiver; without an `inventory:` the inventory reports are off,
+/// so the tests of other features see only their own records).
 pub(crate) fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     let config = dir.join("collector.yaml");
     let otlp = if extra.contains("otlp:") {
@@ -111,12 +112,18 @@ pub(crate) fn write_config(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
     } else {
         "otlp: {grpc_addr: 127.0.0.1:0, http_addr: null}\n"
     };
+    let inventory = if extra.contains("inventory:") {
+        ""
+    } else {
+        "inventory: {enabled: false}\n"
+    };
     std::fs::write(
         &config,
         format!(
             "endpoint: {endpoint}\n\
              http_addr: 127.0.0.1:0\n\
              {otlp}\
+             {inventory}\
              cgroup: {{enabled: false}}\n\
              glob_interval: 200ms\n\
              batch: {{timeout: 1s}}\n\

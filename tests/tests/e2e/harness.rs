@@ -419,7 +419,16 @@ impl Collector {
     /// `porthole-collector --config FILE` with every address on port 0 unless the file
     /// says otherwise; returns once `/readyz` answers.
     pub async fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_in(config, env, None).await
+    }
+
+    /// As [`Collector::start`], in the working directory `cwd` (relative paths in its
+    /// config are then the same for every simulated pod).
+    pub async fn start_in(config: &Path, env: &[(&str, &str)], cwd: Option<&Path>) -> Self {
         let mut cmd = Command::new(binary("porthole-collector"));
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         cmd.arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")

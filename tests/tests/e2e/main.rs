@@ -8,6 +8,7 @@ mod collector;
 mod compaction;
 mod durability;
 mod harness;
+mod inventory;
 mod load;
 mod openapi;
 mod overload;

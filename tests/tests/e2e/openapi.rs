@@ -37,6 +37,7 @@ async fn schemathesis_finds_no_failures_against_the_live_server() {
     assert_eq!(
         paths,
         [
+            "/api/v1/inventory",
             "/api/v1/logs",
             "/api/v1/logs/histogram",
             "/api/v1/logs/tail",
