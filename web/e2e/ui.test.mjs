@@ -1,8 +1,9 @@
 // Browser tests of the UI against a real `porthole serve` fed by the OpenTelemetry Python
 // SDK (e2e/feed.py), driven by playwright-core with Debian's Chromium.
 //
-// Env: PORTHOLE_BIN (default ../target/debug/porthole), PORTHOLE_PYTHON (default
-// ../.venv/bin/python), PORTHOLE_WEB_DIR (passed as --web-dir when set), PORTHOLE_UI_URL
+// Env: PORTHOLE_BIN (default ../target/debug/porthole), PORTHOLE_COLLECTOR_BIN (default
+// ../target/debug/porthole-collector; the inventory test runs three as simulated pods),
+// PORTHOLE_PYTHON (default ../.venv/bin/python), PORTHOLE_WEB_DIR (passed as --web-dir when set), PORTHOLE_UI_URL
 // (open the UI at this origin instead of the server's own address, e.g. `vite preview`
 // proxying /api to the server; fix the server's address for that proxy with
 // PORTHOLE_HTTP_ADDR), CHROMIUM (default /usr/bin/chromium).
@@ -19,6 +20,7 @@ import { chromium } from "playwright-core";
 
 const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = path.resolve(webDir, process.env.PORTHOLE_BIN ?? "../target/debug/porthole");
+const collectorBin = path.resolve(webDir, process.env.PORTHOLE_COLLECTOR_BIN ?? "../target/debug/porthole-collector");
 const python = path.resolve(webDir, process.env.PORTHOLE_PYTHON ?? "../.venv/bin/python");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = path.join(webDir, "e2e", "artifacts");
@@ -28,6 +30,7 @@ const TIMEOUT = 20_000;
 
 for (const [what, file, hint] of [
   ["the porthole binary", bin, "build it (cargo build) or set PORTHOLE_BIN"],
+  ["the porthole-collector binary", collectorBin, "build it (cargo build) or set PORTHOLE_COLLECTOR_BIN"],
   ["the Python venv with the OpenTelemetry SDK", python, "create it from tests/python/requirements.txt or set PORTHOLE_PYTHON"],
   ["Chromium", chromiumPath, "apt-get install -y chromium, or set CHROMIUM"],
 ]) {
@@ -41,6 +44,8 @@ let browser;
 let page;
 let sent;
 let uiBase;
+/** Running porthole-collector processes; the inventory test stops its own, after() any left. */
+const collectors = new Set();
 const temp = mkdtempSync(path.join(tmpdir(), "porthole-ui-"));
 
 function startServer() {
@@ -95,6 +100,80 @@ function startServer() {
   });
 }
 
+/** A porthole-collector as one simulated pod: its own working directory (so `etc/app.yaml`
+ * is the same path in every pod, as in containers of one image) holding that file, the
+ * pod's identity in its environment (as the downward API gives it), inventory reported
+ * every 2 s. Resolves once it says it is running. */
+function startCollector(name, env) {
+  const dir = path.join(temp, "pods", name);
+  mkdirSync(path.join(dir, "etc"), { recursive: true });
+  writeFileSync(path.join(dir, "etc", "app.yaml"), "listen: 8080\nretries: 3\n");
+  const config = path.join(dir, "collector.yaml");
+  writeFileSync(
+    config,
+    [
+      `endpoint: http://${addrs.otlp_grpc}`,
+      "http_addr: 127.0.0.1:0",
+      "otlp: {grpc_addr: 127.0.0.1:0, http_addr: null}",
+      "cgroup: {enabled: false}",
+      `buffer: {dir: '${path.join(dir, "buffer")}', max_bytes: 67108864, segment_bytes: 1048576}`,
+      "shutdown_timeout: 5s",
+      "inventory: {interval: 2s, check_interval: 200ms, watch_files: ['etc/*.yaml'], env: ['APP_*']}",
+      "",
+    ].join("\n"),
+  );
+  // Only what the test gives it, so nothing of this shell's environment is fingerprinted.
+  const child = spawn(collectorBin, ["--config", config], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NO_COLOR: "1", RUST_LOG: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  collectors.add(child);
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`porthole-collector ${name} did not start in 30 s:\n${log}`)), 30_000);
+    child.on("exit", (code, signal) => {
+      collectors.delete(child);
+      clearTimeout(timer);
+      reject(new Error(`porthole-collector ${name} exited (${code ?? signal}) before running:\n${log}`));
+    });
+    const read = (chunk) => {
+      log = (log + chunk).slice(-20_000);
+      if (log.includes("collector running")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout.on("data", read);
+    child.stderr.on("data", read);
+  });
+}
+
+/** SIGTERM, as Kubernetes stops a pod: the collector reports `stopped` and exits. */
+function stopCollector(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+/** Polls `check` until it returns something truthy (and returns that), or fails after `ms`. */
+async function until(what, check, ms = TIMEOUT) {
+  const deadline = Date.now() + ms;
+  let error = null;
+  for (;;) {
+    const result = await check().catch((e) => ((error = e), null));
+    if (result) return result;
+    if (Date.now() > deadline) assert.fail(`waited ${ms} ms for ${what}${error ? ` (last error: ${error.message})` : ""}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 function feed(args) {
   return new Promise((resolve, reject) => {
     execFile(python, [path.join(webDir, "e2e", "feed.py"), ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
@@ -127,7 +206,7 @@ before(async () => {
   uiBase = process.env.PORTHOLE_UI_URL ?? `http://${addrs.http}`;
   sent = await feed(["--endpoint", `http://${addrs.otlp_grpc}`, "--word", word]);
   // Every SPA path must answer the app's index.html; without a UI no test can say more.
-  for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts"]) {
+  for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts", "/inventory"]) {
     const response = await fetch(`${uiBase}${route}`);
     const body = await response.text();
     if (!response.ok || !body.includes('<div id="root">')) {
@@ -157,6 +236,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of collectors) child.kill("SIGKILL");
   await browser?.close();
   server?.kill("SIGTERM");
   rmSync(temp, { recursive: true, force: true });
@@ -438,6 +518,112 @@ describe("the UI against a real porthole", () => {
     await page.reload();
     await page.locator('[data-testid="version-row"]', { hasText: "v2.0.1" }).waitFor();
     assert.equal(await page.getByLabel("Service").inputValue(), "checkout");
+  });
+
+  test("the inventory page lists three real collectors' pods, flags the drifted one by name, and opens a pod's logs", async () => {
+    // No pod of a service reports: the page says so and where reports come from.
+    await page.goto(`${uiBase}/inventory?service=nobody-reports-this`);
+    const empty = page.locator('[data-testid="inventory-empty"]');
+    await empty.waitFor();
+    assert.ok((await empty.innerText()).includes("No collectors are reporting inventory for nobody-reports-this"));
+
+    const names = ["uicart-1", "uicart-2", "uicart-3"];
+    const pods = [];
+    try {
+      pods.push(
+        ...(await Promise.all(
+          names.map((name, i) =>
+            startCollector(name, {
+              SERVICE_NAME: "uicart",
+              SERVICE_VERSION: "v1",
+              POD_NAMESPACE: "shop",
+              POD_NAME: name,
+              NODE_NAME: "node-a",
+              CONTAINER_NAME: "app",
+              CONTAINER_IMAGE: "registry.example/uicart:v1",
+              // The third pod's environment differs from its siblings'.
+              APP_MODE: i === 2 ? "slow" : "fast",
+            }),
+          ),
+        )),
+      );
+      const listed = (inventory) => inventory.services.flatMap((s) => s.versions.flatMap((v) => v.pods));
+      // Until all three have reported, uicart-3 is compared with fewer siblings.
+      const api = await until("the API to list the three pods with uicart-3 drifted", async () => {
+        const inventory = await apiJson("/api/v1/inventory?service=uicart");
+        const pods = listed(inventory);
+        const drifted = pods.filter((p) => p.drift.length > 0).map((p) => p.pod);
+        const ok = pods.map((p) => p.pod).sort().join() === names.join() && drifted.join() === "uicart-3";
+        return ok && pods.find((p) => p.pod === "uicart-3").drift[0].reason === "differs" ? inventory : null;
+      });
+      assert.equal(api.drifted_pods, 1);
+
+      await page.goto(`${uiBase}/inventory`);
+      await page.getByLabel("Service").fill("uicart");
+      await page.getByLabel("Service").press("Enter");
+      await page.waitForURL((u) => u.pathname === "/inventory" && u.search === "?service=uicart");
+      const rows = page.locator('[data-testid="pod-row"]');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="pod-row"]').length === 3);
+      assert.equal(await page.locator('[data-testid="running-count"]').innerText(), "3");
+      assert.equal(await page.locator('[data-testid="drift-count"]').innerText(), "1");
+      // The drifted pod comes first, flagged, naming the variable but never its value.
+      assert.equal(await rows.first().getAttribute("data-pod"), "uicart-3");
+      const drifted = page.locator('[data-testid="pod-row"][data-pod="uicart-3"]');
+      assert.equal(await drifted.locator(".badge.drift").innerText(), "drift");
+      assert.equal(await drifted.locator('[data-testid="drift"] li').innerText(), "APP_MODE (env) differs");
+      for (const clean of ["uicart-1", "uicart-2"]) {
+        const row = page.locator(`[data-testid="pod-row"][data-pod="${clean}"]`);
+        assert.equal(await row.locator(".badge.drift").count(), 0, `${clean} has no drift`);
+        const text = await row.innerText();
+        for (const expected of ["shop", "node-a", "v1", "running"]) assert.ok(text.includes(expected), `${clean} shows ${expected}: ${text}`);
+      }
+      const html = await page.content();
+      for (const value of ["slow", "fast"]) assert.ok(!html.includes(value), `the value ${value} is not on the page`);
+      await shot("inventory");
+
+      // A pod whose collector stops leaves the running list (the page refreshes every
+      // 10 s); "show stopped" (status=all) brings it back as stopped, still flagged.
+      await stopCollector(pods[2]);
+      await until("the API to list uicart-3 as stopped", async () => {
+        const inventory = await apiJson("/api/v1/inventory?service=uicart&status=all");
+        return listed(inventory).find((p) => p.pod === "uicart-3")?.status === "stopped";
+      });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="pod-row"]').length === 2);
+      assert.equal(await drifted.count(), 0);
+      assert.equal(await page.locator('[data-testid="drift-count"]').innerText(), "0");
+      await page.getByLabel("Show stopped and stale pods").check();
+      await page.waitForURL((u) => u.searchParams.get("status") === "all" && u.searchParams.get("service") === "uicart");
+      await drifted.waitFor();
+      assert.equal(await drifted.locator('[data-testid="pod-status"]').innerText(), "stopped");
+      assert.equal(await drifted.locator('[data-testid="drift"] li').innerText(), "APP_MODE (env) differs");
+      // The URL is the view: reloading keeps the filter and the checkbox.
+      await page.reload();
+      await drifted.waitFor();
+      assert.equal(await page.getByLabel("Service").inputValue(), "uicart");
+      assert.ok(await page.getByLabel("Show stopped and stale pods").isChecked());
+      // Wide tables scroll inside their box; the page itself fits 400 px.
+      await page.setViewportSize({ width: 400, height: 800 });
+      try {
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 1, `/inventory scrolls sideways by ${overflow}px at 400px`);
+        await shot("inventory-narrow");
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 800 });
+      }
+
+      // A pod's name opens the logs view filtered to it (its inventory reports are logs).
+      await page.locator('[data-testid="pod-row"][data-pod="uicart-1"] a').click();
+      await page.waitForURL((u) => u.pathname === "/logs");
+      const url = new URL(page.url());
+      assert.equal(url.searchParams.get("pod"), "uicart-1");
+      assert.equal(url.searchParams.get("namespace"), "shop");
+      assert.equal(await page.getByLabel("Filter by pod").inputValue(), "uicart-1");
+      assert.equal(await page.getByLabel("Filter by namespace").inputValue(), "shop");
+      await rowWith("uicart").first().waitFor();
+    } finally {
+      await Promise.all(pods.map(stopCollector));
+      for (const child of collectors) child.kill("SIGKILL");
+    }
   });
 
   test("the views fit a narrow screen", async () => {

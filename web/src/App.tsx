@@ -5,6 +5,7 @@ import { getToken, onUnauthorized, setToken } from "./api";
 import { linkClick, navigate, useLocation } from "./router";
 import { parseRoute } from "./state";
 import { AlertsView } from "./views/AlertsView";
+import { InventoryView } from "./views/InventoryView";
 import { LogsView } from "./views/LogsView";
 import { MetricsView } from "./views/MetricsView";
 import { TraceView } from "./views/TraceView";
@@ -16,6 +17,7 @@ const NAV = [
   ["/traces", "Traces", "traces"],
   ["/graph", "Metrics", "metrics"],
   ["/versions", "Versions", "versions"],
+  ["/inventory", "Inventory", "inventory"],
   ["/alerts", "Alerts", "alerts"],
 ] as const;
 
@@ -75,6 +77,7 @@ export function App() {
         {route.view === "metrics" && <MetricsView params={params} />}
         {route.view === "alerts" && <AlertsView params={params} />}
         {route.view === "versions" && <VersionsView params={params} />}
+        {route.view === "inventory" && <InventoryView params={params} />}
       </main>
     </div>
   );

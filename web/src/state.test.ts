@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_ALERTS,
+  DEFAULT_INVENTORY,
   DEFAULT_LOGS,
   DEFAULT_METRICS,
   DEFAULT_TRACES,
   alertsQuery,
+  inventoryQuery,
   logsQuery,
   metricsQuery,
   parseAlerts,
+  parseInventory,
   parseLogs,
   parseMetrics,
   parseRoute,
@@ -141,6 +144,8 @@ describe("routes", () => {
     expect(parseRoute("/graph")).toEqual({ view: "metrics" });
     expect(parseRoute("/alerts")).toEqual({ view: "alerts" });
     expect(parseRoute("/versions")).toEqual({ view: "versions" });
+    expect(parseRoute("/inventory")).toEqual({ view: "inventory" });
+    expect(parseRoute("/inventory/")).toEqual({ view: "inventory" });
   });
 });
 
@@ -154,5 +159,22 @@ describe("versions state", () => {
   });
   it("falls back to 24h for a range it does not offer", () => {
     expect(parseVersions(new URLSearchParams("service=x&since=5y"))).toEqual({ service: "x", since: "24h" });
+  });
+});
+
+describe("inventory state", () => {
+  it("defaults to every service, running pods only, with an empty URL", () => {
+    expect(parseInventory(params(""))).toEqual(DEFAULT_INVENTORY);
+    expect(inventoryQuery(DEFAULT_INVENTORY)).toBe("");
+  });
+  it("keeps the service and status=all (the API's own parameter) in the URL", () => {
+    expect(inventoryQuery({ service: "cart", all: false })).toBe("?service=cart");
+    expect(inventoryQuery({ service: "", all: true })).toBe("?status=all");
+    const state = { service: "a b", all: true };
+    expect(parseInventory(params(inventoryQuery(state).slice(1)))).toEqual(state);
+  });
+  it("reads any other status as running only", () => {
+    expect(parseInventory(params("status=running")).all).toBe(false);
+    expect(parseInventory(params("status=maybe")).all).toBe(false);
   });
 });

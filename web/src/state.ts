@@ -67,6 +67,15 @@ export interface AlertsState {
 
 export const DEFAULT_ALERTS: AlertsState = { filter: "" };
 
+export interface InventoryState {
+  /** One service (exact, as `GET /api/v1/inventory?service=`); empty lists all. */
+  service: string;
+  /** Also the pods that stopped or went silent (`status=all`). */
+  all: boolean;
+}
+
+export const DEFAULT_INVENTORY: InventoryState = { service: "", all: false };
+
 function text(params: URLSearchParams, name: string, fallback: string): string {
   return params.get(name) ?? fallback;
 }
@@ -168,6 +177,14 @@ export function alertsQuery(state: AlertsState): string {
   return build({ ...state }, { ...DEFAULT_ALERTS });
 }
 
+export function parseInventory(params: URLSearchParams): InventoryState {
+  return { service: text(params, "service", ""), all: params.get("status") === "all" };
+}
+
+export function inventoryQuery(state: InventoryState): string {
+  return build({ service: state.service, status: state.all ? "all" : "" }, { service: "", status: "" });
+}
+
 /** The views and their paths; `/` and unknown paths open the logs. */
 export type Route =
   | { view: "logs" }
@@ -175,7 +192,8 @@ export type Route =
   | { view: "trace"; traceId: string }
   | { view: "metrics" }
   | { view: "alerts" }
-  | { view: "versions" };
+  | { view: "versions" }
+  | { view: "inventory" };
 
 export function parseRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "");
@@ -187,5 +205,6 @@ export function parseRoute(pathname: string): Route {
   if (path === "/graph") return { view: "metrics" };
   if (path === "/alerts") return { view: "alerts" };
   if (path === "/versions") return { view: "versions" };
+  if (path === "/inventory") return { view: "inventory" };
   return { view: "logs" };
 }
