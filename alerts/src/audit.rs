@@ -72,9 +72,9 @@ pub async fn record(store: &StateStore, event: &Event) -> Result<(), AlertsError
         event.time_ms.max(0),
         uuid::Uuid::new_v4().simple()
     );
-    store
+    Ok(store
         .put(&name, serde_json::to_vec(event).expect("serializable"))
-        .await
+        .await?)
 }
 
 /// Events in `[start_ms, end_ms)`, newest first, at most `limit`.

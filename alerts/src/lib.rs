@@ -39,6 +39,12 @@ pub enum AlertsError {
     Storage(String),
 }
 
+impl From<porthole_storage::StorageError> for AlertsError {
+    fn from(e: porthole_storage::StorageError) -> Self {
+        AlertsError::Storage(e.to_string())
+    }
+}
+
 /// `/api/v1/alerts` (Prometheus's shape), `/api/v1/rules`, `/api/v1/alerts/events` and
 /// `/api/v1/alerts/actions` (the kill switch).
 pub fn router(engine: Arc<Engine>) -> Router {

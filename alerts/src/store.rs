@@ -1,104 +1,30 @@
 //! Alerting state kept in object storage under `_porthole/alerts/`: the audit events of
 //! action decisions, the kill switch, and the lease that makes one replica the actor.
-//! Query nodes stay stateless: a restarted or new replica reads all of it back.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::TryStreamExt;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::AlertsError;
 
+/// The alerting state: `_porthole/alerts/` of the storage root.
 #[derive(Clone)]
-pub struct StateStore {
-    store: Arc<dyn ObjectStore>,
-    root: Path,
+pub struct StateStore(porthole_storage::StateStore);
+
+impl std::ops::Deref for StateStore {
+    type Target = porthole_storage::StateStore;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 const KILL_SWITCH: &str = "actions-disabled";
 
 impl StateStore {
     pub fn open(location: &porthole_storage::Location) -> Result<Self, AlertsError> {
-        let url = location
-            .state_url("alerts")
-            .map_err(|e| AlertsError::Storage(e.to_string()))?;
-        let (store, root) = object_store::parse_url_opts(&url, location.storage_options())
-            .map_err(|e| AlertsError::Storage(e.to_string()))?;
-        Ok(Self {
-            store: Arc::from(store),
-            root,
-        })
-    }
-
-    fn path(&self, relative: &str) -> Path {
-        let mut path = self.root.clone();
-        for part in relative.split('/') {
-            path = path.clone().join(part);
-        }
-        path
-    }
-
-    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<(), AlertsError> {
-        self.store
-            .put(&self.path(relative), PutPayload::from(bytes))
-            .await
-            .map_err(storage)?;
-        Ok(())
-    }
-
-    /// Creates `relative` unless it exists: `Ok(false)` when another writer got there first.
-    pub async fn create(&self, relative: &str, bytes: Vec<u8>) -> Result<bool, AlertsError> {
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&self.path(relative), PutPayload::from(bytes), options)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Ok(false),
-            Err(e) => Err(storage(e)),
-        }
-    }
-
-    pub async fn get(&self, relative: &str) -> Result<Option<Bytes>, AlertsError> {
-        match self.store.get(&self.path(relative)).await {
-            Ok(result) => Ok(Some(result.bytes().await.map_err(storage)?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(storage(e)),
-        }
-    }
-
-    pub async fn delete(&self, relative: &str) -> Result<(), AlertsError> {
-        match self.store.delete(&self.path(relative)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(storage(e)),
-        }
-    }
-
-    /// Names (relative to `prefix`) of the objects under `prefix`.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, AlertsError> {
-        let base = self.path(prefix);
-        let objects: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&base))
-            .try_collect()
-            .await
-            .map_err(storage)?;
-        let base = format!("{base}/");
-        Ok(objects
-            .into_iter()
-            .filter_map(|o| o.location.as_ref().strip_prefix(&base).map(String::from))
-            .collect())
+        Ok(Self(porthole_storage::StateStore::open(
+            location, "alerts",
+        )?))
     }
 
     /// The global kill switch: while set, no action runs on any replica.
@@ -116,11 +42,10 @@ impl StateStore {
         switch: Option<&KillSwitch>,
     ) -> Result<(), AlertsError> {
         match switch {
-            Some(s) => {
-                self.put(KILL_SWITCH, serde_json::to_vec(s).expect("serializable"))
-                    .await
-            }
-            None => self.delete(KILL_SWITCH).await,
+            Some(s) => Ok(self
+                .put(KILL_SWITCH, serde_json::to_vec(s).expect("serializable"))
+                .await?),
+            None => Ok(self.delete(KILL_SWITCH).await?),
         }
     }
 }
@@ -129,10 +54,6 @@ impl StateStore {
 pub struct KillSwitch {
     pub reason: String,
     pub since: String,
-}
-
-fn storage(e: object_store::Error) -> AlertsError {
-    AlertsError::Storage(e.to_string())
 }
 
 /// One actor among replicas, through create-only objects (atomic on a local filesystem

@@ -38,6 +38,9 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Show one trace as an indented tree of spans with their durations.
     Trace(TraceArgs),
+    /// Ask a pod's collector for a point-in-time view: processes, descriptors, sockets,
+    /// environments (secret-looking values redacted). Stored and audit-logged.
+    Snapshot(SnapshotArgs),
     /// Merge small files into large ones and delete replaced files, once, then exit.
     Compact(CompactArgs),
 }
@@ -103,6 +106,17 @@ pub struct MetricsArgs {
     /// Evaluation time: RFC 3339 or unix seconds (default: now).
     #[arg(long)]
     pub time: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct SnapshotArgs {
+    /// The pod's name (`k8s.pod.name`).
+    pub pod: String,
+    /// The pod's namespace.
+    #[arg(long, short = 'n', default_value = "")]
+    pub namespace: String,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::args::{ClientArgs, LogsArgs, MetricsArgs, SqlArgs, TailArgs, TraceArgs};
+use crate::args::{ClientArgs, LogsArgs, MetricsArgs, SnapshotArgs, SqlArgs, TailArgs, TraceArgs};
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -290,6 +290,69 @@ fn cell(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// `porthole snapshot POD`: asks, then prints the processes and sockets (or the JSON).
+pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    let http = http_client(&args.client)?;
+    let who = std::env::var("USER").ok();
+    let body = call(
+        &args.client,
+        http.post(url(&args.client, "/api/v1/snapshots"))
+            .json(&serde_json::json!({
+                "namespace": args.namespace,
+                "pod": args.pod,
+                "requested_by": who,
+            })),
+    )
+    .await?;
+    if args.client.output == "json" {
+        println!("{body}");
+        return Ok(());
+    }
+    if let Some(error) = body["error"].as_str() {
+        bail!("the collector could not take the snapshot: {error}");
+    }
+    let snap = &body["snapshot"];
+    println!(
+        "snapshot {} of {} taken {}",
+        cell(&body["id"]),
+        cell(&body["pod"]),
+        cell(&snap["taken_at"])
+    );
+    println!(
+        "{:>7} {:>7} {:>8} {:>10} {:>9} {:>5}  COMMAND",
+        "PID", "PPID", "THREADS", "RSS", "CPU s", "FDS"
+    );
+    for p in snap["processes"].as_array().into_iter().flatten() {
+        let rss = p["rss_bytes"].as_u64().unwrap_or(0);
+        println!(
+            "{:>7} {:>7} {:>8} {:>9}K {:>9.2} {:>5}  {}",
+            cell(&p["pid"]),
+            cell(&p["ppid"]),
+            cell(&p["threads"]),
+            rss / 1024,
+            p["cpu_seconds"].as_f64().unwrap_or(0.0),
+            cell(&p["open_fds"]),
+            p["cmdline"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .unwrap_or_else(|| cell(&p["command"])),
+        );
+    }
+    for (kind, sockets) in [
+        ("listening", &snap["sockets"]["listening"]),
+        ("established", &snap["sockets"]["established"]),
+    ] {
+        for s in sockets.as_array().into_iter().flatten() {
+            match s["remote"].as_str() {
+                Some(remote) => println!("{kind:<12} {} -> {remote}", cell(&s["local"])),
+                None => println!("{kind:<12} {}", cell(&s["local"])),
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {

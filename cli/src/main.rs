@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
             | Command::Sql(_)
             | Command::Metrics(_)
             | Command::Trace(_)
+            | Command::Snapshot(_)
     );
     let mut builder = if client {
         tokio::runtime::Builder::new_current_thread()
@@ -79,6 +80,7 @@ fn main() -> std::process::ExitCode {
             Command::Sql(args) => client::sql(args).await,
             Command::Metrics(args) => client::metrics(args).await,
             Command::Trace(args) => client::trace(args).await,
+            Command::Snapshot(args) => client::snapshot(args).await,
             Command::Compact(args) => compact(args).await,
         }
     });
@@ -231,6 +233,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         Some(path) => Some(std::fs::read_to_string(path).context("--auth-token-file")?),
         None => None,
     };
+    // Snapshot requests meet the collectors polling this process here.
+    let control = Arc::new(porthole_query::Control::default());
+    registry.register(
+        "porthole_snapshot_requests_refused",
+        "Collector polls and snapshot requests refused over their limits",
+        control.refused.clone(),
+    );
     let ingest = if roles.ingest {
         let config = IngestConfig {
             otlp_grpc_addr: args.otlp_grpc_addr,
@@ -250,6 +259,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             Ingest::start(config, stores.clone(), &mut registry, {
                 let mut routes = tonic::service::RoutesBuilder::default();
                 routes.add_service(TailService::server(stores.clone(), tail_dropped.clone()));
+                routes.add_service(porthole_query::ControlService::server(control.clone()));
                 routes
             })
             .await
@@ -353,6 +363,10 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 prom_limits: prom_limits.clone(),
                 prom_metrics: prom_metrics.clone(),
                 tail,
+                snapshots: porthole_query::SnapshotSource {
+                    control: control.clone(),
+                    tenant: tenant.clone(),
+                },
             }));
         }
         api_routers.insert(tenant, api);

@@ -49,6 +49,8 @@ pub struct Config {
     pub cgroup: CgroupConfig,
     /// The pod's identity and configuration fingerprints, for `/api/v1/inventory`.
     pub inventory: InventoryConfig,
+    /// Point-in-time views of the pod (processes, descriptors, sockets) on request.
+    pub snapshots: SnapshotConfig,
     /// Identity stamped on every record, on top of what the downward API gives.
     pub resource: ResourceConfig,
     /// The collector's own `/healthz` and `/metrics`.
@@ -78,6 +80,7 @@ impl Default for Config {
             scrape: Vec::new(),
             cgroup: CgroupConfig::default(),
             inventory: InventoryConfig::default(),
+            snapshots: SnapshotConfig::default(),
             resource: ResourceConfig::default(),
             http_addr: "0.0.0.0:8686".parse().expect("valid address"),
             shutdown_timeout: Duration::from_secs(20),
@@ -329,6 +332,28 @@ impl Default for InventoryConfig {
             ]
             .map(String::from)
             .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Answer snapshot requests (pulled over the connection to ingest; nothing listens).
+    pub enabled: bool,
+    /// Where processes are read (`/proc`; with `shareProcessNamespace: true` it shows every
+    /// container of the pod).
+    pub proc_root: PathBuf,
+    /// Processes listed per snapshot, at most.
+    pub max_processes: usize,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            enabled: true,
+            proc_root: PathBuf::from("/proc"),
+            max_processes: 512,
         }
     }
 }

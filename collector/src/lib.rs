@@ -13,6 +13,7 @@
 
 mod buffer;
 pub mod config;
+mod control;
 mod resource;
 mod severity;
 mod shipper;
@@ -87,6 +88,7 @@ pub async fn run(
 
     let (reread_tx, reread_rx) = mpsc::channel(MAX_QUEUED_REREADS);
     let shipper = Shipper::new(&config, buffer.clone(), metrics.clone(), reread_tx)?;
+    let connection = shipper.connection();
     let shipper_task = tokio::spawn(shipper.run(stop_shipping.clone()));
 
     let mut sources = tokio::task::JoinSet::new();
@@ -134,6 +136,16 @@ pub async fn run(
             buffer.clone(),
             identity.clone(),
             metrics.clone(),
+            stop_sources.clone(),
+        ));
+    }
+    if config.snapshots.enabled {
+        let (channel, token) = connection;
+        sources.spawn(control::run(
+            config.snapshots.clone(),
+            identity.clone(),
+            channel,
+            token,
             stop_sources.clone(),
         ));
     }

@@ -46,6 +46,8 @@ pub struct Shipper {
     ledger: HashMap<u64, u64>,
     drops_seen: u64,
     rereads: mpsc::Sender<SourceRange>,
+    /// The connection to ingest, shared with the control poller (snapshot requests).
+    channel: Channel,
 }
 
 /// What one export attempt needs; cheap to clone (the gRPC client shares one channel).
@@ -115,7 +117,7 @@ impl Shipper {
             Compression::None => None,
         };
         let mut grpc =
-            tonic::client::Grpc::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
+            tonic::client::Grpc::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
         if let Some(encoding) = encoding {
             grpc = grpc.send_compressed(encoding);
         }
@@ -133,7 +135,14 @@ impl Shipper {
             ledger,
             drops_seen,
             rereads,
+            channel,
         })
+    }
+
+    /// The connection to ingest and the `authorization` its requests carry, for the
+    /// control poller: it pulls requests over this same connection.
+    pub fn connection(&self) -> (Channel, Option<MetadataValue<tonic::metadata::Ascii>>) {
+        (self.channel.clone(), self.exporter.token.clone())
     }
 
     /// Ships until `stop`; records in flight then stay in the buffer for next time.

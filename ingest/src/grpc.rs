@@ -176,8 +176,14 @@ where
             Ok(None) => {}
             Err(error) => return refuse(error),
         }
-        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            return refuse(IngestError::Overloaded);
+        // Only exports take a slot: a collector's long poll for snapshot requests (or a
+        // live-tail stream) must not crowd out exports.
+        let permit = match signal {
+            Some(_) => match self.inflight.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return refuse(IngestError::Overloaded),
+            },
+            None => None,
         };
         let response = self.inner.call(request);
         Box::pin(async move {

@@ -1,6 +1,7 @@
 //! Wire types for Porthole: the OpenTelemetry protocol (OTLP) messages and gRPC services,
 //! re-exported from `opentelemetry-proto` so every crate speaks the same generated types,
-//! and Porthole's own services ([`tail`]: live tail from ingest nodes to query nodes),
+//! and Porthole's own services ([`tail`]: live tail from ingest nodes to query nodes;
+//! [`control`]: snapshot requests pulled by collectors),
 //! compiled from `porthole/**.proto` by `build.rs` without `protoc`.
 
 pub use opentelemetry_proto::tonic::collector::logs::v1 as logs_service;
@@ -15,4 +16,9 @@ pub use opentelemetry_proto::tonic::trace::v1 as trace;
 /// `porthole.tail.v1`: live tail between the tiers.
 pub mod tail {
     tonic::include_proto!("porthole.tail.v1");
+}
+
+/// `porthole.control.v1`: snapshot requests to collectors, pulled over their connection.
+pub mod control {
+    tonic::include_proto!("porthole.control.v1");
 }

@@ -37,6 +37,7 @@ pub struct QueryState {
     pub prom_limits: crate::promql::PromLimits,
     pub prom_metrics: crate::promql::PromMetrics,
     pub tail: TailSource,
+    pub snapshots: crate::snapshot::SnapshotSource,
 }
 
 pub fn router(state: QueryState) -> Router {
@@ -54,6 +55,11 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/versions", get(crate::versions::versions))
         .route("/api/v1/inventory", get(crate::inventory::inventory))
+        .route(
+            "/api/v1/snapshots",
+            get(crate::snapshot::list).post(crate::snapshot::take),
+        )
+        .route("/api/v1/snapshots/{id}", get(crate::snapshot::get))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
         .merge(metrics)
@@ -69,6 +75,7 @@ impl IntoResponse for QueryError {
             QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             QueryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             QueryError::Misconfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            QueryError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             QueryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "query failed: storage unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -13,6 +13,7 @@ mod openapi;
 pub mod promql;
 mod rows;
 mod search;
+mod snapshot;
 mod sql;
 mod stats;
 mod tail;
@@ -25,6 +26,7 @@ mod tests;
 
 pub use api::{QueryState, router};
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
+pub use snapshot::{Control, ControlService, SnapshotSource};
 pub use sql::SqlLimits;
 pub use stats::{MAX_STATS_SPANS, SpanStats, any_spans, span_stats};
 pub use tail::{TailService, TailSource};
@@ -46,6 +48,9 @@ pub enum QueryError {
     /// the message says what is missing.
     #[error("{0}")]
     Misconfigured(String),
+    /// Something outside did not answer in time (a collector asked for a snapshot).
+    #[error("{0}")]
+    Timeout(String),
     /// A bug or an impossible state; the cause is logged, not shown.
     #[error("internal error")]
     Internal(String),

@@ -126,6 +126,9 @@ impl Modify for BearerToken {
         crate::api::sql,
         crate::versions::versions,
         crate::inventory::inventory,
+        crate::snapshot::take,
+        crate::snapshot::list,
+        crate::snapshot::get,
     ),
     modifiers(&BearerToken),
     security(("bearer" = []), ())

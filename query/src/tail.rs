@@ -208,22 +208,12 @@ impl TailSource {
                     .map_err(|_| QueryError::Internal("authorization header".into()))?;
                 call.metadata_mut().insert("authorization", value);
             }
-            let unreachable = |e: &dyn std::fmt::Display| {
-                tracing::warn!(node, error = %e, "live tail: ingest node unreachable");
-                QueryError::Misconfigured("an ingest node of --ingest-nodes is unreachable".into())
-            };
-            let mut endpoint = tonic::transport::Endpoint::from_shared(node.clone())
-                .map_err(|e| unreachable(&e))?;
-            if let Some(tls) = &self.tls
-                && node.starts_with("https://")
-            {
-                endpoint = endpoint
-                    .tls_config(tls.clone())
-                    .map_err(|e| unreachable(&e))?;
-            }
-            let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+            let channel = connect(node, self.tls.as_ref()).await?;
             let mut client = TailClient::new(channel);
-            let stream = client.subscribe(call).await.map_err(|e| unreachable(&e))?;
+            let stream = client
+                .subscribe(call)
+                .await
+                .map_err(|e| unreachable(node, &e))?;
             tokio::spawn(forward_remote(
                 stream.into_inner(),
                 tx.clone(),
@@ -232,6 +222,28 @@ impl TailSource {
         }
         Ok(rx)
     }
+}
+
+fn unreachable(node: &str, e: &dyn std::fmt::Display) -> QueryError {
+    tracing::warn!(node, error = %e, "ingest node unreachable");
+    QueryError::Misconfigured("an ingest node of --ingest-nodes is unreachable".into())
+}
+
+/// A connection to one of `--ingest-nodes` (TLS for `https://` ones).
+pub(crate) async fn connect(
+    node: &str,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+) -> Result<tonic::transport::Channel, QueryError> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(node.to_string())
+        .map_err(|e| unreachable(node, &e))?;
+    if let Some(tls) = tls
+        && node.starts_with("https://")
+    {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| unreachable(node, &e))?;
+    }
+    endpoint.connect().await.map_err(|e| unreachable(node, &e))
 }
 
 /// Copies one ingest node's tail stream into the subscriber's buffer.

@@ -67,6 +67,10 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             dropped: Default::default(),
             tls: None,
         },
+        snapshots: crate::SnapshotSource {
+            control: Default::default(),
+            tenant: None,
+        },
     })
 }
 

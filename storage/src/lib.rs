@@ -23,6 +23,7 @@ mod metrics;
 mod resource;
 mod signal;
 mod spans;
+mod state;
 mod tenancy;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +48,7 @@ pub use logs::convert_logs;
 pub use metrics::convert_metrics;
 pub use signal::Signal;
 pub use spans::convert_spans;
+pub use state::StateStore;
 pub use tenancy::{Stores, Tenant};
 
 use catalog::Catalog;

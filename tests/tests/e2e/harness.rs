@@ -507,6 +507,10 @@ impl Collector {
             .sum()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill9(&mut self) {
         kill9(&mut self.child);
     }

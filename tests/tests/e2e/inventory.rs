@@ -109,8 +109,13 @@ fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inventory_lists_the_running_pods_and_flags_drift_by_name() {
     let root = tempfile::tempdir().unwrap();
-    let porthole =
-        Porthole::start("serve", &root.path().join("data"), &["--batch-window", "50ms"], &[]).await;
+    let porthole = Porthole::start(
+        "serve",
+        &root.path().join("data"),
+        &["--batch-window", "50ms"],
+        &[],
+    )
+    .await;
     let mut pods = Vec::new();
     for (name, version, mode) in [
         ("cart-1", "v1", "fast"),
@@ -132,10 +137,14 @@ async fn inventory_lists_the_running_pods_and_flags_drift_by_name() {
         ("v1", "cart-3"),
         ("v2", "cart-4"),
     ]);
-    let now = wait_for("four pods and cart-1's logs", Duration::from_secs(30), || async {
-        let now = inventory(&porthole, "").await;
-        (listed(&now) == all_four && pod(&now, "cart-1")["logs"] == 4).then_some(now)
-    })
+    let now = wait_for(
+        "four pods and cart-1's logs",
+        Duration::from_secs(30),
+        || async {
+            let now = inventory(&porthole, "").await;
+            (listed(&now) == all_four && pod(&now, "cart-1")["logs"] == 4).then_some(now)
+        },
+    )
     .await;
     let one = pod(&now, "cart-1");
     assert_eq!(one["error_logs"], 3, "{one}");
@@ -146,7 +155,10 @@ async fn inventory_lists_the_running_pods_and_flags_drift_by_name() {
     assert_eq!(pod(&now, "cart-2")["error_logs"], 0);
     // cart-3's APP_MODE differs from the other v1 pods'; cart-4 (v2) is compared with no
     // one; nothing else drifts, and no value is ever shown.
-    assert_eq!(drift(&now, "cart-3"), [("env".into(), "APP_MODE".into(), "differs".into())]);
+    assert_eq!(
+        drift(&now, "cart-3"),
+        [("env".into(), "APP_MODE".into(), "differs".into())]
+    );
     for clean in ["cart-1", "cart-2", "cart-4"] {
         assert_eq!(drift(&now, clean), [], "{clean}");
     }

@@ -15,6 +15,7 @@ mod overload;
 mod promql;
 mod query_api;
 mod roundtrip;
+mod snapshot;
 mod s3;
 mod storage_contract;
 mod tail;
