@@ -311,8 +311,14 @@ fn store(state: &QueryState) -> Result<StateStore, QueryError> {
 ))]
 pub(crate) async fn take(
     State(state): State<QueryState>,
-    Json(ask): Json<SnapshotAsk>,
+    body: Result<Json<SnapshotAsk>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<SnapshotRecord>, QueryError> {
+    let Json(ask) = body.map_err(|e| {
+        QueryError::BadRequest(format!(
+            "body must be {{\"namespace\": \"…\", \"pod\": \"…\"}}: {}",
+            e.body_text()
+        ))
+    })?;
     if ask.pod.trim().is_empty() {
         return Err(QueryError::BadRequest("pod must not be empty".into()));
     }
@@ -493,6 +499,7 @@ pub(crate) async fn list(
 /// One stored snapshot.
 #[utoipa::path(get, path = "/api/v1/snapshots/{id}", params(("id" = String, Path)), responses(
     (status = 200, body = SnapshotRecord),
+    (status = 400, description = "Not a snapshot id (hexadecimal)", body = crate::openapi::ErrorBody),
     (status = 404, body = crate::openapi::ErrorBody),
 ))]
 pub(crate) async fn get(

@@ -41,6 +41,8 @@ async fn schemathesis_finds_no_failures_against_the_live_server() {
             "/api/v1/logs",
             "/api/v1/logs/histogram",
             "/api/v1/logs/tail",
+            "/api/v1/snapshots",
+            "/api/v1/snapshots/{id}",
             "/api/v1/sql",
             "/api/v1/traces",
             "/api/v1/traces/{trace_id}",
