@@ -43,6 +43,25 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Merge small files into large ones and delete replaced files, once, then exit.
     Compact(CompactArgs),
+    /// Porthole plus a synthetic shop whose pods run real collectors; checkout v2 rolls
+    /// out and fails, a pod's config drifts, a rule fires (dry run). Open the UI.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DemoArgs {
+    /// Where the demo keeps its data, pods and logs (cleared by the next demo).
+    #[arg(long, default_value = "porthole-demo")]
+    pub dir: PathBuf,
+    /// The UI and API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// When checkout v2.0.0 starts rolling out.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub rollout_after: std::time::Duration,
+    /// The `porthole-collector` binary (default: beside this one).
+    #[arg(long)]
+    pub collector_bin: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]

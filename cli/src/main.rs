@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod compactor;
+mod demo;
 mod tenancy;
 mod web;
 
@@ -82,6 +83,7 @@ fn main() -> std::process::ExitCode {
             Command::Trace(args) => client::trace(args).await,
             Command::Snapshot(args) => client::snapshot(args).await,
             Command::Compact(args) => compact(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     match result {

@@ -63,7 +63,13 @@ fn assert_no_secret_values(text: &str) {
 async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
-    let collector = collector(&dir.path().join("pod"), &porthole.grpc_endpoint(), "snap-1", "").await;
+    let collector = collector(
+        &dir.path().join("pod"),
+        &porthole.grpc_endpoint(),
+        "snap-1",
+        "",
+    )
+    .await;
 
     let (status, record) = ask(
         &porthole,
@@ -130,11 +136,18 @@ async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() 
     assert_no_secret_values(&printed);
 
     // A pod nobody runs, or a bad request, says so.
-    let (status, body) = ask(&porthole, None, json!({"namespace": "shop", "pod": "nobody"})).await;
+    let (status, body) = ask(
+        &porthole,
+        None,
+        json!({"namespace": "shop", "pod": "nobody"}),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = ask(&porthole, None, json!({"pod": ""})).await;
     assert_eq!(status, 400);
-    let missing = reqwest::get(porthole.url("/api/v1/snapshots/abc123")).await.unwrap();
+    let missing = reqwest::get(porthole.url("/api/v1/snapshots/abc123"))
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }
 
