@@ -62,6 +62,9 @@ pub struct DemoArgs {
     /// The `porthole-collector` binary (default: beside this one).
     #[arg(long)]
     pub collector_bin: Option<PathBuf>,
+    /// Serve the UI from this directory instead of the embedded build (as `serve`).
+    #[arg(long)]
+    pub web_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]

@@ -198,8 +198,12 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
 
 async fn start_server(dir: &Path, args: &DemoArgs) -> anyhow::Result<(Child, String, String)> {
     let log = std::fs::File::create(dir.join("porthole.log"))?;
-    let mut server = Command::new(std::env::current_exe()?)
-        .arg("serve")
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("serve");
+    if let Some(web) = &args.web_dir {
+        command.arg("--web-dir").arg(std::path::absolute(web)?);
+    }
+    let mut server = command
         .arg("--data-dir")
         .arg(dir.join("data"))
         .args(["--http-addr", &args.http_addr.to_string()])
