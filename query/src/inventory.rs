@@ -405,10 +405,7 @@ async fn pod_health(state: &QueryState, start: i64, end: i64) -> Result<Health, 
         .rows
         .iter()
         .filter_map(|row| {
-            let last = text(row, "last_log").map(|t| match parse_time(&t, 0) {
-                Ok(micros) => format_nanos(micros * 1000),
-                Err(_) => t,
-            });
+            let last = text(row, "last_log").map(crate::time::normalize);
             Some((
                 (text(row, "namespace"), text(row, "pod")?),
                 (

@@ -42,6 +42,15 @@ pub fn format_nanos(nanos: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// A timestamp from SQL as every other timestamp of the API: RFC 3339 with nanoseconds
+/// (left as it is when it does not parse).
+pub(crate) fn normalize(text: String) -> String {
+    match parse_time(&text, 0) {
+        Ok(micros) => format_nanos(micros * 1000),
+        Err(_) => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

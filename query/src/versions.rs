@@ -178,13 +178,8 @@ async fn seen_by_version(
     let text = |row: &serde_json::Map<String, Value>, key: &str| {
         row.get(key).and_then(Value::as_str).map(String::from)
     };
-    // As every other timestamp of the API: RFC 3339 with nanoseconds.
     let time = |row: &serde_json::Map<String, Value>, key: &str| {
-        let t = text(row, key)?;
-        Some(match crate::time::parse_time(&t, 0) {
-            Ok(micros) => crate::time::format_nanos(micros * 1000),
-            Err(_) => t,
-        })
+        text(row, key).map(crate::time::normalize)
     };
     Ok(result
         .rows
