@@ -22,7 +22,7 @@ import {
   type MetricsState,
   type TracesState,
 } from "./state";
-import { parseVersions, versionsQuery } from "./views/VersionsView";
+import { parseVersions, versionLogsHref, versionsQuery } from "./views/VersionsView";
 
 const params = (query: string) => new URLSearchParams(query);
 
@@ -159,6 +159,21 @@ describe("versions state", () => {
   });
   it("falls back to 24h for a range it does not offer", () => {
     expect(parseVersions(new URLSearchParams("service=x&since=5y"))).toEqual({ service: "x", since: "24h" });
+  });
+  it("links a version to its error logs over the page's range, as the logs view reads them", () => {
+    const href = versionLogsHref("checkout", "v2.0.0", "6h");
+    expect(href).toBe("/logs?service=checkout&version=v2.0.0&severity=ERROR&from=now-6h");
+    const url = new URL(href, "http://x");
+    expect(url.pathname).toBe("/logs");
+    expect(parseLogs(url.searchParams)).toEqual({
+      ...DEFAULT_LOGS,
+      service: "checkout",
+      version: "v2.0.0",
+      severity: "ERROR",
+      from: "now-6h",
+    });
+    // Versions with characters a query string escapes come back as they were.
+    expect(parseLogs(new URL(versionLogsHref("a b", "1.0+git&x", "24h"), "http://x").searchParams).version).toBe("1.0+git&x");
   });
 });
 

@@ -7,7 +7,8 @@ import { api, qs } from "../api";
 import { SearchRow } from "../components/SearchRow";
 import { ErrorNote, Loading } from "../components/Status";
 import { formatTimestamp } from "../format";
-import { navigate } from "../router";
+import { linkClick, navigate } from "../router";
+import { DEFAULT_LOGS, logsQuery } from "../state";
 import { useRequest } from "../useRequest";
 
 interface VersionSummary {
@@ -41,6 +42,11 @@ export function versionsQuery(service: string, since: string): string {
 export function parseVersions(params: URLSearchParams): { service: string; since: string } {
   const since = params.get("since") ?? "24h";
   return { service: params.get("service") ?? "", since: (RANGES as readonly string[]).includes(since) ? since : "24h" };
+}
+
+/** The logs view of one version's errors over the page's range (a version's link). */
+export function versionLogsHref(service: string, version: string, since: string): string {
+  return `/logs${logsQuery({ ...DEFAULT_LOGS, service, version, severity: "ERROR", from: `now-${since}` })}`;
 }
 
 const percent = (v: number | null) => (v === null ? "—" : `${(v * 100).toFixed(1)}%`);
@@ -112,7 +118,14 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
                 return (
                   <tr key={v.version} data-testid="version-row">
                     <td>
-                      <a href={`/logs?${qs({ service: data.service, version: v.version, severity: "ERROR", from: `now-${state.since}` })}`}>{v.version}</a>
+                      <a
+                        href={versionLogsHref(data.service, v.version, state.since)}
+                        onClick={linkClick}
+                        title={`Error logs of ${data.service} ${v.version}`}
+                        data-testid="version-logs-link"
+                      >
+                        {v.version}
+                      </a>
                     </td>
                     <td data-testid="pods">{v.pods}</td>
                     <td>{v.first_seen ? formatTimestamp(v.first_seen) : "—"}</td>
