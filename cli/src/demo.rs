@@ -151,7 +151,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                     stop(&mut old.collector).await;
                 }
             }
-            println!("demo: checkout v2.0.0 is out; watch /versions?service=checkout and /alerts");
+            println!(
+                "demo: checkout v2.0.0 is out; see /versions?service=checkout, /inventory and /alerts"
+            );
         })
     };
 
@@ -161,9 +163,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     traffic.abort();
     rollout.abort();
-    for pod in pods.lock().await.iter_mut() {
-        stop(&mut pod.collector).await;
-    }
+    // All collectors at once: each flushes its buffer to the server still running.
+    let mut pods = pods.lock().await;
+    futures::future::join_all(pods.iter_mut().map(|p| stop(&mut p.collector))).await;
     stop(&mut server).await;
     Ok(())
 }
@@ -372,12 +374,6 @@ fn text(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// What one service did for one request.
-struct Step {
-    ok: bool,
-    span_id: [u8; 8],
-}
-
 /// A request every ~150 ms through frontend → cart → checkout → payments; each service's
 /// span, logs and file line go to the pod that served it.
 async fn traffic(pods: Arc<Mutex<Vec<Pod>>>) {
@@ -396,9 +392,9 @@ async fn traffic(pods: Arc<Mutex<Vec<Pod>>>) {
         }
         n += 1;
         let mut pods = pods.lock().await;
-        let trace_id: [u8; 16] = rand::rng().random();
-        let start = now_nanos();
-        let mut parent: Option<[u8; 8]> = None;
+        // Which pod of each service serves this request, and how each step goes; the
+        // request stops at the first failure.
+        let mut chain: Vec<(usize, bool, u64)> = Vec::new();
         for service in ["frontend", "cart", "checkout", "payments"] {
             let candidates: Vec<usize> = pods
                 .iter()
@@ -409,37 +405,82 @@ async fn traffic(pods: Arc<Mutex<Vec<Pod>>>) {
             if candidates.is_empty() {
                 continue;
             }
-            let pod = &mut pods[candidates[(n as usize) % candidates.len()]];
-            let step = serve_one(pod, &trace_id, parent, start).await;
-            parent = Some(step.span_id);
-            if !step.ok {
+            let at = candidates[(n as usize) % candidates.len()];
+            let (ok, millis) = outcome(&pods[at]);
+            chain.push((at, ok, millis));
+            if !ok {
                 break;
             }
+        }
+        // Spans nest: each starts a millisecond after its parent and ends after its child.
+        let trace_id: [u8; 16] = rand::rng().random();
+        let mut start = now_nanos();
+        let mut parent: Option<[u8; 8]> = None;
+        for (i, (at, ok, millis)) in chain.iter().enumerate() {
+            let below: u64 = chain[i + 1..].iter().map(|(_, _, m)| m + 1).sum();
+            let end = start + (millis + below) * 1_000_000;
+            let call = Call {
+                trace_id,
+                parent,
+                start,
+                end,
+                ok: *ok,
+                millis: *millis,
+            };
+            parent = Some(serve_one(&mut pods[*at], &call).await);
+            start += 1_000_000;
         }
     }
 }
 
-async fn serve_one(
-    pod: &mut Pod,
-    trace_id: &[u8; 16],
+/// One service's part of one request.
+struct Call {
+    trace_id: [u8; 16],
     parent: Option<[u8; 8]>,
     start: u64,
-) -> Step {
+    end: u64,
+    ok: bool,
+    /// Its own time, without its callee's.
+    millis: u64,
+}
+
+/// Whether a pod serves a request well, and how long it takes itself: checkout v2.0.0
+/// fails a third of its payments with 2-second timeouts; everyone else rarely fails.
+fn outcome(pod: &Pod) -> (bool, u64) {
     let failing = pod.service == "checkout" && pod.version == "v2.0.0";
-    let (ok, millis) = {
-        let mut rng = rand::rng();
-        let ok = if failing {
-            rng.random_bool(0.65)
-        } else {
-            rng.random_bool(0.995)
-        };
-        let millis = match (failing, ok) {
-            (true, false) => rng.random_range(1800..2400),
-            (true, true) => rng.random_range(150..600),
-            _ => rng.random_range(5..60),
-        };
-        (ok, millis)
+    let mut rng = rand::rng();
+    let ok = if failing {
+        rng.random_bool(0.65)
+    } else {
+        rng.random_bool(0.995)
     };
+    let millis = match (failing, ok) {
+        (true, false) => rng.random_range(1800..2400),
+        (true, true) => rng.random_range(150..600),
+        _ => rng.random_range(5..60),
+    };
+    (ok, millis)
+}
+
+/// What a service logs when its step fails.
+fn failure(pod: &Pod, call: &Call) -> String {
+    match (pod.service, pod.version) {
+        ("checkout", "v2.0.0") => format!(
+            "payment authorization failed: upstream timeout after {}ms (order {})",
+            call.millis,
+            hex::encode(&call.trace_id[..4])
+        ),
+        ("checkout", _) => "stock reservation failed: version conflict, retry".into(),
+        ("frontend", _) => "rendering the page failed: template cache miss storm".into(),
+        ("cart", _) => "reading the cart failed: connection reset by peer".into(),
+        _ => "card network did not answer in time".into(),
+    }
+}
+
+/// Sends one service's span (and its error log when it failed) to the pod's collector and
+/// appends its access-log line; returns the span's id.
+async fn serve_one(pod: &mut Pod, call: &Call) -> [u8; 8] {
+    let (ok, millis, trace_id) = (call.ok, call.millis, &call.trace_id);
     let span_id: [u8; 8] = rand::rng().random();
     let route = match pod.service {
         "frontend" => "GET /",
@@ -450,11 +491,11 @@ async fn serve_one(
     let span = Span {
         trace_id: trace_id.to_vec(),
         span_id: span_id.to_vec(),
-        parent_span_id: parent.map(|p| p.to_vec()).unwrap_or_default(),
+        parent_span_id: call.parent.map(|p| p.to_vec()).unwrap_or_default(),
         name: route.into(),
         kind: span::SpanKind::Server as i32,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start + millis * 1_000_000,
+        start_time_unix_nano: call.start,
+        end_time_unix_nano: call.end,
         attributes: vec![text("http.route", route)],
         status: Some(Status {
             code: if ok {
@@ -465,7 +506,7 @@ async fn serve_one(
             message: if ok {
                 String::new()
             } else {
-                "upstream timeout".into()
+                failure(pod, call)
             },
         }),
         ..Span::default()
@@ -483,12 +524,9 @@ async fn serve_one(
         })
         .await;
     if !ok {
-        let body = format!(
-            "payment authorization failed: upstream timeout after {millis}ms (order {})",
-            hex::encode(&trace_id[..4])
-        );
+        let body = failure(pod, call);
         let record = LogRecord {
-            time_unix_nano: now_nanos(),
+            time_unix_nano: call.end,
             severity_number: 17,
             severity_text: "ERROR".into(),
             body: Some(AnyValue {
@@ -529,7 +567,7 @@ async fn serve_one(
     *pod.requests
         .entry(if ok { "ok" } else { "error" })
         .or_default() += 1;
-    Step { ok, span_id }
+    span_id
 }
 
 async fn send_metrics(pod: &mut Pod) {
