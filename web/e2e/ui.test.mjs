@@ -2,7 +2,8 @@
 // SDK (e2e/feed.py), driven by playwright-core with Debian's Chromium.
 //
 // Env: PORTHOLE_BIN (default ../target/debug/porthole), PORTHOLE_COLLECTOR_BIN (default
-// ../target/debug/porthole-collector; the inventory test runs three as simulated pods),
+// ../target/debug/porthole-collector; the inventory test runs three as simulated pods, the
+// snapshot test one),
 // PORTHOLE_PYTHON (default ../.venv/bin/python), PORTHOLE_WEB_DIR (passed as --web-dir when set), PORTHOLE_UI_URL
 // (open the UI at this origin instead of the server's own address, e.g. `vite preview`
 // proxying /api to the server; fix the server's address for that proxy with
@@ -103,14 +104,14 @@ function startServer() {
 /** A porthole-collector as one simulated pod: its own working directory (so `etc/app.yaml`
  * is the same path in every pod, as in containers of one image) holding that file, the
  * pod's identity in its environment (as the downward API gives it), inventory reported
- * every 2 s. Resolves once it says it is running. */
-function startCollector(name, env) {
+ * every 2 s, and `config` lines added to its config. Resolves once it says it is running. */
+function startCollector(name, env, config = []) {
   const dir = path.join(temp, "pods", name);
   mkdirSync(path.join(dir, "etc"), { recursive: true });
   writeFileSync(path.join(dir, "etc", "app.yaml"), "listen: 8080\nretries: 3\n");
-  const config = path.join(dir, "collector.yaml");
+  const configFile = path.join(dir, "collector.yaml");
   writeFileSync(
-    config,
+    configFile,
     [
       `endpoint: http://${addrs.otlp_grpc}`,
       "http_addr: 127.0.0.1:0",
@@ -119,11 +120,12 @@ function startCollector(name, env) {
       `buffer: {dir: '${path.join(dir, "buffer")}', max_bytes: 67108864, segment_bytes: 1048576}`,
       "shutdown_timeout: 5s",
       "inventory: {interval: 2s, check_interval: 200ms, watch_files: ['etc/*.yaml'], env: ['APP_*']}",
+      ...config,
       "",
     ].join("\n"),
   );
   // Only what the test gives it, so nothing of this shell's environment is fingerprinted.
-  const child = spawn(collectorBin, ["--config", config], {
+  const child = spawn(collectorBin, ["--config", configFile], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NO_COLOR: "1", RUST_LOG: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -640,5 +642,115 @@ describe("the UI against a real porthole", () => {
       await shot(name);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("a pod's Snapshot button opens its real collector's processes, environment redacted, and the pod's snapshots", async () => {
+    const secret = "ui-secret-value-77";
+    let child;
+    try {
+      // Every process of this machine is the pod's here (no pod namespace): list them all.
+      child = await startCollector(
+        "uisnap-1",
+        {
+          SERVICE_NAME: "uisnap",
+          POD_NAMESPACE: "shop",
+          POD_NAME: "uisnap-1",
+          UI_SNAP_TOKEN: secret,
+          UI_SNAP_MODE: "visible-mode",
+        },
+        ["snapshots: {max_processes: 100000}"],
+      );
+      await until("the inventory to list uisnap-1 running", async () => {
+        const inventory = await apiJson("/api/v1/inventory?service=uisnap");
+        return inventory.services.some((s) => s.versions.some((v) => v.pods.some((p) => p.pod === "uisnap-1" && p.status === "running")));
+      });
+      await page.goto(`${uiBase}/inventory?service=uisnap`);
+      const podRow = page.locator('[data-testid="pod-row"][data-pod="uisnap-1"]');
+      const button = podRow.locator('[data-testid="snapshot-button"]');
+      await button.click();
+      await page.waitForURL((u) => /^\/snapshots\/[0-9a-f]+$/.test(u.pathname));
+      const id = new URL(page.url()).pathname.split("/").pop();
+      assert.equal(await page.locator('nav a[aria-current="page"]').innerText(), "Inventory");
+
+      const record = await apiJson(`/api/v1/snapshots/${id}`);
+      assert.equal(record.error, null, JSON.stringify(record.error));
+      assert.ok(!JSON.stringify(record).includes(secret), "the secret never left the collector");
+      const own = record.snapshot.processes.find((p) => p.pid === child.pid);
+      assert.ok(own, `the API's snapshot lists the collector's own pid ${child.pid}`);
+
+      // The header: who, where, who asked, when.
+      await page.locator('[data-testid="snapshot-meta"]').waitFor();
+      assert.equal(await page.locator('[data-testid="snapshot-pod"]').innerText(), "uisnap-1");
+      assert.equal(await page.locator('[data-testid="snapshot-namespace"]').innerText(), "shop");
+      assert.equal(await page.locator('[data-testid="snapshot-requested-by"]').innerText(), "web UI");
+      assert.ok((await page.locator('[data-testid="snapshot-taken-at"]').innerText()).startsWith(new Date().getFullYear().toString()));
+      assert.equal(await page.locator('[data-testid="process-count"]').innerText(), String(record.snapshot.processes.length));
+      assert.ok((await page.locator('[data-testid="snapshot-note"]').innerText()).includes("shareProcessNamespace"));
+
+      // The collector's own process, its environment: the plain value shown, the secret
+      // one a muted badge.
+      const row = page.locator(`[data-testid="process-row"][data-pid="${child.pid}"]`);
+      await row.waitFor();
+      assert.equal(await row.locator('[data-testid="process-pid"]').innerText(), String(child.pid));
+      assert.ok((await row.innerText()).includes("porthole-collector"), await row.innerText());
+      await row.locator('[data-testid="env-toggle"]').click();
+      const env = page.locator(`[aria-label="Environment of ${child.pid}"]`);
+      await env.waitFor();
+      assert.equal(await env.locator('[data-env-name="UI_SNAP_MODE"] [data-testid="env-value"]').innerText(), "visible-mode");
+      const token = env.locator('[data-env-name="UI_SNAP_TOKEN"] [data-testid="env-value"]');
+      assert.equal(await token.locator(".badge.redacted").innerText(), "redacted");
+      assert.equal(await token.innerText(), "redacted");
+      assert.ok(!(await page.content()).includes(secret), `${secret} is nowhere in the page`);
+      await shot("snapshot");
+
+      // Sorted by RSS (in the URL), the largest process comes first.
+      await page.locator('[data-testid="sort-rss"]').click();
+      await page.waitForURL((u) => u.searchParams.get("sort") === "rss");
+      const largest = [...record.snapshot.processes].sort((a, b) => b.rss_bytes - a.rss_bytes || a.pid - b.pid)[0];
+      assert.equal(await page.locator('[data-testid="process-row"]').first().getAttribute("data-pid"), String(largest.pid));
+
+      // The pod's snapshots list this one; "Take another" adds a newer one above it.
+      const history = page.locator('[data-testid="snapshot-history"]');
+      await history.locator(`li[data-snapshot-id="${id}"]`).waitFor();
+      await page.locator('.snapshot-head [data-testid="snapshot-button"]').click();
+      await page.waitForURL((u) => /^\/snapshots\/[0-9a-f]+$/.test(u.pathname) && !u.pathname.endsWith(id));
+      const second = new URL(page.url()).pathname.split("/").pop();
+      await history.locator(`li[data-snapshot-id="${second}"]`).waitFor();
+      const listed = await history.locator("li").evaluateAll((items) => items.map((li) => li.getAttribute("data-snapshot-id")));
+      assert.deepEqual(listed.slice(0, 2), [second, id]);
+      // An earlier one opens from the list.
+      await history.locator(`li[data-snapshot-id="${id}"] a`).click();
+      await page.waitForURL((u) => u.pathname === `/snapshots/${id}`);
+      await page.locator(`[data-testid="process-row"][data-pid="${child.pid}"]`).waitFor();
+
+      // The page fits a narrow screen: the process table scrolls inside its box.
+      await page.setViewportSize({ width: 400, height: 800 });
+      try {
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 1, `/snapshots/${id} scrolls sideways by ${overflow}px at 400px`);
+        await shot("snapshot-narrow");
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 800 });
+      }
+
+      // A pod whose collector is gone (killed: it cannot say it stopped, so the page still
+      // lists it running): the API's refusal shows beside the button, and the page stays.
+      await page.goto(`${uiBase}/inventory?service=uisnap`);
+      await button.waitFor();
+      await new Promise((resolve) => {
+        child.once("exit", resolve);
+        child.kill("SIGKILL");
+      });
+      await button.click();
+      const refused = podRow.locator('[data-testid="snapshot-take-error"]');
+      await refused.waitFor({ timeout: 30_000 });
+      // 404: the collector's poll ended with its connection, so none of the pod is found.
+      assert.match(await refused.innerText(), /no collector of pod "uisnap-1" in namespace "shop" is connected/);
+      assert.equal(new URL(page.url()).pathname, "/inventory");
+      assert.equal(await button.innerText(), "Snapshot");
+      await shot("snapshot-refused");
+    } finally {
+      if (child) await stopCollector(child);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { AlertsView } from "./views/AlertsView";
 import { InventoryView } from "./views/InventoryView";
 import { LogsView } from "./views/LogsView";
 import { MetricsView } from "./views/MetricsView";
+import { SnapshotView } from "./views/SnapshotView";
 import { TraceView } from "./views/TraceView";
 import { TracesView } from "./views/TracesView";
 import { VersionsView } from "./views/VersionsView";
@@ -47,7 +48,8 @@ export function App() {
     return () => document.removeEventListener("keydown", focusSearch);
   }, []);
 
-  const current = route.view === "trace" ? "traces" : route.view;
+  // A trace is part of Traces, a pod's snapshot part of Inventory (where it is taken).
+  const current = route.view === "trace" ? "traces" : route.view === "snapshot" ? "inventory" : route.view;
   return (
     <div className="app">
       <header className="top">
@@ -78,6 +80,7 @@ export function App() {
         {route.view === "alerts" && <AlertsView params={params} />}
         {route.view === "versions" && <VersionsView params={params} />}
         {route.view === "inventory" && <InventoryView params={params} />}
+        {route.view === "snapshot" && <SnapshotView snapshotId={route.snapshotId} params={params} />}
       </main>
     </div>
   );

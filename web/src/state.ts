@@ -193,7 +193,8 @@ export type Route =
   | { view: "metrics" }
   | { view: "alerts" }
   | { view: "versions" }
-  | { view: "inventory" };
+  | { view: "inventory" }
+  | { view: "snapshot"; snapshotId: string };
 
 export function parseRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "");
@@ -206,5 +207,7 @@ export function parseRoute(pathname: string): Route {
   if (path === "/alerts") return { view: "alerts" };
   if (path === "/versions") return { view: "versions" };
   if (path === "/inventory") return { view: "inventory" };
+  const snapshot = /^\/snapshots\/([^/]+)$/.exec(path);
+  if (snapshot) return { view: "snapshot", snapshotId: decodeURIComponent(snapshot[1]) };
   return { view: "logs" };
 }

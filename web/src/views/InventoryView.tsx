@@ -1,11 +1,13 @@
 // What is running now (GET /api/v1/inventory): services → versions → pods, each pod with
 // its image, when it started and last reported, its health from its logs, and its config
 // drift (a watched file or variable that differs from its siblings', by name only). From
-// the collectors' inventory reports; refreshed every 10 s.
+// the collectors' inventory reports; refreshed every 10 s. A running pod's Snapshot button
+// asks its collector for its processes, sockets and environments now.
 
 import { useEffect, useState } from "react";
 import { api, qs } from "../api";
 import { SearchRow } from "../components/SearchRow";
+import { SnapshotButton } from "../components/SnapshotButton";
 import { ErrorNote, Loading } from "../components/Status";
 import { formatTimestamp } from "../format";
 import {
@@ -126,6 +128,9 @@ export function InventoryView({ params }: { params: URLSearchParams }) {
                       <th scope="col">Error rate</th>
                       <th scope="col">Last log</th>
                       <th scope="col">Drift</th>
+                      {/* Named for screen readers; not .sr-only, whose absolute position
+                          would escape the table's scrolling box on a narrow screen. */}
+                      <th scope="col" aria-label="Snapshot" />
                     </tr>
                   </thead>
                   <tbody>
@@ -192,6 +197,7 @@ function PodRow({ pod, now }: { pod: InventoryPod; now: number }) {
           <span className="hint">none</span>
         )}
       </td>
+      <td data-testid="pod-snapshot">{pod.status === "running" && <SnapshotButton pod={pod} />}</td>
     </tr>
   );
 }
