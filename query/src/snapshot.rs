@@ -432,7 +432,7 @@ pub(crate) struct ListParams {
     namespace: Option<String>,
     pod: Option<String>,
     /// At most this many, newest first (default 50, at most 500).
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
 /// A stored snapshot without its contents.
@@ -461,7 +461,13 @@ pub(crate) async fn list(
     uri: Uri,
 ) -> Result<Json<SnapshotList>, QueryError> {
     let params: ListParams = query_params(&uri)?;
-    let limit = params.limit.unwrap_or(50).clamp(1, MAX_LISTED);
+    let limit = match &params.limit {
+        None => 50,
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            QueryError::BadRequest(format!("limit must be a whole number, not {text:?}"))
+        })?,
+    }
+    .clamp(1, MAX_LISTED);
     let store = store(&state)?;
     let mut names = store.list("").await?;
     names.sort_unstable_by(|a, b| b.cmp(a));

@@ -98,7 +98,7 @@ async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() 
 
     // Stored: listed and fetched back; the ask is in the server's audit log.
     let id = record["id"].as_str().unwrap();
-    let listed: Value = reqwest::get(porthole.url("/api/v1/snapshots?pod=snap-1"))
+    let listed: Value = reqwest::get(porthole.url("/api/v1/snapshots?pod=snap-1&limit=5"))
         .await
         .unwrap()
         .json()
