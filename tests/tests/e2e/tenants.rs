@@ -385,6 +385,26 @@ async fn a_tenants_token_reaches_only_its_own_data_through_every_endpoint() {
             .expect("team-a has no limit");
     }
 
+    // Prometheus remote_write, on the API port and the OTLP/HTTP port: a tenant's token
+    // writes (204 for a metadata-only request), no token or the operator's is refused.
+    let empty = snap::raw::Encoder::new().compress_vec(&[]).unwrap();
+    for url in [
+        porthole.url("/api/v1/write"),
+        porthole.otlp_http_url("/api/v1/write"),
+    ] {
+        for (token, expected) in [(Some(TOKEN_B), 204), (None, 401), (Some(OPERATOR), 401)] {
+            let mut request = reqwest::Client::new()
+                .post(&url)
+                .header("content-encoding", "snappy")
+                .body(empty.clone());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            assert_eq!(status, expected, "{url} with {token:?}");
+        }
+    }
+
     // /metrics is the operator's: per-tenant counters, no tenant can read it.
     let (status, _) = get(&porthole, Some(TOKEN_A), "/metrics").await;
     assert_eq!(status, 401);
