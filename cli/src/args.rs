@@ -204,12 +204,9 @@ impl FromStr for Retention {
             let (table, age) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?} is not TABLE=AGE, e.g. logs=7d"))?;
-            let signal = Signal::ALL
-                .into_iter()
-                .find(|s| s.table_name() == table.trim())
-                .ok_or_else(|| {
-                    format!("unknown table {table:?}; the tables are logs, spans and metrics")
-                })?;
+            let signal = Signal::from_table_name(table.trim()).ok_or_else(|| {
+                format!("unknown table {table:?}; the tables are logs, spans and metrics")
+            })?;
             let age: std::time::Duration = age
                 .trim()
                 .parse::<humantime::Duration>()

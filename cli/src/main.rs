@@ -300,14 +300,19 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         max_samples: args.promql_max_samples,
         timeout: args.promql_timeout.into(),
     };
+    // Read once for every tenant's live tail and snapshot requests.
+    let ingest_tls = match roles.query {
+        true => ingest_client_tls(&args)?,
+        false => None,
+    };
     let stop_alerts = tokio_util::sync::CancellationToken::new();
     let mut alerting = Vec::new();
     let mut api_routers = std::collections::BTreeMap::new();
     for (tenant, storage) in stores.all() {
-        let config = tenant
-            .as_ref()
-            .zip(tenants.as_deref())
-            .and_then(|(tenant, tenants)| tenants.configs().iter().find(|c| &c.tenant == tenant));
+        let config = tenants
+            .as_deref()
+            .zip(tenant.as_ref())
+            .and_then(|(tenants, tenant)| tenants.config(tenant));
         let rules = match config {
             Some(config) => config.rules.clone(),
             None => args.rules.clone(),
@@ -357,7 +362,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 authorization,
                 local_commits: roles.ingest,
                 dropped: tail_dropped.clone(),
-                tls: ingest_client_tls(&args)?,
+                tls: ingest_tls.clone(),
             };
             api = api.merge(porthole_query::router(porthole_query::QueryState {
                 storage,

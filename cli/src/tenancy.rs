@@ -43,9 +43,7 @@ pub fn maintenance_for(
     tenant: Option<&Tenant>,
 ) -> Maintenance {
     let mut maintenance = base.clone();
-    if let (Some(tenants), Some(tenant)) = (tenants, tenant)
-        && let Some(config) = tenants.configs().iter().find(|c| &c.tenant == tenant)
-    {
+    if let Some(config) = tenants.zip(tenant).and_then(|(t, tenant)| t.config(tenant)) {
         maintenance.retention.extend(config.retention.clone());
     }
     maintenance

@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 use crate::config::SnapshotConfig;
 use crate::resource::Identity;
+use crate::shipper::authorized;
 
 /// How long one poll waits on the server before it answers "nothing".
 const POLL_WAIT: Duration = Duration::from_secs(20);
@@ -161,16 +162,6 @@ fn sockets(root: &Path) -> (Vec<Value>, Vec<Value>) {
     (listening, established)
 }
 
-fn with_token<T>(token: &Option<MetadataValue<Ascii>>, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Some(token) = token {
-        request
-            .metadata_mut()
-            .insert("authorization", token.clone());
-    }
-    request
-}
-
 /// Polls for requests until `stop`; answers each with a snapshot.
 pub async fn run(
     config: SnapshotConfig,
@@ -189,14 +180,16 @@ pub async fn run(
         .unwrap_or_default()
         .to_string();
     let mut client = ControlClient::new(channel);
-    let with_token = |message| with_token(&token, message);
     let mut backoff = Duration::from_millis(500);
     loop {
-        let mut poll = with_token(PollRequest {
-            namespace: namespace.clone(),
-            pod: pod.clone(),
-            wait_ms: POLL_WAIT.as_millis() as u32,
-        });
+        let mut poll = authorized(
+            &token,
+            PollRequest {
+                namespace: namespace.clone(),
+                pod: pod.clone(),
+                wait_ms: POLL_WAIT.as_millis() as u32,
+            },
+        );
         poll.set_timeout(POLL_WAIT + Duration::from_secs(10));
         let polled = tokio::select! {
             polled = client.poll(poll) => polled,
@@ -237,7 +230,7 @@ pub async fn run(
                 error: format!("the snapshot failed: {e}"),
             },
         };
-        let answer = self::with_token(&token, answer);
+        let answer = authorized(&token, answer);
         if let Err(status) = client.answer(answer).await {
             tracing::warn!(%status, "could not deliver a snapshot");
         }

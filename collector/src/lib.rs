@@ -124,13 +124,13 @@ pub async fn run(
         ));
     }
     if config.inventory.enabled {
-        // The token keys the environment hashes; every pod of a deployment shares it.
-        let key = match &config.token_file {
-            Some(path) => std::fs::read(path).map_err(|e| {
-                CollectorError::Config(format!("token_file {}: {e}", path.display()))
-            })?,
-            None => Vec::new(),
-        };
+        // The token (as the shipper already read it) keys the environment hashes; every
+        // pod of a deployment shares it.
+        let key = connection
+            .1
+            .as_ref()
+            .map(|token| token.as_bytes().to_vec())
+            .unwrap_or_default();
         sources.spawn(source::inventory::run(
             source::inventory::Inventory::new(config.inventory.clone(), key),
             buffer.clone(),

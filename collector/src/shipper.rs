@@ -308,15 +308,24 @@ impl Exporter {
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
+        let mut request = authorized(&self.token, message);
         request.set_timeout(ATTEMPT_TIMEOUT);
-        if let Some(token) = &self.token {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
         request
     }
+}
+
+/// A request to ingest carrying the collector's `authorization`, when it has a token.
+pub fn authorized<T>(
+    token: &Option<MetadataValue<tonic::metadata::Ascii>>,
+    message: T,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", token.clone());
+    }
+    request
 }
 
 /// One unary OTLP export of an encoded request to `path`; Ok(records refused, as the

@@ -190,10 +190,7 @@ impl Tenants {
             };
             let mut retention = BTreeMap::new();
             for (table, age) in entry.retention {
-                let signal = Signal::ALL
-                    .into_iter()
-                    .find(|s| s.table_name() == table)
-                    .ok_or_else(|| {
+                let signal = Signal::from_table_name(&table).ok_or_else(|| {
                         format!("tenant {name:?}: retention for {table:?}: the tables are logs, spans and metrics")
                     })?;
                 if age.is_zero() {
@@ -275,7 +272,8 @@ impl Tenants {
         found
     }
 
-    fn config(&self, tenant: &Tenant) -> Option<&TenantConfig> {
+    /// The configuration of `tenant`.
+    pub fn config(&self, tenant: &Tenant) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| &t.tenant == tenant)
     }
 

@@ -393,15 +393,10 @@ pub(crate) async fn take(
 async fn ask_ingest_nodes(state: &QueryState, ask: &SnapshotAsk) -> Result<Asked, QueryError> {
     for node in &state.tail.ingest_nodes {
         let channel = crate::tail::connect(node, state.tail.tls.as_ref()).await?;
-        let mut call = tonic::Request::new(SnapshotRequest {
+        let call = state.tail.ingest_request(SnapshotRequest {
             namespace: ask.namespace.clone(),
             pod: ask.pod.clone(),
-        });
-        if let Some(authorization) = &state.tail.authorization
-            && let Ok(value) = authorization.parse()
-        {
-            call.metadata_mut().insert("authorization", value);
-        }
+        })?;
         match ControlClient::new(channel).snapshot(call).await {
             Ok(response) => {
                 let response = response.into_inner();

@@ -170,6 +170,18 @@ fn follow_local_commits(
 }
 
 impl TailSource {
+    /// A request to an ingest node, with the cluster's (or the tenant's) `authorization`.
+    pub(crate) fn ingest_request<T>(&self, message: T) -> Result<tonic::Request<T>, QueryError> {
+        let mut call = tonic::Request::new(message);
+        if let Some(authorization) = &self.authorization {
+            let value = authorization
+                .parse()
+                .map_err(|_| QueryError::Internal("authorization header".into()))?;
+            call.metadata_mut().insert("authorization", value);
+        }
+        Ok(call)
+    }
+
     /// Starts a subscription; errors (a bad query, unreachable ingest nodes) come before
     /// any record.
     pub async fn subscribe(
@@ -201,13 +213,7 @@ impl TailSource {
                 .collect(),
         };
         for node in &self.ingest_nodes {
-            let mut call = tonic::Request::new(request.clone());
-            if let Some(authorization) = &self.authorization {
-                let value = authorization
-                    .parse()
-                    .map_err(|_| QueryError::Internal("authorization header".into()))?;
-                call.metadata_mut().insert("authorization", value);
-            }
+            let call = self.ingest_request(request.clone())?;
             let channel = connect(node, self.tls.as_ref()).await?;
             let mut client = TailClient::new(channel);
             let stream = client

@@ -15,6 +15,11 @@ pub enum Signal {
 impl Signal {
     pub const ALL: [Signal; 3] = [Signal::Logs, Signal::Spans, Signal::Metrics];
 
+    /// The signal whose table is named `name` (`logs`, `spans`, `metrics`).
+    pub fn from_table_name(name: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.table_name() == name)
+    }
+
     /// The table's folder under the storage root, also its SQL name.
     pub fn table_name(self) -> &'static str {
         match self {
