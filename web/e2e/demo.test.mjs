@@ -13,29 +13,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { TIMEOUT, artifacts, bin, collectorBin, launchPage, requireFiles, until as pollUntil, webDir } from "./common.mjs";
 
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const bin = path.resolve(webDir, process.env.PORTHOLE_BIN ?? "../target/debug/porthole");
-const collectorBin = path.resolve(webDir, process.env.PORTHOLE_COLLECTOR_BIN ?? "../target/debug/porthole-collector");
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const artifacts = path.join(webDir, "e2e", "artifacts");
-const TIMEOUT = 20_000;
 /** How long checkout v2.0.0 may take to roll out (at 5 s) and show its errors. */
 const ROLLOUT_TIMEOUT = 60_000;
 
-for (const [what, file, hint] of [
-  ["the porthole binary", bin, "build it (cargo build) or set PORTHOLE_BIN"],
-  ["the porthole-collector binary", collectorBin, "build it (cargo build) or set PORTHOLE_COLLECTOR_BIN"],
-  ["Chromium", chromiumPath, "apt-get install -y chromium, or set CHROMIUM"],
-]) {
-  if (!existsSync(file)) throw new Error(`missing ${what} at ${file}: ${hint}`);
-}
+requireFiles();
 
 const temp = mkdtempSync(path.join(tmpdir(), "porthole-demo-ui-"));
 const demoDir = path.join(temp, "demo");
@@ -115,17 +102,8 @@ async function stopDemo() {
   }
 }
 
-/** Polls `check` until it returns something truthy (and returns that), or fails after `ms`. */
-async function until(what, check, ms = TIMEOUT) {
-  const deadline = Date.now() + ms;
-  let error = null;
-  for (;;) {
-    const result = await check().catch((e) => ((error = e), null));
-    if (result) return result;
-    if (Date.now() > deadline) assert.fail(`waited ${ms} ms for ${what}${error ? ` (last error: ${error.message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** As common.mjs's `until`, polling every 500 ms (the demo's pages load slower). */
+const until = (what, check, ms = TIMEOUT) => pollUntil(what, check, ms, 500);
 
 async function apiJson(pathAndQuery) {
   const response = await fetch(`http://${addrs.http}${pathAndQuery}`);
@@ -197,22 +175,7 @@ before(async () => {
   if (!response.ok || !body.includes('<div id="root">')) {
     throw new Error(`${uiBase}/versions is not the UI (${response.status}): build porthole with web/ in it, or set PORTHOLE_WEB_DIR=dist`);
   }
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
+  ({ browser, page } = await launchPage());
 });
 
 after(async () => {

@@ -12,31 +12,19 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { TIMEOUT, artifacts, bin, collectorBin, launchPage, requireFiles, until, webDir } from "./common.mjs";
 
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const bin = path.resolve(webDir, process.env.PORTHOLE_BIN ?? "../target/debug/porthole");
-const collectorBin = path.resolve(webDir, process.env.PORTHOLE_COLLECTOR_BIN ?? "../target/debug/porthole-collector");
 const python = path.resolve(webDir, process.env.PORTHOLE_PYTHON ?? "../.venv/bin/python");
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const artifacts = path.join(webDir, "e2e", "artifacts");
 const word = `zq${Date.now().toString(36)}`;
 const liveWord = `${word}live`;
-const TIMEOUT = 20_000;
 
-for (const [what, file, hint] of [
-  ["the porthole binary", bin, "build it (cargo build) or set PORTHOLE_BIN"],
-  ["the porthole-collector binary", collectorBin, "build it (cargo build) or set PORTHOLE_COLLECTOR_BIN"],
+requireFiles([
   ["the Python venv with the OpenTelemetry SDK", python, "create it from tests/python/requirements.txt or set PORTHOLE_PYTHON"],
-  ["Chromium", chromiumPath, "apt-get install -y chromium, or set CHROMIUM"],
-]) {
-  if (!existsSync(file)) throw new Error(`missing ${what} at ${file}: ${hint}`);
-}
+]);
 
 let server;
 let serverLog = "";
@@ -164,18 +152,6 @@ function stopCollector(child) {
   });
 }
 
-/** Polls `check` until it returns something truthy (and returns that), or fails after `ms`. */
-async function until(what, check, ms = TIMEOUT) {
-  const deadline = Date.now() + ms;
-  let error = null;
-  for (;;) {
-    const result = await check().catch((e) => ((error = e), null));
-    if (result) return result;
-    if (Date.now() > deadline) assert.fail(`waited ${ms} ms for ${what}${error ? ` (last error: ${error.message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 function feed(args) {
   return new Promise((resolve, reject) => {
     execFile(python, [path.join(webDir, "e2e", "feed.py"), ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
@@ -218,23 +194,7 @@ before(async () => {
       );
     }
   }
-  // launch() gives every run a fresh temporary profile of its own.
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
+  ({ browser, page } = await launchPage());
 });
 
 after(async () => {
