@@ -4,7 +4,10 @@
 //!
 //! A record on disk is `MAGIC | len u32 | crc32 u32 | body`, body = `kind u8 | records u32 |
 //! ranges | payload` (ranges: which byte ranges of which source files the record holds, so a
-//! corrupt record's lines can be read again from the file). The shipper reads records in
+//! corrupt record's lines can be read again from the file). The payload is compressed as
+//! it is appended, with the `compression` ingest is sent (the kind byte's high bits say
+//! which): it is then sent as it is, never compressed again per attempt nor held in memory
+//! uncompressed while in flight, and the buffer holds several times more. The shipper reads records in
 //! order and acknowledges them once ingest has; acknowledged segments are deleted. A
 //! record that fails its checksum is skipped and counted, and reading resumes at the next
 //! `MAGIC`: corruption never stops the collector. The total size is bounded by
@@ -20,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::CollectorError;
-use crate::config::{BufferConfig, WhenFull};
+use crate::config::{BufferConfig, Compression, WhenFull};
 use crate::telemetry::CollectorMetrics;
 
 const MAGIC: &[u8; 4] = b"PHB1";
@@ -57,6 +60,96 @@ impl Kind {
     }
 }
 
+impl Compression {
+    /// The kind byte's high bits; records of a collector without compression have none.
+    fn bits(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Zstd => 0x10,
+            Compression::Gzip => 0x20,
+        }
+    }
+
+    fn from_bits(bits: u8) -> Option<Compression> {
+        match bits {
+            0 => Some(Compression::None),
+            0x10 => Some(Compression::Zstd),
+            0x20 => Some(Compression::Gzip),
+            _ => None,
+        }
+    }
+}
+
+/// The zstd level of buffer records: level 1 holds the collector's CPU and its compression
+/// context (a few hundred KiB for a batch-sized input) lowest; logs still shrink ~8x.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Compresses payloads on append, reusing its context and output buffer.
+struct Packer {
+    compression: Compression,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    out: Vec<u8>,
+}
+
+impl Packer {
+    fn new(compression: Compression) -> Result<Packer, CollectorError> {
+        let zstd = match compression {
+            Compression::Zstd => Some(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(|e| CollectorError::Buffer(format!("zstd: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Packer {
+            compression,
+            zstd,
+            out: Vec::new(),
+        })
+    }
+
+    /// The payload as it is stored and sent.
+    fn pack<'a>(&'a mut self, payload: &'a [u8]) -> Result<&'a [u8], CollectorError> {
+        let failed = |e: std::io::Error| CollectorError::Buffer(format!("compressing: {e}"));
+        self.out.clear();
+        match (self.compression, &mut self.zstd) {
+            (Compression::None, _) => return Ok(payload),
+            (Compression::Zstd, Some(zstd)) => {
+                self.out.reserve(zstd::zstd_safe::compress_bound(payload.len()));
+                zstd.compress_to_buffer(payload, &mut self.out).map_err(failed)?;
+            }
+            (Compression::Zstd, None) => unreachable!("a zstd packer has its context"),
+            (Compression::Gzip, _) => {
+                let mut gzip =
+                    flate2::write::GzEncoder::new(&mut self.out, flate2::Compression::default());
+                gzip.write_all(payload).map_err(failed)?;
+                gzip.finish().map_err(failed)?;
+            }
+        }
+        // One large batch must not keep a large buffer for good.
+        if self.out.capacity() > 4 * payload.len().max(64 * 1024) {
+            self.out.shrink_to(self.out.len());
+        }
+        Ok(&self.out)
+    }
+}
+
+/// A record's payload as the sources appended it (tests and tools; the shipper sends the
+/// stored bytes).
+#[cfg(test)]
+pub fn unpack(encoding: Compression, payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    match encoding {
+        Compression::None => Ok(payload.to_vec()),
+        Compression::Zstd => zstd::bulk::decompress(payload, MAX_RECORD),
+        Compression::Gzip => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(payload)
+                .take(MAX_RECORD as u64)
+                .read_to_end(&mut out)?;
+            Ok(out)
+        }
+    }
+}
+
 /// Bytes `start..end` of the source file with this fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceRange {
@@ -71,8 +164,9 @@ pub struct Record {
     /// Log records, spans or metrics in the payload.
     pub records: u32,
     pub ranges: Vec<SourceRange>,
-    /// An encoded OTLP export request, sent as it is.
+    /// An encoded OTLP export request compressed with `encoding`, sent as it is.
     pub payload: bytes::Bytes,
+    pub encoding: Compression,
     /// Where the next record starts; acknowledge with this.
     pub next: Position,
 }
@@ -109,6 +203,8 @@ struct State {
 pub struct DiskBuffer {
     dir: PathBuf,
     config: BufferConfig,
+    /// Locked apart from `state`, so the shipper reads while a source compresses.
+    packer: Mutex<Packer>,
     state: Mutex<State>,
     /// Signalled when a record is appended.
     appended: Notify,
@@ -122,8 +218,11 @@ pub struct DiskBuffer {
 pub struct Full;
 
 impl DiskBuffer {
+    /// Opens the buffer in `config.dir`; records appended from now on are compressed
+    /// with `compression` (records already there keep theirs).
     pub fn open(
         config: &BufferConfig,
+        compression: Compression,
         metrics: Arc<CollectorMetrics>,
     ) -> Result<Arc<DiskBuffer>, CollectorError> {
         let dir = config.dir.clone();
@@ -167,6 +266,7 @@ impl DiskBuffer {
         let buffer = DiskBuffer {
             dir,
             config: config.clone(),
+            packer: Mutex::new(Packer::new(compression)?),
             state: Mutex::new(State {
                 segments,
                 writer,
@@ -187,9 +287,7 @@ impl DiskBuffer {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// Appends and fsyncs one record; with `when_full: block` waits until there is room.
@@ -217,7 +315,10 @@ impl DiskBuffer {
         ranges: &[SourceRange],
         payload: &[u8],
     ) -> Result<Result<(), Full>, CollectorError> {
-        let header = encode_header(kind, records, ranges, payload);
+        let mut packer = lock(&self.packer);
+        let encoding = packer.compression;
+        let payload = packer.pack(payload)?;
+        let header = encode_header(kind, encoding, records, ranges, payload);
         let size = (header.len() + payload.len()) as u64;
         let mut state = self.lock();
         while state.total_bytes + size > self.config.max_bytes {
@@ -348,12 +449,13 @@ impl DiskBuffer {
                     };
                     state.read = next;
                     match decode_body(&body) {
-                        Some((kind, records, ranges, payload_start)) => {
+                        Some((kind, encoding, records, ranges, payload_start)) => {
                             return Ok(Some(Record {
                                 kind,
                                 records,
                                 ranges,
                                 payload: bytes::Bytes::from(body).slice(payload_start..),
+                                encoding,
                                 next,
                             }));
                         }
@@ -458,9 +560,15 @@ impl DiskBuffer {
 }
 
 /// Everything of a record before its payload (the checksum covers both).
-fn encode_header(kind: Kind, records: u32, ranges: &[SourceRange], payload: &[u8]) -> Vec<u8> {
+fn encode_header(
+    kind: Kind,
+    encoding: Compression,
+    records: u32,
+    ranges: &[SourceRange],
+    payload: &[u8],
+) -> Vec<u8> {
     let mut meta = Vec::with_capacity(7 + ranges.len() * 24);
-    meta.push(kind as u8);
+    meta.push(kind as u8 | encoding.bits());
     meta.extend_from_slice(&records.to_le_bytes());
     meta.extend_from_slice(&(ranges.len() as u16).to_le_bytes());
     for range in ranges {
@@ -479,9 +587,11 @@ fn encode_header(kind: Kind, records: u32, ranges: &[SourceRange], payload: &[u8
     header
 }
 
-/// `(kind, records, ranges, where the payload starts)`.
-fn decode_body(body: &[u8]) -> Option<(Kind, u32, Vec<SourceRange>, usize)> {
-    let kind = Kind::from_byte(*body.first()?)?;
+/// `(kind, compression, records, ranges, where the payload starts)`.
+fn decode_body(body: &[u8]) -> Option<(Kind, Compression, u32, Vec<SourceRange>, usize)> {
+    let first = *body.first()?;
+    let kind = Kind::from_byte(first & 0x0f)?;
+    let encoding = Compression::from_bits(first & 0xf0)?;
     let records = u32::from_le_bytes(body.get(1..5)?.try_into().ok()?);
     let count = u16::from_le_bytes(body.get(5..7)?.try_into().ok()?) as usize;
     let ranges_end = 7 + count * 24;
@@ -494,7 +604,7 @@ fn decode_body(body: &[u8]) -> Option<(Kind, u32, Vec<SourceRange>, usize)> {
             end: u64::from_le_bytes(chunk[16..24].try_into().expect("8 bytes")),
         })
         .collect();
-    Some((kind, records, ranges, ranges_end))
+    Some((kind, encoding, records, ranges, ranges_end))
 }
 
 enum ReadOutcome {
@@ -564,7 +674,7 @@ fn count_records(path: &Path) -> (u64, u64) {
         match read_record(&mut file, offset, bytes) {
             Ok(ReadOutcome::Record(body, len)) => {
                 count.0 += 1;
-                count.1 += decode_body(&body).map_or(0, |(_, records, _, _)| u64::from(records));
+                count.1 += decode_body(&body).map_or(0, |(_, _, records, _, _)| u64::from(records));
                 offset += len;
             }
             Ok(ReadOutcome::Corrupt { resume_at }) => offset = resume_at,
@@ -572,6 +682,12 @@ fn count_records(path: &Path) -> (u64, u64) {
         }
     }
     count
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -683,7 +799,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metrics = CollectorMetrics::new();
         let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         for n in 0..5u64 {
             buffer
                 .try_append(
@@ -702,7 +818,7 @@ mod tests {
         // Handed out but not acknowledged: read again after a restart.
         let _second = buffer.try_next().unwrap().unwrap();
         drop(buffer);
-        let buffer = DiskBuffer::open(&cfg, metrics).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics).unwrap();
         let payloads: Vec<_> = drain(&buffer)
             .into_iter()
             .map(|r| r.payload.to_vec())
@@ -721,7 +837,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metrics = CollectorMetrics::new();
         let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         for n in 0..3u64 {
             buffer
                 .try_append(Kind::Logs, 1, &[range(n)], &vec![b'a' + n as u8; 1000])
@@ -736,7 +852,7 @@ mod tests {
         bytes[record_len + 500] ^= 0xff;
         bytes[2 * record_len] = b'X';
         fs::write(&segment, &bytes).unwrap();
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         let records = drain(&buffer);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].ranges, vec![range(0)]);
@@ -750,7 +866,7 @@ mod tests {
             .unwrap();
         file.write_all(b"PHB1\xff\xff").unwrap();
         drop(file);
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         buffer
             .try_append(Kind::Traces, 1, &[], b"after")
             .unwrap()
@@ -770,7 +886,7 @@ mod tests {
         let metrics = CollectorMetrics::new();
         let payload = vec![0u8; 30 * 1024];
         let cfg = config(dir.path(), 256 * 1024, WhenFull::Block);
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         let mut accepted = 0;
         while buffer
             .try_append(Kind::Logs, 1, &[], &payload)
@@ -801,7 +917,7 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), 256 * 1024, WhenFull::DropOldest);
-        let buffer = DiskBuffer::open(&cfg, metrics.clone()).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         for n in 0..20u8 {
             let mut payload = payload.clone();
             payload[0] = n;
@@ -819,6 +935,37 @@ mod tests {
             20,
             "every record is kept or counted"
         );
+    }
+
+    #[test]
+    fn payloads_are_stored_compressed_and_older_records_read_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let text = b"2026-12-03T10:00:00Z level=info msg=\"request done\" status=200\n".repeat(400);
+        // Each run appends one record with its compression; the first as a collector
+        // without compression (or an older one) wrote them.
+        for compression in [Compression::None, Compression::Zstd, Compression::Gzip] {
+            let buffer = DiskBuffer::open(&cfg, compression, metrics.clone()).unwrap();
+            buffer
+                .try_append(Kind::Logs, 1, &[], &text)
+                .unwrap()
+                .unwrap();
+        }
+        let buffer = DiskBuffer::open(&cfg, Compression::Zstd, metrics.clone()).unwrap();
+        let records = drain(&buffer);
+        let encodings: Vec<_> = records.iter().map(|r| r.encoding).collect();
+        assert_eq!(
+            encodings,
+            [Compression::None, Compression::Zstd, Compression::Gzip]
+        );
+        for record in &records {
+            assert_eq!(unpack(record.encoding, &record.payload).unwrap(), text);
+        }
+        assert_eq!(records[0].payload.len(), text.len());
+        assert!(records[1].payload.len() * 10 < text.len());
+        assert!(records[2].payload.len() * 10 < text.len());
+        assert_eq!(metrics.buffer_corrupt_records.get(), 0);
     }
 
     fn dir_bytes(dir: &Path) -> u64 {

@@ -75,7 +75,7 @@ impl Default for Config {
             glob_interval: Duration::from_secs(1),
             max_open_files: 256,
             batch: BatchConfig::default(),
-            max_in_flight_exports: 4,
+            max_in_flight_exports: 16,
             otlp: OtlpReceiverConfig::default(),
             scrape: Vec::new(),
             cgroup: CgroupConfig::default(),
@@ -215,7 +215,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_records: 8192,
-            max_bytes: 1024 * 1024,
+            max_bytes: 256 * 1024,
             timeout: Duration::from_secs(1),
         }
     }

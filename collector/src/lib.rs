@@ -62,7 +62,7 @@ pub async fn run(
     let identity = Arc::new(Identity::build(&config.resource, |name| {
         std::env::var(name).ok()
     })?);
-    let buffer = DiskBuffer::open(&config.buffer, metrics.clone())?;
+    let buffer = DiskBuffer::open(&config.buffer, config.compression, metrics.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let stop_sources = CancellationToken::new();
     let stop_shipping = CancellationToken::new();

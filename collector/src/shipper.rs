@@ -21,10 +21,8 @@ use porthole_proto::metrics_service::ExportMetricsServiceResponse;
 use porthole_proto::trace_service::ExportTraceServiceResponse;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tonic_prost::ProstCodec;
 use tonic_types::StatusExt;
 
 use crate::CollectorError;
@@ -33,7 +31,8 @@ use crate::config::{Compression, Config};
 use crate::telemetry::CollectorMetrics;
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// An export's response is a partial-success count and a message; more is not ingest.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Source files remembered for gap detection; beyond this the oldest are forgotten.
 const MAX_LEDGER_FILES: usize = 4096;
 
@@ -50,38 +49,12 @@ pub struct Shipper {
     channel: Channel,
 }
 
-/// What one export attempt needs; cheap to clone (the gRPC client shares one channel).
+/// What one export attempt needs; cheap to clone (one channel, shared).
 #[derive(Clone)]
 struct Exporter {
     metrics: Arc<CollectorMetrics>,
-    grpc: tonic::client::Grpc<Channel>,
+    channel: Channel,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
-}
-
-/// A buffer record's payload, already an encoded export request: sent as it is, so the
-/// shipper never decodes (and holds) the records themselves.
-#[derive(Clone, Debug, Default)]
-struct Encoded(Bytes);
-
-impl prost::Message for Encoded {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-    fn clear(&mut self) {
-        self.0 = Bytes::new();
-    }
 }
 
 enum Failure {
@@ -111,22 +84,12 @@ impl Shipper {
             }
             None => None,
         };
-        let encoding = match config.compression {
-            Compression::Gzip => Some(CompressionEncoding::Gzip),
-            Compression::Zstd => Some(CompressionEncoding::Zstd),
-            Compression::None => None,
-        };
-        let mut grpc =
-            tonic::client::Grpc::new(channel.clone()).max_encoding_message_size(MAX_MESSAGE_BYTES);
-        if let Some(encoding) = encoding {
-            grpc = grpc.send_compressed(encoding);
-        }
         let ledger = buffer.ledger();
         let drops_seen = buffer.drops();
         Ok(Shipper {
             exporter: Exporter {
                 metrics: metrics.clone(),
-                grpc,
+                channel: channel.clone(),
                 token,
             },
             buffer,
@@ -272,45 +235,126 @@ impl Exporter {
 
     /// One attempt; Ok(records ingest refused in a partial success).
     async fn send(&self, record: &Record) -> Result<u64, Failure> {
-        let mut grpc = self.grpc.clone();
-        grpc.ready()
-            .await
-            .map_err(|_| Failure::Retry("connect", None))?;
-        let request = self.request(Encoded(record.payload.clone()));
-        match record.kind {
-            Kind::Logs => {
-                let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-                export(&mut grpc, request, path, |r: ExportLogsServiceResponse| {
-                    r.partial_success.map_or(0, |p| p.rejected_log_records)
-                })
-                .await
+        let attempt = async {
+            match record.kind {
+                Kind::Logs => {
+                    let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+                    let response: ExportLogsServiceResponse = self.unary(path, record).await?;
+                    Ok(response.partial_success.map_or(0, |p| p.rejected_log_records))
+                }
+                Kind::Traces => {
+                    let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+                    let response: ExportTraceServiceResponse = self.unary(path, record).await?;
+                    Ok(response.partial_success.map_or(0, |p| p.rejected_spans))
+                }
+                Kind::Metrics => {
+                    let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+                    let response: ExportMetricsServiceResponse =
+                        self.unary(path, record).await?;
+                    Ok(response.partial_success.map_or(0, |p| p.rejected_data_points))
+                }
             }
-            Kind::Traces => {
-                let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-                export(&mut grpc, request, path, |r: ExportTraceServiceResponse| {
-                    r.partial_success.map_or(0, |p| p.rejected_spans)
-                })
-                .await
-            }
-            Kind::Metrics => {
-                let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-                export(
-                    &mut grpc,
-                    request,
-                    path,
-                    |r: ExportMetricsServiceResponse| {
-                        r.partial_success.map_or(0, |p| p.rejected_data_points)
-                    },
-                )
-                .await
-            }
+        };
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+            Ok(rejected) => rejected.map(|n: i64| n.max(0) as u64),
+            Err(_) => Err(Failure::Retry("deadline_exceeded", None)),
         }
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = authorized(&self.token, message);
-        request.set_timeout(ATTEMPT_TIMEOUT);
-        request
+    /// One unary gRPC call whose request message is the record's payload as the buffer
+    /// holds it: already compressed (flag and `grpc-encoding` say so), so an attempt costs
+    /// no compression and no second copy. tonic's client would compress every attempt
+    /// again, with a fresh multi-MiB zstd context each time.
+    async fn unary<R: prost::Message + Default>(
+        &self,
+        path: &'static str,
+        record: &Record,
+    ) -> Result<R, Failure> {
+        use http_body_util::BodyExt;
+        let mut prefix = Vec::with_capacity(5);
+        prefix.push(u8::from(record.encoding != Compression::None));
+        prefix.extend_from_slice(&(record.payload.len() as u32).to_be_bytes());
+        let frames = [Bytes::from(prefix), record.payload.clone()]
+            .map(|chunk| Ok::<_, tonic::Status>(http_body::Frame::data(chunk)));
+        let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+        let mut request = http::Request::post(path)
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .header("grpc-timeout", format!("{}S", ATTEMPT_TIMEOUT.as_secs()));
+        if let Some(encoding) = grpc_encoding(record.encoding) {
+            request = request.header("grpc-encoding", encoding);
+        }
+        if let Some(token) = &self.token {
+            request = request.header(http::header::AUTHORIZATION, token.as_bytes());
+        }
+        let request = request
+            .body(tonic::body::Body::new(body))
+            .map_err(|_| Failure::Drop("bad_request"))?;
+        let response = tower::ServiceExt::oneshot(self.channel.clone(), request)
+            .await
+            .map_err(|_| Failure::Retry("connect", None))?;
+        let (parts, body) = response.into_parts();
+        // A trailers-only response (every refusal) has the status in its headers.
+        if let Some(status) = tonic::Status::from_header_map(&parts.headers)
+            && status.code() != tonic::Code::Ok
+        {
+            return Err(classify(status));
+        }
+        if parts.status != http::StatusCode::OK {
+            return Err(classify(http_status(parts.status)));
+        }
+        let collected = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| classify(tonic::Status::from_error(e)))?;
+        let status = collected
+            .trailers()
+            .and_then(tonic::Status::from_header_map)
+            .unwrap_or_else(|| tonic::Status::unknown("the response has no grpc-status"));
+        if status.code() != tonic::Code::Ok {
+            return Err(classify(status));
+        }
+        let data = collected.to_bytes();
+        // Acked either way: an answer we cannot read only loses the partial-success count.
+        Ok(message(&data).unwrap_or_else(|| {
+            tracing::warn!("ingest acked an export with a response that does not decode");
+            R::default()
+        }))
+    }
+}
+
+/// The `grpc-encoding` of a record compressed with `compression`.
+fn grpc_encoding(compression: Compression) -> Option<&'static str> {
+    match compression {
+        Compression::None => None,
+        Compression::Zstd => Some("zstd"),
+        Compression::Gzip => Some("gzip"),
+    }
+}
+
+/// The one uncompressed message of a unary response body.
+fn message<R: prost::Message + Default>(data: &[u8]) -> Option<R> {
+    let (&flag, rest) = data.split_first()?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    if flag != 0 {
+        return None;
+    }
+    R::decode(rest.get(4..4 + len)?).ok()
+}
+
+/// gRPC's mapping of an HTTP status without a grpc-status (a proxy's answer).
+fn http_status(status: http::StatusCode) -> tonic::Status {
+    use http::StatusCode;
+    let message = format!("HTTP {status} without a gRPC status");
+    match status {
+        StatusCode::UNAUTHORIZED => tonic::Status::unauthenticated(message),
+        StatusCode::FORBIDDEN => tonic::Status::permission_denied(message),
+        StatusCode::NOT_FOUND => tonic::Status::unimplemented(message),
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::BAD_GATEWAY
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => tonic::Status::unavailable(message),
+        _ => tonic::Status::unknown(message),
     }
 }
 
@@ -326,22 +370,6 @@ pub fn authorized<T>(
             .insert("authorization", token.clone());
     }
     request
-}
-
-/// One unary OTLP export of an encoded request to `path`; Ok(records refused, as the
-/// response's partial success counts them).
-async fn export<R: prost::Message + Default + Send + 'static>(
-    grpc: &mut tonic::client::Grpc<Channel>,
-    request: tonic::Request<Encoded>,
-    path: &'static str,
-    rejected: impl FnOnce(R) -> i64,
-) -> Result<u64, Failure> {
-    let path = http::uri::PathAndQuery::from_static(path);
-    let response = grpc
-        .unary(request, path, ProstCodec::<Encoded, R>::default())
-        .await
-        .map_err(classify)?;
-    Ok(rejected(response.into_inner()).max(0) as u64)
 }
 
 /// OTLP's retry rules: what may succeed later is retried; what cannot is dropped.
@@ -402,7 +430,164 @@ fn channel(config: &Config) -> Result<Channel, CollectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use porthole_proto::logs_service::ExportLogsServiceRequest;
+    use porthole_proto::logs_service::ExportLogsPartialSuccess;
+    use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
+    use std::sync::Mutex;
+    use tonic::codec::CompressionEncoding;
     use tonic_types::{ErrorDetails, StatusExt};
+
+    type Answer = Result<ExportLogsServiceResponse, tonic::Status>;
+
+    /// Ingest as a script: answers in turn, remembering each request and its token.
+    #[derive(Clone, Default)]
+    struct Scripted {
+        answers: Arc<Mutex<Vec<Answer>>>,
+        seen: Arc<Mutex<Vec<(ExportLogsServiceRequest, Option<String>)>>>,
+    }
+
+    #[tonic::async_trait]
+    impl LogsService for Scripted {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportLogsServiceRequest>,
+        ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+            let token = request
+                .metadata()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string());
+            self.seen
+                .lock()
+                .unwrap()
+                .push((request.into_inner(), token));
+            self.answers.lock().unwrap().remove(0).map(tonic::Response::new)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_goes_as_the_buffer_stores_it_and_every_answer_is_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ingest = Scripted::default();
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                LogsServiceServer::new(ingest.clone())
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd),
+            )
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        tokio::spawn(server);
+        let metrics = CollectorMetrics::new();
+        let exporter = Exporter {
+            metrics: metrics.clone(),
+            channel: Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect_lazy(),
+            token: Some("Bearer s3cret".parse().unwrap()),
+        };
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![porthole_proto::logs::ResourceLogs {
+                scope_logs: vec![porthole_proto::logs::ScopeLogs {
+                    log_records: (0..50)
+                        .map(|n| porthole_proto::logs::LogRecord {
+                            time_unix_nano: n,
+                            body: Some(porthole_proto::common::AnyValue {
+                                value: Some(porthole_proto::common::any_value::Value::StringValue(
+                                    format!("GET /checkout 200 in {n} ms"),
+                                )),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let payload = prost::Message::encode_to_vec(&request);
+        let dir = tempfile::tempdir().unwrap();
+        let partial = |rejected| ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: "two had no body".into(),
+            }),
+        };
+        let busy = tonic::Status::with_error_details(
+            tonic::Code::Unavailable,
+            "buffer full",
+            ErrorDetails::with_retry_info(Some(Duration::from_secs(3))),
+        );
+        *ingest.answers.lock().unwrap() = vec![
+            Ok(partial(2)),
+            Ok(ExportLogsServiceResponse::default()),
+            Ok(partial(0)),
+            Err(tonic::Status::invalid_argument("not OTLP")),
+            Err(busy),
+            Err(tonic::Status::unauthenticated("who are you")),
+        ];
+        let mut outcomes = Vec::new();
+        for (n, compression) in [
+            Compression::Zstd,
+            Compression::Gzip,
+            Compression::None,
+            Compression::Zstd,
+            Compression::Zstd,
+            Compression::Zstd,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let config = crate::config::BufferConfig {
+                dir: dir.path().join(n.to_string()),
+                ..Default::default()
+            };
+            let buffer = DiskBuffer::open(&config, compression, metrics.clone()).unwrap();
+            buffer
+                .try_append(Kind::Logs, 50, &[], &payload)
+                .unwrap()
+                .unwrap();
+            let record = buffer.try_next().unwrap().unwrap();
+            outcomes.push(match exporter.send(&record).await {
+                Ok(rejected) => format!("acked, {rejected} rejected"),
+                Err(Failure::Drop(reason)) => format!("dropped: {reason}"),
+                Err(Failure::Retry(reason, delay)) => format!("retry: {reason} {delay:?}"),
+            });
+        }
+        assert_eq!(
+            outcomes,
+            [
+                "acked, 2 rejected",
+                "acked, 0 rejected",
+                "acked, 0 rejected",
+                "dropped: invalid_argument",
+                "retry: unavailable Some(3s)",
+                "retry: unauthenticated None",
+            ]
+        );
+        let seen = ingest.seen.lock().unwrap();
+        assert_eq!(seen.len(), 6);
+        for (received, token) in seen.iter() {
+            assert_eq!(received, &request, "ingest decodes what the sources appended");
+            assert_eq!(token.as_deref(), Some("Bearer s3cret"));
+        }
+
+        // Nobody listening: a connection failure, retried.
+        let closed = Exporter {
+            channel: Endpoint::from_static("http://127.0.0.1:9").connect_lazy(),
+            ..exporter
+        };
+        let config = crate::config::BufferConfig {
+            dir: dir.path().join("closed"),
+            ..Default::default()
+        };
+        let buffer = DiskBuffer::open(&config, Compression::Zstd, metrics).unwrap();
+        buffer.try_append(Kind::Logs, 50, &[], &payload).unwrap().unwrap();
+        let record = buffer.try_next().unwrap().unwrap();
+        assert!(matches!(
+            closed.send(&record).await,
+            Err(Failure::Retry("connect", None))
+        ));
+    }
 
     #[test]
     fn only_what_can_succeed_later_is_retried() {

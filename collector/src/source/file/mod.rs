@@ -12,6 +12,7 @@
 mod checkpoint;
 mod format;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -126,10 +127,15 @@ impl Tracked {
     }
 }
 
+/// Bytes kept free in front of a batch's records for the export request's framing (the
+/// pod's resource and the scope), so a full batch is framed in place, not copied.
+const FRAMING_ROOM: usize = 4096;
+
 /// Log records encoded as they are read (as the `log_records` field of one `ScopeLogs`),
 /// so a batch costs its wire size in memory, not its decoded size.
 #[derive(Default)]
 struct Batch {
+    /// `FRAMING_ROOM` bytes, then the records.
     encoded: Vec<u8>,
     records: usize,
     bytes: usize,
@@ -138,6 +144,13 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, record: &LogRecord, body_bytes: usize) {
+        if self.records == 0 {
+            if self.encoded.capacity() > 4 * 1024 * 1024 {
+                self.encoded = Vec::new();
+            }
+            self.encoded.clear();
+            self.encoded.resize(FRAMING_ROOM, 0);
+        }
         prost::encoding::message::encode(2, record, &mut self.encoded);
         self.records += 1;
         self.bytes += body_bytes;
@@ -155,18 +168,26 @@ impl Batch {
         }
     }
 
-    /// The whole export request, and the batch emptied.
-    fn take(&mut self, identity: &Identity) -> (Vec<u8>, u32) {
-        let payload = encode_logs(identity, &self.encoded);
-        let records = self.records as u32;
-        self.encoded.clear();
-        if self.encoded.capacity() > 4 * 1024 * 1024 {
-            self.encoded.shrink_to(1024 * 1024);
-        }
-        self.records = 0;
+    /// The whole export request and its record count; the batch is empty afterwards.
+    fn take(&mut self, identity: &Identity) -> (Cow<'_, [u8]>, u32) {
+        let records = std::mem::take(&mut self.records) as u32;
         self.bytes = 0;
         self.started = None;
-        (payload, records)
+        if records == 0 {
+            return (Cow::Borrowed(&[]), 0);
+        }
+        let framing = logs_framing(identity, self.encoded.len() - FRAMING_ROOM);
+        match FRAMING_ROOM.checked_sub(framing.len()) {
+            Some(start) => {
+                self.encoded[start..FRAMING_ROOM].copy_from_slice(&framing);
+                (Cow::Borrowed(&self.encoded[start..]), records)
+            }
+            None => {
+                let mut request = framing;
+                request.extend_from_slice(&self.encoded[FRAMING_ROOM..]);
+                (Cow::Owned(request), records)
+            }
+        }
     }
 }
 
@@ -732,9 +753,10 @@ fn log_record(record: Assembled, path: &Path, extra: &[KeyValue], observed: u64)
     }
 }
 
-/// An `ExportLogsServiceRequest` of one resource (the pod) and one scope around records
-/// already encoded as `ScopeLogs.log_records` fields, framed without decoding them again.
-fn encode_logs(identity: &Identity, encoded_records: &[u8]) -> Vec<u8> {
+/// The start of an `ExportLogsServiceRequest` of one resource (the pod) and one scope,
+/// up to its records: followed by `records_len` bytes of records already encoded as
+/// `ScopeLogs.log_records` fields, it is the whole request, with no record decoded again.
+fn logs_framing(identity: &Identity, records_len: usize) -> Vec<u8> {
     use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
     let scope = InstrumentationScope {
         name: "porthole-collector".into(),
@@ -743,9 +765,9 @@ fn encode_logs(identity: &Identity, encoded_records: &[u8]) -> Vec<u8> {
     };
     let resource = identity.resource();
     let field_len = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
-    let scope_logs_len = field_len(scope.encoded_len()) + encoded_records.len();
+    let scope_logs_len = field_len(scope.encoded_len()) + records_len;
     let resource_logs_len = field_len(resource.encoded_len()) + field_len(scope_logs_len);
-    let mut out = Vec::with_capacity(field_len(resource_logs_len));
+    let mut out = Vec::with_capacity(field_len(resource_logs_len) - records_len);
     // ExportLogsServiceRequest.resource_logs = 1
     encode_key(1, WireType::LengthDelimited, &mut out);
     encode_varint(resource_logs_len as u64, &mut out);
@@ -755,7 +777,6 @@ fn encode_logs(identity: &Identity, encoded_records: &[u8]) -> Vec<u8> {
     encode_varint(scope_logs_len as u64, &mut out);
     // ScopeLogs.scope = 1, then the records (.log_records = 2)
     prost::encoding::message::encode(1, &scope, &mut out);
-    out.extend_from_slice(encoded_records);
     out
 }
 

@@ -41,7 +41,7 @@ fn rig(pattern: &str) -> Rig {
         attributes: [("team".to_string(), "payments".to_string())].into(),
     });
     let metrics = CollectorMetrics::new();
-    let buffer = DiskBuffer::open(&config.buffer, metrics.clone()).unwrap();
+    let buffer = DiskBuffer::open(&config.buffer, config.compression, metrics.clone()).unwrap();
     Rig {
         _dir: dir,
         logs,
@@ -74,7 +74,8 @@ impl Rig {
     fn take(&self) -> Vec<String> {
         let mut bodies = Vec::new();
         while let Some(record) = self.buffer.try_next().unwrap() {
-            let request = ExportLogsServiceRequest::decode(&record.payload[..]).unwrap();
+            let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
+            let request = ExportLogsServiceRequest::decode(&payload[..]).unwrap();
             for log in request
                 .resource_logs
                 .iter()
@@ -238,48 +239,55 @@ async fn a_symlink_is_followed_to_its_file() {
 
 #[test]
 fn batches_framed_by_hand_are_the_export_prost_would_encode() {
-    let identity = Identity::build(
-        &crate::config::ResourceConfig {
-            service: Some("checkout".into()),
-            ..Default::default()
-        },
-        |_| None,
-    )
-    .unwrap();
-    let records: Vec<LogRecord> = (0..300)
-        .map(|n| LogRecord {
-            severity_text: "INFO".into(),
-            body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(format!(
-                    "line {n} {}",
-                    "x".repeat(n)
-                ))),
-            }),
-            attributes: vec![string_attribute("log.file.path", "/var/log/app.log")],
-            ..LogRecord::default()
-        })
-        .collect();
-    let mut batch = Batch::default();
-    for record in &records {
-        batch.push(record, 1);
+    // A usual pod, and one whose resource is larger than the room kept for framing.
+    let big = [("team.notes".to_string(), "x".repeat(2 * FRAMING_ROOM))].into();
+    for attributes in [Default::default(), big] {
+        let identity = Identity::build(
+            &crate::config::ResourceConfig {
+                service: Some("checkout".into()),
+                attributes,
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+        let mut batch = Batch::default();
+        // Twice: the second batch reuses the first one's buffer.
+        for round in 0..2 {
+            let records: Vec<LogRecord> = (0..300)
+                .map(|n| LogRecord {
+                    time_unix_nano: n,
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(format!(
+                            "round {round} line {n}"
+                        ))),
+                    }),
+                    attributes: vec![string_attribute("log.file.path", "/var/log/app.log")],
+                    ..LogRecord::default()
+                })
+                .collect();
+            for record in &records {
+                batch.push(record, 1);
+            }
+            let (payload, count) = batch.take(&identity);
+            assert_eq!(count, 300);
+            let expected = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    resource: Some(identity.resource()),
+                    scope_logs: vec![ScopeLogs {
+                        scope: Some(InstrumentationScope {
+                            name: "porthole-collector".into(),
+                            version: env!("CARGO_PKG_VERSION").into(),
+                            ..InstrumentationScope::default()
+                        }),
+                        log_records: records,
+                        schema_url: String::new(),
+                    }],
+                    schema_url: String::new(),
+                }],
+            };
+            assert_eq!(&payload[..], &expected.encode_to_vec()[..]);
+            assert_eq!(batch.records, 0);
+        }
     }
-    let (payload, count) = batch.take(&identity);
-    assert_eq!(count, 300);
-    let expected = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(identity.resource()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "porthole-collector".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records: records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    assert_eq!(payload, expected.encode_to_vec());
-    assert_eq!(batch.records, 0);
 }
