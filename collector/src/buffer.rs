@@ -114,8 +114,10 @@ impl Packer {
         match (self.compression, &mut self.zstd) {
             (Compression::None, _) => return Ok(payload),
             (Compression::Zstd, Some(zstd)) => {
-                self.out.reserve(zstd::zstd_safe::compress_bound(payload.len()));
-                zstd.compress_to_buffer(payload, &mut self.out).map_err(failed)?;
+                self.out
+                    .reserve(zstd::zstd_safe::compress_bound(payload.len()));
+                zstd.compress_to_buffer(payload, &mut self.out)
+                    .map_err(failed)?;
             }
             (Compression::Zstd, None) => unreachable!("a zstd packer has its context"),
             (Compression::Gzip, _) => {

@@ -240,7 +240,9 @@ impl Exporter {
                 Kind::Logs => {
                     let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
                     let response: ExportLogsServiceResponse = self.unary(path, record).await?;
-                    Ok(response.partial_success.map_or(0, |p| p.rejected_log_records))
+                    Ok(response
+                        .partial_success
+                        .map_or(0, |p| p.rejected_log_records))
                 }
                 Kind::Traces => {
                     let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -249,9 +251,10 @@ impl Exporter {
                 }
                 Kind::Metrics => {
                     let path = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-                    let response: ExportMetricsServiceResponse =
-                        self.unary(path, record).await?;
-                    Ok(response.partial_success.map_or(0, |p| p.rejected_data_points))
+                    let response: ExportMetricsServiceResponse = self.unary(path, record).await?;
+                    Ok(response
+                        .partial_success
+                        .map_or(0, |p| p.rejected_data_points))
                 }
             }
         };
@@ -430,20 +433,22 @@ fn channel(config: &Config) -> Result<Channel, CollectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use porthole_proto::logs_service::ExportLogsServiceRequest;
     use porthole_proto::logs_service::ExportLogsPartialSuccess;
+    use porthole_proto::logs_service::ExportLogsServiceRequest;
     use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
     use std::sync::Mutex;
     use tonic::codec::CompressionEncoding;
     use tonic_types::{ErrorDetails, StatusExt};
 
     type Answer = Result<ExportLogsServiceResponse, tonic::Status>;
+    /// Each request ingest got, with its `authorization`.
+    type Seen = Vec<(ExportLogsServiceRequest, Option<String>)>;
 
     /// Ingest as a script: answers in turn, remembering each request and its token.
     #[derive(Clone, Default)]
     struct Scripted {
         answers: Arc<Mutex<Vec<Answer>>>,
-        seen: Arc<Mutex<Vec<(ExportLogsServiceRequest, Option<String>)>>>,
+        seen: Arc<Mutex<Seen>>,
     }
 
     #[tonic::async_trait]
@@ -460,7 +465,11 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((request.into_inner(), token));
-            self.answers.lock().unwrap().remove(0).map(tonic::Response::new)
+            self.answers
+                .lock()
+                .unwrap()
+                .remove(0)
+                .map(tonic::Response::new)
         }
     }
 
@@ -564,10 +573,13 @@ mod tests {
                 "retry: unauthenticated None",
             ]
         );
-        let seen = ingest.seen.lock().unwrap();
+        let seen = std::mem::take(&mut *ingest.seen.lock().unwrap());
         assert_eq!(seen.len(), 6);
-        for (received, token) in seen.iter() {
-            assert_eq!(received, &request, "ingest decodes what the sources appended");
+        for (received, token) in &seen {
+            assert_eq!(
+                received, &request,
+                "ingest decodes what the sources appended"
+            );
             assert_eq!(token.as_deref(), Some("Bearer s3cret"));
         }
 
@@ -581,7 +593,10 @@ mod tests {
             ..Default::default()
         };
         let buffer = DiskBuffer::open(&config, Compression::Zstd, metrics).unwrap();
-        buffer.try_append(Kind::Logs, 50, &[], &payload).unwrap().unwrap();
+        buffer
+            .try_append(Kind::Logs, 50, &[], &payload)
+            .unwrap()
+            .unwrap();
         let record = buffer.try_next().unwrap().unwrap();
         assert!(matches!(
             closed.send(&record).await,
