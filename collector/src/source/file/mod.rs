@@ -37,7 +37,7 @@ use crate::severity;
 use crate::telemetry::CollectorMetrics;
 
 /// Bytes read from one file per pass, so one busy file cannot starve the others.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 const MIN_POLL: Duration = Duration::from_millis(100);
 const MAX_POLL: Duration = Duration::from_millis(500);
 /// A file no longer matched by any glob (rotated away, deleted) is read to its end and
