@@ -230,12 +230,14 @@ pub(crate) async fn logs(
     for hit in &hits {
         by_file.entry(hit.file.as_str()).or_default().push(hit.row);
     }
-    // Each file's rows in one read, the files at once.
+    // Each file's rows in one read, the files at once, each decoded on its own task so the
+    // runtime's threads share the decompression.
     let reads = by_file.into_iter().map(|(file, mut wanted)| {
-        let storage = &state.storage;
-        async move {
+        let storage = Arc::clone(&state.storage);
+        let file = file.to_string();
+        tokio::spawn(async move {
             wanted.sort_unstable();
-            let batch = storage.read_rows(Signal::Logs, file, &wanted).await?;
+            let batch = storage.read_rows(Signal::Logs, &file, &wanted).await?;
             if batch.num_rows() != wanted.len() {
                 return Err(QueryError::Internal(format!(
                     "{file} gave {} of the {} rows its index names",
@@ -244,19 +246,25 @@ pub(crate) async fn logs(
                 )));
             }
             let objects = rows::batch_to_json(&batch)?;
-            Ok(wanted
+            let rows: Vec<(u64, Value)> = wanted
                 .into_iter()
                 .zip(objects)
-                .map(move |(row, object)| ((file, row), rows::log_json(&object))))
-        }
+                .map(|(row, object)| (row, rows::log_json(&object)))
+                .collect();
+            Ok((file, rows))
+        })
     });
-    let mut fetched: BTreeMap<(&str, u64), Value> = BTreeMap::new();
-    for file_rows in futures::future::try_join_all(reads).await? {
-        fetched.extend(file_rows);
+    let mut fetched: BTreeMap<(String, u64), Value> = BTreeMap::new();
+    for read in futures::future::try_join_all(reads)
+        .await
+        .map_err(|e| QueryError::Internal(format!("reading rows: {e}")))?
+    {
+        let (file, rows) = read?;
+        fetched.extend(rows.into_iter().map(|(row, value)| ((file.clone(), row), value)));
     }
     let rows: Vec<Value> = hits
         .iter()
-        .filter_map(|h| fetched.remove(&(h.file.as_str(), h.row)))
+        .filter_map(|h| fetched.remove(&(h.file.clone(), h.row)))
         .collect();
     let next_cursor = more
         .then(|| hits.last())

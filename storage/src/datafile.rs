@@ -62,11 +62,28 @@ pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(take_record_batch(batch, &indices)?)
 }
 
+/// Columns whose values are (nearly) all distinct. A dictionary of them fills its page
+/// limit within a few thousand rows and falls back to plain pages, so it saves nothing, yet
+/// fetching any one row must decode that 64 KiB dictionary page: they are written plain.
+const DISTINCT_COLUMNS: [&str; 11] = [
+    "timestamp",
+    "record_id",
+    "time_unix_nano",
+    "observed_time_unix_nano",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "duration_ns",
+    "body",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+];
+
 /// Zstd, page-level statistics (the page index), and a bloom filter on `trace_id` when the
 /// table has one. Pages are small (64 KiB, at most 4096 rows): fetching one matching row
-/// decompresses one page per column (and its dictionary page: those are kept small too,
-/// a column whose dictionary outgrows that falls back to plain pages), so a needle
-/// search's cost is set by the page size.
+/// decompresses one page per column, and its dictionary page if it has one (those are
+/// kept small too, a column whose dictionary outgrows that falls back to plain pages; the
+/// [`DISTINCT_COLUMNS`] have none), so a needle search's cost is set by the page size.
 pub fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
@@ -75,8 +92,14 @@ pub fn encode_parquet(batch: &RecordBatch) -> Result<Bytes> {
         .set_data_page_size_limit(64 * 1024)
         .set_data_page_row_count_limit(4096)
         .set_dictionary_page_size_limit(64 * 1024);
-    if batch.schema().column_with_name("trace_id").is_some() {
+    let schema = batch.schema();
+    if schema.column_with_name("trace_id").is_some() {
         props = props.set_column_bloom_filter_enabled("trace_id".into(), true);
+    }
+    for name in DISTINCT_COLUMNS {
+        if schema.column_with_name(name).is_some() {
+            props = props.set_column_dictionary_enabled(name.into(), false);
+        }
     }
     let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
     let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props.build()))?;
@@ -172,6 +195,20 @@ mod tests {
             trace.compression()
         );
         assert!(trace.bloom_filter_offset().is_some());
+        let column = |name: &str| {
+            row_group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+        };
+        for distinct in ["trace_id", "timestamp", "body", "record_id"] {
+            assert!(
+                column(distinct).dictionary_page_offset().is_none(),
+                "{distinct} has a dictionary"
+            );
+        }
+        assert!(column("service").dictionary_page_offset().is_some());
         assert!(meta.column_index().is_some());
         let back = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .unwrap()

@@ -283,7 +283,22 @@ async fn contract(
 
     if reopenable {
         drop(storage);
-        check(Arc::new(open().await)).await;
+        let storage = Arc::new(open().await);
+        check(storage.clone()).await;
+
+        // A second node on the same storage sees the first one's commits: it keeps the
+        // file list of the version it holds only while no newer commit exists.
+        let other = open().await;
+        let seen = other.files(Signal::Logs).await.unwrap();
+        assert_eq!(other.files(Signal::Logs).await.unwrap().len(), seen.len());
+        let more = convert_logs(&logs(&[("one more line", T0 + 2)]), 0).batch;
+        storage.append(Signal::Logs, more).await.unwrap();
+        let now = other.files(Signal::Logs).await.unwrap();
+        assert_eq!(now.len(), seen.len() + 1, "the other node's commit is listed");
+        assert_eq!(
+            other.version(Signal::Logs).await,
+            storage.version(Signal::Logs).await
+        );
     }
 }
 
