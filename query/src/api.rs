@@ -260,7 +260,10 @@ pub(crate) async fn logs(
         .map_err(|e| QueryError::Internal(format!("reading rows: {e}")))?
     {
         let (file, rows) = read?;
-        fetched.extend(rows.into_iter().map(|(row, value)| ((file.clone(), row), value)));
+        fetched.extend(
+            rows.into_iter()
+                .map(|(row, value)| ((file.clone(), row), value)),
+        );
     }
     let rows: Vec<Value> = hits
         .iter()

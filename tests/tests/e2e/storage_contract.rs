@@ -294,7 +294,11 @@ async fn contract(
         let more = convert_logs(&logs(&[("one more line", T0 + 2)]), 0).batch;
         storage.append(Signal::Logs, more).await.unwrap();
         let now = other.files(Signal::Logs).await.unwrap();
-        assert_eq!(now.len(), seen.len() + 1, "the other node's commit is listed");
+        assert_eq!(
+            now.len(),
+            seen.len() + 1,
+            "the other node's commit is listed"
+        );
         assert_eq!(
             other.version(Signal::Logs).await,
             storage.version(Signal::Logs).await
