@@ -28,19 +28,10 @@ pub enum Command {
     Ingest(ServeArgs),
     /// The query API alone, over the storage the ingest tier writes.
     Query(ServeArgs),
-    /// Search logs: `porthole logs 'error AND status:>=500' --service checkout --since 1h`.
-    Logs(LogsArgs),
-    /// Follow logs as they arrive: `porthole tail 'severity:ERROR' --service checkout`.
-    Tail(TailArgs),
-    /// Run a read-only SQL query over the `logs`, `spans` and `metrics` tables.
-    Sql(SqlArgs),
-    /// Evaluates a PromQL expression now (or at `--time`) and prints each series' value.
-    Metrics(MetricsArgs),
-    /// Show one trace as an indented tree of spans with their durations.
-    Trace(TraceArgs),
-    /// Ask a pod's collector for a point-in-time view: processes, descriptors, sockets,
-    /// environments (secret-looking values redacted). Stored and audit-logged.
-    Snapshot(SnapshotArgs),
+    // logs, tail, sql, metrics, trace, snapshot: the commands that ask a running Porthole
+    // (the small `porthole` binary runs them itself, without starting this one).
+    #[command(flatten)]
+    Client(crate::client_args::ClientCommand),
     /// Merge small files into large ones and delete replaced files, once, then exit.
     Compact(CompactArgs),
     /// Porthole plus a synthetic shop whose pods run real collectors; checkout v2 rolls
@@ -65,90 +56,6 @@ pub struct DemoArgs {
     /// Serve the UI from this directory instead of the embedded build (as `serve`).
     #[arg(long)]
     pub web_dir: Option<PathBuf>,
-}
-
-#[derive(Args, Clone)]
-pub struct ClientArgs {
-    /// The Porthole API to ask.
-    #[arg(long, env = "PORTHOLE_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// `text` for people, `json` for scripts.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    pub output: String,
-    /// Bearer token, for a server started with --auth-token-file.
-    #[arg(long, env = "PORTHOLE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// CA certificate(s) (PEM) to trust for an `https://` server, instead of the system's
-    /// roots (a server started with --tls-cert from a private CA).
-    #[arg(long, env = "PORTHOLE_CA_FILE")]
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-#[derive(Args, Clone)]
-pub struct LogsArgs {
-    /// Lucene-style query over the body and attributes (`"connection refused"`, `status:>=500`).
-    #[arg(default_value = "")]
-    pub query: String,
-    #[arg(long)]
-    pub service: Option<String>,
-    #[arg(long)]
-    pub severity: Option<String>,
-    /// How far back to look, e.g. `15m`, `2h`, `7d`.
-    #[arg(long, default_value = "1h")]
-    pub since: String,
-    #[arg(long, default_value = "100")]
-    pub limit: usize,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct TailArgs {
-    /// The query language of `porthole logs`; empty follows everything.
-    #[arg(default_value = "")]
-    pub query: String,
-    #[arg(long)]
-    pub service: Option<String>,
-    #[arg(long)]
-    pub severity: Option<String>,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct SqlArgs {
-    pub sql: String,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct MetricsArgs {
-    pub promql: String,
-    /// Evaluation time: RFC 3339 or unix seconds (default: now).
-    #[arg(long)]
-    pub time: Option<String>,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct SnapshotArgs {
-    /// The pod's name (`k8s.pod.name`).
-    pub pod: String,
-    /// The pod's namespace.
-    #[arg(long, short = 'n', default_value = "")]
-    pub namespace: String,
-    #[command(flatten)]
-    pub client: ClientArgs,
-}
-
-#[derive(Args, Clone)]
-pub struct TraceArgs {
-    /// 32 hex digits.
-    pub trace_id: String,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 /// Where the tables are.

@@ -7,7 +7,21 @@ use std::io::IsTerminal;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::args::{ClientArgs, LogsArgs, MetricsArgs, SnapshotArgs, SqlArgs, TailArgs, TraceArgs};
+use crate::client_args::{
+    ClientArgs, ClientCommand, LogsArgs, MetricsArgs, SnapshotArgs, SqlArgs, TailArgs, TraceArgs,
+};
+
+/// Runs one client command.
+pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Logs(args) => logs(args).await,
+        ClientCommand::Tail(args) => tail(args).await,
+        ClientCommand::Sql(args) => sql(args).await,
+        ClientCommand::Metrics(args) => metrics(args).await,
+        ClientCommand::Trace(args) => trace(args).await,
+        ClientCommand::Snapshot(args) => snapshot(args).await,
+    }
+}
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {

@@ -1,7 +1,11 @@
-//! The `porthole` binary: parses arguments, builds the configuration, runs the libraries.
+//! `porthole-server`, the whole of Porthole: parses arguments, builds the configuration,
+//! runs the libraries. The `porthole` command users type is the small binary of
+//! `client_main.rs`, which runs the client commands itself and every other command by
+//! executing this one in its place.
 
 mod args;
 mod client;
+mod client_args;
 mod compactor;
 mod demo;
 mod tenancy;
@@ -23,15 +27,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     args::init_logging(&cli.log_format);
     // A client command makes a request or two: one thread starts faster than a pool.
-    let client = matches!(
-        cli.command,
-        Command::Logs(_)
-            | Command::Tail(_)
-            | Command::Sql(_)
-            | Command::Metrics(_)
-            | Command::Trace(_)
-            | Command::Snapshot(_)
-    );
+    let client = matches!(cli.command, Command::Client(_));
     let mut builder = if client {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -76,12 +72,7 @@ fn main() -> std::process::ExitCode {
                 )
                 .await
             }
-            Command::Logs(args) => client::logs(args).await,
-            Command::Tail(args) => client::tail(args).await,
-            Command::Sql(args) => client::sql(args).await,
-            Command::Metrics(args) => client::metrics(args).await,
-            Command::Trace(args) => client::trace(args).await,
-            Command::Snapshot(args) => client::snapshot(args).await,
+            Command::Client(command) => client::run(command).await,
             Command::Compact(args) => compact(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The `porthole` binary (serve | ingest | query | compact and the client commands).
+# Porthole: `porthole` (the client commands; every other command runs `porthole-server`,
+# installed beside it) and `porthole-server` (serve | ingest | query | compact | demo).
 # Build from the repository root:
 #   docker build -f deploy/docker/porthole.Dockerfile -t porthole:0.1.0 .
 # The final image has no shell and no package manager; it runs as uid/gid 65532 and works
@@ -24,10 +25,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p porthole \
     && install -D -m 0755 target/release/porthole /out/usr/local/bin/porthole \
+    && install -D -m 0755 target/release/porthole-server /out/usr/local/bin/porthole-server \
     && install -d -m 0750 /out/var/lib/porthole
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/usr/local/bin/porthole /usr/local/bin/porthole
+COPY --from=builder /out/usr/local/bin/porthole-server /usr/local/bin/porthole-server
 COPY --from=builder --chown=65532:65532 /out/var/lib/porthole /var/lib/porthole
 USER 65532:65532
 WORKDIR /var/lib/porthole

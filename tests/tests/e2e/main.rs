@@ -4,6 +4,7 @@
 mod alerts;
 mod auth;
 mod bad_input;
+mod binaries;
 mod collector;
 mod compaction;
 mod durability;
