@@ -103,4 +103,3 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub client: ClientArgs,
 }
-

@@ -12,12 +12,9 @@ mod client_args;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use client_args::ClientCommand;
-
-/// The commands this binary runs itself.
-const CLIENT_COMMANDS: [&str; 6] = ["logs", "tail", "sql", "metrics", "trace", "snapshot"];
 
 /// The name of the full binary, found beside this one.
 const SERVER_BINARY: &str = "porthole-server";
@@ -38,7 +35,7 @@ fn main() -> std::process::ExitCode {
     let is_client = args
         .get(1)
         .and_then(|a| a.to_str())
-        .is_some_and(|a| CLIENT_COMMANDS.contains(&a));
+        .is_some_and(ClientCommand::has_subcommand);
     if !is_client {
         return run_server(&args);
     }

@@ -246,28 +246,24 @@ pub(crate) async fn logs(
                 )));
             }
             let objects = rows::batch_to_json(&batch)?;
-            let rows: Vec<(u64, Value)> = wanted
+            let rows = wanted
                 .into_iter()
                 .zip(objects)
-                .map(|(row, object)| (row, rows::log_json(&object)))
-                .collect();
-            Ok((file, rows))
+                .map(|(row, object)| (row, rows::log_json(&object)));
+            Ok((file, rows.collect::<Vec<_>>()))
         })
     });
-    let mut fetched: BTreeMap<(String, u64), Value> = BTreeMap::new();
+    let mut fetched: BTreeMap<String, BTreeMap<u64, Value>> = BTreeMap::new();
     for read in futures::future::try_join_all(reads)
         .await
         .map_err(|e| QueryError::Internal(format!("reading rows: {e}")))?
     {
         let (file, rows) = read?;
-        fetched.extend(
-            rows.into_iter()
-                .map(|(row, value)| ((file.clone(), row), value)),
-        );
+        fetched.insert(file, rows.into_iter().collect());
     }
     let rows: Vec<Value> = hits
         .iter()
-        .filter_map(|h| fetched.remove(&(h.file.clone(), h.row)))
+        .filter_map(|h| fetched.get_mut(h.file.as_str())?.remove(&h.row))
         .collect();
     let next_cursor = more
         .then(|| hits.last())

@@ -246,7 +246,7 @@ impl Catalog {
 /// version order and only log cleanup removes them (the oldest), so the absence of the one
 /// after the version a node holds means that node is up to date.
 async fn commit_exists(table: &DeltaTable, version: deltalake::kernel::Version) -> Result<bool> {
-    let path = object_store::path::Path::from(format!("_delta_log/{version:020}.json"));
+    let path = deltalake::logstore::commit_uri_from_version(Some(version));
     match table.object_store().head(&path).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),

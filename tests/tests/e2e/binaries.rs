@@ -7,11 +7,16 @@ use crate::harness::binary;
 
 #[test]
 fn porthole_runs_client_commands_itself_and_the_rest_as_porthole_server() {
-    // Beside porthole-server, a server command is porthole-server's: its help, its version.
-    let help = Command::new(binary("porthole")).arg("--help").output().unwrap();
+    // Beside porthole-server, a server command is porthole-server's: `--help` lists them all.
+    let help = Command::new(binary("porthole"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(help.status.success());
     let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["serve", "ingest", "query", "compact", "demo", "logs", "trace"] {
+    for command in [
+        "serve", "ingest", "query", "compact", "demo", "logs", "trace",
+    ] {
         assert!(help.contains(command), "{command} missing from\n{help}");
     }
 
