@@ -40,6 +40,10 @@ struct Args {
     /// Log records per export.
     #[arg(long, default_value = "1000")]
     records: usize,
+    /// Keep the tables in a new folder under this directory (for profiling afterwards)
+    /// instead of deleting them.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 /// Clients step through the export pool with a stride coprime to its size so they spread out.
@@ -81,7 +85,15 @@ async fn main() -> anyhow::Result<()> {
     drop(raw_file);
     let pool = Arc::new(pool);
 
-    let data_dir = work.path().join("data");
+    let data_dir = match &args.keep {
+        Some(dir) => {
+            let kept = dir.join(format!("bench-ingest-{}", std::process::id()));
+            std::fs::create_dir_all(&kept)?;
+            eprintln!("keeping the tables in {}", kept.display());
+            kept.join("data")
+        }
+        None => work.path().join("data"),
+    };
     let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
     let acked_raw = Arc::new(AtomicU64::new(0));
     let acked_records = Arc::new(AtomicU64::new(0));

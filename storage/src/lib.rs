@@ -41,6 +41,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
 pub use compaction::{CompactionPolicy, CompactionReport};
+use datafile::Effort;
 pub use error::{Result, StorageError};
 pub use index::{NUMERIC_ATTRIBUTES, index_schema, open_packed_index};
 pub use location::Location;
@@ -253,7 +254,7 @@ impl Storage {
         let mut bytes_written = 0u64;
         let result: Result<()> = async {
             for (day, day_rows) in datafile::split_by_day(&rows)? {
-                let encoded = encode_file_blocking(signal, day_rows).await?;
+                let encoded = encode_file_blocking(signal, day_rows, Effort::Ingest).await?;
                 let add = put_encoded(
                     store.as_ref(),
                     &day,
@@ -413,8 +414,12 @@ pub(crate) fn index_path_of(data_path: &str) -> String {
     format!("_porthole_index/{stem}.idx")
 }
 
-async fn encode_file_blocking(signal: Signal, rows: RecordBatch) -> Result<EncodedFile> {
-    tokio::task::spawn_blocking(move || encode_file(signal, &rows))
+async fn encode_file_blocking(
+    signal: Signal,
+    rows: RecordBatch,
+    effort: Effort,
+) -> Result<EncodedFile> {
+    tokio::task::spawn_blocking(move || encode_file(signal, &rows, effort))
         .await
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
 }
@@ -486,12 +491,21 @@ struct EncodedFile {
 
 /// CPU-heavy part of a write: sort, Parquet-encode, index. The index is built from the
 /// sorted rows, so a document's `row` is its row's ordinal in the Parquet file.
-fn encode_file(signal: Signal, rows: &RecordBatch) -> Result<EncodedFile> {
-    let sorted = datafile::sort_for_storage(rows)?;
+///
+/// New log records get their ids here, in file order: one random base per file plus the
+/// row's ordinal, so ids stay unique across files and nodes (short of two 62-bit bases
+/// falling within a file's length of each other) and cost next to nothing in the Parquet
+/// file (delta-encoded) and the index (a linear fast field). Compaction keeps them: a
+/// cursor orders ties the same before and after.
+fn encode_file(signal: Signal, rows: &RecordBatch, effort: Effort) -> Result<EncodedFile> {
+    let mut sorted = datafile::sort_for_storage(rows)?;
+    if effort == Effort::Ingest {
+        sorted = logs::number_records(sorted)?;
+    }
     // The index and the Parquet encoding are independent: build them on two cores.
     let (data, index) = std::thread::scope(|scope| {
         let index = scope.spawn(|| index::build_packed_index(signal, &sorted));
-        let data = datafile::encode_parquet(&sorted);
+        let data = datafile::encode_parquet(&sorted, effort);
         (data, index.join())
     });
     let index =

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    Int32Builder, Int64Array, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 
 use crate::attributes::{AttributeMapBuilder, render_value};
@@ -13,9 +15,10 @@ use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) -> Converted {
     let mut b = LogColumns::default();
     let mut rejections = Rejections::default();
-    // Each record's id: a random base per export plus its position, so ids are unique
-    // across exports and nodes (short of a 62-bit collision) without coordination. An
-    // Int64 (Delta has no unsigned type), never negative.
+    // Each record's id, until `Storage::append` numbers the rows of the file they land in
+    // (see `number_records`): a random base per export plus its position, unique across
+    // exports and nodes without coordination. An Int64 (Delta has no unsigned type),
+    // never negative.
     let mut next_id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 2) as i64;
     for resource_logs in &request.resource_logs {
         let resource =
@@ -65,6 +68,19 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
         }
     }
     rejections.into_converted(b.finish())
+}
+
+/// Numbers the records of one new data file in file order: a random base plus the row's
+/// ordinal (see `encode_file`). Rows without a `record_id` column (other signals) pass.
+pub(crate) fn number_records(rows: RecordBatch) -> crate::Result<RecordBatch> {
+    let Some((position, _)) = rows.schema().column_with_name("record_id") else {
+        return Ok(rows);
+    };
+    let base = (uuid::Uuid::new_v4().as_u64_pair().0 >> 2) as i64;
+    let ids = Int64Array::from_iter_values((0..rows.num_rows() as i64).map(|row| base + row));
+    let mut columns = rows.columns().to_vec();
+    columns[position] = Arc::new(ids);
+    Ok(RecordBatch::try_new(rows.schema(), columns)?)
 }
 
 /// The normalised severity: from the number when set (the OTLP ranges), else the text.
