@@ -6,24 +6,26 @@
 //! their OTLP/JSON encoding, so nothing the sender said is lost and any reader can get the
 //! typed value back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder, StructBuilder};
 use arrow::datatypes::{DataType, Field, Fields};
 use porthole_proto::common::{AnyValue, KeyValue, any_value::Value};
 
-/// The text form and type name of one OTLP value.
-pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<String>) {
+/// The text form and type name of one OTLP value; strings are borrowed, not copied.
+pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<Cow<'_, str>>) {
+    let owned = |text: String| Some(Cow::Owned(text));
     match value.and_then(|v| v.value.as_ref()) {
         None => ("empty", None),
-        Some(Value::StringValue(s)) => ("string", Some(s.clone())),
-        Some(Value::StringValueStrindex(i)) => ("string_index", Some(i.to_string())),
-        Some(Value::BoolValue(b)) => ("bool", Some(b.to_string())),
-        Some(Value::IntValue(i)) => ("int", Some(i.to_string())),
-        Some(Value::DoubleValue(d)) => ("double", Some(d.to_string())),
-        Some(Value::BytesValue(b)) => ("bytes", Some(hex::encode(b))),
-        Some(v @ Value::ArrayValue(_)) => ("array", Some(otlp_json(v))),
-        Some(v @ Value::KvlistValue(_)) => ("kvlist", Some(otlp_json(v))),
+        Some(Value::StringValue(s)) => ("string", Some(Cow::Borrowed(s.as_str()))),
+        Some(Value::StringValueStrindex(i)) => ("string_index", owned(i.to_string())),
+        Some(Value::BoolValue(b)) => ("bool", owned(b.to_string())),
+        Some(Value::IntValue(i)) => ("int", owned(i.to_string())),
+        Some(Value::DoubleValue(d)) => ("double", owned(d.to_string())),
+        Some(Value::BytesValue(b)) => ("bytes", owned(hex::encode(b))),
+        Some(v @ Value::ArrayValue(_)) => ("array", owned(otlp_json(v))),
+        Some(v @ Value::KvlistValue(_)) => ("kvlist", owned(otlp_json(v))),
     }
 }
 

@@ -1,12 +1,9 @@
 //! One batch of rows → the Parquet bytes of one data file per day.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{
-    SortColumn, SortOptions, filter_record_batch, lexsort_to_indices, take_record_batch,
-};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::TimestampMicrosecondType;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -52,17 +49,34 @@ pub fn day_of(micros: i64) -> String {
         .to_string()
 }
 
-/// Orders rows by (service, timestamp) so a service's rows sit together and row-group
-/// statistics prune well.
+/// Orders rows by (service, timestamp), rows without a service last, so a service's rows
+/// sit together and row-group statistics prune well. Services are ranked once and rows
+/// sorted by (rank, time) as integers, instead of comparing strings in every comparison;
+/// equal keys keep their arrival order.
 pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
-    let by = |name: &str| SortColumn {
-        values: Arc::clone(batch.column_by_name(name).expect("shared column")),
-        options: Some(SortOptions {
-            descending: false,
-            nulls_first: false,
-        }),
+    let services = batch
+        .column_by_name("service")
+        .expect("shared column")
+        .as_string::<i32>();
+    let timestamps = batch
+        .column_by_name("timestamp")
+        .expect("shared column")
+        .as_primitive::<TimestampMicrosecondType>();
+    let mut distinct: Vec<&str> = services.iter().flatten().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let rank = |row: usize| -> u32 {
+        if services.is_null(row) {
+            return u32::MAX;
+        }
+        let service = services.value(row);
+        distinct.binary_search(&service).expect("ranked above") as u32
     };
-    let indices = lexsort_to_indices(&[by("service"), by("timestamp")], None)?;
+    let mut keys: Vec<(u32, i64, u32)> = (0..batch.num_rows())
+        .map(|row| (rank(row), timestamps.value(row), row as u32))
+        .collect();
+    keys.sort_unstable();
+    let indices = UInt32Array::from_iter_values(keys.into_iter().map(|(_, _, row)| row));
     Ok(take_record_batch(batch, &indices)?)
 }
 

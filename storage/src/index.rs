@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, MapArray, RecordBatch, StructArray};
+use arrow::array::{Array, AsArray, MapArray, RecordBatch};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::{Directory, ManagedDirectory, RamDirectory};
@@ -126,7 +126,9 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         })
         .create_in_ram()?;
     let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY_BYTES)?;
-    let attributes = batch.column_by_name("attributes").map(|c| c.as_map());
+    let attributes = batch
+        .column_by_name("attributes")
+        .map(|c| AttributeColumns::new(c.as_map()));
     let text_fields: Vec<(tantivy::schema::Field, &arrow::array::StringArray)> = schema
         .fields()
         .filter_map(|(field, entry)| {
@@ -179,13 +181,8 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
                 doc.add_text(*field, column.value(row));
             }
         }
-        if let Some(map) = attributes {
-            let object = attribute_object(map, row);
-            let numbers: BTreeMap<String, OwnedValue> = object
-                .iter()
-                .filter(|(_, v)| matches!(v, OwnedValue::I64(_) | OwnedValue::F64(_)))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+        if let Some(columns) = &attributes {
+            let (object, numbers) = columns.objects(row);
             doc.add_object(attributes_field, object);
             doc.add_object(numbers_field, numbers);
         }
@@ -203,31 +200,50 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
     pack_directory(index.directory()).map(Some)
 }
 
-/// Attribute values keep their OTLP type in the index, so `status:>=500` is a numeric range.
-fn attribute_object(map: &MapArray, row: usize) -> BTreeMap<String, OwnedValue> {
-    let entries: StructArray = map.value(row);
-    let keys = entries.column(0).as_string::<i32>();
-    let values = entries.column(1).as_struct();
-    let (types, texts) = (
-        values.column(0).as_string::<i32>(),
-        values.column(1).as_string::<i32>(),
-    );
-    (0..keys.len())
-        .filter(|i| texts.is_valid(*i))
-        .map(|i| {
-            let text = texts.value(i);
-            let value = match types.value(i) {
+/// The attribute column's parts, taken apart once per batch: row `r`'s entries are
+/// `offsets[r]..offsets[r + 1]` of the key, type and text columns.
+struct AttributeColumns<'a> {
+    offsets: &'a [i32],
+    keys: &'a arrow::array::StringArray,
+    types: &'a arrow::array::StringArray,
+    texts: &'a arrow::array::StringArray,
+}
+
+impl<'a> AttributeColumns<'a> {
+    fn new(map: &'a MapArray) -> Self {
+        let values = map.values().as_struct();
+        Self {
+            offsets: map.value_offsets(),
+            keys: map.keys().as_string::<i32>(),
+            types: values.column(0).as_string::<i32>(),
+            texts: values.column(1).as_string::<i32>(),
+        }
+    }
+
+    /// Row `row`'s attributes, and its numeric ones again: values keep their OTLP type
+    /// in the index, so `status:>=500` is a numeric range.
+    fn objects(&self, row: usize) -> (BTreeMap<String, OwnedValue>, BTreeMap<String, OwnedValue>) {
+        let (mut all, mut numbers) = (BTreeMap::new(), BTreeMap::new());
+        let entries = self.offsets[row] as usize..self.offsets[row + 1] as usize;
+        for i in entries.filter(|i| self.texts.is_valid(*i)) {
+            let text = self.texts.value(i);
+            let value = match self.types.value(i) {
                 "int" => text.parse().map(OwnedValue::I64).ok(),
                 "double" => text.parse().map(OwnedValue::F64).ok(),
                 "bool" => text.parse().map(OwnedValue::Bool).ok(),
                 _ => None,
             };
-            (
-                keys.value(i).to_string(),
+            let key = self.keys.value(i).to_string();
+            if let Some(number @ (OwnedValue::I64(_) | OwnedValue::F64(_))) = &value {
+                numbers.insert(key.clone(), number.clone());
+            }
+            all.insert(
+                key,
                 value.unwrap_or_else(|| OwnedValue::Str(text.to_string())),
-            )
-        })
-        .collect()
+            );
+        }
+        (all, numbers)
+    }
 }
 
 /// Packs the index's files (`meta.json` and the segment's), in name order.
