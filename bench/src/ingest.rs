@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use porthole_bench::{
-    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server,
+    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server, work_dir,
 };
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
@@ -85,15 +85,7 @@ async fn main() -> anyhow::Result<()> {
     drop(raw_file);
     let pool = Arc::new(pool);
 
-    let data_dir = match &args.keep {
-        Some(dir) => {
-            let kept = dir.join(format!("bench-ingest-{}", std::process::id()));
-            std::fs::create_dir_all(&kept)?;
-            eprintln!("keeping the tables in {}", kept.display());
-            kept.join("data")
-        }
-        None => work.path().join("data"),
-    };
+    let data_dir = work_dir(args.keep.as_deref(), "bench-ingest", work.path())?.join("data");
     let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
     let acked_raw = Arc::new(AtomicU64::new(0));
     let acked_records = Arc::new(AtomicU64::new(0));

@@ -245,6 +245,22 @@ pub fn export_of(lines: &[Line]) -> ExportLogsServiceRequest {
     }
 }
 
+/// Where a benchmark works: a new folder `<bench>-<pid>` under `keep` (kept afterwards, for
+/// profiling), else `temporary`.
+pub fn work_dir(
+    keep: Option<&Path>,
+    bench: &str,
+    temporary: &Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    let Some(dir) = keep else {
+        return Ok(temporary.to_path_buf());
+    };
+    let kept = dir.join(format!("{bench}-{}", std::process::id()));
+    std::fs::create_dir_all(&kept)?;
+    eprintln!("keeping {bench}'s data in {}", kept.display());
+    Ok(kept)
+}
+
 /// CPU seconds (user + system) process `pid` has used so far.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use porthole_bench::{
     Line, ROUTES, SERVICES, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex,
-    start_server, string,
+    start_server, string, work_dir,
 };
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs::LogRecord;
@@ -535,15 +535,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let temporary = tempfile::tempdir()?;
-    let work: PathBuf = match &args.keep {
-        Some(dir) => {
-            let kept = dir.join(format!("bench-search-{}", std::process::id()));
-            std::fs::create_dir_all(&kept)?;
-            eprintln!("keeping the raw logs and tables in {}", kept.display());
-            kept
-        }
-        None => temporary.path().to_path_buf(),
-    };
+    let work = work_dir(args.keep.as_deref(), "bench-search", temporary.path())?;
     let raw_dir = work.as_path().join("raw");
     std::fs::create_dir(&raw_dir)?;
     let data_dir = work.as_path().join("data");

@@ -136,9 +136,14 @@ impl Catalog {
     pub async fn files(&self) -> Result<Vec<FileEntry>> {
         let mut table = self.table.lock().await;
         if let Some(version) = table.version() {
-            let listed = self.listed.lock().expect("file list lock").clone();
-            if let Some((at, files)) = listed
-                && at == version
+            let listed = self
+                .listed
+                .lock()
+                .expect("file list lock")
+                .as_ref()
+                .filter(|(at, _)| *at == version)
+                .map(|(_, files)| files.clone());
+            if let Some(files) = listed
                 && !commit_exists(&table, version + 1).await?
             {
                 return Ok(files);

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::TimestampMicrosecondType;
 use bytes::Bytes;
@@ -12,12 +14,25 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::Result;
 
-/// Splits rows by the UTC day of their `timestamp`, the table's partition.
-pub fn split_by_day(batch: &RecordBatch) -> Result<BTreeMap<String, RecordBatch>> {
-    let timestamps = batch
+/// The `timestamp` column every table has.
+pub(crate) fn timestamps(batch: &RecordBatch) -> &TimestampMicrosecondArray {
+    batch
         .column_by_name("timestamp")
         .expect("every table has a timestamp column")
-        .as_primitive::<TimestampMicrosecondType>();
+        .as_primitive::<TimestampMicrosecondType>()
+}
+
+/// The `service` column every table has.
+pub(crate) fn services(batch: &RecordBatch) -> &StringArray {
+    batch
+        .column_by_name("service")
+        .expect("every table has a service column")
+        .as_string::<i32>()
+}
+
+/// Splits rows by the UTC day of their `timestamp`, the table's partition.
+pub fn split_by_day(batch: &RecordBatch) -> Result<BTreeMap<String, RecordBatch>> {
+    let timestamps = timestamps(batch);
     // Days since the epoch, compared as numbers; only the distinct ones are formatted.
     let days: Vec<i64> = timestamps
         .values()
@@ -54,14 +69,7 @@ pub fn day_of(micros: i64) -> String {
 /// sorted by (rank, time) as integers, instead of comparing strings in every comparison;
 /// equal keys keep their arrival order.
 pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
-    let services = batch
-        .column_by_name("service")
-        .expect("shared column")
-        .as_string::<i32>();
-    let timestamps = batch
-        .column_by_name("timestamp")
-        .expect("shared column")
-        .as_primitive::<TimestampMicrosecondType>();
+    let (services, timestamps) = (services(batch), timestamps(batch));
     let mut distinct: Vec<&str> = services.iter().flatten().collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -117,9 +125,9 @@ impl Effort {
 }
 
 /// Zstd, page-level statistics (the page index), and a bloom filter on `trace_id` when the
-/// table has one. `record_id` is delta-encoded: within a file its values run in steps of
-/// one (see `Storage::append`), so it costs next to nothing. Pages are small (64 KiB, at most 4096 rows): fetching one matching row
-/// decompresses one page per column, and its dictionary page if it has one (those are
+/// table has one. `record_id` is delta-encoded: in a new file its values run in steps of
+/// one (see `logs::number_records`), so it costs next to nothing. Pages are small (64 KiB,
+/// at most 4096 rows): fetching one matching row decompresses one page per column, and its dictionary page if it has one (those are
 /// kept small too, a column whose dictionary outgrows that falls back to plain pages; the
 /// [`DISTINCT_COLUMNS`] have none), so a needle search's cost is set by the page size.
 pub fn encode_parquet(batch: &RecordBatch, effort: Effort) -> Result<Bytes> {

@@ -30,9 +30,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, RecordBatch};
 use arrow::compute::kernels::aggregate::{max, max_string, min, min_string};
-use arrow::datatypes::TimestampMicrosecondType;
 use bytes::Bytes;
 use deltalake::kernel::Add;
 use object_store::path::Path as ObjectPath;
@@ -520,14 +519,7 @@ fn encode_file(signal: Signal, rows: &RecordBatch, effort: Effort) -> Result<Enc
 
 /// Delta `stats` for pruning by time and service: numRecords, min/max, null counts.
 fn file_stats(batch: &RecordBatch) -> String {
-    let timestamps = batch
-        .column_by_name("timestamp")
-        .expect("timestamp")
-        .as_primitive::<TimestampMicrosecondType>();
-    let services = batch
-        .column_by_name("service")
-        .expect("service")
-        .as_string::<i32>();
+    let (timestamps, services) = (datafile::timestamps(batch), datafile::services(batch));
     let iso = |micros: Option<i64>| {
         micros
             .and_then(chrono::DateTime::from_timestamp_micros)

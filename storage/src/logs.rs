@@ -15,11 +15,6 @@ use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) -> Converted {
     let mut b = LogColumns::default();
     let mut rejections = Rejections::default();
-    // Each record's id, until `Storage::append` numbers the rows of the file they land in
-    // (see `number_records`): a random base per export plus its position, unique across
-    // exports and nodes without coordination. An Int64 (Delta has no unsigned type),
-    // never negative.
-    let mut next_id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 2) as i64;
     for resource_logs in &request.resource_logs {
         let resource =
             ResourceContext::new(resource_logs.resource.as_ref(), &resource_logs.schema_url);
@@ -44,8 +39,9 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
                     .find(|t| *t > 0)
                     .unwrap_or(0);
                 b.timestamp.append_value(micros(effective));
-                b.record_id.append_value(next_id);
-                next_id += 1;
+                // A placeholder: a record gets its id in the file it is written to
+                // (`number_records`), the one place ids are drawn.
+                b.record_id.append_value(0);
                 b.time_unix_nano.append_value(time);
                 b.observed_time_unix_nano.append_value(observed);
                 b.severity
@@ -71,7 +67,9 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
 }
 
 /// Numbers the records of one new data file in file order: a random base plus the row's
-/// ordinal (see `encode_file`). Rows without a `record_id` column (other signals) pass.
+/// ordinal (see `encode_file`), unique across files and nodes without coordination; an
+/// Int64 (Delta has no unsigned type), never negative. Rows without a `record_id` column
+/// (other signals) pass.
 pub(crate) fn number_records(rows: RecordBatch) -> crate::Result<RecordBatch> {
     let Some((position, _)) = rows.schema().column_with_name("record_id") else {
         return Ok(rows);
