@@ -46,8 +46,21 @@ struct Args {
     keep: Option<PathBuf>,
 }
 
-/// Clients step through the export pool with a stride coprime to its size so they spread out.
-const POOL_STRIDE: usize = 7;
+/// One export of at least `records` log records (whole requests): its lines, the export,
+/// and its raw bytes (the lines as the node's log file holds them, with newlines).
+fn generate_export(
+    rng: &mut StdRng,
+    clock_ns: &mut u64,
+    records: usize,
+) -> (Vec<Line>, ExportLogsServiceRequest, u64) {
+    let mut lines: Vec<Line> = Vec::with_capacity(records + 8);
+    while lines.len() < records {
+        lines.extend(generate_request(rng, clock_ns));
+    }
+    let raw = lines.iter().map(|l| l.raw.len() as u64 + 1).sum();
+    let export = export_of(&lines);
+    (lines, export, raw)
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -59,31 +72,27 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let work = tempfile::tempdir()?;
-    let mut rng = StdRng::seed_from_u64(7);
     let now_ns = 1_795_000_000_000_000_000u64;
-    // A pool of distinct exports, cycled by the clients; a request's lines stay together.
+    // A sample of exports for the two baselines (pyarrow writes the same rows; zstd -3 of
+    // the raw lines says how much information they hold). The clients send exports they
+    // generate themselves, so no line reaches the server twice: repeated lines would sort
+    // side by side and compress to nothing, flattering the stored/raw figure.
+    let mut rng = StdRng::seed_from_u64(7);
     let mut clock_ns = now_ns;
     let mut raw_file = Vec::new();
-    let pool: Vec<(ExportLogsServiceRequest, u64)> = (0..64)
+    let sample: Vec<(ExportLogsServiceRequest, u64)> = (0..64)
         .map(|_| {
-            let mut lines: Vec<Line> = Vec::with_capacity(args.records + 8);
-            while lines.len() < args.records {
-                lines.extend(generate_request(&mut rng, &mut clock_ns));
-            }
-            let raw = lines.iter().map(|l| l.raw.len() as u64 + 1).sum();
+            let (lines, export, raw) = generate_export(&mut rng, &mut clock_ns, args.records);
             for line in &lines {
                 raw_file.extend_from_slice(line.raw.as_bytes());
                 raw_file.push(b'\n');
             }
-            (export_of(&lines), raw)
+            (export, raw)
         })
         .collect();
-    // Second baseline: the raw log file itself, compressed with zstd (level 3), as a
-    // measure of how much information the generated logs hold.
     let zstd_fraction =
         zstd::encode_all(raw_file.as_slice(), 3)?.len() as f64 / raw_file.len() as f64;
     drop(raw_file);
-    let pool = Arc::new(pool);
 
     let data_dir = work_dir(args.keep.as_deref(), "bench-ingest", work.path())?.join("data");
     let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
@@ -94,24 +103,22 @@ async fn main() -> anyhow::Result<()> {
     let deadline = started + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
     for c in 0..args.clients {
-        let (pool, endpoint, acked_raw, acked_records) = (
-            pool.clone(),
-            endpoint.clone(),
-            acked_raw.clone(),
-            acked_records.clone(),
-        );
-        let records = args.records as u64;
+        let (endpoint, acked_raw, acked_records) =
+            (endpoint.clone(), acked_raw.clone(), acked_records.clone());
+        let records = args.records;
         clients.push(tokio::spawn(async move {
             let mut client = LogsServiceClient::connect(endpoint)
                 .await?
                 .max_decoding_message_size(64 << 20);
-            let mut i = c;
+            // Each client its own stream of requests over the same stretch of time, as the
+            // pods of a cluster log side by side.
+            let mut rng = StdRng::seed_from_u64(1_000 + c as u64);
+            let mut clock_ns = now_ns;
             while Instant::now() < deadline {
-                let (request, raw) = &pool[i % pool.len()];
-                i += POOL_STRIDE;
-                if client.export(request.clone()).await.is_ok() {
-                    acked_raw.fetch_add(*raw, Ordering::Relaxed);
-                    acked_records.fetch_add(records, Ordering::Relaxed);
+                let (lines, request, raw) = generate_export(&mut rng, &mut clock_ns, records);
+                if client.export(request).await.is_ok() {
+                    acked_raw.fetch_add(raw, Ordering::Relaxed);
+                    acked_records.fetch_add(lines.len() as u64, Ordering::Relaxed);
                 }
             }
             anyhow::Ok(())
@@ -138,11 +145,11 @@ async fn main() -> anyhow::Result<()> {
         .get("logs")
         .context("compact reported no logs table")?;
 
-    // Baseline: the same rows (one pass over the pool) written by pyarrow as one zstd file.
+    // Baseline: the sample's rows written by pyarrow as one zstd file.
     let rows_path = work.path().join("rows.jsonl");
     let mut rows = std::io::BufWriter::new(std::fs::File::create(&rows_path)?);
     let mut baseline_raw = 0u64;
-    for (request, raw) in pool.iter() {
+    for (request, raw) in &sample {
         baseline_raw += raw;
         for resource in &request.resource_logs {
             let service = resource

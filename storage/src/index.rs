@@ -6,18 +6,25 @@
 //!
 //! Layout: `[file bytes…][footer JSON][footer length: u64 LE][MAGIC]`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, MapArray, RecordBatch};
+use arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray};
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::{Directory, ManagedDirectory, RamDirectory};
+use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::schema::{
-    FAST, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexSettings, TantivyDocument};
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream,
+    Tokenizer, TokenizerManager,
+};
+use tantivy::{Index, IndexSettings};
 
 use crate::{Result, Signal, StorageError};
 
@@ -96,10 +103,97 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
 fn text_options() -> TextOptions {
     TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("default")
+            .set_tokenizer(TEXT_TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions)
             .set_fieldnorms(false),
     )
+}
+
+/// The tokenizer of the text column (indexes written before it use tantivy's `default`):
+/// `default` (words split at anything not alphanumeric, over 40 bytes dropped, lowercased)
+/// without the fractional seconds of clock times. In `10:15:30.123456789Z` those digits
+/// are a new term on nearly every line (a term dictionary entry, a posting list and a
+/// position each) that nobody searches for: time is the `timestamp` field's job. The
+/// same tokenizer reads the query, so a timestamp typed into a search matches to the
+/// second.
+const TEXT_TOKENIZER: &str = "words";
+
+/// The tokenizers an index is written and read with.
+fn tokenizers() -> TokenizerManager {
+    let manager = TokenizerManager::default();
+    manager.register(
+        TEXT_TOKENIZER,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(SkipFractionalSeconds)
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .build(),
+    );
+    manager
+}
+
+/// Drops the tokens [`is_fractional_seconds`] finds.
+#[derive(Clone)]
+struct SkipFractionalSeconds;
+
+impl TokenFilter for SkipFractionalSeconds {
+    type Tokenizer<T: Tokenizer> = SkipFractionalSecondsTokenizer<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> Self::Tokenizer<T> {
+        SkipFractionalSecondsTokenizer(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct SkipFractionalSecondsTokenizer<T>(T);
+
+impl<T: Tokenizer> Tokenizer for SkipFractionalSecondsTokenizer<T> {
+    type TokenStream<'a> = SkipFractionalSecondsStream<'a, T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        SkipFractionalSecondsStream {
+            text,
+            tokens: self.0.token_stream(text),
+        }
+    }
+}
+
+struct SkipFractionalSecondsStream<'a, S> {
+    text: &'a str,
+    tokens: S,
+}
+
+impl<S: TokenStream> TokenStream for SkipFractionalSecondsStream<'_, S> {
+    fn advance(&mut self) -> bool {
+        while self.tokens.advance() {
+            if !is_fractional_seconds(self.text, self.tokens.token()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn token(&self) -> &Token {
+        self.tokens.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.tokens.token_mut()
+    }
+}
+
+/// Whether `token` of `text` is the fraction of a second of a clock time: digits (and
+/// the zone letter `Z`) right after `:SS.` or `:SS,` (`10:15:30.123Z`, `10:15:30,123`).
+fn is_fractional_seconds(text: &str, token: &Token) -> bool {
+    let digits = token.text.strip_suffix(['Z', 'z']).unwrap_or(&token.text);
+    let before = token
+        .offset_from
+        .checked_sub(4)
+        .and_then(|start| text.as_bytes().get(start..token.offset_from));
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(before, Some([b':', tens, ones, b'.' | b','])
+            if tens.is_ascii_digit() && ones.is_ascii_digit())
 }
 
 /// One exact term per value: no frequencies, positions or norms.
@@ -111,138 +205,264 @@ fn exact_indexing() -> TextFieldIndexing {
 }
 
 /// Builds and packs the index of one data file's rows; `None` for signals without one.
+///
+/// One segment, written in the calling thread: each document is a view of one Arrow row
+/// ([`RowDocument`]), so no text is copied into a document before tantivy tokenizes it,
+/// and no segment merge follows, however many rows the file holds.
 pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<Bytes>> {
     let Some(schema) = index_schema(signal) else {
         return Ok(None);
     };
-    // Built in memory: the pack is made from the files' bytes, never read from disk.
-    let index = Index::builder()
-        .schema(schema.clone())
+    let rows = Arc::new(IndexedRows::new(&schema, batch)?);
+    let mut writer = Index::builder()
+        .schema(schema)
         .settings(IndexSettings {
             // No field is stored, yet every document keeps an entry (its offset) in the
             // document store: lz4 leaves those at ~4 bytes a row, zstd at well under one.
             docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
             ..IndexSettings::default()
         })
-        .create_in_ram()?;
-    let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY_BYTES)?;
-    let attributes = batch
-        .column_by_name("attributes")
-        .map(|c| AttributeColumns::new(c.as_map()));
-    let text_fields: Vec<(tantivy::schema::Field, &arrow::array::StringArray)> = schema
-        .fields()
-        .filter_map(|(field, entry)| {
-            let column = batch.column_by_name(entry.name())?;
-            (!matches!(
-                entry.name(),
-                "attributes" | NUMERIC_ATTRIBUTES | "row" | "duration_ns" | "record_id"
-            ))
-            .then(|| column.as_string_opt::<i32>().map(|c| (field, c)))
-            .flatten()
-        })
-        .collect();
-    let row_field = schema.get_field("row")?;
-    let timestamp_field = schema.get_field("timestamp")?;
-    let attributes_field = schema.get_field("attributes")?;
-    let numbers_field = schema.get_field(NUMERIC_ATTRIBUTES)?;
-    let timestamps = batch
-        .column_by_name("timestamp")
-        .expect("every table has a timestamp column")
-        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-    let record_ids = match schema.get_field("record_id") {
-        Ok(field) => {
-            let column = batch
-                .column_by_name("record_id")
-                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
-                .ok_or_else(|| {
-                    StorageError::CorruptIndex("rows without an Int64 record_id column".into())
-                })?;
-            Some((field, column))
-        }
-        Err(_) => None,
-    };
-    let durations = schema.get_field("duration_ns").ok().zip(
-        batch
-            .column_by_name("duration_ns")
-            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>()),
-    );
+        .tokenizers(tokenizers())
+        .single_segment_index_writer(RamDirectory::create(), WRITER_MEMORY_BYTES)?;
     for row in 0..batch.num_rows() {
-        let mut doc = TantivyDocument::default();
-        doc.add_u64(row_field, row as u64);
-        doc.add_i64(timestamp_field, timestamps.value(row));
-        if let Some((field, column)) = &record_ids {
-            doc.add_u64(*field, column.value(row) as u64);
-        }
-        if let Some((field, column)) = &durations {
-            doc.add_i64(*field, column.value(row));
-        }
-        for (field, column) in &text_fields {
-            if column.is_valid(row) {
-                doc.add_text(*field, column.value(row));
-            }
-        }
-        if let Some(columns) = &attributes {
-            let (object, numbers) = columns.objects(row);
-            doc.add_object(attributes_field, object);
-            doc.add_object(numbers_field, numbers);
-        }
-        writer.add_document(doc)?;
+        writer.add_document(RowDocument {
+            rows: rows.clone(),
+            row,
+        })?;
     }
-    writer.commit()?;
-    // Rows beyond the writer's memory budget (compaction's large files) make several
-    // segments; one segment per file keeps each search to one term lookup per field.
-    let segments = index.searchable_segment_ids()?;
-    if segments.len() > 1 {
-        writer.merge(&segments).wait()?;
-        writer.garbage_collect_files().wait()?;
-    }
-    writer.wait_merging_threads()?;
+    let index = writer.finalize()?;
     pack_directory(index.directory()).map(Some)
+}
+
+/// Where each indexed field's values come from: the batch's columns, taken apart once.
+struct IndexedRows {
+    columns: Vec<(Field, Source)>,
+    /// The attribute map, indexed twice: every value (typed) and the numeric ones alone.
+    attributes: Option<(Field, Field, AttributeColumns)>,
+}
+
+enum Source {
+    /// The row's ordinal in the data file.
+    Row,
+    I64(ScalarBuffer<i64>),
+    /// An Int64 column indexed as u64 (`record_id`, never negative).
+    U64(ScalarBuffer<i64>),
+    Text(StringArray),
+}
+
+impl IndexedRows {
+    fn new(schema: &Schema, batch: &RecordBatch) -> Result<Self> {
+        let mut columns = Vec::new();
+        let mut attributes = None;
+        for (field, entry) in schema.fields() {
+            let name = entry.name();
+            if name == NUMERIC_ATTRIBUTES {
+                continue;
+            }
+            if name == "row" {
+                columns.push((field, Source::Row));
+                continue;
+            }
+            let Some(column) = batch.column_by_name(name) else {
+                continue;
+            };
+            if name == "attributes" {
+                let numbers = schema.get_field(NUMERIC_ATTRIBUTES)?;
+                attributes = Some((field, numbers, AttributeColumns::new(column.as_map())));
+                continue;
+            }
+            let source = match column.data_type() {
+                DataType::Utf8 => Source::Text(column.as_string::<i32>().clone()),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => Source::I64(
+                    column
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .values()
+                        .clone(),
+                ),
+                DataType::Int64 => {
+                    let values = column.as_primitive::<Int64Type>().values().clone();
+                    match entry.field_type().value_type() {
+                        tantivy::schema::Type::U64 => Source::U64(values),
+                        _ => Source::I64(values),
+                    }
+                }
+                other => {
+                    return Err(StorageError::CorruptIndex(format!(
+                        "cannot index column {name:?} of type {other}"
+                    )));
+                }
+            };
+            columns.push((field, source));
+        }
+        if let Some(required) = ["timestamp", "record_id", "duration_ns"]
+            .into_iter()
+            .find(|name| schema.get_field(name).is_ok() && batch.column_by_name(name).is_none())
+        {
+            return Err(StorageError::CorruptIndex(format!(
+                "rows without a {required:?} column"
+            )));
+        }
+        Ok(Self {
+            columns,
+            attributes,
+        })
+    }
+}
+
+/// One row of an [`IndexedRows`] as a tantivy document; its values borrow the columns.
+struct RowDocument {
+    rows: Arc<IndexedRows>,
+    row: usize,
+}
+
+impl Document for RowDocument {
+    type Value<'a> = RowValue<'a>;
+    type FieldsValuesIter<'a> = RowFields<'a>;
+
+    fn iter_fields_and_values(&self) -> RowFields<'_> {
+        RowFields {
+            rows: &self.rows,
+            row: self.row,
+            next: 0,
+        }
+    }
+}
+
+/// The fields of one row: its columns' values (nulls skipped), then its attributes.
+struct RowFields<'a> {
+    rows: &'a IndexedRows,
+    row: usize,
+    next: usize,
+}
+
+impl<'a> Iterator for RowFields<'a> {
+    type Item = (Field, RowValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.row;
+        while let Some((field, source)) = self.rows.columns.get(self.next) {
+            self.next += 1;
+            let leaf = match source {
+                Source::Row => ReferenceValueLeaf::U64(row as u64),
+                Source::I64(values) => ReferenceValueLeaf::I64(values[row]),
+                Source::U64(values) => ReferenceValueLeaf::U64(values[row] as u64),
+                Source::Text(texts) if texts.is_valid(row) => {
+                    ReferenceValueLeaf::Str(texts.value(row))
+                }
+                Source::Text(_) => continue,
+            };
+            return Some((*field, RowValue::Leaf(leaf)));
+        }
+        let (all, numbers, columns) = self.rows.attributes.as_ref()?;
+        let attribute = |numbers_only| RowValue::Attributes {
+            columns,
+            row,
+            numbers_only,
+        };
+        let extra = self.next - self.rows.columns.len();
+        self.next += 1;
+        match extra {
+            0 => Some((*all, attribute(false))),
+            1 => Some((*numbers, attribute(true))),
+            _ => None,
+        }
+    }
+}
+
+/// A value tantivy indexes: a column's leaf, or a row's attributes as a JSON object.
+#[derive(Clone, Debug)]
+enum RowValue<'a> {
+    Leaf(ReferenceValueLeaf<'a>),
+    Attributes {
+        columns: &'a AttributeColumns,
+        row: usize,
+        /// Only the numeric values: the fast-field copy for range queries.
+        numbers_only: bool,
+    },
+}
+
+impl<'a> Value<'a> for RowValue<'a> {
+    type ArrayIter = std::iter::Empty<Self>;
+    type ObjectIter = AttributeEntries<'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match self {
+            RowValue::Leaf(leaf) => ReferenceValue::Leaf(leaf.clone()),
+            RowValue::Attributes {
+                columns,
+                row,
+                numbers_only,
+            } => ReferenceValue::Object(AttributeEntries {
+                columns,
+                entries: columns.offsets[*row] as usize..columns.offsets[*row + 1] as usize,
+                numbers_only: *numbers_only,
+            }),
+        }
+    }
 }
 
 /// The attribute column's parts, taken apart once per batch: row `r`'s entries are
 /// `offsets[r]..offsets[r + 1]` of the key, type and text columns.
-struct AttributeColumns<'a> {
-    offsets: &'a [i32],
-    keys: &'a arrow::array::StringArray,
-    types: &'a arrow::array::StringArray,
-    texts: &'a arrow::array::StringArray,
+#[derive(Debug)]
+struct AttributeColumns {
+    offsets: ScalarBuffer<i32>,
+    keys: StringArray,
+    types: StringArray,
+    texts: StringArray,
 }
 
-impl<'a> AttributeColumns<'a> {
-    fn new(map: &'a MapArray) -> Self {
+impl AttributeColumns {
+    fn new(map: &MapArray) -> Self {
         let values = map.values().as_struct();
         Self {
-            offsets: map.value_offsets(),
-            keys: map.keys().as_string::<i32>(),
-            types: values.column(0).as_string::<i32>(),
-            texts: values.column(1).as_string::<i32>(),
+            offsets: map.offsets().inner().clone(),
+            keys: map.keys().as_string::<i32>().clone(),
+            types: values.column(0).as_string::<i32>().clone(),
+            texts: values.column(1).as_string::<i32>().clone(),
         }
     }
 
-    /// Row `row`'s attributes, and its numeric ones again: values keep their OTLP type
-    /// in the index, so `status:>=500` is a numeric range.
-    fn objects(&self, row: usize) -> (BTreeMap<String, OwnedValue>, BTreeMap<String, OwnedValue>) {
-        let (mut all, mut numbers) = (BTreeMap::new(), BTreeMap::new());
-        let entries = self.offsets[row] as usize..self.offsets[row + 1] as usize;
-        for i in entries.filter(|i| self.texts.is_valid(*i)) {
-            let text = self.texts.value(i);
-            let value = match self.types.value(i) {
-                "int" => text.parse().map(OwnedValue::I64).ok(),
-                "double" => text.parse().map(OwnedValue::F64).ok(),
-                "bool" => text.parse().map(OwnedValue::Bool).ok(),
-                _ => None,
-            };
-            let key = self.keys.value(i).to_string();
-            if let Some(number @ (OwnedValue::I64(_) | OwnedValue::F64(_))) = &value {
-                numbers.insert(key.clone(), number.clone());
+    /// Entry `i`'s value with its OTLP type, so `status:>=500` is a numeric range; values
+    /// of other types (and numbers that do not parse) are text.
+    fn value(&self, i: usize) -> ReferenceValueLeaf<'_> {
+        let text = self.texts.value(i);
+        let typed = match self.types.value(i) {
+            "int" => text.parse().ok().map(ReferenceValueLeaf::I64),
+            "double" => text.parse().ok().map(ReferenceValueLeaf::F64),
+            "bool" => text.parse().ok().map(ReferenceValueLeaf::Bool),
+            _ => None,
+        };
+        typed.unwrap_or(ReferenceValueLeaf::Str(text))
+    }
+}
+
+/// One row's attributes as the entries of a JSON object.
+struct AttributeEntries<'a> {
+    columns: &'a AttributeColumns,
+    entries: std::ops::Range<usize>,
+    numbers_only: bool,
+}
+
+impl<'a> Iterator for AttributeEntries<'a> {
+    type Item = (&'a str, RowValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for i in self.entries.by_ref() {
+            if !self.columns.texts.is_valid(i) {
+                continue;
             }
-            all.insert(
-                key,
-                value.unwrap_or_else(|| OwnedValue::Str(text.to_string())),
-            );
+            let value = self.columns.value(i);
+            if self.numbers_only
+                && !matches!(
+                    value,
+                    ReferenceValueLeaf::I64(_) | ReferenceValueLeaf::F64(_)
+                )
+            {
+                continue;
+            }
+            return Some((self.columns.keys.value(i), RowValue::Leaf(value)));
         }
-        (all, numbers)
+        None
     }
 }
 
@@ -295,7 +515,9 @@ pub fn open_packed_index(packed: &Bytes) -> Result<Index> {
         }
         dir.atomic_write(Path::new(&file.name), &packed[start..end])?;
     }
-    Ok(Index::open(dir)?)
+    let mut index = Index::open(dir)?;
+    index.set_tokenizers(tokenizers());
+    Ok(index)
 }
 
 #[cfg(test)]
@@ -325,16 +547,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn packed_index_finds_rows_by_body_and_attribute() {
+    /// The packed index of `records`, as a reader opens it.
+    fn index_of(records: Vec<LogRecord>) -> Index {
         let request = porthole_proto::logs_service::ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
-                    log_records: vec![
-                        body("all good", "1", 200),
-                        body("connection refused by upstream", "2", 503),
-                        body("fine", "3", 1000),
-                    ],
+                    log_records: records,
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -342,38 +560,49 @@ mod tests {
         };
         let batch = crate::logs::convert_logs(&request, 0).batch;
         let packed = build_packed_index(Signal::Logs, &batch).unwrap().unwrap();
-        let index = open_packed_index(&packed).unwrap();
+        open_packed_index(&packed).unwrap()
+    }
+
+    /// The rows (data file ordinals) `query` matches, in order.
+    fn rows_matching(index: &Index, query: &str) -> Vec<u64> {
+        let searcher = index.reader().unwrap().searcher();
+        let parser = QueryParser::for_index(index, vec![index.schema().get_field("body").unwrap()]);
+        let hits = searcher
+            .search(
+                &parser.parse_query(query).unwrap(),
+                &TopDocs::with_limit(10).order_by_score(),
+            )
+            .unwrap();
+        let mut rows: Vec<u64> = hits
+            .into_iter()
+            .map(|(_, address)| {
+                searcher
+                    .segment_reader(address.segment_ord)
+                    .fast_fields()
+                    .u64("row")
+                    .unwrap()
+                    .first(address.doc_id)
+                    .unwrap()
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn packed_index_finds_rows_by_body_and_attribute() {
+        let index = index_of(vec![
+            body("all good", "1", 200),
+            body("connection refused by upstream", "2", 503),
+            body("fine", "3", 1000),
+        ]);
         // Nothing is stored, but each document's store entry is zstd-compressed.
         assert!(matches!(
             index.settings().docstore_compression,
             Compressor::Zstd(_)
         ));
-        let searcher = index.reader().unwrap().searcher();
-        let schema = index.schema();
-        let parser = QueryParser::for_index(&index, vec![schema.get_field("body").unwrap()]);
-        let row = |query: &str| -> Vec<u64> {
-            let mut rows: Vec<u64> = {
-                let hits = searcher
-                    .search(
-                        &parser.parse_query(query).unwrap(),
-                        &TopDocs::with_limit(10).order_by_score(),
-                    )
-                    .unwrap();
-                hits.into_iter()
-                    .map(|(_, address)| {
-                        searcher
-                            .segment_reader(address.segment_ord)
-                            .fast_fields()
-                            .u64("row")
-                            .unwrap()
-                            .first(address.doc_id)
-                            .unwrap()
-                    })
-                    .collect()
-            };
-            rows.sort();
-            rows
-        };
+        assert_eq!(index.searchable_segment_ids().unwrap().len(), 1);
+        let row = |query: &str| rows_matching(&index, query);
         assert_eq!(row("\"connection refused\""), [1]);
         assert_eq!(row("attributes.order:3"), [2]);
 
@@ -384,6 +613,30 @@ mod tests {
             [1]
         );
         assert!(row("missing").is_empty());
+    }
+
+    #[test]
+    fn fractions_of_a_second_are_not_terms_and_a_timestamp_matches_to_the_second() {
+        let index = index_of(vec![
+            body("2026-11-18T10:15:30.123456789Z GET /cart", "1", 200),
+            body("2026-11-18 10:15:30,987 GET /cart", "2", 200),
+            body("2026-11-18T10:15:31.5Z took 0.125s in v1.2", "3", 200),
+        ]);
+        let row = |query: &str| rows_matching(&index, query);
+        // The fraction is no term, on its own or with the zone letter...
+        assert!(row("123456789z").is_empty());
+        assert!(row("123456789").is_empty());
+        assert!(row("987").is_empty());
+        // ...while the rest of the timestamp is, and a timestamp typed whole matches to
+        // the second.
+        assert_eq!(row("\"2026-11-18T10:15:30.123456789Z\""), [0]);
+        assert_eq!(row("\"2026-11-18T10:15:30.5Z\""), [0]);
+        assert_eq!(row("\"10:15:30.5\""), [1]);
+        assert_eq!(row("2026 AND cart"), [0, 1]);
+        // Decimals that are not clock times stay words.
+        assert_eq!(row("\"0.125s\""), [2]);
+        assert_eq!(row("\"v1.2\""), [2]);
+        assert_eq!(row("125s"), [2]);
     }
 
     #[test]
