@@ -231,11 +231,8 @@ async fn contract(
         .await
         .unwrap();
     let body = searcher.schema().get_field("body").unwrap();
-    let parser = tantivy::query::QueryParser::new(
-        searcher.schema().clone(),
-        vec![body],
-        tantivy::tokenizer::TokenizerManager::default(),
-    );
+    // The index brings its own tokenizers: the text column's is not one of tantivy's.
+    let parser = tantivy::query::QueryParser::for_index(searcher.index(), vec![body]);
     let docs = searcher
         .search(
             &parser.parse_query("\"disk full\"").unwrap(),
