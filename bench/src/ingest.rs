@@ -40,6 +40,10 @@ struct Args {
     /// Log records per export.
     #[arg(long, default_value = "1000")]
     records: usize,
+    /// Raw megabytes of logs generated before the clock starts (the clients stop early if
+    /// they send it all, and say so).
+    #[arg(long, default_value = "800")]
+    generate_mb: u64,
     /// Keep the tables in a new folder under this directory (for profiling afterwards)
     /// instead of deleting them.
     #[arg(long)]
@@ -74,8 +78,8 @@ async fn main() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let now_ns = 1_795_000_000_000_000_000u64;
     // A sample of exports for the two baselines (pyarrow writes the same rows; zstd -3 of
-    // the raw lines says how much information they hold). The clients send exports they
-    // generate themselves, so no line reaches the server twice: repeated lines would sort
+    // the raw lines says how much information they hold). The clients send other, freshly
+    // generated exports, so no line reaches the server twice: repeated lines would sort
     // side by side and compress to nothing, flattering the stored/raw figure.
     let mut rng = StdRng::seed_from_u64(7);
     let mut clock_ns = now_ns;
@@ -94,6 +98,42 @@ async fn main() -> anyhow::Result<()> {
         zstd::encode_all(raw_file.as_slice(), 3)?.len() as f64 / raw_file.len() as f64;
     drop(raw_file);
 
+    // The exports the clients send, generated beforehand on every core, so the load
+    // generator does not compete with the server it measures. Each generator is its own
+    // stream of requests over the same stretch of time, as the pods of a cluster log side
+    // by side; none repeats a line.
+    let generators = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_generator = args.generate_mb * 1_000_000 / generators as u64;
+    let streams: Vec<Vec<(ExportLogsServiceRequest, u64, u64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..generators)
+            .map(|g| {
+                scope.spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(1_000 + g as u64);
+                    let (mut clock_ns, mut raw_total) = (now_ns, 0);
+                    let mut exports = Vec::new();
+                    while raw_total < per_generator {
+                        let (lines, export, raw) =
+                            generate_export(&mut rng, &mut clock_ns, args.records);
+                        raw_total += raw;
+                        exports.push((export, raw, lines.len() as u64));
+                    }
+                    exports
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("generator"))
+            .collect()
+    });
+    let longest = streams.iter().map(Vec::len).max().unwrap_or(0);
+    let mut interleaved = Vec::new();
+    let mut streams: Vec<_> = streams.into_iter().map(Vec::into_iter).collect();
+    for _ in 0..longest {
+        interleaved.extend(streams.iter_mut().filter_map(Iterator::next));
+    }
+    let queue = Arc::new(std::sync::Mutex::new(interleaved.into_iter()));
+
     let data_dir = work_dir(args.keep.as_deref(), "bench-ingest", work.path())?.join("data");
     let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
     let acked_raw = Arc::new(AtomicU64::new(0));
@@ -102,23 +142,25 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
-    for c in 0..args.clients {
-        let (endpoint, acked_raw, acked_records) =
-            (endpoint.clone(), acked_raw.clone(), acked_records.clone());
-        let records = args.records;
+    for _ in 0..args.clients {
+        let (endpoint, queue, acked_raw, acked_records) = (
+            endpoint.clone(),
+            queue.clone(),
+            acked_raw.clone(),
+            acked_records.clone(),
+        );
         clients.push(tokio::spawn(async move {
             let mut client = LogsServiceClient::connect(endpoint)
                 .await?
                 .max_decoding_message_size(64 << 20);
-            // Each client its own stream of requests over the same stretch of time, as the
-            // pods of a cluster log side by side.
-            let mut rng = StdRng::seed_from_u64(1_000 + c as u64);
-            let mut clock_ns = now_ns;
             while Instant::now() < deadline {
-                let (lines, request, raw) = generate_export(&mut rng, &mut clock_ns, records);
+                let next = queue.lock().expect("queue").next();
+                let Some((request, raw, records)) = next else {
+                    break;
+                };
                 if client.export(request).await.is_ok() {
                     acked_raw.fetch_add(raw, Ordering::Relaxed);
-                    acked_records.fetch_add(lines.len() as u64, Ordering::Relaxed);
+                    acked_records.fetch_add(records, Ordering::Relaxed);
                 }
             }
             anyhow::Ok(())
@@ -126,6 +168,12 @@ async fn main() -> anyhow::Result<()> {
     }
     for client in clients {
         client.await??;
+    }
+    if Instant::now() < deadline {
+        eprintln!(
+            "note: all {} MB generated were sent before {} s; raise --generate-mb",
+            args.generate_mb, args.seconds
+        );
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(server.child.id())? - cpu_before;
