@@ -138,16 +138,18 @@ async fn main() -> anyhow::Result<()> {
     let (mut server, endpoint, _) = start_server(&args.porthole, &data_dir)?;
     let acked_raw = Arc::new(AtomicU64::new(0));
     let acked_records = Arc::new(AtomicU64::new(0));
+    let ack_seconds = Arc::new(std::sync::Mutex::new(Vec::new()));
     let cpu_before = cpu_seconds(server.child.id())?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut clients = Vec::new();
     for _ in 0..args.clients {
-        let (endpoint, queue, acked_raw, acked_records) = (
+        let (endpoint, queue, acked_raw, acked_records, ack_seconds) = (
             endpoint.clone(),
             queue.clone(),
             acked_raw.clone(),
             acked_records.clone(),
+            ack_seconds.clone(),
         );
         clients.push(tokio::spawn(async move {
             let mut client = LogsServiceClient::connect(endpoint)
@@ -158,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
                 let Some((request, raw, records)) = next else {
                     break;
                 };
+                let sent = Instant::now();
                 if client.export(request).await.is_ok() {
+                    let waited = sent.elapsed().as_secs_f64();
+                    ack_seconds.lock().expect("latencies").push(waited);
                     acked_raw.fetch_add(raw, Ordering::Relaxed);
                     acked_records.fetch_add(records, Ordering::Relaxed);
                 }
@@ -251,6 +256,19 @@ async fn main() -> anyhow::Result<()> {
         args.clients
     );
     println!("server CPU            {cpu:.1} s ({:.2} cores)", cpu / wall);
+    let mut waits = ack_seconds.lock().expect("latencies").clone();
+    waits.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        waits
+            .get(((waits.len() as f64 - 1.0) * q) as usize)
+            .copied()
+    };
+    if let (Some(p50), Some(p99)) = (quantile(0.5), quantile(0.99)) {
+        println!(
+            "export to ack         p50 {p50:.2} s, p99 {p99:.2} s (batch window 1 s; {} exports)",
+            waits.len()
+        );
+    }
     println!("porthole ingest       {porthole_mb_per_core:.1} MB/s per core (goal >= 30)");
     println!(
         "pyarrow write         {pyarrow_mb_per_core:.1} MB/s per core (same rows, zstd, one file)"
