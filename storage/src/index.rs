@@ -32,6 +32,8 @@ const MAGIC: &[u8; 8] = b"PHIDX001";
 
 /// Index field holding the numeric attributes again, as fast fields, for range queries.
 pub const NUMERIC_ATTRIBUTES: &str = "attribute_numbers";
+/// Sizes the single-segment writer's initial term table (tantivy caps it at 512K entries
+/// and grows it as needed); it does not split a file's index into segments.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Serialize, Deserialize)]
