@@ -20,10 +20,7 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream,
-    Tokenizer, TokenizerManager,
-};
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer, TokenizerManager};
 use tantivy::{Index, IndexSettings};
 
 use crate::{Result, Signal, StorageError};
@@ -123,75 +120,124 @@ const TEXT_TOKENIZER: &str = "words";
 /// The tokenizers an index is written and read with.
 fn tokenizers() -> TokenizerManager {
     let manager = TokenizerManager::default();
-    manager.register(
-        TEXT_TOKENIZER,
-        TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(SkipFractionalSeconds)
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .build(),
-    );
+    manager.register(TEXT_TOKENIZER, TextAnalyzer::from(Words));
     manager
 }
 
-/// Drops the tokens [`is_fractional_seconds`] finds.
+/// Words longer than this many bytes are not terms (tantivy's `RemoveLongFilter`, as in
+/// its `default` tokenizer): base64 blobs and the like, never searched for a word.
+const MAX_WORD_BYTES: usize = 40;
+
+/// The `words` tokenizer in one pass. It yields exactly the tokens (text, position and
+/// offsets) of tantivy's `SimpleTokenizer` → skip [`is_fractional_seconds`] →
+/// `RemoveLongFilter::limit(40)` → `LowerCaser`, the chain indexes were first written
+/// with, but scans ASCII bytewise and copies only the words it keeps, where the chain
+/// decoded every character and copied every word before its filters looked at it.
 #[derive(Clone)]
-struct SkipFractionalSeconds;
+struct Words;
 
-impl TokenFilter for SkipFractionalSeconds {
-    type Tokenizer<T: Tokenizer> = SkipFractionalSecondsTokenizer<T>;
+impl Tokenizer for Words {
+    type TokenStream<'a> = WordStream<'a>;
 
-    fn transform<T: Tokenizer>(self, tokenizer: T) -> Self::Tokenizer<T> {
-        SkipFractionalSecondsTokenizer(tokenizer)
-    }
-}
-
-#[derive(Clone)]
-struct SkipFractionalSecondsTokenizer<T>(T);
-
-impl<T: Tokenizer> Tokenizer for SkipFractionalSecondsTokenizer<T> {
-    type TokenStream<'a> = SkipFractionalSecondsStream<'a, T::TokenStream<'a>>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
-        SkipFractionalSecondsStream {
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream<'a> {
+        WordStream {
             text,
-            tokens: self.0.token_stream(text),
+            next: 0,
+            token: Token::default(),
         }
     }
 }
 
-struct SkipFractionalSecondsStream<'a, S> {
+struct WordStream<'a> {
     text: &'a str,
-    tokens: S,
+    /// Byte offset where the search for the next word starts.
+    next: usize,
+    token: Token,
 }
 
-impl<S: TokenStream> TokenStream for SkipFractionalSecondsStream<'_, S> {
-    fn advance(&mut self) -> bool {
-        while self.tokens.advance() {
-            if !is_fractional_seconds(self.text, self.tokens.token()) {
-                return true;
+impl WordStream<'_> {
+    /// The next run of alphanumeric characters (`char::is_alphanumeric`, as
+    /// `SimpleTokenizer`), from `self.next` on.
+    fn next_word(&mut self) -> Option<(usize, usize)> {
+        let text = self.text;
+        let alphanumeric_at = |at: usize| -> (bool, usize) {
+            let byte = text.as_bytes()[at];
+            if byte.is_ascii() {
+                (byte.is_ascii_alphanumeric(), 1)
+            } else {
+                let c = text[at..].chars().next().expect("at a char boundary");
+                (c.is_alphanumeric(), c.len_utf8())
             }
+        };
+        let mut at = self.next;
+        let start = loop {
+            if at >= text.len() {
+                self.next = at;
+                return None;
+            }
+            let (word, len) = alphanumeric_at(at);
+            if word {
+                break at;
+            }
+            at += len;
+        };
+        let mut end = start;
+        while end < text.len() {
+            let (word, len) = alphanumeric_at(end);
+            if !word {
+                break;
+            }
+            end += len;
+        }
+        self.next = end;
+        Some((start, end))
+    }
+}
+
+impl TokenStream for WordStream<'_> {
+    fn advance(&mut self) -> bool {
+        while let Some((start, end)) = self.next_word() {
+            // Every word counts for positions, also those not kept, as in the chain.
+            self.token.position = self.token.position.wrapping_add(1);
+            if end - start >= MAX_WORD_BYTES || is_fractional_seconds(self.text, start, end) {
+                continue;
+            }
+            let word = &self.text[start..end];
+            self.token.offset_from = start;
+            self.token.offset_to = end;
+            self.token.text.clear();
+            if word.is_ascii() {
+                self.token.text.push_str(word);
+                self.token.text.make_ascii_lowercase();
+            } else {
+                // Character by character, as `LowerCaser` (no final-sigma rule).
+                for c in word.chars() {
+                    self.token.text.extend(c.to_lowercase());
+                }
+            }
+            return true;
         }
         false
     }
 
     fn token(&self) -> &Token {
-        self.tokens.token()
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        self.tokens.token_mut()
+        &mut self.token
     }
 }
 
-/// Whether `token` of `text` is the fraction of a second of a clock time: digits (and
-/// the zone letter `Z`) right after `:SS.` or `:SS,` (`10:15:30.123Z`, `10:15:30,123`).
-fn is_fractional_seconds(text: &str, token: &Token) -> bool {
-    let digits = token.text.strip_suffix(['Z', 'z']).unwrap_or(&token.text);
-    let before = token
-        .offset_from
+/// Whether the word `text[start..end]` is the fraction of a second of a clock time:
+/// digits (and the zone letter `Z`) right after `:SS.` or `:SS,` (`10:15:30.123Z`,
+/// `10:15:30,123`).
+fn is_fractional_seconds(text: &str, start: usize, end: usize) -> bool {
+    let word = &text[start..end];
+    let digits = word.strip_suffix(['Z', 'z']).unwrap_or(word);
+    let before = start
         .checked_sub(4)
-        .and_then(|start| text.as_bytes().get(start..token.offset_from));
+        .and_then(|from| text.as_bytes().get(from..start));
     !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && matches!(before, Some([b':', tens, ones, b'.' | b','])
@@ -639,6 +685,100 @@ mod tests {
         assert_eq!(row("\"0.125s\""), [2]);
         assert_eq!(row("\"v1.2\""), [2]);
         assert_eq!(row("125s"), [2]);
+    }
+
+    /// Indexes written before the one-pass [`Words`] were tokenized by tantivy's chain,
+    /// and queries against them are tokenized by `Words` now: both must give the same
+    /// tokens, positions (phrases) and offsets on any text.
+    #[test]
+    fn words_tokenizes_exactly_as_the_chain_indexes_were_first_written_with() {
+        use tantivy::tokenizer::{
+            LowerCaser, RemoveLongFilter, SimpleTokenizer, TokenFilter, TokenStream,
+        };
+
+        #[derive(Clone)]
+        struct SkipFractions;
+        #[derive(Clone)]
+        struct SkipFractionsTokenizer<T>(T);
+        struct SkipFractionsStream<'a, S>(&'a str, S);
+        impl TokenFilter for SkipFractions {
+            type Tokenizer<T: Tokenizer> = SkipFractionsTokenizer<T>;
+            fn transform<T: Tokenizer>(self, tokenizer: T) -> Self::Tokenizer<T> {
+                SkipFractionsTokenizer(tokenizer)
+            }
+        }
+        impl<T: Tokenizer> Tokenizer for SkipFractionsTokenizer<T> {
+            type TokenStream<'a> = SkipFractionsStream<'a, T::TokenStream<'a>>;
+            fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+                SkipFractionsStream(text, self.0.token_stream(text))
+            }
+        }
+        impl<S: TokenStream> TokenStream for SkipFractionsStream<'_, S> {
+            fn advance(&mut self) -> bool {
+                while self.1.advance() {
+                    let token = self.1.token();
+                    if !is_fractional_seconds(self.0, token.offset_from, token.offset_to) {
+                        return true;
+                    }
+                }
+                false
+            }
+            fn token(&self) -> &Token {
+                self.1.token()
+            }
+            fn token_mut(&mut self) -> &mut Token {
+                self.1.token_mut()
+            }
+        }
+
+        let mut chain = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(SkipFractions)
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .build();
+        let mut words = TextAnalyzer::from(Words);
+        let tokens = |analyzer: &mut TextAnalyzer, text: &str| {
+            let mut stream = analyzer.token_stream(text);
+            let mut tokens = Vec::new();
+            stream.process(&mut |t: &Token| {
+                tokens.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+            });
+            tokens
+        };
+        let mut texts: Vec<String> = [
+            "",
+            "   ",
+            "--==--",
+            "2026-11-18T10:15:30.123456789Z GET /cart?id=42 took 0.125s",
+            "2026-11-18 10:15:30,987 ERROR [checkout] request_id=9f86d081884c7d65 user=17",
+            r#"{"level":"info","ts":"2026-12-06T04:56:57.123Z","msg":"db query table=orders"}"#,
+            "ÉCOLE Straße İstanbul ΣΊΣΥΦΟΣ naïve 東京タワー ٣٤٥ ⅫⅪ x²",
+            "a 0123456789012345678901234567890123456789 b 012345678901234567890123456789012345678 c",
+            "ÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉÉ and ééééééééééééééééééé9 end",
+            "emoji 🚀launch🚀 tab\tsep\nline 12:00:00.5 12:00:0.5 1:00:00.5Z :00.5 x:00.",
+            "trailing word",
+            "ends in a fraction 10:15:30.123Z",
+        ]
+        .map(String::from)
+        .to_vec();
+        // And lines of the benchmark's kind, with every byte class mixed in.
+        let alphabet: Vec<char> = "aZ09 .,:-_/\"{}=Éß東😀\tİΣ".chars().collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            let len = (seed % 120) as usize;
+            let line: String = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            texts.push(line);
+        }
+        for text in &texts {
+            assert_eq!(tokens(&mut words, text), tokens(&mut chain, text), "{text:?}");
+        }
     }
 
     #[test]
