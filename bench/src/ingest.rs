@@ -17,13 +17,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use porthole_bench::{
-    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server, work_dir,
+    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server,
+    thread_cpu_seconds, work_dir,
 };
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+/// The server's allocator, so the write path's parts cost here what they cost there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
@@ -305,6 +310,70 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "index by part         {} (before compaction)",
         breakdown.join(", ")
+    );
+    write_path_by_part(&sample, pyarrow_mb_per_core)
+}
+
+/// The server's write path step by step, on this thread, over the sample's rows as one
+/// batch: what each step costs per raw MB, so the ingest figure above can be read
+/// against what its parts allow (the index alone caps it). Best of three of each.
+fn write_path_by_part(
+    sample: &[(ExportLogsServiceRequest, u64)],
+    pyarrow_mb_per_core: f64,
+) -> anyhow::Result<()> {
+    use porthole_storage::{Effort, Signal};
+    use prost::Message;
+    let raw_mb = sample.iter().map(|(_, raw)| raw).sum::<u64>() as f64 / 1e6;
+    let encoded: Vec<Vec<u8>> = sample.iter().map(|(e, _)| e.encode_to_vec()).collect();
+    let best_of_three = |step: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let before = thread_cpu_seconds()?;
+            step()?;
+            best = best.min(thread_cpu_seconds()? - before);
+        }
+        Ok(raw_mb / best.max(1e-9))
+    };
+    let decode = best_of_three(&mut || {
+        for bytes in &encoded {
+            ExportLogsServiceRequest::decode(bytes.as_slice())?;
+        }
+        Ok(())
+    })?;
+    let mut batches = Vec::new();
+    let convert = best_of_three(&mut || {
+        batches = sample
+            .iter()
+            .map(|(export, _)| porthole_storage::convert_logs(export, 0).batch)
+            .collect();
+        Ok(())
+    })?;
+    let rows = arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
+    let mut sorted = rows.clone();
+    let sort = best_of_three(&mut || {
+        sorted = porthole_storage::sort_for_storage(&rows)?;
+        Ok(())
+    })?;
+    let parquet = best_of_three(&mut || {
+        porthole_storage::encode_parquet(&sorted, Effort::Ingest)?;
+        Ok(())
+    })?;
+    let index = best_of_three(&mut || {
+        porthole_storage::build_packed_index(Signal::Logs, &sorted)?;
+        Ok(())
+    })?;
+    let all = 1.0
+        / [decode, convert, sort, parquet, index]
+            .map(|r| 1.0 / r)
+            .iter()
+            .sum::<f64>();
+    println!(
+        "write path by part    raw MB/s per core: OTLP decode {decode:.0}, to Arrow {convert:.0}, sort {sort:.0}, Parquet {parquet:.0}, index {index:.0}; all five {all:.1} (one thread, {raw_mb:.0} MB)"
+    );
+    println!(
+        "                      index share of the five {:.0}%; the index alone is {:.2}x of pyarrow",
+        100.0 * all / index,
+        index / pyarrow_mb_per_core
     );
     Ok(())
 }

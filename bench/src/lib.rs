@@ -263,7 +263,17 @@ pub fn work_dir(
 
 /// CPU seconds (user + system) process `pid` has used so far.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds the calling thread has used (user + system).
+pub fn thread_cpu_seconds() -> anyhow::Result<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// utime + stime of a /proc `stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .context("stat format")?

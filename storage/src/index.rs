@@ -777,7 +777,11 @@ mod tests {
             texts.push(line);
         }
         for text in &texts {
-            assert_eq!(tokens(&mut words, text), tokens(&mut chain, text), "{text:?}");
+            assert_eq!(
+                tokens(&mut words, text),
+                tokens(&mut chain, text),
+                "{text:?}"
+            );
         }
     }
 

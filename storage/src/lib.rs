@@ -40,9 +40,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
 pub use compaction::{CompactionPolicy, CompactionReport};
-use datafile::Effort;
+/// The write path's steps, public for `bench-ingest`'s cost of each part.
+pub use datafile::{Effort, encode_parquet, sort_for_storage};
 pub use error::{Result, StorageError};
-pub use index::{NUMERIC_ATTRIBUTES, index_schema, open_packed_index};
+pub use index::{NUMERIC_ATTRIBUTES, build_packed_index, index_schema, open_packed_index};
 pub use location::Location;
 pub use logs::convert_logs;
 pub use metrics::convert_metrics;
