@@ -25,7 +25,7 @@ use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
 
 /// mimalloc, not glibc's malloc: ingest allocates and frees a batch's worth of small
 /// strings and tantivy arena blocks every second, and under glibc malloc, free and the page
-/// faults of returned-then-refetched memory were ~10% of the server's CPU in a profile of
+/// faults of returned-then-refetched memory were ~9% of the server's CPU in a profile of
 /// `bench-ingest`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
