@@ -79,6 +79,10 @@ pub struct AlertMetrics {
     pub decisions: Family<Vec<(String, String)>, Counter>,
     pub notifications: Family<Vec<(String, String)>, Counter>,
     pub reloads: Family<Vec<(String, String)>, Counter>,
+    /// The tenant whose rules are counted: every tenant's engine shares these families,
+    /// and each series carries a `tenant` label so the same rule in two tenants is two
+    /// series, not one that both overwrite.
+    tenant: Option<String>,
 }
 
 impl AlertMetrics {
@@ -110,6 +114,43 @@ impl AlertMetrics {
             m.reloads.clone(),
         );
         m
+    }
+
+    /// The same families, for the engine of `tenant` (`None`: no tenants).
+    pub fn for_tenant(&self, tenant: Option<&str>) -> Self {
+        Self {
+            tenant: tenant.map(String::from),
+            ..self.clone()
+        }
+    }
+
+    /// A series' labels: `pairs`, with the tenant's.
+    pub(crate) fn labels<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Vec<(String, String)> {
+        self.tenant_labelled(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// `labels` plus `tenant`, sorted. An alert's own `tenant` label becomes
+    /// `exported_tenant`, as Prometheus renames a scraped label that clashes with a
+    /// target's.
+    fn tenant_labelled(&self, mut labels: Vec<(String, String)>) -> Vec<(String, String)> {
+        if let Some(tenant) = &self.tenant {
+            for (key, _) in &mut labels {
+                if key == "tenant" {
+                    *key = "exported_tenant".into();
+                }
+            }
+            labels.push(("tenant".into(), tenant.clone()));
+        }
+        labels.sort();
+        labels
     }
 }
 
@@ -196,7 +237,7 @@ impl Engine {
             .map_err(crate::AlertsError::Rules)?;
         metrics
             .reloads
-            .get_or_create(&vec![("outcome".into(), "ok".into())])
+            .get_or_create(&metrics.labels([("outcome", "ok")]))
             .inc();
         let store = StateStore::open(storage.location())?;
         let node = format!(
@@ -209,7 +250,7 @@ impl Engine {
             config.webhooks.clone(),
             config.alertmanagers.clone(),
             config.external_url.clone(),
-            metrics.notifications.clone(),
+            metrics.clone(),
         );
         Ok(Arc::new(Self {
             storage,
@@ -261,7 +302,7 @@ impl Engine {
                 };
                 self.metrics
                     .reloads
-                    .get_or_create(&vec![("outcome".into(), "ok".into())])
+                    .get_or_create(&self.metrics.labels([("outcome", "ok")]))
                     .inc();
                 tracing::info!(dir = %self.config.rules_dir.display(), "rules reloaded");
             }
@@ -272,7 +313,7 @@ impl Engine {
                 *self.reload.lock().expect("lock") = ReloadStatus { ok: false, errors };
                 self.metrics
                     .reloads
-                    .get_or_create(&vec![("outcome".into(), "error".into())])
+                    .get_or_create(&self.metrics.labels([("outcome", "error")]))
                     .inc();
             }
         }
@@ -363,10 +404,11 @@ impl Engine {
             };
             self.metrics
                 .evaluations
-                .get_or_create(&vec![(
-                    "outcome".into(),
-                    if failed.is_some() { "error" } else { "ok" }.into(),
-                )])
+                .get_or_create(
+                    &self
+                        .metrics
+                        .labels([("outcome", if failed.is_some() { "error" } else { "ok" })]),
+                )
                 .inc();
             if let Some(error) = &failed {
                 tracing::warn!(rule = %rule.name, group = %group.name, %error, "rule evaluation failed");
@@ -619,8 +661,7 @@ impl Engine {
             .map(|a| {
                 let mut labels: Vec<(String, String)> = a.labels.clone().into_iter().collect();
                 labels.push(("alertstate".into(), a.state.name().into()));
-                labels.sort();
-                labels
+                self.metrics.tenant_labelled(labels)
             })
             .collect();
         for old in exposed.remove(key).unwrap_or_default() {
@@ -792,7 +833,7 @@ impl Engine {
             .unwrap_or_default();
         self.metrics
             .decisions
-            .get_or_create(&vec![("decision".into(), name)])
+            .get_or_create(&self.metrics.labels([("decision", name.as_str())]))
             .inc();
         if let Err(e) = audit::record(&self.store, &event).await {
             tracing::error!(error = %e, "audit event could not be stored");

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use crate::AlertMetrics;
 
 /// Notifications waiting to be delivered, at most.
 pub const QUEUE: usize = 1_024;
@@ -42,7 +42,7 @@ pub enum Delivery {
 #[derive(Clone)]
 pub struct Notifier {
     queue: tokio::sync::mpsc::Sender<Delivery>,
-    outcomes: Family<Vec<(String, String)>, Counter>,
+    metrics: AlertMetrics,
 }
 
 impl Notifier {
@@ -50,10 +50,10 @@ impl Notifier {
         webhooks: Vec<String>,
         alertmanagers: Vec<String>,
         external_url: String,
-        outcomes: Family<Vec<(String, String)>, Counter>,
+        metrics: AlertMetrics,
     ) -> Self {
         let (queue, mut rx) = tokio::sync::mpsc::channel::<Delivery>(QUEUE);
-        let counted = outcomes.clone();
+        let counted = metrics.clone();
         tokio::spawn(async move {
             let http = reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -83,23 +83,21 @@ impl Notifier {
                 }
             }
         });
-        Self { queue, outcomes }
+        Self { queue, metrics }
     }
 
     pub fn send(&self, delivery: Delivery) {
         if self.queue.try_send(delivery).is_err() {
-            count(&self.outcomes, "queue", "dropped");
+            count(&self.metrics, "queue", "dropped");
             tracing::warn!("notification queue full: notification dropped");
         }
     }
 }
 
-fn count(family: &Family<Vec<(String, String)>, Counter>, receiver: &str, outcome: &str) {
-    family
-        .get_or_create(&vec![
-            ("receiver".into(), receiver.into()),
-            ("outcome".into(), outcome.into()),
-        ])
+fn count(metrics: &AlertMetrics, receiver: &str, outcome: &str) {
+    metrics
+        .notifications
+        .get_or_create(&metrics.labels([("receiver", receiver), ("outcome", outcome)]))
         .inc();
 }
 

@@ -339,7 +339,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                         .unwrap_or_else(|| format!("http://{http_addr}")),
                     lease_slot,
                 },
-                alert_metrics.clone(),
+                alert_metrics.for_tenant(tenant.as_ref().map(|t| t.name())),
             )
             .with_context(|| match &tenant {
                 Some(tenant) => format!("the rules of tenant {tenant}"),

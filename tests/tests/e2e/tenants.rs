@@ -615,3 +615,90 @@ fn a_bad_tenants_file_or_rules_beside_tenants_refuse_to_start() {
     );
     assert!(stderr.contains("`rules:` in the tenants file"), "{stderr}");
 }
+
+/// Every tenant's rules engine shares the ALERTS and counter families of /metrics: the
+/// same rule in two tenants must be two series, each labelled with its tenant, not one
+/// series both overwrite (and one tenant's resolve would remove the other's). A rule's
+/// own `tenant` label is kept as `exported_tenant`, as Prometheus does on a clash.
+#[tokio::test]
+async fn the_same_rule_in_two_tenants_is_two_alert_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries = String::new();
+    for (tenant, token, extra) in [
+        ("team-a", TOKEN_A, ""),
+        ("team-b", TOKEN_B, "        labels: {tenant: spoofed}\n"),
+    ] {
+        let rules = dir.path().join(format!("rules-{tenant}"));
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(
+            rules.join("always.yml"),
+            format!(
+                "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Always\n        expr: vector(1)\n{extra}"
+            ),
+        )
+        .unwrap();
+        entries.push_str(&format!(
+            "  - name: {tenant}\n    tokens: [{token}]\n    rules: {}\n",
+            rules.display()
+        ));
+    }
+    let tenants = dir.path().join("tenants.yaml");
+    std::fs::write(&tenants, format!("tenants:\n{entries}")).unwrap();
+    let operator = dir.path().join("operator-token");
+    std::fs::write(&operator, OPERATOR).unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &[
+            "--tenants",
+            tenants.to_str().unwrap(),
+            "--auth-token-file",
+            operator.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let firing = crate::harness::wait_for(
+        "both tenants' Always firing",
+        Duration::from_secs(30),
+        || async {
+            let (_, metrics) = get(&porthole, Some(OPERATOR), "/metrics").await;
+            let alerts: Vec<String> = metrics
+                .as_str()?
+                .lines()
+                .filter(|l| {
+                    l.starts_with("ALERTS{")
+                        && l.contains("alertname=\"Always\"")
+                        && l.contains("alertstate=\"firing\"")
+                })
+                .map(String::from)
+                .collect();
+            (alerts.len() == 2).then_some(alerts)
+        },
+    )
+    .await;
+    assert!(
+        firing
+            .iter()
+            .any(|l| l.contains("tenant=\"team-a\"") && !l.contains("exported_tenant")),
+        "{firing:?}"
+    );
+    assert!(
+        firing
+            .iter()
+            .any(|l| l.contains(",tenant=\"team-b\"") && l.contains("exported_tenant=\"spoofed\"")),
+        "{firing:?}"
+    );
+    for tenant in ["team-a", "team-b"] {
+        let (_, metrics) = get(&porthole, Some(OPERATOR), "/metrics").await;
+        assert!(
+            metrics
+                .as_str()
+                .unwrap()
+                .lines()
+                .any(|l| l.starts_with("porthole_rule_evaluations_total{")
+                    && l.contains(&format!("tenant=\"{tenant}\""))),
+            "{tenant}: {metrics}"
+        );
+    }
+}
