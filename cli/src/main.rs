@@ -113,7 +113,7 @@ async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
 /// `porthole compact`: one pass, a line per table, exit.
 async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let root = Arc::new(open_storage(&args.storage).await?);
-    let tenants = tenancy::load(&args.storage, usize::MAX)?;
+    let tenants = tenancy::load(&args.storage, usize::MAX, false)?;
     let stores = tenancy::stores(root, tenants.as_deref()).await?;
     let metrics = compactor::CompactionMetrics::default();
     let base = args.compaction.maintenance();
@@ -183,7 +183,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             .await?
             .with_index_cache_bytes(args.index_cache_bytes.0),
     );
-    let tenants = tenancy::load(&args.storage, args.max_request_bytes.0)?;
+    let tenants = tenancy::load(&args.storage, args.max_request_bytes.0, true)?;
     let stores = Arc::new(tenancy::stores(root.clone(), tenants.as_deref()).await?);
     let auth = args
         .auth_token_file

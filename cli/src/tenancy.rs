@@ -15,13 +15,21 @@ use crate::args::StorageArgs;
 use crate::compactor::Maintenance;
 
 /// Reads `--tenants` when given. `max_request_bytes` is the smallest rate-limit burst.
-pub fn load(args: &StorageArgs, max_request_bytes: usize) -> anyhow::Result<Option<Arc<Tenants>>> {
+/// `tokens: false` (maintenance commands) reads no tokens, so needs no `token_env`.
+pub fn load(
+    args: &StorageArgs,
+    max_request_bytes: usize,
+    tokens: bool,
+) -> anyhow::Result<Option<Arc<Tenants>>> {
     let Some(path) = &args.tenants else {
         return Ok(None);
     };
-    let tenants = Tenants::from_file(path, |name| std::env::var(name).ok(), max_request_bytes)
-        .map_err(anyhow::Error::msg)
-        .context("--tenants")?;
+    let tenants = match tokens {
+        true => Tenants::from_file(path, |name| std::env::var(name).ok(), max_request_bytes),
+        false => Tenants::from_file_without_tokens(path),
+    }
+    .map_err(anyhow::Error::msg)
+    .context("--tenants")?;
     Ok(Some(Arc::new(tenants)))
 }
 

@@ -118,6 +118,28 @@ impl std::fmt::Debug for Tenants {
     }
 }
 
+/// A tenant's `retention:` by table.
+fn retention_of(
+    name: &str,
+    retention: BTreeMap<String, Duration>,
+) -> Result<BTreeMap<Signal, Duration>, String> {
+    let mut by_signal = BTreeMap::new();
+    for (table, age) in retention {
+        let signal = Signal::from_table_name(&table).ok_or_else(|| {
+            format!(
+                "tenant {name:?}: retention for {table:?}: the tables are logs, spans and metrics"
+            )
+        })?;
+        if age.is_zero() {
+            return Err(format!(
+                "tenant {name:?}: a retention of zero for {table} would remove everything"
+            ));
+        }
+        by_signal.insert(signal, age);
+    }
+    Ok(by_signal)
+}
+
 impl Tenants {
     /// Reads the tenants file; `env` looks up `token_env` names. `max_request_bytes` is the
     /// smallest burst allowed, so one largest-allowed export can always pass.
@@ -137,6 +159,25 @@ impl Tenants {
         env: impl Fn(&str) -> Option<String>,
         max_request_bytes: usize,
     ) -> Result<Self, String> {
+        Self::parse_with(yaml, Some(&env), max_request_bytes)
+    }
+
+    /// The tenants file for commands that serve no requests (`porthole compact`): names,
+    /// retention and rules, without reading `token_env` variables a maintenance job does
+    /// not have. Its tenants have no tokens, so no request names any of them.
+    pub fn from_file_without_tokens(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the tenants file {}: {e}", path.display()))?;
+        Self::parse_with(&text, None, usize::MAX)
+            .map_err(|why| format!("the tenants file {}: {why}", path.display()))
+    }
+
+    /// `env: None` reads no tokens at all.
+    fn parse_with(
+        yaml: &str,
+        env: Option<&dyn Fn(&str) -> Option<String>>,
+        max_request_bytes: usize,
+    ) -> Result<Self, String> {
         let file: File = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
         if file.tenants.is_empty() {
             return Err("no tenants; list at least one under `tenants:`".into());
@@ -150,6 +191,16 @@ impl Tenants {
             if !names.insert(name.clone()) {
                 return Err(format!("tenant {name:?} is listed twice"));
             }
+            let Some(env) = env else {
+                tenants.push(TenantConfig {
+                    tenant,
+                    tokens: Vec::new(),
+                    limiter: None,
+                    retention: retention_of(&name, entry.retention)?,
+                    rules: entry.rules,
+                });
+                continue;
+            };
             let mut raw = entry.tokens;
             for var in &entry.token_env {
                 let value = env(var).ok_or_else(|| {
@@ -188,18 +239,7 @@ impl Tenants {
                     Some((RateLimiter::direct(quota), rate.get()))
                 }
             };
-            let mut retention = BTreeMap::new();
-            for (table, age) in entry.retention {
-                let signal = Signal::from_table_name(&table).ok_or_else(|| {
-                        format!("tenant {name:?}: retention for {table:?}: the tables are logs, spans and metrics")
-                    })?;
-                if age.is_zero() {
-                    return Err(format!(
-                        "tenant {name:?}: a retention of zero for {table} would remove everything"
-                    ));
-                }
-                retention.insert(signal, age);
-            }
+            let retention = retention_of(&name, entry.retention)?;
             tenants.push(TenantConfig {
                 tenant,
                 tokens,
@@ -338,6 +378,28 @@ tenants:
 
     fn env(name: &str) -> Option<String> {
         (name == "TEAM_B_TOKEN").then(|| "token-b\n".to_string())
+    }
+
+    #[test]
+    fn maintenance_reads_names_and_retention_without_any_token() {
+        // TEAM_B_TOKEN is not set, which `serve` refuses; compaction needs no token.
+        assert!(Tenants::parse(FILE, |_| None, 100).is_err());
+        let tenants = Tenants::parse_with(FILE, None, usize::MAX).unwrap();
+        let names: Vec<String> = tenants.names().iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["team-a", "team-b"]);
+        let a = tenants.config(&Tenant::new("team-a").unwrap()).unwrap();
+        assert_eq!(
+            a.retention.get(&Signal::Logs),
+            Some(&Duration::from_secs(7 * 86_400))
+        );
+        // No token at all names a tenant.
+        for token in ["token-a1", "token-b", ""] {
+            assert!(tenants.tenant_of(&bearer(token)).is_none(), "{token}");
+        }
+        // The rest of the file is still checked.
+        let bad = "tenants:\n  - name: a\n    token_env: [X]\n    retention: {logz: 1d}\n";
+        let error = Tenants::parse_with(bad, None, usize::MAX).err().unwrap();
+        assert!(error.contains("logz"), "{error}");
     }
 
     #[test]
