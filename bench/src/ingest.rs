@@ -276,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("porthole ingest       {porthole_mb_per_core:.1} MB/s per core (goal >= 30)");
     println!(
-        "pyarrow write         {pyarrow_mb_per_core:.1} MB/s per core (same rows, zstd, one file)"
+        "pyarrow write         {pyarrow_mb_per_core:.1} MB/s per core (same rows, zstd, one file, best of 3)"
     );
     println!(
         "ratio                 {:.2}x of pyarrow (goal >= 0.5)",
