@@ -137,15 +137,17 @@ impl AlertMetrics {
         )
     }
 
-    /// `labels` plus `tenant`, sorted. An alert's own `tenant` label becomes
-    /// `exported_tenant`, as Prometheus renames a scraped label that clashes with a
-    /// target's.
+    /// `labels` plus `tenant`, sorted. An alert's own `tenant` label is renamed as
+    /// Prometheus renames a scraped label that clashes with a target's: `exported_tenant`,
+    /// or `exported_exported_tenant` if that is taken too, and so on.
     fn tenant_labelled(&self, mut labels: Vec<(String, String)>) -> Vec<(String, String)> {
         if let Some(tenant) = &self.tenant {
-            for (key, _) in &mut labels {
-                if key == "tenant" {
-                    *key = "exported_tenant".into();
+            if let Some(own) = labels.iter().position(|(key, _)| key == "tenant") {
+                let mut name = "tenant".to_string();
+                while labels.iter().any(|(key, _)| *key == name) {
+                    name = format!("exported_{name}");
                 }
+                labels[own].0 = name;
             }
             labels.push(("tenant".into(), tenant.clone()));
         }
@@ -854,4 +856,37 @@ fn pending_decisions(rule: &Rule, st: &mut RuleState) -> Vec<BTreeMap<String, St
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenants_label_is_added_and_an_alerts_own_is_kept_renamed() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let metrics = AlertMetrics::default();
+        // Without tenants, labels pass (sorted).
+        assert_eq!(
+            metrics.tenant_labelled(pairs(&[("tenant", "x"), ("a", "1")])),
+            pairs(&[("a", "1"), ("tenant", "x")])
+        );
+        let team = metrics.for_tenant(Some("team-a"));
+        assert_eq!(
+            team.labels([("outcome", "ok")]),
+            pairs(&[("outcome", "ok"), ("tenant", "team-a")])
+        );
+        assert_eq!(
+            team.tenant_labelled(pairs(&[("tenant", "x"), ("exported_tenant", "y")])),
+            pairs(&[
+                ("exported_exported_tenant", "x"),
+                ("exported_tenant", "y"),
+                ("tenant", "team-a"),
+            ])
+        );
+    }
 }
