@@ -118,26 +118,39 @@ impl std::fmt::Debug for Tenants {
     }
 }
 
-/// A tenant's `retention:` by table.
-fn retention_of(
+/// A tenant's tokens: those listed and those its `token_env` variables hold, each a
+/// valid bearer token that no other tenant (`seen`) has.
+fn tokens_of(
     name: &str,
-    retention: BTreeMap<String, Duration>,
-) -> Result<BTreeMap<Signal, Duration>, String> {
-    let mut by_signal = BTreeMap::new();
-    for (table, age) in retention {
-        let signal = Signal::from_table_name(&table).ok_or_else(|| {
-            format!(
-                "tenant {name:?}: retention for {table:?}: the tables are logs, spans and metrics"
-            )
-        })?;
-        if age.is_zero() {
+    entry: &Entry,
+    env: &dyn Fn(&str) -> Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<BearerAuth>, String> {
+    let mut raw = entry.tokens.clone();
+    for var in &entry.token_env {
+        let value = env(var)
+            .ok_or_else(|| format!("tenant {name:?}: the environment variable {var} is not set"))?;
+        raw.push(value.trim().to_string());
+    }
+    if raw.is_empty() {
+        return Err(format!(
+            "tenant {name:?} has no token; give `tokens` or `token_env`"
+        ));
+    }
+    let mut tokens = Vec::new();
+    for (i, token) in raw.into_iter().enumerate() {
+        let auth = BearerAuth::new(&token)
+            .map_err(|why| format!("tenant {name:?}, token {}: {why}", i + 1))?;
+        if !seen.insert(token) {
             return Err(format!(
-                "tenant {name:?}: a retention of zero for {table} would remove everything"
+                "tenant {name:?}, token {}: the same token is given twice; each \
+                 token must name one tenant",
+                i + 1
             ));
         }
-        by_signal.insert(signal, age);
+        tokens.push(auth);
     }
-    Ok(by_signal)
+    Ok(tokens)
 }
 
 impl Tenants {
@@ -148,10 +161,7 @@ impl Tenants {
         env: impl Fn(&str) -> Option<String>,
         max_request_bytes: usize,
     ) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("reading the tenants file {}: {e}", path.display()))?;
-        Self::parse(&text, env, max_request_bytes)
-            .map_err(|why| format!("the tenants file {}: {why}", path.display()))
+        Self::read(path, Some(&env), max_request_bytes)
     }
 
     pub fn parse(
@@ -166,9 +176,17 @@ impl Tenants {
     /// retention and rules, without reading `token_env` variables a maintenance job does
     /// not have. Its tenants have no tokens, so no request names any of them.
     pub fn from_file_without_tokens(path: &Path) -> Result<Self, String> {
+        Self::read(path, None, usize::MAX)
+    }
+
+    fn read(
+        path: &Path,
+        env: Option<&dyn Fn(&str) -> Option<String>>,
+        max_request_bytes: usize,
+    ) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading the tenants file {}: {e}", path.display()))?;
-        Self::parse_with(&text, None, usize::MAX)
+        Self::parse_with(&text, env, max_request_bytes)
             .map_err(|why| format!("the tenants file {}: {why}", path.display()))
     }
 
@@ -191,41 +209,10 @@ impl Tenants {
             if !names.insert(name.clone()) {
                 return Err(format!("tenant {name:?} is listed twice"));
             }
-            let Some(env) = env else {
-                tenants.push(TenantConfig {
-                    tenant,
-                    tokens: Vec::new(),
-                    limiter: None,
-                    retention: retention_of(&name, entry.retention)?,
-                    rules: entry.rules,
-                });
-                continue;
+            let tokens = match env {
+                Some(env) => tokens_of(&name, &entry, env, &mut seen_tokens)?,
+                None => Vec::new(),
             };
-            let mut raw = entry.tokens;
-            for var in &entry.token_env {
-                let value = env(var).ok_or_else(|| {
-                    format!("tenant {name:?}: the environment variable {var} is not set")
-                })?;
-                raw.push(value.trim().to_string());
-            }
-            if raw.is_empty() {
-                return Err(format!(
-                    "tenant {name:?} has no token; give `tokens` or `token_env`"
-                ));
-            }
-            let mut tokens = Vec::new();
-            for (i, token) in raw.into_iter().enumerate() {
-                let auth = BearerAuth::new(&token)
-                    .map_err(|why| format!("tenant {name:?}, token {}: {why}", i + 1))?;
-                if !seen_tokens.insert(token) {
-                    return Err(format!(
-                        "tenant {name:?}, token {}: the same token is given twice; each \
-                         token must name one tenant",
-                        i + 1
-                    ));
-                }
-                tokens.push(auth);
-            }
             let limiter = match entry.ingest_bytes_per_second {
                 None => None,
                 Some(rate) => {
@@ -239,7 +226,18 @@ impl Tenants {
                     Some((RateLimiter::direct(quota), rate.get()))
                 }
             };
-            let retention = retention_of(&name, entry.retention)?;
+            let mut retention = BTreeMap::new();
+            for (table, age) in entry.retention {
+                let signal = Signal::from_table_name(&table).ok_or_else(|| {
+                        format!("tenant {name:?}: retention for {table:?}: the tables are logs, spans and metrics")
+                    })?;
+                if age.is_zero() {
+                    return Err(format!(
+                        "tenant {name:?}: a retention of zero for {table} would remove everything"
+                    ));
+                }
+                retention.insert(signal, age);
+            }
             tenants.push(TenantConfig {
                 tenant,
                 tokens,
