@@ -82,10 +82,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let work = tempfile::tempdir()?;
     let now_ns = 1_795_000_000_000_000_000u64;
-    // A sample of exports for the two baselines (pyarrow writes the same rows; zstd -3 of
-    // the raw lines says how much information they hold). The clients send other, freshly
-    // generated exports, so no line reaches the server twice: repeated lines would sort
-    // side by side and compress to nothing, flattering the stored/raw figure.
+    // A sample of exports for the baselines (pyarrow writes the same rows; zstd of the raw
+    // lines says how much information they hold) and for the write path by part. The
+    // clients send other, freshly generated exports, so no line reaches the server twice:
+    // repeated lines would sort side by side and compress to nothing, flattering the
+    // stored/raw figure.
     let mut rng = StdRng::seed_from_u64(7);
     let mut clock_ns = now_ns;
     let mut raw_file = Vec::new();
@@ -99,8 +100,9 @@ async fn main() -> anyhow::Result<()> {
             (export, raw)
         })
         .collect();
-    // zstd -19 with a window over the whole sample: near the least any general-purpose
-    // compressor keeps of these lines, the floor for a lossless copy, before any index.
+    // zstd -3 as a fast compressor keeps the lines; -19 with a window over the whole
+    // sample, near the least any general-purpose compressor keeps: the floor for a lossless
+    // copy, before any index.
     let zstd_fraction = |level: i32, long: bool| -> anyhow::Result<f64> {
         let mut encoder = zstd::stream::Encoder::new(Vec::new(), level)?;
         if long {
