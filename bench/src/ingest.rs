@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use porthole_bench::{
-    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, start_server,
-    thread_cpu_seconds, work_dir,
+    Line, compact, cpu_seconds, dir_bytes, export_of, generate_request, hex, peak_rss_bytes,
+    start_server, thread_cpu_seconds, work_dir,
 };
 use porthole_proto::common::any_value::Value;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
@@ -199,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(server.child.id())? - cpu_before;
+    let peak_rss = peak_rss_bytes(server.child.id())?;
     server.stop()?;
 
     let raw_mb = acked_raw.load(Ordering::Relaxed) as f64 / 1e6;
@@ -273,6 +274,10 @@ async fn main() -> anyhow::Result<()> {
         args.clients
     );
     println!("server CPU            {cpu:.1} s ({:.2} cores)", cpu / wall);
+    println!(
+        "server peak RSS       {:.0} MiB (--max-buffer-bytes 256 MiB by default)",
+        peak_rss as f64 / (1 << 20) as f64
+    );
     let mut waits = ack_seconds.lock().expect("latencies").clone();
     waits.sort_by(f64::total_cmp);
     let quantile = |q: f64| {

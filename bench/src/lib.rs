@@ -266,6 +266,20 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     stat_cpu_seconds(&format!("/proc/{pid}/stat"))
 }
 
+/// The most resident memory process `pid` has held (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .context("no VmHWM in /proc status")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()?;
+    Ok(kib * 1024)
+}
+
 /// CPU seconds the calling thread has used (user + system).
 pub fn thread_cpu_seconds() -> anyhow::Result<f64> {
     stat_cpu_seconds("/proc/thread-self/stat")
