@@ -82,7 +82,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     if !collector_bin.exists() {
         bail!(
-            "the demo runs real collectors: {} is missing (build it with `cargo build --release --bins`, or give --collector-bin)",
+            "the demo runs real collectors: {} is missing (build it with `cargo build --release -p porthole -p porthole-collector`, or give --collector-bin)",
             collector_bin.display()
         );
     }
