@@ -51,8 +51,36 @@ pub fn column(name: &str, array: ArrayRef, nullable: bool) -> (Field, ArrayRef) 
 }
 
 /// OTLP ids are raw bytes; an all-zero or empty id means "not set".
-pub fn hex_id(id: &[u8]) -> Option<String> {
-    (!id.is_empty() && id.iter().any(|b| *b != 0)).then(|| hex::encode(id))
+pub fn hex_id(id: &[u8]) -> Option<HexId> {
+    if id.iter().all(|b| *b == 0) {
+        return None;
+    }
+    let mut text = [0u8; 32];
+    Some(match text.get_mut(..2 * id.len()) {
+        Some(short) => {
+            hex::encode_to_slice(id, short).expect("two hex digits a byte");
+            HexId::Short(text, 2 * id.len() as u8)
+        }
+        None => HexId::Long(hex::encode(id)),
+    })
+}
+
+/// An id in lowercase hex, kept on the stack when it is at most 16 bytes (every valid
+/// trace and span id), so converting a record allocates nothing for its ids.
+pub enum HexId {
+    Short([u8; 32], u8),
+    Long(String),
+}
+
+impl AsRef<str> for HexId {
+    fn as_ref(&self) -> &str {
+        match self {
+            HexId::Short(text, len) => {
+                std::str::from_utf8(&text[..usize::from(*len)]).expect("hex digits are ASCII")
+            }
+            HexId::Long(text) => text,
+        }
+    }
 }
 
 /// Nanoseconds since the epoch as the Delta timestamp type (microseconds, UTC).
@@ -63,4 +91,22 @@ pub fn micros(nanos: i64) -> i64 {
 /// OTLP times are u64 nanoseconds; anything past i64::MAX (year 2262) is clamped.
 pub fn nanos(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_lowercase_hex_of_any_length_and_zero_or_empty_is_unset() {
+        let hex = |id: &[u8]| hex_id(id).map(|h| h.as_ref().to_string());
+        assert_eq!(hex(&[]), None);
+        assert_eq!(hex(&[0; 16]), None);
+        assert_eq!(hex(&[0xab; 8]).as_deref(), Some("abababababababab"));
+        let trace: Vec<u8> = (0..16).map(|i| i * 17).collect();
+        assert_eq!(hex(&trace), Some(::hex::encode(&trace)));
+        // Longer than a trace id (a malformed parent span id): kept whole, not cut.
+        let long: Vec<u8> = (1..=20).collect();
+        assert_eq!(hex(&long), Some(::hex::encode(&long)));
+    }
 }

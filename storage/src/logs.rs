@@ -82,7 +82,7 @@ pub(crate) fn number_records(rows: RecordBatch) -> crate::Result<RecordBatch> {
 }
 
 /// The normalised severity: from the number when set (the OTLP ranges), else the text.
-fn severity(number: i32, text: &str) -> Option<String> {
+fn severity(number: i32, text: &str) -> Option<std::borrow::Cow<'static, str>> {
     let name = match number {
         1..=4 => "TRACE",
         5..=8 => "DEBUG",
@@ -90,9 +90,9 @@ fn severity(number: i32, text: &str) -> Option<String> {
         13..=16 => "WARN",
         17..=20 => "ERROR",
         21..=24 => "FATAL",
-        _ => return non_empty(text).map(|t| t.to_ascii_uppercase()),
+        _ => return non_empty(text).map(|t| t.to_ascii_uppercase().into()),
     };
-    Some(name.to_string())
+    Some(name.into())
 }
 
 #[derive(Default)]
@@ -257,6 +257,15 @@ mod tests {
         assert_eq!(converted.batch.num_rows(), 1);
         assert_eq!(converted.rejected, 1);
         assert!(converted.rejection_reason.unwrap().contains("3 bytes"));
+    }
+
+    #[test]
+    fn severity_comes_from_the_number_else_the_text_uppercased() {
+        assert_eq!(severity(9, "whatever").as_deref(), Some("INFO"));
+        assert_eq!(severity(24, "").as_deref(), Some("FATAL"));
+        assert_eq!(severity(0, "Warning").as_deref(), Some("WARNING"));
+        assert_eq!(severity(0, ""), None);
+        assert_eq!(severity(99, "notice").as_deref(), Some("NOTICE"));
     }
 
     #[test]
