@@ -55,13 +55,9 @@ fn url(client: &ClientArgs, path: &str) -> String {
 }
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let mut query = vec![
-        ("q", args.query.clone()),
-        ("start", format!("now-{}", args.since)),
-        ("limit", args.limit.to_string()),
-    ];
-    query.extend(args.service.clone().map(|s| ("service", s)));
-    query.extend(args.severity.clone().map(|s| ("severity", s)));
+    let mut query = args.filter.params();
+    query.push(("start", format!("now-{}", args.since)));
+    query.push(("limit", args.limit.to_string()));
     let http = http_client(&args.client)?;
     let body = call(
         &args.client,
@@ -106,12 +102,9 @@ fn print_row(row: &Value, output: &str) {
 
 /// Follows `/api/v1/logs/tail` (Server-Sent Events) until the server ends the stream.
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
-    let mut query = vec![("q", args.query.clone())];
-    query.extend(args.service.clone().map(|s| ("service", s)));
-    query.extend(args.severity.clone().map(|s| ("severity", s)));
     let mut request = http_client(&args.client)?
         .get(url(&args.client, "/api/v1/logs/tail"))
-        .query(&query);
+        .query(&args.filter.params());
     if let Some(token) = &args.client.token {
         request = request.bearer_auth(token);
     }

@@ -39,13 +39,8 @@ pub struct ClientArgs {
 
 #[derive(Args, Clone)]
 pub struct LogsArgs {
-    /// Lucene-style query over the body and attributes (`"connection refused"`, `status:>=500`).
-    #[arg(default_value = "")]
-    pub query: String,
-    #[arg(long)]
-    pub service: Option<String>,
-    #[arg(long)]
-    pub severity: Option<String>,
+    #[command(flatten)]
+    pub filter: LogFilter,
     /// How far back to look, e.g. `15m`, `2h`, `7d`.
     #[arg(long, default_value = "1h")]
     pub since: String,
@@ -57,15 +52,33 @@ pub struct LogsArgs {
 
 #[derive(Args, Clone)]
 pub struct TailArgs {
-    /// The query language of `porthole logs`; empty follows everything.
+    #[command(flatten)]
+    pub filter: LogFilter,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Which log records `porthole logs` finds and `porthole tail` follows.
+#[derive(Args, Clone)]
+pub struct LogFilter {
+    /// Lucene-style query over the body and attributes (`"connection refused"`,
+    /// `status:>=500`); empty matches everything.
     #[arg(default_value = "")]
     pub query: String,
     #[arg(long)]
     pub service: Option<String>,
     #[arg(long)]
     pub severity: Option<String>,
-    #[command(flatten)]
-    pub client: ClientArgs,
+}
+
+impl LogFilter {
+    /// The filter as the API's query parameters: `q`, then `service` and `severity` if set.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![("q", self.query.clone())];
+        params.extend(self.service.clone().map(|s| ("service", s)));
+        params.extend(self.severity.clone().map(|s| ("severity", s)));
+        params
+    }
 }
 
 #[derive(Args, Clone)]
