@@ -476,6 +476,14 @@ describe("the UI against a real porthole", () => {
     assert.equal(await row.locator('[data-testid="error-logs"]').innerText(), `${v.error_logs} of ${v.logs}`);
     assert.ok((await row.locator('[data-testid="span-errors"]').innerText()).endsWith(`of ${v.spans}`));
     await shot("versions");
+    // A version rolled out while the page is open appears by itself, as the API counts it.
+    const rolled = await feed([
+      "--endpoint", `http://${addrs.otlp_http}`, "--protocol", "http", "--word", "rolledout",
+      "--version", "v2.0.2", "--pod", "checkout-v202", "--errors", "2", "--infos", "1", "--no-trace", "--no-metrics",
+    ]);
+    const newRow = page.locator('[data-testid="version-row"]', { hasText: "v2.0.2" });
+    await newRow.waitFor({ timeout: 30_000 });
+    assert.equal(await newRow.locator('[data-testid="error-logs"]').innerText(), `2 of ${rolled.logs}`);
     // The URL is the view: reloading keeps it.
     await page.reload();
     await page.locator('[data-testid="version-row"]', { hasText: "v2.0.1" }).waitFor();

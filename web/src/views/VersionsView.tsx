@@ -34,6 +34,9 @@ interface Versions {
 
 const RANGES = ["1h", "6h", "24h", "7d"] as const;
 
+/** The page is watched during a rollout: a new version's pods and errors appear by themselves. */
+const REFRESH_MS = 10_000;
+
 export function versionsQuery(service: string, since: string): string {
   const query = qs({ service, since: since === "24h" ? "" : since });
   return query ? `?${query}` : "";
@@ -55,8 +58,13 @@ const seconds = (v: number | null) => (v === null ? "—" : v < 1 ? `${(v * 1000
 export function VersionsView({ params }: { params: URLSearchParams }) {
   const state = parseVersions(params);
   const [draft, setDraft] = useState(state.service);
+  const [refresh, setRefresh] = useState(0);
   useEffect(() => setDraft(state.service), [state.service]);
-  const key = state.service ? `${state.service}|${state.since}` : null;
+  useEffect(() => {
+    const timer = window.setInterval(() => setRefresh((n) => n + 1), REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, []);
+  const key = state.service ? `${state.service}|${state.since}#${refresh}` : null;
   const result = useRequest<Versions>(key, (signal) =>
     api(`/api/v1/versions?${qs({ service: state.service, start: `now-${state.since}` })}`, {}, signal),
   );
