@@ -22,7 +22,7 @@ use crate::openapi::{
 use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
 use crate::sql::{SqlLimits, SqlResult, run_sql};
 use crate::tail::TailSource;
-use crate::time::{now_micros, parse_time};
+use crate::time::{format_nanos, now_micros, parse_time};
 use crate::traces::{TraceSearch, search_traces};
 use crate::{QueryError, rows};
 
@@ -140,7 +140,9 @@ pub(crate) fn time_range(
     let start = time(start, end - DEFAULT_RANGE_MICROS, "start")?;
     if start >= end {
         return Err(QueryError::BadRequest(format!(
-            "start ({start}) must be before end ({end})"
+            "start ({}) must be before end ({})",
+            format_nanos(start.saturating_mul(1000)),
+            format_nanos(end.saturating_mul(1000))
         )));
     }
     Ok((start, end))

@@ -284,7 +284,7 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
         .export(export_request(&["something".to_string()]))
         .await
         .unwrap();
-    let cases: [(&str, &[(&str, &str)], u16, &str); 9] = [
+    let cases: [(&str, &[(&str, &str)], u16, &str); 10] = [
         (
             "/api/v1/logs",
             &[("q", "status:>=500 AND (")],
@@ -297,6 +297,15 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
             &[("start", "now"), ("end", "now-1h")],
             400,
             "before",
+        ),
+        (
+            "/api/v1/logs",
+            &[
+                ("start", "2026-01-02T00:00:00Z"),
+                ("end", "1767225600000000000"),
+            ],
+            400,
+            "start (2026-01-02T00:00:00.000000000Z) must be before end (2026-01-01T00:00:00.000000000Z)",
         ),
         ("/api/v1/logs", &[("limit", "0")], 400, "limit"),
         ("/api/v1/logs", &[("servce", "x")], 400, "servce"),
