@@ -130,6 +130,7 @@ async fn tail_in_serve_delivers_new_matching_records_and_the_cli_prints_them() {
         }
     }
     let _ = cli.kill();
+    let _ = cli.wait();
     let line = printed.expect("porthole tail printed a record");
     assert!(
         line.contains("INFO") && line.contains("load") && line.contains("clitail hello"),
