@@ -366,10 +366,10 @@ fn write_path_by_part(
             .collect();
         Ok(())
     })?;
-    let rows = arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
-    let mut sorted = rows.clone();
+    // The exports' rows straight into one sorted batch, as the server does (one copy).
+    let mut sorted = batches[0].clone();
     let sort = best_of_three(&mut || {
-        sorted = porthole_storage::sort_for_storage(&rows)?;
+        sorted = porthole_storage::sort_for_storage(batches[0].schema(), &batches)?;
         Ok(())
     })?;
     let parquet = best_of_three(&mut || {

@@ -232,11 +232,11 @@ impl Worker {
     }
 
     async fn commit_tenant_batch(&self, tenant: Option<&Tenant>, batch: Vec<Pending>) {
-        let schema = batch[0].rows.schema();
-        let rows = arrow::compute::concat_batches(&schema, batch.iter().map(|p| &p.rows));
-        let result = match (rows, self.stores.scoped(tenant)) {
-            (Ok(rows), Some(storage)) => {
-                match timeout(self.config.write_timeout, storage.append(self.signal, rows)).await {
+        let parts: Vec<RecordBatch> = batch.iter().map(|p| p.rows.clone()).collect();
+        let result = match self.stores.scoped(tenant) {
+            Some(storage) => {
+                let append = storage.append_parts(self.signal, &parts);
+                match timeout(self.config.write_timeout, append).await {
                     Ok(Ok(report)) => Ok(report),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err(format!(
@@ -245,8 +245,7 @@ impl Worker {
                     )),
                 }
             }
-            (Err(e), _) => Err(e.to_string()),
-            (Ok(_), None) => Err(format!("no tables for tenant {tenant:?}")),
+            None => Err(format!("no tables for tenant {tenant:?}")),
         };
         match &result {
             Ok(report) => {

@@ -24,7 +24,8 @@ use object_store::path::Path as ObjectPath;
 
 use crate::catalog::FileEntry;
 use crate::{
-    Effort, Result, Signal, Storage, StorageError, encode_file_blocking, index_path_of, put_encoded,
+    Effort, Result, Signal, Storage, StorageError, blocking, encode_file_blocking, index_path_of,
+    put_encoded,
 };
 
 /// Files no table version lists are deleted only once at least this old (whatever the
@@ -143,8 +144,7 @@ impl Storage {
             .first()
             .map(|b| b.schema())
             .unwrap_or_else(|| signal.file_schema());
-        let merged = arrow::compute::concat_batches(&schema, &rows)?;
-        drop(rows);
+        let merged = blocking(move || crate::sort_for_storage(schema, &rows)).await?;
         let row_count = merged.num_rows();
         let encoded = encode_file_blocking(signal, merged, Effort::Compaction).await?;
         let catalog = self.catalog(signal);

@@ -1,12 +1,10 @@
-//! One batch of rows → the Parquet bytes of one data file per day.
+//! A batch's rows → the Parquet bytes of one data file per day.
 
 use std::collections::BTreeMap;
 
-use arrow::array::{
-    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
-};
-use arrow::compute::{filter_record_batch, take_record_batch};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -30,29 +28,73 @@ pub(crate) fn services(batch: &RecordBatch) -> &StringArray {
         .as_string::<i32>()
 }
 
-/// Splits rows by the UTC day of their `timestamp`, the table's partition.
-pub fn split_by_day(batch: &RecordBatch) -> Result<BTreeMap<String, RecordBatch>> {
-    let timestamps = timestamps(batch);
-    // Days since the epoch, compared as numbers; only the distinct ones are formatted.
-    let days: Vec<i64> = timestamps
-        .values()
+/// The rows of `parts` (batches of one schema, in arrival order) by the UTC day of their
+/// `timestamp`, the table's partition, each day's rows in storage order (see
+/// [`storage_order`]). Each row is copied once, from its part straight into its day's
+/// batch: the exports of a batch are never concatenated first.
+pub fn days_for_storage(parts: &[RecordBatch]) -> Result<BTreeMap<String, RecordBatch>> {
+    storage_order(parts, true)
+        .into_iter()
+        .map(|(day, rows)| Ok((day_of(day * MICROS_PER_DAY), interleaved(parts, &rows)?)))
+        .collect()
+}
+
+/// All rows of `parts` as one batch in storage order, each copied once (compaction's
+/// merge of one day's files).
+pub fn sort_for_storage(schema: SchemaRef, parts: &[RecordBatch]) -> Result<RecordBatch> {
+    match storage_order(parts, false).pop() {
+        Some((_, rows)) => interleaved(parts, &rows),
+        None => Ok(RecordBatch::new_empty(schema)),
+    }
+}
+
+/// The rows of `parts` as (part, row) pairs, ordered by (service, timestamp), rows without
+/// a service last, so a service's rows sit together and row-group statistics prune well;
+/// equal keys keep their arrival order. With `by_day`, grouped by UTC day (days since the
+/// epoch) first; without, one group (day 0). Services are ranked once and rows sorted by
+/// integers, instead of comparing strings in every comparison.
+fn storage_order(parts: &[RecordBatch], by_day: bool) -> Vec<(i64, Vec<(usize, usize)>)> {
+    let mut distinct: Vec<&str> = parts
         .iter()
-        .map(|micros| micros.div_euclid(MICROS_PER_DAY))
+        .flat_map(|part| services(part).iter().flatten())
         .collect();
-    let mut distinct = days.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    let name = |day: i64| day_of(day * MICROS_PER_DAY);
-    if distinct.len() == 1 {
-        return Ok(BTreeMap::from([(name(distinct[0]), batch.clone())]));
+    let total = parts.iter().map(RecordBatch::num_rows).sum();
+    let mut keys: Vec<(i64, u32, i64, u32, u32)> = Vec::with_capacity(total);
+    for (index, part) in parts.iter().enumerate() {
+        let (services, timestamps) = (services(part), timestamps(part));
+        for row in 0..part.num_rows() {
+            let rank = if services.is_null(row) {
+                u32::MAX
+            } else {
+                let service = services.value(row);
+                distinct.binary_search(&service).expect("ranked above") as u32
+            };
+            let time = timestamps.value(row);
+            let day = if by_day {
+                time.div_euclid(MICROS_PER_DAY)
+            } else {
+                0
+            };
+            keys.push((day, rank, time, index as u32, row as u32));
+        }
     }
-    distinct
-        .into_iter()
-        .map(|day| {
-            let mask = BooleanArray::from_iter(days.iter().map(|d| Some(*d == day)));
-            Ok((name(day), filter_record_batch(batch, &mask)?))
+    keys.sort_unstable();
+    keys.chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let rows = run
+                .iter()
+                .map(|&(_, _, _, part, row)| (part as usize, row as usize))
+                .collect();
+            (run[0].0, rows)
         })
         .collect()
+}
+
+fn interleaved(parts: &[RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    let parts: Vec<&RecordBatch> = parts.iter().collect();
+    Ok(interleave_record_batch(&parts, rows)?)
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -62,30 +104,6 @@ pub fn day_of(micros: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%d")
         .to_string()
-}
-
-/// Orders rows by (service, timestamp), rows without a service last, so a service's rows
-/// sit together and row-group statistics prune well. Services are ranked once and rows
-/// sorted by (rank, time) as integers, instead of comparing strings in every comparison;
-/// equal keys keep their arrival order.
-pub fn sort_for_storage(batch: &RecordBatch) -> Result<RecordBatch> {
-    let (services, timestamps) = (services(batch), timestamps(batch));
-    let mut distinct: Vec<&str> = services.iter().flatten().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let rank = |row: usize| -> u32 {
-        if services.is_null(row) {
-            return u32::MAX;
-        }
-        let service = services.value(row);
-        distinct.binary_search(&service).expect("ranked above") as u32
-    };
-    let mut keys: Vec<(u32, i64, u32)> = (0..batch.num_rows())
-        .map(|row| (rank(row), timestamps.value(row), row as u32))
-        .collect();
-    keys.sort_unstable();
-    let indices = UInt32Array::from_iter_values(keys.into_iter().map(|(_, _, row)| row));
-    Ok(take_record_batch(batch, &indices)?)
 }
 
 /// Columns whose values are (nearly) all distinct. A dictionary of them fills its page
@@ -215,28 +233,52 @@ mod tests {
 
     const DAY: i64 = 86_400_000_000_000;
 
-    #[test]
-    fn rows_split_by_day_and_sort_by_service_then_time() {
-        let batch = logs(&[("b", 3_000), ("a", DAY + 1_000), ("a", 2_000), ("b", 1_000)]);
-        let days = split_by_day(&batch).unwrap();
-        assert_eq!(
-            days.keys().collect::<Vec<_>>(),
-            ["1970-01-01", "1970-01-02"]
-        );
-        let first = sort_for_storage(&days["1970-01-01"]).unwrap();
-        let services: Vec<_> = first
+    fn column(batch: &RecordBatch) -> (Vec<&str>, Vec<i64>) {
+        let services = batch
             .column_by_name("service")
             .unwrap()
             .as_string::<i32>()
             .iter()
             .flatten()
             .collect();
-        assert_eq!(services, ["a", "b", "b"]);
-        let times = first
+        let times = batch
             .column_by_name("time_unix_nano")
             .unwrap()
-            .as_primitive::<arrow::datatypes::Int64Type>();
-        assert_eq!(times.values().as_ref(), &[2_000, 1_000, 3_000]);
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .values()
+            .to_vec();
+        (services, times)
+    }
+
+    #[test]
+    fn rows_of_several_exports_split_by_day_and_sort_by_service_then_time() {
+        // 1_500 and 1_000 ns are the same microsecond: a tie, kept in arrival order.
+        let first = logs(&[("b", 3_000), ("a", DAY + 1_000), ("b", 1_500)]);
+        let second = logs(&[("a", 2_000), ("b", 1_000)]);
+        let parts = [first, second];
+        let days = days_for_storage(&parts).unwrap();
+        assert_eq!(
+            days.keys().collect::<Vec<_>>(),
+            ["1970-01-01", "1970-01-02"]
+        );
+        assert_eq!(
+            column(&days["1970-01-01"]),
+            (vec!["a", "b", "b", "b"], vec![2_000, 1_500, 1_000, 3_000])
+        );
+        assert_eq!(column(&days["1970-01-02"]), (vec!["a"], vec![DAY + 1_000]));
+
+        let schema = parts[0].schema();
+        let merged = sort_for_storage(schema.clone(), &parts).unwrap();
+        assert_eq!(
+            column(&merged),
+            (
+                vec!["a", "a", "b", "b", "b"],
+                vec![2_000, DAY + 1_000, 1_500, 1_000, 3_000]
+            )
+        );
+        assert_eq!(merged.num_columns(), parts[0].num_columns());
+        assert_eq!(sort_for_storage(schema, &[]).unwrap().num_rows(), 0);
+        assert!(days_for_storage(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
 pub use compaction::{CompactionPolicy, CompactionReport};
 /// The write path's steps, public for `bench-ingest`'s cost of each part.
-pub use datafile::{Effort, encode_parquet, sort_for_storage};
+pub use datafile::{Effort, days_for_storage, encode_parquet, sort_for_storage};
 pub use error::{Result, StorageError};
 pub use index::{NUMERIC_ATTRIBUTES, build_packed_index, index_schema, open_packed_index};
 pub use location::Location;
@@ -245,15 +245,27 @@ impl Storage {
     /// On error nothing was committed; files already written are removed on a best-effort
     /// basis (they are invisible either way).
     pub async fn append(&self, signal: Signal, rows: RecordBatch) -> Result<AppendReport> {
+        self.append_parts(signal, &[rows]).await
+    }
+
+    /// [`Storage::append`] of the rows of several batches (the exports of one ingest batch,
+    /// of one schema), each row copied once into its file: never concatenated first.
+    pub async fn append_parts(
+        &self,
+        signal: Signal,
+        parts: &[RecordBatch],
+    ) -> Result<AppendReport> {
         let catalog = self.catalog(signal);
         let store = catalog.object_store().await;
-        let total_rows = rows.num_rows();
+        let total_rows = parts.iter().map(RecordBatch::num_rows).sum();
         let mut adds = Vec::new();
         let mut committed_files = Vec::new();
         let mut written: Vec<ObjectPath> = Vec::new();
         let mut bytes_written = 0u64;
         let result: Result<()> = async {
-            for (day, day_rows) in datafile::split_by_day(&rows)? {
+            let parts = parts.to_vec();
+            let days = blocking(move || datafile::days_for_storage(&parts)).await?;
+            for (day, day_rows) in days {
                 let encoded = encode_file_blocking(signal, day_rows, Effort::Ingest).await?;
                 let add = put_encoded(
                     store.as_ref(),
@@ -419,7 +431,14 @@ async fn encode_file_blocking(
     rows: RecordBatch,
     effort: Effort,
 ) -> Result<EncodedFile> {
-    tokio::task::spawn_blocking(move || encode_file(signal, &rows, effort))
+    blocking(move || encode_file(signal, rows, effort)).await
+}
+
+/// Runs CPU-bound work (sorting, encoding) on tokio's blocking pool, off the runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
 }
@@ -497,8 +516,8 @@ struct EncodedFile {
 /// falling within a file's length of each other) and cost next to nothing in the Parquet
 /// file (delta-encoded) and the index (a linear fast field). Compaction keeps them: a
 /// cursor orders ties the same before and after.
-fn encode_file(signal: Signal, rows: &RecordBatch, effort: Effort) -> Result<EncodedFile> {
-    let mut sorted = datafile::sort_for_storage(rows)?;
+fn encode_file(signal: Signal, sorted: RecordBatch, effort: Effort) -> Result<EncodedFile> {
+    let mut sorted = sorted;
     if effort == Effort::Ingest {
         sorted = logs::number_records(sorted)?;
     }
