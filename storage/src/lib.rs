@@ -41,7 +41,7 @@ pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
 pub use compaction::{CompactionPolicy, CompactionReport};
 /// The write path's steps, public for `bench-ingest`'s cost of each part.
-pub use datafile::{Effort, days_for_storage, encode_parquet, sort_for_storage};
+pub use datafile::{Effort, encode_parquet, sort_for_storage};
 pub use error::{Result, StorageError};
 pub use index::{NUMERIC_ATTRIBUTES, build_packed_index, index_schema, open_packed_index};
 pub use location::Location;
@@ -508,16 +508,16 @@ struct EncodedFile {
     stats: String,
 }
 
-/// CPU-heavy part of a write: sort, Parquet-encode, index. The index is built from the
-/// sorted rows, so a document's `row` is its row's ordinal in the Parquet file.
+/// CPU-heavy part of a write: Parquet-encode and index one day's rows, already in storage
+/// order (`days_for_storage`, `sort_for_storage`). The index is built from those rows, so
+/// a document's `row` is its row's ordinal in the Parquet file.
 ///
 /// New log records get their ids here, in file order: one random base per file plus the
 /// row's ordinal, so ids stay unique across files and nodes (short of two 62-bit bases
 /// falling within a file's length of each other) and cost next to nothing in the Parquet
 /// file (delta-encoded) and the index (a linear fast field). Compaction keeps them: a
 /// cursor orders ties the same before and after.
-fn encode_file(signal: Signal, sorted: RecordBatch, effort: Effort) -> Result<EncodedFile> {
-    let mut sorted = sorted;
+fn encode_file(signal: Signal, mut sorted: RecordBatch, effort: Effort) -> Result<EncodedFile> {
     if effort == Effort::Ingest {
         sorted = logs::number_records(sorted)?;
     }
