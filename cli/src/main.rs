@@ -240,6 +240,11 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         "Collector polls and snapshot requests refused over their limits",
         control.refused.clone(),
     );
+    registry.register(
+        "porthole_snapshots_pruned",
+        "Stored snapshots deleted past their 30 days, or beyond the newest 1000",
+        control.pruned.clone(),
+    );
     let ingest = if roles.ingest {
         let config = IngestConfig {
             otlp_grpc_addr: args.otlp_grpc_addr,

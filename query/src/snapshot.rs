@@ -45,6 +45,11 @@ const FIND_POLLER: Duration = Duration::from_secs(3);
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 /// Snapshot records listed at most.
 const MAX_LISTED: usize = 500;
+/// Stored snapshots are kept this long, and only the newest [`MAX_KEPT`]: they hold the
+/// pods' command lines and environments, which should not outlive the incident by years.
+const KEEP_FOR: Duration = Duration::from_secs(30 * 86_400);
+/// Stored snapshots kept at most (of a tenant, or of the whole store without tenants).
+const MAX_KEPT: usize = 1000;
 
 type PodKey = (Option<Tenant>, String, String);
 
@@ -57,6 +62,8 @@ pub struct Control {
     answers: Mutex<HashMap<String, oneshot::Sender<Result<String, String>>>>,
     /// Polls and requests refused over the limits.
     pub refused: Counter,
+    /// Stored snapshots deleted past [`KEEP_FOR`] or beyond [`MAX_KEPT`].
+    pub pruned: Counter,
 }
 
 /// What a request got.
@@ -373,9 +380,14 @@ pub(crate) async fn take(
         error,
     };
     let name = format!("{asked_micros:016}-{}.json", record.id);
-    store(&state)?
+    let store = store(&state)?;
+    store
         .put(&name, serde_json::to_vec(&record).expect("serializable"))
         .await?;
+    let pruned = &source.control.pruned;
+    if let Err(e) = prune(&store, asked_micros, MAX_KEPT, pruned).await {
+        tracing::warn!(error = %e, "snapshots: deleting old ones failed; the next snapshot retries");
+    }
     tracing::info!(
         target: "audit",
         id = record.id,
@@ -387,6 +399,29 @@ pub(crate) async fn take(
         "snapshot taken"
     );
     Ok(Json(record))
+}
+
+/// Deletes the stored snapshots taken before `now_micros` - [`KEEP_FOR`], and all but the
+/// newest `max_kept`. Names start with the time taken (16 digits), so name order is time order.
+async fn prune(
+    store: &StateStore,
+    now_micros: i64,
+    max_kept: usize,
+    pruned: &Counter,
+) -> Result<(), QueryError> {
+    let oldest_kept = now_micros - KEEP_FOR.as_micros() as i64;
+    let mut names = store.list("").await?;
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    for (newer, name) in names.iter().enumerate() {
+        let taken = name
+            .split_once('-')
+            .and_then(|(t, _)| t.parse::<i64>().ok());
+        if newer >= max_kept || taken.is_some_and(|t| t < oldest_kept) {
+            store.delete(name).await?;
+            pruned.inc();
+        }
+    }
+    Ok(())
 }
 
 /// Asks every `--ingest-nodes` node; the first that has the pod's collector answers.
@@ -536,6 +571,34 @@ mod tests {
 
     fn key(pod: &str) -> PodKey {
         (None, "shop".into(), pod.into())
+    }
+
+    #[tokio::test]
+    async fn snapshots_past_their_age_or_count_are_deleted_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = porthole_storage::Location::parse(None, dir.path()).unwrap();
+        let store = StateStore::open(&location, "snapshots").unwrap();
+        let now = 100 * 86_400_000_000i64;
+        let day = 86_400_000_000i64;
+        let taken = [now - 31 * day, now - 3 * day, now - 2 * day, now - day];
+        for (i, micros) in taken.iter().enumerate() {
+            let name = format!("{micros:016}-{i:032x}.json");
+            store.put(&name, b"{}".to_vec()).await.unwrap();
+        }
+        let pruned = Counter::default();
+        // The 31-day-old one is past its age; of the rest, all fit under a cap of three.
+        prune(&store, now, 3, &pruned).await.unwrap();
+        let mut left = store.list("").await.unwrap();
+        left.sort();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left[0].starts_with(&format!("{:016}", now - 3 * day)));
+        assert_eq!(pruned.get(), 1);
+        // A cap of one keeps the newest alone.
+        prune(&store, now, 1, &pruned).await.unwrap();
+        let left = store.list("").await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].starts_with(&format!("{:016}", now - day)));
+        assert_eq!(pruned.get(), 3);
     }
 
     #[tokio::test]
