@@ -52,8 +52,11 @@ struct Pending {
     ack: oneshot::Sender<Result<AppendReport, IngestError>>,
 }
 
+type SignalQueue = (Signal, mpsc::UnboundedSender<Pending>);
+
 pub struct Batcher {
-    queues: std::sync::Mutex<Option<Vec<(Signal, mpsc::UnboundedSender<Pending>)>>>,
+    /// Each signal's queue to its worker; `None` once closed for shutdown.
+    queues: std::sync::Mutex<Option<Vec<SignalQueue>>>,
     budget: Arc<Semaphore>,
     max_buffer_bytes: usize,
     metrics: Arc<IngestMetrics>,

@@ -60,15 +60,14 @@ impl Pipeline {
             self.metrics.records_refused(E::SIGNAL, converted.rejected);
             tracing::warn!(signal = %E::SIGNAL, rejected = converted.rejected, reason = converted.rejection_reason.as_deref().unwrap_or(""), "records refused");
         }
-        if rows > 0 {
-            if let Err(error) = self
+        if rows > 0
+            && let Err(error) = self
                 .batcher
                 .submit(E::SIGNAL, converted.batch, tenant.cloned())
                 .await
-            {
-                self.rejected(E::SIGNAL, &error, rows, wire_bytes);
-                return Err(error);
-            }
+        {
+            self.rejected(E::SIGNAL, &error, rows, wire_bytes);
+            return Err(error);
         }
         self.metrics
             .export_accepted(E::SIGNAL, rows, wire_bytes as u64);

@@ -153,6 +153,9 @@ fn tokens_of(
     Ok(tokens)
 }
 
+/// Reads an environment variable (`std::env::var`, or a test's stand-in).
+type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 impl Tenants {
     /// Reads the tenants file; `env` looks up `token_env` names. `max_request_bytes` is the
     /// smallest burst allowed, so one largest-allowed export can always pass.
@@ -179,11 +182,7 @@ impl Tenants {
         Self::read(path, None, usize::MAX)
     }
 
-    fn read(
-        path: &Path,
-        env: Option<&dyn Fn(&str) -> Option<String>>,
-        max_request_bytes: usize,
-    ) -> Result<Self, String> {
+    fn read(path: &Path, env: Option<&Env<'_>>, max_request_bytes: usize) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading the tenants file {}: {e}", path.display()))?;
         Self::parse_with(&text, env, max_request_bytes)
@@ -193,7 +192,7 @@ impl Tenants {
     /// `env: None` reads no tokens at all.
     fn parse_with(
         yaml: &str,
-        env: Option<&dyn Fn(&str) -> Option<String>>,
+        env: Option<&Env<'_>>,
         max_request_bytes: usize,
     ) -> Result<Self, String> {
         let file: File = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;

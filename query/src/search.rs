@@ -144,10 +144,11 @@ fn exclusions_as_lucene(ast: UserInputAst) -> UserInputAst {
 /// `attributes.status:>=500`.
 fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
     let qualify = |field: &mut Option<String>| {
-        if let Some(name) = field {
-            if schema.get_field(name).is_err() && !name.starts_with("attributes.") {
-                *name = format!("attributes.{name}");
-            }
+        if let Some(name) = field
+            && schema.get_field(name).is_err()
+            && !name.starts_with("attributes.")
+        {
+            *name = format!("attributes.{name}");
         }
     };
     match ast {

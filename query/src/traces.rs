@@ -169,7 +169,7 @@ pub async fn search_traces(
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(timestamp, _)| std::cmp::Reverse(*timestamp));
     found.truncate(search.limit);
     if found.is_empty() {
         return Ok(Vec::new());
