@@ -118,12 +118,15 @@ impl std::fmt::Debug for Tenants {
     }
 }
 
+/// Reads an environment variable (`std::env::var`, or a test's stand-in).
+type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// A tenant's tokens: those listed and those its `token_env` variables hold, each a
 /// valid bearer token that no other tenant (`seen`) has.
 fn tokens_of(
     name: &str,
     entry: &Entry,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env<'_>,
     seen: &mut HashSet<String>,
 ) -> Result<Vec<BearerAuth>, String> {
     let mut raw = entry.tokens.clone();
@@ -152,9 +155,6 @@ fn tokens_of(
     }
     Ok(tokens)
 }
-
-/// Reads an environment variable (`std::env::var`, or a test's stand-in).
-type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 impl Tenants {
     /// Reads the tenants file; `env` looks up `token_env` names. `max_request_bytes` is the

@@ -401,8 +401,16 @@ pub(crate) async fn take(
     Ok(Json(record))
 }
 
+/// The stored snapshots' names, newest first: a name starts with the time taken (16
+/// digits), so name order is time order.
+async fn newest_first(store: &StateStore) -> Result<Vec<String>, QueryError> {
+    let mut names = store.list("").await?;
+    names.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(names)
+}
+
 /// Deletes the stored snapshots taken before `now_micros` - [`KEEP_FOR`], and all but the
-/// newest `max_kept`. Names start with the time taken (16 digits), so name order is time order.
+/// newest `max_kept`.
 async fn prune(
     store: &StateStore,
     now_micros: i64,
@@ -410,9 +418,7 @@ async fn prune(
     pruned: &Counter,
 ) -> Result<(), QueryError> {
     let oldest_kept = now_micros - KEEP_FOR.as_micros() as i64;
-    let mut names = store.list("").await?;
-    names.sort_unstable_by(|a, b| b.cmp(a));
-    for (newer, name) in names.iter().enumerate() {
+    for (newer, name) in newest_first(store).await?.iter().enumerate() {
         let taken = name
             .split_once('-')
             .and_then(|(t, _)| t.parse::<i64>().ok());
@@ -499,10 +505,8 @@ pub(crate) async fn list(
     }
     .clamp(1, MAX_LISTED);
     let store = store(&state)?;
-    let mut names = store.list("").await?;
-    names.sort_unstable_by(|a, b| b.cmp(a));
     let mut snapshots = Vec::new();
-    for name in names.into_iter().take(MAX_LISTED) {
+    for name in newest_first(&store).await?.into_iter().take(MAX_LISTED) {
         if snapshots.len() >= limit {
             break;
         }
