@@ -161,8 +161,8 @@ function feed(args) {
   });
 }
 
-async function apiJson(pathAndQuery) {
-  const response = await fetch(`http://${addrs.http}${pathAndQuery}`);
+async function apiJson(pathAndQuery, init = {}) {
+  const response = await fetch(`http://${addrs.http}${pathAndQuery}`, init);
   return response.json();
 }
 
@@ -405,10 +405,17 @@ describe("the UI against a real porthole", () => {
   });
 
   test("a metric query draws a chart with a legend of its series", async () => {
+    // Without a query the page lists the stored metrics, as the API names them; a name
+    // is its own query.
     await page.goto(`${uiBase}/graph`);
-    const box = page.getByLabel("PromQL query");
-    await box.fill(`${sent.counter}_total`);
-    await box.press("Enter");
+    const picker = page.locator('[data-testid="metric-picker"]');
+    await picker.waitFor();
+    const names = (await apiJson("/api/v1/metrics/label/__name__/values")).data;
+    assert.ok(names.includes(`${sent.counter}_total`), JSON.stringify(names));
+    assert.deepEqual(await picker.locator('[data-testid="metric-link"]').allInnerTexts(), names);
+    await picker.getByRole("link", { name: `${sent.counter}_total`, exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get("query") === `${sent.counter}_total`);
+    assert.equal(await picker.count(), 0, "the list gives way to the chart");
     const chart = page.locator('[data-testid="metrics-chart"]');
     await chart.locator("canvas").waitFor();
     assert.equal(await page.locator('[data-testid="series-count"]').innerText(), String(sent.counter_series));
@@ -463,9 +470,21 @@ describe("the UI against a real porthole", () => {
 
   test("the versions page shows each version of a service as the API counts it", async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
+    // Without a service the page lists the services that logged or traced in its range,
+    // as SQL over both tables finds them.
     await page.goto(`${uiBase}/versions`);
-    await page.getByLabel("Service").fill("checkout");
-    await page.getByLabel("Service").press("Enter");
+    const picker = page.locator('[data-testid="service-picker"]');
+    await picker.waitFor();
+    const start = new Date(Date.now() - 86_400_000).toISOString();
+    const known = await apiJson("/api/v1/sql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sql: `SELECT DISTINCT service FROM (SELECT service FROM logs WHERE timestamp >= '${start}' UNION ALL SELECT service FROM spans WHERE timestamp >= '${start}') WHERE service IS NOT NULL ORDER BY service` }),
+    });
+    const services = known.rows.map((r) => r.service);
+    assert.ok(services.includes("checkout"), JSON.stringify(known));
+    assert.deepEqual(await picker.locator('[data-testid="service-link"]').allInnerTexts(), services);
+    await picker.getByRole("link", { name: "checkout", exact: true }).click();
     await page.waitForURL(/service=checkout/);
     const row = page.locator('[data-testid="version-row"]', { hasText: "v2.0.1" });
     await row.waitFor();

@@ -22,7 +22,7 @@ import {
   type MetricsState,
   type TracesState,
 } from "./state";
-import { parseVersions, versionLogsHref, versionsQuery } from "./views/VersionsView";
+import { parseVersions, servicesSql, versionLogsHref, versionsQuery } from "./views/VersionsView";
 
 const params = (query: string) => new URLSearchParams(query);
 
@@ -156,6 +156,14 @@ describe("versions state", () => {
     expect(versionsQuery("", "24h")).toBe("");
     const back = parseVersions(new URLSearchParams(versionsQuery("a b", "6h").slice(1)));
     expect(back).toEqual({ service: "a b", since: "6h" });
+  });
+  it("lists the services of both logs and spans since the page's range began", () => {
+    const now = Date.parse("2026-12-06T12:00:00Z");
+    const text = servicesSql("6h", now);
+    expect(text.match(/timestamp >= '2026-12-06T06:00:00(\.000)?Z'/g)).toHaveLength(2);
+    expect(text).toContain("FROM logs");
+    expect(text).toContain("FROM spans");
+    expect(text).toMatch(/ UNION .* ORDER BY v LIMIT \d+$/);
   });
   it("falls back to 24h for a range it does not offer", () => {
     expect(parseVersions(new URLSearchParams("service=x&since=5y"))).toEqual({ service: "x", since: "24h" });

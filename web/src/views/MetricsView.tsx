@@ -7,7 +7,7 @@ import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
 import { seriesLabel } from "../format";
-import { navigate } from "../router";
+import { linkClick, navigate } from "../router";
 import { metricsQuery, parseMetrics, type MetricsState } from "../state";
 import { metricsStepSeconds } from "../step";
 import { resolveRange, toRfc3339 } from "../time";
@@ -16,6 +16,9 @@ import { alignSeries, type Matrix } from "../series";
 import { SearchRow } from "../components/SearchRow";
 
 const COLOURS = ["#4c84ff", "#e5534b", "#57ab5a", "#c69026", "#986ee2", "#39c5cf", "#e0823d", "#d16d9e"];
+
+/** Metric names listed on the page without a query; the query box suggests every one. */
+const MAX_LISTED = 200;
 
 export function MetricsView({ params }: { params: URLSearchParams }) {
   const state = parseMetrics(params);
@@ -96,6 +99,28 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
         </div>
       </form>
       <Loading when={result.loading} what="series" />
+      {!state.query.trim() && names.data && (
+        <div className="metric-picker" data-testid="metric-picker">
+          {names.data.data.length === 0 ? (
+            <p className="empty">No metrics stored yet.</p>
+          ) : (
+            <p>
+              <span className="hint">Metrics stored: </span>
+              {names.data.data.slice(0, MAX_LISTED).map((n, i) => (
+                <span key={n}>
+                  {i > 0 && " · "}
+                  <a href={`/graph${metricsQuery({ ...state, query: n })}`} onClick={linkClick} data-testid="metric-link">
+                    {n}
+                  </a>
+                </span>
+              ))}
+              {names.data.data.length > MAX_LISTED && (
+                <span className="hint"> · and {names.data.data.length - MAX_LISTED} more (the query box suggests them)</span>
+              )}
+            </p>
+          )}
+        </div>
+      )}
       {result.data && (
         <p className="summary">
           <span data-testid="series-count">{series.length}</span> series · step {step}s · {toRfc3339("error" in resolved ? 0 : resolved.startMs)} →{" "}

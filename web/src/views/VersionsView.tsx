@@ -3,12 +3,13 @@
 // at 14:02" is one look.
 
 import { useEffect, useState } from "react";
-import { api, qs } from "../api";
+import { api, qs, sql } from "../api";
 import { SearchRow } from "../components/SearchRow";
 import { ErrorNote, Loading } from "../components/Status";
 import { formatTimestamp } from "../format";
 import { linkClick, navigate } from "../router";
 import { DEFAULT_LOGS, logsQuery } from "../state";
+import { parseDuration, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
 
 interface VersionSummary {
@@ -52,6 +53,13 @@ export function versionLogsHref(service: string, version: string, since: string)
   return `/logs${logsQuery({ ...DEFAULT_LOGS, service, version, severity: "ERROR", from: `now-${since}` })}`;
 }
 
+/** The services that logged or traced in the last `since`, for the page without a service. */
+export function servicesSql(since: string, nowMs: number): string {
+  const start = toRfc3339(nowMs - (parseDuration(since) ?? 86_400_000));
+  const of = (table: string) => `SELECT service AS v FROM ${table} WHERE timestamp >= '${start}' AND service IS NOT NULL`;
+  return `${of("logs")} UNION ${of("spans")} ORDER BY v LIMIT 500`;
+}
+
 const percent = (v: number | null) => (v === null ? "—" : `${(v * 100).toFixed(1)}%`);
 const seconds = (v: number | null) => (v === null ? "—" : v < 1 ? `${(v * 1000).toFixed(0)} ms` : `${v.toFixed(2)} s`);
 
@@ -67,6 +75,10 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
   const key = state.service ? `${state.service}|${state.since}#${refresh}` : null;
   const result = useRequest<Versions>(key, (signal) =>
     api(`/api/v1/versions?${qs({ service: state.service, start: `now-${state.since}` })}`, {}, signal),
+  );
+  // Without a service, the page lists the ones in range to pick from (and suggests them).
+  const services = useRequest<string[]>(`services|${state.since}#${state.service ? 0 : refresh}`, (signal) =>
+    sql<{ v: string }>(servicesSql(state.since, Date.now()), signal).then((r) => r.rows.map((row) => row.v)),
   );
   const go = (service: string, since: string) => navigate(`/versions${versionsQuery(service, since)}`);
   const data = result.data;
@@ -88,7 +100,13 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
           value={draft}
           onChange={setDraft}
           submit="Compare"
+          list="service-names"
         >
+          <datalist id="service-names">
+            {(services.data ?? []).map((s) => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
           <label>
             <span className="sr-only">Range</span>
             <select aria-label="Range" value={state.since} onChange={(e) => go(state.service, e.target.value)}>
@@ -103,6 +121,26 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
         <ErrorNote message={result.error} testId="query-error" />
       </form>
       <Loading when={result.loading} what="versions" />
+      {!state.service && services.data && (
+        <div className="service-picker" data-testid="service-picker">
+          {services.data.length === 0 ? (
+            <p className="empty">No service logged or traced in the last {state.since}.</p>
+          ) : (
+            <p>
+              <span className="hint">Services in the last {state.since}: </span>
+              {services.data.map((s, i) => (
+                <span key={s}>
+                  {i > 0 && " · "}
+                  <a href={`/versions${versionsQuery(s, state.since)}`} onClick={linkClick} data-testid="service-link">
+                    {s}
+                  </a>
+                </span>
+              ))}
+            </p>
+          )}
+        </div>
+      )}
+      <ErrorNote message={state.service ? null : services.error} testId="services-error" />
       {data && data.versions.length === 0 && <p className="empty">No versions of {data.service} in this range.</p>}
       {data && data.versions.length > 0 && (
         <div className="table-wrap">
