@@ -321,7 +321,7 @@ function HistogramChart({
       <p className="summary">
         {histogram ? (
           <>
-            <span data-testid="histogram-total">{histogram.total}</span> matching records
+            <span data-testid="histogram-total">{histogram.total}</span> matching {histogram.total === 1 ? "record" : "records"}
             <span className="hint"> · drag on the chart to zoom</span>
           </>
         ) : loading ? (

@@ -10,6 +10,9 @@ import { toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
 import { buildWaterfall } from "../waterfall";
 
+/** A bar ending past this fraction of the track has its duration inside its end, not after it. */
+const LABEL_INSIDE_AFTER = 0.85;
+
 export function TraceView({ traceId, params }: { traceId: string; params: URLSearchParams }) {
   const state = parseTrace(params);
   const trace = useRequest<{ trace_id: string; spans: Span[] }>(traceId, (signal) =>
@@ -34,8 +37,10 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
       {trace.data && (
         <>
           <p className="summary">
-            <span data-testid="span-count">{waterfall.rows.length}</span> spans ·{" "}
-            <span className={errors ? "error-count" : ""}>{errors} errors</span> · {formatDuration(waterfall.durationNs)} ·{" "}
+            <span data-testid="span-count">{waterfall.rows.length}</span> {waterfall.rows.length === 1 ? "span" : "spans"} ·{" "}
+            <span className={errors ? "error-count" : ""}>
+              {errors} {errors === 1 ? "error" : "errors"}
+            </span> · {formatDuration(waterfall.durationNs)} ·{" "}
             <a href={`/logs${logsQuery({ ...DEFAULT_LOGS, q: `trace_id:${traceId}`, from: "now-7d" })}`} onClick={linkClick}>
               logs of this trace
             </a>
@@ -78,7 +83,14 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
                     style={{ left: `${row.offset * 100}%`, width: `max(${row.width * 100}%, 2px)` }}
                     title={formatDuration(row.span.duration_ns)}
                   />
-                  <span className="wf-duration" style={{ left: `min(${(row.offset + row.width) * 100}%, 85%)` }}>
+                  <span
+                    className={`wf-duration${row.offset + row.width > LABEL_INSIDE_AFTER ? " inside" : ""}`}
+                    style={
+                      row.offset + row.width > LABEL_INSIDE_AFTER
+                        ? { right: `${(1 - row.offset - row.width) * 100}%` }
+                        : { left: `${(row.offset + row.width) * 100}%` }
+                    }
+                  >
                     {formatDuration(row.span.duration_ns)}
                   </span>
                 </div>
