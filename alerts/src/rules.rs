@@ -427,7 +427,7 @@ fn parse_rule(r: RuleSpec) -> Result<Rule, Problems> {
                         .into(),
                 ));
             }
-            match promql_parser::parser::parse(&text) {
+            match porthole_query::promql::parse(&text) {
                 Ok(expr) => Some(RuleKind::Metric {
                     expr: Arc::new(expr),
                     text,

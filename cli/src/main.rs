@@ -38,7 +38,11 @@ fn main() -> std::process::ExitCode {
     let mut builder = if client {
         tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // Parsers and planners recurse per level of a query's nesting; the query tier
+        // bounds that nesting for this stack size.
+        builder.thread_stack_size(porthole_query::THREAD_STACK_BYTES);
+        builder
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

@@ -5,10 +5,12 @@
 //! [`traces`] searches spans by service, name, status and duration the same way;
 //! [`tail`] streams newly committed records that match a search; [`sql`] runs read-only
 //! DataFusion queries over the Delta tables. [`api`] maps all of it,
-//! and every error, onto HTTP in one place.
+//! and every error, onto HTTP in one place. [`nesting`] bounds how deeply any query may
+//! nest before a parser sees it.
 
 mod api;
 mod inventory;
+mod nesting;
 mod openapi;
 pub mod promql;
 mod rows;
@@ -25,6 +27,7 @@ mod versions;
 mod tests;
 
 pub use api::{QueryState, router};
+pub use nesting::THREAD_STACK_BYTES;
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
 pub use snapshot::{Control, ControlService, SnapshotSource};
 pub use sql::SqlLimits;

@@ -93,6 +93,7 @@ pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError>
     if query.trim().is_empty() {
         return Ok(None);
     }
+    crate::nesting::check_search(query).map_err(QueryError::BadRequest)?;
     let (ast, errors) = tantivy::query_grammar::parse_query_lenient(query);
     if let Some(error) = errors.first() {
         return Err(QueryError::BadRequest(format!(

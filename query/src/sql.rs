@@ -42,6 +42,8 @@ pub struct SqlResult {
 
 /// Refuses anything but one query: no DDL, DML, COPY or SET.
 fn ensure_read_only(sql: &str) -> Result<(), QueryError> {
+    let bad = |e: String| QueryError::BadRequest(format!("SQL: {e}"));
+    crate::nesting::check_sql_text(sql).map_err(bad)?;
     let statements =
         DFParser::parse_sql(sql).map_err(|e| QueryError::BadRequest(format!("SQL: {e}")))?;
     match statements.len() {
@@ -55,7 +57,7 @@ fn ensure_read_only(sql: &str) -> Result<(), QueryError> {
     }
     match &statements[0] {
         Statement::Statement(statement) if matches!(statement.as_ref(), SqlStatement::Query(_)) => {
-            Ok(())
+            crate::nesting::check_sql(statement).map_err(bad)
         }
         _ => Err(QueryError::BadRequest(
             "SQL: only a query (SELECT …) is allowed; the tables are read-only".into(),

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use porthole_storage::Storage;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 use serde_json::{Value as Json, json};
 
 use super::eval::{Evaluator, selections};
@@ -167,7 +167,7 @@ fn parse_query(text: Option<&str>) -> Result<Arc<Expr>, PromError> {
     let text = text.ok_or_else(|| {
         PromError::BadData("invalid parameter \"query\": query is required".into())
     })?;
-    parser::parse(text)
+    super::parse(text)
         .map(Arc::new)
         .map_err(|e| PromError::BadData(format!("invalid parameter \"query\": {e}")))
 }
@@ -463,7 +463,7 @@ fn match_selections(
     }
     let mut out = Vec::new();
     for (i, m) in matches.iter().enumerate() {
-        let expr = parser::parse(m)
+        let expr = super::parse(m)
             .map_err(|e| PromError::BadData(format!("invalid parameter \"match[]\": {e}")))?;
         let Expr::VectorSelector(vs) = expr else {
             return Err(PromError::BadData(format!(

@@ -14,6 +14,13 @@ mod tests;
 use std::time::Duration;
 
 pub use api::{InstantAnswer, instant_vector, router};
+
+/// Parses a PromQL query once [`crate::nesting`] has bounded its nesting; the error is
+/// promql-parser's message, or the limit passed.
+pub fn parse(text: &str) -> Result<promql_parser::parser::Expr, String> {
+    crate::nesting::check_promql(text)?;
+    promql_parser::parser::parse(text)
+}
 pub use value::{Labels, Sample};
 
 /// PromQL queries answered, by outcome (`ok` or the Prometheus `errorType`): refusals for

@@ -339,6 +339,103 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
     }
 }
 
+/// A query nested thousands deep used to overflow a thread's stack, which aborts the whole
+/// process (ingest included). Each language refuses such a query with a 400 that names its
+/// limit, the deepest query each allows still runs (on this debug build, whose stack frames
+/// are larger than a release build's), and the server answers on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queries_nested_past_the_limits_are_400s_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap()
+        .export(export_request(&["deep needle".to_string()]))
+        .await
+        .unwrap();
+    let nested = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    // The deepest search allowed: 32 parentheses around 64 NOTs.
+    let deepest_search = nested(
+        "(",
+        &format!("needle AND {}nothing", "NOT ".repeat(64)),
+        ")",
+        32,
+    );
+    let too_deep = [
+        (nested("(", "needle", ")", 1000), "parentheses 1000 deep"),
+        (format!("{}needle", "NOT ".repeat(5000)), "5000 NOTs"),
+    ];
+    for path in ["/api/v1/logs", "/api/v1/logs/histogram", "/api/v1/traces"] {
+        for (q, needle) in &too_deep {
+            let (status, body) = get(&porthole, path, &[("q", q)]).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(needle), "{path}: {message}");
+        }
+        let (status, body) = get(&porthole, path, &[("q", &deepest_search)]).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    // PromQL: 64 levels around 512 operators runs; past either, bad_data naming it.
+    let vectors = |n: usize| vec!["vector(1)"; n].join(" + ");
+    let deepest_promql = nested("(", &vectors(513), ")", 63);
+    let (status, body) = get(
+        &porthole,
+        "/api/v1/metrics/query",
+        &[("query", &deepest_promql)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "513", "{body}");
+    for (query, needle) in [
+        (nested("abs(", "up", ")", 1000), "1000 deep"),
+        (nested("(", "1", ")", 5000), "5000 deep"),
+        (vec!["1"; 5000].join("+"), "4999 operators"),
+    ] {
+        let (status, body) = get(&porthole, "/api/v1/metrics/query", &[("query", &query)]).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errorType"], "bad_data", "{body}");
+        assert!(body["error"].as_str().unwrap().contains(needle), "{body}");
+    }
+
+    // SQL: 511 operators plan and run; the longest text allowed, a chain of 1+1+…, is
+    // parsed and refused for its operators; longer text is refused unread.
+    let (status, body) = sql(
+        &porthole,
+        &format!(
+            "SELECT count(*) AS n FROM logs WHERE {}",
+            vec!["body = 'deep needle'"; 256].join(" OR ")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][0]["n"], 1, "{body}");
+    let longest = format!("SELECT {}1", "1+".repeat((64 * 1024 - 8) / 2));
+    for (statement, needle) in [
+        (longest.clone(), "operators"),
+        (format!("{longest}+1+1"), "65540 bytes"),
+    ] {
+        let (status, body) = sql(&porthole, &statement).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
+    }
+
+    // Still up, and still ingesting.
+    let (status, _) = get(&porthole, "/api/v1/logs", &[("q", "needle")]).await;
+    assert_eq!(status, 200);
+    LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap()
+        .export(export_request(&["after the deep queries".to_string()]))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_query_process_apart_from_ingest_sees_the_same_data_and_pages_through_ties() {
     let dir = tempfile::tempdir().unwrap();
