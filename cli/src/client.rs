@@ -54,18 +54,36 @@ fn url(client: &ClientArgs, path: &str) -> String {
     format!("{}{path}", client.server.trim_end_matches('/'))
 }
 
+/// The most rows the API gives in one page.
+const MAX_PAGE_ROWS: usize = 5_000;
+
 pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     let mut query = args.filter.params();
     query.push(("start", format!("now-{}", args.since)));
-    query.push(("limit", args.limit.to_string()));
     let http = http_client(&args.client)?;
-    let body = call(
-        &args.client,
-        http.get(url(&args.client, "/api/v1/logs")).query(&query),
-    )
-    .await?;
-    for row in body["rows"].as_array().into_iter().flatten() {
-        print_row(row, &args.client.output);
+    // A page may hold fewer rows than asked for (the server caps a page's bytes): follow
+    // the cursor until `--limit` rows are printed or none are left.
+    let (mut printed, mut cursor) = (0, None::<String>);
+    while printed < args.limit {
+        let mut page = query.clone();
+        page.push((
+            "limit",
+            (args.limit - printed).min(MAX_PAGE_ROWS).to_string(),
+        ));
+        page.extend(cursor.take().map(|c| ("cursor", c)));
+        let body = call(
+            &args.client,
+            http.get(url(&args.client, "/api/v1/logs")).query(&page),
+        )
+        .await?;
+        for row in body["rows"].as_array().into_iter().flatten() {
+            print_row(row, &args.client.output);
+            printed += 1;
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
     }
     Ok(())
 }

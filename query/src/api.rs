@@ -227,7 +227,8 @@ pub(crate) async fn logs(
         ));
     }
     let search = params.to_search()?;
-    let (hits, more) = search_logs(&state.storage, &search).await?;
+    let (mut hits, mut more) = search_logs(&state.storage, &search).await?;
+    more |= crate::search::fit_page(&state.storage, Signal::Logs, &mut hits).await?;
     let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for hit in &hits {
         by_file.entry(hit.file.as_str()).or_default().push(hit.row);

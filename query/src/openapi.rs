@@ -45,7 +45,8 @@ pub struct LogRow {
     pub attributes: Map<String, Value>,
 }
 
-/// A page of log records, newest first.
+/// A page of log records, newest first: `limit` of them, or fewer when they would pass
+/// 32 MiB (records of megabytes each); `next_cursor` says whether more follow.
 #[derive(Serialize, ToSchema)]
 pub struct LogsPage {
     #[schema(value_type = Vec<LogRow>)]

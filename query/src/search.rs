@@ -7,7 +7,7 @@
 //! moved the records to other files between two pages (the record id is part of the row,
 //! assigned at ingest, so a record keeps its place in the order wherever it is stored).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -471,6 +471,51 @@ pub async fn search_logs(
     let more = hits.len() > search.limit;
     hits.truncate(search.limit);
     Ok((hits, more))
+}
+
+/// Decoded bytes one page of log rows may take (about as much JSON goes out). Past it the
+/// page ends early and its cursor goes on from there, so a search over records of
+/// megabytes each never holds `limit` of them at once.
+pub const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Cuts `hits` (newest first) where their rows would pass [`MAX_PAGE_BYTES`], keeping at
+/// least one; the sizes come from the data files' footers, before any row is read. True
+/// when it cut.
+pub(crate) async fn fit_page(
+    storage: &Arc<Storage>,
+    signal: Signal,
+    hits: &mut Vec<Hit>,
+) -> Result<bool, QueryError> {
+    let keep = {
+        let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for hit in hits.iter() {
+            by_file.entry(hit.file.as_str()).or_default().push(hit.row);
+        }
+        let sizes =
+            futures::future::try_join_all(by_file.into_iter().map(|(file, rows)| async move {
+                let sizes = storage.row_size_estimates(signal, file, &rows).await?;
+                Ok::<_, QueryError>(
+                    rows.into_iter()
+                        .zip(sizes)
+                        .map(move |(row, size)| ((file, row), size)),
+                )
+            }))
+            .await?;
+        let sizes: HashMap<(&str, u64), u64> = sizes.into_iter().flatten().collect();
+        let mut total = 0u64;
+        hits.iter()
+            .position(|hit| {
+                total += sizes
+                    .get(&(hit.file.as_str(), hit.row))
+                    .copied()
+                    .unwrap_or(0);
+                total > MAX_PAGE_BYTES
+            })
+            .map_or(hits.len(), |at| at.max(1))
+    };
+    let cut = keep < hits.len();
+    hits.truncate(keep);
+    Ok(cut)
 }
 
 /// Counts of matches per time bucket, from the indexes alone.

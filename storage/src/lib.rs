@@ -363,26 +363,9 @@ impl Storage {
     pub async fn read_rows(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
         use futures::TryStreamExt;
         use parquet::arrow::ParquetRecordBatchStreamBuilder;
-        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
+        use parquet::arrow::arrow_reader::RowSelection;
 
-        let store = self.catalog(signal).object_store().await;
-        // The deprecated reader is the one parquet 59 ships for object_store; its
-        // replacement is a hand-written AsyncFileReader doing the same range reads.
-        #[allow(deprecated)]
-        let mut reader =
-            parquet::arrow::async_reader::ParquetObjectReader::new(store, ObjectPath::from(path));
-        let key = self.cache_key(signal, path);
-        let metadata = match self.parquet_footers.get(&key) {
-            Some(metadata) => metadata,
-            None => {
-                let options = ArrowReaderOptions::new()
-                    .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-                let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
-                let bytes = metadata.metadata().memory_size();
-                self.parquet_footers.insert(key, metadata.clone(), bytes);
-                metadata
-            }
-        };
+        let (reader, metadata) = self.footer(signal, path).await?;
         let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         let total = builder.metadata().file_metadata().num_rows() as usize;
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
@@ -401,6 +384,69 @@ impl Storage {
             .try_collect()
             .await?;
         Ok(arrow::compute::concat_batches(&schema, &batches)?)
+    }
+
+    /// About how many bytes each of the given rows of a data file takes decoded: its row
+    /// group's uncompressed size over its row count. Only the footer is read (and kept), so
+    /// a caller can size a read before making it; a row past the file's end is 0.
+    pub async fn row_size_estimates(
+        &self,
+        signal: Signal,
+        path: &str,
+        rows: &[u64],
+    ) -> Result<Vec<u64>> {
+        let (_, metadata) = self.footer(signal, path).await?;
+        let mut groups = Vec::new(); // (first row of the group, bytes a row)
+        let mut first = 0u64;
+        for group in metadata.metadata().row_groups() {
+            let count = group.num_rows().max(0) as u64;
+            let bytes = group.total_byte_size().max(0) as u64;
+            groups.push((first, bytes / count.max(1)));
+            first += count;
+        }
+        Ok(rows
+            .iter()
+            .map(
+                |&row| match groups.partition_point(|(start, _)| *start <= row) {
+                    0 => 0,
+                    _ if row >= first => 0,
+                    after => groups[after - 1].1,
+                },
+            )
+            .collect())
+    }
+
+    /// A data file's reader and its footer (with the page index), kept in the footer cache:
+    /// files never change once committed.
+    #[allow(deprecated)]
+    async fn footer(
+        &self,
+        signal: Signal,
+        path: &str,
+    ) -> Result<(
+        parquet::arrow::async_reader::ParquetObjectReader,
+        parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    )> {
+        use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+
+        let store = self.catalog(signal).object_store().await;
+        // The deprecated reader is the one parquet 59 ships for object_store; its
+        // replacement is a hand-written AsyncFileReader doing the same range reads.
+        let mut reader =
+            parquet::arrow::async_reader::ParquetObjectReader::new(store, ObjectPath::from(path));
+        let key = self.cache_key(signal, path);
+        let metadata = match self.parquet_footers.get(&key) {
+            Some(metadata) => metadata,
+            None => {
+                let options = ArrowReaderOptions::new()
+                    .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+                let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+                let bytes = metadata.metadata().memory_size();
+                self.parquet_footers.insert(key, metadata.clone(), bytes);
+                metadata
+            }
+        };
+        Ok((reader, metadata))
     }
 
     /// Reads one object relative to the signal's table root (an index, a data file).

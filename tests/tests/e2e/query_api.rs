@@ -339,6 +339,79 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
     }
 }
 
+/// Records of a megabyte each: a page stops at 32 MiB of rows, however large its `limit`,
+/// and its cursor goes on from there; paging returns every record once, newest first, and
+/// `porthole logs --limit` follows the cursor to print them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_of_megabyte_records_stops_at_its_byte_cap_and_pages_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap()
+        .max_encoding_message_size(usize::MAX);
+    // A word, then a megabyte of one letter (too long to be a term: the index stays small).
+    let body = |i: usize| format!("huge-{i} {}", "x".repeat(1 << 20));
+    for exports in (0..48).collect::<Vec<_>>().chunks(6) {
+        let bodies: Vec<String> = exports.iter().map(|&i| body(i)).collect();
+        client.export(export_request(&bodies)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("q", "huge".to_string()), ("limit", "5000".to_string())];
+        query.extend(cursor.take().map(|c| ("cursor", c)));
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, page) = get(&porthole, "/api/v1/logs", &query).await;
+        assert_eq!(status, 200);
+        let rows = page["rows"].as_array().unwrap();
+        let bytes: usize = rows.iter().map(|r| r["body"].as_str().unwrap().len()).sum();
+        assert!(
+            !rows.is_empty() && bytes <= 32 << 20,
+            "{} rows, {bytes} bytes",
+            rows.len()
+        );
+        seen.extend(rows.iter().map(|r| {
+            let body = r["body"].as_str().unwrap();
+            body[..body.find(' ').unwrap()].to_string()
+        }));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(pages >= 2, "48 MiB of rows came in {pages} page");
+    // Every record once, newest export first (records of one export may share a
+    // microsecond, whose order is the record id's).
+    let numbers: Vec<usize> = seen
+        .iter()
+        .map(|s| s["huge-".len()..].parse().unwrap())
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..48).collect::<Vec<_>>(), "{seen:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[0] / 6 >= w[1] / 6),
+        "{numbers:?}"
+    );
+
+    let printed = Command::new(binary("porthole"))
+        .args([
+            "logs", "huge", "--limit", "1000", "--output", "json", "--server",
+        ])
+        .arg(porthole.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).lines().count(), 48);
+}
+
 /// A query nested thousands deep used to overflow a thread's stack, which aborts the whole
 /// process (ingest included). Each language refuses such a query with a 400 that names its
 /// limit, the deepest query each allows still runs (on this debug build, whose stack frames
