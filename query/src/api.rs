@@ -229,10 +229,7 @@ pub(crate) async fn logs(
     let search = params.to_search()?;
     let (mut hits, mut more) = search_logs(&state.storage, &search).await?;
     more |= crate::search::fit_page(&state.storage, Signal::Logs, &mut hits).await?;
-    let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for hit in &hits {
-        by_file.entry(hit.file.as_str()).or_default().push(hit.row);
-    }
+    let by_file = crate::search::rows_by_file(&hits);
     // Each file's rows in one read, the files at once, each decoded on its own task so the
     // runtime's threads share the decompression.
     let reads = by_file.into_iter().map(|(file, mut wanted)| {

@@ -476,7 +476,7 @@ pub async fn search_logs(
 /// Decoded bytes one page of log rows may take (about as much JSON goes out). Past it the
 /// page ends early and its cursor goes on from there, so a search over records of
 /// megabytes each never holds `limit` of them at once.
-pub const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Cuts `hits` (newest first) where their rows would pass [`MAX_PAGE_BYTES`], keeping at
 /// least one; the sizes come from the data files' footers, before any row is read. True
@@ -487,20 +487,17 @@ pub(crate) async fn fit_page(
     hits: &mut Vec<Hit>,
 ) -> Result<bool, QueryError> {
     let keep = {
-        let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-        for hit in hits.iter() {
-            by_file.entry(hit.file.as_str()).or_default().push(hit.row);
-        }
-        let sizes =
-            futures::future::try_join_all(by_file.into_iter().map(|(file, rows)| async move {
+        let sizes = futures::future::try_join_all(rows_by_file(hits).into_iter().map(
+            |(file, rows)| async move {
                 let sizes = storage.row_size_estimates(signal, file, &rows).await?;
                 Ok::<_, QueryError>(
                     rows.into_iter()
                         .zip(sizes)
                         .map(move |(row, size)| ((file, row), size)),
                 )
-            }))
-            .await?;
+            },
+        ))
+        .await?;
         let sizes: HashMap<(&str, u64), u64> = sizes.into_iter().flatten().collect();
         let mut total = 0u64;
         hits.iter()
@@ -516,6 +513,15 @@ pub(crate) async fn fit_page(
     let cut = keep < hits.len();
     hits.truncate(keep);
     Ok(cut)
+}
+
+/// The rows the hits name, by data file, in the hits' order.
+pub(crate) fn rows_by_file(hits: &[Hit]) -> BTreeMap<&str, Vec<u64>> {
+    let mut by_file: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for hit in hits {
+        by_file.entry(hit.file.as_str()).or_default().push(hit.row);
+    }
+    by_file
 }
 
 /// Counts of matches per time bucket, from the indexes alone.
