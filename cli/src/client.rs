@@ -406,23 +406,44 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             .unwrap_or("");
         children.entry(parent.to_string()).or_default().push(span);
     }
-    fn print(children: &BTreeMap<String, Vec<&Value>>, parent: &str, depth: usize) {
-        for span in children.get(parent).into_iter().flatten() {
-            let millis = span["duration_ns"].as_f64().unwrap_or(0.0) / 1e6;
-            let status = span["status_code"]
-                .as_str()
-                .filter(|s| *s == "ERROR")
-                .map(|_| " ERROR")
-                .unwrap_or("");
-            println!(
-                "{}{} [{}] {millis:.3} ms{status}",
-                "  ".repeat(depth),
-                span["name"].as_str().unwrap_or("?"),
-                span["service"].as_str().unwrap_or("-")
-            );
-            print(children, span["span_id"].as_str().unwrap_or(""), depth + 1);
+    // Depth first with a stack of its own: a chain of thousands of spans, each the parent
+    // of the next, would overflow the call stack. The roots first; then spans in a parent
+    // cycle, which have none, rather than dropping them (as the web UI does).
+    let roots = children.get("").into_iter().flatten().copied();
+    let mut printed = std::collections::HashSet::new();
+    let mut stack: Vec<(&Value, usize)> = roots.chain(&spans).rev().map(|s| (s, 0)).collect();
+    while let Some((span, depth)) = stack.pop() {
+        if !printed.insert(std::ptr::from_ref(span)) {
+            continue;
         }
+        let millis = span["duration_ns"].as_f64().unwrap_or(0.0) / 1e6;
+        let status = span["status_code"]
+            .as_str()
+            .filter(|s| *s == "ERROR")
+            .map(|_| " ERROR")
+            .unwrap_or("");
+        println!(
+            "{}{} [{}] {millis:.3} ms{status}",
+            "  ".repeat(depth),
+            span["name"].as_str().unwrap_or("?"),
+            span["service"].as_str().unwrap_or("-")
+        );
+        let id = span["span_id"].as_str().unwrap_or("");
+        stack.extend(
+            children
+                .get(id)
+                .into_iter()
+                .flatten()
+                .rev()
+                .map(|child| (*child, depth + 1)),
+        );
     }
-    print(&children, "", 0);
+    if body["truncated"] == true {
+        eprintln!(
+            "porthole: the trace has {} spans; these are the earliest {}",
+            body["span_count"],
+            spans.len()
+        );
+    }
     Ok(())
 }

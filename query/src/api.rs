@@ -456,7 +456,7 @@ pub(crate) async fn traces(
 #[utoipa::path(get, path = "/api/v1/traces/{trace_id}",
     params(("trace_id" = String, Path, description = "32 hex digits")),
     responses(
-        (status = 200, description = "The trace's spans by start time", body = Trace),
+        (status = 200, description = "The trace's spans by start time (the earliest 10 000, and at most 32 MiB of them)", body = Trace),
         (status = 404, description = "No span of this trace is stored", body = ErrorBody),
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
@@ -472,21 +472,32 @@ pub(crate) async fn trace(
             "trace id {trace_id:?} must be 32 hex digits"
         )));
     }
-    let mut spans = Vec::new();
-    for (file, wanted) in trace_hits(&state.storage, &trace_id).await? {
-        let batch = state
-            .storage
-            .read_rows(Signal::Spans, &file, &wanted)
-            .await?;
-        spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
-    }
-    if spans.is_empty() {
+    let mut hits = trace_hits(&state.storage, &trace_id).await?;
+    if hits.is_empty() {
         return Err(QueryError::NotFound(format!(
             "no spans of trace {trace_id}"
         )));
     }
+    let span_count = hits.len() as u64;
+    hits.truncate(crate::search::MAX_TRACE_SPANS);
+    crate::search::fit_page(&state.storage, Signal::Spans, &mut hits).await?;
+    let mut spans = Vec::with_capacity(hits.len());
+    for (file, mut wanted) in crate::search::rows_by_file(&hits) {
+        wanted.sort_unstable();
+        let batch = state
+            .storage
+            .read_rows(Signal::Spans, file, &wanted)
+            .await?;
+        spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
+    }
     spans.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
-    Ok(Json(Trace { trace_id, spans }))
+    let truncated = (spans.len() as u64) < span_count;
+    Ok(Json(Trace {
+        trace_id,
+        spans,
+        span_count,
+        truncated,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

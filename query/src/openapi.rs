@@ -89,13 +89,18 @@ pub struct TraceList {
     pub traces: Vec<TraceListItem>,
 }
 
-/// Every span of one trace, by start time.
+/// The spans of one trace, by start time.
 #[derive(Serialize, ToSchema)]
 pub struct Trace {
     pub trace_id: String,
-    /// Spans with parent ids, timing, status, events, links and attributes.
+    /// Spans with parent ids, timing, status, events, links and attributes, by start
+    /// time: the earliest 10 000 at most, and no more than 32 MiB of them.
     #[schema(value_type = Vec<Object>)]
     pub spans: Vec<Value>,
+    /// Spans of the trace stored, whether or not all are in `spans`.
+    pub span_count: u64,
+    /// True when `spans` holds only the earliest of them.
+    pub truncated: bool,
 }
 
 /// Declares the bearer token (`--auth-token-file`) as the API's security scheme.

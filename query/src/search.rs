@@ -473,9 +473,9 @@ pub async fn search_logs(
     Ok((hits, more))
 }
 
-/// Decoded bytes one page of log rows may take (about as much JSON goes out). Past it the
-/// page ends early and its cursor goes on from there, so a search over records of
-/// megabytes each never holds `limit` of them at once.
+/// Decoded bytes one answer's rows may take (about as much JSON goes out): a page of log
+/// records past it ends early and its cursor goes on from there, a trace past it holds its
+/// earliest spans. So records of megabytes each are never held `limit` at a time.
 pub(crate) const MAX_PAGE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Cuts `hits` (newest first) where their rows would pass [`MAX_PAGE_BYTES`], keeping at
@@ -658,12 +658,14 @@ pub(crate) fn field_values(
     Ok(values)
 }
 
-/// Rows of one trace, found through the spans indexes' exact `trace_id` field.
-pub async fn trace_hits(
-    storage: &Arc<Storage>,
-    trace_id: &str,
-) -> Result<BTreeMap<String, Vec<u64>>, QueryError> {
-    let mut by_file: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+/// Spans of one trace a response holds at most, the earliest: a waterfall of more is not
+/// readable, and each costs the query node memory.
+pub(crate) const MAX_TRACE_SPANS: usize = 10_000;
+
+/// The spans of one trace, found through the spans indexes' exact `trace_id` field, as
+/// hits keyed by start time (record id 0), earliest first.
+pub async fn trace_hits(storage: &Arc<Storage>, trace_id: &str) -> Result<Vec<Hit>, QueryError> {
+    let mut hits = Vec::new();
     let schema = index_schema(Signal::Spans).expect("spans are indexed");
     let field = schema
         .get_field("trace_id")
@@ -693,11 +695,25 @@ pub async fn trace_hits(
             .map_err(|e| QueryError::Internal(e.to_string()))?
             .into_iter()
             .collect();
-        let mut rows = rows_of(&searcher, &docs)?;
-        rows.sort_unstable();
-        by_file.insert(file.path, rows);
+        let rows = rows_of(&searcher, &docs)?;
+        for (address, row) in docs.iter().zip(rows) {
+            let start = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .i64("timestamp")
+                .map_err(|e| QueryError::Internal(e.to_string()))?
+                .first(address.doc_id)
+                .unwrap_or_default();
+            hits.push(Hit {
+                timestamp: start,
+                record_id: 0,
+                file: file.path.clone(),
+                row,
+            });
+        }
     }
-    Ok(by_file)
+    hits.sort_unstable();
+    Ok(hits)
 }
 
 /// The row ordinals (in the data file) of index documents.

@@ -317,6 +317,38 @@ describe("the UI against a real porthole", () => {
     await page.waitForURL(new RegExp(`/traces/${sent.trace_id}`));
   });
 
+  test("a trace past the API's 10 000 spans shows the earliest and says how many there are", async () => {
+    const traceId = "77".repeat(16);
+    const start = BigInt(Date.now() - 60_000) * 1_000_000n;
+    const spans = Array.from({ length: 10_001 }, (_, i) => ({
+      traceId,
+      spanId: (i + 1).toString(16).padStart(16, "0"),
+      parentSpanId: i ? Math.floor((i - 1) / 2 + 1).toString(16).padStart(16, "0") : "",
+      name: `wide-${i}`,
+      startTimeUnixNano: String(start + BigInt(i) * 1000n),
+      endTimeUnixNano: String(start + BigInt(i) * 1000n + 500n),
+    }));
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "wide-trace" } }] },
+          scopeSpans: [{ spans }],
+        },
+      ],
+    };
+    const sentTrace = await fetch(`http://${addrs.otlp_http}/v1/traces`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    assert.equal(sentTrace.status, 200, await sentTrace.text());
+    await page.goto(`${uiBase}/traces/${traceId}`);
+    const note = page.locator('[data-testid="trace-truncated"]');
+    await note.waitFor();
+    assert.equal(await note.innerText(), "The trace has 10001 spans; these are the earliest 10000. Query the rest with SQL over the spans table.");
+    assert.equal(await page.locator('[data-testid="span-count"]').innerText(), "10000");
+  });
+
   test("reloading a copied URL restores the view", async () => {
     await page.goto(`${uiBase}/logs`);
     await searchLogs(word);

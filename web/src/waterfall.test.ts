@@ -44,6 +44,14 @@ describe("waterfall", () => {
     expect(rows.map((r) => r.span.span_id).sort()).toEqual(["a", "b", "c"]);
   });
 
+  it("lays out a chain of 100 000 spans, each the parent of the next", () => {
+    const chain = Array.from({ length: 100_000 }, (_, i) => span(`s${i}`, i ? `s${i - 1}` : null, i, 1));
+    const { rows } = buildWaterfall(chain);
+    expect(rows).toHaveLength(100_000);
+    expect(rows[99_999].span.span_id).toBe("s99999");
+    expect(rows[99_999].depth).toBe(99_999);
+  });
+
   it("reads nanosecond digits beyond milliseconds", () => {
     const a = { ...span("a", null, 0, 0), start_time: "2026-12-03T12:00:00.000000100Z", duration_ns: 100 };
     const b = { ...span("b", "a", 0, 0), start_time: "2026-12-03T12:00:00.000000150Z", duration_ns: 50 };

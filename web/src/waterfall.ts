@@ -31,24 +31,31 @@ export function buildWaterfall(spans: Span[]): { rows: WaterfallRow[]; durationN
   const relative = new Map(spans.map((s) => [s.span_id, Number(nanos(s.start_time) - base)]));
   const at = (span: Span) => relative.get(span.span_id) ?? 0;
   for (const list of children.values()) list.sort((a, b) => at(a) - at(b));
-  const endNs = Math.max(...spans.map((s) => at(s) + s.duration_ns));
+  const endNs = spans.reduce((end, s) => Math.max(end, at(s) + s.duration_ns), -Infinity);
   const durationNs = Math.max(endNs, 1);
   const rows: WaterfallRow[] = [];
   const seen = new Set<string>();
-  const visit = (span: Span, depth: number) => {
-    if (seen.has(span.span_id)) return;
-    seen.add(span.span_id);
-    rows.push({
-      span,
-      depth,
-      offset: at(span) / durationNs,
-      width: Math.max(span.duration_ns / durationNs, 0),
-      error: span.status_code === "ERROR",
-    });
-    for (const child of children.get(span.span_id) ?? []) visit(child, depth + 1);
+  // Depth first, children by start time, with a stack of its own: a chain of thousands of
+  // spans, each the parent of the next, would overflow the call stack.
+  const visit = (root: Span) => {
+    const stack: [Span, number][] = [[root, 0]];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const [span, depth] = next;
+      if (seen.has(span.span_id)) continue;
+      seen.add(span.span_id);
+      rows.push({
+        span,
+        depth,
+        offset: at(span) / durationNs,
+        width: Math.max(span.duration_ns / durationNs, 0),
+        error: span.status_code === "ERROR",
+      });
+      const kids = children.get(span.span_id) ?? [];
+      for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], depth + 1]);
+    }
   };
-  for (const root of children.get(null) ?? []) visit(root, 0);
+  for (const root of children.get(null) ?? []) visit(root);
   // Spans in a parent cycle have no root; show them rather than drop them.
-  for (const span of spans) visit(span, 0);
+  for (const span of spans) visit(span);
   return { rows, durationNs };
 }

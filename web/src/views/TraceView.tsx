@@ -15,7 +15,7 @@ const LABEL_INSIDE_AFTER = 0.85;
 
 export function TraceView({ traceId, params }: { traceId: string; params: URLSearchParams }) {
   const state = parseTrace(params);
-  const trace = useRequest<{ trace_id: string; spans: Span[] }>(traceId, (signal) =>
+  const trace = useRequest<{ trace_id: string; spans: Span[]; span_count: number; truncated: boolean }>(traceId, (signal) =>
     api(`/api/v1/traces/${encodeURIComponent(traceId)}`, {}, signal),
   );
   const waterfall = useMemo(() => buildWaterfall(trace.data?.spans ?? []), [trace.data]);
@@ -45,6 +45,12 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
               logs of this trace
             </a>
           </p>
+          {trace.data.truncated && (
+            <p className="hint" data-testid="trace-truncated">
+              The trace has {trace.data.span_count} spans; these are the earliest {trace.data.spans.length}. Query the rest with SQL over the
+              spans table.
+            </p>
+          )}
           <div className="waterfall" data-testid="waterfall" role="tree" aria-label="Spans by parent">
             <div className="wf-axis" aria-hidden="true">
               <div className="wf-label" />
