@@ -9,6 +9,7 @@ use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::{DFParser, Statement};
 use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use futures::TryStreamExt;
 use porthole_storage::Storage;
 use serde_json::{Map, Value};
 
@@ -19,6 +20,10 @@ pub struct SqlLimits {
     pub timeout: Duration,
     pub memory_bytes: usize,
     pub max_rows: usize,
+    /// Bytes of result rows (as Arrow holds them) one answer may carry; past them the
+    /// answer is cut like one past `max_rows`. DataFusion's memory pool counts what its
+    /// operators hold, not the batches a plain scan hands back.
+    pub max_result_bytes: usize,
 }
 
 impl Default for SqlLimits {
@@ -27,6 +32,7 @@ impl Default for SqlLimits {
             timeout: Duration::from_secs(30),
             memory_bytes: 512 * 1024 * 1024,
             max_rows: 10_000,
+            max_result_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -85,10 +91,27 @@ pub async fn run_sql(
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let batches = frame.limit(0, Some(limits.max_rows + 1))?.collect().await?;
-        Ok::<_, DataFusionError>((columns, batches))
+        let mut stream = frame
+            .limit(0, Some(limits.max_rows + 1))?
+            .execute_stream()
+            .await?;
+        let (mut batches, mut bytes, mut cut) = (Vec::new(), 0, false);
+        while let Some(batch) = stream.try_next().await? {
+            let size = batch.get_array_memory_size();
+            if bytes + size > limits.max_result_bytes {
+                // The batch's rows that fit, at its average row size.
+                let room = (limits.max_result_bytes - bytes) as u128;
+                let fit = (batch.num_rows() as u128 * room / size as u128) as usize;
+                batches.push(batch.slice(0, fit));
+                cut = true;
+                break;
+            }
+            bytes += size;
+            batches.push(batch);
+        }
+        Ok::<_, DataFusionError>((columns, batches, cut))
     };
-    let (columns, batches) = match tokio::time::timeout(limits.timeout, run).await {
+    let (columns, batches, cut) = match tokio::time::timeout(limits.timeout, run).await {
         Err(_) => {
             return Err(QueryError::BadRequest(format!(
                 "SQL: the query ran longer than {:?} and was stopped",
@@ -102,7 +125,7 @@ pub async fn run_sql(
     for batch in &batches {
         rows.extend(crate::rows::batch_to_json(batch)?);
     }
-    let truncated = rows.len() > limits.max_rows;
+    let truncated = cut || rows.len() > limits.max_rows;
     rows.truncate(limits.max_rows);
     Ok(SqlResult {
         columns,

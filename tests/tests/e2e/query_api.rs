@@ -341,7 +341,8 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
 
 /// Records of a megabyte each: a page stops at 32 MiB of rows, however large its `limit`,
 /// and its cursor goes on from there; paging returns every record once, newest first, and
-/// `porthole logs --limit` follows the cursor to print them all.
+/// `porthole logs --limit` follows the cursor to print them all. A SQL answer stops at
+/// 64 MiB and says it was cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_page_of_megabyte_records_stops_at_its_byte_cap_and_pages_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -395,6 +396,25 @@ async fn a_page_of_megabyte_records_stops_at_its_byte_cap_and_pages_on() {
     assert!(
         numbers.windows(2).all(|w| w[0] / 6 >= w[1] / 6),
         "{numbers:?}"
+    );
+
+    // SQL cuts its answer at 64 MiB of rows the same way (96 MiB of them here).
+    let (status, body) = sql(
+        &porthole,
+        "SELECT concat(body, body) AS doubled FROM logs WHERE body LIKE 'huge-%'",
+    )
+    .await;
+    assert_eq!(status, 200, "{}", &body.to_string()[..200]);
+    let rows = body["rows"].as_array().unwrap();
+    let bytes: usize = rows
+        .iter()
+        .map(|r| r["doubled"].as_str().unwrap().len())
+        .sum();
+    assert_eq!(body["truncated"], true);
+    assert!(
+        !rows.is_empty() && bytes <= 64 << 20,
+        "{} rows, {bytes} bytes",
+        rows.len()
     );
 
     let printed = Command::new(binary("porthole"))
