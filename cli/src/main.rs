@@ -213,6 +213,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     }
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
+    let request_metrics = porthole_query::RequestMetrics::register(&mut registry);
     let alert_metrics = porthole_alerts::AlertMetrics::register(&mut registry);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -382,6 +383,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                     tenant: tenant.clone(),
                 },
             }));
+        }
+        // Only a query node has API routes (axum refuses a route layer over none).
+        if roles.query {
+            api = api.route_layer(axum::middleware::from_fn_with_state(
+                request_metrics.clone(),
+                porthole_query::RequestMetrics::observe,
+            ));
         }
         api_routers.insert(tenant, api);
     }

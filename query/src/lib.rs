@@ -13,6 +13,7 @@ mod inventory;
 mod nesting;
 mod openapi;
 pub mod promql;
+mod requests;
 mod rows;
 mod search;
 mod snapshot;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use api::{QueryState, router};
 pub use nesting::THREAD_STACK_BYTES;
+pub use requests::RequestMetrics;
 pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_user_query};
 pub use snapshot::{Control, ControlService, SnapshotSource};
 pub use sql::SqlLimits;

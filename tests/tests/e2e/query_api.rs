@@ -521,6 +521,46 @@ async fn queries_nested_past_the_limits_are_400s_and_the_server_stays_up() {
     // Still up, and still ingesting.
     let (status, _) = get(&porthole, "/api/v1/logs", &[("q", "needle")]).await;
     assert_eq!(status, 200);
+    // Every answer above is on /metrics, by route pattern and status, and timed.
+    let metrics = reqwest::get(porthole.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (series, count) in [
+        (
+            r#"porthole_api_requests_total{route="/api/v1/logs",status="400"}"#,
+            2,
+        ),
+        (
+            r#"porthole_api_requests_total{route="/api/v1/logs",status="200"}"#,
+            2,
+        ),
+        (
+            r#"porthole_api_requests_total{route="/api/v1/metrics/query",status="400"}"#,
+            3,
+        ),
+        (
+            r#"porthole_api_requests_total{route="/api/v1/sql",status="400"}"#,
+            2,
+        ),
+        (
+            r#"porthole_api_requests_total{route="/api/v1/sql",status="200"}"#,
+            1,
+        ),
+        (
+            r#"porthole_api_request_duration_seconds_count{route="/api/v1/logs"}"#,
+            4,
+        ),
+    ] {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        assert_eq!(
+            line,
+            Some(format!("{series} {count}").as_str()),
+            "{metrics}"
+        );
+    }
     LogsServiceClient::connect(porthole.grpc_endpoint())
         .await
         .unwrap()
