@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::IngestError;
 use crate::telemetry::IngestMetrics;
@@ -234,7 +235,19 @@ impl Worker {
         }
     }
 
+    /// In a `commit` span (signal, tenant, exports), so what the write logs says which
+    /// batch it was about.
     async fn commit_tenant_batch(&self, tenant: Option<&Tenant>, batch: Vec<Pending>) {
+        let span = tracing::info_span!(
+            "commit",
+            signal = %self.signal,
+            tenant = tenant.map_or("-", |t| t.name()),
+            exports = batch.len()
+        );
+        self.write_and_ack(tenant, batch).instrument(span).await
+    }
+
+    async fn write_and_ack(&self, tenant: Option<&Tenant>, batch: Vec<Pending>) {
         let parts: Vec<RecordBatch> = batch.iter().map(|p| p.rows.clone()).collect();
         let result = match self.stores.scoped(tenant) {
             Some(storage) => {

@@ -2,6 +2,8 @@
 //! status (`porthole_api_requests_total`) and timed by route
 //! (`porthole_api_request_duration_seconds`). The route is the router's pattern
 //! (`/api/v1/traces/{trace_id}`), never the request's path, so the series stay few.
+//! Each request runs in a `request` tracing span (method, route), so what a handler logs
+//! says which request it was about, and ends with a debug event `request answered`.
 
 use std::time::Instant;
 
@@ -13,6 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
@@ -62,13 +65,22 @@ impl RequestMetrics {
             .map_or("unmatched", MatchedPath::as_str)
             .to_string();
         let started = Instant::now();
-        let response = next.run(request).await;
+        let span = tracing::info_span!("request", method = %request.method(), route = %route);
+        let response = next.run(request).instrument(span.clone()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        span.in_scope(|| {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                seconds,
+                "request answered"
+            )
+        });
         metrics
             .seconds
             .get_or_create(&RouteLabel {
                 route: route.clone(),
             })
-            .observe(started.elapsed().as_secs_f64());
+            .observe(seconds);
         metrics
             .requests
             .get_or_create(&OutcomeLabel {

@@ -4,11 +4,12 @@
 
 use std::collections::HashSet;
 use std::process::Command;
+use std::time::Duration;
 
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 use serde_json::Value;
 
-use crate::harness::{Porthole, binary, run_python};
+use crate::harness::{Porthole, binary, run_python, wait_for};
 use crate::load::export_request;
 
 async fn get(porthole: &Porthole, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
@@ -337,6 +338,67 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
             "{statement}: {body}"
         );
     }
+}
+
+/// What a request or a commit logs carries its span: with JSON logs at debug level, the
+/// commit of an export logs `batch committed` inside a `commit` span naming the signal and
+/// the number of exports, and a search logs `request answered` inside a `request` span
+/// naming the route pattern, with the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_and_commits_log_inside_their_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--batch-window", "50ms", "--log-format", "json"],
+        &[(
+            "PORTHOLE_LOG",
+            "info,porthole_ingest=debug,porthole_query=debug",
+        )],
+    )
+    .await;
+    LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap()
+        .export(export_request(&["spanned".to_string()]))
+        .await
+        .unwrap();
+    let (status, _) = get(
+        &porthole,
+        "/api/v1/traces/0123456789abcdef0123456789abcdef",
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let events = |message: &str| -> Vec<Value> {
+        porthole
+            .output()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["fields"]["message"] == message)
+            .collect()
+    };
+    let commits = wait_for("the commit's event", Duration::from_secs(10), || async {
+        let found = events("batch committed");
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(commits[0]["span"]["name"], "commit", "{}", commits[0]);
+    assert_eq!(commits[0]["span"]["signal"], "logs", "{}", commits[0]);
+    assert_eq!(commits[0]["span"]["exports"], 1, "{}", commits[0]);
+    let answered = wait_for("the request's event", Duration::from_secs(10), || async {
+        let found = events("request answered");
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    let request = &answered[0];
+    assert_eq!(request["span"]["name"], "request", "{request}");
+    assert_eq!(
+        request["span"]["route"], "/api/v1/traces/{trace_id}",
+        "{request}"
+    );
+    assert_eq!(request["span"]["method"], "GET", "{request}");
+    assert_eq!(request["fields"]["status"], 404, "{request}");
 }
 
 /// Records of a megabyte each: a page stops at 32 MiB of rows, however large its `limit`,
