@@ -30,6 +30,10 @@ use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long shutdown waits for a server's open connections to finish, once everything
+/// buffered is committed (Kubernetes kills a pod 30 s after SIGTERM by default).
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     args::init_logging(&cli.log_format);
@@ -240,6 +244,8 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     };
     // Snapshot requests meet the collectors polling this process here.
     let control = Arc::new(porthole_query::Control::default());
+    // Ends live-tail streams on shutdown, which would otherwise hold it open for ever.
+    let closing = tokio_util::sync::CancellationToken::new();
     registry.register(
         "porthole_snapshot_requests_refused",
         "Collector polls and snapshot requests refused over their limits",
@@ -268,7 +274,11 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         Some(
             Ingest::start(config, stores.clone(), &mut registry, {
                 let mut routes = tonic::service::RoutesBuilder::default();
-                routes.add_service(TailService::server(stores.clone(), tail_dropped.clone()));
+                routes.add_service(TailService::server(
+                    stores.clone(),
+                    tail_dropped.clone(),
+                    closing.clone(),
+                ));
                 routes.add_service(porthole_query::ControlService::server(control.clone()));
                 routes
             })
@@ -371,6 +381,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 local_commits: roles.ingest,
                 dropped: tail_dropped.clone(),
                 tls: ingest_tls.clone(),
+                closing: closing.clone(),
             };
             api = api.merge(porthole_query::router(porthole_query::QueryState {
                 storage,
@@ -470,6 +481,9 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     tracing::info!(%http_addr, "porthole is running");
     args::shutdown_signal().await;
     tracing::info!("shutting down: no new exports; committing what is buffered");
+    // Streams and long polls end now, so the servers' graceful shutdowns can finish.
+    closing.cancel();
+    control.close();
     stop_compaction.cancel();
     stop_alerts.cancel();
     for alerting in alerting {
@@ -482,7 +496,14 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         ingest.shutdown().await;
     }
     stop_http.cancel();
-    let _ = http_server.await;
+    if tokio::time::timeout(SHUTDOWN_WAIT, http_server)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the API's connections did not close within {SHUTDOWN_WAIT:?}; exiting anyway"
+        );
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -75,6 +75,9 @@ pub struct Ingest {
     http_state: http::HttpState,
 }
 
+/// How long shutdown waits for the OTLP servers' requests in flight.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Ingest {
     /// Binds both receivers and starts serving; `extra_grpc` (e.g. the live-tail service)
     /// is served on the OTLP gRPC port beside the OTLP services.
@@ -190,8 +193,13 @@ impl Ingest {
     pub async fn shutdown(self) {
         self.stop_accepting.cancel();
         self.batcher.drain();
-        for server in self.servers {
-            let _ = server.await;
+        // Requests in flight finish first; a connection that lingers past the wait does
+        // not keep what is buffered from being committed.
+        let servers = futures::future::join_all(self.servers);
+        if tokio::time::timeout(SHUTDOWN_WAIT, servers).await.is_err() {
+            tracing::warn!(
+                "OTLP connections did not close within {SHUTDOWN_WAIT:?}; committing anyway"
+            );
         }
         self.batcher.shutdown().await;
     }

@@ -357,7 +357,7 @@ pub(crate) async fn logs_tail(
         .tail
         .subscribe(params.q.as_deref().unwrap_or_default(), filters)
         .await?;
-    Ok(crate::tail::sse(rx).into_response())
+    Ok(crate::tail::sse(rx, state.tail.closing.clone()).into_response())
 }
 
 /// Query-string parameters of the trace search.

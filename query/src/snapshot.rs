@@ -64,6 +64,8 @@ pub struct Control {
     pub refused: Counter,
     /// Stored snapshots deleted past [`KEEP_FOR`] or beyond [`MAX_KEPT`].
     pub pruned: Counter,
+    /// Cancelled by [`Control::close`] when the server shuts down.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 /// What a request got.
@@ -110,10 +112,19 @@ impl Control {
                 last_poll.insert(key, now);
             }
         }
-        match tokio::time::timeout(wait.min(MAX_POLL_WAIT), rx).await {
-            Ok(Ok(request_id)) => Ok(Some(request_id)),
-            _ => Ok(None),
+        tokio::select! {
+            answer = tokio::time::timeout(wait.min(MAX_POLL_WAIT), rx) => match answer {
+                Ok(Ok(request_id)) => Ok(Some(request_id)),
+                _ => Ok(None),
+            },
+            _ = self.closing.cancelled() => Ok(None),
         }
+    }
+
+    /// Ends every poll at once, and the ones to come: a poll may wait 25 s, which would
+    /// hold the gRPC server's graceful shutdown that long.
+    pub fn close(&self) {
+        self.closing.cancel();
     }
 
     fn answer(&self, request_id: &str, result: Result<String, String>) {

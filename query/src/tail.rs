@@ -23,6 +23,7 @@ use serde_json::Value;
 use tantivy::collector::DocSetCollector;
 use tantivy::query_grammar::UserInputAst;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::QueryError;
 use crate::search::{LogSearch, file_query, parse_user_query, rows_of, validate_filters};
@@ -52,6 +53,9 @@ pub struct TailSource {
     pub dropped: Counter,
     /// For `https://` ingest nodes: the CA to trust and the client certificate to show.
     pub tls: Option<tonic::transport::ClientTlsConfig>,
+    /// Cancelled when the server shuts down: every open stream then ends (an open stream
+    /// would hold the server's graceful shutdown for ever).
+    pub closing: CancellationToken,
 }
 
 /// A checked subscription: the query and filters of a log search, over all time.
@@ -294,24 +298,40 @@ async fn forward_remote(
     }
 }
 
+/// The subscriber's items until the first `Dropped` (which says why the stream ends), or
+/// until `closing`: then a `Dropped` saying the server is shutting down.
+fn until_closing(
+    rx: mpsc::Receiver<TailItem>,
+    closing: CancellationToken,
+) -> impl Stream<Item = TailItem> {
+    futures::stream::unfold(Some((rx, closing)), |state| async move {
+        let (mut rx, closing) = state?;
+        let item = tokio::select! {
+            biased;
+            _ = closing.cancelled() => TailItem::Dropped(dropped_message("the server is shutting down")),
+            item = rx.recv() => item?,
+        };
+        let next = match item {
+            TailItem::Dropped(_) => None,
+            TailItem::Record(_) => Some((rx, closing)),
+        };
+        Some((item, next))
+    })
+}
+
 /// The subscriber's records as Server-Sent Events: each record a `message` event with
 /// the row as JSON; a `dropped` event, then the end, when it is disconnected.
-pub fn sse(rx: mpsc::Receiver<TailItem>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = futures::stream::unfold((rx, false), |(mut rx, ended)| async move {
-        if ended {
-            return None;
-        }
-        let item = rx.recv().await?;
-        let (event, ended) = match item {
-            TailItem::Record(record) => (Event::default().data(record.to_string()), false),
-            TailItem::Dropped(why) => (
-                Event::default()
-                    .event("dropped")
-                    .data(serde_json::json!({ "message": why }).to_string()),
-                true,
-            ),
-        };
-        Some((Ok(event), (rx, ended)))
+pub fn sse(
+    rx: mpsc::Receiver<TailItem>,
+    closing: CancellationToken,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = until_closing(rx, closing).map(|item| {
+        Ok(match item {
+            TailItem::Record(record) => Event::default().data(record.to_string()),
+            TailItem::Dropped(why) => Event::default()
+                .event("dropped")
+                .data(serde_json::json!({ "message": why }).to_string()),
+        })
     });
     Sse::new(events).keep_alive(KeepAlive::default())
 }
@@ -323,11 +343,21 @@ pub fn sse(rx: mpsc::Receiver<TailItem>) -> Sse<impl Stream<Item = Result<Event,
 pub struct TailService {
     stores: Arc<Stores>,
     dropped: Counter,
+    closing: CancellationToken,
 }
 
 impl TailService {
-    pub fn server(stores: Arc<Stores>, dropped: Counter) -> TailServer<Self> {
-        TailServer::new(Self { stores, dropped })
+    /// `closing` ends every stream when the server shuts down.
+    pub fn server(
+        stores: Arc<Stores>,
+        dropped: Counter,
+        closing: CancellationToken,
+    ) -> TailServer<Self> {
+        TailServer::new(Self {
+            stores,
+            dropped,
+            closing,
+        })
     }
 }
 
@@ -357,7 +387,7 @@ impl Tail for TailService {
             .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
         follow_local_commits(&storage, subscription, tx, self.dropped.clone());
-        let events = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
+        let events = until_closing(rx, self.closing.clone()).map(|item| {
             let event = match item {
                 TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),
                 TailItem::Dropped(why) => tail_event::Event::Dropped(why),

@@ -66,6 +66,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             local_commits: true,
             dropped: Default::default(),
             tls: None,
+            closing: Default::default(),
         },
         snapshots: crate::SnapshotSource {
             control: Default::default(),

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use porthole_proto::control::PollRequest;
+use porthole_proto::control::control_client::ControlClient;
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 
 use crate::harness::{Porthole, wait_for};
@@ -80,6 +82,63 @@ async fn sigterm_commits_and_acks_what_is_buffered_then_exits_0() {
     for i in 0..4 {
         assert_eq!(stored.get(&format!("buffered-{i}")), Some(&1), "{stored:?}");
     }
+}
+
+/// Open streams do not hold shutdown: with a live tail open on the API and a collector's
+/// 25 s control poll waiting on the gRPC port, SIGTERM still commits and acks what is
+/// buffered and exits 0 well inside Kubernetes' 30 s grace period; the tail ends with a
+/// `dropped` event saying why, and the poll returns empty at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_ends_live_tails_and_collector_polls_and_exits_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut porthole = Porthole::start("serve", dir.path(), &["--batch-window", "60s"], &[]).await;
+    let tail = reqwest::get(porthole.url("/api/v1/logs/tail?q=anything"))
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 200);
+    let endpoint = porthole.grpc_endpoint();
+    let poll = tokio::spawn({
+        let endpoint = endpoint.clone();
+        async move {
+            let mut control = ControlClient::connect(endpoint).await.unwrap();
+            control
+                .poll(PollRequest {
+                    namespace: "shop".into(),
+                    pod: "cart-0".into(),
+                    wait_ms: 25_000,
+                })
+                .await
+        }
+    });
+    let export = spawn_export(&endpoint, vec!["buffered-with-streams-open".to_string()]);
+    wait_for("the export buffered", Duration::from_secs(30), || async {
+        (porthole
+            .counter("porthole_ingest_buffered_bytes", &[])
+            .await
+            > 0.0)
+            .then_some(())
+    })
+    .await;
+    let status = porthole.terminate_within(Duration::from_secs(15));
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        porthole.output()
+    );
+    export.await.unwrap().expect("the buffered export acked");
+    let answer = poll.await.unwrap().expect("the poll answered, not cut off");
+    assert_eq!(answer.into_inner().kind, "", "no snapshot was asked for");
+    let events = tail.text().await.unwrap();
+    assert!(
+        events.contains("event: dropped") && events.contains("the server is shutting down"),
+        "{events}"
+    );
+    let stored = stored_bodies(dir.path().to_str().unwrap(), &[]);
+    assert_eq!(
+        stored.get("buffered-with-streams-open"),
+        Some(&1),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -204,12 +204,12 @@ impl Porthole {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        terminate(
-            &mut self.child,
-            "porthole",
-            &self.output,
-            Duration::from_secs(60),
-        )
+        self.terminate_within(Duration::from_secs(60))
+    }
+
+    /// SIGTERM; fails if the process has not exited `within`.
+    pub fn terminate_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        terminate(&mut self.child, "porthole", &self.output, within)
     }
 }
 
