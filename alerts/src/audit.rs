@@ -77,6 +77,29 @@ pub async fn record(store: &StateStore, event: &Event) -> Result<(), AlertsError
         .await?)
 }
 
+/// Days of events the guardrails and the API read at most (see [`list`]): a retention
+/// shorter than this would forget decisions they still count.
+pub const MIN_KEEP_DAYS: i64 = 31;
+
+/// Deletes the events of the days wholly before `now_ms - keep_days` days; how many.
+pub async fn prune(store: &StateStore, now_ms: i64, keep_days: i64) -> Result<u64, AlertsError> {
+    const DAY_MS: i64 = 86_400_000;
+    // Day folders are `YYYY-MM-DD`: text order is time order.
+    let oldest_kept = day_of((now_ms.div_euclid(DAY_MS) - keep_days) * DAY_MS);
+    let mut deleted = 0;
+    for name in store.list("events").await? {
+        if name
+            .split('/')
+            .next()
+            .is_some_and(|day| day < oldest_kept.as_str())
+        {
+            store.delete(&format!("events/{name}")).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Events in `[start_ms, end_ms)`, newest first, at most `limit`.
 pub async fn list(
     store: &StateStore,
@@ -120,4 +143,56 @@ pub async fn list(
         }
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(time_ms: i64) -> Event {
+        Event {
+            time: String::new(),
+            time_ms,
+            rule: "R".into(),
+            group: "g".into(),
+            labels: BTreeMap::new(),
+            action: None,
+            target: None,
+            decision: Decision::Skipped,
+            reason: String::new(),
+            request: None,
+            node: "n".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_of_days_past_the_retention_are_deleted_and_the_rest_kept() {
+        const DAY_MS: i64 = 86_400_000;
+        let dir = tempfile::tempdir().unwrap();
+        let location = porthole_storage::Location::parse(None, dir.path()).unwrap();
+        let store = StateStore::open(&location).unwrap();
+        let now = 20_000 * DAY_MS + 3_600_000; // 1 h into a day
+        // Two events 100 days back, one 90 days back (kept: a whole day is kept), one now.
+        for days in [100, 100, 90, 0] {
+            record(&store, &event(now - days * DAY_MS)).await.unwrap();
+        }
+        assert_eq!(prune(&store, now, 90).await.unwrap(), 2);
+        let kept: Vec<i64> = list(&store, now - 120 * DAY_MS, now + 1, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (now - e.time_ms) / DAY_MS)
+            .collect();
+        assert_eq!(kept, [0], "list reads 31 days back at most");
+        assert_eq!(
+            store.list("events").await.unwrap().len(),
+            2,
+            "the 90-day-old and today's"
+        );
+        assert_eq!(
+            prune(&store, now, 90).await.unwrap(),
+            0,
+            "nothing left to delete"
+        );
+    }
 }

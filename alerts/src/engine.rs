@@ -70,6 +70,8 @@ pub struct AlertsConfig {
     pub external_url: String,
     /// Length of one lease slot (see [`Lease`]).
     pub lease_slot: Duration,
+    /// Days audit events are kept (at least [`audit::MIN_KEEP_DAYS`]).
+    pub events_keep_days: i64,
 }
 
 #[derive(Clone, Default)]
@@ -79,6 +81,7 @@ pub struct AlertMetrics {
     pub decisions: Family<Vec<(String, String)>, Counter>,
     pub notifications: Family<Vec<(String, String)>, Counter>,
     pub reloads: Family<Vec<(String, String)>, Counter>,
+    pub events_pruned: Family<Vec<(String, String)>, Counter>,
     /// The tenant whose rules are counted: every tenant's engine shares these families,
     /// and each series carries a `tenant` label so the same rule in two tenants is two
     /// series, not one that both overwrite.
@@ -112,6 +115,11 @@ impl AlertMetrics {
             "porthole_rule_reloads",
             "Rule file loads, by outcome (ok, error: the previous rules stay)",
             m.reloads.clone(),
+        );
+        registry.register(
+            "porthole_alert_events_pruned",
+            "Audit events deleted past --alert-events-retention",
+            m.events_pruned.clone(),
         );
         m
     }
@@ -179,6 +187,8 @@ pub struct Engine {
     metrics: AlertMetrics,
     /// ALERTS label sets set per rule, to remove the ones that ended.
     exposed: Mutex<HashMap<RuleKey, Vec<LabelPairs>>>,
+    /// When old audit events were last pruned (at most hourly, after a decision).
+    pruned_at: Mutex<Option<Instant>>,
 }
 
 type LabelPairs = Vec<(String, String)>;
@@ -270,6 +280,7 @@ impl Engine {
             kube: Kube::default(),
             metrics,
             exposed: Mutex::new(HashMap::new()),
+            pruned_at: Mutex::new(None),
         }))
     }
 
@@ -839,6 +850,28 @@ impl Engine {
             .inc();
         if let Err(e) = audit::record(&self.store, &event).await {
             tracing::error!(error = %e, "audit event could not be stored");
+        }
+        self.prune_events(ts).await;
+    }
+
+    /// Deletes audit events past their retention, at most once an hour (the actor records
+    /// every decision, so the actor prunes). A failure is logged and tried again next time.
+    async fn prune_events(&self, now_ms: i64) {
+        {
+            let mut pruned_at = self.pruned_at.lock().expect("lock");
+            if pruned_at.is_some_and(|at| at.elapsed() < Duration::from_secs(3600)) {
+                return;
+            }
+            *pruned_at = Some(Instant::now());
+        }
+        match audit::prune(&self.store, now_ms, self.config.events_keep_days).await {
+            Ok(deleted) => {
+                self.metrics
+                    .events_pruned
+                    .get_or_create(&self.metrics.labels([]))
+                    .inc_by(deleted);
+            }
+            Err(e) => tracing::warn!(error = %e, "old audit events could not be pruned"),
         }
     }
 }

@@ -269,6 +269,10 @@ pub struct ServeArgs {
     /// at most.
     #[arg(long, env = "PORTHOLE_ALERT_LEASE_SLOT", default_value = "30s")]
     pub alert_lease_slot: humantime::Duration,
+    /// How long the audit events of action decisions are kept (whole days, at least 31:
+    /// guardrails and `/api/v1/alerts/events` read up to 31 days back).
+    #[arg(long, env = "PORTHOLE_ALERT_EVENTS_RETENTION", default_value = "90d")]
+    pub alert_events_retention: humantime::Duration,
     /// TLS certificate chain (PEM) for every listener (OTLP gRPC, OTLP/HTTP, the API and
     /// UI); with --tls-key.
     #[arg(long, env = "PORTHOLE_TLS_CERT", requires = "tls_key")]

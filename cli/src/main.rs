@@ -338,6 +338,14 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         let mut api = axum::Router::new();
         if let (true, Some(dir)) = (roles.query, rules) {
             let lease_slot: Duration = args.alert_lease_slot.into();
+            let events_keep_days =
+                (Duration::from(args.alert_events_retention).as_secs() / 86_400) as i64;
+            anyhow::ensure!(
+                events_keep_days >= porthole_alerts::audit::MIN_KEEP_DAYS,
+                "--alert-events-retention must be at least {}d: guardrails and \
+                 /api/v1/alerts/events read that far back",
+                porthole_alerts::audit::MIN_KEEP_DAYS
+            );
             anyhow::ensure!(
                 lease_slot > porthole_alerts::store::Lease::SAFETY * 2,
                 "--alert-lease-slot must be more than {:?}",
@@ -358,6 +366,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                         .clone()
                         .unwrap_or_else(|| format!("http://{http_addr}")),
                     lease_slot,
+                    events_keep_days,
                 },
                 alert_metrics.for_tenant(tenant.as_ref().map(|t| t.name())),
             )

@@ -343,6 +343,11 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
     let kubeconfig = kubeconfig(dir.path(), fake_addr);
     let hook = format!("http://{fake_addr}/hook");
     let am = format!("http://{fake_addr}/am");
+    // An audit event from 2020, past the 90 days kept: the first decision prunes it.
+    let old_day = dir.path().join("data/_porthole/alerts/events/2020-01-01");
+    std::fs::create_dir_all(&old_day).unwrap();
+    let old_event = old_day.join("1577836800000-old.json");
+    std::fs::write(&old_event, "{}").unwrap();
     let porthole = Porthole::start(
         "serve",
         &dir.path().join("data"),
@@ -413,6 +418,19 @@ async fn a_log_rule_fires_after_for_restarts_once_and_every_decision_is_audited(
         "{patch:?}"
     );
     assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
+    wait_for(
+        "the old audit event pruned",
+        Duration::from_secs(30),
+        || async {
+            (!old_event.exists()
+                && porthole
+                    .counter("porthole_alert_events_pruned_total", &[])
+                    .await
+                    == 1.0)
+                .then_some(())
+        },
+    )
+    .await;
     let restarted = patch.body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
         .as_str()
         .unwrap_or_else(|| panic!("{:?}", patch.body));
@@ -587,6 +605,21 @@ async fn invalid_rule_files_are_refused_precisely_and_the_previous_rules_keep_ru
     );
 
     std::fs::write(&file, GOOD).unwrap();
+    // Audit events kept for less than the guardrails read back: refused, saying why.
+    let stderr = Porthole::refused(
+        "serve",
+        &dir.path().join("data"),
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--alert-events-retention",
+            "7d",
+        ],
+    );
+    assert!(
+        stderr.contains("--alert-events-retention must be at least 31d"),
+        "{stderr}"
+    );
     let porthole = Porthole::start(
         "serve",
         &dir.path().join("data"),

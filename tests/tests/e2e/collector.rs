@@ -560,10 +560,22 @@ async fn collector_scrapes_a_prometheus_endpoint_into_the_metrics_table() {
     })
     .await;
     println!("scraped: {rows:?}");
-    let accepted = sql(
-        &porthole,
-        "SELECT metric_type, is_monotonic FROM metrics WHERE service = 'scraped' \
-         AND metric_name = 'porthole_ingest_records_accepted_total' LIMIT 1",
+    // The ingest counters exist once the first scrape was accepted: a later scrape has them.
+    let accepted = wait_for(
+        "the ingest counter scraped",
+        Duration::from_secs(30),
+        || {
+            let porthole = &porthole;
+            async move {
+                let rows = sql(
+                    porthole,
+                    "SELECT metric_type, is_monotonic FROM metrics WHERE service = 'scraped' \
+                 AND metric_name = 'porthole_ingest_records_accepted_total' LIMIT 1",
+                )
+                .await;
+                (!rows.is_empty()).then_some(rows)
+            }
+        },
     )
     .await;
     assert_eq!(accepted[0]["metric_type"], "sum", "{accepted:?}");
