@@ -58,14 +58,7 @@ async fn sigterm_commits_and_acks_what_is_buffered_then_exits_0() {
     let one = porthole_storage::convert_logs(&export_request(&["buffered-0".to_string()]), 0)
         .batch
         .get_array_memory_size();
-    wait_for("4 exports buffered", Duration::from_secs(30), || async {
-        (porthole
-            .counter("porthole_ingest_buffered_bytes", &[])
-            .await
-            >= (4 * one) as f64)
-            .then_some(())
-    })
-    .await;
+    porthole.wait_buffered("4 exports buffered", 4 * one).await;
     let status = porthole.terminate();
     assert!(
         status.success(),
@@ -111,14 +104,7 @@ async fn sigterm_ends_live_tails_and_collector_polls_and_exits_promptly() {
         }
     });
     let export = spawn_export(&endpoint, vec!["buffered-with-streams-open".to_string()]);
-    wait_for("the export buffered", Duration::from_secs(30), || async {
-        (porthole
-            .counter("porthole_ingest_buffered_bytes", &[])
-            .await
-            > 0.0)
-            .then_some(())
-    })
-    .await;
+    porthole.wait_buffered("the export buffered", 1).await;
     let status = porthole.terminate_within(Duration::from_secs(15));
     assert!(
         status.success(),

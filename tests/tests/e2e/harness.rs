@@ -198,6 +198,16 @@ impl Porthole {
             .sum()
     }
 
+    /// Waits until at least `bytes` of exports wait in the write buffer (`what` names them
+    /// in a failure).
+    pub async fn wait_buffered(&self, what: &str, bytes: usize) {
+        wait_for(what, Duration::from_secs(30), || async {
+            (self.counter("porthole_ingest_buffered_bytes", &[]).await >= bytes as f64)
+                .then_some(())
+        })
+        .await;
+    }
+
     pub fn kill9(&mut self) {
         kill9(&mut self.child);
     }

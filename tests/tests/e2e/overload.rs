@@ -6,7 +6,7 @@ use std::time::Duration;
 use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
 use prost::Message;
 
-use crate::harness::{Porthole, wait_for};
+use crate::harness::Porthole;
 use crate::load::{export_request, spawn_export, stored_bodies};
 
 fn bodies(prefix: &str, n: usize) -> Vec<String> {
@@ -34,14 +34,7 @@ async fn a_full_buffer_refuses_with_unavailable_and_keeps_what_it_took() {
     let waiting: Vec<_> = (0..2)
         .map(|i| spawn_export(&endpoint, bodies(&format!("kept{i}"), 250)))
         .collect();
-    wait_for("two exports buffered", Duration::from_secs(30), || async {
-        (porthole
-            .counter("porthole_ingest_buffered_bytes", &[])
-            .await
-            >= (2 * rows) as f64)
-            .then_some(())
-    })
-    .await;
+    porthole.wait_buffered("two exports buffered", 2 * rows).await;
     let mut client = LogsServiceClient::connect(endpoint).await.unwrap();
     let status = client
         .export(export_request(&bodies("refused", 250)))
@@ -93,14 +86,7 @@ async fn requests_past_the_inflight_limit_are_refused_before_their_body_is_read(
     let _waiting: Vec<_> = (0..2)
         .map(|i| spawn_export(&endpoint, vec![format!("slot{i}")]))
         .collect();
-    wait_for("two exports in flight", Duration::from_secs(30), || async {
-        (porthole
-            .counter("porthole_ingest_buffered_bytes", &[])
-            .await
-            > 0.0)
-            .then_some(())
-    })
-    .await;
+    porthole.wait_buffered("two exports in flight", 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let status = LogsServiceClient::connect(endpoint)
         .await
