@@ -141,13 +141,11 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             .unwrap_or("no message");
         bail!("{status}: {message}");
     }
-    let mut pending = String::new();
+    let mut lines = Lines::default();
     let mut event = String::new();
     while let Some(chunk) = response.chunk().await.context("reading the live tail")? {
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            let line = line.trim_end_matches(['\r', '\n']);
+        for line in lines.push(&chunk) {
+            let line = line.as_str();
             if let Some(name) = line.strip_prefix("event:") {
                 event = name.trim().to_string();
             } else if let Some(data) = line.strip_prefix("data:") {
@@ -165,6 +163,31 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Splits a byte stream into lines, decoding each only once it is whole: a chunk may end
+/// inside a multi-byte character, which decoding chunk by chunk would garble.
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// The lines `chunk` completes, without their `\n` or `\r\n`.
+    fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.pending.extend_from_slice(chunk);
+        let Some(last) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.pending.split_off(last + 1);
+        let whole = std::mem::replace(&mut self.pending, rest);
+        whole[..last]
+            .split(|&b| b == b'\n')
+            .map(|line| {
+                String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
+            })
+            .collect()
+    }
 }
 
 /// The HTTP client for `--server`. A plain `http://` server needs no certificates, so the
@@ -446,4 +469,29 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_split_inside_a_character_or_a_crlf_come_out_whole() {
+        let text = "data: {\"body\":\"日本語 ✓\"}\r\n\nevent: dropped\n";
+        let bytes = text.as_bytes();
+        // Every split point, including inside each multi-byte character.
+        for at in 0..=bytes.len() {
+            let mut lines = Lines::default();
+            let mut got = lines.push(&bytes[..at]);
+            got.extend(lines.push(&bytes[at..]));
+            assert_eq!(
+                got,
+                ["data: {\"body\":\"日本語 ✓\"}", "", "event: dropped"],
+                "split at {at}"
+            );
+        }
+        let mut lines = Lines::default();
+        assert!(lines.push(b"no end yet").is_empty());
+        assert_eq!(lines.push(b" ...\n"), ["no end yet ..."]);
+    }
 }

@@ -34,7 +34,9 @@ async fn a_full_buffer_refuses_with_unavailable_and_keeps_what_it_took() {
     let waiting: Vec<_> = (0..2)
         .map(|i| spawn_export(&endpoint, bodies(&format!("kept{i}"), 250)))
         .collect();
-    porthole.wait_buffered("two exports buffered", 2 * rows).await;
+    porthole
+        .wait_buffered("two exports buffered", 2 * rows)
+        .await;
     let mut client = LogsServiceClient::connect(endpoint).await.unwrap();
     let status = client
         .export(export_request(&bodies("refused", 250)))
