@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorMessage, parseSseEvent, qs } from "./api";
+import { droppedMessage, errorMessage, parseSseEvent, qs } from "./api";
 
 describe("error messages", () => {
   it("reads Porthole's and Prometheus's error bodies", () => {
@@ -24,5 +24,14 @@ describe("server-sent events", () => {
     expect(parseSseEvent("data: {\"a\":1}")).toEqual({ event: "message", data: '{"a":1}' });
     expect(parseSseEvent("event: dropped\ndata: slow\ndata: again")).toEqual({ event: "dropped", data: "slow\nagain" });
     expect(parseSseEvent(": keep-alive")).toEqual({ event: "message", data: "" });
+  });
+});
+
+describe("dropped live tails", () => {
+  it("show the server's message, once", () => {
+    const data = JSON.stringify({ message: "live tail stopped: the server is shutting down; reconnect to resume" });
+    expect(droppedMessage(data)).toBe("live tail stopped: the server is shutting down; reconnect to resume");
+    expect(droppedMessage("slow")).toBe("live tail stopped: slow");
+    expect(droppedMessage("")).toBe("live tail stopped");
   });
 });

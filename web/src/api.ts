@@ -161,7 +161,7 @@ export function subscribe(
     source.onopen = () => handlers.onOpen();
     source.onmessage = (event) => handlers.onRecord(JSON.parse(event.data));
     source.addEventListener("dropped", (event) => {
-      handlers.onError(`live tail stopped: ${(event as MessageEvent).data || "too slow"}`);
+      handlers.onError(droppedMessage((event as MessageEvent).data));
       source.close();
     });
     source.onerror = () => {
@@ -191,7 +191,7 @@ export function subscribe(
         const event = parseSseEvent(buffer.slice(0, end));
         buffer = buffer.slice(end + 2);
         if (event.event === "dropped") {
-          handlers.onError(`live tail stopped: ${event.data || "too slow"}`);
+          handlers.onError(droppedMessage(event.data));
           return;
         }
         if (event.data) handlers.onRecord(JSON.parse(event.data));
@@ -202,6 +202,18 @@ export function subscribe(
     if (!(e instanceof DOMException && e.name === "AbortError")) handlers.onError(String(e));
   });
   return () => controller.abort();
+}
+
+/** What a `dropped` event says: its JSON `message` ("live tail stopped: …; reconnect to
+ * resume"), else its text as it came. */
+export function droppedMessage(data: string): string {
+  try {
+    const message = (JSON.parse(data) as { message?: unknown }).message;
+    if (typeof message === "string" && message) return message;
+  } catch {
+    // Not JSON: shown as it is.
+  }
+  return data ? `live tail stopped: ${data}` : "live tail stopped";
 }
 
 export function parseSseEvent(block: string): { event: string; data: string } {
