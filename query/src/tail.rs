@@ -299,16 +299,19 @@ async fn forward_remote(
 }
 
 /// The subscriber's items until the first `Dropped` (which says why the stream ends), or
-/// until `closing`: then a `Dropped` saying the server is shutting down.
+/// until `closing`: then a `Dropped` saying that `who` is shutting down.
 fn until_closing(
     rx: mpsc::Receiver<TailItem>,
     closing: CancellationToken,
+    who: &'static str,
 ) -> impl Stream<Item = TailItem> {
-    futures::stream::unfold(Some((rx, closing)), |state| async move {
+    futures::stream::unfold(Some((rx, closing)), move |state| async move {
         let (mut rx, closing) = state?;
         let item = tokio::select! {
             biased;
-            _ = closing.cancelled() => TailItem::Dropped(dropped_message("the server is shutting down")),
+            _ = closing.cancelled() => {
+                TailItem::Dropped(dropped_message(&format!("{who} is shutting down")))
+            }
             item = rx.recv() => item?,
         };
         let next = match item {
@@ -325,7 +328,7 @@ pub fn sse(
     rx: mpsc::Receiver<TailItem>,
     closing: CancellationToken,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = until_closing(rx, closing).map(|item| {
+    let events = until_closing(rx, closing, "the server").map(|item| {
         Ok(match item {
             TailItem::Record(record) => Event::default().data(record.to_string()),
             TailItem::Dropped(why) => Event::default()
@@ -387,7 +390,8 @@ impl Tail for TailService {
             .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
         follow_local_commits(&storage, subscription, tx, self.dropped.clone());
-        let events = until_closing(rx, self.closing.clone()).map(|item| {
+        // A query node passes this on to its own subscribers: name which server it was.
+        let events = until_closing(rx, self.closing.clone(), "an ingest node").map(|item| {
             let event = match item {
                 TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),
                 TailItem::Dropped(why) => tail_event::Event::Dropped(why),

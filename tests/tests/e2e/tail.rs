@@ -160,6 +160,17 @@ async fn tail_on_a_query_node_follows_the_ingest_nodes_over_grpc() {
     let query = Porthole::start("query", dir.path(), &["--ingest-nodes", &nodes], &[]).await;
     tail_delivers_matching_records(&query, &ingest).await;
 
+    // An ingest node that shuts down ends the query node's tails, naming which server went.
+    let mut ingest = ingest;
+    let mut response = subscribe(&query, &[("q", "anything")]).await;
+    assert!(ingest.terminate().success(), "{}", ingest.output());
+    let (event, data) = next_event(&mut response, &mut String::new()).await;
+    assert_eq!(event, "dropped", "{data}");
+    assert_eq!(
+        data["message"],
+        "live tail stopped: an ingest node is shutting down; reconnect to resume"
+    );
+
     // Without --ingest-nodes a query node says what is missing.
     let lonely = Porthole::start("query", dir.path(), &[], &[]).await;
     let response = reqwest::Client::new()
