@@ -273,6 +273,10 @@ pub struct ServeArgs {
     /// guardrails and `/api/v1/alerts/events` read up to 31 days back).
     #[arg(long, env = "PORTHOLE_ALERT_EVENTS_RETENTION", default_value = "90d")]
     pub alert_events_retention: humantime::Duration,
+    /// How long stored snapshots (pods' process lists and redacted environments) are kept;
+    /// the newest 1000 of a tenant at most either way.
+    #[arg(long, env = "PORTHOLE_SNAPSHOT_RETENTION", default_value = "30d")]
+    pub snapshot_retention: humantime::Duration,
     /// TLS certificate chain (PEM) for every listener (OTLP gRPC, OTLP/HTTP, the API and
     /// UI); with --tls-key.
     #[arg(long, env = "PORTHOLE_TLS_CERT", requires = "tls_key")]

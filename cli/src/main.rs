@@ -205,6 +205,10 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         "--rules cannot be used with --tenants: give each tenant its rule directory as \
          `rules:` in the tenants file, so its rules read only its data"
     );
+    anyhow::ensure!(
+        !Duration::from(args.snapshot_retention).is_zero(),
+        "--snapshot-retention must be more than 0s: a snapshot would be deleted as it is stored"
+    );
     let access = match (&tenants, &auth) {
         (Some(tenants), _) => porthole_ingest::Access::Tenants(tenants.clone()),
         (None, Some(auth)) => porthole_ingest::Access::Token(auth.clone()),
@@ -253,7 +257,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     );
     registry.register(
         "porthole_snapshots_pruned",
-        "Stored snapshots deleted past their 30 days, or beyond the newest 1000",
+        "Stored snapshots deleted past --snapshot-retention, or beyond the newest 1000",
         control.pruned.clone(),
     );
     let ingest = if roles.ingest {
@@ -401,6 +405,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 snapshots: porthole_query::SnapshotSource {
                     control: control.clone(),
                     tenant: tenant.clone(),
+                    keep_for: args.snapshot_retention.into(),
                 },
             }));
         }

@@ -45,10 +45,9 @@ const FIND_POLLER: Duration = Duration::from_secs(3);
 const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 /// Snapshot records listed at most.
 const MAX_LISTED: usize = 500;
-/// Stored snapshots are kept this long, and only the newest [`MAX_KEPT`]: they hold the
-/// pods' command lines and environments, which should not outlive the incident by years.
-const KEEP_FOR: Duration = Duration::from_secs(30 * 86_400);
-/// Stored snapshots kept at most (of a tenant, or of the whole store without tenants).
+/// Stored snapshots kept at most (of a tenant, or of the whole store without tenants):
+/// they hold the pods' command lines and environments, which should not outlive the
+/// incident by years. Their age is bounded by [`SnapshotSource::keep_for`].
 const MAX_KEPT: usize = 1000;
 
 type PodKey = (Option<Tenant>, String, String);
@@ -62,7 +61,7 @@ pub struct Control {
     answers: Mutex<HashMap<String, oneshot::Sender<Result<String, String>>>>,
     /// Polls and requests refused over the limits.
     pub refused: Counter,
-    /// Stored snapshots deleted past [`KEEP_FOR`] or beyond [`MAX_KEPT`].
+    /// Stored snapshots deleted past their retention or beyond [`MAX_KEPT`].
     pub pruned: Counter,
     /// Cancelled by [`Control::close`] when the server shuts down.
     closing: tokio_util::sync::CancellationToken,
@@ -285,6 +284,8 @@ impl ControlRpc for ControlService {
 pub struct SnapshotSource {
     pub control: std::sync::Arc<Control>,
     pub tenant: Option<Tenant>,
+    /// How long a stored snapshot is kept (`--snapshot-retention`).
+    pub keep_for: Duration,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -396,7 +397,8 @@ pub(crate) async fn take(
         .put(&name, serde_json::to_vec(&record).expect("serializable"))
         .await?;
     let pruned = &source.control.pruned;
-    if let Err(e) = prune(&store, asked_micros, MAX_KEPT, pruned).await {
+    let oldest_kept = asked_micros - source.keep_for.as_micros() as i64;
+    if let Err(e) = prune(&store, oldest_kept, MAX_KEPT, pruned).await {
         tracing::warn!(error = %e, "snapshots: deleting old ones failed; the next snapshot retries");
     }
     tracing::info!(
@@ -420,15 +422,14 @@ async fn newest_first(store: &StateStore) -> Result<Vec<String>, QueryError> {
     Ok(names)
 }
 
-/// Deletes the stored snapshots taken before `now_micros` - [`KEEP_FOR`], and all but the
-/// newest `max_kept`.
+/// Deletes the stored snapshots taken before `oldest_kept` (µs), and all but the newest
+/// `max_kept`.
 async fn prune(
     store: &StateStore,
-    now_micros: i64,
+    oldest_kept: i64,
     max_kept: usize,
     pruned: &Counter,
 ) -> Result<(), QueryError> {
-    let oldest_kept = now_micros - KEEP_FOR.as_micros() as i64;
     for (newer, name) in newest_first(store).await?.iter().enumerate() {
         let taken = name
             .split_once('-')
@@ -601,15 +602,16 @@ mod tests {
             store.put(&name, b"{}".to_vec()).await.unwrap();
         }
         let pruned = Counter::default();
-        // The 31-day-old one is past its age; of the rest, all fit under a cap of three.
-        prune(&store, now, 3, &pruned).await.unwrap();
+        // Kept 30 days: the 31-day-old one is past its age; the rest fit a cap of three.
+        let oldest_kept = now - 30 * day;
+        prune(&store, oldest_kept, 3, &pruned).await.unwrap();
         let mut left = store.list("").await.unwrap();
         left.sort();
         assert_eq!(left.len(), 3, "{left:?}");
         assert!(left[0].starts_with(&format!("{:016}", now - 3 * day)));
         assert_eq!(pruned.get(), 1);
         // A cap of one keeps the newest alone.
-        prune(&store, now, 1, &pruned).await.unwrap();
+        prune(&store, oldest_kept, 1, &pruned).await.unwrap();
         let left = store.list("").await.unwrap();
         assert_eq!(left.len(), 1);
         assert!(left[0].starts_with(&format!("{:016}", now - day)));

@@ -71,6 +71,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
         snapshots: crate::SnapshotSource {
             control: Default::default(),
             tenant: None,
+            keep_for: std::time::Duration::from_secs(30 * 86_400),
         },
     })
 }

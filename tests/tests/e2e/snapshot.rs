@@ -62,7 +62,25 @@ fn assert_no_secret_values(text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
-    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    // A snapshot stored two hours ago, past a retention of one hour (the default 30 days
+    // would keep it): taking the next one deletes it.
+    let stored_dir = dir.path().join("data/_porthole/snapshots");
+    std::fs::create_dir_all(&stored_dir).unwrap();
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let two_hours_ago = now_micros - 2 * 3_600_000_000;
+    let old = stored_dir.join(format!("{two_hours_ago:016}-{:032x}.json", 7));
+    std::fs::write(&old, "{}").unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--snapshot-retention", "1h"],
+        &[],
+    )
+    .await;
+    assert!(old.exists());
     let collector = collector(
         &dir.path().join("pod"),
         &porthole.grpc_endpoint(),
@@ -95,6 +113,16 @@ async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() 
     );
     assert_eq!(record["requested_by"], "tester");
     assert_no_secret_values(&record.to_string());
+    assert!(
+        !old.exists(),
+        "the snapshot past --snapshot-retention is deleted"
+    );
+    assert_eq!(
+        porthole
+            .counter("porthole_snapshots_pruned_total", &[])
+            .await,
+        1.0
+    );
 
     // Stored: listed and fetched back; the ask is in the server's audit log.
     let id = record["id"].as_str().unwrap();
