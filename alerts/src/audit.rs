@@ -58,6 +58,8 @@ impl Event {
     }
 }
 
+const DAY_MS: i64 = 86_400_000;
+
 fn day_of(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -83,7 +85,6 @@ pub const MIN_KEEP_DAYS: i64 = 31;
 
 /// Deletes the events of the days wholly before `now_ms - keep_days` days; how many.
 pub async fn prune(store: &StateStore, now_ms: i64, keep_days: i64) -> Result<u64, AlertsError> {
-    const DAY_MS: i64 = 86_400_000;
     // Day folders are `YYYY-MM-DD`: text order is time order.
     let oldest_kept = day_of((now_ms.div_euclid(DAY_MS) - keep_days) * DAY_MS);
     let mut deleted = 0;
@@ -107,7 +108,6 @@ pub async fn list(
     end_ms: i64,
     limit: usize,
 ) -> Result<Vec<Event>, AlertsError> {
-    const DAY_MS: i64 = 86_400_000;
     let mut names = Vec::new();
     let mut day = end_ms.div_euclid(DAY_MS);
     // Bounded: at most 31 day folders per listing.
@@ -167,7 +167,6 @@ mod tests {
 
     #[tokio::test]
     async fn events_of_days_past_the_retention_are_deleted_and_the_rest_kept() {
-        const DAY_MS: i64 = 86_400_000;
         let dir = tempfile::tempdir().unwrap();
         let location = porthole_storage::Location::parse(None, dir.path()).unwrap();
         let store = StateStore::open(&location).unwrap();

@@ -30,10 +30,6 @@ use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// How long shutdown waits for a server's open connections to finish, once everything
-/// buffered is committed (Kubernetes kills a pod 30 s after SIGTERM by default).
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     args::init_logging(&cli.log_format);
@@ -246,10 +242,11 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         Some(path) => Some(std::fs::read_to_string(path).context("--auth-token-file")?),
         None => None,
     };
-    // Snapshot requests meet the collectors polling this process here.
-    let control = Arc::new(porthole_query::Control::default());
-    // Ends live-tail streams on shutdown, which would otherwise hold it open for ever.
+    // Ends live-tail streams and collectors' polls on shutdown, which would otherwise
+    // hold it open.
     let closing = tokio_util::sync::CancellationToken::new();
+    // Snapshot requests meet the collectors polling this process here.
+    let control = Arc::new(porthole_query::Control::new(closing.clone()));
     registry.register(
         "porthole_snapshot_requests_refused",
         "Collector polls and snapshot requests refused over their limits",
@@ -497,7 +494,6 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     tracing::info!("shutting down: no new exports; committing what is buffered");
     // Streams and long polls end now, so the servers' graceful shutdowns can finish.
     closing.cancel();
-    control.close();
     stop_compaction.cancel();
     stop_alerts.cancel();
     for alerting in alerting {
@@ -510,12 +506,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         ingest.shutdown().await;
     }
     stop_http.cancel();
-    if tokio::time::timeout(SHUTDOWN_WAIT, http_server)
+    if tokio::time::timeout(porthole_ingest::SHUTDOWN_WAIT, http_server)
         .await
         .is_err()
     {
         tracing::warn!(
-            "the API's connections did not close within {SHUTDOWN_WAIT:?}; exiting anyway"
+            "the API's connections did not close within {:?}; exiting anyway",
+            porthole_ingest::SHUTDOWN_WAIT
         );
     }
     tracing::info!("shutdown complete");

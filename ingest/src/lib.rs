@@ -75,8 +75,10 @@ pub struct Ingest {
     http_state: http::HttpState,
 }
 
-/// How long shutdown waits for the OTLP servers' requests in flight.
-const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long shutdown waits for a server's open connections to finish (the OTLP servers'
+/// here, the API's in `porthole serve`); Kubernetes kills a pod 30 s after SIGTERM by
+/// default.
+pub const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Ingest {
     /// Binds both receivers and starts serving; `extra_grpc` (e.g. the live-tail service)

@@ -15,6 +15,8 @@ use futures::TryStreamExt;
 
 use porthole_storage::{FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema};
 use tantivy::collector::{Count, TopDocs};
+use tantivy::columnar::Column;
+use tantivy::fastfield::FastFieldReaders;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
 use tantivy::schema::{IndexRecordOption, Schema};
@@ -443,19 +445,15 @@ pub async fn search_logs(
                     .map(|a| (boundary, a)),
             );
         }
-        for (timestamp, address) in addresses {
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            let column = |name: &str| {
-                fast.u64(name)
-                    .map_err(|e| QueryError::Internal(e.to_string()))
-            };
+        let docs: Vec<tantivy::DocAddress> = addresses.iter().map(|(_, a)| *a).collect();
+        let record_ids = fast_values(&searcher, &docs, |f| f.u64("record_id"))?;
+        let rows = rows_of(&searcher, &docs)?;
+        for (((timestamp, _), record_id), row) in addresses.into_iter().zip(record_ids).zip(rows) {
             let hit = Hit {
                 timestamp,
-                record_id: column("record_id")?
-                    .first(address.doc_id)
-                    .unwrap_or_default(),
+                record_id,
                 file: file.path.clone(),
-                row: column("row")?.first(address.doc_id).unwrap_or_default(),
+                row,
             };
             if search
                 .cursor
@@ -695,15 +693,8 @@ pub async fn trace_hits(storage: &Arc<Storage>, trace_id: &str) -> Result<Vec<Hi
             .map_err(|e| QueryError::Internal(e.to_string()))?
             .into_iter()
             .collect();
-        let rows = rows_of(&searcher, &docs)?;
-        for (address, row) in docs.iter().zip(rows) {
-            let start = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .i64("timestamp")
-                .map_err(|e| QueryError::Internal(e.to_string()))?
-                .first(address.doc_id)
-                .unwrap_or_default();
+        let starts = fast_values(&searcher, &docs, |f| f.i64("timestamp"))?;
+        for (start, row) in starts.into_iter().zip(rows_of(&searcher, &docs)?) {
             hits.push(Hit {
                 timestamp: start,
                 record_id: 0,
@@ -721,15 +712,31 @@ pub(crate) fn rows_of(
     searcher: &Searcher,
     addresses: &[tantivy::DocAddress],
 ) -> Result<Vec<u64>, QueryError> {
+    fast_values(searcher, addresses, |f| f.u64("row"))
+}
+
+/// One fast field's value for each document (the default where a document has none),
+/// the column opened once per segment, not once per document.
+fn fast_values<T>(
+    searcher: &Searcher,
+    addresses: &[tantivy::DocAddress],
+    open: impl Fn(&FastFieldReaders) -> tantivy::Result<Column<T>>,
+) -> Result<Vec<T>, QueryError>
+where
+    T: PartialOrd + Copy + std::fmt::Debug + Default + Send + Sync + 'static,
+{
+    let mut columns: Vec<Option<Column<T>>> = vec![None; searcher.segment_readers().len()];
     addresses
         .iter()
         .map(|address| {
-            let rows = searcher
-                .segment_reader(address.segment_ord)
-                .fast_fields()
-                .u64("row")
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
-            Ok(rows.first(address.doc_id).unwrap_or_default())
+            let column = match &mut columns[address.segment_ord as usize] {
+                Some(column) => column,
+                slot => slot.insert(
+                    open(searcher.segment_reader(address.segment_ord).fast_fields())
+                        .map_err(|e| QueryError::Internal(e.to_string()))?,
+                ),
+            };
+            Ok(column.first(address.doc_id).unwrap_or_default())
         })
         .collect()
 }

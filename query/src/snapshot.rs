@@ -63,7 +63,7 @@ pub struct Control {
     pub refused: Counter,
     /// Stored snapshots deleted past their retention or beyond [`MAX_KEPT`].
     pub pruned: Counter,
-    /// Cancelled by [`Control::close`] when the server shuts down.
+    /// Cancelled when the server shuts down (see [`Control::new`]).
     closing: tokio_util::sync::CancellationToken,
 }
 
@@ -76,6 +76,16 @@ pub enum Asked {
 }
 
 impl Control {
+    /// Every poll, and every one to come, ends at once when `closing` is cancelled (the
+    /// server shutting down): a poll may wait 25 s, which would hold the gRPC server's
+    /// graceful shutdown that long.
+    pub fn new(closing: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            closing,
+            ..Self::default()
+        }
+    }
+
     fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<PodKey, Vec<oneshot::Sender<String>>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -118,12 +128,6 @@ impl Control {
             },
             _ = self.closing.cancelled() => Ok(None),
         }
-    }
-
-    /// Ends every poll at once, and the ones to come: a poll may wait 25 s, which would
-    /// hold the gRPC server's graceful shutdown that long.
-    pub fn close(&self) {
-        self.closing.cancel();
     }
 
     fn answer(&self, request_id: &str, result: Result<String, String>) {

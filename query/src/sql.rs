@@ -50,8 +50,7 @@ pub struct SqlResult {
 fn ensure_read_only(sql: &str) -> Result<(), QueryError> {
     let bad = |e: String| QueryError::BadRequest(format!("SQL: {e}"));
     crate::nesting::check_sql_text(sql).map_err(bad)?;
-    let statements =
-        DFParser::parse_sql(sql).map_err(|e| QueryError::BadRequest(format!("SQL: {e}")))?;
+    let statements = DFParser::parse_sql(sql).map_err(|e| bad(e.to_string()))?;
     match statements.len() {
         0 => return Err(QueryError::BadRequest("SQL: empty statement".into())),
         1 => {}
