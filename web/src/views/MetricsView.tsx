@@ -4,10 +4,11 @@ import { useEffect, useMemo, useState } from "react";
 import uPlot from "uplot";
 import { api, qs } from "../api";
 import { Chart } from "../components/Chart";
+import { LinkList } from "../components/LinkList";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
 import { seriesLabel } from "../format";
-import { linkClick, navigate } from "../router";
+import { navigate } from "../router";
 import { metricsQuery, parseMetrics, type MetricsState } from "../state";
 import { metricsStepSeconds } from "../step";
 import { resolveRange, toRfc3339 } from "../time";
@@ -100,26 +101,14 @@ export function MetricsView({ params }: { params: URLSearchParams }) {
       </form>
       <Loading when={result.loading} what="series" />
       {!state.query.trim() && names.data && (
-        <div className="metric-picker" data-testid="metric-picker">
-          {names.data.data.length === 0 ? (
-            <p className="empty">No metrics stored yet.</p>
-          ) : (
-            <p>
-              <span className="hint">Metrics stored: </span>
-              {names.data.data.slice(0, MAX_LISTED).map((n, i) => (
-                <span key={n}>
-                  {i > 0 && " · "}
-                  <a href={`/graph${metricsQuery({ ...state, query: n })}`} onClick={linkClick} data-testid="metric-link">
-                    {n}
-                  </a>
-                </span>
-              ))}
-              {names.data.data.length > MAX_LISTED && (
-                <span className="hint"> · and {names.data.data.length - MAX_LISTED} more (the query box suggests them)</span>
-              )}
-            </p>
-          )}
-        </div>
+        <LinkList
+          testId="metric-picker"
+          linkTestId="metric-link"
+          label="Metrics stored: "
+          empty="No metrics stored yet."
+          links={names.data.data.slice(0, MAX_LISTED).map((n) => ({ text: n, href: `/graph${metricsQuery({ ...state, query: n })}` }))}
+          more={names.data.data.length > MAX_LISTED ? `and ${names.data.data.length - MAX_LISTED} more (the query box suggests them)` : undefined}
+        />
       )}
       {result.data && (
         <p className="summary">

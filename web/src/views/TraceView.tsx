@@ -13,6 +13,13 @@ import { buildWaterfall } from "../waterfall";
 /** A bar ending past this fraction of the track has its duration inside its end, not after it. */
 const LABEL_INSIDE_AFTER = 0.85;
 
+/** Where the duration of a bar ending at `end` (a fraction of the track) is drawn. */
+function durationPlacement(end: number): { className: string; style: { left: string } | { right: string } } {
+  return end > LABEL_INSIDE_AFTER
+    ? { className: "wf-duration inside", style: { right: `${(1 - end) * 100}%` } }
+    : { className: "wf-duration", style: { left: `${end * 100}%` } };
+}
+
 export function TraceView({ traceId, params }: { traceId: string; params: URLSearchParams }) {
   const state = parseTrace(params);
   const trace = useRequest<{ trace_id: string; spans: Span[]; span_count: number; truncated: boolean }>(traceId, (signal) =>
@@ -89,14 +96,7 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
                     style={{ left: `${row.offset * 100}%`, width: `max(${row.width * 100}%, 2px)` }}
                     title={formatDuration(row.span.duration_ns)}
                   />
-                  <span
-                    className={`wf-duration${row.offset + row.width > LABEL_INSIDE_AFTER ? " inside" : ""}`}
-                    style={
-                      row.offset + row.width > LABEL_INSIDE_AFTER
-                        ? { right: `${(1 - row.offset - row.width) * 100}%` }
-                        : { left: `${(row.offset + row.width) * 100}%` }
-                    }
-                  >
+                  <span {...durationPlacement(row.offset + row.width)}>
                     {formatDuration(row.span.duration_ns)}
                   </span>
                 </div>

@@ -4,6 +4,7 @@
 
 import { useEffect, useState } from "react";
 import { api, qs, sql } from "../api";
+import { LinkList } from "../components/LinkList";
 import { SearchRow } from "../components/SearchRow";
 import { ErrorNote, Loading } from "../components/Status";
 import { formatTimestamp } from "../format";
@@ -122,23 +123,13 @@ export function VersionsView({ params }: { params: URLSearchParams }) {
       </form>
       <Loading when={result.loading} what="versions" />
       {!state.service && services.data && (
-        <div className="service-picker" data-testid="service-picker">
-          {services.data.length === 0 ? (
-            <p className="empty">No service logged or traced in the last {state.since}.</p>
-          ) : (
-            <p>
-              <span className="hint">Services in the last {state.since}: </span>
-              {services.data.map((s, i) => (
-                <span key={s}>
-                  {i > 0 && " · "}
-                  <a href={`/versions${versionsQuery(s, state.since)}`} onClick={linkClick} data-testid="service-link">
-                    {s}
-                  </a>
-                </span>
-              ))}
-            </p>
-          )}
-        </div>
+        <LinkList
+          testId="service-picker"
+          linkTestId="service-link"
+          label={`Services in the last ${state.since}: `}
+          empty={`No service logged or traced in the last ${state.since}.`}
+          links={services.data.map((s) => ({ text: s, href: `/versions${versionsQuery(s, state.since)}` }))}
+        />
       )}
       <ErrorNote message={state.service ? null : services.error} testId="services-error" />
       {data && data.versions.length === 0 && <p className="empty">No versions of {data.service} in this range.</p>}
