@@ -182,6 +182,15 @@ pub struct ServeArgs {
     /// UNAVAILABLE. Bounds decoding memory to about this times --max-request-bytes.
     #[arg(long, env = "PORTHOLE_MAX_INFLIGHT_REQUESTS", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inflight_requests: u32,
+    /// Open connections per listener (OTLP gRPC, OTLP HTTP, API), at most; past it new
+    /// connections are closed at once, counted in porthole_connections_refused_total.
+    /// Every collector holds one gRPC connection to an ingest node.
+    #[arg(long, env = "PORTHOLE_MAX_CONNECTIONS", default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// A connection must send each request's head (request line and headers) within this
+    /// long, or be closed; an idle HTTP/1 keep-alive connection is closed after as long.
+    #[arg(long, env = "PORTHOLE_HEADER_TIMEOUT", default_value = "30s", value_parser = nonzero_duration)]
+    pub header_timeout: humantime::Duration,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,
@@ -367,6 +376,14 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+fn nonzero_duration(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if std::time::Duration::from(duration).is_zero() {
+        return Err("must be more than 0s".into());
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]

@@ -257,6 +257,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         "Stored snapshots deleted past --snapshot-retention, or beyond the newest 1000",
         control.pruned.clone(),
     );
+    let connections = porthole_net::Limits {
+        max_connections: args.max_connections as usize,
+        header_timeout: args.header_timeout.into(),
+    };
+    let connection_metrics =
+        porthole_net::ConnectionMetrics::register(registry.sub_registry_with_prefix("porthole"));
+    let http_gate = porthole_net::Gate::new("http", connections, &connection_metrics);
     let ingest = if roles.ingest {
         let config = IngestConfig {
             otlp_grpc_addr: args.otlp_grpc_addr,
@@ -271,6 +278,8 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             },
             access: access.clone(),
             tls: tls.clone(),
+            connections,
+            connection_metrics: connection_metrics.clone(),
         };
         Some(
             Ingest::start(config, stores.clone(), &mut registry, {
@@ -466,17 +475,15 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             .into_response()
     });
     let stop_http = tokio_util::sync::CancellationToken::new();
+    let stopped = stop_http.clone().cancelled_owned();
     let http_server = match &tls {
-        Some(tls) => tokio::spawn(
-            axum::serve(tls.api_listener(http_listener)?, http)
-                .with_graceful_shutdown(stop_http.clone().cancelled_owned())
-                .into_future(),
-        ),
-        None => tokio::spawn(
-            axum::serve(http_listener, http)
-                .with_graceful_shutdown(stop_http.clone().cancelled_owned())
-                .into_future(),
-        ),
+        Some(tls) => tokio::spawn(porthole_net::serve(
+            tls.api_listener(http_listener)?,
+            http_gate,
+            http,
+            stopped,
+        )),
+        None => tokio::spawn(porthole_net::serve(http_listener, http_gate, http, stopped)),
     };
     // One machine-readable line so scripts and tests learn the bound ports (port 0 works).
     let address = |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string());

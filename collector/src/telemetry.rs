@@ -48,12 +48,15 @@ pub struct CollectorMetrics {
     /// 0 while the last attempt to reach ingest failed, else 1; `/healthz` stays 200
     /// (a restart would not help), but the state is visible here.
     pub ingest_reachable: Gauge,
+    /// The OTLP receivers' and this port's connections.
+    pub connections: porthole_net::ConnectionMetrics,
 }
 
 impl CollectorMetrics {
     pub fn new() -> Arc<CollectorMetrics> {
         let mut registry = Registry::with_prefix("porthole_collector");
         let metrics = CollectorMetrics {
+            connections: porthole_net::ConnectionMetrics::default(),
             lines_read: Counter::default(),
             bytes_read: Counter::default(),
             lines_truncated: Counter::default(),
@@ -166,8 +169,10 @@ impl CollectorMetrics {
             "1 unless the last attempt to reach ingest failed (it is being retried)",
             metrics.ingest_reachable.clone(),
         );
+        let connections = porthole_net::ConnectionMetrics::register(r);
         Arc::new(CollectorMetrics {
             registry,
+            connections,
             ..metrics
         })
     }
@@ -242,14 +247,23 @@ pub async fn serve(
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let gate = porthole_net::Gate::new("http", collector_limits(), &metrics.connections);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(HttpState { metrics, ready });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    porthole_net::serve(listener, gate, app, shutdown.cancelled_owned()).await;
+    Ok(())
+}
+
+/// Each of the collector's listeners: its pod's containers, kubelet probes and a
+/// Prometheus scraper connect to it, never thousands.
+pub fn collector_limits() -> porthole_net::Limits {
+    porthole_net::Limits {
+        max_connections: 256,
+        header_timeout: std::time::Duration::from_secs(30),
+    }
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {

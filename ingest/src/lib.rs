@@ -49,6 +49,11 @@ pub struct IngestConfig {
     /// When set, both receivers speak TLS only (and ask for client certificates when it
     /// has a client CA).
     pub tls: Option<tls::Tls>,
+    /// Each receiver's open connections and request-head deadline.
+    pub connections: porthole_net::Limits,
+    /// Where the receivers count their connections (registered by the caller, who counts
+    /// the API's there too).
+    pub connection_metrics: porthole_net::ConnectionMetrics,
 }
 
 impl Default for IngestConfig {
@@ -61,6 +66,11 @@ impl Default for IngestConfig {
             batch: BatchConfig::default(),
             access: Access::Open,
             tls: None,
+            connections: porthole_net::Limits {
+                max_connections: 4096,
+                header_timeout: std::time::Duration::from_secs(30),
+            },
+            connection_metrics: porthole_net::ConnectionMetrics::default(),
         }
     }
 }
@@ -90,6 +100,10 @@ impl Ingest {
         extra_grpc: tonic::service::RoutesBuilder,
     ) -> std::io::Result<Self> {
         let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
+        let gate = |listener| {
+            porthole_net::Gate::new(listener, config.connections, &config.connection_metrics)
+        };
+        let (grpc_gate, http_gate) = (gate("otlp_grpc"), gate("otlp_http"));
         let batcher = batcher::Batcher::start(config.batch.clone(), stores, metrics.clone());
         let pipeline = pipeline::Pipeline {
             batcher: batcher.clone(),
@@ -107,7 +121,7 @@ impl Ingest {
         let grpc_access = config.access.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
-        let mut builder = tonic::transport::Server::builder();
+        let mut builder = porthole_net::grpc_server();
         if let Some(tls) = &config.tls {
             builder = builder
                 .tls_config(tls.grpc_config())
@@ -122,7 +136,7 @@ impl Ingest {
                 })
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(grpc_listener),
+                    grpc_gate.incoming(grpc_listener),
                     stop.cancelled_owned(),
                 )
                 .await;
@@ -144,21 +158,15 @@ impl Ingest {
             None => (Some(http_listener), None),
         };
         let http_server = tokio::spawn(async move {
-            let served = match (plain_listener, tls_listener) {
+            let stopped = stop.cancelled_owned();
+            match (plain_listener, tls_listener) {
                 (_, Some(listener)) => {
-                    axum::serve(listener, http_routes)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
+                    porthole_net::serve(listener, http_gate, http_routes, stopped).await
                 }
                 (Some(listener), None) => {
-                    axum::serve(listener, http_routes)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
+                    porthole_net::serve(listener, http_gate, http_routes, stopped).await
                 }
                 (None, None) => unreachable!("one listener is made above"),
-            };
-            if let Err(e) = served {
-                tracing::error!(error = %e, "OTLP HTTP server stopped");
             }
         });
 

@@ -210,7 +210,12 @@ pub async fn start(
             })?;
         tracing::info!(%addr, "OTLP gRPC receiver listening");
         let limit = config.max_request_bytes;
-        let server = tonic::transport::Server::builder()
+        let gate = porthole_net::Gate::new(
+            "otlp_grpc",
+            crate::telemetry::collector_limits(),
+            &receiver.metrics.connections,
+        );
+        let server = porthole_net::grpc_server()
             .add_service(
                 LogsServiceServer::new(receiver.clone())
                     .accept_compressed(CompressionEncoding::Gzip)
@@ -232,10 +237,7 @@ pub async fn start(
         let stop = stop.clone();
         tasks.push(Box::pin(async move {
             server
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener),
-                    stop.cancelled_owned(),
-                )
+                .serve_with_incoming_shutdown(gate.incoming(listener), stop.cancelled_owned())
                 .await
                 .map_err(|e| CollectorError::Listen {
                     what: "otlp.grpc_addr",
@@ -267,16 +269,16 @@ pub async fn start(
             )
             .layer(axum::extract::DefaultBodyLimit::max(
                 config.max_request_bytes,
-            ))
-            .with_state(receiver);
+            ));
+        let gate = porthole_net::Gate::new(
+            "otlp_http",
+            crate::telemetry::collector_limits(),
+            &receiver.metrics.connections,
+        );
+        let app = app.with_state(receiver);
         tasks.push(Box::pin(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .map_err(|error| CollectorError::Listen {
-                    what: "otlp.http_addr",
-                    error,
-                })
+            porthole_net::serve(listener, gate, app, stop.cancelled_owned()).await;
+            Ok(())
         }));
     }
     Ok(tasks)

@@ -581,3 +581,53 @@ async fn collector_scrapes_a_prometheus_endpoint_into_the_metrics_table() {
     assert_eq!(accepted[0]["metric_type"], "sum", "{accepted:?}");
     assert_eq!(accepted[0]["is_monotonic"], true);
 }
+
+/// The sidecar's listeners are bounded too: a container that opens connections without
+/// end gets the 257th closed (counted), and the receiver serves again once they go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collectors_receiver_caps_its_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "otlp: {grpc_addr: 127.0.0.1:0, http_addr: 127.0.0.1:0}\n",
+    );
+    let collector = Collector::start(&config, &[]).await;
+    for (listener, addr) in [
+        ("otlp_http", collector.otlp_http.unwrap()),
+        ("otlp_grpc", collector.otlp_grpc.unwrap()),
+    ] {
+        let mut held = Vec::new();
+        for _ in 0..256 {
+            held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::io::AsyncReadExt::read_to_end(&mut refused, &mut answer);
+        let closed = tokio::time::timeout(Duration::from_secs(20), read).await;
+        assert!(
+            closed.is_ok(),
+            "{listener}: the 257th connection stays open"
+        );
+        let label = format!("listener=\"{listener}\"");
+        assert_eq!(
+            collector
+                .metric("porthole_collector_connections_refused_total", &label)
+                .await,
+            1.0,
+            "{listener}"
+        );
+        drop(held);
+    }
+    let body = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": "after the flood"}}]}]}]});
+    let url = format!("http://{}/v1/logs", collector.otlp_http.unwrap());
+    wait_for("the receiver serves again", Duration::from_secs(20), || {
+        let (url, body) = (url.clone(), body.clone());
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await;
+            (response.ok()?.status() == 200).then_some(())
+        }
+    })
+    .await;
+}

@@ -107,3 +107,100 @@ async fn requests_past_the_inflight_limit_are_refused_before_their_body_is_read(
             >= 1.0
     );
 }
+
+/// What the server sends on `stream` until it closes it (a reset counts as closed).
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer));
+    match read.await.expect("the server closed the connection") {
+        Ok(_) => answer,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => answer,
+        Err(e) => panic!("reading: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_listener_caps_its_connections_and_closes_the_ones_that_send_no_request() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = Porthole::refused("serve", dir.path(), &["--header-timeout", "0s"]);
+    assert!(stderr.contains("must be more than 0s"), "{stderr}");
+    let porthole = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--max-connections", "3", "--header-timeout", "2s"],
+        &[],
+    )
+    .await;
+    let listeners = [
+        ("otlp_grpc", porthole.otlp_grpc, &b"PRI * HTTP/2.0\r\n"[..]),
+        (
+            "otlp_http",
+            porthole.otlp_http,
+            b"POST /v1/logs HTTP/1.1\r\nHost: x\r\n",
+        ),
+        (
+            "http",
+            porthole.http,
+            b"GET /api/v1/services HTTP/1.1\r\nHost: x\r\n",
+        ),
+    ];
+    for (listener, addr, opening) in listeners {
+        // Three connections fill the listener: two say nothing, one starts a request (the
+        // HTTP/2 preface, a request head) and never finishes it.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        held[2].write_all(opening).await.unwrap();
+        let mut fourth = TcpStream::connect(addr).await.unwrap();
+        assert!(until_closed(&mut fourth).await.is_empty(), "{listener}");
+        // The server closes all three once --header-timeout has passed (an HTTP/2 server
+        // sends its settings first, so the gRPC ones may have read those).
+        for stream in &mut held {
+            until_closed(stream).await;
+        }
+        let label = format!("listener=\"{listener}\"");
+        let refused = porthole
+            .counter("porthole_connections_refused_total", &[&label])
+            .await;
+        let timed_out = porthole
+            .counter("porthole_connections_timed_out_total", &[&label])
+            .await;
+        assert_eq!((refused, timed_out), (1.0, 3.0), "{listener}");
+    }
+    // No connection is left but the one reading /metrics (the server sees the earlier
+    // readers' connections close a moment after they do).
+    crate::harness::wait_for("one connection open", Duration::from_secs(10), || async {
+        (porthole.counter("porthole_connections_open", &[]).await == 1.0).then_some(())
+    })
+    .await;
+
+    // A request head past 32 KiB gets 431; the listeners serve whole requests as before.
+    let response = reqwest::Client::new()
+        .get(porthole.url("/api/v1/services"))
+        .header("x-padding", "a".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    client
+        .export(export_request(&bodies("after-grpc", 3)))
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/logs"))
+        .header("content-type", "application/x-protobuf")
+        .body(export_request(&bodies("after-http", 3)).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let stored = stored_bodies(dir.path().to_str().unwrap(), &[]);
+    assert_eq!(stored.len(), 6, "{stored:?}");
+}
