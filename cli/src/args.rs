@@ -188,9 +188,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTHOLE_MAX_CONNECTIONS", default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// A connection must send each request's head (request line and headers) within this
-    /// long, or be closed; an idle HTTP/1 keep-alive connection is closed after as long.
-    #[arg(long, env = "PORTHOLE_HEADER_TIMEOUT", default_value = "30s", value_parser = nonzero_duration)]
-    pub header_timeout: humantime::Duration,
+    /// long, or be closed, and an export its body within as long again (past it: 408 /
+    /// DEADLINE_EXCEEDED); an idle HTTP/1 keep-alive connection is closed after as long.
+    #[arg(long, env = "PORTHOLE_READ_TIMEOUT", default_value = "30s", value_parser = nonzero_duration)]
+    pub read_timeout: humantime::Duration,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,

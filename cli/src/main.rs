@@ -259,7 +259,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     );
     let connections = porthole_net::Limits {
         max_connections: args.max_connections as usize,
-        header_timeout: args.header_timeout.into(),
+        header_timeout: args.read_timeout.into(),
     };
     let connection_metrics =
         porthole_net::ConnectionMetrics::register(registry.sub_registry_with_prefix("porthole"));

@@ -27,6 +27,10 @@ pub enum IngestError {
     StorageUnavailable,
     #[error("server is shutting down, retry on another node")]
     ShuttingDown,
+    /// The body did not arrive within `--read-timeout` after the head: a sender that
+    /// trickles an export would hold an in-flight slot.
+    #[error("the request body did not arrive within {after:?}")]
+    TimedOut { after: Duration },
     /// No bearer token, or the wrong one (`--auth-token-file`, `--tenants`).
     #[error("missing or wrong bearer token")]
     Unauthenticated,
@@ -49,6 +53,7 @@ impl IngestError {
                 Code::ResourceExhausted
             }
             IngestError::Unauthenticated => Code::Unauthenticated,
+            IngestError::TimedOut { .. } => Code::DeadlineExceeded,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
             | IngestError::ShuttingDown => Code::Unavailable,
@@ -62,6 +67,7 @@ impl IngestError {
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Unauthenticated => StatusCode::UNAUTHORIZED,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
             IngestError::Overloaded
             | IngestError::StorageUnavailable
             | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +92,7 @@ impl IngestError {
             IngestError::ShuttingDown => "shutting_down",
             IngestError::Unauthenticated => "unauthenticated",
             IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::TimedOut { .. } => "timed_out",
         }
     }
 }
@@ -125,6 +132,13 @@ mod tests {
             (IngestError::Overloaded, Code::Unavailable, 503),
             (IngestError::StorageUnavailable, Code::Unavailable, 503),
             (IngestError::Unauthenticated, Code::Unauthenticated, 401),
+            (
+                IngestError::TimedOut {
+                    after: Duration::from_secs(1),
+                },
+                Code::DeadlineExceeded,
+                408,
+            ),
             (
                 IngestError::RateLimited {
                     tenant: "a".into(),

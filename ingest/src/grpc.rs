@@ -1,6 +1,9 @@
 //! OTLP over gRPC: the Logs, Trace and Metrics services on one port.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
 use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
@@ -113,11 +116,14 @@ pub fn router(
 /// on: an undecodable body is INVALID_ARGUMENT (drop, don't retry), not INTERNAL; an
 /// over-limit one is RESOURCE_EXHAUSTED, not OUT_OF_RANGE. Porthole's own handlers never
 /// answer INTERNAL or OUT_OF_RANGE, so every such status here came from the codec; the
-/// handlers never saw these requests, so they are counted here.
+/// handlers never saw these requests, so they are counted here. An export's body must
+/// arrive within `read_timeout` (DEADLINE_EXCEEDED past it), so a sender that trickles
+/// one holds its in-flight slot no longer.
 #[derive(Clone)]
 pub struct AdmissionLayer {
     pub metrics: Arc<IngestMetrics>,
     pub inflight: Arc<Semaphore>,
+    pub read_timeout: Duration,
     /// Exports without a valid token are refused UNAUTHENTICATED; with tenants, the
     /// caller's [`Tenant`] goes into the request's extensions.
     pub access: Access,
@@ -130,6 +136,7 @@ impl<S> tower::Layer<S> for AdmissionLayer {
             inner,
             metrics: self.metrics.clone(),
             inflight: self.inflight.clone(),
+            read_timeout: self.read_timeout,
             access: self.access.clone(),
         }
     }
@@ -140,12 +147,13 @@ pub struct Admission<S> {
     inner: S,
     metrics: Arc<IngestMetrics>,
     inflight: Arc<Semaphore>,
+    read_timeout: Duration,
     access: Access,
 }
 
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Admission<S>
+impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Admission<S>
 where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
     ResBody: Default + Send + 'static,
     S::Error: Send + 'static,
@@ -158,7 +166,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         let signal = signal_of_path(request.uri().path());
         let metrics = self.metrics.clone();
         let refuse = |error: IngestError| -> Self::Future {
@@ -185,6 +193,10 @@ where
             },
             None => None,
         };
+        if signal.is_some() {
+            let after = self.read_timeout;
+            request = request.map(|body| tonic::body::Body::new(Deadline::new(body, after)));
+        }
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
@@ -199,6 +211,13 @@ where
                     tonic::Code::ResourceExhausted,
                     IngestError::TooLarge { limit: 0 },
                 ),
+                // Only [`Deadline`] answers this.
+                Some(b"4") => (
+                    tonic::Code::DeadlineExceeded,
+                    IngestError::TimedOut {
+                        after: Duration::ZERO,
+                    },
+                ),
                 _ => return Ok(response),
             };
             headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
@@ -212,6 +231,57 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// A request body that fails with DEADLINE_EXCEEDED once `after` has passed before its
+/// end.
+struct Deadline {
+    body: tonic::body::Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    after: Duration,
+    expired: bool,
+}
+
+impl Deadline {
+    fn new(body: tonic::body::Body, after: Duration) -> Self {
+        Self {
+            body,
+            deadline: Box::pin(tokio::time::sleep(after)),
+            after,
+            expired: false,
+        }
+    }
+}
+
+impl http_body::Body for Deadline {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
+                this.expired = true;
+                let error = IngestError::TimedOut { after: this.after };
+                Poll::Ready(Some(Err(Status::from(error))))
+            }
+            polled => polled,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.expired || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

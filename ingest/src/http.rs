@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -33,6 +34,8 @@ pub(crate) struct HttpState {
     pub(crate) max_request_bytes: usize,
     pub(crate) inflight: Arc<Semaphore>,
     pub(crate) access: Access,
+    /// A body must arrive within this long of its head.
+    pub(crate) read_timeout: Duration,
 }
 
 pub(crate) fn router(state: HttpState) -> Router {
@@ -77,7 +80,7 @@ async fn export<E: OtlpExport>(
         Ok(encoding) => encoding,
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
     };
-    let bytes = match read_body(&headers, body, state.max_request_bytes).await {
+    let bytes = match read_body(&headers, body, state.max_request_bytes, state.read_timeout).await {
         Ok(bytes) => bytes,
         Err(error) => return reject::<E>(&state, error, encoding, 0),
     };
@@ -121,8 +124,13 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
 
 /// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
 /// neither a large body nor a small gzip bomb can use more memory than the limit.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
-    let raw = read_raw(body, limit).await?;
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, IngestError> {
+    let raw = read_raw(body, limit, timeout).await?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -147,8 +155,18 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     }
 }
 
-/// Reads at most `limit` bytes of a body, as sent (still compressed).
-pub(crate) async fn read_raw(body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
+/// Reads at most `limit` bytes of a body, as sent (still compressed), within `timeout`.
+pub(crate) async fn read_raw(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, IngestError> {
+    tokio::time::timeout(timeout, read_limited(body, limit))
+        .await
+        .map_err(|_| IngestError::TimedOut { after: timeout })?
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
     let mut body = body.into_data_stream();
     let mut raw = Vec::new();
     let mut seen = 0usize;

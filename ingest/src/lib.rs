@@ -104,6 +104,8 @@ impl Ingest {
             porthole_net::Gate::new(listener, config.connections, &config.connection_metrics)
         };
         let (grpc_gate, http_gate) = (gate("otlp_grpc"), gate("otlp_http"));
+        // A body gets as long after its head as the head had.
+        let read_timeout = config.connections.header_timeout;
         let batcher = batcher::Batcher::start(config.batch.clone(), stores, metrics.clone());
         let pipeline = pipeline::Pipeline {
             batcher: batcher.clone(),
@@ -132,6 +134,7 @@ impl Ingest {
                 .layer(grpc::AdmissionLayer {
                     metrics,
                     inflight: grpc_inflight,
+                    read_timeout,
                     access: grpc_access,
                 })
                 .add_routes(grpc_routes)
@@ -150,6 +153,7 @@ impl Ingest {
             max_request_bytes: config.max_request_bytes,
             inflight,
             access: config.access.clone(),
+            read_timeout,
         };
         let http_routes = http::router(http_state.clone());
         let stop = stop_accepting.clone();

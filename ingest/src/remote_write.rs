@@ -169,7 +169,7 @@ pub(crate) async fn write(
                 value: encoding,
             });
         }
-        let raw = read_raw(body, limit).await?;
+        let raw = read_raw(body, limit, state.read_timeout).await?;
         let wire = raw.len();
         let size = snap::raw::decompress_len(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
