@@ -192,6 +192,15 @@ pub struct ServeArgs {
     /// DEADLINE_EXCEEDED); an idle HTTP/1 keep-alive connection is closed after as long.
     #[arg(long, env = "PORTHOLE_READ_TIMEOUT", default_value = "30s", value_parser = nonzero_duration)]
     pub read_timeout: humantime::Duration,
+    /// API queries (searches, traces, SQL, PromQL) running at once on this node, at most;
+    /// more wait for a slot (see --max-queued-queries). Each has its own memory bound, so
+    /// this bounds what they hold together. Live tails and snapshot requests are not counted.
+    #[arg(long, env = "PORTHOLE_MAX_CONCURRENT_QUERIES", default_value = "8", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_queries: u32,
+    /// Queries waiting for a slot, at most; past it a query gets 503 + Retry-After at once
+    /// (porthole_api_queries_refused_total).
+    #[arg(long, env = "PORTHOLE_MAX_QUEUED_QUERIES", default_value = "64")]
+    pub max_queued_queries: u32,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,

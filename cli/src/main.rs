@@ -218,6 +218,13 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let compaction_metrics = compactor::CompactionMetrics::register(&mut registry);
     let prom_metrics = porthole_query::promql::PromMetrics::register(&mut registry);
     let request_metrics = porthole_query::RequestMetrics::register(&mut registry);
+    // One SQL memory pool for the process, every tenant's queries included.
+    let sql_limits = porthole_query::SqlLimits::default();
+    let query_slots = porthole_query::QuerySlots::new(
+        args.max_concurrent_queries as usize,
+        args.max_queued_queries as usize,
+        &mut registry,
+    );
     let alert_metrics = porthole_alerts::AlertMetrics::register(&mut registry);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -404,7 +411,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             };
             api = api.merge(porthole_query::router(porthole_query::QueryState {
                 storage,
-                sql_limits: Default::default(),
+                sql_limits: sql_limits.clone(),
                 prom_limits: prom_limits.clone(),
                 prom_metrics: prom_metrics.clone(),
                 tail,
@@ -413,6 +420,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                     tenant: tenant.clone(),
                     keep_for: args.snapshot_retention.into(),
                 },
+                slots: query_slots.clone(),
             }));
         }
         // Only a query node has API routes (axum refuses a route layer over none).

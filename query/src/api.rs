@@ -38,6 +38,8 @@ pub struct QueryState {
     pub prom_metrics: crate::promql::PromMetrics,
     pub tail: TailSource,
     pub snapshots: crate::snapshot::SnapshotSource,
+    /// How many queries run at once, for the whole process.
+    pub slots: crate::admission::QuerySlots,
 }
 
 pub fn router(state: QueryState) -> Router {
@@ -46,15 +48,24 @@ pub fn router(state: QueryState) -> Router {
         state.prom_limits.clone(),
         state.prom_metrics.clone(),
     );
-    Router::new()
+    // The routes that do this node's work take a query slot; a tail or a snapshot request
+    // waits on the world and takes none.
+    let queries = Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))
-        .route("/api/v1/logs/tail", get(logs_tail))
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/versions", get(crate::versions::versions))
         .route("/api/v1/inventory", get(crate::inventory::inventory))
+        .with_state(state.clone())
+        .merge(metrics)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.slots.clone(),
+            crate::admission::QuerySlots::admit,
+        ));
+    Router::new()
+        .route("/api/v1/logs/tail", get(logs_tail))
         .route(
             "/api/v1/snapshots",
             get(crate::snapshot::list).post(crate::snapshot::take),
@@ -62,7 +73,7 @@ pub fn router(state: QueryState) -> Router {
         .route("/api/v1/snapshots/{id}", get(crate::snapshot::get))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
-        .merge(metrics)
+        .merge(queries)
         // A bug in one query answers that query with a 500, never a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             QueryError::Internal("handler panicked".into()).into_response()

@@ -357,7 +357,7 @@ async fn latest_reports(
     );
     let limits = SqlLimits {
         max_rows: MAX_PODS,
-        ..SqlLimits::default()
+        ..state.sql_limits.clone()
     };
     let result = crate::sql::run_sql(&state.storage, &sql, &limits).await?;
     let reports = result
@@ -398,7 +398,7 @@ async fn pod_health(state: &QueryState, start: i64, end: i64) -> Result<Health, 
     );
     let limits = SqlLimits {
         max_rows: MAX_PODS,
-        ..SqlLimits::default()
+        ..state.sql_limits.clone()
     };
     let result = crate::sql::run_sql(&state.storage, &sql, &limits).await?;
     Ok(result

@@ -8,6 +8,7 @@
 //! and every error, onto HTTP in one place. [`nesting`] bounds how deeply any query may
 //! nest before a parser sees it.
 
+mod admission;
 mod api;
 mod inventory;
 mod nesting;
@@ -27,6 +28,7 @@ mod versions;
 #[cfg(test)]
 mod tests;
 
+pub use admission::QuerySlots;
 pub use api::{QueryState, router};
 pub use nesting::THREAD_STACK_BYTES;
 pub use requests::RequestMetrics;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deltalake::datafusion::error::DataFusionError;
-use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::{DFParser, Statement};
 use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -18,22 +18,38 @@ use crate::QueryError;
 #[derive(Clone, Debug)]
 pub struct SqlLimits {
     pub timeout: Duration,
-    pub memory_bytes: usize,
     pub max_rows: usize,
     /// Bytes of result rows (as Arrow holds them) one answer may carry; past them the
     /// answer is cut like one past `max_rows`. DataFusion's memory pool counts what its
     /// operators hold, not the batches a plain scan hands back.
     pub max_result_bytes: usize,
+    /// One memory pool of `memory_bytes` that every SQL query made with these limits (or
+    /// their clones) shares, so queries running together hold that much at most, not that
+    /// much each.
+    pub(crate) memory_bytes: usize,
+    pub(crate) runtime: Arc<RuntimeEnv>,
+}
+
+impl SqlLimits {
+    pub fn new(memory_bytes: usize) -> Self {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_bytes, 1.0)
+            .build_arc()
+            .expect("a memory-limited runtime needs nothing that can fail");
+        Self {
+            timeout: Duration::from_secs(30),
+            max_rows: 10_000,
+            max_result_bytes: 64 * 1024 * 1024,
+            memory_bytes,
+            runtime,
+        }
+    }
 }
 
 impl Default for SqlLimits {
+    /// 512 MiB for all the queries that share these limits.
     fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            memory_bytes: 512 * 1024 * 1024,
-            max_rows: 10_000,
-            max_result_bytes: 64 * 1024 * 1024,
-        }
+        Self::new(512 * 1024 * 1024)
     }
 }
 
@@ -76,11 +92,7 @@ pub async fn run_sql(
     limits: &SqlLimits,
 ) -> Result<SqlResult, QueryError> {
     ensure_read_only(sql)?;
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(limits.memory_bytes, 1.0)
-        .build_arc()
-        .map_err(|e| QueryError::Internal(e.to_string()))?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), limits.runtime.clone());
     storage.register_tables(&ctx).await?;
     let run = async {
         let frame = ctx.sql(sql).await?;
@@ -110,6 +122,7 @@ pub async fn run_sql(
         }
         Ok::<_, DataFusionError>((columns, batches, cut))
     };
+    let shared = limits.memory_bytes;
     let (columns, batches, cut) = match tokio::time::timeout(limits.timeout, run).await {
         Err(_) => {
             return Err(QueryError::BadRequest(format!(
@@ -117,7 +130,7 @@ pub async fn run_sql(
                 limits.timeout
             )));
         }
-        Ok(Err(e)) => return Err(sql_error(e)),
+        Ok(Err(e)) => return Err(sql_error(e, shared)),
         Ok(Ok(result)) => result,
     };
     let mut rows = Vec::new();
@@ -135,7 +148,7 @@ pub async fn run_sql(
 
 /// Planning errors are the user's (400, with DataFusion's message); resource limits too;
 /// anything else is ours.
-fn sql_error(error: DataFusionError) -> QueryError {
+fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
     match error.find_root() {
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
@@ -144,7 +157,9 @@ fn sql_error(error: DataFusionError) -> QueryError {
             QueryError::BadRequest(format!("SQL: {}", error.find_root()))
         }
         DataFusionError::ResourcesExhausted(message) => QueryError::BadRequest(format!(
-            "SQL: the query needs more memory than allowed: {message}"
+            "SQL: the query needs more memory than is free of the {} MiB that this node's \
+             SQL queries share: {message}",
+            shared >> 20
         )),
         _ => QueryError::Internal(error.to_string()),
     }
@@ -153,6 +168,37 @@ fn sql_error(error: DataFusionError) -> QueryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_query_with_the_same_limits_draws_on_one_memory_pool() {
+        use deltalake::datafusion::execution::memory_pool::MemoryConsumer;
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(
+            Storage::open(porthole_storage::Location::parse(None, dir.path()).unwrap())
+                .await
+                .unwrap(),
+        );
+        let limits = SqlLimits::new(16 << 20);
+        let sql = "SELECT v % 100000 AS k, count(*) AS n FROM range(300000) AS t(v) \
+                   GROUP BY k ORDER BY n DESC, k LIMIT 1";
+        let alone = run_sql(&storage, sql, &limits.clone()).await.unwrap();
+        assert_eq!(alone.rows[0]["n"], 3);
+        // Another query holds all but 1 MiB of the pool: this one no longer fits.
+        let other = MemoryConsumer::new("another query").register(&limits.runtime.memory_pool);
+        other.try_grow(15 << 20).unwrap();
+        let error = run_sql(&storage, sql, &limits.clone()).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("16 MiB that this node's SQL queries share"),
+            "{error}"
+        );
+        drop(other);
+        assert_eq!(
+            run_sql(&storage, sql, &limits).await.unwrap().rows,
+            alone.rows
+        );
+    }
 
     #[test]
     fn only_single_queries_pass() {

@@ -73,6 +73,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             tenant: None,
             keep_for: std::time::Duration::from_secs(30 * 86_400),
         },
+        slots: crate::QuerySlots::new(8, 64, &mut Default::default()),
     })
 }
 

@@ -172,7 +172,7 @@ async fn seen_by_version(
     );
     let limits = SqlLimits {
         max_rows: crate::MAX_COUNT_GROUPS,
-        ..SqlLimits::default()
+        ..state.sql_limits.clone()
     };
     let result = crate::sql::run_sql(&state.storage, &sql, &limits).await?;
     let text = |row: &serde_json::Map<String, Value>, key: &str| {

@@ -675,3 +675,72 @@ async fn a_query_process_apart_from_ingest_sees_the_same_data_and_pages_through_
         "ingest-only nodes serve no API"
     );
 }
+
+/// At most --max-concurrent-queries run and --max-queued-queries wait; past them a query
+/// gets 503 at once, in each API's error shape. A live tail takes no slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queries_past_the_running_and_queued_limits_get_503_and_tails_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--max-concurrent-queries", "1", "--max-queued-queries", "0"],
+        &[],
+    )
+    .await;
+    // One query that runs for seconds takes the only slot.
+    let long = tokio::spawn({
+        let url = porthole.url("/api/v1/sql");
+        async move {
+            let sql = "SELECT count(*) AS n FROM range(200000000)";
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&serde_json::json!({ "sql": sql }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    });
+    wait_for("the long query runs", Duration::from_secs(30), || async {
+        (porthole.counter("porthole_api_queries_running", &[]).await == 1.0).then_some(())
+    })
+    .await;
+
+    let (status, body) = sql(&porthole, "SELECT 1 AS one").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &Value::from("overloaded"))
+    );
+    let (status, body) = get(&porthole, "/api/v1/metrics/query", &[("query", "up")]).await;
+    assert_eq!(
+        (status, &body["errorType"]),
+        (503, &Value::from("unavailable"))
+    );
+    let (status, _) = get(&porthole, "/api/v1/logs", &[("q", "x")]).await;
+    assert_eq!(status, 503);
+    let tail = reqwest::get(porthole.url("/api/v1/logs/tail?q=x"))
+        .await
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 200, "a tail takes no query slot");
+    drop(tail);
+    assert_eq!(
+        porthole
+            .counter("porthole_api_queries_refused_total", &[])
+            .await,
+        3.0
+    );
+
+    let (status, body) = long.await.unwrap();
+    assert_eq!(
+        (status, &body["rows"][0]["n"]),
+        (200, &Value::from(200_000_000))
+    );
+    let (status, body) = sql(&porthole, "SELECT 1 AS one").await;
+    assert_eq!(
+        (status, &body["rows"][0]["one"]),
+        (200, &Value::from(1)),
+        "{body}"
+    );
+}
