@@ -201,6 +201,11 @@ pub struct ServeArgs {
     /// (porthole_api_queries_refused_total).
     #[arg(long, env = "PORTHOLE_MAX_QUEUED_QUERIES", default_value = "64")]
     pub max_queued_queries: u32,
+    /// Live tails open at once on this node (the UI's Live mode, `porthole tail`, and on
+    /// an ingest node the query nodes' streams), at most; one more gets 503 (counted in
+    /// porthole_tails_refused_total). Each matches every committed file on its own.
+    #[arg(long, env = "PORTHOLE_MAX_TAILS", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tails: u32,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,

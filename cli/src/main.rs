@@ -239,6 +239,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let tail_slots = porthole_query::TailSlots::new(args.max_tails as usize, &mut registry);
     let tail_dropped = prometheus_client::metrics::counter::Counter::default();
     registry.register(
         "porthole_tail_subscribers_dropped",
@@ -295,6 +296,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                     stores.clone(),
                     tail_dropped.clone(),
                     closing.clone(),
+                    tail_slots.clone(),
                 ));
                 routes.add_service(porthole_query::ControlService::server(control.clone()));
                 routes
@@ -408,6 +410,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 dropped: tail_dropped.clone(),
                 tls: ingest_tls.clone(),
                 closing: closing.clone(),
+                slots: tail_slots.clone(),
             };
             api = api.merge(porthole_query::router(porthole_query::QueryState {
                 storage,

@@ -100,11 +100,10 @@ impl QuerySlots {
 /// 503 with `Retry-After`, in the Prometheus API's error shape on its routes.
 fn refusal(path: &str) -> Response {
     let message = "too many queries running and waiting on this node; retry shortly";
-    let body = if path.starts_with("/api/v1/metrics") {
-        serde_json::json!({"status": "error", "errorType": "unavailable", "error": message})
-    } else {
-        serde_json::json!({"error": {"code": "overloaded", "message": message}})
-    };
+    if !path.starts_with("/api/v1/metrics") {
+        return crate::QueryError::Overloaded(message.into()).into_response();
+    }
+    let body = serde_json::json!({"status": "error", "errorType": "unavailable", "error": message});
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     response
         .headers_mut()

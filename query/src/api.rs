@@ -86,6 +86,7 @@ impl IntoResponse for QueryError {
             QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             QueryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             QueryError::Misconfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            QueryError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             QueryError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             QueryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "query failed: storage unavailable");
@@ -102,7 +103,14 @@ impl IntoResponse for QueryError {
                 message: self.to_string(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, QueryError::Overloaded(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -364,11 +372,11 @@ pub(crate) async fn logs_tail(
         ])
         .filter_map(|(name, value)| Some((name.to_string(), value?)))
         .collect();
-    let rx = state
+    let subscriber = state
         .tail
         .subscribe(params.q.as_deref().unwrap_or_default(), filters)
         .await?;
-    Ok(crate::tail::sse(rx, state.tail.closing.clone()).into_response())
+    Ok(crate::tail::sse(subscriber, state.tail.closing.clone()).into_response())
 }
 
 /// Query-string parameters of the trace search.

@@ -36,7 +36,7 @@ pub use search::{FILTER_FIELDS, LogSearch, MAX_COUNT_GROUPS, count_logs, parse_u
 pub use snapshot::{Control, ControlService, SnapshotSource};
 pub use sql::SqlLimits;
 pub use stats::{MAX_STATS_SPANS, SpanStats, any_spans, span_stats};
-pub use tail::{TailService, TailSource};
+pub use tail::{TailService, TailSlots, TailSource};
 pub use time::{now_micros, parse_time};
 pub use traces::TraceSearch;
 
@@ -55,6 +55,10 @@ pub enum QueryError {
     /// the message says what is missing.
     #[error("{0}")]
     Misconfigured(String),
+    /// This node has its limit of this kind of work running (queries, live tails); the
+    /// message says which. 503 with `Retry-After`.
+    #[error("{0}")]
+    Overloaded(String),
     /// Something outside did not answer in time (a collector asked for a snapshot).
     #[error("{0}")]
     Timeout(String),

@@ -19,10 +19,12 @@ use porthole_proto::tail::tail_server::{Tail, TailServer};
 use porthole_proto::tail::{Filter, SubscribeRequest, TailEvent, tail_event};
 use porthole_storage::{CommittedFile, Signal, Storage, Stores, Tenant, open_packed_index};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tantivy::collector::DocSetCollector;
 use tantivy::query_grammar::UserInputAst;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::QueryError;
@@ -37,6 +39,72 @@ pub enum TailItem {
     Record(Value),
     /// The subscriber is being disconnected, and why; nothing follows.
     Dropped(String),
+}
+
+/// How many live tails this process serves at once (`--max-tails`), SSE and gRPC
+/// together: every open tail matches every committed file on its own, so their number
+/// bounds that work. One past it is refused with 503 / RESOURCE_EXHAUSTED, and counted.
+#[derive(Clone)]
+pub struct TailSlots {
+    max: usize,
+    permits: Arc<Semaphore>,
+    open: Gauge,
+    refused: Counter,
+}
+
+impl TailSlots {
+    pub fn new(max_tails: usize, registry: &mut Registry) -> Self {
+        let slots = Self {
+            max: max_tails,
+            permits: Arc::new(Semaphore::new(max_tails)),
+            open: Gauge::default(),
+            refused: Counter::default(),
+        };
+        registry.register(
+            "porthole_tails_open",
+            "Live tails open (SSE subscribers and ingest nodes' gRPC streams)",
+            slots.open.clone(),
+        );
+        registry.register(
+            "porthole_tails_refused",
+            "Live tails refused because --max-tails were open",
+            slots.refused.clone(),
+        );
+        slots
+    }
+
+    fn take(&self) -> Result<TailSlot, QueryError> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.refused.inc();
+            return Err(QueryError::Overloaded(format!(
+                "this node has its limit of {} live tails open (--max-tails); retry shortly",
+                self.max
+            )));
+        };
+        self.open.inc();
+        Ok(TailSlot {
+            _permit: permit,
+            open: self.open.clone(),
+        })
+    }
+}
+
+/// An open tail's place under `--max-tails`, given back when the tail ends.
+pub struct TailSlot {
+    _permit: OwnedSemaphorePermit,
+    open: Gauge,
+}
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// An open tail: its records, and its slot for as long as it is read.
+pub struct Subscriber {
+    rx: mpsc::Receiver<TailItem>,
+    _slot: TailSlot,
 }
 
 /// Where live records come from, and the count of subscribers dropped for being slow.
@@ -56,6 +124,7 @@ pub struct TailSource {
     /// Cancelled when the server shuts down: every open stream then ends (an open stream
     /// would hold the server's graceful shutdown for ever).
     pub closing: CancellationToken,
+    pub slots: TailSlots,
 }
 
 /// A checked subscription: the query and filters of a log search, over all time.
@@ -192,17 +261,18 @@ impl TailSource {
         &self,
         query: &str,
         filters: Vec<(String, String)>,
-    ) -> Result<mpsc::Receiver<TailItem>, QueryError> {
+    ) -> Result<Subscriber, QueryError> {
         let subscription = Subscription::new(query, filters)?;
+        if self.ingest_nodes.is_empty() && !self.local_commits {
+            return Err(QueryError::Misconfigured(
+                "live tail on a query node needs --ingest-nodes (the gRPC addresses of the ingest nodes)".into(),
+            ));
+        }
+        let slot = self.slots.take()?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
         if self.ingest_nodes.is_empty() {
-            if !self.local_commits {
-                return Err(QueryError::Misconfigured(
-                    "live tail on a query node needs --ingest-nodes (the gRPC addresses of the ingest nodes)".into(),
-                ));
-            }
             follow_local_commits(&self.storage, subscription, tx, self.dropped.clone());
-            return Ok(rx);
+            return Ok(Subscriber { rx, _slot: slot });
         }
         let request = SubscribeRequest {
             query: subscription.search.query.clone(),
@@ -220,17 +290,20 @@ impl TailSource {
             let call = self.ingest_request(request.clone())?;
             let channel = connect(node, self.tls.as_ref()).await?;
             let mut client = TailClient::new(channel);
-            let stream = client
-                .subscribe(call)
-                .await
-                .map_err(|e| unreachable(node, &e))?;
+            let stream = client.subscribe(call).await.map_err(|e| {
+                if e.code() == tonic::Code::ResourceExhausted {
+                    QueryError::Overloaded(format!("ingest node {node}: {}", e.message()))
+                } else {
+                    unreachable(node, &e)
+                }
+            })?;
             tokio::spawn(forward_remote(
                 stream.into_inner(),
                 tx.clone(),
                 node.clone(),
             ));
         }
-        Ok(rx)
+        Ok(Subscriber { rx, _slot: slot })
     }
 }
 
@@ -300,23 +373,24 @@ async fn forward_remote(
 
 /// The subscriber's items until the first `Dropped` (which says why the stream ends), or
 /// until `closing`: then a `Dropped` saying that `who` is shutting down.
+/// The subscriber's slot goes with the stream: back when it ends or its reader leaves.
 fn until_closing(
-    rx: mpsc::Receiver<TailItem>,
+    subscriber: Subscriber,
     closing: CancellationToken,
     who: &'static str,
 ) -> impl Stream<Item = TailItem> {
-    futures::stream::unfold(Some((rx, closing)), move |state| async move {
-        let (mut rx, closing) = state?;
+    futures::stream::unfold(Some((subscriber, closing)), move |state| async move {
+        let (mut subscriber, closing) = state?;
         let item = tokio::select! {
             biased;
             _ = closing.cancelled() => {
                 TailItem::Dropped(dropped_message(&format!("{who} is shutting down")))
             }
-            item = rx.recv() => item?,
+            item = subscriber.rx.recv() => item?,
         };
         let next = match item {
             TailItem::Dropped(_) => None,
-            TailItem::Record(_) => Some((rx, closing)),
+            TailItem::Record(_) => Some((subscriber, closing)),
         };
         Some((item, next))
     })
@@ -325,10 +399,10 @@ fn until_closing(
 /// The subscriber's records as Server-Sent Events: each record a `message` event with
 /// the row as JSON; a `dropped` event, then the end, when it is disconnected.
 pub fn sse(
-    rx: mpsc::Receiver<TailItem>,
+    subscriber: Subscriber,
     closing: CancellationToken,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = until_closing(rx, closing, "the server").map(|item| {
+    let events = until_closing(subscriber, closing, "the server").map(|item| {
         Ok(match item {
             TailItem::Record(record) => Event::default().data(record.to_string()),
             TailItem::Dropped(why) => Event::default()
@@ -347,6 +421,7 @@ pub struct TailService {
     stores: Arc<Stores>,
     dropped: Counter,
     closing: CancellationToken,
+    slots: TailSlots,
 }
 
 impl TailService {
@@ -355,11 +430,13 @@ impl TailService {
         stores: Arc<Stores>,
         dropped: Counter,
         closing: CancellationToken,
+        slots: TailSlots,
     ) -> TailServer<Self> {
         TailServer::new(Self {
             stores,
             dropped,
             closing,
+            slots,
         })
     }
 }
@@ -388,16 +465,22 @@ impl Tail for TailService {
             .collect();
         let subscription = Subscription::new(&request.query, filters)
             .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let slot = self
+            .slots
+            .take()
+            .map_err(|e| tonic::Status::resource_exhausted(e.to_string()))?;
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
         follow_local_commits(&storage, subscription, tx, self.dropped.clone());
         // A query node passes this on to its own subscribers: name which server it was.
-        let events = until_closing(rx, self.closing.clone(), "an ingest node").map(|item| {
-            let event = match item {
-                TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),
-                TailItem::Dropped(why) => tail_event::Event::Dropped(why),
-            };
-            Ok(TailEvent { event: Some(event) })
-        });
+        let subscriber = Subscriber { rx, _slot: slot };
+        let events =
+            until_closing(subscriber, self.closing.clone(), "an ingest node").map(|item| {
+                let event = match item {
+                    TailItem::Record(record) => tail_event::Event::RecordJson(record.to_string()),
+                    TailItem::Dropped(why) => tail_event::Event::Dropped(why),
+                };
+                Ok(TailEvent { event: Some(event) })
+            });
         Ok(tonic::Response::new(Box::pin(events)))
     }
 }

@@ -67,6 +67,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             dropped: Default::default(),
             tls: None,
             closing: Default::default(),
+            slots: crate::TailSlots::new(256, &mut Default::default()),
         },
         snapshots: crate::SnapshotSource {
             control: Default::default(),

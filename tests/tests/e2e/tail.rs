@@ -232,3 +232,56 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         1.0
     );
 }
+
+/// Past --max-tails open tails (SSE and gRPC together), one more is refused at once with
+/// 503 / RESOURCE_EXHAUSTED and counted; a tail that ends gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tails_past_the_limit_are_refused_until_one_ends() {
+    use porthole_proto::tail::SubscribeRequest;
+    use porthole_proto::tail::tail_client::TailClient;
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--max-tails", "2"], &[]).await;
+    let open = || reqwest::get(porthole.url("/api/v1/logs/tail?q=capped"));
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("limit of 2 live tails open (--max-tails)"),
+        "{message}"
+    );
+    // The ingest side's gRPC tail (what query nodes subscribe to) counts against the same.
+    let mut client = TailClient::connect(porthole.grpc_endpoint()).await.unwrap();
+    let status = client
+        .subscribe(SubscribeRequest {
+            query: "capped".into(),
+            filters: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        porthole.counter("porthole_tails_refused_total", &[]).await,
+        2.0
+    );
+
+    drop(first);
+    crate::harness::wait_for(
+        "the closed tail's place is free",
+        Duration::from_secs(20),
+        || async { (porthole.counter("porthole_tails_open", &[]).await == 1.0).then_some(()) },
+    )
+    .await;
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), 200);
+    drop(second);
+}
