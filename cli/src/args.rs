@@ -206,6 +206,12 @@ pub struct ServeArgs {
     /// porthole_tails_refused_total). Each matches every committed file on its own.
     #[arg(long, env = "PORTHOLE_MAX_TAILS", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tails: u32,
+    /// Memory that exports being decoded and converted to rows may take together. Each
+    /// export's share is estimated from its bytes before it is decoded (tiny messages take
+    /// hundreds of times their wire size); exports wait for room, and one that alone would
+    /// take more is refused (413 / RESOURCE_EXHAUSTED).
+    #[arg(long, env = "PORTHOLE_MAX_DECODE_BYTES", default_value = "512MiB")]
+    pub max_decode_bytes: ByteSize,
     /// Rows waiting to be written, at most; beyond it exports get UNAVAILABLE.
     #[arg(long, env = "PORTHOLE_MAX_BUFFER_BYTES", default_value = "256MiB")]
     pub max_buffer_bytes: ByteSize,

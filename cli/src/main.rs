@@ -288,6 +288,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
             tls: tls.clone(),
             connections,
             connection_metrics: connection_metrics.clone(),
+            max_decode_bytes: args.max_decode_bytes.0,
         };
         Some(
             Ingest::start(config, stores.clone(), &mut registry, {

@@ -17,6 +17,13 @@ pub enum IngestError {
     InvalidRequest(String),
     #[error("request is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
+    /// Small on the wire, but its many tiny messages would take more memory decoded than
+    /// `--max-decode-bytes` allows all exports together.
+    #[error(
+        "request would take about {estimate} bytes decoded, more than the {limit} bytes \
+         (--max-decode-bytes) all exports being decoded share; send smaller exports"
+    )]
+    DecodesTooLarge { estimate: usize, limit: usize },
     #[error("unsupported {what}: {value:?}")]
     Unsupported { what: &'static str, value: String },
     /// The write buffer is full; the sender keeps the data and retries.
@@ -49,9 +56,9 @@ impl IngestError {
             IngestError::InvalidRequest(_) | IngestError::Unsupported { .. } => {
                 Code::InvalidArgument
             }
-            IngestError::TooLarge { .. } | IngestError::RateLimited { .. } => {
-                Code::ResourceExhausted
-            }
+            IngestError::TooLarge { .. }
+            | IngestError::DecodesTooLarge { .. }
+            | IngestError::RateLimited { .. } => Code::ResourceExhausted,
             IngestError::Unauthenticated => Code::Unauthenticated,
             IngestError::TimedOut { .. } => Code::DeadlineExceeded,
             IngestError::Overloaded
@@ -64,7 +71,9 @@ impl IngestError {
         match self {
             IngestError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             IngestError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::TooLarge { .. } | IngestError::DecodesTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             IngestError::Unauthenticated => StatusCode::UNAUTHORIZED,
             IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -86,7 +95,7 @@ impl IngestError {
         match self {
             IngestError::InvalidRequest(_) => "invalid",
             IngestError::Unsupported { .. } => "unsupported",
-            IngestError::TooLarge { .. } => "too_large",
+            IngestError::TooLarge { .. } | IngestError::DecodesTooLarge { .. } => "too_large",
             IngestError::Overloaded => "overloaded",
             IngestError::StorageUnavailable => "storage_unavailable",
             IngestError::ShuttingDown => "shutting_down",

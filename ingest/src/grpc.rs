@@ -1,7 +1,5 @@
 //! OTLP over gRPC: the Logs, Trace and Metrics services on one port.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,7 +11,6 @@ use porthole_proto::metrics_service::metrics_service_server::{
 use porthole_proto::metrics_service::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use porthole_proto::trace_service::trace_service_server::{TraceService, TraceServiceServer};
 use porthole_proto::trace_service::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -25,6 +22,8 @@ use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
 use crate::auth::Access;
+use crate::decoding::{DecodeBudget, Reserved, decoded_estimate};
+use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
 
@@ -33,18 +32,35 @@ pub struct OtlpGrpc {
     pipeline: Pipeline,
 }
 
+impl OtlpGrpc {
+    /// With the caller's tenant and the decoding memory admission reserved for it.
+    async fn export<E: OtlpExport>(
+        &self,
+        request: Request<E>,
+    ) -> Result<Response<E::Response>, Status> {
+        let tenant = request.extensions().get::<Tenant>().cloned();
+        let reservation = request
+            .extensions()
+            .get::<Reserved>()
+            .map(Reserved::take)
+            .unwrap_or_default();
+        let request = request.into_inner();
+        let size = request.encoded_len();
+        let response = self
+            .pipeline
+            .export(request, size, tenant, reservation)
+            .await?;
+        Ok(Response::new(response))
+    }
+}
+
 #[tonic::async_trait]
 impl LogsService for OtlpGrpc {
     async fn export(
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let request = request.into_inner();
-        let size = request.encoded_len();
-        Ok(Response::new(
-            self.pipeline.export(request, size, tenant).await?,
-        ))
+        self.export(request).await
     }
 }
 
@@ -54,12 +70,7 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let request = request.into_inner();
-        let size = request.encoded_len();
-        Ok(Response::new(
-            self.pipeline.export(request, size, tenant).await?,
-        ))
+        self.export(request).await
     }
 }
 
@@ -69,12 +80,7 @@ impl MetricsService for OtlpGrpc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let tenant = request.extensions().get::<Tenant>().cloned();
-        let request = request.into_inner();
-        let size = request.encoded_len();
-        Ok(Response::new(
-            self.pipeline.export(request, size, tenant).await?,
-        ))
+        self.export(request).await
     }
 }
 
@@ -124,6 +130,8 @@ pub struct AdmissionLayer {
     pub metrics: Arc<IngestMetrics>,
     pub inflight: Arc<Semaphore>,
     pub read_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub decoding: DecodeBudget,
     /// Exports without a valid token are refused UNAUTHENTICATED; with tenants, the
     /// caller's [`Tenant`] goes into the request's extensions.
     pub access: Access,
@@ -137,6 +145,8 @@ impl<S> tower::Layer<S> for AdmissionLayer {
             metrics: self.metrics.clone(),
             inflight: self.inflight.clone(),
             read_timeout: self.read_timeout,
+            max_request_bytes: self.max_request_bytes,
+            decoding: self.decoding.clone(),
             access: self.access.clone(),
         }
     }
@@ -148,12 +158,17 @@ pub struct Admission<S> {
     metrics: Arc<IngestMetrics>,
     inflight: Arc<Semaphore>,
     read_timeout: Duration,
+    max_request_bytes: usize,
+    decoding: DecodeBudget,
     access: Access,
 }
 
 impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Admission<S>
 where
-    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>,
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     ResBody: Default + Send + 'static,
     S::Error: Send + 'static,
@@ -169,37 +184,49 @@ where
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         let signal = signal_of_path(request.uri().path());
         let metrics = self.metrics.clone();
-        let refuse = |error: IngestError| -> Self::Future {
+        let refuse = move |error: IngestError| {
             if let Some(signal) = signal {
                 metrics.export_rejected(signal, error.reason(), 0, 0);
             }
-            Box::pin(std::future::ready(Ok(
-                tonic::Status::from(error).into_http()
-            )))
+            Ok(tonic::Status::from(error).into_http())
         };
         match self.access.admit(request.headers()) {
             Ok(Some(tenant)) => {
                 request.extensions_mut().insert(tenant);
             }
             Ok(None) => {}
-            Err(error) => return refuse(error),
+            Err(error) => return Box::pin(std::future::ready(refuse(error))),
         }
         // Only exports take a slot: a collector's long poll for snapshot requests (or a
         // live-tail stream) must not crowd out exports.
-        let permit = match signal {
-            Some(_) => match self.inflight.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return refuse(IngestError::Overloaded),
-            },
-            None => None,
+        let Some(signal) = signal else {
+            return Box::pin(self.inner.call(request));
         };
-        if signal.is_some() {
-            let after = self.read_timeout;
-            request = request.map(|body| tonic::body::Body::new(Deadline::new(body, after)));
-        }
-        let response = self.inner.call(request);
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            return Box::pin(std::future::ready(refuse(IngestError::Overloaded)));
+        };
+        // The service that was made ready goes into the future; a clone stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (after, limit) = (self.read_timeout, self.max_request_bytes);
+        let (decoding, metrics) = (self.decoding.clone(), self.metrics.clone());
         Box::pin(async move {
-            let mut response = response.await?;
+            let (mut parts, body) = request.into_parts();
+            let read = tokio::time::timeout(after, read_messages(body, &parts.headers, limit));
+            let messages = match read.await {
+                Err(_) => return refuse(IngestError::TimedOut { after }),
+                Ok(Err(error)) => return refuse(error),
+                Ok(Ok(messages)) => messages,
+            };
+            let estimate = messages.iter().map(|m| decoded_estimate(m)).sum();
+            let reservation = match decoding.reserve(estimate).await {
+                Ok(reservation) => reservation,
+                Err(error) => return refuse(error),
+            };
+            parts.extensions.insert(Reserved::new(reservation));
+            let body = http_body_util::Full::new(frames(&messages));
+            let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
+            let mut response = inner.call(request).await?;
             drop(permit);
             let headers = response.headers_mut();
             let (replacement, error) = match headers.get("grpc-status").map(|v| v.as_bytes()) {
@@ -211,78 +238,103 @@ where
                     tonic::Code::ResourceExhausted,
                     IngestError::TooLarge { limit: 0 },
                 ),
-                // Only [`Deadline`] answers this.
-                Some(b"4") => (
-                    tonic::Code::DeadlineExceeded,
-                    IngestError::TimedOut {
-                        after: Duration::ZERO,
-                    },
-                ),
                 _ => return Ok(response),
             };
             headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
-            if let Some(signal) = signal {
-                metrics.export_rejected(signal, error.reason(), 0, 0);
-                let message = headers
-                    .get("grpc-message")
-                    .and_then(|m| m.to_str().ok())
-                    .unwrap_or("");
-                tracing::warn!(%signal, reason = error.reason(), message, "export refused by the gRPC codec");
-            }
+            metrics.export_rejected(signal, error.reason(), 0, 0);
+            let message = headers
+                .get("grpc-message")
+                .and_then(|m| m.to_str().ok())
+                .unwrap_or("");
+            tracing::warn!(%signal, reason = error.reason(), message, "export refused by the gRPC codec");
             Ok(response)
         })
     }
 }
 
-/// A request body that fails with DEADLINE_EXCEEDED once `after` has passed before its
-/// end.
-struct Deadline {
-    body: tonic::body::Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    after: Duration,
-    expired: bool,
-}
-
-impl Deadline {
-    fn new(body: tonic::body::Body, after: Duration) -> Self {
-        Self {
-            body,
-            deadline: Box::pin(tokio::time::sleep(after)),
-            after,
-            expired: false,
-        }
-    }
-}
-
-impl http_body::Body for Deadline {
-    type Data = bytes::Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        if this.expired {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
-                this.expired = true;
-                let error = IngestError::TimedOut { after: this.after };
-                Poll::Ready(Some(Err(Status::from(error))))
+/// The messages of a gRPC request body, decompressed (`grpc-encoding` gzip or zstd), each
+/// at most `limit` bytes, so their decoded size can be estimated before tonic decodes them.
+async fn read_messages(
+    mut body: tonic::body::Body,
+    headers: &http::HeaderMap,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, IngestError> {
+    use http_body_util::BodyExt;
+    let mut raw = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            raw.extend_from_slice(&data);
+            if raw.len() > limit + GRPC_PREFIX {
+                return Err(IngestError::TooLarge { limit });
             }
-            polled => polled,
         }
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.expired || self.body.is_end_stream()
+    let encoding = headers
+        .get("grpc-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    let truncated = || IngestError::InvalidRequest("truncated gRPC message".into());
+    let mut messages = Vec::new();
+    let mut rest = raw.as_slice();
+    while !rest.is_empty() {
+        let prefix = rest.get(..GRPC_PREFIX).ok_or_else(truncated)?;
+        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        let data = rest
+            .get(GRPC_PREFIX..GRPC_PREFIX + len)
+            .ok_or_else(truncated)?;
+        rest = &rest[GRPC_PREFIX + len..];
+        let message = match (prefix[0], encoding) {
+            (0, _) => data.to_vec(),
+            (1, "gzip") => inflate(flate2::read::GzDecoder::new(data), limit, "gzip")?,
+            (1, "zstd") => {
+                let decoder = zstd::stream::read::Decoder::new(data)
+                    .map_err(|e| IngestError::InvalidRequest(format!("zstd: {e}")))?;
+                inflate(decoder, limit, "zstd")?
+            }
+            (1, other) => {
+                return Err(IngestError::Unsupported {
+                    what: "grpc-encoding",
+                    value: other.to_string(),
+                });
+            }
+            (flag, _) => {
+                return Err(IngestError::InvalidRequest(format!(
+                    "gRPC message flag {flag}"
+                )));
+            }
+        };
+        if message.len() > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        messages.push(message);
     }
+    Ok(messages)
+}
 
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+/// The 5 bytes before each gRPC message: compressed flag and length.
+const GRPC_PREFIX: usize = 5;
+
+/// Reads at most `limit` + 1 bytes, so a bomb stops at the limit.
+fn inflate(reader: impl std::io::Read, limit: usize, what: &str) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| IngestError::InvalidRequest(format!("{what}: {e}")))?;
+    Ok(out)
+}
+
+/// `messages` framed again for tonic, uncompressed.
+fn frames(messages: &[Vec<u8>]) -> bytes::Bytes {
+    let mut framed = Vec::with_capacity(messages.iter().map(|m| m.len() + GRPC_PREFIX).sum());
+    for message in messages {
+        framed.push(0);
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(message);
     }
+    framed.into()
 }
 
 fn signal_of_path(path: &str) -> Option<Signal> {

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::IngestError;
 use crate::auth::Access;
+use crate::decoding::{decoded_estimate, decoded_estimate_json};
 use crate::error::RETRY_AFTER;
 use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
@@ -85,6 +86,14 @@ async fn export<E: OtlpExport>(
         Err(error) => return reject::<E>(&state, error, encoding, 0),
     };
     let wire_bytes = bytes.len();
+    let estimate = match encoding {
+        Encoding::Protobuf => decoded_estimate(&bytes),
+        Encoding::Json => decoded_estimate_json(&bytes),
+    };
+    let reservation = match state.pipeline.decoding.reserve(estimate).await {
+        Ok(reservation) => reservation,
+        Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
+    };
     let request = match encoding {
         Encoding::Protobuf => E::decode(bytes.as_slice())
             .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
@@ -95,7 +104,11 @@ async fn export<E: OtlpExport>(
         Ok(request) => request,
         Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
     };
-    match state.pipeline.export(request, wire_bytes, tenant).await {
+    match state
+        .pipeline
+        .export(request, wire_bytes, tenant, reservation)
+        .await
+    {
         Ok(response) => encode(StatusCode::OK, encoding, &response),
         Err(error) => respond_error(&error, encoding),
     }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod batcher;
+mod decoding;
 mod error;
 mod export;
 mod grpc;
@@ -51,6 +52,9 @@ pub struct IngestConfig {
     pub tls: Option<tls::Tls>,
     /// Each receiver's open connections and request-head deadline.
     pub connections: porthole_net::Limits,
+    /// Memory that exports being decoded may take together, estimated from their wire
+    /// bytes before they are decoded (see [`decoding`]).
+    pub max_decode_bytes: usize,
     /// Where the receivers count their connections (registered by the caller, who counts
     /// the API's there too).
     pub connection_metrics: porthole_net::ConnectionMetrics,
@@ -71,6 +75,7 @@ impl Default for IngestConfig {
                 header_timeout: std::time::Duration::from_secs(30),
             },
             connection_metrics: porthole_net::ConnectionMetrics::default(),
+            max_decode_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -111,6 +116,7 @@ impl Ingest {
             batcher: batcher.clone(),
             metrics: metrics.clone(),
             tenants: config.access.tenants().cloned(),
+            decoding: decoding::DecodeBudget::new(config.max_decode_bytes),
         };
         let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
         let http_listener = TcpListener::bind(config.otlp_http_addr).await?;
@@ -120,6 +126,7 @@ impl Ingest {
 
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
         let grpc_inflight = inflight.clone();
+        let grpc_decoding = pipeline.decoding.clone();
         let grpc_access = config.access.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
@@ -135,6 +142,8 @@ impl Ingest {
                     metrics,
                     inflight: grpc_inflight,
                     read_timeout,
+                    max_request_bytes: config.max_request_bytes,
+                    decoding: grpc_decoding,
                     access: grpc_access,
                 })
                 .add_routes(grpc_routes)

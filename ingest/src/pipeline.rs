@@ -7,6 +7,7 @@ use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
 use crate::batcher::Batcher;
+use crate::decoding::{DecodeBudget, Reservation};
 use crate::export::OtlpExport;
 use crate::telemetry::IngestMetrics;
 use crate::tenants::Tenants;
@@ -17,18 +18,25 @@ pub struct Pipeline {
     pub(crate) metrics: Arc<IngestMetrics>,
     /// With tenants: their rate limits and counters.
     pub(crate) tenants: Option<Arc<Tenants>>,
+    /// Memory for decoding exports (`--max-decode-bytes`).
+    pub(crate) decoding: DecodeBudget,
 }
 
 impl Pipeline {
     /// Converts and durably stores one decoded export in `tenant`'s tables (the root's
     /// without tenants); the response says which records, if any, were refused.
+    /// `reservation` holds the memory reserved for decoding `request` until its rows are
+    /// converted.
     pub async fn export<E: OtlpExport>(
         &self,
         request: E,
         wire_bytes: usize,
         tenant: Option<Tenant>,
+        reservation: Reservation,
     ) -> Result<E::Response, IngestError> {
-        let result = self.export_for(request, wire_bytes, tenant.as_ref()).await;
+        let result = self
+            .export_for(request, wire_bytes, tenant.as_ref(), reservation)
+            .await;
         if let (Some(tenants), Some(tenant)) = (&self.tenants, &tenant)
             && let Err(error) = &result
         {
@@ -42,6 +50,7 @@ impl Pipeline {
         request: E,
         wire_bytes: usize,
         tenant: Option<&Tenant>,
+        reservation: Reservation,
     ) -> Result<E::Response, IngestError> {
         if let (Some(tenants), Some(tenant)) = (&self.tenants, tenant)
             && let Err(error) = tenants.charge(tenant, wire_bytes)
@@ -55,6 +64,8 @@ impl Pipeline {
             .unwrap_or(0);
         let converted = request.convert(received_at);
         drop(request);
+        // The rows are counted by the write buffer from here.
+        drop(reservation);
         let rows = converted.batch.num_rows() as u64;
         if converted.rejected > 0 {
             self.metrics.records_refused(E::SIGNAL, converted.rejected);

@@ -179,12 +179,14 @@ pub(crate) async fn write(
         let bytes = snap::raw::Decoder::new()
             .decompress_vec(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
+        let estimate = crate::decoding::decoded_estimate(&bytes);
+        let reservation = state.pipeline.decoding.reserve(estimate).await?;
         let request = <WriteRequest as prost::Message>::decode(bytes.as_slice())
             .map_err(|e| IngestError::InvalidRequest(format!("protobuf WriteRequest: {e}")))?;
-        Ok((request, wire))
+        Ok((request, wire, reservation))
     }
     .await;
-    let (request, wire_bytes) = match decoded {
+    let (request, wire_bytes, reservation) = match decoded {
         Ok(decoded) => decoded,
         Err(error) => {
             state.pipeline.rejected(Signal::Metrics, &error, 0, 0);
@@ -192,7 +194,11 @@ pub(crate) async fn write(
         }
     };
     let (export, refused, reason) = to_otlp(request);
-    if let Err(error) = state.pipeline.export(export, wire_bytes, tenant).await {
+    let exported = state
+        .pipeline
+        .export(export, wire_bytes, tenant, reservation)
+        .await;
+    if let Err(error) = exported {
         return reply(&error);
     }
     if refused > 0 {

@@ -310,3 +310,83 @@ async fn an_export_whose_body_stalls_is_cut_at_the_read_timeout_and_frees_its_sl
     // The slots are free again.
     assert_eq!(export().await, 200);
 }
+
+/// An export of many tiny messages takes hundreds of times its wire size once decoded: its
+/// estimate is reserved from --max-decode-bytes before decoding, and one that alone would
+/// pass it is refused on both protocols, compressed or not, before any decoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_that_would_decode_past_the_budget_is_refused_before_decoding() {
+    use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+    use porthole_proto::logs_service::ExportLogsServiceRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--max-decode-bytes", "16MiB", "--batch-window", "50ms"],
+        &[],
+    )
+    .await;
+    let empty_records = |n: usize| ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord {
+                        severity_number: 9,
+                        ..Default::default()
+                    };
+                    n
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    // 100 000 records: 400 KB on the wire, about 38 MB decoded.
+    let flood = empty_records(100_000);
+    assert!(flood.encoded_len() < 500_000);
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/logs"))
+        .header("content-type", "application/x-protobuf")
+        .body(flood.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    for compression in [None, Some(tonic::codec::CompressionEncoding::Gzip)] {
+        let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+            .await
+            .unwrap();
+        if let Some(encoding) = compression {
+            client = client.send_compressed(encoding);
+        }
+        let status = client.export(flood.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains("--max-decode-bytes"),
+            "{status:?}"
+        );
+        // 10 000 of them fit, compressed or not.
+        client.export(empty_records(10_000)).await.unwrap();
+    }
+    assert_eq!(
+        porthole
+            .counter(
+                "porthole_ingest_requests_rejected_total",
+                &["reason=\"too_large\""]
+            )
+            .await,
+        3.0
+    );
+    crate::harness::wait_for("20 000 records stored", Duration::from_secs(30), || async {
+        let sql = serde_json::json!({"sql": "SELECT count(*) AS n FROM logs"});
+        let response = reqwest::Client::new()
+            .post(porthole.url("/api/v1/sql"))
+            .json(&sql)
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = response.json().await.ok()?;
+        (body["rows"][0]["n"] == 20_000).then_some(())
+    })
+    .await;
+}
