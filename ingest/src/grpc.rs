@@ -213,18 +213,17 @@ where
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let read = tokio::time::timeout(after, read_messages(body, &parts.headers, limit));
-            let messages = match read.await {
+            let (framed, estimate) = match read.await {
                 Err(_) => return refuse(IngestError::TimedOut { after }),
                 Ok(Err(error)) => return refuse(error),
-                Ok(Ok(messages)) => messages,
+                Ok(Ok(read)) => read,
             };
-            let estimate = messages.iter().map(|m| decoded_estimate(m)).sum();
             let reservation = match decoding.reserve(estimate).await {
                 Ok(reservation) => reservation,
                 Err(error) => return refuse(error),
             };
             parts.extensions.insert(Reserved::new(reservation));
-            let body = http_body_util::Full::new(frames(&messages));
+            let body = http_body_util::Full::new(framed);
             let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
             let mut response = inner.call(request).await?;
             drop(permit);
@@ -252,13 +251,14 @@ where
     }
 }
 
-/// The messages of a gRPC request body, decompressed (`grpc-encoding` gzip or zstd), each
-/// at most `limit` bytes, so their decoded size can be estimated before tonic decodes them.
+/// A gRPC request body's messages decompressed (`grpc-encoding` gzip or zstd), each at
+/// most `limit` bytes, framed again for tonic uncompressed; with their decoded size
+/// estimated before tonic decodes them.
 async fn read_messages(
     mut body: tonic::body::Body,
     headers: &http::HeaderMap,
     limit: usize,
-) -> Result<Vec<Vec<u8>>, IngestError> {
+) -> Result<(bytes::Bytes, usize), IngestError> {
     use http_body_util::BodyExt;
     let mut raw = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -275,7 +275,7 @@ async fn read_messages(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     let truncated = || IngestError::InvalidRequest("truncated gRPC message".into());
-    let mut messages = Vec::new();
+    let (mut framed, mut estimate) = (Vec::with_capacity(raw.len()), 0usize);
     let mut rest = raw.as_slice();
     while !rest.is_empty() {
         let prefix = rest.get(..GRPC_PREFIX).ok_or_else(truncated)?;
@@ -284,13 +284,18 @@ async fn read_messages(
             .get(GRPC_PREFIX..GRPC_PREFIX + len)
             .ok_or_else(truncated)?;
         rest = &rest[GRPC_PREFIX + len..];
+        let inflated;
         let message = match (prefix[0], encoding) {
-            (0, _) => data.to_vec(),
-            (1, "gzip") => inflate(flate2::read::GzDecoder::new(data), limit, "gzip")?,
+            (0, _) => data,
+            (1, "gzip") => {
+                inflated = inflate(flate2::read::GzDecoder::new(data), limit, "gzip")?;
+                inflated.as_slice()
+            }
             (1, "zstd") => {
                 let decoder = zstd::stream::read::Decoder::new(data)
                     .map_err(|e| IngestError::InvalidRequest(format!("zstd: {e}")))?;
-                inflate(decoder, limit, "zstd")?
+                inflated = inflate(decoder, limit, "zstd")?;
+                inflated.as_slice()
             }
             (1, other) => {
                 return Err(IngestError::Unsupported {
@@ -307,9 +312,12 @@ async fn read_messages(
         if message.len() > limit {
             return Err(IngestError::TooLarge { limit });
         }
-        messages.push(message);
+        estimate += decoded_estimate(message);
+        framed.push(0);
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(message);
     }
-    Ok(messages)
+    Ok((framed.into(), estimate))
 }
 
 /// The 5 bytes before each gRPC message: compressed flag and length.
@@ -324,17 +332,6 @@ fn inflate(reader: impl std::io::Read, limit: usize, what: &str) -> Result<Vec<u
         .read_to_end(&mut out)
         .map_err(|e| IngestError::InvalidRequest(format!("{what}: {e}")))?;
     Ok(out)
-}
-
-/// `messages` framed again for tonic, uncompressed.
-fn frames(messages: &[Vec<u8>]) -> bytes::Bytes {
-    let mut framed = Vec::with_capacity(messages.iter().map(|m| m.len() + GRPC_PREFIX).sum());
-    for message in messages {
-        framed.push(0);
-        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        framed.extend_from_slice(message);
-    }
-    framed.into()
 }
 
 fn signal_of_path(path: &str) -> Option<Signal> {

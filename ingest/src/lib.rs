@@ -8,7 +8,7 @@
 
 mod auth;
 mod batcher;
-mod decoding;
+pub mod decoding;
 mod error;
 mod export;
 mod grpc;
