@@ -156,21 +156,31 @@ mod tests {
         panic!("{what}");
     }
 
-    #[tokio::test]
-    async fn queries_past_the_running_and_queued_limits_are_refused_and_the_queue_drains() {
+    /// One slot and one place in the queue, both taken by `/slow` calls.
+    async fn one_running_one_queued() -> (
+        QuerySlots,
+        Router,
+        Arc<Notify>,
+        tokio::task::JoinHandle<Response>,
+        tokio::task::JoinHandle<Response>,
+    ) {
         let slots = QuerySlots::new(1, 1, &mut Registry::default());
         let release = Arc::new(Notify::new());
         let app = app(slots.clone(), release.clone());
-        let running = tokio::spawn({
+        let slow = || {
             let app = app.clone();
-            async move { call(&app, "/slow").await }
-        });
+            tokio::spawn(async move { call(&app, "/slow").await })
+        };
+        let running = slow();
         until("one running", || slots.running_now.get() == 1).await;
-        let queued = tokio::spawn({
-            let app = app.clone();
-            async move { call(&app, "/slow").await }
-        });
+        let queued = slow();
         until("one queued", || slots.queued_now.get() == 1).await;
+        (slots, app, release, running, queued)
+    }
+
+    #[tokio::test]
+    async fn queries_past_the_running_and_queued_limits_are_refused_and_the_queue_drains() {
+        let (slots, app, release, running, queued) = one_running_one_queued().await;
 
         // A third is refused at once, in each API's own error shape.
         let refused = call(&app, "/slow").await;
@@ -201,19 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_query_whose_client_gives_up_while_queued_leaves_the_queue() {
-        let slots = QuerySlots::new(1, 1, &mut Registry::default());
-        let release = Arc::new(Notify::new());
-        let app = app(slots.clone(), release.clone());
-        let running = tokio::spawn({
-            let app = app.clone();
-            async move { call(&app, "/slow").await }
-        });
-        until("one running", || slots.running_now.get() == 1).await;
-        let gives_up = tokio::spawn({
-            let app = app.clone();
-            async move { call(&app, "/slow").await }
-        });
-        until("one queued", || slots.queued_now.get() == 1).await;
+        let (slots, app, release, running, gives_up) = one_running_one_queued().await;
         gives_up.abort();
         until("the queue is empty", || slots.queued_now.get() == 0).await;
         release.notify_one();
