@@ -77,7 +77,7 @@ impl TailSlots {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             self.refused.inc();
             return Err(QueryError::Overloaded(format!(
-                "this node has its limit of {} live tails open (--max-tails); retry shortly",
+                "this node has as many live tails open as --max-tails allows ({}); retry shortly",
                 self.max
             )));
         };

@@ -256,7 +256,7 @@ async fn tails_past_the_limit_are_refused_until_one_ends() {
     assert_eq!(body["error"]["code"], "overloaded");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("limit of 2 live tails open (--max-tails)"),
+        message.contains("live tails open as --max-tails allows (2)"),
         "{message}"
     );
     // The ingest side's gRPC tail (what query nodes subscribe to) counts against the same.
