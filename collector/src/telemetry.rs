@@ -246,7 +246,7 @@ pub async fn serve(
     metrics: Arc<CollectorMetrics>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) {
     let gate = porthole_net::Gate::new("http", collector_limits(), &metrics.connections);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -254,7 +254,6 @@ pub async fn serve(
         .route("/metrics", get(metrics_text))
         .with_state(HttpState { metrics, ready });
     porthole_net::serve(listener, gate, app, shutdown.cancelled_owned()).await;
-    Ok(())
 }
 
 /// Each of the collector's listeners: its pod's containers, kubelet probes and a

@@ -24,6 +24,7 @@ use crate::IngestError;
 use crate::auth::Access;
 use crate::decoding::{DecodeBudget, Reserved, decoded_estimate};
 use crate::export::OtlpExport;
+use crate::http::inflate;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
 
@@ -309,9 +310,7 @@ async fn read_messages(
                 )));
             }
         };
-        if message.len() > limit {
-            return Err(IngestError::TooLarge { limit });
-        }
+        // (An uncompressed message fits: the body as a whole did.)
         estimate += decoded_estimate(message);
         framed.push(0);
         framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
@@ -322,17 +321,6 @@ async fn read_messages(
 
 /// The 5 bytes before each gRPC message: compressed flag and length.
 const GRPC_PREFIX: usize = 5;
-
-/// Reads at most `limit` + 1 bytes, so a bomb stops at the limit.
-fn inflate(reader: impl std::io::Read, limit: usize, what: &str) -> Result<Vec<u8>, IngestError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| IngestError::InvalidRequest(format!("{what}: {e}")))?;
-    Ok(out)
-}
 
 fn signal_of_path(path: &str) -> Option<Signal> {
     [

@@ -150,22 +150,26 @@ async fn read_body(
         .unwrap_or("identity");
     match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(raw),
-        "gzip" => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| IngestError::InvalidRequest(format!("gzip: {e}")))?;
-            if out.len() > limit {
-                return Err(IngestError::TooLarge { limit });
-            }
-            Ok(out)
-        }
+        "gzip" => inflate(flate2::read::GzDecoder::new(raw.as_slice()), limit, "gzip"),
         other => Err(IngestError::Unsupported {
             what: "content-encoding",
             value: other.to_string(),
         }),
     }
+}
+
+/// What `reader` decompresses to, reading at most `limit` + 1 bytes so a bomb stops at
+/// the limit (`what` names the compression in errors).
+pub(crate) fn inflate(reader: impl Read, limit: usize, what: &str) -> Result<Vec<u8>, IngestError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| IngestError::InvalidRequest(format!("{what}: {e}")))?;
+    if out.len() > limit {
+        return Err(IngestError::TooLarge { limit });
+    }
+    Ok(out)
 }
 
 /// Reads at most `limit` bytes of a body, as sent (still compressed), within `timeout`.

@@ -85,13 +85,56 @@ impl ConnectionMetrics {
     }
 }
 
+/// At most a number of places held at once, each counted in `open` while held; a place
+/// asked for when all are held is refused and counted in `refused`. Connections take
+/// them here; the query tier's live tails too.
+#[derive(Clone)]
+pub struct Places {
+    permits: Arc<Semaphore>,
+    open: Gauge,
+    refused: Counter,
+}
+
+impl Places {
+    pub fn new(max: usize, open: Gauge, refused: Counter) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            open,
+            refused,
+        }
+    }
+
+    /// A place, or `None` (counted) when all are held.
+    pub fn try_take(&self) -> Option<Place> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.refused.inc();
+            return None;
+        };
+        self.open.inc();
+        Some(Place {
+            _permit: permit,
+            open: self.open.clone(),
+        })
+    }
+}
+
+/// A held place of [`Places`], given back when dropped.
+pub struct Place {
+    _permit: OwnedSemaphorePermit,
+    open: Gauge,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
 /// Admits a listener's connections within its [`Limits`].
 #[derive(Clone)]
 pub struct Gate {
     limits: Limits,
-    permits: Arc<Semaphore>,
-    open: Gauge,
-    refused: Counter,
+    places: Places,
     timed_out: Counter,
 }
 
@@ -103,9 +146,11 @@ impl Gate {
         };
         Self {
             limits,
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
-            open: metrics.open.get_or_create(&label).clone(),
-            refused: metrics.refused.get_or_create(&label).clone(),
+            places: Places::new(
+                limits.max_connections,
+                metrics.open.get_or_create(&label).clone(),
+                metrics.refused.get_or_create(&label).clone(),
+            ),
             timed_out: metrics.timed_out.get_or_create(&label).clone(),
         }
     }
@@ -113,17 +158,12 @@ impl Gate {
     /// The connection, counted while it is open; `None` (and counted) when the listener
     /// has its maximum open: dropping `io` closes it.
     pub fn admit<Io>(&self, io: Io) -> Option<Admitted<Io>> {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            self.refused.inc();
-            return None;
-        };
-        self.open.inc();
+        let place = self.places.try_take()?;
         Some(Admitted {
             io,
             opening: Some(Box::pin(tokio::time::sleep(self.limits.header_timeout))),
             read: 0,
-            _permit: permit,
-            open: self.open.clone(),
+            _place: place,
             timed_out: self.timed_out.clone(),
         })
     }
@@ -205,15 +245,8 @@ pub struct Admitted<Io> {
     io: Io,
     opening: Option<Pin<Box<tokio::time::Sleep>>>,
     read: usize,
-    _permit: OwnedSemaphorePermit,
-    open: Gauge,
+    _place: Place,
     timed_out: Counter,
-}
-
-impl<Io> Drop for Admitted<Io> {
-    fn drop(&mut self) {
-        self.open.dec();
-    }
 }
 
 impl<Io: AsyncRead + Unpin> AsyncRead for Admitted<Io> {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arrow::array::UInt64Array;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
+use porthole_net::{Place, Places};
 use porthole_proto::tail::tail_client::TailClient;
 use porthole_proto::tail::tail_server::{Tail, TailServer};
 use porthole_proto::tail::{Filter, SubscribeRequest, TailEvent, tail_event};
@@ -24,7 +25,7 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tantivy::collector::DocSetCollector;
 use tantivy::query_grammar::UserInputAst;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::QueryError;
@@ -47,64 +48,42 @@ pub enum TailItem {
 #[derive(Clone)]
 pub struct TailSlots {
     max: usize,
-    permits: Arc<Semaphore>,
-    open: Gauge,
-    refused: Counter,
+    places: Places,
 }
 
 impl TailSlots {
     pub fn new(max_tails: usize, registry: &mut Registry) -> Self {
-        let slots = Self {
-            max: max_tails,
-            permits: Arc::new(Semaphore::new(max_tails)),
-            open: Gauge::default(),
-            refused: Counter::default(),
-        };
+        let (open, refused) = (Gauge::default(), Counter::default());
         registry.register(
             "porthole_tails_open",
             "Live tails open (SSE subscribers and ingest nodes' gRPC streams)",
-            slots.open.clone(),
+            open.clone(),
         );
         registry.register(
             "porthole_tails_refused",
             "Live tails refused because --max-tails were open",
-            slots.refused.clone(),
+            refused.clone(),
         );
-        slots
+        Self {
+            max: max_tails,
+            places: Places::new(max_tails, open, refused),
+        }
     }
 
-    fn take(&self) -> Result<TailSlot, QueryError> {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            self.refused.inc();
-            return Err(QueryError::Overloaded(format!(
+    fn take(&self) -> Result<Place, QueryError> {
+        self.places.try_take().ok_or_else(|| {
+            QueryError::Overloaded(format!(
                 "this node has as many live tails open as --max-tails allows ({}); retry shortly",
                 self.max
-            )));
-        };
-        self.open.inc();
-        Ok(TailSlot {
-            _permit: permit,
-            open: self.open.clone(),
+            ))
         })
-    }
-}
-
-/// An open tail's place under `--max-tails`, given back when the tail ends.
-pub struct TailSlot {
-    _permit: OwnedSemaphorePermit,
-    open: Gauge,
-}
-
-impl Drop for TailSlot {
-    fn drop(&mut self) {
-        self.open.dec();
     }
 }
 
 /// An open tail: its records, and its slot for as long as it is read.
 pub struct Subscriber {
     rx: mpsc::Receiver<TailItem>,
-    _slot: TailSlot,
+    _slot: Place,
 }
 
 /// Where live records come from, and the count of subscribers dropped for being slow.
