@@ -361,7 +361,7 @@ fn write_path_by_part(
     // What admission spends estimating each export's decoded size before decoding it.
     let estimate = best_of_three(&mut || {
         for bytes in &encoded {
-            std::hint::black_box(porthole_ingest::decoding::decoded_estimate(bytes));
+            std::hint::black_box(porthole_net::decoding::decoded_estimate(bytes));
         }
         Ok(())
     })?;

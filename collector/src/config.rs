@@ -230,6 +230,15 @@ pub struct OtlpReceiverConfig {
     pub http_addr: Option<SocketAddr>,
     /// Largest request accepted (after decompression).
     pub max_request_bytes: usize,
+    /// Exports read and decoded at once, both protocols together; one more is told
+    /// UNAVAILABLE / 503 before its body is read (its sender retries).
+    pub max_inflight_requests: usize,
+    /// Memory all exports being decoded share, estimated from their bytes before they
+    /// are decoded (an empty log record is 2 bytes on the wire and ~180 in memory). One
+    /// that alone would take more is refused as too large (413 / RESOURCE_EXHAUSTED);
+    /// others wait. Keep it at most ingest's `--max-decode-bytes`, which judges the same
+    /// exports the same way.
+    pub max_decode_bytes: usize,
 }
 
 impl Default for OtlpReceiverConfig {
@@ -238,6 +247,8 @@ impl Default for OtlpReceiverConfig {
             grpc_addr: Some("127.0.0.1:4317".parse().expect("valid address")),
             http_addr: Some("127.0.0.1:4318".parse().expect("valid address")),
             max_request_bytes: 4 * 1024 * 1024,
+            max_inflight_requests: 8,
+            max_decode_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -446,6 +457,15 @@ impl Config {
         }
         if self.max_open_files == 0 {
             return fail("max_open_files", "must be positive".into());
+        }
+        if self.otlp.max_inflight_requests == 0 || self.otlp.max_inflight_requests > 256 {
+            return fail(
+                "otlp.max_inflight_requests",
+                "must be between 1 and 256".into(),
+            );
+        }
+        if self.otlp.max_decode_bytes < 1024 * 1024 {
+            return fail("otlp.max_decode_bytes", "must be at least 1 MiB".into());
         }
         for (i, source) in self.files.iter().enumerate() {
             if source.include.is_empty() {

@@ -36,6 +36,7 @@ pub struct CollectorMetrics {
     pub bytes_shipped: Counter,
     retries: Family<Reason, Counter>,
     dropped: Family<Reason, Counter>,
+    otlp_refused: Family<Reason, Counter>,
     pub buffer_bytes: Gauge,
     pub buffer_records: Gauge,
     pub buffer_full: Counter,
@@ -65,6 +66,7 @@ impl CollectorMetrics {
             bytes_shipped: Counter::default(),
             retries: Family::default(),
             dropped: Family::default(),
+            otlp_refused: Family::default(),
             buffer_bytes: Gauge::default(),
             buffer_records: Gauge::default(),
             buffer_full: Counter::default(),
@@ -117,6 +119,11 @@ impl CollectorMetrics {
             "dropped_records",
             "Records given up on, by reason",
             metrics.dropped.clone(),
+        );
+        r.register(
+            "otlp_requests_refused",
+            "OTLP exports the receiver refused (the sender was told why), by reason",
+            metrics.otlp_refused.clone(),
         );
         r.register(
             "buffer_bytes",
@@ -216,6 +223,14 @@ impl CollectorMetrics {
                 reason: reason.into(),
             })
             .inc_by(records);
+    }
+
+    pub fn otlp_refused(&self, reason: &'static str) {
+        self.otlp_refused
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {

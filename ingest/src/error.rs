@@ -50,6 +50,27 @@ pub enum IngestError {
     },
 }
 
+impl From<porthole_net::body::BodyError> for IngestError {
+    fn from(error: porthole_net::body::BodyError) -> Self {
+        use porthole_net::body::BodyError;
+        match error {
+            BodyError::TooLarge { limit } => IngestError::TooLarge { limit },
+            BodyError::TimedOut { after } => IngestError::TimedOut { after },
+            BodyError::Invalid(why) => IngestError::InvalidRequest(why),
+            BodyError::Unsupported { what, value } => IngestError::Unsupported { what, value },
+        }
+    }
+}
+
+impl From<porthole_net::decoding::PastBudget> for IngestError {
+    fn from(refused: porthole_net::decoding::PastBudget) -> Self {
+        IngestError::DecodesTooLarge {
+            estimate: refused.estimate,
+            limit: refused.limit,
+        }
+    }
+}
+
 impl IngestError {
     pub fn grpc_code(&self) -> Code {
         match self {

@@ -22,11 +22,10 @@ use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
 use crate::auth::Access;
-use crate::decoding::{DecodeBudget, Reserved, decoded_estimate};
 use crate::export::OtlpExport;
-use crate::http::inflate;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
+use porthole_net::decoding::{DecodeBudget, Reserved};
 
 #[derive(Clone)]
 pub struct OtlpGrpc {
@@ -213,15 +212,14 @@ where
         let (decoding, metrics) = (self.decoding.clone(), self.metrics.clone());
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let read = tokio::time::timeout(after, read_messages(body, &parts.headers, limit));
+            let read = porthole_net::body::read_grpc(&parts.headers, body, limit, after);
             let (framed, estimate) = match read.await {
-                Err(_) => return refuse(IngestError::TimedOut { after }),
-                Ok(Err(error)) => return refuse(error),
-                Ok(Ok(read)) => read,
+                Ok(read) => read,
+                Err(error) => return refuse(error.into()),
             };
             let reservation = match decoding.reserve(estimate).await {
                 Ok(reservation) => reservation,
-                Err(error) => return refuse(error),
+                Err(error) => return refuse(error.into()),
             };
             parts.extensions.insert(Reserved::new(reservation));
             let body = http_body_util::Full::new(framed);
@@ -229,98 +227,19 @@ where
             let mut response = inner.call(request).await?;
             drop(permit);
             let headers = response.headers_mut();
-            let (replacement, error) = match headers.get("grpc-status").map(|v| v.as_bytes()) {
-                Some(b"13") => (
-                    tonic::Code::InvalidArgument,
-                    IngestError::InvalidRequest("undecodable protobuf".into()),
-                ),
-                Some(b"11") => (
-                    tonic::Code::ResourceExhausted,
-                    IngestError::TooLarge { limit: 0 },
-                ),
-                _ => return Ok(response),
+            let Some(reason) = porthole_net::body::rewrite_codec_status(headers) else {
+                return Ok(response);
             };
-            headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
-            metrics.export_rejected(signal, error.reason(), 0, 0);
+            metrics.export_rejected(signal, reason, 0, 0);
             let message = headers
                 .get("grpc-message")
                 .and_then(|m| m.to_str().ok())
                 .unwrap_or("");
-            tracing::warn!(%signal, reason = error.reason(), message, "export refused by the gRPC codec");
+            tracing::warn!(%signal, reason, message, "export refused by the gRPC codec");
             Ok(response)
         })
     }
 }
-
-/// A gRPC request body's messages decompressed (`grpc-encoding` gzip or zstd), each at
-/// most `limit` bytes, framed again for tonic uncompressed; with their decoded size
-/// estimated before tonic decodes them.
-async fn read_messages(
-    mut body: tonic::body::Body,
-    headers: &http::HeaderMap,
-    limit: usize,
-) -> Result<(bytes::Bytes, usize), IngestError> {
-    use http_body_util::BodyExt;
-    let mut raw = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            raw.extend_from_slice(&data);
-            if raw.len() > limit + GRPC_PREFIX {
-                return Err(IngestError::TooLarge { limit });
-            }
-        }
-    }
-    let encoding = headers
-        .get("grpc-encoding")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    let truncated = || IngestError::InvalidRequest("truncated gRPC message".into());
-    let (mut framed, mut estimate) = (Vec::with_capacity(raw.len()), 0usize);
-    let mut rest = raw.as_slice();
-    while !rest.is_empty() {
-        let prefix = rest.get(..GRPC_PREFIX).ok_or_else(truncated)?;
-        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
-        let data = rest
-            .get(GRPC_PREFIX..GRPC_PREFIX + len)
-            .ok_or_else(truncated)?;
-        rest = &rest[GRPC_PREFIX + len..];
-        let inflated;
-        let message = match (prefix[0], encoding) {
-            (0, _) => data,
-            (1, "gzip") => {
-                inflated = inflate(flate2::read::GzDecoder::new(data), limit, "gzip")?;
-                inflated.as_slice()
-            }
-            (1, "zstd") => {
-                let decoder = zstd::stream::read::Decoder::new(data)
-                    .map_err(|e| IngestError::InvalidRequest(format!("zstd: {e}")))?;
-                inflated = inflate(decoder, limit, "zstd")?;
-                inflated.as_slice()
-            }
-            (1, other) => {
-                return Err(IngestError::Unsupported {
-                    what: "grpc-encoding",
-                    value: other.to_string(),
-                });
-            }
-            (flag, _) => {
-                return Err(IngestError::InvalidRequest(format!(
-                    "gRPC message flag {flag}"
-                )));
-            }
-        };
-        // (An uncompressed message fits: the body as a whole did.)
-        estimate += decoded_estimate(message);
-        framed.push(0);
-        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        framed.extend_from_slice(message);
-    }
-    Ok((framed.into(), estimate))
-}
-
-/// The 5 bytes before each gRPC message: compressed flag and length.
-const GRPC_PREFIX: usize = 5;
 
 fn signal_of_path(path: &str) -> Option<Signal> {
     [

@@ -2,7 +2,6 @@
 //! JSON, optionally gzip-compressed. Errors are a `google.rpc.Status` in the request's own
 //! encoding, as the OTLP/HTTP specification asks.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use porthole_net::decoding::{decoded_estimate, decoded_estimate_json};
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace_service::ExportTraceServiceRequest;
@@ -19,15 +19,12 @@ use tokio::sync::Semaphore;
 
 use crate::IngestError;
 use crate::auth::Access;
-use crate::decoding::{decoded_estimate, decoded_estimate_json};
 use crate::error::RETRY_AFTER;
 use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-/// Bodies up to this many times the limit are read to the end before the 413.
-const DRAIN_FACTOR: usize = 4;
 
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -81,9 +78,11 @@ async fn export<E: OtlpExport>(
         Ok(encoding) => encoding,
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
     };
-    let bytes = match read_body(&headers, body, state.max_request_bytes, state.read_timeout).await {
+    let read =
+        porthole_net::body::read_http(&headers, body, state.max_request_bytes, state.read_timeout);
+    let bytes = match read.await {
         Ok(bytes) => bytes,
-        Err(error) => return reject::<E>(&state, error, encoding, 0),
+        Err(error) => return reject::<E>(&state, error.into(), encoding, 0),
     };
     let wire_bytes = bytes.len();
     let estimate = match encoding {
@@ -92,7 +91,7 @@ async fn export<E: OtlpExport>(
     };
     let reservation = match state.pipeline.decoding.reserve(estimate).await {
         Ok(reservation) => reservation,
-        Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
+        Err(error) => return reject::<E>(&state, error.into(), encoding, wire_bytes),
     };
     let request = match encoding {
         Encoding::Protobuf => E::decode(bytes.as_slice())
@@ -133,78 +132,6 @@ fn content_type(headers: &HeaderMap) -> Result<Encoding, IngestError> {
             value: value.to_string(),
         }),
     }
-}
-
-/// Reads at most `limit` bytes, decompressing gzip with the same limit on the output, so
-/// neither a large body nor a small gzip bomb can use more memory than the limit.
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Vec<u8>, IngestError> {
-    let raw = read_raw(body, limit, timeout).await?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding.trim().to_ascii_lowercase().as_str() {
-        "" | "identity" => Ok(raw),
-        "gzip" => inflate(flate2::read::GzDecoder::new(raw.as_slice()), limit, "gzip"),
-        other => Err(IngestError::Unsupported {
-            what: "content-encoding",
-            value: other.to_string(),
-        }),
-    }
-}
-
-/// What `reader` decompresses to, reading at most `limit` + 1 bytes so a bomb stops at
-/// the limit (`what` names the compression in errors).
-pub(crate) fn inflate(reader: impl Read, limit: usize, what: &str) -> Result<Vec<u8>, IngestError> {
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| IngestError::InvalidRequest(format!("{what}: {e}")))?;
-    if out.len() > limit {
-        return Err(IngestError::TooLarge { limit });
-    }
-    Ok(out)
-}
-
-/// Reads at most `limit` bytes of a body, as sent (still compressed), within `timeout`.
-pub(crate) async fn read_raw(
-    body: Body,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Vec<u8>, IngestError> {
-    tokio::time::timeout(timeout, read_limited(body, limit))
-        .await
-        .map_err(|_| IngestError::TimedOut { after: timeout })?
-}
-
-async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
-    let mut body = body.into_data_stream();
-    let mut raw = Vec::new();
-    let mut seen = 0usize;
-    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-        let chunk = chunk.map_err(|e| IngestError::InvalidRequest(format!("reading body: {e}")))?;
-        seen += chunk.len();
-        if seen <= limit {
-            raw.extend_from_slice(&chunk);
-        } else if seen > DRAIN_FACTOR * limit {
-            // Far too large: stop reading; the client sees the connection close.
-            return Err(IngestError::TooLarge { limit });
-        } else {
-            // Read and drop the rest so the client gets its 413 rather than a reset
-            // connection (which senders would retry forever); memory stays at `limit`.
-            raw.clear();
-        }
-    }
-    if seen > limit {
-        return Err(IngestError::TooLarge { limit });
-    }
-    Ok(raw)
 }
 
 fn reject<E: OtlpExport>(

@@ -8,7 +8,6 @@
 
 mod auth;
 mod batcher;
-pub mod decoding;
 mod error;
 mod export;
 mod grpc;
@@ -53,7 +52,7 @@ pub struct IngestConfig {
     /// Each receiver's open connections and request-head deadline.
     pub connections: porthole_net::Limits,
     /// Memory that exports being decoded may take together, estimated from their wire
-    /// bytes before they are decoded (see [`decoding`]).
+    /// bytes before they are decoded (see [`porthole_net::decoding`]).
     pub max_decode_bytes: usize,
     /// Where the receivers count their connections (registered by the caller, who counts
     /// the API's there too).
@@ -116,7 +115,7 @@ impl Ingest {
             batcher: batcher.clone(),
             metrics: metrics.clone(),
             tenants: config.access.tenants().cloned(),
-            decoding: decoding::DecodeBudget::new(config.max_decode_bytes),
+            decoding: porthole_net::decoding::DecodeBudget::new(config.max_decode_bytes),
         };
         let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
         let http_listener = TcpListener::bind(config.otlp_http_addr).await?;

@@ -7,10 +7,10 @@ use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
 use crate::batcher::Batcher;
-use crate::decoding::{DecodeBudget, Reservation};
 use crate::export::OtlpExport;
 use crate::telemetry::IngestMetrics;
 use crate::tenants::Tenants;
+use porthole_net::decoding::{DecodeBudget, Reservation};
 
 #[derive(Clone)]
 pub struct Pipeline {

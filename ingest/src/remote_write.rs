@@ -17,7 +17,7 @@ use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_storage::Signal;
 
 use crate::IngestError;
-use crate::http::{HttpState, read_raw};
+use crate::http::HttpState;
 
 /// The remote_write 1.0 messages (prometheus/prompb `remote.proto` and `types.proto`),
 /// only the fields Porthole reads; prost skips the rest.
@@ -169,7 +169,7 @@ pub(crate) async fn write(
                 value: encoding,
             });
         }
-        let raw = read_raw(body, limit, state.read_timeout).await?;
+        let raw = porthole_net::body::read(body, limit, state.read_timeout).await?;
         let wire = raw.len();
         let size = snap::raw::decompress_len(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
@@ -179,7 +179,7 @@ pub(crate) async fn write(
         let bytes = snap::raw::Decoder::new()
             .decompress_vec(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
-        let estimate = crate::decoding::decoded_estimate(&bytes);
+        let estimate = porthole_net::decoding::decoded_estimate(&bytes);
         let reservation = state.pipeline.decoding.reserve(estimate).await?;
         let request = <WriteRequest as prost::Message>::decode(bytes.as_slice())
             .map_err(|e| IngestError::InvalidRequest(format!("protobuf WriteRequest: {e}")))?;

@@ -11,6 +11,12 @@
 //! - over HTTP/1 every request head must arrive within `header_timeout` (an idle
 //!   keep-alive connection is closed after as long) and fit in [`MAX_HEAD_BYTES`];
 //! - over HTTP/2 a peer that stops answering pings is closed.
+//!
+//! And what a request may cost once admitted: [`body`] reads export bodies within a size
+//! and a time, and [`decoding`] bounds the memory their decoding takes.
+
+pub mod body;
+pub mod decoding;
 
 use std::future::Future;
 use std::io;

@@ -261,7 +261,7 @@ impl Decoder for RawCodec {
     }
 }
 
-async fn raw_grpc(endpoint: &str, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
+pub(crate) async fn raw_grpc(endpoint: &str, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
         .unwrap()
         .connect()

@@ -631,3 +631,167 @@ async fn the_collectors_receiver_caps_its_connections() {
     })
     .await;
 }
+
+/// The sidecar's OTLP receiver bounds its memory as ingest's does. An export of many
+/// tiny messages (small on the wire, hundreds of times that decoded) is refused before
+/// it is decoded, on both protocols, plain and gzip, with a message that names the
+/// budget; exports past `otlp.max_inflight_requests` get 503 before their body is read;
+/// an undecodable gRPC export is INVALID_ARGUMENT (not tonic's INTERNAL); every refusal
+/// is counted, and the exports that fit are all buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budget() {
+    use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+    use porthole_proto::logs_service::ExportLogsServiceRequest;
+    use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
+    use prost::Message;
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "otlp: {grpc_addr: 127.0.0.1:0, http_addr: 127.0.0.1:0, \
+         max_decode_bytes: 16777216, max_inflight_requests: 2}\n",
+    );
+    let collector = Collector::start(&config, &[]).await;
+    let empty_records = |n: usize| ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord {
+                        severity_number: 9,
+                        ..Default::default()
+                    };
+                    n
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    // 100 000 records: 400 KB on the wire, about 38 MB estimated decoded.
+    let flood = empty_records(100_000);
+    assert!(flood.encoded_len() < 500_000);
+    let http_url = format!("http://{}/v1/logs", collector.otlp_http.unwrap());
+    let response = reqwest::Client::new()
+        .post(&http_url)
+        .header("content-type", "application/x-protobuf")
+        .body(flood.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let message = response.text().await.unwrap();
+    assert!(message.contains("otlp.max_decode_bytes"), "{message}");
+    let endpoint = format!("http://{}", collector.otlp_grpc.unwrap());
+    for compression in [None, Some(tonic::codec::CompressionEncoding::Gzip)] {
+        let mut client = LogsServiceClient::connect(endpoint.clone()).await.unwrap();
+        if let Some(encoding) = compression {
+            client = client.send_compressed(encoding);
+        }
+        let status = client.export(flood.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains("otlp.max_decode_bytes"),
+            "{status:?}"
+        );
+        // 10 000 of them fit, compressed or not.
+        client.export(empty_records(10_000)).await.unwrap();
+    }
+    let status = crate::bad_input::raw_grpc(&endpoint, b"\xff\xff\xff\xff garbage".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    for (reason, count) in [("too_large", 3.0), ("invalid", 1.0)] {
+        let label = format!("reason=\"{reason}\"");
+        assert_eq!(
+            collector
+                .metric("porthole_collector_otlp_requests_refused_total", &label)
+                .await,
+            count,
+            "{reason}"
+        );
+    }
+
+    // Two exports whose bodies never finish hold both in-flight places; a third is told
+    // to come back before its body is read, and once they go, exports are served again.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(collector.otlp_http.unwrap())
+            .await
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /v1/logs HTTP/1.1\r\nhost: x\r\n\
+                  content-type: application/x-protobuf\r\ncontent-length: 100000\r\n\r\n\x0a",
+            )
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    let small = empty_records(10).encode_to_vec();
+    let post = |body: Vec<u8>| {
+        let url = http_url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/x-protobuf")
+                .body(body)
+                .send()
+                .await
+                .ok()
+        }
+    };
+    let refused = wait_for("an export refused as busy", Duration::from_secs(20), || {
+        let post = post(small.clone());
+        async move {
+            let response = post.await?;
+            (response.status() == 503).then_some(response)
+        }
+    })
+    .await;
+    assert_eq!(
+        refused.headers().get("retry-after").unwrap(),
+        "1",
+        "the sender is told when to come back"
+    );
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("otlp.max_inflight_requests"), "{message}");
+    drop(stalled);
+    wait_for("exports served again", Duration::from_secs(20), || {
+        let post = post(small.clone());
+        async move { (post.await?.status() == 200).then_some(()) }
+    })
+    .await;
+
+    // The two bodies cut off midway count as invalid too.
+    assert_eq!(
+        collector
+            .metric(
+                "porthole_collector_otlp_requests_refused_total",
+                "reason=\"invalid\""
+            )
+            .await,
+        3.0
+    );
+    assert!(
+        collector
+            .metric(
+                "porthole_collector_otlp_requests_refused_total",
+                "reason=\"busy\""
+            )
+            .await
+            >= 1.0
+    );
+    // The 20 000 that fit, the small ones that got through while the places were
+    // being taken, and the last one: each accepted export is in the buffer.
+    let received = collector
+        .metric(
+            "porthole_collector_records_received_total",
+            "signal=\"logs\"",
+        )
+        .await;
+    assert!(
+        received >= 20_010.0 && (received - 20_000.0) % 10.0 == 0.0,
+        "{received}"
+    );
+}

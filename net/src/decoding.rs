@@ -1,20 +1,32 @@
-//! Memory for decoding and converting exports (`--max-decode-bytes`).
+//! Memory for decoding exports (the servers' `--max-decode-bytes`, the collector's
+//! `otlp.max_decode_bytes`).
 //!
-//! An OTLP message takes many times its wire size once decoded and converted to rows: an
-//! empty log record is 2 bytes on the wire and hundreds in memory. `--max-request-bytes`
-//! alone did not bound that: one 7.6 MiB export of 2 million empty log records took a
-//! server from 160 to 900 MB, and a few at once would take any pod past its limit. So
-//! before a message is decoded, its decoded size is estimated from its wire bytes alone
-//! (every nested message counted, at [`NODE_BYTES`] each) and reserved from one budget
-//! for the process; the reservation is given back once the rows are converted (they are
-//! then counted by the write buffer). A message whose estimate alone passes the budget
-//! is refused as too large; others wait their turn.
+//! An OTLP message takes many times its wire size once decoded: an empty log record is 2
+//! bytes on the wire and hundreds in memory. A request size limit alone did not bound
+//! that: one 7.6 MiB export of 2 million empty log records took a server from 160 to
+//! 900 MB, and one 3.6 MiB export took a collector sidecar from 20 to 366 MiB. So before
+//! a message is decoded, its decoded size is estimated from its wire bytes alone (every
+//! nested message counted, at [`NODE_BYTES`] each) and reserved from one budget for the
+//! process; the reservation is given back once the message is done with (on a server,
+//! once its rows are converted: the write buffer counts them from then on). A message
+//! whose estimate alone passes the budget is refused as too large; others wait their
+//! turn. The same estimate on both tiers means an export a collector accepted is one a
+//! server with at least the same budget accepts too.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::IngestError;
+/// A message whose estimate alone is more than the whole budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "request would take about {estimate} bytes decoded, more than the {limit} bytes all \
+     exports being decoded share; send smaller exports"
+)]
+pub struct PastBudget {
+    pub estimate: usize,
+    pub limit: usize,
+}
 
 /// What one decoded message costs, with its part of the rows it converts to: measured as
 /// 370–400 bytes for empty log records and attributes (prost's struct, the vector it sits
@@ -66,9 +78,9 @@ impl DecodeBudget {
 
     /// Reserves `estimate` bytes (see [`decoded_estimate`]), waiting while other exports
     /// hold the budget; refuses a message that would take more than the whole budget.
-    pub async fn reserve(&self, estimate: usize) -> Result<Reservation, IngestError> {
+    pub async fn reserve(&self, estimate: usize) -> Result<Reservation, PastBudget> {
         if estimate > self.bytes {
-            return Err(IngestError::DecodesTooLarge {
+            return Err(PastBudget {
                 estimate,
                 limit: self.bytes,
             });
@@ -223,8 +235,7 @@ mod tests {
         second.await.unwrap().unwrap();
         let small = DecodeBudget::new(estimate - 1);
         match small.reserve(estimate).await {
-            Err(IngestError::DecodesTooLarge { limit, .. }) => assert_eq!(limit, estimate - 1),
-            Err(other) => panic!("{other}"),
+            Err(refused) => assert_eq!(refused.limit, estimate - 1),
             Ok(_) => panic!("a message past the whole budget was admitted"),
         }
     }

@@ -1,0 +1,188 @@
+//! Reading export bodies with bounds: at most so many bytes (decompressed ones included,
+//! so a small gzip bomb stops at the limit too), within so long of the request head (a
+//! sender that trickles a body would hold the place it took for ever), shared by the
+//! servers' receivers and the collector's.
+
+use std::io::Read;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::BodyExt;
+
+use crate::decoding::decoded_estimate;
+
+/// Bodies up to this many times the limit are read to the end before the refusal, so an
+/// HTTP/1 client gets its 413 rather than a reset connection (which senders would retry
+/// for ever); memory stays at the limit.
+const DRAIN_FACTOR: usize = 4;
+/// The 5 bytes before each gRPC message: compressed flag and length.
+const GRPC_PREFIX: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("the request body did not arrive within {after:?}")]
+    TimedOut { after: Duration },
+    /// The bytes cannot be read as what they claim to be.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unsupported {what}: {value:?}")]
+    Unsupported { what: &'static str, value: String },
+}
+
+/// At most `limit` bytes of a body, as sent (still compressed), within `timeout`.
+pub async fn read<B>(body: B, limit: usize, timeout: Duration) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    tokio::time::timeout(timeout, read_limited(body, limit))
+        .await
+        .map_err(|_| BodyError::TimedOut { after: timeout })?
+}
+
+async fn read_limited<B>(body: B, limit: usize) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut raw = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Invalid(format!("reading body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen += chunk.len();
+        if seen <= limit {
+            raw.extend_from_slice(&chunk);
+        } else if seen > DRAIN_FACTOR * limit {
+            // Far too large: stop reading; the client sees the connection close.
+            return Err(BodyError::TooLarge { limit });
+        } else {
+            raw.clear();
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge { limit });
+    }
+    Ok(raw)
+}
+
+/// An HTTP body read as [`read`] does and decompressed as its `Content-Encoding` says
+/// (gzip or none), the decompressed bytes held to `limit` too.
+pub async fn read_http<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let raw = read(body, limit, timeout).await?;
+    let encoding = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    match encoding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" => inflate(flate2::read::GzDecoder::new(raw.as_slice()), limit, "gzip"),
+        other => Err(BodyError::Unsupported {
+            what: "content-encoding",
+            value: other.to_string(),
+        }),
+    }
+}
+
+/// What `reader` decompresses to, reading at most `limit` + 1 bytes so a bomb stops at
+/// the limit (`what` names the compression in errors).
+pub fn inflate(reader: impl Read, limit: usize, what: &str) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| BodyError::Invalid(format!("{what}: {e}")))?;
+    if out.len() > limit {
+        return Err(BodyError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// A gRPC request body's messages, read as [`read`] does, decompressed (`grpc-encoding`
+/// gzip or zstd) each to at most `limit` bytes, and framed again uncompressed for tonic's
+/// decoder; with their decoded size estimated ([`decoded_estimate`]) before it decodes
+/// them.
+pub async fn read_grpc<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+    timeout: Duration,
+) -> Result<(Bytes, usize), BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let raw = read(body, limit + GRPC_PREFIX, timeout).await?;
+    let encoding = headers
+        .get("grpc-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    let truncated = || BodyError::Invalid("truncated gRPC message".into());
+    let (mut framed, mut estimate) = (Vec::with_capacity(raw.len()), 0usize);
+    let mut rest = raw.as_slice();
+    while !rest.is_empty() {
+        let prefix = rest.get(..GRPC_PREFIX).ok_or_else(truncated)?;
+        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        let data = rest
+            .get(GRPC_PREFIX..GRPC_PREFIX + len)
+            .ok_or_else(truncated)?;
+        rest = &rest[GRPC_PREFIX + len..];
+        let inflated;
+        let message = match (prefix[0], encoding) {
+            (0, _) => data,
+            (1, "gzip") => {
+                inflated = inflate(flate2::read::GzDecoder::new(data), limit, "gzip")?;
+                inflated.as_slice()
+            }
+            (1, "zstd") => {
+                let decoder = zstd::stream::read::Decoder::new(data)
+                    .map_err(|e| BodyError::Invalid(format!("zstd: {e}")))?;
+                inflated = inflate(decoder, limit, "zstd")?;
+                inflated.as_slice()
+            }
+            (1, other) => {
+                return Err(BodyError::Unsupported {
+                    what: "grpc-encoding",
+                    value: other.to_string(),
+                });
+            }
+            (flag, _) => return Err(BodyError::Invalid(format!("gRPC message flag {flag}"))),
+        };
+        // (An uncompressed message fits: the body as a whole did.)
+        estimate += decoded_estimate(message);
+        framed.push(0);
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(message);
+    }
+    Ok((framed.into(), estimate))
+}
+
+/// tonic's codec answers an undecodable request INTERNAL and one past its size limit
+/// OUT_OF_RANGE: OTLP senders take the first for a fault of the receiver and retry the
+/// second for ever. A receiver's own handlers answer neither, so a response that carries
+/// one came from the codec; it is rewritten to INVALID_ARGUMENT (drop, do not retry) or
+/// RESOURCE_EXHAUSTED, and the reason is returned for counting (`invalid`, `too_large`).
+pub fn rewrite_codec_status(headers: &mut HeaderMap) -> Option<&'static str> {
+    let (replacement, reason) = match headers.get("grpc-status").map(|v| v.as_bytes()) {
+        Some(b"13") => (tonic::Code::InvalidArgument, "invalid"),
+        Some(b"11") => (tonic::Code::ResourceExhausted, "too_large"),
+        _ => return None,
+    };
+    headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
+    Some(reason)
+}
