@@ -165,8 +165,8 @@ export function subscribe(
       source.close();
     });
     source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) handlers.onError("live tail closed by the server");
-      else handlers.onError("live tail interrupted; reconnecting…");
+      if (source.readyState !== EventSource.CLOSED) handlers.onError("live tail interrupted; reconnecting…");
+      else void whyRefused(path).then(handlers.onError);
     };
     return () => source.close();
   }
@@ -202,6 +202,27 @@ export function subscribe(
     if (!(e instanceof DOMException && e.name === "AbortError")) handlers.onError(String(e));
   });
   return () => controller.abort();
+}
+
+/**
+ * Why the server refused the live tail at `path`. An EventSource closes for good only when
+ * the server answers something other than a stream (503 when `--max-tails` are open, 401,
+ * 400), and it does not say what: so the request is made once more with fetch, for the
+ * server's own message; a stream that opens this time is closed at once.
+ */
+export async function whyRefused(path: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+  const controller = new AbortController();
+  try {
+    const response = await fetchImpl(path, { headers: { Accept: "text/event-stream" }, signal: controller.signal });
+    if (response.ok) return "live tail closed by the server";
+    if (response.status === 401) unauthorizedListeners.forEach((listener) => listener());
+    const body = await response.json().catch(() => null);
+    return errorMessage(response.status, body, response.statusText);
+  } catch {
+    return "live tail closed by the server";
+  } finally {
+    controller.abort();
+  }
 }
 
 /** What a `dropped` event says: its JSON `message` ("live tail stopped: …; reconnect to
