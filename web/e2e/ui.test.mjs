@@ -66,6 +66,8 @@ function startServer() {
     "--batch-window", "200ms",
     "--rules", rules,
     "--compaction-interval", "0s",
+    // Few, so the refused-Live test can take them all.
+    "--max-tails", "4",
   ];
   if (process.env.PORTHOLE_WEB_DIR) args.push("--web-dir", path.resolve(webDir, process.env.PORTHOLE_WEB_DIR));
   server = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -389,6 +391,38 @@ describe("the UI against a real porthole", () => {
     await shot("logs-live");
     await page.getByRole("button", { name: /Live/ }).click();
     await page.waitForURL((u) => !u.search.includes("live=1"));
+  });
+
+  test("Live that the server refuses says why", async () => {
+    // Take every live-tail place (--max-tails 4) from here, whatever earlier tests still
+    // hold until the server notices they went.
+    const held = [];
+    try {
+      await until("every live-tail place taken", async () => {
+        const controller = new AbortController();
+        const response = await fetch(`http://${addrs.http}/api/v1/logs/tail?q=${liveWord}`, {
+          headers: { Accept: "text/event-stream" },
+          signal: controller.signal,
+        });
+        if (response.ok) {
+          held.push(controller);
+          return false;
+        }
+        await response.body?.cancel();
+        return response.status === 503;
+      });
+      await page.goto(`${uiBase}/logs`);
+      await searchLogs(liveWord);
+      await page.getByRole("button", { name: "Live" }).click();
+      const error = page.locator('[data-testid="live-error"]');
+      await error.waitFor();
+      const text = await error.innerText();
+      assert.ok(text.includes("--max-tails allows (4)"), `the server's reason is shown: ${text}`);
+      await shot("logs-live-refused");
+      await page.getByRole("button", { name: /Live/ }).click();
+    } finally {
+      held.forEach((controller) => controller.abort());
+    }
   });
 
   test("filters suggest the values in the data and narrow the search", async () => {

@@ -164,11 +164,15 @@ export function subscribe(
       handlers.onError(droppedMessage((event as MessageEvent).data));
       source.close();
     });
+    let closed = false;
     source.onerror = () => {
       if (source.readyState !== EventSource.CLOSED) handlers.onError("live tail interrupted; reconnecting…");
-      else void whyRefused(path).then(handlers.onError);
+      else void whyRefused(path).then((message) => closed || handlers.onError(message));
     };
-    return () => source.close();
+    return () => {
+      closed = true;
+      source.close();
+    };
   }
   const controller = new AbortController();
   (async () => {
