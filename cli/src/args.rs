@@ -197,6 +197,11 @@ pub struct ServeArgs {
     /// this bounds what they hold together. Live tails and snapshot requests are not counted.
     #[arg(long, env = "PORTHOLE_MAX_CONCURRENT_QUERIES", default_value = "8", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_queries: u32,
+    /// How long a log search, histogram, trace search or lookup, version or inventory
+    /// answer may run; past it, it is stopped and answered 504 (SQL stops at 30 s, PromQL
+    /// at --promql-timeout).
+    #[arg(long, env = "PORTHOLE_QUERY_TIMEOUT", default_value = "1m", value_parser = nonzero_duration)]
+    pub query_timeout: humantime::Duration,
     /// Queries waiting for a slot, at most; past it a query gets 503 + Retry-After at once
     /// (porthole_api_queries_refused_total).
     #[arg(long, env = "PORTHOLE_MAX_QUEUED_QUERIES", default_value = "64")]

@@ -425,6 +425,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                     keep_for: args.snapshot_retention.into(),
                 },
                 slots: query_slots.clone(),
+                query_timeout: args.query_timeout.into(),
             }));
         }
         // Only a query node has API routes (axum refuses a route layer over none).

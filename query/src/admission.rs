@@ -97,6 +97,25 @@ impl QuerySlots {
     }
 }
 
+/// Middleware for the search routes: one still running after `limit` (`--query-timeout`)
+/// is stopped (its future dropped at its next await: between two files' indexes, or two
+/// storage reads) and answered 504, so a few searches over months of data cannot hold
+/// every query slot for as long as they take. Its client may have left long before.
+pub async fn within(
+    State(limit): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::QueryError::Timeout(format!(
+            "the query ran longer than --query-timeout ({limit:?}) and was stopped; \
+             narrow its time range or filters"
+        ))
+        .into_response(),
+    }
+}
+
 /// 503 with `Retry-After`, in the Prometheus API's error shape on its routes.
 fn refusal(path: &str) -> Response {
     let message = "too many queries running and waiting on this node; retry shortly";

@@ -40,6 +40,9 @@ pub struct QueryState {
     pub snapshots: crate::snapshot::SnapshotSource,
     /// How many queries run at once, for the whole process.
     pub slots: crate::admission::QuerySlots,
+    /// How long a search, histogram, trace lookup, version or inventory answer may take
+    /// (`--query-timeout`); SQL and PromQL have their own limits.
+    pub query_timeout: std::time::Duration,
 }
 
 pub fn router(state: QueryState) -> Router {
@@ -50,14 +53,20 @@ pub fn router(state: QueryState) -> Router {
     );
     // The routes that do this node's work take a query slot; a tail or a snapshot request
     // waits on the world and takes none.
+    // SQL and PromQL stop themselves at their own limits (30 s, --promql-timeout), with
+    // what they were doing in the message; the rest are stopped at --query-timeout.
     let queries = Router::new()
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/logs/histogram", get(logs_histogram))
         .route("/api/v1/traces", get(traces))
         .route("/api/v1/traces/{trace_id}", get(trace))
-        .route("/api/v1/sql", post(sql))
         .route("/api/v1/versions", get(crate::versions::versions))
         .route("/api/v1/inventory", get(crate::inventory::inventory))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.query_timeout,
+            crate::admission::within,
+        ))
+        .route("/api/v1/sql", post(sql))
         .with_state(state.clone())
         .merge(metrics)
         .route_layer(axum::middleware::from_fn_with_state(
@@ -234,6 +243,7 @@ pub(crate) fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn logs(
     State(state): State<QueryState>,
@@ -297,6 +307,7 @@ pub(crate) async fn logs(
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn logs_histogram(
     State(state): State<QueryState>,
@@ -425,6 +436,7 @@ fn duration_ns(value: &Option<String>, name: &str) -> Result<Option<i64>, QueryE
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn traces(
     State(state): State<QueryState>,
@@ -480,6 +492,7 @@ pub(crate) async fn traces(
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn trace(
     State(state): State<QueryState>,

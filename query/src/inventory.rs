@@ -125,6 +125,7 @@ struct Report {
 #[utoipa::path(get, path = "/api/v1/inventory", params(InventoryParams), responses(
     (status = 200, body = Inventory),
     (status = 400, body = crate::openapi::ErrorBody),
+    (status = 504, description = "Ran past --query-timeout and was stopped", body = crate::openapi::ErrorBody),
 ))]
 pub(crate) async fn inventory(
     State(state): State<QueryState>,

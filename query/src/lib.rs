@@ -59,7 +59,8 @@ pub enum QueryError {
     /// message says which. 503 with `Retry-After`.
     #[error("{0}")]
     Overloaded(String),
-    /// Something outside did not answer in time (a collector asked for a snapshot).
+    /// Something outside did not answer in time (a collector asked for a snapshot), or a
+    /// search ran past `--query-timeout`. 504.
     #[error("{0}")]
     Timeout(String),
     /// A bug or an impossible state; the cause is logged, not shown.

@@ -75,6 +75,7 @@ async fn router_over_some_logs(dir: &std::path::Path) -> axum::Router {
             keep_for: std::time::Duration::from_secs(30 * 86_400),
         },
         slots: crate::QuerySlots::new(8, 64, &mut Default::default()),
+        query_timeout: std::time::Duration::from_secs(60),
     })
 }
 

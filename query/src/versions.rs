@@ -69,6 +69,7 @@ pub struct Versions {
 #[utoipa::path(get, path = "/api/v1/versions", params(VersionsParams), responses(
     (status = 200, body = Versions),
     (status = 400, body = crate::openapi::ErrorBody),
+    (status = 504, description = "Ran past --query-timeout and was stopped", body = crate::openapi::ErrorBody),
 ))]
 pub(crate) async fn versions(
     State(state): State<QueryState>,

@@ -744,3 +744,49 @@ async fn queries_past_the_running_and_queued_limits_get_503_and_tails_still_open
         "{body}"
     );
 }
+
+/// A search still running at `--query-timeout` is stopped and answered 504 with a message
+/// that names the flag, and frees its query slot; SQL keeps its own limit. (1 ms: opening
+/// thirty files' indexes takes longer than that.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn searches_past_the_query_timeout_are_stopped_with_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--query-timeout", "1ms", "--batch-window", "20ms"],
+        &[],
+    )
+    .await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for file in 0..30 {
+        let bodies: Vec<String> = (0..20)
+            .map(|i| format!("payment {file}-{i} declined"))
+            .collect();
+        client.export(export_request(&bodies)).await.unwrap();
+    }
+    for path in ["/api/v1/logs", "/api/v1/logs/histogram"] {
+        let (status, body) = get(&porthole, path, &[("q", "declined")]).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (504, &Value::from("timeout")),
+            "{path}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("--query-timeout (1ms)"), "{message}");
+    }
+    let (status, body) = sql(&porthole, "SELECT count(*) AS n FROM logs").await;
+    assert_eq!(
+        (status, &body["rows"][0]["n"]),
+        (200, &Value::from(600)),
+        "{body}"
+    );
+    assert_eq!(
+        porthole.counter("porthole_api_queries_running", &[]).await,
+        0.0,
+        "stopped searches gave their slots back"
+    );
+    assert!(Porthole::refused("serve", dir.path(), &["--query-timeout", "0s"]).contains("0s"));
+}
