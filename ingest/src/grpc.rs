@@ -1,6 +1,5 @@
 //! OTLP over gRPC: the Logs, Trace and Metrics services on one port.
 
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
@@ -126,7 +125,7 @@ pub fn router(
 /// arrive within `read_timeout` (DEADLINE_EXCEEDED past it), so a sender that trickles
 /// one holds its in-flight slot no longer.
 #[derive(Clone)]
-pub struct AdmissionLayer {
+pub struct Admission {
     pub metrics: Arc<IngestMetrics>,
     pub inflight: Arc<Semaphore>,
     pub read_timeout: Duration,
@@ -137,107 +136,60 @@ pub struct AdmissionLayer {
     pub access: Access,
 }
 
-impl<S> tower::Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Admission {
-            inner,
-            metrics: self.metrics.clone(),
-            inflight: self.inflight.clone(),
-            read_timeout: self.read_timeout,
-            max_request_bytes: self.max_request_bytes,
-            decoding: self.decoding.clone(),
-            access: self.access.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Admission<S> {
-    inner: S,
-    metrics: Arc<IngestMetrics>,
-    inflight: Arc<Semaphore>,
-    read_timeout: Duration,
-    max_request_bytes: usize,
-    decoding: DecodeBudget,
-    access: Access,
-}
-
-impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Admission<S>
-where
-    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    ResBody: Default + Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+impl Admission {
+    /// Answers a request itself, or passes it to `routes` (a layer through
+    /// [`porthole_net::body::InterceptLayer`]).
+    pub async fn admit(
+        self,
+        mut request: http::Request<tonic::body::Body>,
+        routes: tonic::service::Routes,
+    ) -> http::Response<tonic::body::Body> {
         let signal = signal_of_path(request.uri().path());
-        let metrics = self.metrics.clone();
-        let refuse = move |error: IngestError| {
+        let refuse = |error: IngestError| {
             if let Some(signal) = signal {
-                metrics.export_rejected(signal, error.reason(), 0, 0);
+                self.metrics.export_rejected(signal, error.reason(), 0, 0);
             }
-            Ok(tonic::Status::from(error).into_http())
+            tonic::Status::from(error).into_http()
         };
         match self.access.admit(request.headers()) {
             Ok(Some(tenant)) => {
                 request.extensions_mut().insert(tenant);
             }
             Ok(None) => {}
-            Err(error) => return Box::pin(std::future::ready(refuse(error))),
+            Err(error) => return refuse(error),
         }
         // Only exports take a slot: a collector's long poll for snapshot requests (or a
         // live-tail stream) must not crowd out exports.
         let Some(signal) = signal else {
-            return Box::pin(self.inner.call(request));
+            let Ok(response) = tower::ServiceExt::oneshot(routes, request).await;
+            return response;
         };
         let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            return Box::pin(std::future::ready(refuse(IngestError::Overloaded)));
+            return refuse(IngestError::Overloaded);
         };
-        // The service that was made ready goes into the future; a clone stays.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (after, limit) = (self.read_timeout, self.max_request_bytes);
-        let (decoding, metrics) = (self.decoding.clone(), self.metrics.clone());
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let read = porthole_net::body::read_grpc(&parts.headers, body, limit, after);
-            let (framed, estimate) = match read.await {
-                Ok(read) => read,
-                Err(error) => return refuse(error.into()),
-            };
-            let reservation = match decoding.reserve(estimate).await {
-                Ok(reservation) => reservation,
-                Err(error) => return refuse(error.into()),
-            };
-            parts.extensions.insert(Reserved::new(reservation));
-            let body = http_body_util::Full::new(framed);
-            let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
-            let mut response = inner.call(request).await?;
-            drop(permit);
-            let headers = response.headers_mut();
-            let Some(reason) = porthole_net::body::rewrite_codec_status(headers) else {
-                return Ok(response);
-            };
-            metrics.export_rejected(signal, reason, 0, 0);
-            let message = headers
-                .get("grpc-message")
-                .and_then(|m| m.to_str().ok())
-                .unwrap_or("");
-            tracing::warn!(%signal, reason, message, "export refused by the gRPC codec");
-            Ok(response)
-        })
+        let read = porthole_net::body::reserve_grpc_export::<IngestError>(
+            request,
+            self.max_request_bytes,
+            self.read_timeout,
+            &self.decoding,
+        );
+        let request = match read.await {
+            Ok(request) => request,
+            Err(error) => return refuse(error),
+        };
+        let Ok(mut response) = tower::ServiceExt::oneshot(routes, request).await;
+        drop(permit);
+        let headers = response.headers_mut();
+        let Some(reason) = porthole_net::body::rewrite_codec_status(headers) else {
+            return response;
+        };
+        self.metrics.export_rejected(signal, reason, 0, 0);
+        let message = headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .unwrap_or("");
+        tracing::warn!(%signal, reason, message, "export refused by the gRPC codec");
+        response
     }
 }
 

@@ -135,16 +135,19 @@ impl Ingest {
                 .tls_config(tls.grpc_config())
                 .map_err(|e| std::io::Error::other(format!("TLS on the OTLP gRPC port: {e}")))?;
         }
+        let admission = grpc::Admission {
+            metrics,
+            inflight: grpc_inflight,
+            read_timeout,
+            max_request_bytes: config.max_request_bytes,
+            decoding: grpc_decoding,
+            access: grpc_access,
+        };
         let grpc_server = tokio::spawn(async move {
             let served = builder
-                .layer(grpc::AdmissionLayer {
-                    metrics,
-                    inflight: grpc_inflight,
-                    read_timeout,
-                    max_request_bytes: config.max_request_bytes,
-                    decoding: grpc_decoding,
-                    access: grpc_access,
-                })
+                .layer(porthole_net::body::InterceptLayer(
+                    move |request, routes| admission.clone().admit(request, routes),
+                ))
                 .add_routes(grpc_routes)
                 .serve_with_incoming_shutdown(
                     grpc_gate.incoming(grpc_listener),

@@ -3,14 +3,18 @@
 //! sender that trickles a body would hold the place it took for ever), shared by the
 //! servers' receivers and the collector's.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io::Read;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
+use tonic::service::Routes;
 
-use crate::decoding::decoded_estimate;
+use crate::decoding::{DecodeBudget, PastBudget, Reserved, decoded_estimate};
 
 /// Bodies up to this many times the limit are read to the end before the refusal, so an
 /// HTTP/1 client gets its 413 rather than a reset connection (which senders would retry
@@ -185,4 +189,68 @@ pub fn rewrite_codec_status(headers: &mut HeaderMap) -> Option<&'static str> {
     };
     headers.insert("grpc-status", http::HeaderValue::from(replacement as i32));
     Some(reason)
+}
+
+/// A gRPC export's body read ([`read_grpc`]), its decoded size reserved from `budget`
+/// (waiting for room), and the request made again, uncompressed, for tonic's decoder; the
+/// reservation rides in its extensions ([`Reserved`]) for the handler to let go once the
+/// export is converted or stored.
+pub async fn reserve_grpc_export<E>(
+    request: http::Request<tonic::body::Body>,
+    limit: usize,
+    timeout: Duration,
+    budget: &DecodeBudget,
+) -> Result<http::Request<tonic::body::Body>, E>
+where
+    E: From<BodyError> + From<PastBudget>,
+{
+    let (mut parts, body) = request.into_parts();
+    let (framed, estimate) = read_grpc(&parts.headers, body, limit, timeout).await?;
+    let reservation = budget.reserve(estimate).await?;
+    parts.extensions.insert(Reserved::new(reservation));
+    let body = tonic::body::Body::new(http_body_util::Full::new(framed));
+    Ok(http::Request::from_parts(parts, body))
+}
+
+/// A layer for a gRPC server ([`crate::grpc_server`]) that hands each request, with the
+/// server's routes, to `admit`: what a receiver does before tonic decodes an export
+/// (admission, [`reserve_grpc_export`], [`rewrite_codec_status`]), written as one async
+/// closure instead of a tower service of its own.
+#[derive(Clone)]
+pub struct InterceptLayer<F>(pub F);
+
+#[derive(Clone)]
+pub struct Intercept<F> {
+    routes: Routes,
+    admit: F,
+}
+
+impl<F: Clone> tower::Layer<Routes> for InterceptLayer<F> {
+    type Service = Intercept<F>;
+    fn layer(&self, routes: Routes) -> Self::Service {
+        Intercept {
+            routes,
+            admit: self.0.clone(),
+        }
+    }
+}
+
+impl<F, Fut> tower::Service<http::Request<tonic::body::Body>> for Intercept<F>
+where
+    F: Fn(http::Request<tonic::body::Body>, Routes) -> Fut,
+    Fut: Future<Output = http::Response<tonic::body::Body>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future =
+        futures::future::Map<Fut, fn(Self::Response) -> Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(())) // Routes are always ready
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        use futures::FutureExt;
+        (self.admit)(request, self.routes.clone()).map(Ok)
+    }
 }

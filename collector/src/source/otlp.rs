@@ -13,7 +13,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -284,71 +283,36 @@ impl From<Refusal> for Status {
     }
 }
 
-/// Admission for the gRPC receiver, in front of tonic's decoder, as on the servers: an
-/// export takes an in-flight place before its body is read, its body must arrive within
-/// the read timeout, and its decoded size is reserved before tonic decodes it; the
-/// reservation rides in the request's extensions to the handler, which lets it go once
-/// the export is in the buffer.
-#[derive(Clone)]
-struct Admission<S> {
-    inner: S,
-    receiver: Receiver,
-}
-
-impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for Admission<S>
-where
-    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    ResBody: Default + Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let receiver = self.receiver.clone();
-        let refuse =
-            move |refusal: Refusal| Ok(Status::from(receiver.refused(refusal)).into_http());
-        let Ok(place) = self.receiver.inflight.clone().try_acquire_owned() else {
-            return Box::pin(std::future::ready(refuse(Refusal::Busy)));
+impl Receiver {
+    /// Admission for the gRPC receiver, in front of tonic's decoder, as on the servers: an
+    /// export takes an in-flight place before its body is read, its body must arrive
+    /// within the read timeout, and its decoded size is reserved before tonic decodes it
+    /// (the handler lets the reservation go once the export is in the buffer).
+    async fn admit_grpc(
+        self,
+        request: http::Request<tonic::body::Body>,
+        routes: tonic::service::Routes,
+    ) -> http::Response<tonic::body::Body> {
+        let refuse = |refusal: Refusal| Status::from(self.refused(refusal)).into_http();
+        let Ok(place) = self.inflight.clone().try_acquire_owned() else {
+            return refuse(Refusal::Busy);
         };
-        // The service that was made ready goes into the future; a clone stays.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let receiver = self.receiver.clone();
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            let read = porthole_net::body::read_grpc(
-                &parts.headers,
-                body,
-                receiver.max_request_bytes,
-                receiver.read_timeout,
-            );
-            let (framed, estimate) = match read.await {
-                Ok(read) => read,
-                Err(error) => return refuse(error.into()),
-            };
-            let reservation = match receiver.decoding.reserve(estimate).await {
-                Ok(reservation) => reservation,
-                Err(refused) => return refuse(refused.into()),
-            };
-            parts.extensions.insert(Reserved::new(reservation));
-            let body = tonic::body::Body::new(http_body_util::Full::new(framed));
-            let mut response = inner.call(http::Request::from_parts(parts, body)).await?;
-            drop(place);
-            if let Some(reason) = porthole_net::body::rewrite_codec_status(response.headers_mut()) {
-                receiver.metrics.otlp_refused(reason);
-            }
-            Ok(response)
-        })
+        let read = porthole_net::body::reserve_grpc_export::<Refusal>(
+            request,
+            self.max_request_bytes,
+            self.read_timeout,
+            &self.decoding,
+        );
+        let request = match read.await {
+            Ok(request) => request,
+            Err(refusal) => return refuse(refusal),
+        };
+        let Ok(mut response) = tower::ServiceExt::oneshot(routes, request).await;
+        drop(place);
+        if let Some(reason) = porthole_net::body::rewrite_codec_status(response.headers_mut()) {
+            self.metrics.otlp_refused(reason);
+        }
+        response
     }
 }
 
@@ -425,13 +389,10 @@ pub async fn start(
             crate::telemetry::collector_limits(),
             &receiver.metrics.connections,
         );
-        let admission = {
+        let admission = porthole_net::body::InterceptLayer({
             let receiver = receiver.clone();
-            tower::layer::layer_fn(move |inner| Admission {
-                inner,
-                receiver: receiver.clone(),
-            })
-        };
+            move |request, routes| receiver.clone().admit_grpc(request, routes)
+        });
         let server = porthole_net::grpc_server()
             .layer(admission)
             .add_service(

@@ -640,8 +640,6 @@ async fn the_collectors_receiver_caps_its_connections() {
 /// is counted, and the exports that fit are all buffered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budget() {
-    use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
-    use porthole_proto::logs_service::ExportLogsServiceRequest;
     use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
     use prost::Message;
     use tokio::io::AsyncWriteExt;
@@ -653,23 +651,8 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
          max_decode_bytes: 16777216, max_inflight_requests: 2}\n",
     );
     let collector = Collector::start(&config, &[]).await;
-    let empty_records = |n: usize| ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![
-                    LogRecord {
-                        severity_number: 9,
-                        ..Default::default()
-                    };
-                    n
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
     // 100 000 records: 400 KB on the wire, about 38 MB estimated decoded.
-    let flood = empty_records(100_000);
+    let flood = crate::load::empty_log_records(100_000);
     assert!(flood.encoded_len() < 500_000);
     let http_url = format!("http://{}/v1/logs", collector.otlp_http.unwrap());
     let response = reqwest::Client::new()
@@ -695,7 +678,10 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
             "{status:?}"
         );
         // 10 000 of them fit, compressed or not.
-        client.export(empty_records(10_000)).await.unwrap();
+        client
+            .export(crate::load::empty_log_records(10_000))
+            .await
+            .unwrap();
     }
     let status = crate::bad_input::raw_grpc(&endpoint, b"\xff\xff\xff\xff garbage".to_vec())
         .await
@@ -728,7 +714,7 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
             .unwrap();
         stalled.push(stream);
     }
-    let small = empty_records(10).encode_to_vec();
+    let small = crate::load::empty_log_records(10).encode_to_vec();
     let post = |body: Vec<u8>| {
         let url = http_url.clone();
         async move {

@@ -28,6 +28,24 @@ pub struct Load {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// `n` log records with nothing but a severity: 4 bytes each on the wire, hundreds
+/// decoded, for the decoding budgets.
+pub fn empty_log_records(n: usize) -> ExportLogsServiceRequest {
+    let record = LogRecord {
+        severity_number: 9,
+        ..Default::default()
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record; n],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 pub fn export_request(bodies: &[String]) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {

@@ -316,8 +316,6 @@ async fn an_export_whose_body_stalls_is_cut_at_the_read_timeout_and_frees_its_sl
 /// pass it is refused on both protocols, compressed or not, before any decoding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_export_that_would_decode_past_the_budget_is_refused_before_decoding() {
-    use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
-    use porthole_proto::logs_service::ExportLogsServiceRequest;
     let dir = tempfile::tempdir().unwrap();
     let porthole = Porthole::start(
         "serve",
@@ -326,23 +324,8 @@ async fn an_export_that_would_decode_past_the_budget_is_refused_before_decoding(
         &[],
     )
     .await;
-    let empty_records = |n: usize| ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![
-                    LogRecord {
-                        severity_number: 9,
-                        ..Default::default()
-                    };
-                    n
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
     // 100 000 records: 400 KB on the wire, about 38 MB decoded.
-    let flood = empty_records(100_000);
+    let flood = crate::load::empty_log_records(100_000);
     assert!(flood.encoded_len() < 500_000);
     let response = reqwest::Client::new()
         .post(porthole.otlp_http_url("/v1/logs"))
@@ -366,7 +349,10 @@ async fn an_export_that_would_decode_past_the_budget_is_refused_before_decoding(
             "{status:?}"
         );
         // 10 000 of them fit, compressed or not.
-        client.export(empty_records(10_000)).await.unwrap();
+        client
+            .export(crate::load::empty_log_records(10_000))
+            .await
+            .unwrap();
     }
     assert_eq!(
         porthole
