@@ -62,6 +62,12 @@ impl From<porthole_net::body::BodyError> for IngestError {
     }
 }
 
+impl From<porthole_net::body::Busy> for IngestError {
+    fn from(_: porthole_net::body::Busy) -> Self {
+        IngestError::Overloaded
+    }
+}
+
 impl From<porthole_net::decoding::PastBudget> for IngestError {
     fn from(refused: porthole_net::decoding::PastBudget) -> Self {
         IngestError::DecodesTooLarge {

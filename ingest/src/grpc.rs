@@ -1,7 +1,5 @@
 //! OTLP over gRPC: the Logs, Trace and Metrics services on one port.
 
-use std::time::Duration;
-
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
 use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use porthole_proto::metrics_service::metrics_service_server::{
@@ -15,8 +13,6 @@ use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use porthole_storage::{Signal, Tenant};
 
 use crate::IngestError;
@@ -24,7 +20,7 @@ use crate::auth::Access;
 use crate::export::OtlpExport;
 use crate::pipeline::Pipeline;
 use crate::telemetry::IngestMetrics;
-use porthole_net::decoding::{DecodeBudget, Reserved};
+use porthole_net::decoding::Reserved;
 
 #[derive(Clone)]
 pub struct OtlpGrpc {
@@ -127,10 +123,9 @@ pub fn router(
 #[derive(Clone)]
 pub struct Admission {
     pub metrics: Arc<IngestMetrics>,
-    pub inflight: Arc<Semaphore>,
-    pub read_timeout: Duration,
-    pub max_request_bytes: usize,
-    pub decoding: DecodeBudget,
+    /// `--max-inflight-requests`, `--max-request-bytes`, `--read-timeout` and
+    /// `--max-decode-bytes`.
+    pub limits: porthole_net::body::ExportLimits,
     /// Exports without a valid token are refused UNAUTHENTICATED; with tenants, the
     /// caller's [`Tenant`] goes into the request's extensions.
     pub access: Access,
@@ -164,27 +159,16 @@ impl Admission {
             let Ok(response) = tower::ServiceExt::oneshot(routes, request).await;
             return response;
         };
-        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            return refuse(IngestError::Overloaded);
-        };
-        let read = porthole_net::body::reserve_grpc_export::<IngestError>(
-            request,
-            self.max_request_bytes,
-            self.read_timeout,
-            &self.decoding,
-        );
-        let request = match read.await {
-            Ok(request) => request,
+        let (response, codec) = match self.limits.pass::<IngestError>(request, routes).await {
+            Ok(passed) => passed,
             Err(error) => return refuse(error),
         };
-        let Ok(mut response) = tower::ServiceExt::oneshot(routes, request).await;
-        drop(permit);
-        let headers = response.headers_mut();
-        let Some(reason) = porthole_net::body::rewrite_codec_status(headers) else {
+        let Some(reason) = codec else {
             return response;
         };
         self.metrics.export_rejected(signal, reason, 0, 0);
-        let message = headers
+        let message = response
+            .headers()
             .get("grpc-message")
             .and_then(|m| m.to_str().ok())
             .unwrap_or("");

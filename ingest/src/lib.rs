@@ -137,10 +137,12 @@ impl Ingest {
         }
         let admission = grpc::Admission {
             metrics,
-            inflight: grpc_inflight,
-            read_timeout,
-            max_request_bytes: config.max_request_bytes,
-            decoding: grpc_decoding,
+            limits: porthole_net::body::ExportLimits {
+                inflight: grpc_inflight,
+                max_bytes: config.max_request_bytes,
+                read_timeout,
+                decoding: grpc_decoding,
+            },
             access: grpc_access,
         };
         let grpc_server = tokio::spawn(async move {

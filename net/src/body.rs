@@ -6,12 +6,14 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Read;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
 use tonic::service::Routes;
 
 use crate::decoding::{DecodeBudget, PastBudget, Reserved, decoded_estimate};
@@ -191,30 +193,57 @@ pub fn rewrite_codec_status(headers: &mut HeaderMap) -> Option<&'static str> {
     Some(reason)
 }
 
-/// A gRPC export's body read ([`read_grpc`]), its decoded size reserved from `budget`
-/// (waiting for room), and the request made again, uncompressed, for tonic's decoder; the
-/// reservation rides in its extensions ([`Reserved`]) for the handler to let go once the
-/// export is converted or stored.
-pub async fn reserve_grpc_export<E>(
-    request: http::Request<tonic::body::Body>,
-    limit: usize,
-    timeout: Duration,
-    budget: &DecodeBudget,
-) -> Result<http::Request<tonic::body::Body>, E>
-where
-    E: From<BodyError> + From<PastBudget>,
-{
-    let (mut parts, body) = request.into_parts();
-    let (framed, estimate) = read_grpc(&parts.headers, body, limit, timeout).await?;
-    let reservation = budget.reserve(estimate).await?;
-    parts.extensions.insert(Reserved::new(reservation));
-    let body = tonic::body::Body::new(http_body_util::Full::new(framed));
-    Ok(http::Request::from_parts(parts, body))
+/// What an export receiver allows one export before tonic decodes it: one of
+/// `inflight`'s places from before its body is read until it is answered, `max_bytes`
+/// read within `read_timeout` (decompressed too), and its decoded size from `decoding`.
+#[derive(Clone)]
+pub struct ExportLimits {
+    pub inflight: Arc<Semaphore>,
+    pub max_bytes: usize,
+    pub read_timeout: Duration,
+    pub decoding: DecodeBudget,
+}
+
+/// Every in-flight place is taken; the sender should come back (UNAVAILABLE / 503).
+#[derive(Debug)]
+pub struct Busy;
+
+impl ExportLimits {
+    /// Takes a place, reads the export's body ([`read_grpc`]), reserves its decoded size
+    /// (waiting for room), and passes it to `routes` uncompressed, the reservation in its
+    /// extensions ([`Reserved`]) for the handler to let go once the export is converted
+    /// or stored. The answer comes back with [`rewrite_codec_status`] applied, and the
+    /// reason when it was.
+    pub async fn pass<E>(
+        &self,
+        request: http::Request<tonic::body::Body>,
+        routes: Routes,
+    ) -> Result<(http::Response<tonic::body::Body>, Option<&'static str>), E>
+    where
+        E: From<Busy> + From<BodyError> + From<PastBudget>,
+    {
+        let place = self
+            .inflight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy)?;
+        let (mut parts, body) = request.into_parts();
+        let read = read_grpc(&parts.headers, body, self.max_bytes, self.read_timeout);
+        let (framed, estimate) = read.await?;
+        let reservation = self.decoding.reserve(estimate).await?;
+        parts.extensions.insert(Reserved::new(reservation));
+        let body = tonic::body::Body::new(http_body_util::Full::new(framed));
+        let request = http::Request::from_parts(parts, body);
+        let Ok(mut response) = tower::ServiceExt::oneshot(routes, request).await;
+        drop(place);
+        let codec = rewrite_codec_status(response.headers_mut());
+        Ok((response, codec))
+    }
 }
 
 /// A layer for a gRPC server ([`crate::grpc_server`]) that hands each request, with the
 /// server's routes, to `admit`: what a receiver does before tonic decodes an export
-/// (admission, [`reserve_grpc_export`], [`rewrite_codec_status`]), written as one async
+/// (admission, [`ExportLimits::pass`]), written as one async
 /// closure instead of a tower service of its own.
 #[derive(Clone)]
 pub struct InterceptLayer<F>(pub F);

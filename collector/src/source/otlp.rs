@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use porthole_net::body::BodyError;
+use porthole_net::body::{BodyError, Busy, ExportLimits};
 use porthole_net::decoding::{
     DecodeBudget, PastBudget, Reserved, decoded_estimate, decoded_estimate_json,
 };
@@ -111,13 +111,9 @@ struct Receiver {
     buffer: Arc<DiskBuffer>,
     identity: Arc<Identity>,
     metrics: Arc<CollectorMetrics>,
-    max_request_bytes: usize,
-    /// A body must arrive within this long of its head.
-    read_timeout: Duration,
-    /// `otlp.max_inflight_requests` places, taken before a body is read.
-    inflight: Arc<Semaphore>,
-    /// `otlp.max_decode_bytes`.
-    decoding: DecodeBudget,
+    /// `otlp.max_request_bytes`, `max_inflight_requests` and `max_decode_bytes`, and the
+    /// listener's read timeout.
+    limits: ExportLimits,
 }
 
 /// Why an export was refused; each is counted in `otlp_requests_refused_total{reason}`.
@@ -202,6 +198,12 @@ impl From<BodyError> for Refusal {
     }
 }
 
+impl From<Busy> for Refusal {
+    fn from(_: Busy) -> Self {
+        Refusal::Busy
+    }
+}
+
 impl From<PastBudget> for Refusal {
     fn from(refused: PastBudget) -> Self {
         Refusal::TooLarge(format!("{refused} (otlp.max_decode_bytes)"))
@@ -222,18 +224,19 @@ impl Receiver {
         body: Body,
         json: bool,
     ) -> Result<(), Refusal> {
-        let Ok(_place) = self.inflight.clone().try_acquire_owned() else {
+        let limits = &self.limits;
+        let Ok(_place) = limits.inflight.clone().try_acquire_owned() else {
             return Err(Refusal::Busy);
         };
         let read =
-            porthole_net::body::read_http(headers, body, self.max_request_bytes, self.read_timeout);
+            porthole_net::body::read_http(headers, body, limits.max_bytes, limits.read_timeout);
         let bytes = read.await?;
         let estimate = if json {
             decoded_estimate_json(&bytes)
         } else {
             decoded_estimate(&bytes)
         };
-        let _reservation = self.decoding.reserve(estimate).await?;
+        let _reservation = limits.decoding.reserve(estimate).await?;
         let request: E = if json {
             serde_json::from_slice(&bytes).map_err(|e| Refusal::Invalid(format!("JSON: {e}")))?
         } else {
@@ -293,23 +296,12 @@ impl Receiver {
         request: http::Request<tonic::body::Body>,
         routes: tonic::service::Routes,
     ) -> http::Response<tonic::body::Body> {
-        let refuse = |refusal: Refusal| Status::from(self.refused(refusal)).into_http();
-        let Ok(place) = self.inflight.clone().try_acquire_owned() else {
-            return refuse(Refusal::Busy);
+        let passed = self.limits.pass::<Refusal>(request, routes).await;
+        let (response, codec) = match passed {
+            Ok(passed) => passed,
+            Err(refusal) => return Status::from(self.refused(refusal)).into_http(),
         };
-        let read = porthole_net::body::reserve_grpc_export::<Refusal>(
-            request,
-            self.max_request_bytes,
-            self.read_timeout,
-            &self.decoding,
-        );
-        let request = match read.await {
-            Ok(request) => request,
-            Err(refusal) => return refuse(refusal),
-        };
-        let Ok(mut response) = tower::ServiceExt::oneshot(routes, request).await;
-        drop(place);
-        if let Some(reason) = porthole_net::body::rewrite_codec_status(response.headers_mut()) {
+        if let Some(reason) = codec {
             self.metrics.otlp_refused(reason);
         }
         response
@@ -362,10 +354,12 @@ pub async fn start(
         buffer,
         identity,
         metrics,
-        max_request_bytes: config.max_request_bytes,
-        read_timeout: crate::telemetry::collector_limits().header_timeout,
-        inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
-        decoding: DecodeBudget::new(config.max_decode_bytes),
+        limits: ExportLimits {
+            inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
+            max_bytes: config.max_request_bytes,
+            read_timeout: crate::telemetry::collector_limits().header_timeout,
+            decoding: DecodeBudget::new(config.max_decode_bytes),
+        },
     };
     let mut tasks: Vec<Task> = Vec::new();
     if let Some(addr) = config.grpc_addr {

@@ -640,7 +640,6 @@ async fn the_collectors_receiver_caps_its_connections() {
 /// is counted, and the exports that fit are all buffered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budget() {
-    use porthole_proto::logs_service::logs_service_client::LogsServiceClient;
     use prost::Message;
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
@@ -666,23 +665,11 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
     let message = response.text().await.unwrap();
     assert!(message.contains("otlp.max_decode_bytes"), "{message}");
     let endpoint = format!("http://{}", collector.otlp_grpc.unwrap());
-    for compression in [None, Some(tonic::codec::CompressionEncoding::Gzip)] {
-        let mut client = LogsServiceClient::connect(endpoint.clone()).await.unwrap();
-        if let Some(encoding) = compression {
-            client = client.send_compressed(encoding);
-        }
-        let status = client.export(flood.clone()).await.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-        assert!(
-            status.message().contains("otlp.max_decode_bytes"),
-            "{status:?}"
-        );
-        // 10 000 of them fit, compressed or not.
-        client
-            .export(crate::load::empty_log_records(10_000))
-            .await
-            .unwrap();
-    }
+    crate::overload::decode_budget_refuses_the_flood_over_grpc(
+        endpoint.clone(),
+        "otlp.max_decode_bytes",
+    )
+    .await;
     let status = crate::bad_input::raw_grpc(&endpoint, b"\xff\xff\xff\xff garbage".to_vec())
         .await
         .unwrap_err();
