@@ -248,7 +248,7 @@ impl Default for OtlpReceiverConfig {
             http_addr: Some("127.0.0.1:4318".parse().expect("valid address")),
             max_request_bytes: 4 * 1024 * 1024,
             max_inflight_requests: 8,
-            max_decode_bytes: 128 * 1024 * 1024,
+            max_decode_bytes: 192 * 1024 * 1024,
         }
     }
 }
