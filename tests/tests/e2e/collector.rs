@@ -635,7 +635,8 @@ async fn the_collectors_receiver_caps_its_connections() {
 /// The sidecar's OTLP receiver bounds its memory as ingest's does. An export of many
 /// tiny messages (small on the wire, hundreds of times that decoded) is refused before
 /// it is decoded, on both protocols, plain and gzip, with a message that names the
-/// budget; exports past `otlp.max_inflight_requests` get 503 before their body is read;
+/// budget; an unknown content-encoding gets 415; exports past
+/// `otlp.max_inflight_requests` get 503 before their body is read;
 /// an undecodable gRPC export is INVALID_ARGUMENT (not tonic's INTERNAL); every refusal
 /// is counted, and the exports that fit are all buffered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -664,6 +665,18 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
     assert_eq!(response.status().as_u16(), 413);
     let message = response.text().await.unwrap();
     assert!(message.contains("otlp.max_decode_bytes"), "{message}");
+    // A compression it cannot read is refused as such, not decoded as protobuf.
+    let response = reqwest::Client::new()
+        .post(&http_url)
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "br")
+        .body(crate::load::empty_log_records(10).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let message = response.text().await.unwrap();
+    assert!(message.contains("content-encoding"), "{message}");
     let endpoint = format!("http://{}", collector.otlp_grpc.unwrap());
     crate::overload::decode_budget_refuses_the_flood_over_grpc(
         endpoint.clone(),
@@ -674,7 +687,7 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    for (reason, count) in [("too_large", 3.0), ("invalid", 1.0)] {
+    for (reason, count) in [("too_large", 3.0), ("invalid", 1.0), ("unsupported", 1.0)] {
         let label = format!("reason=\"{reason}\"");
         assert_eq!(
             collector
