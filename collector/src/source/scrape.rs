@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
 use porthole_proto::metrics::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, Sum, Summary,
-    SummaryDataPoint, metric, summary_data_point,
+    AggregationTemporality, ExponentialHistogram, Gauge, Histogram, HistogramDataPoint, Metric,
+    Sum, Summary, SummaryDataPoint, metric, summary_data_point,
 };
 use prometheus_parse::{Scrape, Value};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +25,12 @@ use crate::telemetry::CollectorMetrics;
 
 /// Largest scrape body read; a target answering more is an error, not an OOM.
 const MAX_SCRAPE_BYTES: usize = 16 * 1024 * 1024;
+/// Data points in one export of a scrape, at most. A whole scrape (up to 16 MiB, tens of
+/// thousands of series) made one export, more than ingest takes in one (its decode budget
+/// counts ~3.5 KB for a point with a few labels; `--max-request-bytes`), so ingest refused
+/// it as too large and it was dropped, every interval. 2 000 points with a dozen labels
+/// each estimate ~20 MB and encode to well under 1 MiB.
+const MAX_POINTS_PER_EXPORT: usize = 2_000;
 
 pub async fn run(
     target: ScrapeTarget,
@@ -62,13 +68,91 @@ pub async fn run(
         if points.is_empty() {
             continue;
         }
-        let count = points.len() as u64;
-        let payload = super::encode_metrics(&identity, "porthole-collector/scrape", points);
-        buffer
-            .append(Kind::Metrics, count as u32, &[], &payload)
-            .await?;
-        metrics.received("metrics", count);
+        for export in exports(points, MAX_POINTS_PER_EXPORT) {
+            let count = export.len() as u64;
+            let payload = super::encode_metrics(&identity, "porthole-collector/scrape", export);
+            buffer
+                .append(Kind::Metrics, count as u32, &[], &payload)
+                .await?;
+            metrics.received("metrics", count);
+        }
     }
+}
+
+/// `metrics` cut into exports of at most `max` data points each; a metric with more is cut
+/// into parts that keep its name, description and kind.
+fn exports(metrics: Vec<Metric>, max: usize) -> Vec<Vec<Metric>> {
+    let (mut exports, mut current, mut room) = (Vec::new(), Vec::new(), max);
+    for mut metric in metrics {
+        loop {
+            let points = data_points(&metric);
+            if points <= room {
+                room -= points;
+                current.push(metric);
+                break;
+            }
+            if let Some(part) = take_points(&mut metric, room) {
+                current.push(part);
+            }
+            exports.push(std::mem::take(&mut current));
+            room = max;
+        }
+    }
+    if !current.is_empty() {
+        exports.push(current);
+    }
+    exports
+}
+
+fn data_points(metric: &Metric) -> usize {
+    match &metric.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        None => 0,
+    }
+}
+
+/// The first `n` data points of `metric` as a metric of their own (`metric` keeps the
+/// rest); none when `n` is 0.
+fn take_points(metric: &mut Metric, n: usize) -> Option<Metric> {
+    fn first<T>(points: &mut Vec<T>, n: usize) -> Vec<T> {
+        points.drain(..n.min(points.len())).collect()
+    }
+    if n == 0 {
+        return None;
+    }
+    let data = match metric.data.as_mut()? {
+        metric::Data::Gauge(g) => metric::Data::Gauge(Gauge {
+            data_points: first(&mut g.data_points, n),
+        }),
+        metric::Data::Sum(s) => metric::Data::Sum(Sum {
+            data_points: first(&mut s.data_points, n),
+            ..*s
+        }),
+        metric::Data::Histogram(h) => metric::Data::Histogram(Histogram {
+            data_points: first(&mut h.data_points, n),
+            ..*h
+        }),
+        metric::Data::Summary(s) => metric::Data::Summary(Summary {
+            data_points: first(&mut s.data_points, n),
+        }),
+        metric::Data::ExponentialHistogram(h) => {
+            metric::Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: first(&mut h.data_points, n),
+                ..*h
+            })
+        }
+    };
+    Some(Metric {
+        name: metric.name.clone(),
+        description: metric.description.clone(),
+        unit: metric.unit.clone(),
+        metadata: metric.metadata.clone(),
+        data: Some(data),
+    })
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -337,5 +421,46 @@ exports_total{signal="logs"} 5
                 .iter()
                 .all(|m| !m.name.ends_with("_sum") && !m.name.ends_with("_count"))
         );
+    }
+
+    #[test]
+    fn a_large_scrape_is_cut_into_exports_of_at_most_so_many_points_losing_none() {
+        let mut text = String::from("# TYPE wide gauge\n");
+        for i in 0..4_500 {
+            text.push_str(&format!("wide{{pod=\"p{i}\"}} {i}\n"));
+        }
+        text.push_str(TEXT);
+        let metrics = convert(&text, "job", 1, 2);
+        let total: usize = metrics.iter().map(data_points).sum();
+        let exports = exports(metrics, 2_000);
+        let sizes: Vec<usize> = exports
+            .iter()
+            .map(|e| e.iter().map(data_points).sum())
+            .collect();
+        assert!(sizes.iter().all(|&n| n <= 2_000), "{sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), total);
+        assert_eq!(exports.len(), total.div_ceil(2_000), "{sizes:?}");
+        // Every part of `wide` keeps its name and kind, and its points stay in order.
+        let values: Vec<f64> = exports
+            .iter()
+            .flatten()
+            .filter(|m| m.name == "wide")
+            .flat_map(|m| match &m.data {
+                Some(metric::Data::Gauge(g)) => g.data_points.clone(),
+                other => panic!("{other:?}"),
+            })
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsDouble(v)) => v,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(values, (0..4_500).map(f64::from).collect::<Vec<_>>());
+        let histogram = exports
+            .iter()
+            .flatten()
+            .find(|m| m.name == "latency_seconds")
+            .unwrap();
+        assert!(matches!(histogram.data, Some(metric::Data::Histogram(_))));
+        assert!(super::exports(Vec::new(), 2_000).is_empty());
     }
 }

@@ -781,3 +781,59 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
         "{received}"
     );
 }
+
+/// A large scrape reaches ingest whole. 30 000 series in one scrape made one export that
+/// ingest's decode budget (here 64 MiB; ~3.5 KB a point with its labels) refused as too
+/// large, and the collector dropped it, every interval; cut into exports of at most
+/// 2 000 points, every series is stored and nothing is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--max-decode-bytes", "64MiB", "--batch-window", "200ms"],
+        &[],
+    )
+    .await;
+    let mut text = String::from("# HELP big_gauge One series a pod.\n# TYPE big_gauge gauge\n");
+    for i in 0..30_000 {
+        text.push_str(&format!(
+            "big_gauge{{pod=\"checkout-{i}\",zone=\"z{}\",shard=\"{}\"}} {i}\n",
+            i % 3,
+            i % 16
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let app =
+        axum::Router::new().route("/metrics", axum::routing::get(move || async move { text }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        &format!("scrape: [{{url: '{target}', interval: 1h}}]\nresource: {{service: scraped}}\n"),
+    );
+    let collector = Collector::start(&config, &[]).await;
+    wait_for("all 30 000 series stored", Duration::from_secs(60), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(
+                porthole,
+                "SELECT count(*) AS n, count(DISTINCT value_double) AS pods FROM metrics \
+                 WHERE metric_name = 'big_gauge'",
+            )
+            .await;
+            (rows[0]["n"] == 30_000 && rows[0]["pods"] == 30_000).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        collector
+            .metric("porthole_collector_dropped_records_total", "")
+            .await,
+        0.0,
+        "{}",
+        collector.output()
+    );
+}
