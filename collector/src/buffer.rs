@@ -85,14 +85,14 @@ impl Compression {
 const ZSTD_LEVEL: i32 = 1;
 
 /// Compresses payloads on append, reusing its context and output buffer.
-struct Packer {
+pub(crate) struct Packer {
     compression: Compression,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     out: Vec<u8>,
 }
 
 impl Packer {
-    fn new(compression: Compression) -> Result<Packer, CollectorError> {
+    pub(crate) fn new(compression: Compression) -> Result<Packer, CollectorError> {
         let zstd = match compression {
             Compression::Zstd => Some(
                 zstd::bulk::Compressor::new(ZSTD_LEVEL)
@@ -108,7 +108,7 @@ impl Packer {
     }
 
     /// The payload as it is stored and sent.
-    fn pack<'a>(&'a mut self, payload: &'a [u8]) -> Result<&'a [u8], CollectorError> {
+    pub(crate) fn pack<'a>(&'a mut self, payload: &'a [u8]) -> Result<&'a [u8], CollectorError> {
         let failed = |e: std::io::Error| CollectorError::Buffer(format!("compressing: {e}"));
         self.out.clear();
         match (self.compression, &mut self.zstd) {
@@ -135,9 +135,8 @@ impl Packer {
     }
 }
 
-/// A record's payload as the sources appended it (tests and tools; the shipper sends the
-/// stored bytes).
-#[cfg(test)]
+/// A record's payload as the sources appended it (the shipper sends the stored bytes, and
+/// reads them back only to cut an export ingest refused as too large).
 pub fn unpack(encoding: Compression, payload: &[u8]) -> std::io::Result<Vec<u8>> {
     match encoding {
         Compression::None => Ok(payload.to_vec()),

@@ -18,6 +18,7 @@ mod resource;
 mod severity;
 mod shipper;
 mod source;
+mod split;
 mod telemetry;
 
 use std::sync::Arc;

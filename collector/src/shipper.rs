@@ -2,8 +2,9 @@
 //! acknowledges each in the buffer only when ingest has acked it (ingest acks only what
 //! is durable). Retryable failures (UNAVAILABLE, transport errors, RESOURCE_EXHAUSTED
 //! with retry info, …) are retried with exponential backoff and jitter for as long as it
-//! takes; INVALID_ARGUMENT and the like are counted, logged and dropped, since sending
-//! the same bytes again cannot succeed.
+//! takes; an export refused as too large is sent again in halves ([`crate::split`]);
+//! INVALID_ARGUMENT and the like are counted, logged and dropped, since sending the same
+//! bytes again cannot succeed.
 //!
 //! It also notices lines lost to buffer corruption: each file's records arrive with
 //! increasing byte ranges, so a range that starts past the furthest one seen means the
@@ -206,15 +207,25 @@ impl Exporter {
                     self.metrics.ingest_reachable.set(1);
                     return;
                 }
+                Err(Failure::Drop("too_large")) if record.records > 1 => {
+                    // Ingest's limits may be lower than what was acked here: send it in
+                    // halves, each cut again if need be, down to single records.
+                    if let Some([first, second]) = crate::split::halves(record) {
+                        self.metrics.retried("too_large_halved");
+                        tracing::warn!(
+                            signal = record.kind.name(),
+                            records = record.records,
+                            "ingest refused an export as too large; sending it in halves"
+                        );
+                        Box::pin(self.deliver(&first)).await;
+                        Box::pin(self.deliver(&second)).await;
+                        return;
+                    }
+                    self.give_up(record, "too_large");
+                    return;
+                }
                 Err(Failure::Drop(reason)) => {
-                    let records = u64::from(record.records);
-                    self.metrics.dropped(reason, records);
-                    tracing::error!(
-                        signal = record.kind.name(),
-                        records,
-                        reason,
-                        "ingest refused an export for good; dropped"
-                    );
+                    self.give_up(record, reason);
                     return;
                 }
                 Err(Failure::Retry(reason, server_delay)) => {
@@ -231,6 +242,18 @@ impl Exporter {
                 }
             }
         }
+    }
+
+    /// Counts and logs an export ingest refused for good.
+    fn give_up(&self, record: &Record, reason: &'static str) {
+        let records = u64::from(record.records);
+        self.metrics.dropped(reason, records);
+        tracing::error!(
+            signal = record.kind.name(),
+            records,
+            reason,
+            "ingest refused an export for good; dropped"
+        );
     }
 
     /// One attempt; Ok(records ingest refused in a partial success).

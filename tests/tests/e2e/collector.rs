@@ -837,3 +837,61 @@ async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
         collector.output()
     );
 }
+
+/// What the collector acked reaches storage even when ingest's limits are lower than its
+/// own: an app's export of 60 000 records, accepted by the collector, is refused by an
+/// ingest with `--max-decode-bytes 8MiB`; the collector sends it again in halves (cut
+/// again while still too large), and every record is stored, none dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_ingest_refuses_as_too_large_is_sent_in_halves_and_stored_whole() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &["--max-decode-bytes", "8MiB", "--batch-window", "200ms"],
+        &[],
+    )
+    .await;
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
+    );
+    let collector = Collector::start(&config, &[]).await;
+    // ~23 MB estimated decoded: within the collector's 192 MiB, past ingest's 8 MiB.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", collector.otlp_http.unwrap()))
+        .header("content-type", "application/x-protobuf")
+        .body(crate::load::empty_log_records(60_000).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    wait_for("all 60 000 records stored", Duration::from_secs(60), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(porthole, "SELECT count(*) AS n FROM logs").await;
+            (rows[0]["n"] == 60_000).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        collector
+            .metric("porthole_collector_dropped_records_total", "")
+            .await,
+        0.0
+    );
+    // 60 000 → 2 × 30 000 (still too large) → 4 × 15 000: three cuts.
+    assert_eq!(
+        collector
+            .metric(
+                "porthole_collector_retries_total",
+                "reason=\"too_large_halved\""
+            )
+            .await,
+        3.0,
+        "{}",
+        collector.output()
+    );
+}
