@@ -782,6 +782,20 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
     );
 }
 
+/// A `porthole serve` whose decode budget (`--max-decode-bytes`) is `budget`, committing
+/// every 200 ms, with its data under `dir/data`.
+async fn ingest_with_decode_budget(dir: &Path, budget: &str) -> Porthole {
+    let args = ["--max-decode-bytes", budget, "--batch-window", "200ms"];
+    Porthole::start("serve", &dir.join("data"), &args, &[]).await
+}
+
+async fn assert_nothing_dropped(collector: &Collector) {
+    let dropped = collector
+        .metric("porthole_collector_dropped_records_total", "")
+        .await;
+    assert_eq!(dropped, 0.0, "{}", collector.output());
+}
+
 /// A large scrape reaches ingest whole. 30 000 series in one scrape made one export that
 /// ingest's decode budget (here 64 MiB; ~3.5 KB a point with its labels) refused as too
 /// large, and the collector dropped it, every interval; cut into exports of at most
@@ -789,13 +803,7 @@ async fn the_collectors_receiver_refuses_exports_that_would_decode_past_its_budg
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let porthole = Porthole::start(
-        "serve",
-        &dir.path().join("data"),
-        &["--max-decode-bytes", "64MiB", "--batch-window", "200ms"],
-        &[],
-    )
-    .await;
+    let porthole = ingest_with_decode_budget(dir.path(), "64MiB").await;
     let mut text = String::from("# HELP big_gauge One series a pod.\n# TYPE big_gauge gauge\n");
     for i in 0..30_000 {
         text.push_str(&format!(
@@ -828,14 +836,7 @@ async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
         }
     })
     .await;
-    assert_eq!(
-        collector
-            .metric("porthole_collector_dropped_records_total", "")
-            .await,
-        0.0,
-        "{}",
-        collector.output()
-    );
+    assert_nothing_dropped(&collector).await;
 }
 
 /// What the collector acked reaches storage even when ingest's limits are lower than its
@@ -846,13 +847,7 @@ async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
 async fn an_export_ingest_refuses_as_too_large_is_sent_in_halves_and_stored_whole() {
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let porthole = Porthole::start(
-        "serve",
-        &dir.path().join("data"),
-        &["--max-decode-bytes", "8MiB", "--batch-window", "200ms"],
-        &[],
-    )
-    .await;
+    let porthole = ingest_with_decode_budget(dir.path(), "8MiB").await;
     let config = write_config(
         dir.path(),
         &porthole.grpc_endpoint(),
@@ -876,12 +871,7 @@ async fn an_export_ingest_refuses_as_too_large_is_sent_in_halves_and_stored_whol
         }
     })
     .await;
-    assert_eq!(
-        collector
-            .metric("porthole_collector_dropped_records_total", "")
-            .await,
-        0.0
-    );
+    assert_nothing_dropped(&collector).await;
     // 60 000 → 2 × 30 000 (still too large) → 4 × 15 000: three cuts.
     assert_eq!(
         collector
