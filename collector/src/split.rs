@@ -90,11 +90,11 @@ fn halve<R: Clone, S: Clone, T>(
     let mut resources = resources;
     let total: usize = resources
         .iter_mut()
-        .flat_map(|r| {
+        .map(|r| {
             scopes(r)
                 .iter_mut()
                 .map(|s| records(s).len())
-                .collect::<Vec<_>>()
+                .sum::<usize>()
         })
         .sum();
     let mut room = total / 2;

@@ -2,9 +2,6 @@
 //! JSON, optionally gzip-compressed. Errors are a `google.rpc.Status` in the request's own
 //! encoding, as the OTLP/HTTP specification asks.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -15,7 +12,6 @@ use porthole_net::decoding::{decoded_estimate, decoded_estimate_json};
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace_service::ExportTraceServiceRequest;
-use tokio::sync::Semaphore;
 
 use crate::IngestError;
 use crate::auth::Access;
@@ -29,11 +25,10 @@ const JSON: &str = "application/json";
 #[derive(Clone)]
 pub(crate) struct HttpState {
     pub(crate) pipeline: Pipeline,
-    pub(crate) max_request_bytes: usize,
-    pub(crate) inflight: Arc<Semaphore>,
+    /// `--max-inflight-requests` (shared with the gRPC receiver), `--max-request-bytes`,
+    /// the read timeout and `--max-decode-bytes`.
+    pub(crate) limits: porthole_net::body::ExportLimits,
     pub(crate) access: Access,
-    /// A body must arrive within this long of its head.
-    pub(crate) read_timeout: Duration,
 }
 
 pub(crate) fn router(state: HttpState) -> Router {
@@ -71,15 +66,15 @@ async fn export<E: OtlpExport>(
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
     };
     // Before the body is read, so memory stays bounded however many clients connect.
-    let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
+    let Ok(_inflight) = state.limits.place() else {
         return reject::<E>(&state, IngestError::Overloaded, Encoding::Json, 0);
     };
     let encoding = match content_type(&headers) {
         Ok(encoding) => encoding,
         Err(error) => return reject::<E>(&state, error, Encoding::Json, 0),
     };
-    let read =
-        porthole_net::body::read_http(&headers, body, state.max_request_bytes, state.read_timeout);
+    let limits = &state.limits;
+    let read = porthole_net::body::read_http(&headers, body, limits.max_bytes, limits.read_timeout);
     let bytes = match read.await {
         Ok(bytes) => bytes,
         Err(error) => return reject::<E>(&state, error.into(), encoding, 0),
@@ -89,7 +84,7 @@ async fn export<E: OtlpExport>(
         Encoding::Protobuf => decoded_estimate(&bytes),
         Encoding::Json => decoded_estimate_json(&bytes),
     };
-    let reservation = match state.pipeline.decoding.reserve(estimate).await {
+    let reservation = match limits.decoding.reserve(estimate).await {
         Ok(reservation) => reservation,
         Err(error) => return reject::<E>(&state, error.into(), encoding, wire_bytes),
     };

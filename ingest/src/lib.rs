@@ -108,13 +108,18 @@ impl Ingest {
             porthole_net::Gate::new(listener, config.connections, &config.connection_metrics)
         };
         let (grpc_gate, http_gate) = (gate("otlp_grpc"), gate("otlp_http"));
-        // A body gets as long after its head as the head had.
-        let read_timeout = config.connections.header_timeout;
         let batcher = batcher::Batcher::start(config.batch.clone(), stores, metrics.clone());
         let pipeline = pipeline::Pipeline {
             batcher: batcher.clone(),
             metrics: metrics.clone(),
             tenants: config.access.tenants().cloned(),
+        };
+        // Both receivers' exports share one set of in-flight places and one decode budget.
+        let limits = porthole_net::body::ExportLimits {
+            inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests)),
+            max_bytes: config.max_request_bytes,
+            // A body gets as long after its head as the head had.
+            read_timeout: config.connections.header_timeout,
             decoding: porthole_net::decoding::DecodeBudget::new(config.max_decode_bytes),
         };
         let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
@@ -123,9 +128,6 @@ impl Ingest {
         let otlp_http_addr = http_listener.local_addr()?;
         let stop_accepting = CancellationToken::new();
 
-        let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_requests));
-        let grpc_inflight = inflight.clone();
-        let grpc_decoding = pipeline.decoding.clone();
         let grpc_access = config.access.clone();
         let grpc_routes = grpc::router(pipeline.clone(), config.max_request_bytes, extra_grpc);
         let stop = stop_accepting.clone();
@@ -137,12 +139,7 @@ impl Ingest {
         }
         let admission = grpc::Admission {
             metrics,
-            limits: porthole_net::body::ExportLimits {
-                inflight: grpc_inflight,
-                max_bytes: config.max_request_bytes,
-                read_timeout,
-                decoding: grpc_decoding,
-            },
+            limits: limits.clone(),
             access: grpc_access,
         };
         let grpc_server = tokio::spawn(async move {
@@ -163,10 +160,8 @@ impl Ingest {
 
         let http_state = http::HttpState {
             pipeline,
-            max_request_bytes: config.max_request_bytes,
-            inflight,
+            limits,
             access: config.access.clone(),
-            read_timeout,
         };
         let http_routes = http::router(http_state.clone());
         let stop = stop_accepting.clone();

@@ -10,7 +10,7 @@ use crate::batcher::Batcher;
 use crate::export::OtlpExport;
 use crate::telemetry::IngestMetrics;
 use crate::tenants::Tenants;
-use porthole_net::decoding::{DecodeBudget, Reservation};
+use porthole_net::decoding::Reservation;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -18,8 +18,6 @@ pub struct Pipeline {
     pub(crate) metrics: Arc<IngestMetrics>,
     /// With tenants: their rate limits and counters.
     pub(crate) tenants: Option<Arc<Tenants>>,
-    /// Memory for decoding exports (`--max-decode-bytes`).
-    pub(crate) decoding: DecodeBudget,
 }
 
 impl Pipeline {

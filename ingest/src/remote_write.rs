@@ -149,13 +149,13 @@ pub(crate) async fn write(
         Ok(tenant) => tenant,
         Err(error) => return reply(&error),
     };
-    let Ok(_inflight) = state.inflight.clone().try_acquire_owned() else {
+    let Ok(_inflight) = state.limits.place() else {
         state
             .pipeline
             .rejected(Signal::Metrics, &IngestError::Overloaded, 0, 0);
         return reply(&IngestError::Overloaded);
     };
-    let limit = state.max_request_bytes;
+    let limit = state.limits.max_bytes;
     let decoded = async {
         let encoding = headers
             .get(axum::http::header::CONTENT_ENCODING)
@@ -169,7 +169,7 @@ pub(crate) async fn write(
                 value: encoding,
             });
         }
-        let raw = porthole_net::body::read(body, limit, state.read_timeout).await?;
+        let raw = porthole_net::body::read(body, limit, state.limits.read_timeout).await?;
         let wire = raw.len();
         let size = snap::raw::decompress_len(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
@@ -180,7 +180,7 @@ pub(crate) async fn write(
             .decompress_vec(&raw)
             .map_err(|e| IngestError::InvalidRequest(format!("snappy: {e}")))?;
         let estimate = porthole_net::decoding::decoded_estimate(&bytes);
-        let reservation = state.pipeline.decoding.reserve(estimate).await?;
+        let reservation = state.limits.decoding.reserve(estimate).await?;
         let request = <WriteRequest as prost::Message>::decode(bytes.as_slice())
             .map_err(|e| IngestError::InvalidRequest(format!("protobuf WriteRequest: {e}")))?;
         Ok((request, wire, reservation))

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::service::Routes;
 
 use crate::decoding::{DecodeBudget, PastBudget, Reserved, decoded_estimate};
@@ -209,6 +209,11 @@ pub struct ExportLimits {
 pub struct Busy;
 
 impl ExportLimits {
+    /// One of the in-flight places, held until dropped; taken before a body is read.
+    pub fn place(&self) -> Result<OwnedSemaphorePermit, Busy> {
+        self.inflight.clone().try_acquire_owned().map_err(|_| Busy)
+    }
+
     /// Takes a place, reads the export's body ([`read_grpc`]), reserves its decoded size
     /// (waiting for room), and passes it to `routes` uncompressed, the reservation in its
     /// extensions ([`Reserved`]) for the handler to let go once the export is converted
@@ -222,11 +227,7 @@ impl ExportLimits {
     where
         E: From<Busy> + From<BodyError> + From<PastBudget>,
     {
-        let place = self
-            .inflight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Busy)?;
+        let place = self.place()?;
         let (mut parts, body) = request.into_parts();
         let read = read_grpc(&parts.headers, body, self.max_bytes, self.read_timeout);
         let (framed, estimate) = read.await?;

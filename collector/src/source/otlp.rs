@@ -225,9 +225,7 @@ impl Receiver {
         json: bool,
     ) -> Result<(), Refusal> {
         let limits = &self.limits;
-        let Ok(_place) = limits.inflight.clone().try_acquire_owned() else {
-            return Err(Refusal::Busy);
-        };
+        let _place = limits.place()?;
         let read =
             porthole_net::body::read_http(headers, body, limits.max_bytes, limits.read_timeout);
         let bytes = read.await?;
@@ -268,9 +266,7 @@ impl Receiver {
             }
         }
     }
-}
 
-impl Receiver {
     /// Accepts an export tonic decoded; its decoding reservation is let go after.
     fn grpc<E: Export>(&self, request: Request<E>) -> Result<(), Refusal> {
         let reservation = request.extensions().get::<Reserved>().map(Reserved::take);
@@ -278,15 +274,7 @@ impl Receiver {
         drop(reservation);
         accepted.map_err(|refusal| self.refused(refusal))
     }
-}
 
-impl From<Refusal> for Status {
-    fn from(refusal: Refusal) -> Status {
-        Status::new(refusal.grpc_code(), refusal.message())
-    }
-}
-
-impl Receiver {
     /// Admission for the gRPC receiver, in front of tonic's decoder, as on the servers: an
     /// export takes an in-flight place before its body is read, its body must arrive
     /// within the read timeout, and its decoded size is reserved before tonic decodes it
@@ -305,6 +293,12 @@ impl Receiver {
             self.metrics.otlp_refused(reason);
         }
         response
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(refusal: Refusal) -> Status {
+        Status::new(refusal.grpc_code(), refusal.message())
     }
 }
 
