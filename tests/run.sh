@@ -16,6 +16,16 @@ need cargo "install the Rust toolchain (1.95) with rustup"
 need python3 "install Python 3.11 with the venv module"
 need openssl "install Debian's openssl package (the TLS tests make their certificates with it)"
 
+# One build from clean serves every test: incremental state would only add GBs to target/.
+export CARGO_INCREMENTAL=0
+# A clean build takes ~5 GB in target/ (the venv, s3s-fs, node_modules and the tests' data
+# ~2 GB more). Say so first rather than fail mid-build with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ ! -d target/debug ] && [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+    echo "tests/run.sh: $((free_kb / 1024)) MiB free on this disk; a clean build and its tests need about 8 GiB" >&2
+    exit 1
+fi
+
 if [ ! -x .venv/bin/python ] || ! cmp -s tests/python/requirements.lock .venv/.porthole-requirements; then
     echo "==> Python test environment (.venv)"
     python3 -m venv .venv || { echo "tests/run.sh: python3 -m venv failed; install python3-venv" >&2; exit 1; }

@@ -790,3 +790,68 @@ async fn searches_past_the_query_timeout_are_stopped_with_504() {
     );
     assert!(Porthole::refused("serve", dir.path(), &["--query-timeout", "0s"]).contains("0s"));
 }
+
+/// A search whose indexes are all open already (the cache, warmed here by a log rule over
+/// the same files) runs without waiting on storage; its index work still leaves the
+/// runtime between files, so `--query-timeout` stops it, and the runtime's threads stay
+/// free for health probes and ingest's acks while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_of_indexes_already_open_are_stopped_at_the_query_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("declines.yml"),
+        r#"
+groups:
+  - name: payments
+    interval: 1s
+    rules:
+      - alert: Declines
+        logs: declined
+        window: 1h
+        condition: count > 0
+"#,
+    )
+    .unwrap();
+    let porthole = Porthole::start(
+        "serve",
+        &dir.path().join("data"),
+        &[
+            "--query-timeout",
+            "1ms",
+            "--batch-window",
+            "20ms",
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for file in 0..30 {
+        let bodies: Vec<String> = (0..20)
+            .map(|i| format!("payment {file}-{i} declined"))
+            .collect();
+        client.export(export_request(&bodies)).await.unwrap();
+    }
+    // The rule has counted every record: every file's index is open and cached.
+    wait_for("the rule to count all 600", Duration::from_secs(30), || async {
+        let (_, body) = get(&porthole, "/api/v1/alerts", &[]).await;
+        let value = body["data"]["alerts"][0]["value"].as_str()?.parse::<f64>().ok();
+        (value == Some(600.0)).then_some(())
+    })
+    .await;
+    let (status, body) = get(&porthole, "/api/v1/logs/histogram", &[("q", "declined")]).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (504, &Value::from("timeout")),
+        "a search of cached indexes ran past --query-timeout: {body}"
+    );
+    assert_eq!(
+        porthole.counter("porthole_api_queries_running", &[]).await,
+        0.0
+    );
+}
