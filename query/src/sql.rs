@@ -1,8 +1,10 @@
 //! `POST /api/v1/sql`: DataFusion over the Delta tables, read-only and bounded in time,
 //! memory and rows.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
 
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -12,6 +14,7 @@ use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::TryStreamExt;
 use porthole_storage::Storage;
 use serde_json::{Map, Value};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::QueryError;
 
@@ -94,56 +97,93 @@ pub async fn run_sql(
     ensure_read_only(sql)?;
     let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), limits.runtime.clone());
     storage.register_tables(&ctx).await?;
-    let run = async {
-        let frame = ctx.sql(sql).await?;
-        let columns: Vec<String> = frame
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let mut stream = frame
-            .limit(0, Some(limits.max_rows + 1))?
-            .execute_stream()
-            .await?;
-        let (mut batches, mut bytes, mut cut) = (Vec::new(), 0, false);
-        while let Some(batch) = stream.try_next().await? {
-            let size = batch.get_array_memory_size();
-            if bytes + size > limits.max_result_bytes {
-                // The batch's rows that fit, at its average row size.
-                let room = (limits.max_result_bytes - bytes) as u128;
-                let fit = (batch.num_rows() as u128 * room / size as u128) as usize;
-                batches.push(batch.slice(0, fit));
-                cut = true;
-                break;
-            }
-            bytes += size;
-            batches.push(batch);
+    let (sql, limits) = (sql.to_string(), limits.clone());
+    let timeout = limits.timeout;
+    // Aborted when this future is dropped (the timeout below, or the client gone): the
+    // query stops at its next batch instead of running on for nobody.
+    let run = AbortOnDropHandle::new(sql_threads()?.spawn(async move {
+        let shared = limits.memory_bytes;
+        let (columns, batches, cut) = collect(&ctx, &sql, &limits)
+            .await
+            .map_err(|e| sql_error(e, shared))?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            rows.extend(crate::rows::batch_to_json(batch)?);
         }
-        Ok::<_, DataFusionError>((columns, batches, cut))
-    };
-    let shared = limits.memory_bytes;
-    let (columns, batches, cut) = match tokio::time::timeout(limits.timeout, run).await {
-        Err(_) => {
-            return Err(QueryError::BadRequest(format!(
-                "SQL: the query ran longer than {:?} and was stopped",
-                limits.timeout
-            )));
-        }
-        Ok(Err(e)) => return Err(sql_error(e, shared)),
+        let truncated = cut || rows.len() > limits.max_rows;
+        rows.truncate(limits.max_rows);
+        Ok(SqlResult {
+            columns,
+            rows,
+            truncated,
+        })
+    }));
+    match tokio::time::timeout(timeout, run).await {
+        Err(_) => Err(QueryError::BadRequest(format!(
+            "SQL: the query ran longer than {timeout:?} and was stopped"
+        ))),
+        Ok(Err(e)) => Err(QueryError::Internal(format!("SQL: the query failed: {e}"))),
         Ok(Ok(result)) => result,
-    };
-    let mut rows = Vec::new();
-    for batch in &batches {
-        rows.extend(crate::rows::batch_to_json(batch)?);
     }
-    let truncated = cut || rows.len() > limits.max_rows;
-    rows.truncate(limits.max_rows);
-    Ok(SqlResult {
-        columns,
-        rows,
-        truncated,
-    })
+}
+
+/// The query's column names and its result batches, cut at `max_rows` + 1 rows or
+/// `max_result_bytes` (the third value says whether the bytes cut it).
+async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+    limits: &SqlLimits,
+) -> Result<(Vec<String>, Vec<RecordBatch>, bool), DataFusionError> {
+    let frame = ctx.sql(sql).await?;
+    let columns: Vec<String> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut stream = frame
+        .limit(0, Some(limits.max_rows + 1))?
+        .execute_stream()
+        .await?;
+    let (mut batches, mut bytes, mut cut) = (Vec::new(), 0, false);
+    while let Some(batch) = stream.try_next().await? {
+        let size = batch.get_array_memory_size();
+        if bytes + size > limits.max_result_bytes {
+            // The batch's rows that fit, at its average row size.
+            let room = (limits.max_result_bytes - bytes) as u128;
+            let fit = (batch.num_rows() as u128 * room / size as u128) as usize;
+            batches.push(batch.slice(0, fit));
+            cut = true;
+            break;
+        }
+        bytes += size;
+        batches.push(batch);
+    }
+    Ok((columns, batches, cut))
+}
+
+/// The threads SQL queries run on, apart from the server's runtime. DataFusion's operators
+/// are CPU-bound between their awaits: on the runtime's few threads a GROUP BY over
+/// millions of rows held them for seconds, and health probes, ingest's acks and searches
+/// waited (measured: /healthz after 1.4 s during two such queries on 2 cores). On threads
+/// of their own the OS shares the cores among all of them. One per core; never dropped.
+fn sql_threads() -> Result<tokio::runtime::Handle, QueryError> {
+    static THREADS: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
+    let built = THREADS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .thread_name("porthole-sql")
+            // DataFusion's planner recurses per level of nesting, bounded for this stack.
+            .thread_stack_size(crate::THREAD_STACK_BYTES)
+            .enable_all()
+            .build()
+    });
+    match built {
+        Ok(runtime) => Ok(runtime.handle().clone()),
+        Err(e) => Err(QueryError::Internal(format!(
+            "SQL: cannot start the threads queries run on: {e}"
+        ))),
+    }
 }
 
 /// Planning errors are the user's (400, with DataFusion's message); resource limits too;
@@ -198,6 +238,39 @@ mod tests {
             run_sql(&storage, sql, &limits).await.unwrap().rows,
             alone.rows
         );
+    }
+
+    /// A query stopped at its timeout is stopped for real: its task on the SQL threads is
+    /// aborted, so it neither runs on for nobody nor keeps its share of the shared pool.
+    #[tokio::test]
+    async fn a_query_stopped_at_its_timeout_gives_its_memory_back_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(
+            Storage::open(porthole_storage::Location::parse(None, dir.path()).unwrap())
+                .await
+                .unwrap(),
+        );
+        let limits = SqlLimits {
+            timeout: Duration::from_millis(300),
+            ..SqlLimits::new(256 << 20)
+        };
+        // Tens of seconds of grouping in a debug build: far past the timeout.
+        let sql = "SELECT v % 200000 AS k, count(*) AS n FROM range(1000000000) AS t(v) GROUP BY k";
+        let error = run_sql(&storage, sql, &limits).await.unwrap_err();
+        assert!(
+            error.to_string().contains("ran longer than 300ms"),
+            "{error}"
+        );
+        let pool = &limits.runtime.memory_pool;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.reserved() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stopped query still holds {} bytes of the pool",
+                pool.reserved()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[test]

@@ -838,11 +838,18 @@ groups:
         client.export(export_request(&bodies)).await.unwrap();
     }
     // The rule has counted every record: every file's index is open and cached.
-    wait_for("the rule to count all 600", Duration::from_secs(30), || async {
-        let (_, body) = get(&porthole, "/api/v1/alerts", &[]).await;
-        let value = body["data"]["alerts"][0]["value"].as_str()?.parse::<f64>().ok();
-        (value == Some(600.0)).then_some(())
-    })
+    wait_for(
+        "the rule to count all 600",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = get(&porthole, "/api/v1/alerts", &[]).await;
+            let value = body["data"]["alerts"][0]["value"]
+                .as_str()?
+                .parse::<f64>()
+                .ok();
+            (value == Some(600.0)).then_some(())
+        },
+    )
     .await;
     let (status, body) = get(&porthole, "/api/v1/logs/histogram", &[("q", "declined")]).await;
     assert_eq!(
