@@ -22,6 +22,7 @@ use crate::openapi::{
 use crate::search::{Cursor, FILTER_FIELDS, LogSearch, histogram, search_logs, trace_hits};
 use crate::sql::{SqlLimits, SqlResult, run_sql};
 use crate::tail::TailSource;
+use crate::threads::on_query_threads;
 use crate::time::{format_nanos, now_micros, parse_time};
 use crate::traces::{TraceSearch, search_traces};
 use crate::{QueryError, rows};
@@ -259,12 +260,12 @@ pub(crate) async fn logs(
     let (mut hits, mut more) = search_logs(&state.storage, &search).await?;
     more |= crate::search::fit_page(&state.storage, Signal::Logs, &mut hits).await?;
     let by_file = crate::search::rows_by_file(&hits);
-    // Each file's rows in one read, the files at once, each decoded on its own task so the
-    // runtime's threads share the decompression.
+    // Each file's rows in one read, the files at once, each decoded on its own task on the
+    // query threads, which share the decompression.
     let reads = by_file.into_iter().map(|(file, mut wanted)| {
         let storage = Arc::clone(&state.storage);
         let file = file.to_string();
-        tokio::spawn(async move {
+        on_query_threads(async move {
             wanted.sort_unstable();
             let batch = storage.read_rows(Signal::Logs, &file, &wanted).await?;
             if batch.num_rows() != wanted.len() {
@@ -283,11 +284,7 @@ pub(crate) async fn logs(
         })
     });
     let mut fetched: BTreeMap<String, BTreeMap<u64, Value>> = BTreeMap::new();
-    for read in futures::future::try_join_all(reads)
-        .await
-        .map_err(|e| QueryError::Internal(format!("reading rows: {e}")))?
-    {
-        let (file, rows) = read?;
+    for (file, rows) in futures::future::try_join_all(reads).await? {
         fetched.insert(file, rows.into_iter().collect());
     }
     let rows: Vec<Value> = hits
@@ -513,15 +510,21 @@ pub(crate) async fn trace(
     let span_count = hits.len() as u64;
     hits.truncate(crate::search::MAX_TRACE_SPANS);
     crate::search::fit_page(&state.storage, Signal::Spans, &mut hits).await?;
-    let mut spans = Vec::with_capacity(hits.len());
-    for (file, mut wanted) in crate::search::rows_by_file(&hits) {
-        wanted.sort_unstable();
-        let batch = state
-            .storage
-            .read_rows(Signal::Spans, file, &wanted)
-            .await?;
-        spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
-    }
+    let files: Vec<(String, Vec<u64>)> = crate::search::rows_by_file(&hits)
+        .into_iter()
+        .map(|(file, wanted)| (file.to_string(), wanted))
+        .collect();
+    let storage = Arc::clone(&state.storage);
+    let mut spans = on_query_threads(async move {
+        let mut spans = Vec::new();
+        for (file, mut wanted) in files {
+            wanted.sort_unstable();
+            let batch = storage.read_rows(Signal::Spans, &file, &wanted).await?;
+            spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
+        }
+        Ok(spans)
+    })
+    .await?;
     spans.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
     let truncated = (spans.len() as u64) < span_count;
     Ok(Json(Trace {

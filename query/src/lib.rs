@@ -21,6 +21,7 @@ mod snapshot;
 mod sql;
 mod stats;
 mod tail;
+mod threads;
 mod time;
 mod traces;
 mod versions;

@@ -23,6 +23,7 @@ use tantivy::schema::{IndexRecordOption, Schema};
 use tantivy::{Index, Order, Searcher, Term};
 
 use crate::QueryError;
+use crate::threads::off_runtime;
 
 /// Equality filters on promoted columns, all of which are exact-match index fields.
 pub const FILTER_FIELDS: [&str; 6] = [
@@ -378,19 +379,6 @@ pub(crate) fn open_indexes<'a>(
             Ok((file, searcher))
         })
         .buffered(OPEN_AHEAD)
-}
-
-/// Runs one file's index work (tantivy's search and fast-field reads, CPU-bound, seconds
-/// on a large file for a wildcard) on tokio's blocking pool. On the runtime's few threads
-/// it would hold up every other request for as long: health probes, ingest's acks, other
-/// searches. Between files the search is back on the runtime, where `--query-timeout` can
-/// stop it.
-pub(crate) async fn off_runtime<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
-) -> Result<T, QueryError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| QueryError::Internal(format!("an index search failed: {e}")))?
 }
 
 /// What every log search starts with: the checked query and filters, and the files whose

@@ -1,7 +1,7 @@
 //! `POST /api/v1/sql`: DataFusion over the Delta tables, read-only and bounded in time,
 //! memory and rows.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
@@ -14,9 +14,9 @@ use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::TryStreamExt;
 use porthole_storage::Storage;
 use serde_json::{Map, Value};
-use tokio_util::task::AbortOnDropHandle;
 
 use crate::QueryError;
+use crate::threads::on_query_threads;
 
 #[derive(Clone, Debug)]
 pub struct SqlLimits {
@@ -99,9 +99,9 @@ pub async fn run_sql(
     storage.register_tables(&ctx).await?;
     let (sql, limits) = (sql.to_string(), limits.clone());
     let timeout = limits.timeout;
-    // Aborted when this future is dropped (the timeout below, or the client gone): the
-    // query stops at its next batch instead of running on for nobody.
-    let run = AbortOnDropHandle::new(sql_threads()?.spawn(async move {
+    // On the query threads, not the server's runtime; stopped at its next batch when
+    // this future is dropped (the timeout below, or the client gone).
+    let run = on_query_threads(async move {
         let shared = limits.memory_bytes;
         let (columns, batches, cut) = collect(&ctx, &sql, &limits)
             .await
@@ -117,14 +117,14 @@ pub async fn run_sql(
             rows,
             truncated,
         })
-    }));
-    match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(QueryError::BadRequest(format!(
-            "SQL: the query ran longer than {timeout:?} and was stopped"
-        ))),
-        Ok(Err(e)) => Err(QueryError::Internal(format!("SQL: the query failed: {e}"))),
-        Ok(Ok(result)) => result,
-    }
+    });
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(QueryError::BadRequest(format!(
+                "SQL: the query ran longer than {timeout:?} and was stopped"
+            )))
+        })
 }
 
 /// The query's column names and its result batches, cut at `max_rows` + 1 rows or
@@ -160,30 +160,6 @@ async fn collect(
         batches.push(batch);
     }
     Ok((columns, batches, cut))
-}
-
-/// The threads SQL queries run on, apart from the server's runtime. DataFusion's operators
-/// are CPU-bound between their awaits: on the runtime's few threads a GROUP BY over
-/// millions of rows held them for seconds, and health probes, ingest's acks and searches
-/// waited (measured: /healthz after 1.4 s during two such queries on 2 cores). On threads
-/// of their own the OS shares the cores among all of them. One per core; never dropped.
-fn sql_threads() -> Result<tokio::runtime::Handle, QueryError> {
-    static THREADS: OnceLock<std::io::Result<tokio::runtime::Runtime>> = OnceLock::new();
-    let built = THREADS.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .thread_name("porthole-sql")
-            // DataFusion's planner recurses per level of nesting, bounded for this stack.
-            .thread_stack_size(crate::THREAD_STACK_BYTES)
-            .enable_all()
-            .build()
-    });
-    match built {
-        Ok(runtime) => Ok(runtime.handle().clone()),
-        Err(e) => Err(QueryError::Internal(format!(
-            "SQL: cannot start the threads queries run on: {e}"
-        ))),
-    }
 }
 
 /// Planning errors are the user's (400, with DataFusion's message); resource limits too;

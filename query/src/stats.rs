@@ -15,7 +15,8 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 use crate::QueryError;
-use crate::search::{candidate_files, field_values, off_runtime, open_indexes, parse_user_query};
+use crate::search::{candidate_files, field_values, open_indexes, parse_user_query};
+use crate::threads::off_runtime;
 use crate::traces::{TraceSearch, span_query};
 
 /// Spans whose durations one statistics query holds, at most (8 bytes each).

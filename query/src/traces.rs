@@ -15,8 +15,9 @@ use tantivy::{Order, Searcher, Term};
 
 use crate::QueryError;
 use crate::search::{
-    LogSearch, candidate_files, file_query, off_runtime, open_index, parse_user_query, rows_of,
+    LogSearch, candidate_files, file_query, open_index, parse_user_query, rows_of,
 };
+use crate::threads::off_runtime;
 
 /// Spans read to find the traces of one search, at most; the newest win.
 const MAX_MATCHED_SPANS: usize = 5_000;
