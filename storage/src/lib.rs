@@ -350,12 +350,17 @@ impl Storage {
         Ok(batches)
     }
 
-    /// Every row of one data file.
+    /// Every row of one data file, decoded on the blocking pool (a compaction's input file
+    /// of 64 MiB takes a second or more, which on the runtime would hold up every request).
     pub async fn read_file(&self, signal: Signal, path: &str) -> Result<Vec<RecordBatch>> {
         let bytes = self.read_object(signal, path).await?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-            .build()?;
-        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+        blocking(move || {
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+                    .build()?;
+            Ok(reader.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 
     /// Reads only the given rows (ordinals in the file, ascending) of one data file: the
