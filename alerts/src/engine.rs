@@ -501,12 +501,14 @@ impl Engine {
                     query: String::new(),
                     ..search.clone()
                 };
-                let counting = async {
+                let (storage, group_by) = (Arc::clone(&self.storage), by.clone());
+                // On the query threads, as the API's searches: not the server's runtime.
+                let counting = porthole_query::on_query_threads(async move {
                     let counts =
-                        porthole_query::count_logs(&self.storage, &search, by.as_deref()).await?;
-                    let any = porthole_query::count_logs(&self.storage, &everything, None).await?;
-                    Ok::<_, porthole_query::QueryError>((counts, any.values().sum::<u64>() > 0))
-                };
+                        porthole_query::count_logs(&storage, &search, group_by.as_deref()).await?;
+                    let any = porthole_query::count_logs(&storage, &everything, None).await?;
+                    Ok((counts, any.values().sum::<u64>() > 0))
+                });
                 let (counts, has_data) = tokio::time::timeout(self.limits.timeout, counting)
                     .await
                     .map_err(|_| format!("log count timed out after {:?}", self.limits.timeout))?
@@ -556,13 +558,14 @@ impl Engine {
                     query: String::new(),
                     ..search.clone()
                 };
-                let measuring = async {
+                let (storage, group_by) = (Arc::clone(&self.storage), by.clone());
+                let measuring = porthole_query::on_query_threads(async move {
                     let stats =
-                        porthole_query::span_stats(&self.storage, &search, by.as_deref()).await?;
+                        porthole_query::span_stats(&storage, &search, group_by.as_deref()).await?;
                     let any = !stats.is_empty()
-                        || porthole_query::any_spans(&self.storage, &everything).await?;
-                    Ok::<_, porthole_query::QueryError>((stats, any))
-                };
+                        || porthole_query::any_spans(&storage, &everything).await?;
+                    Ok((stats, any))
+                });
                 let (stats, has_data) = tokio::time::timeout(self.limits.timeout, measuring)
                     .await
                     .map_err(|_| {

@@ -97,17 +97,19 @@ impl QuerySlots {
     }
 }
 
-/// Middleware for the search routes: one still running after `limit` (`--query-timeout`)
-/// is stopped (its future dropped at its next await: between two files' indexes, or two
-/// storage reads) and answered 504, so a few searches over months of data cannot hold
+/// Middleware for the search routes: each runs on the query threads (not the server's
+/// runtime); one still running after `limit` (`--query-timeout`) is stopped (aborted at
+/// its next await: between two files' indexes, or two storage reads) and answered 504, so a few searches over months of data cannot hold
 /// every query slot for as long as they take. Its client may have left long before.
 pub async fn within(
     State(limit): State<std::time::Duration>,
     request: Request,
     next: Next,
 ) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
+    let answer = crate::threads::on_query_threads(async move { Ok(next.run(request).await) });
+    match tokio::time::timeout(limit, answer).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error.into_response(),
         Err(_) => crate::QueryError::Timeout(format!(
             "the query ran longer than --query-timeout ({limit:?}) and was stopped; \
              narrow its time range or filters"
@@ -244,5 +246,46 @@ mod tests {
         release.notify_one();
         assert_eq!(next.await.unwrap().status(), StatusCode::OK);
         assert_eq!(slots.refused.get(), 0);
+    }
+
+    /// A route under the timeout runs on the query threads, not the runtime that called
+    /// it, and one that runs past the timeout is aborted there, not left running.
+    #[tokio::test]
+    async fn routes_within_the_timeout_run_on_the_query_threads_and_stop_there() {
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let app = Router::new()
+            .route(
+                "/where",
+                get(|| async { std::thread::current().name().unwrap_or("").to_string() }),
+            )
+            .route(
+                "/forever",
+                get({
+                    let finished = finished.clone();
+                    move || async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+                        "done"
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                within,
+            ));
+        let response = call(&app, "/where").await;
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&body), "porthole-query");
+        assert_eq!(
+            call(&app, "/forever").await.status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(
+            !finished.load(std::sync::atomic::Ordering::SeqCst),
+            "the stopped request ran on to its end"
+        );
     }
 }

@@ -260,8 +260,8 @@ pub(crate) async fn logs(
     let (mut hits, mut more) = search_logs(&state.storage, &search).await?;
     more |= crate::search::fit_page(&state.storage, Signal::Logs, &mut hits).await?;
     let by_file = crate::search::rows_by_file(&hits);
-    // Each file's rows in one read, the files at once, each decoded on its own task on the
-    // query threads, which share the decompression.
+    // Each file's rows in one read, the files at once, each decoded on its own task (the
+    // query threads share the decompression), aborted if this request is dropped.
     let reads = by_file.into_iter().map(|(file, mut wanted)| {
         let storage = Arc::clone(&state.storage);
         let file = file.to_string();
@@ -510,21 +510,15 @@ pub(crate) async fn trace(
     let span_count = hits.len() as u64;
     hits.truncate(crate::search::MAX_TRACE_SPANS);
     crate::search::fit_page(&state.storage, Signal::Spans, &mut hits).await?;
-    let files: Vec<(String, Vec<u64>)> = crate::search::rows_by_file(&hits)
-        .into_iter()
-        .map(|(file, wanted)| (file.to_string(), wanted))
-        .collect();
-    let storage = Arc::clone(&state.storage);
-    let mut spans = on_query_threads(async move {
-        let mut spans = Vec::new();
-        for (file, mut wanted) in files {
-            wanted.sort_unstable();
-            let batch = storage.read_rows(Signal::Spans, &file, &wanted).await?;
-            spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
-        }
-        Ok(spans)
-    })
-    .await?;
+    let mut spans = Vec::with_capacity(hits.len());
+    for (file, mut wanted) in crate::search::rows_by_file(&hits) {
+        wanted.sort_unstable();
+        let batch = state
+            .storage
+            .read_rows(Signal::Spans, file, &wanted)
+            .await?;
+        spans.extend(rows::batch_to_json(&batch)?.iter().map(rows::span_json));
+    }
     spans.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
     let truncated = (spans.len() as u64) < span_count;
     Ok(Json(Trace {

@@ -38,6 +38,7 @@ pub use snapshot::{Control, ControlService, SnapshotSource};
 pub use sql::SqlLimits;
 pub use stats::{MAX_STATS_SPANS, SpanStats, any_spans, span_stats};
 pub use tail::{TailService, TailSlots, TailSource};
+pub use threads::on_query_threads;
 pub use time::{now_micros, parse_time};
 pub use traces::TraceSearch;
 

@@ -23,7 +23,6 @@ use tantivy::schema::{IndexRecordOption, Schema};
 use tantivy::{Index, Order, Searcher, Term};
 
 use crate::QueryError;
-use crate::threads::off_runtime;
 
 /// Equality filters on promoted columns, all of which are exact-match index fields.
 pub const FILTER_FIELDS: [&str; 6] = [
@@ -354,11 +353,15 @@ pub(crate) fn candidate_files(files: Vec<FileEntry>, start: i64, end: i64) -> Ve
 /// (its page is full) wastes no more than this many opens.
 const OPEN_AHEAD: usize = 8;
 
+/// A file's searcher, from the cache when it was opened before. Always yields once first:
+/// a search of cached indexes awaits nothing else between files, and a task that never
+/// yields cannot be stopped (`--query-timeout`, a client gone) until it is done.
 pub(crate) async fn open_index(
     storage: &Storage,
     signal: Signal,
     file: &FileEntry,
 ) -> Result<Searcher, QueryError> {
+    tokio::task::yield_now().await;
     let path = file
         .index_path
         .as_deref()
@@ -405,7 +408,6 @@ pub async fn search_logs(
     let (ast, files) = plan(storage, search).await?;
     let want = search.limit + 1;
     let mut hits: Vec<Hit> = Vec::new();
-    let asked = Arc::new((search.clone(), ast));
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
@@ -415,77 +417,62 @@ pub async fn search_logs(
                 break; // no row of this or any older file can enter the page
             }
         }
-        let asked = asked.clone();
-        let found = off_runtime(move || {
-            let (search, ast) = &*asked;
-            newest_in_file(&searcher, &file, search, ast.as_ref(), want)
-        })
-        .await?;
-        hits.extend(found);
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
+        // Rows at the cursor's instant may all sort before it; ask for enough beyond them.
+        let at_cursor = match &search.cursor {
+            Some(cursor) => at_instant(&searcher, query.as_ref(), cursor.timestamp)?.len(),
+            None => 0,
+        };
+        let collector = TopDocs::with_limit(want + at_cursor)
+            .order_by_fast_field::<i64>("timestamp", Order::Desc);
+        let top = searcher
+            .search(&query, &collector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let full = top.len() == want + at_cursor;
+        let mut addresses: Vec<(i64, tantivy::DocAddress)> = top
+            .into_iter()
+            .map(|(t, a)| (t.unwrap_or_default(), a))
+            .collect();
+        if full {
+            // The cut may fall inside a run of equal timestamps, where tantivy's order is
+            // not ours: take the whole run so (timestamp, record id) decides.
+            let boundary = addresses[addresses.len() - 1].0;
+            addresses.retain(|(t, _)| *t != boundary);
+            addresses.extend(
+                at_instant(&searcher, query.as_ref(), boundary)?
+                    .into_iter()
+                    .map(|a| (boundary, a)),
+            );
+        }
+        let docs: Vec<tantivy::DocAddress> = addresses.iter().map(|(_, a)| *a).collect();
+        let record_ids = fast_values(&searcher, &docs, |f| f.u64("record_id"))?;
+        let rows = rows_of(&searcher, &docs)?;
+        for (((timestamp, _), record_id), row) in addresses.into_iter().zip(record_ids).zip(rows) {
+            let hit = Hit {
+                timestamp,
+                record_id,
+                file: file.path.clone(),
+                row,
+            };
+            if search
+                .cursor
+                .as_ref()
+                .is_none_or(|after| &hit.cursor() < after)
+            {
+                hits.push(hit);
+            }
+        }
         hits.sort_by(|a, b| b.cmp(a));
         hits.truncate(want);
     }
     let more = hits.len() > search.limit;
     hits.truncate(search.limit);
     Ok((hits, more))
-}
-
-/// One file's newest `want` matches of `search` (after its cursor), with every match that
-/// ties the last of them on timestamp.
-fn newest_in_file(
-    searcher: &Searcher,
-    file: &FileEntry,
-    search: &LogSearch,
-    ast: Option<&UserInputAst>,
-    want: usize,
-) -> Result<Vec<Hit>, QueryError> {
-    let mut hits = Vec::new();
-    let query = file_query(searcher.index(), search, ast, file.time_range_micros)?;
-    // Rows at the cursor's instant may all sort before it; ask for enough beyond them.
-    let at_cursor = match &search.cursor {
-        Some(cursor) => at_instant(searcher, query.as_ref(), cursor.timestamp)?.len(),
-        None => 0,
-    };
-    let collector =
-        TopDocs::with_limit(want + at_cursor).order_by_fast_field::<i64>("timestamp", Order::Desc);
-    let top = searcher
-        .search(&query, &collector)
-        .map_err(|e| QueryError::Internal(e.to_string()))?;
-    let full = top.len() == want + at_cursor;
-    let mut addresses: Vec<(i64, tantivy::DocAddress)> = top
-        .into_iter()
-        .map(|(t, a)| (t.unwrap_or_default(), a))
-        .collect();
-    if full {
-        // The cut may fall inside a run of equal timestamps, where tantivy's order is
-        // not ours: take the whole run so (timestamp, record id) decides.
-        let boundary = addresses[addresses.len() - 1].0;
-        addresses.retain(|(t, _)| *t != boundary);
-        addresses.extend(
-            at_instant(searcher, query.as_ref(), boundary)?
-                .into_iter()
-                .map(|a| (boundary, a)),
-        );
-    }
-    let docs: Vec<tantivy::DocAddress> = addresses.iter().map(|(_, a)| *a).collect();
-    let record_ids = fast_values(searcher, &docs, |f| f.u64("record_id"))?;
-    let rows = rows_of(searcher, &docs)?;
-    for (((timestamp, _), record_id), row) in addresses.into_iter().zip(record_ids).zip(rows) {
-        let hit = Hit {
-            timestamp,
-            record_id,
-            file: file.path.clone(),
-            row,
-        };
-        if search
-            .cursor
-            .as_ref()
-            .is_none_or(|after| &hit.cursor() < after)
-        {
-            hits.push(hit);
-        }
-    }
-    Ok(hits)
 }
 
 /// Decoded bytes one answer's rows may take (about as much JSON goes out): a page of log
@@ -553,30 +540,24 @@ pub async fn histogram(
         )));
     }
     let mut counts = vec![0u64; buckets];
-    let asked = Arc::new((search.clone(), ast));
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
-        let asked = asked.clone();
-        let per_file = off_runtime(move || {
-            let (search, ast) = &*asked;
-            let query = file_query(
-                searcher.index(),
-                search,
-                ast.as_ref(),
-                file.time_range_micros,
-            )?;
-            let collector = tantivy::collector::HistogramCollector::new::<i64>(
-                "timestamp".into(),
-                search.start_micros,
-                step_micros as u64,
-                buckets,
-            );
-            searcher
-                .search(&query, &collector)
-                .map_err(|e| QueryError::Internal(e.to_string()))
-        })
-        .await?;
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
+        let collector = tantivy::collector::HistogramCollector::new::<i64>(
+            "timestamp".into(),
+            search.start_micros,
+            step_micros as u64,
+            buckets,
+        );
+        let per_file = searcher
+            .search(&query, &collector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
         for (total, n) in counts.iter_mut().zip(per_file) {
             *total += n;
         }
@@ -608,61 +589,45 @@ pub async fn count_logs(
     }
     let (ast, files) = plan(storage, search).await?;
     let mut counts = BTreeMap::new();
-    let asked = Arc::new((search.clone(), ast, by.map(String::from)));
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
-        let asked = asked.clone();
-        let per_file = off_runtime(move || {
-            let (search, ast, by) = &*asked;
-            count_in_file(&searcher, &file, search, ast.as_ref(), by.as_deref())
-        })
-        .await?;
-        for (value, n) in per_file {
-            *counts.entry(value).or_insert(0) += n;
+        let query = file_query(
+            searcher.index(),
+            search,
+            ast.as_ref(),
+            file.time_range_micros,
+        )?;
+        let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
+        let Some(name) = by else {
+            let n = searcher.search(&query, &Count).map_err(internal)?;
+            *counts.entry(String::new()).or_insert(0) += n as u64;
+            continue;
+        };
+        let field = searcher
+            .schema()
+            .get_field(name)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        for value in field_values(&searcher, name)? {
+            let grouped = BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, &value),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
+            let n = searcher.search(&grouped, &Count).map_err(internal)?;
+            if n > 0 {
+                *counts.entry(value).or_insert(0) += n as u64;
+            }
         }
-        if let Some(name) = by
-            && counts.len() > MAX_COUNT_GROUPS
-        {
+        if counts.len() > MAX_COUNT_GROUPS {
             return Err(QueryError::BadRequest(format!(
                 "more than {MAX_COUNT_GROUPS} values of {name:?} to count by"
             )));
-        }
-    }
-    Ok(counts)
-}
-
-/// [`count_logs`] in one file: its counts per value of `by` (only those above 0), or its
-/// one count under `""`.
-fn count_in_file(
-    searcher: &Searcher,
-    file: &FileEntry,
-    search: &LogSearch,
-    ast: Option<&UserInputAst>,
-    by: Option<&str>,
-) -> Result<Vec<(String, u64)>, QueryError> {
-    let query = file_query(searcher.index(), search, ast, file.time_range_micros)?;
-    let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
-    let Some(name) = by else {
-        let n = searcher.search(&query, &Count).map_err(internal)?;
-        return Ok(vec![(String::new(), n as u64)]);
-    };
-    let field = searcher.schema().get_field(name).map_err(internal)?;
-    let mut counts = Vec::new();
-    for value in field_values(searcher, name)? {
-        let grouped = BooleanQuery::new(vec![
-            (Occur::Must, query.box_clone()),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(field, &value),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
-        let n = searcher.search(&grouped, &Count).map_err(internal)?;
-        if n > 0 {
-            counts.push((value, n as u64));
         }
     }
     Ok(counts)
@@ -716,33 +681,31 @@ pub async fn trace_hits(storage: &Arc<Storage>, trace_id: &str) -> Result<Vec<Hi
     let opened = open_indexes(storage, Signal::Spans, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
-        let term = Term::from_field_text(field, trace_id);
-        let found = off_runtime(move || {
-            let query = TermQuery::new(term, IndexRecordOption::Basic);
-            let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
-            if searcher.search(&query, &Count).map_err(internal)? == 0 {
-                return Ok(Vec::new());
-            }
-            let docs: Vec<_> = searcher
-                .search(&query, &tantivy::collector::DocSetCollector)
-                .map_err(internal)?
-                .into_iter()
-                .collect();
-            let starts = fast_values(&searcher, &docs, |f| f.i64("timestamp"))?;
-            let rows = rows_of(&searcher, &docs)?;
-            Ok(starts
-                .into_iter()
-                .zip(rows)
-                .map(|(start, row)| Hit {
-                    timestamp: start,
-                    record_id: 0,
-                    file: file.path.clone(),
-                    row,
-                })
-                .collect::<Vec<_>>())
-        })
-        .await?;
-        hits.extend(found);
+        let query = TermQuery::new(
+            Term::from_field_text(field, trace_id),
+            IndexRecordOption::Basic,
+        );
+        if searcher
+            .search(&query, &Count)
+            .map_err(|e| QueryError::Internal(e.to_string()))?
+            == 0
+        {
+            continue;
+        }
+        let docs: Vec<_> = searcher
+            .search(&query, &tantivy::collector::DocSetCollector)
+            .map_err(|e| QueryError::Internal(e.to_string()))?
+            .into_iter()
+            .collect();
+        let starts = fast_values(&searcher, &docs, |f| f.i64("timestamp"))?;
+        for (start, row) in starts.into_iter().zip(rows_of(&searcher, &docs)?) {
+            hits.push(Hit {
+                timestamp: start,
+                record_id: 0,
+                file: file.path.clone(),
+                row,
+            });
+        }
     }
     hits.sort_unstable();
     Ok(hits)

@@ -12,11 +12,10 @@ use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::query_grammar::UserInputAst;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::QueryError;
 use crate::search::{candidate_files, field_values, open_indexes, parse_user_query};
-use crate::threads::off_runtime;
 use crate::traces::{TraceSearch, span_query};
 
 /// Spans whose durations one statistics query holds, at most (8 bytes each).
@@ -68,69 +67,48 @@ pub async fn span_stats(
         ..search.clone()
     };
     let (ast, files) = plan(storage, &search).await?;
+    let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
     let mut stats: BTreeMap<String, SpanStats> = BTreeMap::new();
     let mut held = 0usize;
-    let asked = Arc::new((search, ast, by.map(String::from)));
     let opened = open_indexes(storage, Signal::Spans, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
-        let asked = asked.clone();
-        let room = MAX_STATS_SPANS - held;
-        let groups = off_runtime(move || {
-            let (search, ast, by) = &*asked;
-            stats_in_file(&searcher, &file, search, ast.as_ref(), by.as_deref(), room)
-        })
-        .await?;
-        for (key, errors, durations) in groups {
+        let query = span_query(&searcher, &search, ast.as_ref(), file.time_range_micros)?;
+        let schema = searcher.schema();
+        let status = schema.get_field("status_code").map_err(internal)?;
+        let mut groups: Vec<(String, Box<dyn Query>)> = Vec::new();
+        match by {
+            None => groups.push((String::new(), query)),
+            Some(name) => {
+                let field = schema.get_field(name).map_err(|_| {
+                    QueryError::BadRequest(format!("cannot group spans by {name:?}"))
+                })?;
+                for value in field_values(&searcher, name)? {
+                    let term = Term::from_field_text(field, &value);
+                    groups.push((value, and(query.box_clone(), term_query(term))));
+                }
+            }
+        }
+        for (key, group) in groups {
+            let durations = searcher
+                .search(
+                    &group,
+                    &Durations {
+                        room: MAX_STATS_SPANS - held,
+                    },
+                )
+                .map_err(internal)?
+                .ok_or_else(too_many)?;
+            if durations.is_empty() {
+                continue;
+            }
             held += durations.len();
+            let failed = and(group, term_query(Term::from_field_text(status, "ERROR")));
+            let errors = searcher.search(&failed, &Count).map_err(internal)? as u64;
             stats.entry(key).or_default().add(errors, durations);
         }
     }
     Ok(stats)
-}
-
-/// [`span_stats`] in one file: per group with spans, its key, errors and durations, at most
-/// `room` durations in all.
-fn stats_in_file(
-    searcher: &Searcher,
-    file: &FileEntry,
-    search: &TraceSearch,
-    ast: Option<&UserInputAst>,
-    by: Option<&str>,
-    mut room: usize,
-) -> Result<Vec<(String, u64, Vec<i64>)>, QueryError> {
-    let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
-    let query = span_query(searcher, search, ast, file.time_range_micros)?;
-    let schema = searcher.schema();
-    let status = schema.get_field("status_code").map_err(internal)?;
-    let mut groups: Vec<(String, Box<dyn Query>)> = Vec::new();
-    match by {
-        None => groups.push((String::new(), query)),
-        Some(name) => {
-            let field = schema
-                .get_field(name)
-                .map_err(|_| QueryError::BadRequest(format!("cannot group spans by {name:?}")))?;
-            for value in field_values(searcher, name)? {
-                let term = Term::from_field_text(field, &value);
-                groups.push((value, and(query.box_clone(), term_query(term))));
-            }
-        }
-    }
-    let mut found = Vec::new();
-    for (key, group) in groups {
-        let durations = searcher
-            .search(&group, &Durations { room })
-            .map_err(internal)?
-            .ok_or_else(too_many)?;
-        if durations.is_empty() {
-            continue;
-        }
-        room -= durations.len();
-        let failed = and(group, term_query(Term::from_field_text(status, "ERROR")));
-        let errors = searcher.search(&failed, &Count).map_err(internal)? as u64;
-        found.push((key, errors, durations));
-    }
-    Ok(found)
 }
 
 /// Whether any span matches `search` in its time range (status and `name` aside): whether
@@ -144,17 +122,11 @@ pub async fn any_spans(storage: &Arc<Storage>, search: &TraceSearch) -> Result<b
     let (ast, files) = plan(storage, &search).await?;
     let opened = open_indexes(storage, Signal::Spans, files);
     futures::pin_mut!(opened);
-    let asked = Arc::new((search, ast));
     while let Some((file, searcher)) = opened.try_next().await? {
-        let asked = asked.clone();
-        let n = off_runtime(move || {
-            let (search, ast) = &*asked;
-            let query = span_query(&searcher, search, ast.as_ref(), file.time_range_micros)?;
-            searcher
-                .search(&query, &Count)
-                .map_err(|e| QueryError::Internal(e.to_string()))
-        })
-        .await?;
+        let query = span_query(&searcher, &search, ast.as_ref(), file.time_range_micros)?;
+        let n = searcher
+            .search(&query, &Count)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
         if n > 0 {
             return Ok(true);
         }

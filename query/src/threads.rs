@@ -1,14 +1,14 @@
-//! Where the query tier's CPU-bound work runs, apart from the server's runtime. Its few
-//! threads (one per core) also serve health probes, ingest's acks and every other request:
-//! a search, a SQL query or a page of rows decoded on them held all of those up for as
-//! long (measured on 2 cores: /healthz after 1.4–2.8 s during a few such queries).
+//! The query threads: a tokio runtime of their own (one thread per core) where the query
+//! tier's CPU-bound work runs, apart from the server's runtime. The server's few threads
+//! also serve health probes, ingest's acks and every other request; a search, a SQL query
+//! or a page of rows decoded on them held all of those up for as long (measured on 2
+//! cores: /healthz after 1.4-2.8 s during a few such queries). On threads of their own the
+//! OS shares the cores fairly among all of them.
 //!
-//! - Index work (tantivy's search, sync code) goes to tokio's blocking pool, one file at a
-//!   time ([`off_runtime`]); between files the search is back on the
-//!   runtime, where `--query-timeout` can stop it.
-//! - Async work that decodes as it goes (DataFusion's plans, Parquet row reads and their
-//!   JSON) runs on the query threads ([`on_query_threads`]): a runtime of their own, where
-//!   the OS shares the cores fairly with the server's.
+//! What runs here: every request under `--query-timeout` (log search, histogram, traces,
+//! versions, inventory: [`crate::admission::within`]), SQL, the rows a page reads, and the
+//! alert engine's log and trace rules. Tantivy's search is sync code, run inline between
+//! awaits; every file's index open yields first, so a search can be stopped between files.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -17,19 +17,9 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::QueryError;
 
-/// Runs one file's index work (tantivy's search and fast-field reads: CPU-bound, seconds on
-/// a large file for a wildcard) on tokio's blocking pool.
-pub(crate) async fn off_runtime<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
-) -> Result<T, QueryError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| QueryError::Internal(format!("an index search failed: {e}")))?
-}
-
 /// Runs `work` on the query threads. When the returned future is dropped (a timeout, or
 /// the client gone), `work` is aborted at its next await instead of running on for nobody.
-pub(crate) async fn on_query_threads<T: Send + 'static>(
+pub async fn on_query_threads<T: Send + 'static>(
     work: impl Future<Output = Result<T, QueryError>> + Send + 'static,
 ) -> Result<T, QueryError> {
     let task = AbortOnDropHandle::new(query_threads()?.spawn(work));

@@ -17,7 +17,6 @@ use crate::QueryError;
 use crate::search::{
     LogSearch, candidate_files, file_query, open_index, parse_user_query, rows_of,
 };
-use crate::threads::off_runtime;
 
 /// Spans read to find the traces of one search, at most; the newest win.
 const MAX_MATCHED_SPANS: usize = 5_000;
@@ -140,35 +139,26 @@ pub async fn search_traces(
     let mut found: Vec<(i64, String)> = Vec::new();
     let mut seen = HashSet::new();
     let mut budget = MAX_MATCHED_SPANS;
-    let asked = Arc::new((search.clone(), ast));
     for file in &files {
         if seen.len() >= search.limit || budget == 0 {
             break;
         }
         let searcher = open_index(storage, Signal::Spans, file).await?;
-        let (asked, time_range) = (asked.clone(), file.time_range_micros);
-        let top = off_runtime(move || {
-            let (search, ast) = &*asked;
-            let query = span_query(&searcher, search, ast.as_ref(), time_range)?;
-            let newest =
-                TopDocs::with_limit(budget).order_by_fast_field::<i64>("timestamp", Order::Desc);
-            let top = searcher.search(&query, &newest).map_err(internal)?;
-            let addresses: Vec<_> = top.iter().map(|(_, a)| *a).collect();
-            let rows = rows_of(&searcher, &addresses)?;
-            Ok(top
-                .into_iter()
-                .map(|(t, _)| t)
-                .zip(rows)
-                .collect::<Vec<_>>())
-        })
-        .await?;
+        let query = span_query(&searcher, search, ast.as_ref(), file.time_range_micros)?;
+        let top = searcher
+            .search(
+                &query,
+                &TopDocs::with_limit(budget).order_by_fast_field::<i64>("timestamp", Order::Desc),
+            )
+            .map_err(internal)?;
         if top.is_empty() {
             continue;
         }
         budget -= top.len();
-        let rows: Vec<u64> = top.iter().map(|(_, row)| *row).collect();
+        let addresses: Vec<_> = top.iter().map(|(_, a)| *a).collect();
+        let rows = rows_of(&searcher, &addresses)?;
         let spans = read_rows(storage, &file.path, &rows).await?;
-        for (timestamp, row) in &top {
+        for ((timestamp, _), row) in top.iter().zip(&rows) {
             let trace = spans
                 .get(row)
                 .and_then(|s| s.get("trace_id")?.as_str().map(String::from));
@@ -188,37 +178,32 @@ pub async fn search_traces(
     // Every span of those traces, wherever it was written.
     let mut spans_of: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
     let mut budget = MAX_SUMMARISED_SPANS;
-    let traces: Arc<Vec<String>> = Arc::new(found.iter().map(|(_, t)| t.clone()).collect());
     for file in all_files.iter().filter(|f| f.index_path.is_some()) {
         let searcher = open_index(storage, Signal::Spans, file).await?;
-        let traces = traces.clone();
-        let rows = off_runtime(move || {
-            let field = searcher.schema().get_field("trace_id").map_err(internal)?;
-            let any_trace = BooleanQuery::new(
-                traces
-                    .iter()
-                    .map(|trace| {
-                        let term: Box<dyn Query> = Box::new(TermQuery::new(
-                            Term::from_field_text(field, trace),
-                            IndexRecordOption::Basic,
-                        ));
-                        (Occur::Should, term)
-                    })
-                    .collect(),
-            );
-            let docs: Vec<_> = searcher
-                .search(&any_trace, &DocSetCollector)
-                .map_err(internal)?
-                .into_iter()
-                .take(budget)
-                .collect();
-            rows_of(&searcher, &docs)
-        })
-        .await?;
-        if rows.is_empty() {
+        let field = searcher.schema().get_field("trace_id").map_err(internal)?;
+        let any_trace = BooleanQuery::new(
+            found
+                .iter()
+                .map(|(_, trace)| {
+                    let term: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(field, trace),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, term)
+                })
+                .collect(),
+        );
+        let docs: Vec<_> = searcher
+            .search(&any_trace, &DocSetCollector)
+            .map_err(internal)?
+            .into_iter()
+            .take(budget)
+            .collect();
+        if docs.is_empty() {
             continue;
         }
-        budget -= rows.len();
+        budget -= docs.len();
+        let rows = rows_of(&searcher, &docs)?;
         for (_, span) in read_rows(storage, &file.path, &rows).await? {
             if let Some(trace) = span.get("trace_id").and_then(Value::as_str) {
                 spans_of.entry(trace.to_string()).or_default().push(span);
