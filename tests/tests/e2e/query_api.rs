@@ -745,6 +745,20 @@ async fn queries_past_the_running_and_queued_limits_get_503_and_tails_still_open
     );
 }
 
+/// 600 records, "payment F-I declined", committed as 30 files (one export each, the batch
+/// window short).
+async fn thirty_files_of_declines(porthole: &Porthole) {
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for file in 0..30 {
+        let bodies: Vec<String> = (0..20)
+            .map(|i| format!("payment {file}-{i} declined"))
+            .collect();
+        client.export(export_request(&bodies)).await.unwrap();
+    }
+}
+
 /// A search still running at `--query-timeout` is stopped and answered 504 with a message
 /// that names the flag, and frees its query slot; SQL keeps its own limit. (1 ms: opening
 /// thirty files' indexes takes longer than that.)
@@ -758,15 +772,7 @@ async fn searches_past_the_query_timeout_are_stopped_with_504() {
         &[],
     )
     .await;
-    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
-        .await
-        .unwrap();
-    for file in 0..30 {
-        let bodies: Vec<String> = (0..20)
-            .map(|i| format!("payment {file}-{i} declined"))
-            .collect();
-        client.export(export_request(&bodies)).await.unwrap();
-    }
+    thirty_files_of_declines(&porthole).await;
     for path in ["/api/v1/logs", "/api/v1/logs/histogram"] {
         let (status, body) = get(&porthole, path, &[("q", "declined")]).await;
         assert_eq!(
@@ -828,15 +834,7 @@ groups:
         &[],
     )
     .await;
-    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
-        .await
-        .unwrap();
-    for file in 0..30 {
-        let bodies: Vec<String> = (0..20)
-            .map(|i| format!("payment {file}-{i} declined"))
-            .collect();
-        client.export(export_request(&bodies)).await.unwrap();
-    }
+    thirty_files_of_declines(&porthole).await;
     // The rule has counted every record: every file's index is open and cached.
     wait_for(
         "the rule to count all 600",
