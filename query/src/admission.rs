@@ -97,10 +97,11 @@ impl QuerySlots {
     }
 }
 
-/// Middleware for the search routes: each runs on the query threads (not the server's
-/// runtime); one still running after `limit` (`--query-timeout`) is stopped (aborted at
-/// its next await: between two files' indexes, or two storage reads) and answered 504, so a few searches over months of data cannot hold
-/// every query slot for as long as they take. Its client may have left long before.
+/// Middleware for the search routes: each runs on the query threads, not the server's
+/// runtime ([`crate::threads`]). One still running after `limit` (`--query-timeout`) is
+/// stopped (aborted at its next await: between two files' indexes, or two storage reads)
+/// and answered 504, so a few searches over months of data cannot hold every query slot
+/// for as long as they take. Its client may have left long before.
 pub async fn within(
     State(limit): State<std::time::Duration>,
     request: Request,

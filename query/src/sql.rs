@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
@@ -216,7 +215,7 @@ mod tests {
         );
     }
 
-    /// A query stopped at its timeout is stopped for real: its task on the SQL threads is
+    /// A query stopped at its timeout is stopped for real: its task on the query threads is
     /// aborted, so it neither runs on for nobody nor keeps its share of the shared pool.
     #[tokio::test]
     async fn a_query_stopped_at_its_timeout_gives_its_memory_back_at_once() {
