@@ -207,9 +207,10 @@ impl Exporter {
                     self.metrics.ingest_reachable.set(1);
                     return;
                 }
-                Err(Failure::Drop("too_large")) if record.records > 1 => {
+                Err(Failure::Drop("too_large")) => {
                     // Ingest's limits may be lower than what was acked here: send it in
-                    // halves, each cut again if need be, down to single records.
+                    // halves, each cut again if need be, down to single records (which
+                    // `halves` does not cut: those are dropped).
                     if let Some([first, second]) = crate::split::halves(record) {
                         self.metrics.retried("too_large_halved");
                         tracing::warn!(

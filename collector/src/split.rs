@@ -83,11 +83,10 @@ pub fn halves(record: &Record) -> Option<[Record; 2]> {
 /// `resources` cut where half their records have been seen, each side keeping the
 /// resource and scope its records were under; with the records on each side.
 fn halve<R: Clone, S: Clone, T>(
-    resources: Vec<R>,
+    mut resources: Vec<R>,
     scopes: fn(&mut R) -> &mut Vec<S>,
     records: fn(&mut S) -> &mut Vec<T>,
 ) -> [(Vec<R>, usize); 2] {
-    let mut resources = resources;
     let total: usize = resources
         .iter_mut()
         .map(|r| {
@@ -103,10 +102,9 @@ fn halve<R: Clone, S: Clone, T>(
         let all = std::mem::take(scopes(&mut resource));
         let (mut before, mut after) = (resource.clone(), resource);
         for mut scope in all {
-            let rows = std::mem::take(records(&mut scope));
+            let mut rows = std::mem::take(records(&mut scope));
             let cut = rows.len().min(room);
             room -= cut;
-            let mut rows = rows;
             let rest = rows.split_off(cut);
             if !rows.is_empty() {
                 let mut part = scope.clone();
