@@ -184,15 +184,17 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
 mod tests {
     use super::*;
 
+    /// Storage with empty tables in `dir`: the queries below read only `range()`.
+    async fn empty_storage(dir: &std::path::Path) -> Arc<Storage> {
+        let location = porthole_storage::Location::parse(None, dir).unwrap();
+        Arc::new(Storage::open(location).await.unwrap())
+    }
+
     #[tokio::test]
     async fn every_query_with_the_same_limits_draws_on_one_memory_pool() {
         use deltalake::datafusion::execution::memory_pool::MemoryConsumer;
         let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(
-            Storage::open(porthole_storage::Location::parse(None, dir.path()).unwrap())
-                .await
-                .unwrap(),
-        );
+        let storage = empty_storage(dir.path()).await;
         let limits = SqlLimits::new(16 << 20);
         let sql = "SELECT v % 100000 AS k, count(*) AS n FROM range(300000) AS t(v) \
                    GROUP BY k ORDER BY n DESC, k LIMIT 1";
@@ -220,11 +222,7 @@ mod tests {
     #[tokio::test]
     async fn a_query_stopped_at_its_timeout_gives_its_memory_back_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(
-            Storage::open(porthole_storage::Location::parse(None, dir.path()).unwrap())
-                .await
-                .unwrap(),
-        );
+        let storage = empty_storage(dir.path()).await;
         let limits = SqlLimits {
             timeout: Duration::from_millis(300),
             ..SqlLimits::new(256 << 20)
