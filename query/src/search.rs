@@ -803,4 +803,70 @@ mod tests {
         assert!(text.contains("attribute_numbers.status"), "{text}");
         assert!(!text.contains("attributes.service"), "{text}");
     }
+
+    /// Files of one log line each, as ingest would leave them before compaction.
+    async fn storage_of_files(dir: &std::path::Path, files: u64) -> Storage {
+        use porthole_proto::common::{AnyValue, any_value::Value};
+        use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+        use porthole_proto::logs_service::ExportLogsServiceRequest;
+        let storage = Storage::open(porthole_storage::Location::Local(dir.into()))
+            .await
+            .unwrap();
+        for i in 0..files {
+            let request = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000 + i,
+                            body: Some(AnyValue {
+                                value: Some(Value::StringValue(format!("line {i}"))),
+                            }),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            let rows = porthole_storage::convert_logs(&request, 0).batch;
+            storage.append(Signal::Logs, rows).await.unwrap();
+        }
+        storage
+    }
+
+    /// How many times `future` is polled before it is ready.
+    async fn polls<F: std::future::Future>(future: F) -> (F::Output, usize) {
+        let mut future = std::pin::pin!(future);
+        let mut polls = 0;
+        let output = std::future::poll_fn(|cx| {
+            polls += 1;
+            future.as_mut().poll(cx)
+        })
+        .await;
+        (output, polls)
+    }
+
+    /// Opening indexes that are all cached awaits nothing that is ever pending, so without
+    /// the yield in `open_index` a search of them runs to its end in one poll and neither
+    /// `--query-timeout` nor a client that hung up can stop it. With it, the search gives
+    /// the runtime a chance to drop it at least every `OPEN_AHEAD` files.
+    #[tokio::test]
+    async fn a_search_of_cached_indexes_yields_between_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = 40;
+        let storage = storage_of_files(dir.path(), files).await;
+        let entries = storage.files(Signal::Logs).await.unwrap();
+        assert_eq!(entries.len(), files as usize);
+        let open_all =
+            || open_indexes(&storage, Signal::Logs, entries.clone()).try_collect::<Vec<_>>();
+        let first = open_all().await.unwrap();
+        assert_eq!(first.len(), files as usize);
+        let (cached, polls) = polls(open_all()).await;
+        assert_eq!(cached.unwrap().len(), files as usize);
+        let least = files as usize / OPEN_AHEAD;
+        assert!(
+            polls >= least,
+            "{polls} polls to open {files} cached indexes; a stop must be possible every {OPEN_AHEAD} files"
+        );
+    }
 }
