@@ -162,7 +162,7 @@ pub struct SourceRange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub kind: Kind,
-    /// Log records, spans or metrics in the payload.
+    /// Log records, spans or metric data points in the payload.
     pub records: u32,
     pub ranges: Vec<SourceRange>,
     /// An encoded OTLP export request compressed with `encoding`, sent as it is.
@@ -371,7 +371,7 @@ impl DiskBuffer {
         remove(&path)?;
         state.total_bytes -= oldest.bytes;
         state.records = state.records.saturating_sub(batches);
-        // Counted like every other drop: in log records, spans or metrics, not batches.
+        // Counted like every other drop: in log records, spans or data points, not batches.
         self.metrics.dropped("buffer_full", dropped);
         tracing::warn!(
             segment = oldest.id,

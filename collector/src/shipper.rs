@@ -209,8 +209,8 @@ impl Exporter {
                 }
                 Err(Failure::Drop("too_large")) => {
                     // Ingest's limits may be lower than what was acked here: send it in
-                    // halves, each cut again if need be, down to single records (which
-                    // `halves` does not cut: those are dropped).
+                    // halves, each cut again if need be, down to single records or data
+                    // points (which `halves` does not cut: those are dropped).
                     if let Some([first, second]) = crate::split::halves(record) {
                         self.metrics.retried("too_large_halved");
                         tracing::warn!(

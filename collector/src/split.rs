@@ -2,10 +2,15 @@
 //! storage, but ingest's limits (`--max-request-bytes`, `--max-decode-bytes`) are its own
 //! and may be lower than what the collector took from an app; so an export refused as too
 //! large is cut in two by its records, each half under the same resource and scope, and
-//! each half is sent (and cut again if need be). Only a single record too large for ingest
-//! is dropped.
+//! each half is sent (and cut again if need be). Metrics are counted and cut in data
+//! points, so one metric with more points than ingest takes is cut too (each part keeps
+//! its name, unit and kind). Only a single log record, span or data point too large for
+//! ingest is dropped.
 
 use porthole_proto::logs_service::ExportLogsServiceRequest;
+use porthole_proto::metrics::{
+    ExponentialHistogram, Gauge, Histogram, Metric, Sum, Summary, metric,
+};
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace_service::ExportTraceServiceRequest;
 use prost::Message;
@@ -13,11 +18,9 @@ use prost::Message;
 use crate::buffer::{Kind, Packer, Record, unpack};
 
 /// The two halves of `record`'s export, stored as it was (same compression); none when it
-/// holds a single record or cannot be read back.
+/// holds a single record or cannot be read back. The payload is read rather than trusting
+/// `record.records`: buffers written before metrics were counted in points count metrics.
 pub fn halves(record: &Record) -> Option<[Record; 2]> {
-    if record.records < 2 {
-        return None;
-    }
     let payload = unpack(record.encoding, &record.payload).ok()?;
     let [(first, n), (second, m)] = match record.kind {
         Kind::Logs => {
@@ -26,6 +29,8 @@ pub fn halves(record: &Record) -> Option<[Record; 2]> {
                 request.resource_logs,
                 |r| &mut r.scope_logs,
                 |s| &mut s.log_records,
+                |_| 1,
+                |_, _| None,
             );
             [a, b].map(|(resource_logs, n)| {
                 (
@@ -40,6 +45,8 @@ pub fn halves(record: &Record) -> Option<[Record; 2]> {
                 request.resource_spans,
                 |r| &mut r.scope_spans,
                 |s| &mut s.spans,
+                |_| 1,
+                |_, _| None,
             );
             [a, b].map(|(resource_spans, n)| {
                 (
@@ -54,6 +61,8 @@ pub fn halves(record: &Record) -> Option<[Record; 2]> {
                 request.resource_metrics,
                 |r| &mut r.scope_metrics,
                 |s| &mut s.metrics,
+                data_points,
+                take_points,
             );
             [a, b].map(|(resource_metrics, n)| {
                 (
@@ -80,32 +89,48 @@ pub fn halves(record: &Record) -> Option<[Record; 2]> {
     Some([half(&first, n)?, half(&second, m)?])
 }
 
-/// `resources` cut where half their records have been seen, each side keeping the
-/// resource and scope its records were under; with the records on each side.
+/// `resources` cut where half their records' weight (1 a log record or span, a metric's
+/// data points) has been seen, each side keeping the resource and scope its records were
+/// under; with the weight on each side. A record straddling the cut is cut by `cut` (its
+/// first so much weight, the record keeping the rest) when it can be.
 fn halve<R: Clone, S: Clone, T>(
     mut resources: Vec<R>,
     scopes: fn(&mut R) -> &mut Vec<S>,
     records: fn(&mut S) -> &mut Vec<T>,
+    weight: fn(&T) -> usize,
+    cut: fn(&mut T, usize) -> Option<T>,
 ) -> [(Vec<R>, usize); 2] {
     let total: usize = resources
         .iter_mut()
-        .map(|r| {
-            scopes(r)
-                .iter_mut()
-                .map(|s| records(s).len())
-                .sum::<usize>()
-        })
+        .flat_map(|r| scopes(r).iter_mut())
+        .flat_map(|s| records(s).iter())
+        .map(weight)
         .sum();
-    let mut room = total / 2;
+    let (mut room, mut moved, mut cut_made) = (total / 2, 0, false);
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for mut resource in resources {
         let all = std::mem::take(scopes(&mut resource));
         let (mut before, mut after) = (resource.clone(), resource);
         for mut scope in all {
-            let mut rows = std::mem::take(records(&mut scope));
-            let cut = rows.len().min(room);
-            room -= cut;
-            let rest = rows.split_off(cut);
+            let (mut rows, mut rest) = (Vec::new(), Vec::new());
+            for mut row in std::mem::take(records(&mut scope)) {
+                let w = weight(&row);
+                if !cut_made && w <= room {
+                    room -= w;
+                    moved += w;
+                    rows.push(row);
+                    continue;
+                }
+                if !cut_made
+                    && room > 0
+                    && let Some(part) = cut(&mut row, room)
+                {
+                    moved += weight(&part);
+                    rows.push(part);
+                }
+                cut_made = true;
+                rest.push(row);
+            }
             if !rows.is_empty() {
                 let mut part = scope.clone();
                 *records(&mut part) = rows;
@@ -123,8 +148,59 @@ fn halve<R: Clone, S: Clone, T>(
             second.push(after);
         }
     }
-    let half = total / 2;
-    [(first, half), (second, total - half)]
+    [(first, moved), (second, total - moved)]
+}
+
+/// A metric's data points: what the collector and ingest count metrics in.
+pub fn data_points(metric: &Metric) -> usize {
+    match &metric.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        None => 0,
+    }
+}
+
+/// The first `n` data points of `metric` as a metric of their own (`metric` keeps the
+/// rest); none when `n` is 0.
+pub fn take_points(metric: &mut Metric, n: usize) -> Option<Metric> {
+    fn first<T>(points: &mut Vec<T>, n: usize) -> Vec<T> {
+        points.drain(..n.min(points.len())).collect()
+    }
+    if n == 0 {
+        return None;
+    }
+    let data = match metric.data.as_mut()? {
+        metric::Data::Gauge(g) => metric::Data::Gauge(Gauge {
+            data_points: first(&mut g.data_points, n),
+        }),
+        metric::Data::Sum(s) => metric::Data::Sum(Sum {
+            data_points: first(&mut s.data_points, n),
+            ..*s
+        }),
+        metric::Data::Histogram(h) => metric::Data::Histogram(Histogram {
+            data_points: first(&mut h.data_points, n),
+            ..*h
+        }),
+        metric::Data::Summary(s) => metric::Data::Summary(Summary {
+            data_points: first(&mut s.data_points, n),
+        }),
+        metric::Data::ExponentialHistogram(h) => {
+            metric::Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: first(&mut h.data_points, n),
+                ..*h
+            })
+        }
+    };
+    Some(Metric {
+        name: metric.name.clone(),
+        description: metric.description.clone(),
+        unit: metric.unit.clone(),
+        metadata: metric.metadata.clone(),
+        data: Some(data),
+    })
 }
 
 #[cfg(test)]
@@ -219,6 +295,8 @@ mod tests {
             request(&[5]).resource_logs,
             |r| &mut r.scope_logs,
             |s| &mut s.log_records,
+            |_| 1,
+            |_, _| None,
         );
         assert_eq!((n, m), (2, 3));
         let a = ExportLogsServiceRequest {
@@ -239,5 +317,96 @@ mod tests {
             next: Default::default(),
         };
         assert!(halves(&one).is_none());
+    }
+
+    fn sum_points(name: &str, values: std::ops::Range<u64>) -> Metric {
+        use porthole_proto::metrics::NumberDataPoint;
+        Metric {
+            name: name.into(),
+            unit: "By".into(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: values
+                    .map(|v| NumberDataPoint {
+                        time_unix_nano: v,
+                        ..Default::default()
+                    })
+                    .collect(),
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn metrics_record(metrics: Vec<Metric>) -> Record {
+        use porthole_proto::metrics::{ResourceMetrics, ScopeMetrics};
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        Record {
+            kind: Kind::Metrics,
+            records: 1,
+            ranges: Vec::new(),
+            payload: request.encode_to_vec().into(),
+            encoding: Compression::None,
+            next: Default::default(),
+        }
+    }
+
+    /// (name, unit, point times) of each metric in `record`.
+    fn metric_points(record: &Record) -> Vec<(String, String, Vec<u64>)> {
+        let request = ExportMetricsServiceRequest::decode(record.payload.as_ref()).unwrap();
+        request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| {
+                let Some(metric::Data::Sum(sum)) = &m.data else {
+                    panic!("{m:?}")
+                };
+                assert!(
+                    sum.is_monotonic && sum.aggregation_temporality == 2,
+                    "{m:?}"
+                );
+                let times = sum.data_points.iter().map(|p| p.time_unix_nano).collect();
+                (m.name.clone(), m.unit.clone(), times)
+            })
+            .collect()
+    }
+
+    /// Metrics are halved by data points: a metric straddling the cut is cut into two
+    /// metrics of the same name, unit and kind. A single metric of many points (one an app
+    /// sent with more points than ingest takes) is cut too; a single point is not.
+    #[test]
+    fn metrics_are_halved_by_data_points_cutting_the_metric_across_the_middle() {
+        let record = metrics_record(vec![
+            sum_points("a", 0..1),
+            sum_points("b", 1..6),
+            sum_points("c", 6..8),
+        ]);
+        let [first, second] = halves(&record).unwrap();
+        assert_eq!((first.records, second.records), (4, 4));
+        let s = |name: &str| name.to_string();
+        let by = || s("By");
+        assert_eq!(
+            metric_points(&first),
+            [(s("a"), by(), vec![0]), (s("b"), by(), vec![1, 2, 3])]
+        );
+        assert_eq!(
+            metric_points(&second),
+            [(s("b"), by(), vec![4, 5]), (s("c"), by(), vec![6, 7])]
+        );
+        let [first, second] = halves(&metrics_record(vec![sum_points("one", 0..5)])).unwrap();
+        assert_eq!((first.records, second.records), (2, 3));
+        assert_eq!(metric_points(&first), [(s("one"), by(), vec![0, 1])]);
+        assert_eq!(metric_points(&second), [(s("one"), by(), vec![2, 3, 4])]);
+        assert!(halves(&metrics_record(vec![sum_points("one", 0..1)])).is_none());
     }
 }

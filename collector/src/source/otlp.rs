@@ -98,10 +98,12 @@ impl Export for ExportMetricsServiceRequest {
         }
     }
     fn records(&self) -> u64 {
+        // In data points, as ingest counts them (one row each, `rejected_data_points`).
         self.resource_metrics
             .iter()
             .flat_map(|r| &r.scope_metrics)
-            .map(|s| s.metrics.len() as u64)
+            .flat_map(|s| &s.metrics)
+            .map(|m| crate::split::data_points(m) as u64)
             .sum()
     }
 }

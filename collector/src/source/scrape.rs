@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use porthole_proto::common::KeyValue;
 use porthole_proto::metrics::{
-    AggregationTemporality, ExponentialHistogram, Gauge, Histogram, HistogramDataPoint, Metric,
-    Sum, Summary, SummaryDataPoint, metric, summary_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, Sum, Summary,
+    SummaryDataPoint, metric, summary_data_point,
 };
 use prometheus_parse::{Scrape, Value};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use crate::config::ScrapeTarget;
 use crate::resource::{Identity, string_attribute};
 use crate::source::file::now_nanos;
 use crate::source::number;
+use crate::split::{data_points, take_points};
 use crate::telemetry::CollectorMetrics;
 
 /// Largest scrape body read; a target answering more is an error, not an OOM.
@@ -69,7 +70,7 @@ pub async fn run(
             continue;
         }
         for export in exports(points, MAX_POINTS_PER_EXPORT) {
-            let count = export.len() as u64;
+            let count = export.iter().map(data_points).sum::<usize>() as u64;
             let payload = super::encode_metrics(&identity, "porthole-collector/scrape", export);
             buffer
                 .append(Kind::Metrics, count as u32, &[], &payload)
@@ -102,57 +103,6 @@ fn exports(metrics: Vec<Metric>, max: usize) -> Vec<Vec<Metric>> {
         exports.push(current);
     }
     exports
-}
-
-fn data_points(metric: &Metric) -> usize {
-    match &metric.data {
-        Some(metric::Data::Gauge(g)) => g.data_points.len(),
-        Some(metric::Data::Sum(s)) => s.data_points.len(),
-        Some(metric::Data::Histogram(h)) => h.data_points.len(),
-        Some(metric::Data::Summary(s)) => s.data_points.len(),
-        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
-        None => 0,
-    }
-}
-
-/// The first `n` data points of `metric` as a metric of their own (`metric` keeps the
-/// rest); none when `n` is 0.
-fn take_points(metric: &mut Metric, n: usize) -> Option<Metric> {
-    fn first<T>(points: &mut Vec<T>, n: usize) -> Vec<T> {
-        points.drain(..n.min(points.len())).collect()
-    }
-    if n == 0 {
-        return None;
-    }
-    let data = match metric.data.as_mut()? {
-        metric::Data::Gauge(g) => metric::Data::Gauge(Gauge {
-            data_points: first(&mut g.data_points, n),
-        }),
-        metric::Data::Sum(s) => metric::Data::Sum(Sum {
-            data_points: first(&mut s.data_points, n),
-            ..*s
-        }),
-        metric::Data::Histogram(h) => metric::Data::Histogram(Histogram {
-            data_points: first(&mut h.data_points, n),
-            ..*h
-        }),
-        metric::Data::Summary(s) => metric::Data::Summary(Summary {
-            data_points: first(&mut s.data_points, n),
-        }),
-        metric::Data::ExponentialHistogram(h) => {
-            metric::Data::ExponentialHistogram(ExponentialHistogram {
-                data_points: first(&mut h.data_points, n),
-                ..*h
-            })
-        }
-    };
-    Some(Metric {
-        name: metric.name.clone(),
-        description: metric.description.clone(),
-        unit: metric.unit.clone(),
-        metadata: metric.metadata.clone(),
-        data: Some(data),
-    })
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {

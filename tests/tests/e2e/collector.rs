@@ -885,3 +885,108 @@ async fn an_export_ingest_refuses_as_too_large_is_sent_in_halves_and_stored_whol
         collector.output()
     );
 }
+
+/// One metric an app sends with more data points than ingest takes in one export (here
+/// 60 000 points of one gauge, past `--max-decode-bytes 8MiB`) is cut by its points into
+/// gauges of the same name and unit, and every point is stored. Halving by whole metrics
+/// left it as one record that could not be cut, and the collector dropped what it acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_metric_too_large_for_ingest_is_cut_by_its_points_and_stored_whole() {
+    use porthole_proto::common::{AnyValue, KeyValue, any_value::Value as Any};
+    use porthole_proto::metrics::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    };
+    use porthole_proto::metrics_service::ExportMetricsServiceRequest;
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = ingest_with_decode_budget(dir.path(), "8MiB").await;
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
+    );
+    let collector = Collector::start(&config, &[]).await;
+    let points = 60_000;
+    let attribute = |key: &str, value: String| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Any::StringValue(value)),
+        }),
+        ..Default::default()
+    };
+    let gauge = Metric {
+        name: "queue_depth".into(),
+        unit: "{message}".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: (0..points)
+                .map(|i| NumberDataPoint {
+                    attributes: vec![
+                        attribute("queue", format!("queue-{i}")),
+                        attribute("zone", format!("z{}", i % 3)),
+                    ],
+                    time_unix_nano: 1_700_000_000_000_000_000,
+                    value: Some(number_data_point::Value::AsInt(i)),
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+        ..Default::default()
+    };
+    let export = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![gauge],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/metrics",
+            collector.otlp_http.unwrap()
+        ))
+        .header("content-type", "application/x-protobuf")
+        .body(export.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let row = wait_for("all 60 000 points stored", Duration::from_secs(60), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(
+                porthole,
+                "SELECT count(*) AS n, count(DISTINCT value_int) AS values, \
+                 min(metric_unit) AS unit, max(metric_unit) AS unit_max, \
+                 min(metric_type) AS kind, max(metric_type) AS kind_max FROM metrics \
+                 WHERE metric_name = 'queue_depth'",
+            )
+            .await;
+            let row = &rows[0];
+            (row["n"] == points && row["values"] == points).then(|| row.clone())
+        }
+    })
+    .await;
+    // Every part kept the metric's unit and kind.
+    assert_eq!(
+        (&row["unit"], &row["unit_max"]),
+        (&"{message}".into(), &"{message}".into())
+    );
+    assert_eq!(row["kind"], row["kind_max"], "{row}");
+    assert_nothing_dropped(&collector).await;
+    let halved = collector
+        .metric(
+            "porthole_collector_retries_total",
+            "reason=\"too_large_halved\"",
+        )
+        .await;
+    assert!(halved >= 1.0, "{}", collector.output());
+    let received = collector
+        .metric(
+            "porthole_collector_records_received_total",
+            "signal=\"metrics\"",
+        )
+        .await;
+    assert_eq!(received, points as f64, "counted in data points");
+}
