@@ -143,8 +143,19 @@ fn exclusions_as_lucene(ast: UserInputAst) -> UserInputAst {
     }
 }
 
+/// `text` as `field` holds it. Severities are stored normalised (`WARN`, `ERROR`, or the
+/// record's own text uppercased), so `severity:error` and `--severity warn` find them as
+/// Loki's and Quickwit's users would type them; other exact fields keep their case.
+pub(crate) fn as_stored(field: &str, text: &str) -> String {
+    if field == "severity" {
+        text.to_ascii_uppercase()
+    } else {
+        text.to_string()
+    }
+}
+
 /// Field names that are not index fields are attribute names: `status:>=500` means
-/// `attributes.status:>=500`.
+/// `attributes.status:>=500`. Values of `severity` are matched as stored ([`as_stored`]).
 fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
     let qualify = |field: &mut Option<String>| {
         if let Some(name) = field
@@ -172,7 +183,20 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
                 }
             }
             match leaf.as_mut() {
-                UserInputLeaf::Literal(literal) => qualify(&mut literal.field_name),
+                UserInputLeaf::Literal(literal) => {
+                    if let Some(field) = &literal.field_name {
+                        literal.phrase = as_stored(field, &literal.phrase);
+                    }
+                    qualify(&mut literal.field_name);
+                }
+                UserInputLeaf::Set {
+                    field: Some(field),
+                    elements,
+                } if field == "severity" => {
+                    for element in elements {
+                        *element = as_stored(field, element);
+                    }
+                }
                 // Ranges over attributes are answered by their numeric fast fields.
                 UserInputLeaf::Range {
                     field: Some(name), ..
@@ -213,7 +237,7 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
     let text = if field == text_field(schema) {
         literal.phrase.to_lowercase()
     } else {
-        literal.phrase.clone()
+        as_stored(&field, &literal.phrase)
     };
     let mut pattern = String::new();
     for c in text.chars() {
@@ -276,7 +300,7 @@ pub(crate) fn file_query(
         clauses.push((
             Occur::Must,
             Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
+                Term::from_field_text(field, &as_stored(name, value)),
                 IndexRecordOption::Basic,
             )),
         ));
@@ -804,25 +828,35 @@ mod tests {
         assert!(!text.contains("attributes.service"), "{text}");
     }
 
-    /// Files of one log line each, as ingest would leave them before compaction.
-    async fn storage_of_files(dir: &std::path::Path, files: u64) -> Storage {
+    use porthole_proto::logs::LogRecord;
+
+    /// A record of `body` at `T0 + i` ns with `severity_number` and `severity_text`.
+    fn record(i: u64, body: &str, severity_number: i32, severity_text: &str) -> LogRecord {
         use porthole_proto::common::{AnyValue, any_value::Value};
-        use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+        LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i,
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(body.into())),
+            }),
+            severity_number,
+            severity_text: severity_text.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A local storage with one logs file for each set of records, as ingest would leave
+    /// them before compaction.
+    async fn storage_of(dir: &std::path::Path, files: Vec<Vec<LogRecord>>) -> Storage {
+        use porthole_proto::logs::{ResourceLogs, ScopeLogs};
         use porthole_proto::logs_service::ExportLogsServiceRequest;
         let storage = Storage::open(porthole_storage::Location::Local(dir.into()))
             .await
             .unwrap();
-        for i in 0..files {
+        for log_records in files {
             let request = ExportLogsServiceRequest {
                 resource_logs: vec![ResourceLogs {
                     scope_logs: vec![ScopeLogs {
-                        log_records: vec![LogRecord {
-                            time_unix_nano: 1_700_000_000_000_000_000 + i,
-                            body: Some(AnyValue {
-                                value: Some(Value::StringValue(format!("line {i}"))),
-                            }),
-                            ..Default::default()
-                        }],
+                        log_records,
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -854,7 +888,8 @@ mod tests {
     async fn a_search_of_cached_indexes_yields_between_files() {
         let dir = tempfile::tempdir().unwrap();
         let files = 40;
-        let storage = storage_of_files(dir.path(), files).await;
+        let lines = (0..files).map(|i| vec![record(i, &format!("line {i}"), 0, "")]);
+        let storage = storage_of(dir.path(), lines.collect()).await;
         let entries = storage.files(Signal::Logs).await.unwrap();
         assert_eq!(entries.len(), files as usize);
         let open_all =
@@ -868,5 +903,48 @@ mod tests {
             polls >= least,
             "{polls} polls to open {files} cached indexes; a stop must be possible every {OPEN_AHEAD} files"
         );
+    }
+
+    /// Severities are stored normalised (uppercase), and are found however the user
+    /// cases them: in the query, in a set, with a wildcard, and as a filter.
+    #[tokio::test]
+    async fn severities_are_found_whatever_their_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = vec![
+            record(1, "disk almost full", 13, "warning"),
+            record(2, "payment failed", 17, ""),
+            record(3, "retrying", 0, "Warning"),
+            record(4, "started", 9, "info"),
+        ];
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &str, filters: &[(&str, &str)]| {
+            let search = LogSearch {
+                query: query.into(),
+                filters: filters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                start_micros: 0,
+                end_micros: i64::MAX,
+                limit: 10,
+                cursor: None,
+            };
+            let storage = storage.clone();
+            async move { search_logs(&storage, &search).await.unwrap().0.len() }
+        };
+        for (query, filters, want) in [
+            ("severity:WARN", &[][..], 1),
+            ("severity:warn", &[], 1),
+            ("severity:Error", &[], 1),
+            ("severity:warning", &[], 1),
+            ("severity: IN [warn error]", &[], 2),
+            ("severity:warn*", &[], 2),
+            ("NOT severity:info", &[], 3),
+            ("", &[("severity", "error")], 1),
+            ("failed", &[("severity", "Error")], 1),
+            ("body:warn", &[], 0),
+        ] {
+            assert_eq!(found(query, filters).await, want, "{query:?} {filters:?}");
+        }
     }
 }
