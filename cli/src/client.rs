@@ -59,7 +59,11 @@ const MAX_PAGE_ROWS: usize = 5_000;
 
 pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     let mut query = args.filter.params();
-    query.push(("start", format!("now-{}", args.since)));
+    query.push((
+        "start",
+        args.from.clone().unwrap_or(format!("now-{}", args.since)),
+    ));
+    query.extend(args.to.clone().map(|to| ("end", to)));
     let http = http_client(&args.client)?;
     // A page may hold fewer rows than asked for (the server caps a page's bytes): follow
     // the cursor until `--limit` rows are printed or none are left.

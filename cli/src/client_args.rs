@@ -42,8 +42,15 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub filter: LogFilter,
     /// How far back to look, e.g. `15m`, `2h`, `7d`.
-    #[arg(long, default_value = "1h")]
+    #[arg(long, default_value = "1h", conflicts_with = "from")]
     pub since: String,
+    /// Start of the time range instead of `--since`: RFC 3339
+    /// (`2026-12-06T14:00:00Z`), unix nanoseconds or `now-2d`.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the time range (exclusive), in the same forms; default now.
+    #[arg(long)]
+    pub to: Option<String>,
     #[arg(long, default_value = "100")]
     pub limit: usize,
     #[command(flatten)]
@@ -65,18 +72,40 @@ pub struct LogFilter {
     /// `status:>=500`); empty matches everything.
     #[arg(default_value = "")]
     pub query: String,
+    /// Only this service (`service.name`).
     #[arg(long)]
     pub service: Option<String>,
+    /// Only this namespace (`k8s.namespace.name`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Only this pod (`k8s.pod.name`).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Only this container (`k8s.container.name`).
+    #[arg(long, short = 'c')]
+    pub container: Option<String>,
+    /// Only this version of the service (`service.version`, else the image tag).
+    #[arg(long = "version")]
+    pub version: Option<String>,
+    /// Only this severity, in any case: `error`, `WARN`.
     #[arg(long)]
     pub severity: Option<String>,
 }
 
 impl LogFilter {
-    /// The filter as the API's query parameters: `q`, then `service` and `severity` if set.
+    /// The filter as the API's query parameters: `q`, then each filter that is set.
     pub fn params(&self) -> Vec<(&'static str, String)> {
         let mut params = vec![("q", self.query.clone())];
-        params.extend(self.service.clone().map(|s| ("service", s)));
-        params.extend(self.severity.clone().map(|s| ("severity", s)));
+        for (name, value) in [
+            ("service", &self.service),
+            ("namespace", &self.namespace),
+            ("pod", &self.pod),
+            ("container", &self.container),
+            ("version", &self.version),
+            ("severity", &self.severity),
+        ] {
+            params.extend(value.clone().map(|v| (name, v)));
+        }
         params
     }
 }

@@ -262,6 +262,33 @@ async fn search_filters_pages_histograms_traces_and_sql() {
             && l.contains("payment failed")),
         "{text}"
     );
+    // Every filter the API takes, severities in any case, and an absolute time range.
+    let filtered = |extra: &[&str]| {
+        let mut args = vec!["logs", "\"payment failed\"", "--limit", "100"];
+        args.extend(extra);
+        cli(&args).lines().count()
+    };
+    let beta = [
+        "-n",
+        "shop",
+        "--pod",
+        "checkout-beta-7d9f",
+        "-c",
+        "app",
+        "--version",
+        "v2.3.1",
+        "--severity",
+        "error",
+    ];
+    assert_eq!(filtered(&beta), 20);
+    assert_eq!(filtered(&["--pod", "checkout-alpha-7d9f"]), 20);
+    assert_eq!(
+        filtered(&["--pod", "checkout-alpha-7d9f", "--service", "checkout-beta"]),
+        0
+    );
+    assert_eq!(filtered(&["--namespace", "other"]), 0);
+    assert_eq!(filtered(&["--from", "now-1h"]), 40);
+    assert_eq!(filtered(&["--from", "now-2h", "--to", "now-1h"]), 0);
     let table = cli(&["sql", "SELECT count(*) AS n FROM spans"]);
     assert_eq!(
         table.lines().map(str::trim).collect::<Vec<_>>(),
