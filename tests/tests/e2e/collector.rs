@@ -789,6 +789,30 @@ async fn ingest_with_decode_budget(dir: &Path, budget: &str) -> Porthole {
     Porthole::start("serve", &dir.join("data"), &args, &[]).await
 }
 
+/// A `porthole serve` with an 8 MiB decode budget, and a collector with an OTLP/HTTP
+/// receiver (and the default 192 MiB budget) shipping to it.
+async fn collector_before_a_smaller_ingest(dir: &Path) -> (Porthole, Collector) {
+    let porthole = ingest_with_decode_budget(dir, "8MiB").await;
+    let config = write_config(
+        dir,
+        &porthole.grpc_endpoint(),
+        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
+    );
+    (porthole, Collector::start(&config, &[]).await)
+}
+
+/// POSTs an OTLP/protobuf export to the collector's HTTP receiver; its status.
+async fn post_protobuf(collector: &Collector, path: &str, export: Vec<u8>) -> u16 {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", collector.otlp_http.unwrap()))
+        .header("content-type", "application/x-protobuf")
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
 async fn assert_nothing_dropped(collector: &Collector) {
     let dropped = collector
         .metric("porthole_collector_dropped_records_total", "")
@@ -847,22 +871,10 @@ async fn a_scrape_of_thirty_thousand_series_is_stored_whole() {
 async fn an_export_ingest_refuses_as_too_large_is_sent_in_halves_and_stored_whole() {
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let porthole = ingest_with_decode_budget(dir.path(), "8MiB").await;
-    let config = write_config(
-        dir.path(),
-        &porthole.grpc_endpoint(),
-        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
-    );
-    let collector = Collector::start(&config, &[]).await;
+    let (porthole, collector) = collector_before_a_smaller_ingest(dir.path()).await;
     // ~23 MB estimated decoded: within the collector's 192 MiB, past ingest's 8 MiB.
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/v1/logs", collector.otlp_http.unwrap()))
-        .header("content-type", "application/x-protobuf")
-        .body(crate::load::empty_log_records(60_000).encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let export = crate::load::empty_log_records(60_000).encode_to_vec();
+    assert_eq!(post_protobuf(&collector, "/v1/logs", export).await, 200);
     wait_for("all 60 000 records stored", Duration::from_secs(60), || {
         let porthole = &porthole;
         async move {
@@ -899,13 +911,7 @@ async fn a_single_metric_too_large_for_ingest_is_cut_by_its_points_and_stored_wh
     use porthole_proto::metrics_service::ExportMetricsServiceRequest;
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let porthole = ingest_with_decode_budget(dir.path(), "8MiB").await;
-    let config = write_config(
-        dir.path(),
-        &porthole.grpc_endpoint(),
-        "otlp: {grpc_addr: null, http_addr: 127.0.0.1:0}\n",
-    );
-    let collector = Collector::start(&config, &[]).await;
+    let (porthole, collector) = collector_before_a_smaller_ingest(dir.path()).await;
     let points = 60_000;
     let attribute = |key: &str, value: String| KeyValue {
         key: key.into(),
@@ -941,17 +947,8 @@ async fn a_single_metric_too_large_for_ingest_is_cut_by_its_points_and_stored_wh
             ..Default::default()
         }],
     };
-    let response = reqwest::Client::new()
-        .post(format!(
-            "http://{}/v1/metrics",
-            collector.otlp_http.unwrap()
-        ))
-        .header("content-type", "application/x-protobuf")
-        .body(export.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let status = post_protobuf(&collector, "/v1/metrics", export.encode_to_vec()).await;
+    assert_eq!(status, 200);
     let row = wait_for("all 60 000 points stored", Duration::from_secs(60), || {
         let porthole = &porthole;
         async move {
