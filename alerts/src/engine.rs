@@ -496,6 +496,7 @@ impl Engine {
                     end_micros: end,
                     limit: 0,
                     cursor: None,
+                    forward: false,
                 };
                 let everything = LogSearch {
                     query: String::new(),

@@ -64,6 +64,9 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         args.from.clone().unwrap_or(format!("now-{}", args.since)),
     ));
     query.extend(args.to.clone().map(|to| ("end", to)));
+    if args.forward {
+        query.push(("direction", "forward".into()));
+    }
     let http = http_client(&args.client)?;
     // A page may hold fewer rows than asked for (the server caps a page's bytes): follow
     // the cursor until `--limit` rows are printed or none are left.

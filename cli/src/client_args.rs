@@ -51,6 +51,9 @@ pub struct LogsArgs {
     /// End of the time range (exclusive), in the same forms; default now.
     #[arg(long)]
     pub to: Option<String>,
+    /// Oldest first: from the start of the range on, as an incident is read.
+    #[arg(long)]
+    pub forward: bool,
     #[arg(long, default_value = "100")]
     pub limit: usize,
     #[command(flatten)]

@@ -151,6 +151,9 @@ pub(crate) struct SearchParams {
     cursor: Option<String>,
     /// Histogram only: bucket width, like `30s` or `5m` (at least 1ms).
     step: Option<String>,
+    /// Search only: `backward` (newest first, the default) or `forward` (oldest first),
+    /// as Loki's `direction`. A `next_cursor` goes on in its page's direction.
+    direction: Option<String>,
 }
 
 /// `start`/`end` (default: the last 24 hours) as microseconds, checked.
@@ -207,14 +210,16 @@ impl SearchParams {
                 &self.severity,
             ])
             .filter_map(|(name, value)| Some((name.to_string(), value.clone()?)))
-            .map(|(name, value)| {
-                if name == "severity" {
-                    (name, value.to_ascii_uppercase())
-                } else {
-                    (name, value)
-                }
-            })
             .collect();
+        let forward = match self.direction.as_deref() {
+            None | Some("backward") => false,
+            Some("forward") => true,
+            Some(other) => {
+                return Err(QueryError::BadRequest(format!(
+                    "direction {other:?} must be backward (newest first) or forward (oldest first)"
+                )));
+            }
+        };
         Ok(LogSearch {
             query: self.q.clone().unwrap_or_default(),
             filters,
@@ -222,6 +227,7 @@ impl SearchParams {
             end_micros: end,
             limit,
             cursor: self.cursor.as_deref().map(Cursor::decode).transpose()?,
+            forward,
         })
     }
 }
@@ -238,7 +244,7 @@ pub(crate) fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<
         .map_err(|e| QueryError::BadRequest(format!("query string: {e}")))
 }
 
-/// Log search, newest first, a page at a time.
+/// Log search, newest first (oldest first with `direction=forward`), a page at a time.
 #[utoipa::path(get, path = "/api/v1/logs", params(SearchParams), responses(
         (status = 200, description = "A page of matching records", body = LogsPage),
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
@@ -311,6 +317,11 @@ pub(crate) async fn logs_histogram(
     uri: Uri,
 ) -> Result<Json<Histogram>, QueryError> {
     let params: SearchParams = query_params(&uri)?;
+    if params.direction.is_some() {
+        return Err(QueryError::BadRequest(
+            "direction is a search parameter; a histogram's buckets are in time order".into(),
+        ));
+    }
     let search = params.to_search()?;
     let step = match &params.step {
         None => ((search.end_micros - search.start_micros) / 60).max(1_000_000),
@@ -376,7 +387,7 @@ pub(crate) async fn logs_tail(
             params.pod,
             params.container,
             params.version,
-            params.severity.map(|s| s.to_ascii_uppercase()),
+            params.severity,
         ])
         .filter_map(|(name, value)| Some((name.to_string(), value?)))
         .collect();

@@ -45,6 +45,8 @@ pub struct LogSearch {
     pub end_micros: i64,
     pub limit: usize,
     pub cursor: Option<Cursor>,
+    /// Oldest first (Loki's `direction=forward`) instead of newest first.
+    pub forward: bool,
 }
 
 /// Where a page ended: the ordering key of its last record.
@@ -309,18 +311,20 @@ pub(crate) fn file_query(
         .get_field("timestamp")
         .map_err(|e| QueryError::Internal(e.to_string()))?;
     let ts = |v: i64| Term::from_field_i64(timestamp, v);
-    // After a cursor, nothing newer than it can be on the page; ties at its own instant
-    // are settled by the record id in `search_logs`.
-    let last = match &search.cursor {
-        Some(cursor) => cursor.timestamp.min(search.end_micros - 1),
-        None => search.end_micros - 1,
-    };
-    let inside = file_time.is_some_and(|(min, max)| min >= search.start_micros && max <= last);
+    // After a cursor, nothing newer (older, going forward) than it can be on the page;
+    // ties at its own instant are settled by the record id in `search_logs`.
+    let (mut first, mut last) = (search.start_micros, search.end_micros - 1);
+    match &search.cursor {
+        Some(cursor) if search.forward => first = cursor.timestamp.max(first),
+        Some(cursor) => last = cursor.timestamp.min(last),
+        None => {}
+    }
+    let inside = file_time.is_some_and(|(min, max)| min >= first && max <= last);
     if !inside {
         clauses.push((
             Occur::Must,
             Box::new(RangeQuery::new(
-                Bound::Included(ts(search.start_micros)),
+                Bound::Included(ts(first)),
                 Bound::Included(ts(last)),
             )),
         ));
@@ -424,12 +428,23 @@ async fn plan(
     Ok((ast, files))
 }
 
-/// The newest `limit` matches, and whether more may exist after them.
+/// The newest `limit` matches (the oldest, going `forward`), and whether more may exist
+/// after them.
 pub async fn search_logs(
     storage: &Arc<Storage>,
     search: &LogSearch,
 ) -> Result<(Vec<Hit>, bool), QueryError> {
-    let (ast, files) = plan(storage, search).await?;
+    let (ast, mut files) = plan(storage, search).await?;
+    if search.forward {
+        files.sort_by_key(|f| f.time_range_micros.map_or(i64::MIN, |(min, _)| min));
+    }
+    // Whether a record comes before another on the page.
+    let before = |a: &Cursor, b: &Cursor| if search.forward { a < b } else { a > b };
+    let order = if search.forward {
+        Order::Asc
+    } else {
+        Order::Desc
+    };
     let want = search.limit + 1;
     let mut hits: Vec<Hit> = Vec::new();
     let opened = open_indexes(storage, Signal::Logs, files);
@@ -437,8 +452,11 @@ pub async fn search_logs(
     while let Some((file, searcher)) = opened.try_next().await? {
         if hits.len() >= want {
             let kth = hits[want - 1].timestamp;
-            if file.time_range_micros.is_some_and(|(_, max)| max < kth) {
-                break; // no row of this or any older file can enter the page
+            let beyond = |(min, max): (i64, i64)| {
+                if search.forward { min > kth } else { max < kth }
+            };
+            if file.time_range_micros.is_some_and(beyond) {
+                break; // no row of this or any later file can enter the page
             }
         }
         let query = file_query(
@@ -452,8 +470,8 @@ pub async fn search_logs(
             Some(cursor) => at_instant(&searcher, query.as_ref(), cursor.timestamp)?.len(),
             None => 0,
         };
-        let collector = TopDocs::with_limit(want + at_cursor)
-            .order_by_fast_field::<i64>("timestamp", Order::Desc);
+        let collector =
+            TopDocs::with_limit(want + at_cursor).order_by_fast_field::<i64>("timestamp", order);
         let top = searcher
             .search(&query, &collector)
             .map_err(|e| QueryError::Internal(e.to_string()))?;
@@ -486,12 +504,16 @@ pub async fn search_logs(
             if search
                 .cursor
                 .as_ref()
-                .is_none_or(|after| &hit.cursor() < after)
+                .is_none_or(|after| before(after, &hit.cursor()))
             {
                 hits.push(hit);
             }
         }
-        hits.sort_by(|a, b| b.cmp(a));
+        if search.forward {
+            hits.sort();
+        } else {
+            hits.sort_by(|a, b| b.cmp(a));
+        }
         hits.truncate(want);
     }
     let more = hits.len() > search.limit;
@@ -927,7 +949,7 @@ mod tests {
                 start_micros: 0,
                 end_micros: i64::MAX,
                 limit: 10,
-                cursor: None,
+                ..Default::default()
             };
             let storage = storage.clone();
             async move { search_logs(&storage, &search).await.unwrap().0.len() }
@@ -945,6 +967,80 @@ mod tests {
             ("body:warn", &[], 0),
         ] {
             assert_eq!(found(query, filters).await, want, "{query:?} {filters:?}");
+        }
+    }
+
+    /// Every match of `search`, page by page (`limit` a page) along its cursors.
+    async fn all_pages(storage: &Arc<Storage>, mut search: LogSearch) -> Vec<Cursor> {
+        let mut seen = Vec::new();
+        loop {
+            let (hits, more) = search_logs(storage, &search).await.unwrap();
+            assert!(hits.len() <= search.limit);
+            seen.extend(hits.iter().map(Hit::cursor));
+            match hits.last() {
+                Some(last) if more => search.cursor = Some(last.cursor()),
+                _ => return seen,
+            }
+        }
+    }
+
+    /// `direction=forward` pages through exactly the records newest-first paging finds,
+    /// in the opposite order, whatever the page size: across files whose times overlap,
+    /// through runs of equal timestamps split between pages, and inside a time range.
+    #[tokio::test]
+    async fn forward_pages_are_the_backward_pages_reversed() {
+        let dir = tempfile::tempdir().unwrap();
+        // 5 files of 12 records at 13 instants, so each instant holds several records,
+        // in several files.
+        let files = (0..5u64)
+            .map(|k| {
+                (0..12u64)
+                    .map(|i| {
+                        record(
+                            (i * 7 + k * 3) % 13 * 1_000,
+                            &format!("line {k} {i}"),
+                            9,
+                            "",
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let storage = Arc::new(storage_of(dir.path(), files).await);
+        let t0 = 1_700_000_000_000_000i64; // the records' first microsecond
+        for (start, end) in [(0, i64::MAX), (t0 + 3, t0 + 9)] {
+            for limit in [1, 2, 5, 7, 100] {
+                let search = LogSearch {
+                    start_micros: start,
+                    end_micros: end,
+                    limit,
+                    ..Default::default()
+                };
+                let backward = all_pages(&storage, search.clone()).await;
+                let mut forward = all_pages(
+                    &storage,
+                    LogSearch {
+                        forward: true,
+                        ..search
+                    },
+                )
+                .await;
+                let unique: BTreeSet<&Cursor> = backward.iter().collect();
+                assert_eq!(
+                    unique.len(),
+                    backward.len(),
+                    "a record twice at limit {limit}"
+                );
+                assert!(backward.windows(2).all(|w| w[0] > w[1]), "limit {limit}");
+                forward.reverse();
+                assert_eq!(forward, backward, "limit {limit}, range {start}..{end}");
+                let instants: BTreeSet<i64> = backward.iter().map(|c| c.timestamp).collect();
+                let whole = end == i64::MAX;
+                assert_eq!(instants.len(), if whole { 13 } else { 6 });
+                if whole {
+                    assert_eq!(backward.len(), 60);
+                }
+            }
         }
     }
 }

@@ -125,6 +125,7 @@ impl Subscription {
                 end_micros: i64::MAX,
                 limit: 0,
                 cursor: None,
+                forward: false,
             },
             ast,
         })

@@ -82,6 +82,7 @@ pub(crate) fn span_query(
         end_micros: search.end_micros,
         limit: search.limit,
         cursor: None,
+        forward: false,
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
         vec![(Occur::Must, file_query(index, &base, ast, file_time)?)];

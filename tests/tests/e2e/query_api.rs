@@ -152,31 +152,46 @@ async fn search_filters_pages_histograms_traces_and_sql() {
         "RFC 3339"
     );
 
-    // Pagination: every record exactly once.
-    let mut seen = HashSet::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let mut query = vec![("limit", "7".to_string()), ("q", "payment".to_string())];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
+    // Pagination: every record exactly once, newest first and (`direction=forward`)
+    // oldest first, in opposite orders.
+    let mut orders = Vec::new();
+    for direction in ["backward", "forward"] {
+        let (mut seen, mut order) = (HashSet::new(), Vec::new());
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut query = vec![
+                ("limit", "7".to_string()),
+                ("q", "payment".to_string()),
+                ("direction", direction.to_string()),
+            ];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, body) = get(&porthole, "/api/v1/logs", &query).await;
+            assert_eq!(status, 200, "{body}");
+            for row in body["rows"].as_array().unwrap() {
+                let body = row["body"].as_str().unwrap().to_string();
+                assert!(seen.insert(body.clone()), "repeated {row}");
+                order.push((row["timestamp"].as_str().unwrap().to_string(), body));
+            }
+            pages += 1;
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
         }
-        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, body) = get(&porthole, "/api/v1/logs", &query).await;
-        assert_eq!(status, 200, "{body}");
-        for row in body["rows"].as_array().unwrap() {
-            assert!(
-                seen.insert(row["body"].as_str().unwrap().to_string()),
-                "repeated {row}"
-            );
-        }
-        pages += 1;
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
+        assert_eq!((seen.len(), pages), (40, 6), "{direction}");
+        orders.push(order);
     }
-    assert_eq!((seen.len(), pages), (40, 6));
+    let (backward, mut forward) = (orders[0].clone(), orders[1].clone());
+    assert!(
+        backward.windows(2).all(|w| w[0].0 >= w[1].0),
+        "{backward:?}"
+    );
+    forward.reverse();
+    assert_eq!(forward, backward);
 
     // Histogram totals equal what was sent.
     let (status, body) = get(
@@ -289,6 +304,19 @@ async fn search_filters_pages_histograms_traces_and_sql() {
     assert_eq!(filtered(&["--namespace", "other"]), 0);
     assert_eq!(filtered(&["--from", "now-1h"]), 40);
     assert_eq!(filtered(&["--from", "now-2h", "--to", "now-1h"]), 0);
+    let oldest_first = cli(&[
+        "logs",
+        "payment",
+        "--forward",
+        "--limit",
+        "40",
+        "--output",
+        "json",
+    ]);
+    let newest_first = cli(&["logs", "payment", "--limit", "40", "--output", "json"]);
+    let mut reversed: Vec<&str> = newest_first.lines().collect();
+    reversed.reverse();
+    assert_eq!(oldest_first.lines().collect::<Vec<_>>(), reversed);
     let table = cli(&["sql", "SELECT count(*) AS n FROM spans"]);
     assert_eq!(
         table.lines().map(str::trim).collect::<Vec<_>>(),
@@ -312,7 +340,7 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
         .export(export_request(&["something".to_string()]))
         .await
         .unwrap();
-    let cases: [(&str, &[(&str, &str)], u16, &str); 10] = [
+    let cases: [(&str, &[(&str, &str)], u16, &str); 12] = [
         (
             "/api/v1/logs",
             &[("q", "status:>=500 AND (")],
@@ -338,7 +366,14 @@ async fn bad_queries_are_400s_that_say_what_is_wrong() {
         ("/api/v1/logs", &[("limit", "0")], 400, "limit"),
         ("/api/v1/logs", &[("servce", "x")], 400, "servce"),
         ("/api/v1/logs", &[("cursor", "garbage")], 400, "cursor"),
+        ("/api/v1/logs", &[("direction", "up")], 400, "backward"),
         ("/api/v1/logs/histogram", &[("step", "0s")], 400, "step"),
+        (
+            "/api/v1/logs/histogram",
+            &[("direction", "forward")],
+            400,
+            "search parameter",
+        ),
         (
             "/api/v1/traces/0123456789abcdef0123456789abcdef",
             &[],
