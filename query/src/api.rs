@@ -295,7 +295,11 @@ pub(crate) async fn logs(
     }
     let rows: Vec<Value> = hits
         .iter()
-        .filter_map(|h| fetched.get_mut(h.file.as_str())?.remove(&h.row))
+        .filter_map(|h| {
+            let mut row = fetched.get_mut(h.file.as_str())?.remove(&h.row)?;
+            row["cursor"] = Value::from(h.cursor().encode());
+            Some(row)
+        })
         .collect();
     let next_cursor = more
         .then(|| hits.last())

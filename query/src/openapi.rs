@@ -43,6 +43,10 @@ pub struct LogRow {
     /// Record attributes with their OTLP types (numbers stay numbers).
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
+    /// This record's place in the order, as a `cursor`: a search with it goes on from just
+    /// after this record, newest or oldest first (its context). Search pages only; the
+    /// live tail's rows have none.
+    pub cursor: Option<String>,
 }
 
 /// A page of log records, newest first: `limit` of them, or fewer when they would pass

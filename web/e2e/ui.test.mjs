@@ -470,6 +470,45 @@ describe("the UI against a real porthole", () => {
     assert.equal(new Set(cursors).size, cursors.length, "each page asked once");
   });
 
+  test("Oldest first lists the range from its start, and a row's context is the lines right after it", async () => {
+    // 600 lines of one pod: more than the 500 the context once read newest first, whose
+    // oldest ten were then not the lines after the record.
+    const word = `oldest${Date.now().toString(36)}`;
+    const pod = `${word}-pod`;
+    const many = await feed([
+      "--endpoint", `http://${addrs.otlp_grpc}`, "--word", word, "--pod", pod,
+      "--errors", "0", "--infos", "600", "--no-trace", "--no-metrics",
+    ]);
+    const directions = [];
+    const onRequest = (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === "/api/v1/logs" && url.searchParams.get("q") === word) directions.push(url.searchParams.get("direction"));
+    };
+    page.on("request", onRequest);
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(word);
+    await page.locator('[data-testid="histogram-total"]', { hasText: String(many.logs) }).waitFor();
+    const firstRow = page.locator('[data-testid="log-row"]').first();
+    assert.ok((await firstRow.innerText()).includes(many.info_bodies[599]), "newest first by default");
+    await page.getByRole("button", { name: "Oldest first" }).click();
+    await page.waitForURL((u) => u.searchParams.get("direction") === "forward");
+    await page.waitForFunction(
+      (body) => document.querySelector('[data-testid="log-row"]')?.textContent?.includes(body),
+      many.info_bodies[0],
+    );
+    page.off("request", onRequest);
+    assert.deepEqual([...new Set(directions)], ["backward", "forward"]);
+    await firstRow.locator(".log-line").click();
+    const details = firstRow.locator('[data-testid="log-details"]');
+    await details.getByRole("button", { name: /Show context/ }).click();
+    const context = details.locator('[data-testid="log-context"]');
+    await context.waitFor();
+    const lines = await context.locator("li").allInnerTexts();
+    const expected = many.info_bodies.slice(0, 11);
+    assert.equal(lines.length, expected.length, lines.join("\n"));
+    lines.forEach((line, i) => assert.match(line, new RegExp(`${expected[i]}(?!\\d)`), `context line ${i}`));
+  });
+
   test("a metric query draws a chart with a legend of its series", async () => {
     // Without a query the page lists the stored metrics, as the API names them; a name
     // is its own query.

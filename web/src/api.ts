@@ -101,6 +101,8 @@ export interface LogRow {
   trace_id: string | null;
   span_id: string | null;
   attributes: Record<string, unknown> | null;
+  /** The record's place in the order (search pages only): a `cursor` to page on from it. */
+  cursor?: string;
 }
 
 export interface LogsPage {

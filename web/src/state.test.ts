@@ -41,12 +41,14 @@ describe("logs state", () => {
       version: "v2.0.1",
       severity: "ERROR",
       live: true,
+      oldestFirst: true,
       from: "2026-12-03T10:00:00Z",
       to: "now-5m",
     };
     const query = logsQuery(state);
     expect(parseLogs(params(query.slice(1)))).toEqual(state);
     expect(query).toContain("live=1");
+    expect(query).toContain("direction=forward");
   });
 
   it("leaves defaults out of the URL", () => {
@@ -54,11 +56,12 @@ describe("logs state", () => {
   });
 
   it("drops bad values instead of breaking", () => {
-    const state = parseLogs(params("severity=LOUD&from=yesterday&to=&live=yes"));
+    const state = parseLogs(params("severity=LOUD&from=yesterday&to=&live=yes&direction=up"));
     expect(state.severity).toBe("");
     expect(state.from).toBe("now-1h");
     expect(state.to).toBe("now");
     expect(state.live).toBe(false);
+    expect(state.oldestFirst).toBe(false);
   });
 
   it("accepts severities in any case", () => {

@@ -15,6 +15,8 @@ export interface LogsState extends TimeRange {
   version: string;
   severity: Severity | "";
   live: boolean;
+  /** Oldest first (the API's `direction=forward`) instead of newest first. */
+  oldestFirst: boolean;
 }
 
 export const LOG_FILTERS = ["service", "namespace", "pod", "version"] as const;
@@ -27,6 +29,7 @@ export const DEFAULT_LOGS: LogsState = {
   version: "",
   severity: "",
   live: false,
+  oldestFirst: false,
   ...DEFAULT_RANGE,
 };
 
@@ -108,15 +111,20 @@ export function parseLogs(params: URLSearchParams): LogsState {
     version: text(params, "version", ""),
     severity: (SEVERITIES as readonly string[]).includes(severity) ? (severity as Severity) : "",
     live: params.get("live") === "1",
+    oldestFirst: params.get("direction") === "forward",
     ...range(params),
   };
 }
 
 export function logsQuery(state: LogsState): string {
-  const { live, ...rest } = state;
-  const { live: _defaultLive, ...defaults } = DEFAULT_LOGS;
-  void _defaultLive;
-  return build({ ...rest, live: live ? "1" : "" }, { ...defaults, live: "" });
+  const { live, oldestFirst, ...rest } = state;
+  const { live: _live, oldestFirst: _oldestFirst, ...defaults } = DEFAULT_LOGS;
+  void _live;
+  void _oldestFirst;
+  return build(
+    { ...rest, live: live ? "1" : "", direction: oldestFirst ? "forward" : "" },
+    { ...defaults, live: "", direction: "" },
+  );
 }
 
 export function parseTraces(params: URLSearchParams): TracesState {

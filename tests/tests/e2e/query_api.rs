@@ -192,6 +192,26 @@ async fn search_filters_pages_histograms_traces_and_sql() {
     );
     forward.reverse();
     assert_eq!(forward, backward);
+    // Each row's own cursor pages on from that row either way: its context.
+    let page = search(&porthole, &[("q", "payment"), ("limit", "5")]).await;
+    let cursor = page[3]["cursor"].as_str().unwrap();
+    let bodies =
+        |rows: Vec<Value>| -> Vec<Value> { rows.iter().map(|r| r["body"].clone()).collect() };
+    let from_row = |direction: &'static str, limit: &'static str| {
+        let query = [
+            ("q", "payment"),
+            ("limit", limit),
+            ("direction", direction),
+            ("cursor", cursor),
+        ];
+        let porthole = &porthole;
+        async move { bodies(search(porthole, &query).await) }
+    };
+    assert_eq!(
+        from_row("forward", "2").await,
+        [page[2]["body"].clone(), page[1]["body"].clone()]
+    );
+    assert_eq!(from_row("backward", "1").await, [page[4]["body"].clone()]);
 
     // Histogram totals equal what was sent.
     let (status, body) = get(

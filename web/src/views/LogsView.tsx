@@ -59,13 +59,15 @@ export function LogsView({ params }: { params: URLSearchParams }) {
     "error" in resolved
       ? null
       : { ...filterParams(state), start: toRfc3339(resolved.startMs), end: toRfc3339(resolved.endMs) };
-  const searchKey = search && !state.live ? `${qs(search)}#${runs}` : null;
+  const direction = state.oldestFirst ? "forward" : "backward";
+  const searchKey = search && !state.live ? `${qs(search)}#${direction}#${runs}` : null;
 
   const histogramStep = "error" in resolved ? 1000 : histogramStepMs(resolved.endMs - resolved.startMs);
   const histogram = useRequest<Histogram>(searchKey, (signal) =>
     api(`/api/v1/logs/histogram?${qs({ ...search!, step: formatDurationText(histogramStep) })}`, {}, signal),
   );
-  const results = useLogPages(searchKey, search);
+  // Pages in the chosen order; the histogram is in time order either way.
+  const results = useLogPages(searchKey, search && { ...search, direction });
   const live = useLive(state.live ? qs(filterParams(state)) : null);
 
   const zoom = useCallback(
@@ -101,6 +103,16 @@ export function LogsView({ params }: { params: URLSearchParams }) {
             onClick={() => run({ ...draft, live: !state.live })}
           >
             {state.live ? "● Live" : "Live"}
+          </button>
+          <button
+            type="button"
+            className={state.oldestFirst ? "order on" : "order"}
+            aria-pressed={state.oldestFirst}
+            disabled={state.live}
+            title="Newest first, or oldest first from the start of the range"
+            onClick={() => run({ ...draft, oldestFirst: !state.oldestFirst })}
+          >
+            Oldest first
           </button>
         </SearchRow>
         <ErrorNote message={queryError} testId="query-error" />
@@ -462,13 +474,27 @@ function LogDetails({ row }: { row: LogRow }) {
     setLoading(true);
     setError(null);
     const base = { pod: row.pod, limit: 10 };
+    // With the row's cursor, the searches start right beside it, ties included; a live
+    // row has none, so the searches start at its time.
+    const around = row.cursor
+      ? {
+          before: { ...base, cursor: row.cursor, start: String(at - window) },
+          after: { ...base, cursor: row.cursor, direction: "forward", end: String(at + window) },
+        }
+      : {
+          before: { ...base, start: String(at - window), end: String(at) },
+          after: { ...base, direction: "forward", start: String(at + 1n), end: String(at + window) },
+        };
     Promise.all([
-      api<LogsPage>(`/api/v1/logs?${qs({ ...base, start: String(at - window), end: String(at) })}`),
-      // The API pages newest first, so the lines right after are the last of a window.
-      api<LogsPage>(`/api/v1/logs?${qs({ ...base, limit: 500, start: String(at + 1n), end: String(at + window) })}`),
+      api<LogsPage>(`/api/v1/logs?${qs(around.before)}`),
+      // Oldest first from the record: the lines right after it, however many follow
+      // within the window (newest first, a busy pod's newest were not those).
+      api<LogsPage>(`/api/v1/logs?${qs(around.after)}`),
     ]).then(
       ([before, after]) => {
-        setContext({ before: before.rows.slice().reverse(), after: after.rows.slice(-10).reverse() });
+        // A search starts at a whole microsecond: without a cursor it may give the row back.
+        const later = after.rows.filter((r) => row.cursor || r.timestamp > row.timestamp);
+        setContext({ before: before.rows.slice().reverse(), after: later });
         setLoading(false);
       },
       (e: Error) => {
