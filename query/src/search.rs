@@ -394,7 +394,7 @@ pub(crate) async fn open_index(
         .index_path
         .as_deref()
         .expect("candidate files have an index");
-    Ok(storage.open_index(signal, path).await?)
+    Ok(storage.open_index(signal, &file.path, path).await?)
 }
 
 /// The files' searchers in the files' order, opened up to [`OPEN_AHEAD`] at a time.

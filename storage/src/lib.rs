@@ -93,6 +93,9 @@ pub struct Storage {
     /// whose keys start with their own [`Storage::cache_scope`].
     index_cache: Arc<cache::Cache<tantivy::Searcher>>,
     parquet_footers: Arc<cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>>,
+    /// Indexes found missing or corrupt and rebuilt from their data files (shared with the
+    /// tenants' storages, as the caches).
+    indexes_rebuilt: prometheus_client::metrics::counter::Counter,
     /// The object-store options it was opened with, for its tenants' storages.
     options: HashMap<String, String>,
     /// Prefix of this storage's cache keys: empty at the root, `tenants/NAME/` for a tenant.
@@ -132,6 +135,7 @@ impl Storage {
         let caches = (
             index_cache(DEFAULT_INDEX_CACHE_BYTES),
             footers,
+            Default::default(),
             String::new(),
         );
         Self::open_sharing(location, options, caches).await
@@ -145,6 +149,7 @@ impl Storage {
         let caches = (
             self.index_cache.clone(),
             self.parquet_footers.clone(),
+            self.indexes_rebuilt.clone(),
             scope,
         );
         Self::open_sharing(location, self.options.clone(), caches).await
@@ -153,9 +158,10 @@ impl Storage {
     async fn open_sharing(
         location: Location,
         options: HashMap<String, String>,
-        (index_cache, parquet_footers, cache_scope): (
+        (index_cache, parquet_footers, indexes_rebuilt, cache_scope): (
             Arc<cache::Cache<tantivy::Searcher>>,
             Arc<cache::Cache<parquet::arrow::arrow_reader::ArrowReaderMetadata>>,
+            prometheus_client::metrics::counter::Counter,
             String,
         ),
     ) -> Result<Self> {
@@ -180,6 +186,7 @@ impl Storage {
             options,
             index_cache,
             parquet_footers,
+            indexes_rebuilt,
             cache_scope,
         })
     }
@@ -200,6 +207,11 @@ impl Storage {
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.index_cache.register(registry);
         self.parquet_footers.register(registry);
+        registry.register(
+            "porthole_indexes_rebuilt",
+            "Full-text indexes found missing or corrupt and rebuilt from their data files",
+            self.indexes_rebuilt.clone(),
+        );
     }
 
     /// Drops what the caches hold for a data file that left the table.
@@ -217,20 +229,76 @@ impl Storage {
 
     /// The searcher of a data file's packed index (`index_path`, relative to the table
     /// root), from the cache when it was opened before.
-    pub async fn open_index(&self, signal: Signal, index_path: &str) -> Result<tantivy::Searcher> {
+    ///
+    /// An index that is missing or corrupt is rebuilt from its data file (`data_path`):
+    /// it is derived data, and one bad object must not fail every search of its time
+    /// range while the rows are intact. The rebuilt index is written back in its place
+    /// (best effort: a query node with read-only credentials keeps it in its cache only),
+    /// logged, and counted in `porthole_indexes_rebuilt_total`.
+    pub async fn open_index(
+        &self,
+        signal: Signal,
+        data_path: &str,
+        index_path: &str,
+    ) -> Result<tantivy::Searcher> {
         let key = self.cache_key(signal, index_path);
         if let Some(searcher) = self.index_cache.get(&key) {
             return Ok(searcher);
         }
-        let packed = self.read_object(signal, index_path).await?;
-        let bytes = packed.len();
-        let searcher = tokio::task::spawn_blocking(move || -> Result<tantivy::Searcher> {
-            Ok(open_packed_index(&packed)?.reader()?.searcher())
-        })
-        .await
-        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
+        let opened = match self.read_object(signal, index_path).await {
+            Ok(packed) => {
+                let bytes = packed.len();
+                blocking(move || open_searcher(&packed))
+                    .await
+                    .map(|searcher| (searcher, bytes))
+            }
+            Err(error) => Err(error),
+        };
+        let (searcher, bytes) = match opened {
+            Ok(opened) => opened,
+            Err(error) if unreadable_index(&error) => {
+                self.rebuild_index(signal, data_path, index_path, &error)
+                    .await?
+            }
+            Err(error) => return Err(error),
+        };
         self.index_cache.insert(key, searcher.clone(), bytes);
         Ok(searcher)
+    }
+
+    /// A new index of `data_path`'s rows, in place of the unreadable one at `index_path`;
+    /// with its packed size.
+    async fn rebuild_index(
+        &self,
+        signal: Signal,
+        data_path: &str,
+        index_path: &str,
+        why: &StorageError,
+    ) -> Result<(tantivy::Searcher, usize)> {
+        tracing::warn!(%signal, index = index_path, file = data_path, error = %why, "full-text index unreadable; rebuilding it from its data file");
+        let batches = self.read_file(signal, data_path).await?;
+        let packed = blocking(move || {
+            let schema = batches
+                .first()
+                .map(|b| b.schema())
+                .ok_or_else(|| StorageError::CorruptIndex("its data file has no rows".into()))?;
+            let rows = arrow::compute::concat_batches(&schema, &batches)?;
+            index::build_packed_index(signal, &rows)?
+                .ok_or_else(|| StorageError::CorruptIndex(format!("{signal} files have no index")))
+        })
+        .await?;
+        self.indexes_rebuilt.inc();
+        let store = self.catalog(signal).object_store().await;
+        let path = ObjectPath::from(index_path);
+        if let Err(error) = store
+            .put(&path, PutPayload::from_bytes(packed.clone()))
+            .await
+        {
+            tracing::warn!(index = index_path, %error, "could not write the rebuilt index back; it is kept in memory only");
+        }
+        let bytes = packed.len();
+        let searcher = blocking(move || open_searcher(&packed)).await?;
+        Ok((searcher, bytes))
     }
 
     pub fn location(&self) -> &Location {
@@ -468,6 +536,22 @@ impl Storage {
             .await?;
         Ok(())
     }
+}
+
+/// A packed index opened for searching.
+fn open_searcher(packed: &Bytes) -> Result<tantivy::Searcher> {
+    Ok(open_packed_index(packed)?.reader()?.searcher())
+}
+
+/// Whether `error` says the index object itself is bad (missing, or not an index), as
+/// opposed to storage that did not answer: only then is rebuilding it the remedy.
+fn unreadable_index(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::CorruptIndex(_)
+            | StorageError::ObjectStore(object_store::Error::NotFound { .. })
+            | StorageError::Index(tantivy::TantivyError::DataCorruption(_))
+    )
 }
 
 /// Where a data file's packed index lives: beside the table's data, under a folder Delta

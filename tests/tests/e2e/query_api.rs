@@ -878,3 +878,67 @@ async fn searches_past_the_query_timeout_are_stopped_with_504() {
     );
     assert!(Porthole::refused("serve", dir.path(), &["--query-timeout", "0s"]).contains("0s"));
 }
+
+/// The `.idx` objects under the logs table, by path.
+fn index_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![root.join("logs").join("_porthole_index")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "idx") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// An index is derived data: one that was deleted or damaged (a truncated upload, bit rot,
+/// a wrong lifecycle rule) is rebuilt from its data file, searches find every record, and
+/// the rebuilt index is written back. Before, every search over its time range failed with
+/// "storage is unavailable" while SQL still read the rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_corrupt_index_is_rebuilt_from_its_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for word in ["first", "second", "third"] {
+        let body = format!("needle {word}");
+        client.export(export_request(&[body])).await.unwrap();
+    }
+    // Acked means committed: three files, three indexes, none opened yet.
+    let indexes = index_files(dir.path());
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
+    let truncated = std::fs::read(&indexes[0]).unwrap();
+    std::fs::write(&indexes[0], &truncated[..truncated.len() / 2]).unwrap();
+    std::fs::remove_file(&indexes[1]).unwrap();
+
+    let rows = search(&porthole, &[("q", "needle")]).await;
+    let mut bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["needle first", "needle second", "needle third"]);
+    assert_eq!(
+        porthole
+            .counter("porthole_indexes_rebuilt_total", &[])
+            .await,
+        2.0
+    );
+    for path in &indexes {
+        let packed = bytes::Bytes::from(std::fs::read(path).unwrap());
+        let index = porthole_storage::open_packed_index(&packed).unwrap();
+        assert_eq!(index.reader().unwrap().searcher().num_docs(), 1, "{path:?}");
+    }
+    assert!(
+        porthole
+            .output()
+            .contains("rebuilding it from its data file"),
+        "{}",
+        porthole.output()
+    );
+}

@@ -227,7 +227,11 @@ async fn contract(
         .find(|f| f.compacted)
         .expect("a compacted file");
     let searcher = storage
-        .open_index(Signal::Logs, compacted.index_path.as_deref().unwrap())
+        .open_index(
+            Signal::Logs,
+            &compacted.path,
+            compacted.index_path.as_deref().unwrap(),
+        )
         .await
         .unwrap();
     let body = searcher.schema().get_field("body").unwrap();
