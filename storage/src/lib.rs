@@ -267,7 +267,10 @@ impl Storage {
     }
 
     /// A new index of `data_path`'s rows, in place of the unreadable one at `index_path`;
-    /// with its packed size.
+    /// with its packed size. Once the rows are read, the index is built, kept in the cache
+    /// and written back on the blocking pool, which finishes even if the search that asked
+    /// is stopped (its `--query-timeout`, a client gone): a large file's rebuild is not
+    /// started over by every search that times out waiting for it.
     async fn rebuild_index(
         &self,
         signal: Signal,
@@ -277,28 +280,30 @@ impl Storage {
     ) -> Result<(tantivy::Searcher, usize)> {
         tracing::warn!(%signal, index = index_path, file = data_path, error = %why, "full-text index unreadable; rebuilding it from its data file");
         let batches = self.read_file(signal, data_path).await?;
-        let packed = blocking(move || {
+        let store = self.catalog(signal).object_store().await;
+        let (cache, rebuilt) = (self.index_cache.clone(), self.indexes_rebuilt.clone());
+        let key = self.cache_key(signal, index_path);
+        let path = ObjectPath::from(index_path);
+        blocking(move || {
             let schema = batches
                 .first()
                 .map(|b| b.schema())
                 .ok_or_else(|| StorageError::CorruptIndex("its data file has no rows".into()))?;
             let rows = arrow::compute::concat_batches(&schema, &batches)?;
-            index::build_packed_index(signal, &rows)?
-                .ok_or_else(|| StorageError::CorruptIndex(format!("{signal} files have no index")))
+            let packed = index::build_packed_index(signal, &rows)?.ok_or_else(|| {
+                StorageError::CorruptIndex(format!("{signal} files have no index"))
+            })?;
+            let searcher = open_searcher(&packed)?;
+            let bytes = packed.len();
+            cache.insert(key, searcher.clone(), bytes);
+            rebuilt.inc();
+            let put = store.put(&path, PutPayload::from_bytes(packed));
+            if let Err(error) = tokio::runtime::Handle::current().block_on(put) {
+                tracing::warn!(index = %path, %error, "could not write the rebuilt index back; it is kept in memory only");
+            }
+            Ok((searcher, bytes))
         })
-        .await?;
-        self.indexes_rebuilt.inc();
-        let store = self.catalog(signal).object_store().await;
-        let path = ObjectPath::from(index_path);
-        if let Err(error) = store
-            .put(&path, PutPayload::from_bytes(packed.clone()))
-            .await
-        {
-            tracing::warn!(index = index_path, %error, "could not write the rebuilt index back; it is kept in memory only");
-        }
-        let bytes = packed.len();
-        let searcher = blocking(move || open_searcher(&packed)).await?;
-        Ok((searcher, bytes))
+        .await
     }
 
     pub fn location(&self) -> &Location {
