@@ -44,8 +44,7 @@ pub struct LogRow {
     #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     /// This record's place in the order, as a `cursor`: a search with it goes on from just
-    /// after this record, newest or oldest first (its context). Search pages only; the
-    /// live tail's rows have none.
+    /// after this record, newest or oldest first (its context). Live-tail rows carry it too.
     pub cursor: Option<String>,
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::QueryError;
-use crate::search::{LogSearch, file_query, parse_user_query, rows_of, validate_filters};
+use crate::search::{Cursor, LogSearch, file_query, parse_user_query, rows_of, validate_filters};
 
 /// Records buffered for one subscriber, at most.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
@@ -156,10 +156,38 @@ impl Subscription {
             .iter()
             .map(crate::rows::log_json)
             .collect();
+        // Each row's cursor, as a search page gives it: a live row's context starts there.
+        for (record, cursor) in records.iter_mut().zip(cursors(&taken)?) {
+            record["cursor"] = Value::from(cursor.encode());
+        }
         // Timestamps are RFC 3339 in UTC with nanoseconds: text order is time order.
         records.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
         Ok(records)
     }
+}
+
+/// The search order's key of each row of logs `rows`: its timestamp and record id.
+fn cursors(rows: &arrow::array::RecordBatch) -> Result<Vec<Cursor>, QueryError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    let column = |name: &str| {
+        rows.column_by_name(name)
+            .ok_or_else(|| QueryError::Internal(format!("logs rows without {name}")))
+    };
+    let times = column("timestamp")?.as_primitive_opt::<TimestampMicrosecondType>();
+    let ids = column("record_id")?.as_primitive_opt::<Int64Type>();
+    let (Some(times), Some(ids)) = (times, ids) else {
+        return Err(QueryError::Internal("logs rows of unexpected types".into()));
+    };
+    Ok(times
+        .values()
+        .iter()
+        .zip(ids.values().iter())
+        .map(|(&timestamp, &id)| Cursor {
+            timestamp,
+            record_id: id as u64,
+        })
+        .collect())
 }
 
 fn dropped_message(why: &str) -> String {

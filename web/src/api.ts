@@ -101,7 +101,7 @@ export interface LogRow {
   trace_id: string | null;
   span_id: string | null;
   attributes: Record<string, unknown> | null;
-  /** The record's place in the order (search pages only): a `cursor` to page on from it. */
+  /** The record's place in the order: a `cursor` to page on from it (absent from older servers). */
   cursor?: string;
 }
 

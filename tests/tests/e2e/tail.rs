@@ -84,13 +84,27 @@ async fn tail_delivers_matching_records(reader: &Porthole, writer: &Porthole) {
     .await;
     send(writer.grpc_endpoint(), &["tailtest second"]).await;
     let mut bodies = Vec::new();
+    let mut cursors = Vec::new();
     for _ in 0..2 {
         let (event, row) = next_event(&mut response, &mut pending).await;
         assert_eq!(event, "message", "{row}");
         assert_eq!(row["service"], "load");
         bodies.push(row["body"].as_str().unwrap().to_string());
+        cursors.push(row["cursor"].clone());
     }
     assert_eq!(bodies, ["tailtest first", "tailtest second"]);
+    // A live row carries the cursor a search gives the same record (its context).
+    let searched: Value = reqwest::Client::new()
+        .get(reader.url("/api/v1/logs"))
+        .query(&[("q", "tailtest AND first")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(searched["rows"][0]["cursor"], cursors[0], "{searched}");
+    assert!(cursors[0].is_string(), "{cursors:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

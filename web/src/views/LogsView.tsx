@@ -474,8 +474,8 @@ function LogDetails({ row }: { row: LogRow }) {
     setLoading(true);
     setError(null);
     const base = { pod: row.pod, limit: 10 };
-    // With the row's cursor, the searches start right beside it, ties included; a live
-    // row has none, so the searches start at its time.
+    // With the row's cursor, the searches start right beside it, ties included; a row
+    // from a server that gives none is placed by its time.
     const around = row.cursor
       ? {
           before: { ...base, cursor: row.cursor, start: String(at - window) },
