@@ -245,29 +245,27 @@ impl Storage {
         if let Some(searcher) = self.index_cache.get(&key) {
             return Ok(searcher);
         }
-        let opened = match self.read_object(signal, index_path).await {
-            Ok(packed) => {
-                let bytes = packed.len();
-                blocking(move || open_searcher(&packed))
-                    .await
-                    .map(|searcher| (searcher, bytes))
-            }
-            Err(error) => Err(error),
+        let opened = async {
+            let packed = self.read_object(signal, index_path).await?;
+            let bytes = packed.len();
+            Ok((blocking(move || open_searcher(&packed)).await?, bytes))
         };
-        let (searcher, bytes) = match opened {
-            Ok(opened) => opened,
+        match opened.await {
+            Ok((searcher, bytes)) => {
+                self.index_cache.insert(key, searcher.clone(), bytes);
+                Ok(searcher)
+            }
+            // The rebuild keeps what it built in the cache itself.
             Err(error) if unreadable_index(&error) => {
                 self.rebuild_index(signal, data_path, index_path, &error)
-                    .await?
+                    .await
             }
-            Err(error) => return Err(error),
-        };
-        self.index_cache.insert(key, searcher.clone(), bytes);
-        Ok(searcher)
+            Err(error) => Err(error),
+        }
     }
 
-    /// A new index of `data_path`'s rows, in place of the unreadable one at `index_path`;
-    /// with its packed size. Once the rows are read, the index is built, kept in the cache
+    /// A new index of `data_path`'s rows, in place of the unreadable one at `index_path`.
+    /// Once the rows are read, the index is built, kept in the cache
     /// and written back on the blocking pool, which finishes even if the search that asked
     /// is stopped (its `--query-timeout`, a client gone): a large file's rebuild is not
     /// started over by every search that times out waiting for it.
@@ -277,7 +275,7 @@ impl Storage {
         data_path: &str,
         index_path: &str,
         why: &StorageError,
-    ) -> Result<(tantivy::Searcher, usize)> {
+    ) -> Result<tantivy::Searcher> {
         tracing::warn!(%signal, index = index_path, file = data_path, error = %why, "full-text index unreadable; rebuilding it from its data file");
         let batches = self.read_file(signal, data_path).await?;
         let store = self.catalog(signal).object_store().await;
@@ -294,14 +292,13 @@ impl Storage {
                 StorageError::CorruptIndex(format!("{signal} files have no index"))
             })?;
             let searcher = open_searcher(&packed)?;
-            let bytes = packed.len();
-            cache.insert(key, searcher.clone(), bytes);
+            cache.insert(key, searcher.clone(), packed.len());
             rebuilt.inc();
             let put = store.put(&path, PutPayload::from_bytes(packed));
             if let Err(error) = tokio::runtime::Handle::current().block_on(put) {
                 tracing::warn!(index = %path, %error, "could not write the rebuilt index back; it is kept in memory only");
             }
-            Ok((searcher, bytes))
+            Ok(searcher)
         })
         .await
     }

@@ -23,7 +23,8 @@ async fn get(porthole: &Porthole, path: &str, query: &[(&str, &str)]) -> (u16, V
     (status, response.json().await.unwrap())
 }
 
-async fn search(porthole: &Porthole, query: &[(&str, &str)]) -> Vec<Value> {
+/// The rows of a `GET /api/v1/logs` that must answer 200.
+pub(crate) async fn search(porthole: &Porthole, query: &[(&str, &str)]) -> Vec<Value> {
     let (status, body) = get(porthole, "/api/v1/logs", query).await;
     assert_eq!(status, 200, "{query:?}: {body}");
     body["rows"].as_array().unwrap().clone()

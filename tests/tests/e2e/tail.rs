@@ -94,16 +94,8 @@ async fn tail_delivers_matching_records(reader: &Porthole, writer: &Porthole) {
     }
     assert_eq!(bodies, ["tailtest first", "tailtest second"]);
     // A live row carries the cursor a search gives the same record (its context).
-    let searched: Value = reqwest::Client::new()
-        .get(reader.url("/api/v1/logs"))
-        .query(&[("q", "tailtest AND first")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(searched["rows"][0]["cursor"], cursors[0], "{searched}");
+    let searched = crate::query_api::search(reader, &[("q", "tailtest AND first")]).await;
+    assert_eq!(searched[0]["cursor"], cursors[0], "{searched:?}");
     assert!(cursors[0].is_string(), "{cursors:?}");
 }
 
