@@ -5,7 +5,8 @@
 //! decoding on every search. Each cache is bounded by the bytes it holds (least recently
 //! used goes first), with counters of hits, misses and evictions on `/metrics`.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -17,6 +18,8 @@ pub(crate) struct Cache<V> {
     /// What one entry is, for the metrics' help texts.
     what: &'static str,
     entries: Mutex<Entries<V>>,
+    /// Keys being loaded now, each by one caller ([`Cache::load_alone`]).
+    loading: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     capacity_bytes: usize,
     hits: Counter,
     misses: Counter,
@@ -38,6 +41,7 @@ impl<V: Clone> Cache<V> {
                 lru: lru::LruCache::unbounded(),
                 bytes: 0,
             }),
+            loading: Mutex::default(),
             capacity_bytes,
             hits: Counter::default(),
             misses: Counter::default(),
@@ -58,6 +62,40 @@ impl<V: Clone> Cache<V> {
                 None
             }
         }
+    }
+
+    /// Like [`Cache::get`], but a key not held is not counted as a miss: for a lookup
+    /// that may still find the value another caller is loading ([`Cache::load_alone`]).
+    pub(crate) fn lookup(&self, key: &str) -> Option<V> {
+        let mut entries = self.entries.lock().expect("cache lock");
+        let (value, _) = entries.lru.get(key)?;
+        self.hits.inc();
+        Some(value.clone())
+    }
+
+    /// Counts a read that has to fetch and decode its value itself.
+    pub(crate) fn missed(&self) {
+        self.misses.inc();
+    }
+
+    /// Waits until no other caller is loading `key`, and holds it until the guard is
+    /// dropped: callers that miss the same key at once then load it once, the others
+    /// finding it kept ([`Cache::lookup`]) once the first is done. The map holds only
+    /// the keys being loaded or waited for.
+    pub(crate) async fn load_alone(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut loading = self.loading.lock().expect("cache lock");
+            loading.retain(|_, lock| lock.strong_count() > 0);
+            match loading.get(key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    loading.insert(key.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
     }
 
     /// Keeps `value` (weighing `bytes`) unless it alone exceeds the capacity; evicts the

@@ -242,9 +242,16 @@ impl Storage {
         index_path: &str,
     ) -> Result<tantivy::Searcher> {
         let key = self.cache_key(signal, index_path);
-        if let Some(searcher) = self.index_cache.get(&key) {
+        if let Some(searcher) = self.index_cache.lookup(&key) {
             return Ok(searcher);
         }
+        // Searches that miss the same index at once (a dashboard's panels, a damaged
+        // index every search of its range finds) read or rebuild it once.
+        let alone = self.index_cache.load_alone(&key).await;
+        if let Some(searcher) = self.index_cache.lookup(&key) {
+            return Ok(searcher);
+        }
+        self.index_cache.missed();
         let opened = async {
             let packed = self.read_object(signal, index_path).await?;
             let bytes = packed.len();
@@ -255,9 +262,10 @@ impl Storage {
                 self.index_cache.insert(key, searcher.clone(), bytes);
                 Ok(searcher)
             }
-            // The rebuild keeps what it built in the cache itself.
+            // The rebuild keeps what it built in the cache itself, and holds `alone`
+            // until then, even if this search is stopped before.
             Err(error) if unreadable_index(&error) => {
-                self.rebuild_index(signal, data_path, index_path, &error)
+                self.rebuild_index(signal, data_path, index_path, &error, alone)
                     .await
             }
             Err(error) => Err(error),
@@ -275,6 +283,7 @@ impl Storage {
         data_path: &str,
         index_path: &str,
         why: &StorageError,
+        alone: tokio::sync::OwnedMutexGuard<()>,
     ) -> Result<tantivy::Searcher> {
         tracing::warn!(%signal, index = index_path, file = data_path, error = %why, "full-text index unreadable; rebuilding it from its data file");
         let batches = self.read_file(signal, data_path).await?;
@@ -293,6 +302,7 @@ impl Storage {
             })?;
             let searcher = open_searcher(&packed)?;
             cache.insert(key, searcher.clone(), packed.len());
+            drop(alone);
             rebuilt.inc();
             let put = store.put(&path, PutPayload::from_bytes(packed));
             if let Err(error) = tokio::runtime::Handle::current().block_on(put) {

@@ -360,3 +360,45 @@ async fn contract_s3() {
     )
     .await;
 }
+
+/// The value of a counter `Storage::register_metrics` registered.
+fn storage_counter(storage: &Storage, name: &str) -> f64 {
+    let mut registry = prometheus_client::registry::Registry::default();
+    storage.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Searches that need the same index at the same moment (a dashboard's panels over one
+/// range) read it once, and when it is missing, rebuild it once: before, each of them
+/// read the data file and built the whole index again, in parallel.
+#[tokio::test(flavor = "multi_thread")]
+async fn searches_that_miss_one_index_at_once_open_or_rebuild_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(Location::Local(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    for body in ["first file", "second file"] {
+        let batch = convert_logs(&logs(&[(body, T0)]), 0).batch;
+        storage.append(Signal::Logs, batch).await.unwrap();
+    }
+    let files = storage.files(Signal::Logs).await.unwrap();
+    let table = dir.path().join(Signal::Logs.table_name());
+    std::fs::remove_file(table.join(files[1].index_path.as_deref().unwrap())).unwrap();
+
+    for file in &files {
+        let index_path = file.index_path.as_deref().unwrap();
+        let opens = (0..8).map(|_| storage.open_index(Signal::Logs, &file.path, index_path));
+        for searcher in futures::future::join_all(opens).await {
+            assert_eq!(searcher.expect("opened or rebuilt").num_docs(), 1);
+        }
+    }
+    assert_eq!(storage_counter(&storage, "porthole_indexes_rebuilt_total"), 1.0);
+    assert_eq!(storage_counter(&storage, "porthole_index_cache_misses_total"), 2.0);
+    assert_eq!(storage_counter(&storage, "porthole_index_cache_hits_total"), 14.0);
+}
