@@ -88,12 +88,18 @@ async fn export<E: OtlpExport>(
         Ok(reservation) => reservation,
         Err(error) => return reject::<E>(&state, error.into(), encoding, wire_bytes),
     };
-    let request = match encoding {
-        Encoding::Protobuf => E::decode(bytes.as_slice())
-            .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
-        Encoding::Json => serde_json::from_slice::<E>(&bytes)
-            .map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
+    // Off the runtime, as the conversion: decoding an export is milliseconds of CPU. The
+    // work holds the decoding memory it reserved even if the sender goes away meanwhile.
+    let decode = move || {
+        let request = match encoding {
+            Encoding::Protobuf => E::decode(bytes.as_slice())
+                .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
+            Encoding::Json => serde_json::from_slice::<E>(&bytes)
+                .map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
+        };
+        (request, reservation)
     };
+    let (request, reservation) = crate::pipeline::on_blocking_pool(decode).await;
     let request = match request {
         Ok(request) => request,
         Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),

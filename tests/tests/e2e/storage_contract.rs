@@ -398,7 +398,16 @@ async fn searches_that_miss_one_index_at_once_open_or_rebuild_it_once() {
             assert_eq!(searcher.expect("opened or rebuilt").num_docs(), 1);
         }
     }
-    assert_eq!(storage_counter(&storage, "porthole_indexes_rebuilt_total"), 1.0);
-    assert_eq!(storage_counter(&storage, "porthole_index_cache_misses_total"), 2.0);
-    assert_eq!(storage_counter(&storage, "porthole_index_cache_hits_total"), 14.0);
+    assert_eq!(
+        storage_counter(&storage, "porthole_indexes_rebuilt_total"),
+        1.0
+    );
+    assert_eq!(
+        storage_counter(&storage, "porthole_index_cache_misses_total"),
+        2.0
+    );
+    assert_eq!(
+        storage_counter(&storage, "porthole_index_cache_hits_total"),
+        14.0
+    );
 }
