@@ -34,6 +34,10 @@ pub enum Command {
     Client(crate::client_args::ClientCommand),
     /// Merge small files into large ones and delete replaced files, once, then exit.
     Compact(CompactArgs),
+    /// Take data files the tables list but cannot read (deleted outside Porthole, damaged)
+    /// out of the tables, so searches, SQL and compaction of their days work again. Their
+    /// rows are lost already. A JSON line per table says what was found.
+    Repair(RepairArgs),
     /// Porthole plus a synthetic shop whose pods run real collectors; checkout v2 rolls
     /// out and fails, a pod's config drifts, a rule fires (dry run). Open the UI.
     Demo(DemoArgs),
@@ -152,6 +156,16 @@ pub struct CompactArgs {
     pub storage: StorageArgs,
     #[command(flatten)]
     pub compaction: CompactionArgs,
+}
+
+/// `porthole repair`: one check of every table, then exit.
+#[derive(Args, Clone)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Only report the unreadable files; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Clone)]

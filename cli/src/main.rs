@@ -21,7 +21,7 @@ use porthole_query::{TailService, TailSource};
 use porthole_storage::{Location, Storage};
 use prometheus_client::registry::Registry;
 
-use args::{Cli, Command, CompactArgs, ServeArgs, StorageArgs};
+use args::{Cli, Command, CompactArgs, RepairArgs, ServeArgs, StorageArgs};
 
 /// mimalloc, not glibc's malloc: ingest allocates and frees a batch's worth of small
 /// strings and tantivy arena blocks every second, and under glibc malloc, free and the page
@@ -85,6 +85,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Client(command) => client::run(command).await,
             Command::Compact(args) => compact(args).await,
+            Command::Repair(args) => repair(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });
@@ -125,6 +126,37 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
         let maintenance = tenancy::maintenance_for(&base, tenants.as_deref(), tenant.as_ref());
         for (signal, pass) in compactor::pass(&storage, &maintenance, &metrics).await? {
             print_pass(tenant.as_ref(), signal, &pass);
+        }
+    }
+    Ok(())
+}
+
+/// `porthole repair`: a JSON line per table (and tenant) with the unreadable data files
+/// it found and, unless `--dry-run`, took out of the table.
+async fn repair(args: RepairArgs) -> anyhow::Result<()> {
+    let root = Arc::new(open_storage(&args.storage).await?);
+    let tenants = tenancy::load(&args.storage, usize::MAX, false)?;
+    let stores = tenancy::stores(root, tenants.as_deref()).await?;
+    for (tenant, storage) in stores.all() {
+        for signal in porthole_storage::Signal::ALL {
+            let report = storage
+                .repair(signal, args.dry_run)
+                .await
+                .with_context(|| format!("repairing the {} table", signal.table_name()))?;
+            let unreadable: Vec<_> = (report.unreadable.iter())
+                .map(|(path, problem)| serde_json::json!({"path": path, "problem": problem}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "tenant": tenant.as_ref().map(|t| t.name()),
+                    "table": signal.table_name(),
+                    "unreadable": unreadable,
+                    "removed": if args.dry_run { 0 } else { unreadable.len() },
+                    "version": report.version,
+                    "dry_run": args.dry_run,
+                })
+            );
         }
     }
     Ok(())

@@ -95,12 +95,18 @@ impl IntoResponse for QueryError {
         let (status, code) = match &self {
             QueryError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             QueryError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            QueryError::Misconfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            QueryError::Misconfigured(_) | QueryError::UnreadableFile(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             QueryError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             QueryError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             QueryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "query failed: storage unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            QueryError::DataLost(cause) => {
+                tracing::error!(%cause, "query failed: data file unreadable");
+                (StatusCode::INTERNAL_SERVER_ERROR, "data_lost")
             }
             QueryError::Internal(cause) => {
                 tracing::error!(%cause, "query failed: internal error");

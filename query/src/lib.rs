@@ -42,6 +42,17 @@ pub use threads::on_query_threads;
 pub use time::{now_micros, parse_time};
 pub use traces::TraceSearch;
 
+impl From<porthole_storage::StorageError> for QueryError {
+    fn from(error: porthole_storage::StorageError) -> Self {
+        match error {
+            porthole_storage::StorageError::UnreadableDataFile { .. } => {
+                QueryError::DataLost(error.to_string())
+            }
+            error => QueryError::Unavailable(error),
+        }
+    }
+}
+
 /// Everything a query can fail with; [`api`] turns each into one HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -52,7 +63,15 @@ pub enum QueryError {
     NotFound(String),
     /// Storage could not be read; the cause is logged, not shown.
     #[error("storage is unavailable")]
-    Unavailable(#[from] porthole_storage::StorageError),
+    Unavailable(porthole_storage::StorageError),
+    /// Rows the table lists cannot be read (a data file deleted outside Porthole, or
+    /// damaged): the message names the file and the remedy. Retrying does not help.
+    #[error("{0}")]
+    DataLost(String),
+    /// A data file could not be read, for a cause not known to be lasting; the message
+    /// says how to find out. 503.
+    #[error("{0}")]
+    UnreadableFile(String),
     /// This node cannot answer as configured (e.g. live tail without `--ingest-nodes`);
     /// the message says what is missing.
     #[error("{0}")]

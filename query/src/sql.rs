@@ -176,8 +176,40 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
              SQL queries share: {message}",
             shared >> 20
         )),
+        _ if let Some(path) = porthole_storage::missing_object(&error) => {
+            QueryError::DataLost(format!(
+                "SQL: a data file the tables list is missing from storage: {path} \
+                 (`porthole repair` takes such files out of the table)"
+            ))
+        }
+        // DataFusion flattens the cause into text: it may be storage that did not answer
+        // or a file that is gone or damaged for good.
+        _ if unreadable_file(&error) => {
+            tracing::warn!(%error, "SQL: a data file could not be read");
+            QueryError::UnreadableFile(
+                "SQL: a data file could not be read (the server log says which and why); \
+                 if `porthole repair --dry-run` lists it as missing or damaged, \
+                 `porthole repair` takes it out of the table"
+                    .into(),
+            )
+        }
         _ => QueryError::Internal(error.to_string()),
     }
+}
+
+/// Whether `error` (or one it wraps) is DataFusion's failure to read a data file's
+/// footer, whose cause it keeps only as text.
+fn unreadable_file(error: &DataFusionError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(parquet::errors::ParquetError::General(message)) = error.downcast_ref()
+            && message.starts_with("Failed to fetch metadata for file")
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -211,6 +211,28 @@ impl Catalog {
         Ok(version)
     }
 
+    /// The files the table lists that its storage does not hold (Delta's filesystem
+    /// check, which lists the table's objects once).
+    pub async fn missing_files(&self) -> Result<Vec<String>> {
+        let table = {
+            let mut table = self.table.lock().await;
+            table.update_incremental(None).await?;
+            table.clone()
+        };
+        let (_, found) = table.filesystem_check().with_dry_run(true).await?;
+        Ok(found.files_removed)
+    }
+
+    /// Takes unreadable files out of the table in one commit, on top of `read` (the
+    /// snapshot they were found in).
+    pub async fn commit_repair(&self, read: &DeltaTableState, removes: Vec<Remove>) -> Result<u64> {
+        let mut table = self.table.lock().await;
+        let actions = removes.into_iter().map(Action::Remove).collect();
+        let operation = DeltaOperation::FileSystemCheck {};
+        let (version, _) = commit_over(&mut table, read, actions, operation).await?;
+        Ok(version)
+    }
+
     /// Every file removed from the table whose tombstone the log still holds, with when
     /// it was removed (unix ms).
     pub async fn tombstones(&self) -> Result<Vec<(String, Option<i64>)>> {

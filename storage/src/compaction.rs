@@ -256,6 +256,47 @@ impl Storage {
         Ok(count)
     }
 
+    /// Takes the data files the table lists but cannot read out of it, in one commit:
+    /// files gone from storage (deleted outside Porthole, a wrong lifecycle rule) and files
+    /// whose Parquet footer does not decode. Their rows are lost already; until they are
+    /// out, every search whose page holds their rows, SQL over their table and compaction
+    /// of their day fail. What is left of them (a damaged file, its index) is deleted by
+    /// vacuum after its grace. With `dry_run`, only reports what it would take out.
+    pub async fn repair(&self, signal: Signal, dry_run: bool) -> Result<RepairReport> {
+        let _one_here = self.compaction_lock.lock().await;
+        let catalog = self.catalog(signal);
+        let (snapshot, files) = catalog.plan_snapshot().await?;
+        let missing: HashSet<String> = catalog.missing_files().await?.into_iter().collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut report = RepairReport::default();
+        let mut removes = Vec::new();
+        for file in &files {
+            let problem = if missing.contains(&file.path) {
+                "missing from storage".to_string()
+            } else {
+                match self.footer(signal, &file.path).await {
+                    Ok(_) => continue,
+                    Err(error) => match error.of_data_file(signal, &file.path) {
+                        StorageError::UnreadableDataFile { problem, .. } => problem,
+                        error => return Err(error),
+                    },
+                }
+            };
+            report.unreadable.push((file.path.clone(), problem));
+            removes.push(removed(file, now, true));
+        }
+        if dry_run || removes.is_empty() {
+            return Ok(report);
+        }
+        for remove in &removes {
+            self.forget_file(signal, &remove.path);
+        }
+        let version = catalog.commit_repair(&snapshot, removes).await?;
+        tracing::warn!(table = signal.table_name(), version, files = ?report.unreadable, "unreadable data files taken out of the table");
+        report.version = Some(version);
+        Ok(report)
+    }
+
     /// Deletes the data files (and their indexes) that compaction removed from the table
     /// more than `grace` ago. A reader holding an older snapshot has until then to finish.
     /// Returns how many objects were deleted.
@@ -338,6 +379,15 @@ impl Storage {
         }
         Ok(deleted)
     }
+}
+
+/// What [`Storage::repair`] found in one table.
+#[derive(Debug, Default)]
+pub struct RepairReport {
+    /// Each unreadable data file (its path in the table) and what is wrong with it.
+    pub unreadable: Vec<(String, String)>,
+    /// The table version that took them out; `None` for a dry run or nothing to repair.
+    pub version: Option<u64>,
 }
 
 /// Deletes one object; 1 if it was there, 0 if it was already gone.

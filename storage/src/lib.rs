@@ -39,10 +39,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
-pub use compaction::{CompactionPolicy, CompactionReport};
+pub use compaction::{CompactionPolicy, CompactionReport, RepairReport};
 /// The write path's steps, public for `bench-ingest`'s cost of each part.
 pub use datafile::{Effort, encode_parquet, sort_for_storage};
-pub use error::{Result, StorageError};
+pub use error::{Result, StorageError, missing_object};
 pub use index::{NUMERIC_ATTRIBUTES, build_packed_index, index_schema, open_packed_index};
 pub use location::Location;
 pub use logs::convert_logs;
@@ -433,19 +433,28 @@ impl Storage {
     /// Every row of one data file, decoded on the blocking pool (a compaction's input file
     /// of 64 MiB takes a second or more, which on the runtime would hold up every request).
     pub async fn read_file(&self, signal: Signal, path: &str) -> Result<Vec<RecordBatch>> {
-        let bytes = self.read_object(signal, path).await?;
-        blocking(move || {
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-                    .build()?;
-            Ok(reader.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        let read = async {
+            let bytes = self.read_object(signal, path).await?;
+            blocking(move || {
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+                        .build()?;
+                Ok(reader.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+        };
+        read.await.map_err(|e| e.of_data_file(signal, path))
     }
 
     /// Reads only the given rows (ordinals in the file, ascending) of one data file: the
     /// page index and a row selection keep the rest of the file unread.
     pub async fn read_rows(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
+        self.read_rows_of(signal, path, rows)
+            .await
+            .map_err(|e| e.of_data_file(signal, path))
+    }
+
+    async fn read_rows_of(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
         use futures::TryStreamExt;
         use parquet::arrow::ParquetRecordBatchStreamBuilder;
         use parquet::arrow::arrow_reader::RowSelection;
@@ -480,7 +489,10 @@ impl Storage {
         path: &str,
         rows: &[u64],
     ) -> Result<Vec<u64>> {
-        let (_, metadata) = self.footer(signal, path).await?;
+        let (_, metadata) = self
+            .footer(signal, path)
+            .await
+            .map_err(|e| e.of_data_file(signal, path))?;
         let mut groups = Vec::new(); // (first row of the group, bytes a row)
         let mut first = 0u64;
         for group in metadata.metadata().row_groups() {

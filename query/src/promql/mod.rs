@@ -93,6 +93,17 @@ pub enum PromError {
 }
 
 impl PromError {
+    /// A storage failure: unreadable data files are named (`execution`, shown), storage
+    /// that did not answer is `unavailable` (logged).
+    pub(crate) fn of_storage(error: porthole_storage::StorageError) -> Self {
+        match error {
+            porthole_storage::StorageError::UnreadableDataFile { .. } => {
+                PromError::Execution(error.to_string())
+            }
+            error => PromError::Unavailable(error),
+        }
+    }
+
     /// The Prometheus `errorType`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -96,7 +96,7 @@ pub async fn load(
     let files: Vec<_> = storage
         .files(Signal::Metrics)
         .await
-        .map_err(PromError::Unavailable)?
+        .map_err(PromError::of_storage)?
         .into_iter()
         .filter(|f| match f.time_range_micros {
             Some((lo, hi)) => hi >= from_us && lo <= to_us,
@@ -112,7 +112,7 @@ pub async fn load(
                 let bytes = storage
                     .read_object(Signal::Metrics, &file.path)
                     .await
-                    .map_err(PromError::Unavailable)?;
+                    .map_err(PromError::of_storage)?;
                 tokio::task::spawn_blocking(move || {
                     decode_file(bytes, &selections, from_ms, to_ms, limits)
                 })

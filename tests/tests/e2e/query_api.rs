@@ -882,14 +882,22 @@ async fn searches_past_the_query_timeout_are_stopped_with_504() {
 
 /// The `.idx` objects under the logs table, by path.
 fn index_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    files_under(&root.join("logs").join("_porthole_index"), "idx")
+}
+
+/// The files under `folder` whose names end in `.extension`, by path; folders starting
+/// with `_` (the table log, the indexes) are not entered.
+fn files_under(folder: &std::path::Path, extension: &str) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
-    let mut folders = vec![root.join("logs").join("_porthole_index")];
+    let mut folders = vec![folder.to_path_buf()];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "idx") {
+                if !path.file_name().unwrap().to_string_lossy().starts_with('_') {
+                    folders.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == extension) {
                 found.push(path);
             }
         }
@@ -942,4 +950,164 @@ async fn a_missing_or_corrupt_index_is_rebuilt_from_its_data_file() {
         "{}",
         porthole.output()
     );
+}
+
+/// `porthole repair` with `args` on `dir`: its JSON line for the logs table.
+fn repair_logs(dir: &std::path::Path, args: &[&str]) -> Value {
+    let output = std::process::Command::new(crate::harness::binary("porthole"))
+        .arg("repair")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "a line per table: {lines:?}");
+    lines.into_iter().find(|l| l["table"] == "logs").unwrap()
+}
+
+/// A data file deleted outside Porthole (a wrong lifecycle rule) or damaged loses its
+/// rows; the rest must stay usable. A search or SQL query that needs such a file says
+/// which file and what to do (it said "storage is unavailable" with a 503, as if a
+/// retry could help), and `porthole repair` takes the files out of the table, after
+/// which searches, SQL and compaction of their day work again.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let mut client = LogsServiceClient::connect(porthole.grpc_endpoint())
+        .await
+        .unwrap();
+    for word in ["first", "second", "third", "fourth"] {
+        let body = format!("needle {word}");
+        client.export(export_request(&[body])).await.unwrap();
+    }
+    let data = files_under(&dir.path().join("logs"), "parquet");
+    assert_eq!(data.len(), 4, "{data:?}");
+    let in_table = |path: &std::path::Path| {
+        let relative = path.strip_prefix(dir.path().join("logs")).unwrap();
+        relative.to_string_lossy().into_owned()
+    };
+    let broken = [in_table(&data[0]), in_table(&data[1])];
+
+    // Only the first file is gone: the search names it, SQL says how to find it.
+    std::fs::remove_file(&data[0]).unwrap();
+    let (status, body) = get(&porthole, "/api/v1/logs", &[("q", "needle")]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("data_lost")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&broken[0])
+            && message.contains("missing from storage")
+            && message.contains("porthole repair"),
+        "{message}"
+    );
+    for query in [
+        "SELECT body FROM logs",
+        "SELECT count(*) FROM logs WHERE body LIKE '%needle%'",
+    ] {
+        let (status, body) = sql(&porthole, query).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("unavailable")),
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("porthole repair --dry-run"), "{message}");
+    }
+    // The second is damaged too.
+    let damaged = std::fs::read(&data[1]).unwrap();
+    std::fs::write(&data[1], &damaged[..damaged.len() / 2]).unwrap();
+    let (status, body) = get(&porthole, "/api/v1/logs", &[("q", "needle")]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("data_lost")),
+        "{body}"
+    );
+
+    // A dry run names both files and changes nothing.
+    let report = repair_logs(dir.path(), &["--dry-run"]);
+    let mut found: Vec<(String, String)> = report["unreadable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().into(),
+                f["problem"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut expected = [
+        (broken[0].clone(), "missing from storage"),
+        (broken[1].clone(), "not readable Parquet"),
+    ];
+    expected.sort();
+    assert_eq!(found.len(), 2, "{report}");
+    for ((path, problem), (want_path, want_problem)) in found.iter().zip(&expected) {
+        assert_eq!(path, want_path);
+        assert!(problem.starts_with(want_problem), "{problem}");
+    }
+    assert_eq!(
+        (report["removed"].as_u64(), report["version"].as_u64()),
+        (Some(0), None)
+    );
+    assert_eq!(
+        get(&porthole, "/api/v1/logs", &[("q", "needle")]).await.0,
+        500
+    );
+
+    let report = repair_logs(dir.path(), &[]);
+    assert_eq!(report["removed"], 2, "{report}");
+    assert!(report["version"].is_u64(), "{report}");
+    let rows = search(&porthole, &[("q", "needle")]).await;
+    let mut bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    bodies.sort();
+    let mut kept = vec![
+        "needle first",
+        "needle second",
+        "needle third",
+        "needle fourth",
+    ];
+    let (status, body) = sql(&porthole, "SELECT body FROM logs ORDER BY body").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().unwrap().len(), 2, "{body}");
+    kept.retain(|b| bodies.contains(b));
+    assert_eq!(
+        kept.len(),
+        2,
+        "two of the four records are left: {bodies:?}"
+    );
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+
+    // Nothing left to repair; the day compacts again.
+    assert_eq!(
+        repair_logs(dir.path(), &[])["unreadable"],
+        serde_json::json!([])
+    );
+    let output = std::process::Command::new(crate::harness::binary("porthole"))
+        .args(["compact", "--compaction-min-files", "2", "--data-dir"])
+        .arg(dir.path())
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let logs: Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["table"] == "logs")
+        .unwrap();
+    assert_eq!(logs["files_replaced"], 2, "{logs}");
+    assert_eq!(search(&porthole, &[("q", "needle")]).await.len(), 2);
 }
