@@ -167,7 +167,7 @@ fn encode<M: prost::Message + serde::Serialize>(
 ) -> Response {
     let (content_type, body) = match encoding {
         Encoding::Protobuf => (PROTOBUF, message.encode_to_vec()),
-        Encoding::Json => (JSON, serde_json::to_vec(message).unwrap_or_default()),
+        Encoding::Json => (JSON, porthole_net::decoding::otlp_json(message)),
     };
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -158,6 +158,25 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// An OTLP response as OTLP/JSON, with unset fields left out: a full success is `{}`, as
+/// the specification asks ("leave the partial_success field unset"), not
+/// `{"partialSuccess":null}`.
+pub fn otlp_json<M: serde::Serialize>(message: &M) -> Vec<u8> {
+    fn drop_nulls(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                fields.retain(|_, field| !field.is_null());
+                fields.values_mut().for_each(drop_nulls);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(message).unwrap_or_default();
+    drop_nulls(&mut value);
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -463,7 +463,7 @@ async fn http_export<E: Export>(
         Ok(()) => {
             let response = E::Response::default();
             if json {
-                let body = serde_json::to_vec(&response).unwrap_or_default();
+                let body = porthole_net::decoding::otlp_json(&response);
                 ([(header::CONTENT_TYPE, "application/json")], body).into_response()
             } else {
                 let body = response.encode_to_vec();

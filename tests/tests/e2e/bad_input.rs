@@ -170,6 +170,28 @@ async fn http_bad_requests_get_documented_statuses() {
         .unwrap();
     assert_eq!(json.status().as_u16(), 200);
     assert_eq!(json.headers()["content-type"], "application/json");
+    // A full success leaves partialSuccess unset (it was `null`).
+    assert_eq!(json.text().await.unwrap(), "{}");
+    // A partial success over JSON carries its count and reason.
+    let partial = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"kept"}},{"traceId":"010203","body":{"stringValue":"refused"}}]}]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status().as_u16(), 200);
+    let partial: serde_json::Value = partial.json().await.unwrap();
+    assert_eq!(
+        partial["partialSuccess"]["rejectedLogRecords"], 1,
+        "{partial}"
+    );
+    assert!(
+        partial["partialSuccess"]["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("trace_id")),
+        "{partial}"
+    );
 
     // Partial success: a record with a 3-byte trace id is refused, the rest stored.
     let mut request = export_request(&["good".to_string(), "bad".to_string()]);

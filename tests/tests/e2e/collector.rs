@@ -496,7 +496,10 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
         ),
     );
     let collector = Collector::start(&config, &[("K8S_POD_NAME", "web-1")]).await;
-    assert_eq!(post(collector.otlp_http.unwrap()).await.status(), 200);
+    let response = post(collector.otlp_http.unwrap()).await;
+    assert_eq!(response.status(), 200);
+    // A full success leaves partialSuccess unset (it was `null`).
+    assert_eq!(response.text().await.unwrap(), "{}");
     let rows = wait_for("both records stored", Duration::from_secs(30), || {
         let url = porthole.url("/api/v1/sql");
         async move {
