@@ -94,7 +94,7 @@ async fn export<E: OtlpExport>(
         let request = match encoding {
             Encoding::Protobuf => E::decode(bytes.as_slice())
                 .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
-            Encoding::Json => serde_json::from_slice::<E>(&bytes)
+            Encoding::Json => porthole_proto::json::from_otlp_json::<E>(&bytes)
                 .map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
         };
         (request, reservation)

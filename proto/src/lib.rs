@@ -13,6 +13,8 @@ pub use opentelemetry_proto::tonic::metrics::v1 as metrics;
 pub use opentelemetry_proto::tonic::resource::v1 as resource;
 pub use opentelemetry_proto::tonic::trace::v1 as trace;
 
+pub mod json;
+
 /// `porthole.tail.v1`: live tail between the tiers.
 pub mod tail {
     tonic::include_proto!("porthole.tail.v1");

@@ -238,7 +238,8 @@ impl Receiver {
         };
         let _reservation = limits.decoding.reserve(estimate).await?;
         let request: E = if json {
-            serde_json::from_slice(&bytes).map_err(|e| Refusal::Invalid(format!("JSON: {e}")))?
+            porthole_proto::json::from_otlp_json(&bytes)
+                .map_err(|e| Refusal::Invalid(format!("JSON: {e}")))?
         } else {
             E::decode(bytes.as_slice()).map_err(|e| Refusal::Invalid(format!("protobuf: {e}")))?
         };

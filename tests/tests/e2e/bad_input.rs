@@ -352,3 +352,72 @@ async fn grpc_bad_requests_get_documented_codes() {
         1.0
     );
 }
+
+/// OTLP/JSON written by the standard protobuf JSON printers (Go's `protojson`, Java's
+/// `JsonFormat`) carries enum values by name. They were refused with 400 (logs, spans),
+/// and a metric's whole `sum` was silently dropped (then refused as "no data"); now names
+/// and numbers are both taken, as the OpenTelemetry Collector takes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_json_enum_values_are_taken_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = server(dir.path()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_string();
+    let exports = [
+        (
+            "/v1/logs",
+            serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+                {"timeUnixNano": now, "severityNumber": "SEVERITY_NUMBER_WARN",
+                 "body": {"stringValue": "named severity"}}]}]}]}),
+        ),
+        (
+            "/v1/traces",
+            serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [
+                {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",
+                 "name": "GET /named", "kind": "SPAN_KIND_SERVER",
+                 "startTimeUnixNano": now, "endTimeUnixNano": now,
+                 "status": {"code": "STATUS_CODE_ERROR"}}]}]}]}),
+        ),
+        (
+            "/v1/metrics",
+            serde_json::json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+                {"name": "named_requests", "sum": {
+                    "aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA",
+                    "isMonotonic": true,
+                    "dataPoints": [{"timeUnixNano": now, "asInt": "7"}]}}]}]}]}),
+        ),
+    ];
+    for (path, export) in exports {
+        let response = reqwest::Client::new()
+            .post(porthole.otlp_http_url(path))
+            .json(&export)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(
+            (path, status, response.text().await.unwrap()),
+            (path, 200, "{}".into())
+        );
+    }
+    let sql = |query| crate::collector::sql(&porthole, query);
+    let logs = sql("SELECT severity, severity_number FROM logs").await;
+    assert_eq!(
+        logs,
+        [serde_json::json!({"severity": "WARN", "severity_number": 13})]
+    );
+    let spans = sql("SELECT kind, status_code FROM spans").await;
+    assert_eq!(
+        spans,
+        [serde_json::json!({"kind": "SERVER", "status_code": "ERROR"})]
+    );
+    let metrics = sql("SELECT aggregation_temporality, value_int FROM metrics").await;
+    // AGGREGATION_TEMPORALITY_DELTA is 1.
+    assert_eq!(
+        metrics,
+        [serde_json::json!({"aggregation_temporality": 1, "value_int": 7})]
+    );
+}

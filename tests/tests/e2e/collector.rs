@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::harness::{Collector, Porthole, run_python, wait_for};
 
-async fn sql(porthole: &Porthole, sql: &str) -> Vec<Value> {
+pub(crate) async fn sql(porthole: &Porthole, sql: &str) -> Vec<Value> {
     let response = reqwest::Client::new()
         .post(porthole.url("/api/v1/sql"))
         .json(&serde_json::json!({ "sql": sql }))
