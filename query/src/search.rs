@@ -18,7 +18,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::fastfield::FastFieldReaders;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{IndexRecordOption, Schema};
 use tantivy::{Index, Order, Searcher, Term};
 
@@ -149,11 +149,41 @@ fn exclusions_as_lucene(ast: UserInputAst) -> UserInputAst {
 /// record's own text uppercased), so `severity:error` and `--severity warn` find them as
 /// Loki's and Quickwit's users would type them; other exact fields keep their case.
 pub(crate) fn as_stored(field: &str, text: &str) -> String {
-    if field == "severity" {
-        text.to_ascii_uppercase()
-    } else {
-        text.to_string()
+    match field {
+        "severity" => text.to_ascii_uppercase(),
+        // Hex, written lowercase.
+        "trace_id" => text.to_ascii_lowercase(),
+        _ => text.to_string(),
     }
+}
+
+/// A word alone that is a trace id (32 hex digits, any case) searches the text for it or
+/// the records of that trace: pasted into the search box, it finds the trace's logs, whose
+/// lines rarely print it. `None` for any other leaf.
+fn text_or_trace(literal: &UserInputLiteral, schema: &Schema) -> Option<UserInputAst> {
+    let is_trace_id = literal.field_name.is_none()
+        && literal.phrase.len() == 32
+        && literal.phrase.bytes().all(|b| b.is_ascii_hexdigit())
+        && schema.get_field("trace_id").is_ok();
+    if !is_trace_id {
+        return None;
+    }
+    use tantivy::query_grammar::Occur as AstOccur;
+    let trace = UserInputLiteral {
+        field_name: Some("trace_id".into()),
+        phrase: as_stored("trace_id", &literal.phrase),
+        ..literal.clone()
+    };
+    Some(UserInputAst::Clause(vec![
+        (
+            Some(AstOccur::Should),
+            UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(literal.clone()))),
+        ),
+        (
+            Some(AstOccur::Should),
+            UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(trace))),
+        ),
+    ]))
 }
 
 /// Field names that are not index fields are attribute names: `status:>=500` means
@@ -179,6 +209,9 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
         }
         UserInputAst::Leaf(mut leaf) => {
             if let UserInputLeaf::Literal(literal) = leaf.as_ref() {
+                if let Some(either) = text_or_trace(literal, schema) {
+                    return either;
+                }
                 let wildcards = literal.prefix || literal.phrase.contains(['*', '?']);
                 if wildcards && !literal.phrase.contains(char::is_whitespace) {
                     return UserInputAst::Leaf(Box::new(wildcard(literal, schema)));
@@ -967,6 +1000,54 @@ mod tests {
             ("body:warn", &[], 0),
         ] {
             assert_eq!(found(query, filters).await, want, "{query:?} {filters:?}");
+        }
+    }
+
+    /// A trace id pasted into the search box finds the records of that trace, whose
+    /// bodies rarely print it; before, it matched only bodies that contain it.
+    #[tokio::test]
+    async fn a_bare_trace_id_finds_its_traces_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = "0af7651916cd43dd8448eb211c80319c";
+        // Record i at i milliseconds.
+        let at = |i: u64, body: &str| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + i * 1_000_000,
+            ..record(i, body, 9, "")
+        };
+        let traced = |i, body: &str| LogRecord {
+            trace_id: (0..16)
+                .map(|b| u8::from_str_radix(&trace[b * 2..b * 2 + 2], 16).unwrap())
+                .collect(),
+            ..at(i, body)
+        };
+        let records = vec![
+            traced(1, "payment failed"),
+            traced(2, "retrying"),
+            at(3, &format!("upstream said trace {trace}")),
+            at(4, "payment failed elsewhere"),
+        ];
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        for (query, want) in [
+            (trace.to_string(), vec![3, 2, 1]),
+            (trace.to_uppercase(), vec![3, 2, 1]),
+            (format!("trace_id:{}", trace.to_uppercase()), vec![2, 1]),
+            (format!("payment {trace}"), vec![1]),
+            (format!("trace_id:{trace}"), vec![2, 1]),
+            (format!("NOT {trace}"), vec![4]),
+            ("payment".to_string(), vec![4, 1]),
+        ] {
+            let search = LogSearch {
+                query: query.clone(),
+                start_micros: 0,
+                end_micros: i64::MAX,
+                limit: 10,
+                ..Default::default()
+            };
+            let hits = search_logs(&storage, &search).await.unwrap().0;
+            let found: Vec<i64> = (hits.iter())
+                .map(|h| (h.timestamp - 1_700_000_000_000_000) / 1_000)
+                .collect();
+            assert_eq!(found, want, "{query:?}");
         }
     }
 
