@@ -35,7 +35,7 @@ pub enum Command {
     /// Merge small files into large ones and delete replaced files, once, then exit.
     Compact(CompactArgs),
     /// Take data files the tables list but cannot read (deleted outside Porthole, damaged)
-    /// out of the tables, so searches, SQL and compaction of their days work again. Their
+    /// out of the tables, so searches and SQL over their days work again. Their
     /// rows are lost already. A JSON line per table says what was found.
     Repair(RepairArgs),
     /// Porthole plus a synthetic shop whose pods run real collectors; checkout v2 rolls

@@ -21,6 +21,7 @@ pub struct CompactionMetrics {
     files_written: ByTable,
     conflicts: ByTable,
     failures: ByTable,
+    unreadable: ByTable,
     vacuumed: ByTable,
     expired: ByTable,
 }
@@ -50,6 +51,12 @@ impl CompactionMetrics {
                 &metrics.failures,
             ),
             (
+                "porthole_compaction_unreadable_files",
+                "Data files compaction left out because they cannot be read (missing or \
+                 damaged; `porthole repair` takes them out of the table)",
+                &metrics.unreadable,
+            ),
+            (
                 "porthole_retention_files_removed",
                 "Files removed from a table for being older than its --retention",
                 &metrics.expired,
@@ -73,6 +80,7 @@ impl CompactionMetrics {
             (&self.files_replaced, report.files_replaced),
             (&self.files_written, report.files_written),
             (&self.conflicts, report.conflicts),
+            (&self.unreadable, report.unreadable),
             (&self.vacuumed, pass.vacuumed),
         ] {
             family.get_or_create(&table).inc_by(count as u64);

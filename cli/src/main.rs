@@ -180,6 +180,7 @@ fn print_pass(
             "bytes_replaced": report.bytes_replaced,
             "bytes_written": report.bytes_written,
             "conflicts": report.conflicts,
+            "unreadable_files": report.unreadable,
             "expired_files": pass.expired,
             "vacuumed_objects": pass.vacuumed,
         })

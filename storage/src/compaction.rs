@@ -63,6 +63,9 @@ pub struct CompactionReport {
     pub bytes_written: u64,
     /// Groups given up because another compactor committed over the same table first.
     pub conflicts: usize,
+    /// Data files left out because they cannot be read (missing, damaged): they stay in
+    /// the table until `porthole repair` takes them out, and the rest is compacted.
+    pub unreadable: usize,
 }
 
 impl Storage {
@@ -95,13 +98,22 @@ impl Storage {
             let mut decoded = 0usize;
             let remaining = small.len();
             for (i, file) in small.into_iter().enumerate() {
-                let batches = self.read_file(signal, &file.path).await?;
-                decoded += batches
-                    .iter()
-                    .map(|b| b.get_array_memory_size())
-                    .sum::<usize>();
-                rows.extend(batches);
-                group.push(file);
+                match self.read_file(signal, &file.path).await {
+                    Ok(batches) => {
+                        decoded += batches
+                            .iter()
+                            .map(|b| b.get_array_memory_size())
+                            .sum::<usize>();
+                        rows.extend(batches);
+                        group.push(file);
+                    }
+                    // One lost file must not stop the compaction of every day after it.
+                    Err(error @ StorageError::UnreadableDataFile { .. }) => {
+                        tracing::warn!(%error, "compaction leaves out a data file it cannot read");
+                        report.unreadable += 1;
+                    }
+                    Err(error) => return Err(error),
+                }
                 let left = remaining - i - 1;
                 // A full group is written; so is the last one, when it alone is worth it.
                 if decoded >= policy.max_group_bytes
@@ -259,8 +271,8 @@ impl Storage {
     /// Takes the data files the table lists but cannot read out of it, in one commit:
     /// files gone from storage (deleted outside Porthole, a wrong lifecycle rule) and files
     /// whose Parquet footer does not decode. Their rows are lost already; until they are
-    /// out, every search whose page holds their rows, SQL over their table and compaction
-    /// of their day fail. What is left of them (a damaged file, its index) is deleted by
+    /// out, every search whose page holds their rows and SQL over their table fail, and
+    /// compaction leaves them out. What is left of them (a damaged file, its index) is deleted by
     /// vacuum after its grace. With `dry_run`, only reports what it would take out.
     pub async fn repair(&self, signal: Signal, dry_run: bool) -> Result<RepairReport> {
         let _one_here = self.compaction_lock.lock().await;

@@ -952,6 +952,23 @@ async fn a_missing_or_corrupt_index_is_rebuilt_from_its_data_file() {
     );
 }
 
+/// `porthole compact --compaction-min-files 2` on `dir`: its JSON line for the logs table.
+fn compact_logs(dir: &std::path::Path) -> Value {
+    let output = std::process::Command::new(crate::harness::binary("porthole"))
+        .args(["compact", "--compaction-min-files", "2", "--data-dir"])
+        .arg(dir)
+        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["table"] == "logs")
+        .unwrap()
+}
+
 /// `porthole repair` with `args` on `dir`: its JSON line for the logs table.
 fn repair_logs(dir: &std::path::Path, args: &[&str]) -> Value {
     let output = std::process::Command::new(crate::harness::binary("porthole"))
@@ -975,8 +992,9 @@ fn repair_logs(dir: &std::path::Path, args: &[&str]) -> Value {
 /// A data file deleted outside Porthole (a wrong lifecycle rule) or damaged loses its
 /// rows; the rest must stay usable. A search or SQL query that needs such a file says
 /// which file and what to do (it said "storage is unavailable" with a 503, as if a
-/// retry could help), and `porthole repair` takes the files out of the table, after
-/// which searches, SQL and compaction of their day work again.
+/// retry could help); compaction leaves them out and merges the rest of their day (one
+/// stopped the compaction of its whole table); and `porthole repair` takes them out of
+/// the table, after which searches and SQL work again.
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -1032,6 +1050,18 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
         (status, body["error"]["code"].as_str()),
         (500, Some("data_lost")),
         "{body}"
+    );
+
+    // Compaction merges the day's readable files and leaves the broken ones for repair.
+    let compacted = compact_logs(dir.path());
+    assert_eq!(
+        (&compacted["files_replaced"], &compacted["unreadable_files"]),
+        (&serde_json::json!(2), &serde_json::json!(2)),
+        "{compacted}"
+    );
+    assert_eq!(
+        get(&porthole, "/api/v1/logs", &[("q", "needle")]).await.0,
+        500
     );
 
     // A dry run names both files and changes nothing.
@@ -1090,24 +1120,12 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
     );
     assert_eq!(bodies.len(), 2, "{bodies:?}");
 
-    // Nothing left to repair; the day compacts again.
+    // Nothing left to repair, nor to compact.
     assert_eq!(
         repair_logs(dir.path(), &[])["unreadable"],
         serde_json::json!([])
     );
-    let output = std::process::Command::new(crate::harness::binary("porthole"))
-        .args(["compact", "--compaction-min-files", "2", "--data-dir"])
-        .arg(dir.path())
-        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let logs: Value = stdout
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|l| l["table"] == "logs")
-        .unwrap();
-    assert_eq!(logs["files_replaced"], 2, "{logs}");
+    let compacted = compact_logs(dir.path());
+    assert_eq!(compacted["unreadable_files"], 0, "{compacted}");
     assert_eq!(search(&porthole, &[("q", "needle")]).await.len(), 2);
 }
