@@ -79,7 +79,8 @@ where
 }
 
 /// An HTTP body read as [`read`] does and decompressed as its `Content-Encoding` says
-/// (gzip or none), the decompressed bytes held to `limit` too.
+/// (gzip, zstd, deflate or none: what the OpenTelemetry Collector's exporters and Fluent
+/// Bit send), the decompressed bytes held to `limit` too.
 pub async fn read_http<B>(
     headers: &HeaderMap,
     body: B,
@@ -98,11 +99,22 @@ where
     match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(raw),
         "gzip" => inflate(flate2::read::GzDecoder::new(raw.as_slice()), limit, "gzip"),
+        "zstd" => inflate(zstd_decoder(&raw)?, limit, "zstd"),
+        // HTTP's `deflate` is the zlib format (RFC 9110).
+        "deflate" => inflate(
+            flate2::read::ZlibDecoder::new(raw.as_slice()),
+            limit,
+            "deflate",
+        ),
         other => Err(BodyError::Unsupported {
             what: "content-encoding",
             value: other.to_string(),
         }),
     }
+}
+
+fn zstd_decoder(data: &[u8]) -> Result<impl Read + '_, BodyError> {
+    zstd::stream::read::Decoder::new(data).map_err(|e| BodyError::Invalid(format!("zstd: {e}")))
 }
 
 /// What `reader` decompresses to, reading at most `limit` + 1 bytes so a bomb stops at
@@ -156,9 +168,7 @@ where
                 inflated.as_slice()
             }
             (1, "zstd") => {
-                let decoder = zstd::stream::read::Decoder::new(data)
-                    .map_err(|e| BodyError::Invalid(format!("zstd: {e}")))?;
-                inflated = inflate(decoder, limit, "zstd")?;
+                inflated = inflate(zstd_decoder(data)?, limit, "zstd")?;
                 inflated.as_slice()
             }
             (1, other) => {

@@ -34,6 +34,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
 /// google.rpc.Status, the OTLP/HTTP error body.
 #[derive(Clone, PartialEq, prost::Message)]
 struct RpcStatus {
@@ -76,6 +82,34 @@ async fn http_bad_requests_get_documented_statuses() {
             Some("gzip"),
             gzip(&valid),
             200,
+        ),
+        (
+            "valid zstd protobuf",
+            "application/x-protobuf",
+            Some("zstd"),
+            zstd::encode_all(valid.as_slice(), 3).unwrap(),
+            200,
+        ),
+        (
+            "valid deflate (zlib) protobuf",
+            "application/x-protobuf",
+            Some("deflate"),
+            deflate(&valid),
+            200,
+        ),
+        (
+            "corrupt zstd",
+            "application/x-protobuf",
+            Some("zstd"),
+            b"not zstd".to_vec(),
+            400,
+        ),
+        (
+            "zstd bomb over the limit once inflated",
+            "application/x-protobuf",
+            Some("zstd"),
+            zstd::encode_all(huge.as_slice(), 3).unwrap(),
+            413,
         ),
         (
             "empty protobuf = empty export",
