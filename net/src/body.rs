@@ -95,9 +95,28 @@ where
     let encoding = headers
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding.trim().to_ascii_lowercase().as_str() {
-        "" | "identity" => Ok(raw),
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    if matches!(encoding.as_str(), "" | "identity") {
+        return Ok(raw);
+    }
+    off_the_runtime(move || inflate_http(&encoding, raw, limit)).await
+}
+
+/// Runs decompression (milliseconds of CPU for a large export) on tokio's blocking pool,
+/// so the runtime that answers health probes and other requests is not held up.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BodyError> + Send + 'static,
+) -> Result<T, BodyError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+fn inflate_http(encoding: &str, raw: Vec<u8>, limit: usize) -> Result<Vec<u8>, BodyError> {
+    match encoding {
         "gzip" => inflate(flate2::read::GzDecoder::new(raw.as_slice()), limit, "gzip"),
         "zstd" => inflate(zstd_decoder(&raw)?, limit, "zstd"),
         // HTTP's `deflate` is the zlib format (RFC 9110).
@@ -149,7 +168,14 @@ where
     let encoding = headers
         .get("grpc-encoding")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
+        .unwrap_or("identity")
+        .to_string();
+    off_the_runtime(move || unframe_grpc(&encoding, raw, limit)).await
+}
+
+/// The messages of a gRPC body, decompressed and framed again uncompressed, and their
+/// decoded size estimate.
+fn unframe_grpc(encoding: &str, raw: Vec<u8>, limit: usize) -> Result<(Bytes, usize), BodyError> {
     let truncated = || BodyError::Invalid("truncated gRPC message".into());
     let (mut framed, mut estimate) = (Vec::with_capacity(raw.len()), 0usize);
     let mut rest = raw.as_slice();
