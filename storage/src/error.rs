@@ -49,6 +49,9 @@ impl StorageError {
             && !matches!(error, parquet::errors::ParquetError::External(_))
         {
             format!("not readable Parquet ({error})")
+        } else if let StorageError::Arrow(arrow::error::ArrowError::ParquetError(error)) = &self {
+            // A damaged page, as the synchronous reader reports it.
+            format!("not readable Parquet ({error})")
         } else {
             return self;
         };

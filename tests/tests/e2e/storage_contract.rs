@@ -411,3 +411,51 @@ async fn searches_that_miss_one_index_at_once_open_or_rebuild_it_once() {
         14.0
     );
 }
+
+/// A data file with a damaged page but an intact footer (bit rot in the object's first
+/// page header): reading its rows says which file and that it is not readable Parquet,
+/// whichever reader hits it (before, the whole-file reader's error was a 503 "storage is
+/// unavailable"), and compaction leaves it out and merges the rest of its day.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_page_is_named_and_compaction_leaves_its_file_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(Location::Local(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    for body in ["first file", "second file", "third file"] {
+        let batch = convert_logs(&logs(&[(body, T0)]), 0).batch;
+        storage.append(Signal::Logs, batch).await.unwrap();
+    }
+    let files = storage.files(Signal::Logs).await.unwrap();
+    let damaged = &files[0].path;
+    let on_disk = dir.path().join(Signal::Logs.table_name()).join(damaged);
+    let mut bytes = std::fs::read(&on_disk).unwrap();
+    bytes[4..24].fill(0xA5);
+    std::fs::write(&on_disk, &bytes).unwrap();
+
+    let whole = storage.read_file(Signal::Logs, damaged).await.unwrap_err();
+    let one_row = storage
+        .read_rows(Signal::Logs, damaged, &[0])
+        .await
+        .unwrap_err();
+    for error in [whole, one_row] {
+        match &error {
+            porthole_storage::StorageError::UnreadableDataFile { path, problem, .. } => {
+                assert_eq!(path, damaged);
+                assert!(problem.starts_with("not readable Parquet"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error.to_string().contains("porthole repair"), "{error}");
+    }
+    let policy = CompactionPolicy {
+        min_files: 2,
+        ..Default::default()
+    };
+    let report = storage.compact(Signal::Logs, &policy).await.unwrap();
+    assert_eq!(
+        (report.unreadable, report.files_replaced),
+        (1, 2),
+        "{report:?}"
+    );
+}
