@@ -166,6 +166,10 @@ pub struct RepairArgs {
     /// Only report the unreadable files; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Decode every page of every data file, not only its footer: finds damaged pages
+    /// behind an intact footer, at the cost of reading the whole of every table.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 #[derive(Args, Clone)]

@@ -137,10 +137,14 @@ async fn repair(args: RepairArgs) -> anyhow::Result<()> {
     let root = Arc::new(open_storage(&args.storage).await?);
     let tenants = tenancy::load(&args.storage, usize::MAX, false)?;
     let stores = tenancy::stores(root, tenants.as_deref()).await?;
+    let how = porthole_storage::Repair {
+        dry_run: args.dry_run,
+        deep: args.deep,
+    };
     for (tenant, storage) in stores.all() {
         for signal in porthole_storage::Signal::ALL {
             let report = storage
-                .repair(signal, args.dry_run)
+                .repair(signal, how)
                 .await
                 .with_context(|| format!("repairing the {} table", signal.table_name()))?;
             let unreadable: Vec<_> = (report.unreadable.iter())
@@ -155,6 +159,7 @@ async fn repair(args: RepairArgs) -> anyhow::Result<()> {
                     "removed": if args.dry_run { 0 } else { unreadable.len() },
                     "version": report.version,
                     "dry_run": args.dry_run,
+                    "deep": args.deep,
                 })
             );
         }

@@ -273,8 +273,10 @@ impl Storage {
     /// whose Parquet footer does not decode. Their rows are lost already; until they are
     /// out, every search whose page holds their rows and SQL over their table fail, and
     /// compaction leaves them out. What is left of them (a damaged file, its index) is deleted by
-    /// vacuum after its grace. With `dry_run`, only reports what it would take out.
-    pub async fn repair(&self, signal: Signal, dry_run: bool) -> Result<RepairReport> {
+    /// vacuum after its grace. A damaged page behind an intact footer is found only by a
+    /// `deep` check.
+    pub async fn repair(&self, signal: Signal, how: Repair) -> Result<RepairReport> {
+        let Repair { dry_run, deep } = how;
         let _one_here = self.compaction_lock.lock().await;
         let catalog = self.catalog(signal);
         let (snapshot, files) = catalog.plan_snapshot().await?;
@@ -286,12 +288,14 @@ impl Storage {
             let problem = if missing.contains(&file.path) {
                 "missing from storage".to_string()
             } else {
-                match self.footer(signal, &file.path).await {
-                    Ok(_) => continue,
-                    Err(error) => match error.of_data_file(signal, &file.path) {
-                        StorageError::UnreadableDataFile { problem, .. } => problem,
-                        error => return Err(error),
-                    },
+                let checked = match deep {
+                    true => self.read_file(signal, &file.path).await.map(drop),
+                    false => self.footer(signal, &file.path).await.map(drop),
+                };
+                match checked {
+                    Ok(()) => continue,
+                    Err(StorageError::UnreadableDataFile { problem, .. }) => problem,
+                    Err(error) => return Err(error),
                 }
             };
             report.unreadable.push((file.path.clone(), problem));
@@ -391,6 +395,16 @@ impl Storage {
         }
         Ok(deleted)
     }
+}
+
+/// How [`Storage::repair`] checks a table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Repair {
+    /// Only report what it would take out.
+    pub dry_run: bool,
+    /// Decode every page of every file, not only each footer: finds damaged pages, at the
+    /// cost of reading the whole table.
+    pub deep: bool,
 }
 
 /// What [`Storage::repair`] found in one table.

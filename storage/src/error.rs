@@ -25,12 +25,14 @@ pub enum StorageError {
     /// Retrying does not help; `porthole repair` takes such files out of the table.
     #[error(
         "the {table} table's data file {path} is {problem}: its rows cannot be read \
-         (`porthole repair` takes such files out of the table)"
+         (`{remedy}` takes such files out of the table)"
     )]
     UnreadableDataFile {
         table: &'static str,
         path: String,
         problem: String,
+        /// The command that finds this kind of damage.
+        remedy: &'static str,
     },
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -38,27 +40,45 @@ pub enum StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// Where in a data file reading failed: which repair finds that damage.
+#[derive(Clone, Copy)]
+pub(crate) enum FilePart {
+    /// The footer (metadata, page index): every `porthole repair` reads it.
+    Footer,
+    /// A page: only `porthole repair --deep` decodes them all.
+    Pages,
+}
+
 impl StorageError {
-    /// `self`, from reading the data file at `path`, as [`StorageError::UnreadableDataFile`]
-    /// when the file is missing or not readable Parquet; storage that did not answer
-    /// stays what it is (retrying may help).
-    pub(crate) fn of_data_file(self, signal: crate::Signal, path: &str) -> StorageError {
-        let problem = if missing_object(&self).is_some() {
-            "missing from storage".to_string()
-        } else if let StorageError::Parquet(error) = &self
-            && !matches!(error, parquet::errors::ParquetError::External(_))
-        {
-            format!("not readable Parquet ({error})")
-        } else if let StorageError::Arrow(arrow::error::ArrowError::ParquetError(error)) = &self {
+    /// `self`, from reading `part` of the data file at `path`, as
+    /// [`StorageError::UnreadableDataFile`] when the file is missing or not readable
+    /// Parquet; storage that did not answer stays what it is (retrying may help), and so
+    /// does an error already named.
+    pub(crate) fn of_data_file(self, signal: crate::Signal, path: &str, part: FilePart) -> Self {
+        let remedy = match part {
+            FilePart::Footer => "porthole repair",
+            FilePart::Pages => "porthole repair --deep",
+        };
+        let problem = match &self {
+            _ if missing_object(&self).is_some() => {
+                return StorageError::UnreadableDataFile {
+                    table: signal.table_name(),
+                    path: path.to_string(),
+                    problem: "missing from storage".into(),
+                    remedy: "porthole repair",
+                };
+            }
+            StorageError::Parquet(parquet::errors::ParquetError::External(_)) => return self,
+            StorageError::Parquet(error) => error.to_string(),
             // A damaged page, as the synchronous reader reports it.
-            format!("not readable Parquet ({error})")
-        } else {
-            return self;
+            StorageError::Arrow(arrow::error::ArrowError::ParquetError(error)) => error.clone(),
+            _ => return self,
         };
         StorageError::UnreadableDataFile {
             table: signal.table_name(),
             path: path.to_string(),
-            problem,
+            problem: format!("not readable Parquet ({problem})"),
+            remedy,
         }
     }
 }

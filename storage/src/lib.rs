@@ -39,7 +39,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
-pub use compaction::{CompactionPolicy, CompactionReport, RepairReport};
+pub use compaction::{CompactionPolicy, CompactionReport, Repair, RepairReport};
 /// The write path's steps, public for `bench-ingest`'s cost of each part.
 pub use datafile::{Effort, encode_parquet, sort_for_storage};
 pub use error::{Result, StorageError, missing_object};
@@ -433,17 +433,22 @@ impl Storage {
     /// Every row of one data file, decoded on the blocking pool (a compaction's input file
     /// of 64 MiB takes a second or more, which on the runtime would hold up every request).
     pub async fn read_file(&self, signal: Signal, path: &str) -> Result<Vec<RecordBatch>> {
-        let read = async {
-            let bytes = self.read_object(signal, path).await?;
-            blocking(move || {
-                let reader =
-                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
-                        .build()?;
-                Ok(reader.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await
-        };
-        read.await.map_err(|e| e.of_data_file(signal, path))
+        use error::FilePart;
+        let bytes = (self.read_object(signal, path).await)
+            .map_err(|e| e.of_data_file(signal, path, FilePart::Footer))?;
+        let path = path.to_string();
+        blocking(move || {
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .and_then(|builder| builder.build())
+                    .map_err(|e| {
+                        StorageError::from(e).of_data_file(signal, &path, FilePart::Footer)
+                    })?;
+            reader
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StorageError::from(e).of_data_file(signal, &path, FilePart::Pages))
+        })
+        .await
     }
 
     /// Reads only the given rows (ordinals in the file, ascending) of one data file: the
@@ -451,7 +456,7 @@ impl Storage {
     pub async fn read_rows(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
         self.read_rows_of(signal, path, rows)
             .await
-            .map_err(|e| e.of_data_file(signal, path))
+            .map_err(|e| e.of_data_file(signal, path, error::FilePart::Pages))
     }
 
     async fn read_rows_of(&self, signal: Signal, path: &str, rows: &[u64]) -> Result<RecordBatch> {
@@ -489,10 +494,7 @@ impl Storage {
         path: &str,
         rows: &[u64],
     ) -> Result<Vec<u64>> {
-        let (_, metadata) = self
-            .footer(signal, path)
-            .await
-            .map_err(|e| e.of_data_file(signal, path))?;
+        let (_, metadata) = self.footer(signal, path).await?;
         let mut groups = Vec::new(); // (first row of the group, bytes a row)
         let mut first = 0u64;
         for group in metadata.metadata().row_groups() {
@@ -537,7 +539,11 @@ impl Storage {
             None => {
                 let options = ArrowReaderOptions::new()
                     .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-                let metadata = ArrowReaderMetadata::load_async(&mut reader, options).await?;
+                let metadata = ArrowReaderMetadata::load_async(&mut reader, options)
+                    .await
+                    .map_err(|e| {
+                        StorageError::from(e).of_data_file(signal, path, error::FilePart::Footer)
+                    })?;
                 let bytes = metadata.metadata().memory_size();
                 self.parquet_footers.insert(key, metadata.clone(), bytes);
                 metadata

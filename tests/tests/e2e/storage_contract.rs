@@ -448,6 +448,25 @@ async fn a_damaged_page_is_named_and_compaction_leaves_its_file_out() {
         }
         assert!(error.to_string().contains("porthole repair"), "{error}");
     }
+    // Its footer is intact: only a deep repair finds it, and the message says so.
+    let error = storage
+        .read_rows(Signal::Logs, damaged, &[0])
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("`porthole repair --deep`"),
+        "{error}"
+    );
+    let check = |deep| porthole_storage::Repair {
+        dry_run: true,
+        deep,
+    };
+    let footers = storage.repair(Signal::Logs, check(false)).await.unwrap();
+    assert_eq!(footers.unreadable, []);
+    let pages = storage.repair(Signal::Logs, check(true)).await.unwrap();
+    assert_eq!(pages.unreadable.len(), 1, "{pages:?}");
+    assert_eq!(&pages.unreadable[0].0, damaged);
+
     let policy = CompactionPolicy {
         min_files: 2,
         ..Default::default()
