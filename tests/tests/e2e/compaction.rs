@@ -111,7 +111,8 @@ fn compact_command(dir: &Path, grace: &str, extra: &[&str]) -> std::process::Out
         .unwrap()
 }
 
-fn porthole_compact_with(dir: &Path, grace: &str, extra: &[&str]) -> Value {
+/// `porthole compact --compaction-min-files 2` on `dir`: its JSON line for the logs table.
+pub(crate) fn porthole_compact_with(dir: &Path, grace: &str, extra: &[&str]) -> Value {
     let output = compact_command(dir, grace, extra);
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout)

@@ -952,23 +952,6 @@ async fn a_missing_or_corrupt_index_is_rebuilt_from_its_data_file() {
     );
 }
 
-/// `porthole compact --compaction-min-files 2` on `dir`: its JSON line for the logs table.
-fn compact_logs(dir: &std::path::Path) -> Value {
-    let output = std::process::Command::new(crate::harness::binary("porthole"))
-        .args(["compact", "--compaction-min-files", "2", "--data-dir"])
-        .arg(dir)
-        .env("PORTHOLE_LOG", "warn,buoyant_kernel=off")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|l| l["table"] == "logs")
-        .unwrap()
-}
-
 /// `porthole repair` with `args` on `dir`: its JSON line for the logs table.
 fn repair_logs(dir: &std::path::Path, args: &[&str]) -> Value {
     let output = std::process::Command::new(crate::harness::binary("porthole"))
@@ -1053,7 +1036,7 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
     );
 
     // Compaction merges the day's readable files and leaves the broken ones for repair.
-    let compacted = compact_logs(dir.path());
+    let compacted = crate::compaction::porthole_compact_with(dir.path(), "10m", &[]);
     assert_eq!(
         (&compacted["files_replaced"], &compacted["unreadable_files"]),
         (&serde_json::json!(2), &serde_json::json!(2)),
@@ -1125,7 +1108,7 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
         repair_logs(dir.path(), &[])["unreadable"],
         serde_json::json!([])
     );
-    let compacted = compact_logs(dir.path());
+    let compacted = crate::compaction::porthole_compact_with(dir.path(), "10m", &[]);
     assert_eq!(compacted["unreadable_files"], 0, "{compacted}");
     assert_eq!(search(&porthole, &[("q", "needle")]).await.len(), 2);
 }

@@ -374,19 +374,25 @@ fn storage_counter(storage: &Storage, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Storage in `dir` whose logs table holds one file of one record for each body.
+async fn local_with_files(dir: &std::path::Path, bodies: &[&str]) -> Storage {
+    let storage = Storage::open(Location::Local(dir.to_path_buf()))
+        .await
+        .unwrap();
+    for body in bodies {
+        let batch = convert_logs(&logs(&[(body, T0)]), 0).batch;
+        storage.append(Signal::Logs, batch).await.unwrap();
+    }
+    storage
+}
+
 /// Searches that need the same index at the same moment (a dashboard's panels over one
 /// range) read it once, and when it is missing, rebuild it once: before, each of them
 /// read the data file and built the whole index again, in parallel.
 #[tokio::test(flavor = "multi_thread")]
 async fn searches_that_miss_one_index_at_once_open_or_rebuild_it_once() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(Location::Local(dir.path().to_path_buf()))
-        .await
-        .unwrap();
-    for body in ["first file", "second file"] {
-        let batch = convert_logs(&logs(&[(body, T0)]), 0).batch;
-        storage.append(Signal::Logs, batch).await.unwrap();
-    }
+    let storage = local_with_files(dir.path(), &["first file", "second file"]).await;
     let files = storage.files(Signal::Logs).await.unwrap();
     let table = dir.path().join(Signal::Logs.table_name());
     std::fs::remove_file(table.join(files[1].index_path.as_deref().unwrap())).unwrap();
@@ -419,13 +425,7 @@ async fn searches_that_miss_one_index_at_once_open_or_rebuild_it_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_page_is_named_and_compaction_leaves_its_file_out() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(Location::Local(dir.path().to_path_buf()))
-        .await
-        .unwrap();
-    for body in ["first file", "second file", "third file"] {
-        let batch = convert_logs(&logs(&[(body, T0)]), 0).batch;
-        storage.append(Signal::Logs, batch).await.unwrap();
-    }
+    let storage = local_with_files(dir.path(), &["first file", "second file", "third file"]).await;
     let files = storage.files(Signal::Logs).await.unwrap();
     let damaged = &files[0].path;
     let on_disk = dir.path().join(Signal::Logs.table_name()).join(damaged);
