@@ -99,7 +99,7 @@ async fn export<E: OtlpExport>(
         };
         (request, reservation)
     };
-    let (request, reservation) = crate::pipeline::on_blocking_pool(decode).await;
+    let (request, reservation) = porthole_net::body::off_the_runtime(decode).await;
     let request = match request {
         Ok(request) => request,
         Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),

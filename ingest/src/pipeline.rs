@@ -64,7 +64,7 @@ impl Pipeline {
         // pool, so health probes and other requests on the runtime are not held up.
         // The work keeps the decoding memory reserved until it is done, even when the
         // export is abandoned meanwhile (its sender gone).
-        let converted = on_blocking_pool(move || {
+        let converted = porthole_net::body::off_the_runtime(move || {
             let converted = request.convert(received_at);
             drop(request);
             // The rows are counted by the write buffer from here.
@@ -106,15 +106,5 @@ impl Pipeline {
         self.metrics
             .export_rejected(signal, error.reason(), records, wire_bytes as u64);
         tracing::warn!(%signal, reason = error.reason(), %error, wire_bytes, "export refused");
-    }
-}
-
-/// Runs CPU-bound work on tokio's blocking pool; a panic in it stays a panic of the caller.
-pub(crate) async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(done) => done,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }

@@ -104,11 +104,10 @@ where
     off_the_runtime(move || inflate_http(&encoding, raw, limit)).await
 }
 
-/// Runs decompression (milliseconds of CPU for a large export) on tokio's blocking pool,
-/// so the runtime that answers health probes and other requests is not held up.
-async fn off_the_runtime<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, BodyError> + Send + 'static,
-) -> Result<T, BodyError> {
+/// Runs CPU-bound work on an export (decompressing, decoding, converting: milliseconds
+/// for a large one) on tokio's blocking pool, so the runtime that answers health probes
+/// and other requests is not held up; a panic in it stays a panic of the caller.
+pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(work).await {
         Ok(done) => done,
         Err(error) => std::panic::resume_unwind(error.into_panic()),

@@ -49,35 +49,41 @@ pub(crate) enum FilePart {
     Pages,
 }
 
+impl FilePart {
+    /// The command that finds damage in this part.
+    fn remedy(self) -> &'static str {
+        match self {
+            FilePart::Footer => "porthole repair",
+            FilePart::Pages => "porthole repair --deep",
+        }
+    }
+}
+
 impl StorageError {
     /// `self`, from reading `part` of the data file at `path`, as
     /// [`StorageError::UnreadableDataFile`] when the file is missing or not readable
     /// Parquet; storage that did not answer stays what it is (retrying may help), and so
     /// does an error already named.
     pub(crate) fn of_data_file(self, signal: crate::Signal, path: &str, part: FilePart) -> Self {
-        let remedy = match part {
-            FilePart::Footer => "porthole repair",
-            FilePart::Pages => "porthole repair --deep",
-        };
-        let problem = match &self {
-            _ if missing_object(&self).is_some() => {
-                return StorageError::UnreadableDataFile {
-                    table: signal.table_name(),
-                    path: path.to_string(),
-                    problem: "missing from storage".into(),
-                    remedy: "porthole repair",
-                };
-            }
+        // None: the file is missing; Some: why it is not readable Parquet.
+        let cause = match &self {
+            _ if missing_object(&self).is_some() => None,
             StorageError::Parquet(parquet::errors::ParquetError::External(_)) => return self,
-            StorageError::Parquet(error) => error.to_string(),
+            StorageError::Parquet(error) => Some(error.to_string()),
             // A damaged page, as the synchronous reader reports it.
-            StorageError::Arrow(arrow::error::ArrowError::ParquetError(error)) => error.clone(),
+            StorageError::Arrow(arrow::error::ArrowError::ParquetError(error)) => {
+                Some(error.clone())
+            }
             _ => return self,
+        };
+        let (problem, remedy) = match cause {
+            None => ("missing from storage".to_string(), "porthole repair"),
+            Some(cause) => (format!("not readable Parquet ({cause})"), part.remedy()),
         };
         StorageError::UnreadableDataFile {
             table: signal.table_name(),
             path: path.to_string(),
-            problem: format!("not readable Parquet ({problem})"),
+            problem,
             remedy,
         }
     }
