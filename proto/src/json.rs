@@ -1,117 +1,490 @@
-//! OTLP/JSON decoding that accepts enum values by name as well as by number.
+//! OTLP/JSON decoding by the proto3 JSON mapping, which the generated types only half
+//! follow.
 //!
-//! The OTLP specification has senders write enums as integers (`"severityNumber": 9`),
-//! but the standard protobuf JSON printers (Go's `protojson`, Java's `JsonFormat`) write
-//! their names (`"severityNumber": "SEVERITY_NUMBER_INFO"`), and the proto3 JSON mapping
-//! has parsers accept both, as the OpenTelemetry Collector does. The generated types take
-//! only numbers; worse, a name inside a metric's `sum`/`gauge`/… (a flattened oneof) is
-//! not even an error there: serde drops the whole data and the metric arrives empty. So
-//! an export that holds an enum value name is decoded with the names of its four enum
-//! fields replaced by their numbers. One scan for the names' prefixes is all an export
-//! without them costs.
+//! - **Enum values by name.** The OTLP specification has senders write enums as
+//!   integers (`"severityNumber": 9`), but the standard protobuf JSON printers (Go's
+//!   `protojson`, Java's `JsonFormat`) write their names (`"SEVERITY_NUMBER_INFO"`), and
+//!   the mapping has parsers take both, as the OpenTelemetry Collector does.
+//! - **Doubles as strings.** The mapping writes the values no JSON number can hold as
+//!   `"NaN"`, `"Infinity"` and `"-Infinity"` (a gauge of a ratio of nothing to nothing, a
+//!   histogram's `max` before the first value), and lets any double be a string
+//!   (`"1.5"`).
+//!
+//! The generated types take only numbers in both places. Worse, where the value sits in
+//! a oneof that serde flattens (a point's `asDouble`, an attribute's `doubleValue`, a
+//! metric's `sum`/`gauge`/…), a string there is not even an error: serde drops the whole
+//! oneof, and the point, attribute or metric arrives with no value. So the messages are
+//! decoded through [`Lenient`], a deserializer around serde_json's that knows each map
+//! key it reads and, under the keys of these fields, turns such strings into the
+//! numbers the generated types expect; a string there that is neither is an error
+//! naming the field, never a dropped value.
 
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
+    Visitor,
+};
 
 use crate::{logs, metrics, trace};
 
-/// Decodes an OTLP/JSON message; enum fields may hold names or numbers. An error's
-/// position is in the text with the names replaced, when there were any.
+/// Decodes an OTLP/JSON message; enum fields may hold names or numbers, double fields
+/// numbers or strings.
 pub fn from_otlp_json<M: DeserializeOwned>(json: &[u8]) -> Result<M, serde_json::Error> {
-    match enum_names_as_numbers(json) {
-        Some(numbered) => serde_json::from_slice(&numbered),
-        None => serde_json::from_slice(json),
+    let mut json = serde_json::Deserializer::from_slice(json);
+    let message = M::deserialize(Lenient {
+        inner: &mut json,
+        field: Field::Other,
+    })?;
+    json.end()?;
+    Ok(message)
+}
+
+/// What the value under a map key is, for the strings the generated types do not take.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Field {
+    Other,
+    /// An enum field (its JSON key): a name, or a number in a string, becomes the number.
+    Enum(&'static str),
+    /// A double field (its JSON key): `"NaN"`, `"Infinity"`, `"-Infinity"` and decimal
+    /// strings become the double. Arrays of doubles (`explicitBounds`) pass it to their
+    /// items.
+    Double(&'static str),
+}
+
+impl Field {
+    fn of_key(key: &str) -> Field {
+        const ENUMS: [&str; 4] = ["severityNumber", "kind", "code", "aggregationTemporality"];
+        const DOUBLES: [&str; 7] = [
+            "asDouble",
+            "doubleValue",
+            "sum",
+            "min",
+            "max",
+            "explicitBounds",
+            "zeroThreshold",
+        ];
+        if let Some(key) = ENUMS.iter().find(|e| **e == key) {
+            Field::Enum(key)
+        } else if let Some(key) = DOUBLES.iter().find(|d| **d == key) {
+            Field::Double(key)
+        } else {
+            Field::Other
+        }
+    }
+
+    /// The number a string stands for in this field; `None` when the field takes no
+    /// string as a number.
+    fn number<E: de::Error>(self, text: &str) -> Option<Result<Number, E>> {
+        match self {
+            Field::Other => None,
+            Field::Enum(key) => Some(
+                enum_number(key, text)
+                    .or_else(|| text.parse::<i32>().ok().map(i64::from))
+                    .map(Number::Int)
+                    .ok_or_else(|| E::custom(format!("`{key}`: unknown value name \"{text}\""))),
+            ),
+            Field::Double(key) => Some(
+                match text {
+                    "NaN" => Some(f64::NAN),
+                    "Infinity" => Some(f64::INFINITY),
+                    "-Infinity" => Some(f64::NEG_INFINITY),
+                    decimal => decimal
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|d| d.is_finite() && !decimal.starts_with(['+', '.'])),
+                }
+                .map(Number::Double)
+                .ok_or_else(|| {
+                    E::custom(format!(
+                        "`{key}`: \"{text}\" is not a double (a number, \"NaN\", \"Infinity\" or \"-Infinity\")"
+                    ))
+                }),
+            ),
+        }
     }
 }
 
-/// How every enum value name of the four fields starts.
-const NAME_PREFIXES: [&[u8]; 4] = [
-    b"\"SEVERITY_NUMBER_",
-    b"\"SPAN_KIND_",
-    b"\"STATUS_CODE_",
-    b"\"AGGREGATION_TEMPORALITY_",
-];
+enum Number {
+    Int(i64),
+    Double(f64),
+}
 
 /// The number of enum value `name` of the OTLP/JSON field `key`.
-fn enum_number(key: &[u8], name: &str) -> Option<i32> {
-    match key {
-        b"severityNumber" => logs::SeverityNumber::from_str_name(name).map(|v| v as i32),
-        b"kind" => trace::span::SpanKind::from_str_name(name).map(|v| v as i32),
-        b"code" => trace::status::StatusCode::from_str_name(name).map(|v| v as i32),
-        b"aggregationTemporality" => {
-            metrics::AggregationTemporality::from_str_name(name).map(|v| v as i32)
+fn enum_number(key: &str, name: &str) -> Option<i64> {
+    let number = match key {
+        "severityNumber" => logs::SeverityNumber::from_str_name(name)? as i32,
+        "kind" => trace::span::SpanKind::from_str_name(name)? as i32,
+        "code" => trace::status::StatusCode::from_str_name(name)? as i32,
+        "aggregationTemporality" => metrics::AggregationTemporality::from_str_name(name)? as i32,
+        _ => return None,
+    };
+    Some(number.into())
+}
+
+/// serde_json's deserializer, reading a value that sits under a key of kind `field`.
+struct Lenient<D> {
+    inner: D,
+    field: Field,
+}
+
+/// The visitor a [`Lenient`] hands serde_json: turns the field's strings into numbers
+/// and wraps what it is given to read further (maps, arrays, optional values).
+struct Visit<V> {
+    visitor: V,
+    field: Field,
+}
+
+/// Deserializer methods passed through with the visitor wrapped.
+macro_rules! pass_through {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.inner.$method($($arg,)* Visit { visitor, field: self.field })
         }
-        _ => None,
+    )*};
+}
+
+/// Number methods: read as any value where the field may hold a string, so the string
+/// reaches [`Visit`]; serde_json's own refuse strings.
+macro_rules! number {
+    ($($method:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            let visitor = Visit { visitor, field: self.field };
+            match self.field {
+                Field::Other => self.inner.$method(visitor),
+                Field::Enum(_) | Field::Double(_) => self.inner.deserialize_any(visitor),
+            }
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Lenient<D> {
+    type Error = D::Error;
+
+    number!(
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_i128,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
+        deserialize_u128,
+        deserialize_f32,
+        deserialize_f64,
+    );
+
+    pass_through!(
+        deserialize_any(),
+        deserialize_bool(),
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_option(),
+        deserialize_unit(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str),
+        deserialize_seq(),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_map(),
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        deserialize_identifier(),
+        deserialize_ignored_any(),
+    );
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
     }
 }
 
-/// `json` with every enum field's value name (a string right after one of the enum
-/// fields' keys) written as its number; `None` when there is none. Strings elsewhere (a
-/// body that reads `SPAN_KIND_SERVER`, an attribute named `kind`) are copied as they are.
-fn enum_names_as_numbers(json: &[u8]) -> Option<Vec<u8>> {
-    if !NAME_PREFIXES
-        .iter()
-        .any(|prefix| memchr::memmem::find(json, prefix).is_some())
-    {
-        return None;
-    }
-    let mut out = Vec::with_capacity(json.len());
-    let mut replaced = false;
-    // The key whose value comes next, once its `:` is read.
-    let mut key: Option<&[u8]> = None;
-    let mut at = 0;
-    while at < json.len() {
-        let byte = json[at];
-        if byte != b'"' {
-            if !byte.is_ascii_whitespace() {
-                key = None;
-            }
-            out.push(byte);
-            at += 1;
-            continue;
+/// Visitor methods passed through as they are.
+macro_rules! visit_as_is {
+    ($($method:ident($ty:ty)),* $(,)?) => {$(
+        fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+            self.visitor.$method(v)
         }
-        let end = string_end(json, at)?;
-        let content = &json[at + 1..end];
-        if let Some(field) = key.take() {
-            let number = std::str::from_utf8(content)
-                .ok()
-                .and_then(|name| enum_number(field, name));
-            match number {
-                Some(number) => {
-                    out.extend_from_slice(number.to_string().as_bytes());
-                    replaced = true;
-                }
-                None => out.extend_from_slice(&json[at..=end]),
-            }
-            at = end + 1;
-            continue;
-        }
-        let colon = (end + 1..json.len()).find(|&i| !json[i].is_ascii_whitespace());
-        match colon {
-            Some(colon) if json[colon] == b':' => {
-                out.extend_from_slice(&json[at..=colon]);
-                key = Some(content);
-                at = colon + 1;
-            }
-            _ => {
-                out.extend_from_slice(&json[at..=end]);
-                at = end + 1;
-            }
-        }
-    }
-    replaced.then_some(out)
+    )*};
 }
 
-/// Where the string starting at `start` (its opening quote) ends (its closing quote).
-fn string_end(json: &[u8], start: usize) -> Option<usize> {
-    let mut at = start + 1;
-    while at < json.len() {
-        match json[at] {
-            b'\\' => at += 2,
-            b'"' => return Some(at),
-            _ => at += 1,
+/// Hands `visitor` the number a string stood for.
+fn give<'de, V: Visitor<'de>, E: de::Error>(
+    visitor: V,
+    number: Result<Number, E>,
+) -> Result<V::Value, E> {
+    match number? {
+        Number::Int(int) => visitor.visit_i64(int),
+        Number::Double(double) => visitor.visit_f64(double),
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    visit_as_is!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_i128(i128),
+        visit_u64(u64),
+        visit_u128(u128),
+        visit_f64(f64),
+        visit_char(char),
+        visit_bytes(&[u8]),
+        visit_borrowed_bytes(&'de [u8]),
+        visit_byte_buf(Vec<u8>),
+    );
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        match self.field.number(v) {
+            None => self.visitor.visit_str(v),
+            Some(number) => give(self.visitor, number),
         }
     }
-    None
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
+        match self.field.number(v) {
+            None => self.visitor.visit_borrowed_str(v),
+            Some(number) => give(self.visitor, number),
+        }
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
+        match self.field.number(&v) {
+            None => self.visitor.visit_string(v),
+            Some(number) => give(self.visitor, number),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visitor.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visitor.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
+        self.visitor.visit_some(Lenient {
+            inner,
+            field: self.field,
+        })
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
+        self.visitor.visit_newtype_struct(Lenient {
+            inner,
+            field: self.field,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_seq(Items {
+            inner: items,
+            field: self.field,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(Entries {
+            inner: entries,
+            field: Field::Other,
+        })
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_enum(data)
+    }
+}
+
+/// A seed whose deserializer is wrapped in a [`Lenient`] for `field`.
+struct Seed<S> {
+    seed: S,
+    field: Field,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(Lenient {
+            inner,
+            field: self.field,
+        })
+    }
+}
+
+/// An array's items: each is of the array's field (`explicitBounds` holds doubles).
+struct Items<A> {
+    inner: A,
+    field: Field,
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        let field = self.field;
+        self.inner.next_element_seed(Seed { seed, field })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+/// An object's entries: each value is of the field its key names.
+struct Entries<A> {
+    inner: A,
+    /// The field of the last key read.
+    field: Field,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.inner.next_key_seed(Key {
+            seed,
+            field: &mut self.field,
+        })
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        let field = std::mem::replace(&mut self.field, Field::Other);
+        self.inner.next_value_seed(Seed { seed, field })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+/// A key's seed: notes which field the key names as the key is read.
+struct Key<'a, S> {
+    seed: S,
+    field: &'a mut Field,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Key<'_, S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(KeyReader {
+            inner,
+            field: self.field,
+        })
+    }
+}
+
+/// serde_json's deserializer of a key (always a string).
+struct KeyReader<'a, D> {
+    inner: D,
+    field: &'a mut Field,
+}
+
+/// The visitor of a key: notes its field, then passes it on.
+struct KeyVisit<'a, V> {
+    visitor: V,
+    field: &'a mut Field,
+}
+
+macro_rules! key_pass_through {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.inner.$method($($arg,)* KeyVisit { visitor, field: self.field })
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for KeyReader<'_, D> {
+    type Error = D::Error;
+
+    key_pass_through!(
+        deserialize_any(),
+        deserialize_bool(),
+        deserialize_i8(),
+        deserialize_i16(),
+        deserialize_i32(),
+        deserialize_i64(),
+        deserialize_i128(),
+        deserialize_u8(),
+        deserialize_u16(),
+        deserialize_u32(),
+        deserialize_u64(),
+        deserialize_u128(),
+        deserialize_f32(),
+        deserialize_f64(),
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_option(),
+        deserialize_unit(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str),
+        deserialize_seq(),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_map(),
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        deserialize_identifier(),
+        deserialize_ignored_any(),
+    );
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for KeyVisit<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    visit_as_is!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_i128(i128),
+        visit_u64(u64),
+        visit_u128(u128),
+        visit_f64(f64),
+        visit_char(char),
+        visit_bytes(&[u8]),
+        visit_borrowed_bytes(&'de [u8]),
+        visit_byte_buf(Vec<u8>),
+    );
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        *self.field = Field::of_key(v);
+        self.visitor.visit_str(v)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
+        *self.field = Field::of_key(v);
+        self.visitor.visit_borrowed_str(v)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
+        *self.field = Field::of_key(&v);
+        self.visitor.visit_string(v)
+    }
 }
 
 #[cfg(test)]
@@ -171,10 +544,136 @@ mod tests {
             {"severityNumber":"SEVERITY_NUMBER_LOUD"}]}]}]}"#;
         let error = from_otlp_json::<ExportLogsServiceRequest>(unknown_name).unwrap_err();
         assert!(
-            error.to_string().contains("invalid type: string"),
+            error
+                .to_string()
+                .contains(r#"`severityNumber`: unknown value name "SEVERITY_NUMBER_LOUD""#),
             "{error}"
         );
+        let numbered: ExportLogsServiceRequest = from_otlp_json(
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"17"}]}]}]}"#,
+        )
+        .unwrap();
+        let record = &numbered.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.severity_number, 17);
         let broken = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"SEVERITY_NUMBER_INFO","#;
         assert!(from_otlp_json::<ExportLogsServiceRequest>(broken).is_err());
+    }
+
+    fn gauge_values(export: &ExportMetricsServiceRequest) -> Vec<Option<f64>> {
+        let metric = &export.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(crate::metrics::metric::Data::Gauge(gauge)) = &metric.data else {
+            panic!("the gauge was dropped: {metric:?}");
+        };
+        let value = |point: &crate::metrics::NumberDataPoint| match point.value {
+            Some(crate::metrics::number_data_point::Value::AsDouble(double)) => Some(double),
+            Some(crate::metrics::number_data_point::Value::AsInt(int)) => Some(int as f64),
+            None => None,
+        };
+        gauge.data_points.iter().map(value).collect()
+    }
+
+    #[test]
+    fn doubles_may_be_strings_as_the_json_mapping_writes_them() {
+        let export: ExportMetricsServiceRequest = from_otlp_json(
+            br#"{"resourceMetrics":[{"resource":{"attributes":[
+                    {"key":"ratio","value":{"doubleValue":"NaN"}},
+                    {"key":"sum","value":{"stringValue":"Infinity"}}]},
+                "scopeMetrics":[{"metrics":[
+                {"name":"ratio","gauge":{"dataPoints":[
+                    {"asDouble":"NaN"},{"asDouble":"Infinity"},{"asDouble":"-Infinity"},
+                    {"asDouble":"1.5"},{"asDouble":2.5},{"asInt":"3"},
+                    {"asDouble":"-2e3","exemplars":[{"asDouble":"NaN"}]}]}},
+                {"name":"latency","histogram":{"dataPoints":[{"count":"2","sum":"Infinity",
+                    "min":"-Infinity","max":"NaN","explicitBounds":["0.5",1,"Infinity"],
+                    "bucketCounts":["1","1","0","0"]}]}},
+                {"name":"size","exponentialHistogram":{"dataPoints":[{"zeroThreshold":"1e-9",
+                    "sum":"4.5"}]}},
+                {"name":"rtt","summary":{"dataPoints":[{"sum":"NaN",
+                    "quantileValues":[{"quantile":0.5,"value":"Infinity"}]}]}}]}]}]}"#,
+        )
+        .unwrap();
+        let values = gauge_values(&export);
+        assert!(values[0].unwrap().is_nan(), "{values:?}");
+        assert_eq!(
+            values[1..],
+            [
+                Some(f64::INFINITY),
+                Some(f64::NEG_INFINITY),
+                Some(1.5),
+                Some(2.5),
+                Some(3.0),
+                Some(-2000.0)
+            ]
+        );
+        let resource = export.resource_metrics[0].resource.as_ref().unwrap();
+        let attributes = format!("{:?}", resource.attributes);
+        assert!(attributes.contains("DoubleValue(NaN)"), "{attributes}");
+        assert!(
+            attributes.contains(r#"StringValue("Infinity")"#),
+            "{attributes}"
+        );
+        let metrics = &export.resource_metrics[0].scope_metrics[0].metrics;
+        let exemplar = format!("{:?}", metrics[0].data);
+        assert!(exemplar.contains("exemplars: [Exemplar { filtered_attributes: [], time_unix_nano: 0, span_id: [], trace_id: [], value: Some(AsDouble(NaN))"), "{exemplar}");
+        let Some(crate::metrics::metric::Data::Histogram(histogram)) = &metrics[1].data else {
+            panic!("the histogram was dropped: {:?}", metrics[1]);
+        };
+        let point = &histogram.data_points[0];
+        assert_eq!(
+            (point.sum, point.min),
+            (Some(f64::INFINITY), Some(f64::NEG_INFINITY))
+        );
+        assert!(point.max.unwrap().is_nan());
+        assert_eq!(point.explicit_bounds, [0.5, 1.0, f64::INFINITY]);
+        let Some(crate::metrics::metric::Data::ExponentialHistogram(exponential)) =
+            &metrics[2].data
+        else {
+            panic!("the exponential histogram was dropped: {:?}", metrics[2]);
+        };
+        let point = &exponential.data_points[0];
+        assert_eq!((point.zero_threshold, point.sum), (1e-9, Some(4.5)));
+        let Some(crate::metrics::metric::Data::Summary(summary)) = &metrics[3].data else {
+            panic!("the summary was dropped: {:?}", metrics[3]);
+        };
+        let point = &summary.data_points[0];
+        assert!(point.sum.is_nan());
+        assert_eq!(point.quantile_values[0].value, f64::INFINITY);
+    }
+
+    #[test]
+    fn a_string_in_a_double_field_that_is_no_double_is_an_error_not_a_lost_value() {
+        for (field, json) in [
+            (
+                "asDouble",
+                r#"{"name":"g","gauge":{"dataPoints":[{"asDouble":"fast"}]}}"#,
+            ),
+            (
+                "asDouble",
+                r#"{"name":"g","gauge":{"dataPoints":[{"asDouble":""}]}}"#,
+            ),
+            (
+                "max",
+                r#"{"name":"h","histogram":{"dataPoints":[{"max":"inf"}]}}"#,
+            ),
+            (
+                "explicitBounds",
+                r#"{"name":"h","histogram":{"dataPoints":[{"explicitBounds":[1,"two"]}]}}"#,
+            ),
+            (
+                "doubleValue",
+                r#"{"name":"g","gauge":{"dataPoints":[{"asInt":"1",
+                    "attributes":[{"key":"k","value":{"doubleValue":"1,5"}}]}]}}"#,
+            ),
+        ] {
+            let export =
+                format!(r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{json}]}}]}}]}}"#);
+            let error = from_otlp_json::<ExportMetricsServiceRequest>(export.as_bytes())
+                .expect_err(json)
+                .to_string();
+            assert!(
+                error.contains(&format!("`{field}`: \"")) && error.contains("is not a double"),
+                "{json}: {error}"
+            );
+        }
     }
 }

@@ -392,7 +392,7 @@ async fn grpc_bad_requests_get_documented_codes() {
 /// and a metric's whole `sum` was silently dropped (then refused as "no data"); now names
 /// and numbers are both taken, as the OpenTelemetry Collector takes them.
 #[tokio::test(flavor = "multi_thread")]
-async fn otlp_json_enum_values_are_taken_by_name() {
+async fn otlp_json_enum_names_and_doubles_as_strings_are_taken() {
     let dir = tempfile::tempdir().unwrap();
     let porthole = server(dir.path()).await;
     let now = std::time::SystemTime::now()
@@ -421,7 +421,12 @@ async fn otlp_json_enum_values_are_taken_by_name() {
                 {"name": "named_requests", "sum": {
                     "aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA",
                     "isMonotonic": true,
-                    "dataPoints": [{"timeUnixNano": now, "asInt": "7"}]}}]}]}]}),
+                    "dataPoints": [{"timeUnixNano": now, "asInt": "7"}]}},
+                // Doubles the JSON mapping writes as strings: they used to arrive as nulls.
+                {"name": "ratio", "gauge": {"dataPoints": [
+                    {"timeUnixNano": now, "asDouble": "NaN"},
+                    {"timeUnixNano": now, "asDouble": "-Infinity"},
+                    {"timeUnixNano": now, "asDouble": "1.5"}]}}]}]}]}),
         ),
     ];
     for (path, export) in exports {
@@ -448,10 +453,29 @@ async fn otlp_json_enum_values_are_taken_by_name() {
         spans,
         [serde_json::json!({"kind": "SERVER", "status_code": "ERROR"})]
     );
-    let metrics = sql("SELECT aggregation_temporality, value_int FROM metrics").await;
+    let metrics = sql(
+        "SELECT aggregation_temporality, value_int FROM metrics WHERE metric_name = 'named_requests'",
+    )
+    .await;
     // AGGREGATION_TEMPORALITY_DELTA is 1.
     assert_eq!(
         metrics,
         [serde_json::json!({"aggregation_temporality": 1, "value_int": 7})]
+    );
+    // The API's JSON has no NaN or infinities (it leaves such a value out, as it does
+    // nulls): ask SQL what the values are.
+    let ratio = sql(
+        "SELECT isnan(value_double) AS nan, value_double < -1e308 AS minus_infinity, \
+         CASE WHEN isnan(value_double) OR value_double < -1e308 THEN NULL ELSE value_double END \
+         AS finite FROM metrics WHERE metric_name = 'ratio' ORDER BY nan DESC, minus_infinity DESC",
+    )
+    .await;
+    assert_eq!(
+        ratio,
+        [
+            serde_json::json!({"nan": true, "minus_infinity": false}),
+            serde_json::json!({"nan": false, "minus_infinity": true}),
+            serde_json::json!({"nan": false, "minus_infinity": false, "finite": 1.5}),
+        ]
     );
 }
