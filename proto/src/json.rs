@@ -9,15 +9,19 @@
 //!   `"NaN"`, `"Infinity"` and `"-Infinity"` (a gauge of a ratio of nothing to nothing, a
 //!   histogram's `max` before the first value), and lets any double be a string
 //!   (`"1.5"`).
+//! - **`null` is the field's default** (`"attributes": null`, `"traceId": null`), where
+//!   the generated types refuse it for anything but a message; in a oneof it leaves the
+//!   oneof unset.
 //!
-//! The generated types take only numbers in both places. Worse, where the value sits in
+//! The generated types take only numbers for the first two. Worse, where the value sits in
 //! a oneof that serde flattens (a point's `asDouble`, an attribute's `doubleValue`, a
 //! metric's `sum`/`gauge`/…), a string there is not even an error: serde drops the whole
 //! oneof, and the point, attribute or metric arrives with no value. So the messages are
 //! decoded through [`Lenient`], a deserializer around serde_json's that knows each map
-//! key it reads and, under the keys of these fields, turns such strings into the
-//! numbers the generated types expect; a string there that is neither is an error
-//! naming the field, never a dropped value.
+//! key it reads and what type is asked of each value: under the keys of these fields it
+//! turns such strings into the numbers the generated types expect (a string there that
+//! is neither is an error naming the field, never a dropped value), and a `null` into
+//! the default of the type asked for.
 
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
@@ -48,6 +52,9 @@ enum Field {
     /// strings become the double. Arrays of doubles (`explicitBounds`) pass it to their
     /// items.
     Double(&'static str),
+    /// A 64-bit integer field, which the generated types read as any value (a number or
+    /// a string): only so that a `null` there is taken as 0.
+    Integer,
 }
 
 impl Field {
@@ -62,10 +69,21 @@ impl Field {
             "explicitBounds",
             "zeroThreshold",
         ];
+        // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
+        const INTEGERS: [&str; 6] = [
+            "timeUnixNano",
+            "observedTimeUnixNano",
+            "startTimeUnixNano",
+            "endTimeUnixNano",
+            "count",
+            "zeroCount",
+        ];
         if let Some(key) = ENUMS.iter().find(|e| **e == key) {
             Field::Enum(key)
         } else if let Some(key) = DOUBLES.iter().find(|d| **d == key) {
             Field::Double(key)
+        } else if INTEGERS.contains(&key) {
+            Field::Integer
         } else {
             Field::Other
         }
@@ -75,7 +93,7 @@ impl Field {
     /// string as a number.
     fn number<E: de::Error>(self, text: &str) -> Option<Result<Number, E>> {
         match self {
-            Field::Other => None,
+            Field::Other | Field::Integer => None,
             Field::Enum(key) => Some(
                 enum_number(key, text)
                     .or_else(|| text.parse::<i32>().ok().map(i64::from))
@@ -126,32 +144,47 @@ struct Lenient<D> {
     field: Field,
 }
 
-/// The visitor a [`Lenient`] hands serde_json: turns the field's strings into numbers
-/// and wraps what it is given to read further (maps, arrays, optional values).
+/// The visitor a [`Lenient`] hands serde_json: turns the field's strings into numbers,
+/// a `null` into the field's default, and wraps what it is given to read further (maps,
+/// arrays, optional values).
 struct Visit<V> {
     visitor: V,
     field: Field,
+    null: Null,
+}
+
+/// What a `null` stands for: the proto3 JSON mapping has it mean the field's default
+/// (a sender that writes `"attributes": null` or `"traceId": null` means none), where
+/// the generated types refuse it for anything but a message.
+#[derive(Clone, Copy)]
+enum Null {
+    /// Passed on as it is (the visitor takes it: an optional value, or any value).
+    AsIs,
+    Zero,
+    False,
+    EmptyText,
+    NoItems,
+    NoEntries,
 }
 
 /// Deserializer methods passed through with the visitor wrapped.
 macro_rules! pass_through {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.$method($($arg,)* Visit { visitor, field: self.field })
+            self.inner.$method($($arg,)* Visit { visitor, field: self.field, null: Null::AsIs })
         }
     )*};
 }
 
-/// Number methods: read as any value where the field may hold a string, so the string
-/// reaches [`Visit`]; serde_json's own refuse strings.
-macro_rules! number {
-    ($($method:ident),* $(,)?) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            let visitor = Visit { visitor, field: self.field };
-            match self.field {
-                Field::Other => self.inner.$method(visitor),
-                Field::Enum(_) | Field::Double(_) => self.inner.deserialize_any(visitor),
-            }
+/// Methods of fields that `null` may stand in for: read as any value, so a `null` (and,
+/// in an enum or double field, a string) reaches [`Visit`], where serde_json's own
+/// methods would refuse it. For a JSON value of the right type, serde_json's
+/// `deserialize_any` visits what these would.
+macro_rules! defaulted {
+    ($($method:ident($($arg:ident: $ty:ty),*) => $null:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            $(let _ = $arg;)*
+            self.inner.deserialize_any(Visit { visitor, field: self.field, null: Null::$null })
         }
     )*};
 }
@@ -159,38 +192,38 @@ macro_rules! number {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Lenient<D> {
     type Error = D::Error;
 
-    number!(
-        deserialize_i8,
-        deserialize_i16,
-        deserialize_i32,
-        deserialize_i64,
-        deserialize_i128,
-        deserialize_u8,
-        deserialize_u16,
-        deserialize_u32,
-        deserialize_u64,
-        deserialize_u128,
-        deserialize_f32,
-        deserialize_f64,
+    defaulted!(
+        deserialize_bool() => False,
+        deserialize_i8() => Zero,
+        deserialize_i16() => Zero,
+        deserialize_i32() => Zero,
+        deserialize_i64() => Zero,
+        deserialize_u8() => Zero,
+        deserialize_u16() => Zero,
+        deserialize_u32() => Zero,
+        deserialize_u64() => Zero,
+        deserialize_f32() => Zero,
+        deserialize_f64() => Zero,
+        deserialize_str() => EmptyText,
+        deserialize_string() => EmptyText,
+        deserialize_seq() => NoItems,
+        deserialize_map() => NoEntries,
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]) => NoEntries,
     );
 
     pass_through!(
         deserialize_any(),
-        deserialize_bool(),
+        deserialize_i128(),
+        deserialize_u128(),
         deserialize_char(),
-        deserialize_str(),
-        deserialize_string(),
         deserialize_bytes(),
         deserialize_byte_buf(),
         deserialize_option(),
         deserialize_unit(),
         deserialize_unit_struct(name: &'static str),
         deserialize_newtype_struct(name: &'static str),
-        deserialize_seq(),
         deserialize_tuple(len: usize),
         deserialize_tuple_struct(name: &'static str, len: usize),
-        deserialize_map(),
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
         deserialize_enum(name: &'static str, variants: &'static [&'static str]),
         deserialize_identifier(),
         deserialize_ignored_any(),
@@ -267,7 +300,20 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        self.visitor.visit_unit()
+        use serde::de::value::{MapDeserializer, SeqDeserializer};
+        match (self.null, self.field) {
+            (Null::AsIs, Field::Integer) => self.visitor.visit_u64(0),
+            (Null::AsIs, _) => self.visitor.visit_unit(),
+            (Null::Zero, _) => self.visitor.visit_u64(0),
+            (Null::False, _) => self.visitor.visit_bool(false),
+            (Null::EmptyText, _) => self.visitor.visit_borrowed_str(""),
+            (Null::NoItems, _) => self
+                .visitor
+                .visit_seq(SeqDeserializer::<_, E>::new(std::iter::empty::<()>())),
+            (Null::NoEntries, _) => self
+                .visitor
+                .visit_map(MapDeserializer::<_, E>::new(std::iter::empty::<((), ())>())),
+        }
     }
 
     fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
@@ -675,5 +721,47 @@ mod tests {
                 "{json}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn null_is_the_fields_default() {
+        let logs: ExportLogsServiceRequest = from_otlp_json(
+            br#"{"resourceLogs":[{"resource":null,"scopeLogs":[{"scope":null,"logRecords":[
+                {"timeUnixNano":null,"observedTimeUnixNano":"5","severityNumber":null,
+                 "severityText":null,"body":{"stringValue":"kept"},"attributes":null,
+                 "droppedAttributesCount":null,"flags":null,"traceId":null,"spanId":null,
+                 "eventName":null}]}]}]}"#,
+        )
+        .unwrap();
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        let expected = crate::logs::LogRecord {
+            observed_time_unix_nano: 5,
+            body: Some(crate::common::AnyValue {
+                value: Some(crate::common::any_value::Value::StringValue("kept".into())),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(record, &expected);
+
+        let spans: ExportTraceServiceRequest = from_otlp_json(
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"GET /","kind":null,
+                "startTimeUnixNano":null,"endTimeUnixNano":"9","events":null,"links":null,
+                "status":{"code":null,"message":null},"parentSpanId":null}]}]}]}"#,
+        )
+        .unwrap();
+        let span = &spans.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(
+            (span.name.as_str(), span.kind, span.end_time_unix_nano),
+            ("GET /", 0, 9)
+        );
+        assert_eq!(span.status, Some(Default::default()));
+
+        // In a oneof, a null leaves the oneof unset.
+        let metrics: ExportMetricsServiceRequest = from_otlp_json(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{
+                "dataPoints":[{"asInt":null,"timeUnixNano":null},{"asDouble":2}]}}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(gauge_values(&metrics), [None, Some(2.0)]);
     }
 }

@@ -392,7 +392,7 @@ async fn grpc_bad_requests_get_documented_codes() {
 /// and a metric's whole `sum` was silently dropped (then refused as "no data"); now names
 /// and numbers are both taken, as the OpenTelemetry Collector takes them.
 #[tokio::test(flavor = "multi_thread")]
-async fn otlp_json_enum_names_and_doubles_as_strings_are_taken() {
+async fn otlp_json_enum_names_doubles_as_strings_and_nulls_are_taken() {
     let dir = tempfile::tempdir().unwrap();
     let porthole = server(dir.path()).await;
     let now = std::time::SystemTime::now()
@@ -405,7 +405,9 @@ async fn otlp_json_enum_names_and_doubles_as_strings_are_taken() {
             "/v1/logs",
             serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
                 {"timeUnixNano": now, "severityNumber": "SEVERITY_NUMBER_WARN",
-                 "body": {"stringValue": "named severity"}}]}]}]}),
+                 "body": {"stringValue": "named severity"},
+                 // null is the field's default in the proto3 JSON mapping.
+                 "attributes": null, "traceId": null, "observedTimeUnixNano": null}]}]}]}),
         ),
         (
             "/v1/traces",
