@@ -23,6 +23,8 @@
 //! is neither is an error naming the field, never a dropped value), and a `null` into
 //! the default of the type asked for.
 
+use std::borrow::Cow;
+
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
     Visitor,
@@ -402,10 +404,16 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        self.inner.next_key_seed(Key {
-            seed,
-            field: &mut self.field,
-        })
+        use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+        let Some(key) = self.inner.next_key_seed(KeyText)? else {
+            return Ok(None);
+        };
+        self.field = Field::of_key(&key);
+        match key {
+            Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+            Cow::Owned(key) => seed.deserialize(StringDeserializer::new(key)),
+        }
+        .map(Some)
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
@@ -418,118 +426,34 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
     }
 }
 
-/// A key's seed: notes which field the key names as the key is read.
-struct Key<'a, S> {
-    seed: S,
-    field: &'a mut Field,
-}
+/// A key's text: borrowed from the JSON unless it holds escapes.
+struct KeyText;
 
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Key<'_, S> {
-    type Value = S::Value;
+impl<'de> DeserializeSeed<'de> for KeyText {
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
-        self.seed.deserialize(KeyReader {
-            inner,
-            field: self.field,
-        })
+    fn deserialize<D: Deserializer<'de>>(self, key: D) -> Result<Cow<'de, str>, D::Error> {
+        key.deserialize_str(self)
     }
 }
 
-/// serde_json's deserializer of a key (always a string).
-struct KeyReader<'a, D> {
-    inner: D,
-    field: &'a mut Field,
-}
-
-/// The visitor of a key: notes its field, then passes it on.
-struct KeyVisit<'a, V> {
-    visitor: V,
-    field: &'a mut Field,
-}
-
-macro_rules! key_pass_through {
-    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
-        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.$method($($arg,)* KeyVisit { visitor, field: self.field })
-        }
-    )*};
-}
-
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for KeyReader<'_, D> {
-    type Error = D::Error;
-
-    key_pass_through!(
-        deserialize_any(),
-        deserialize_bool(),
-        deserialize_i8(),
-        deserialize_i16(),
-        deserialize_i32(),
-        deserialize_i64(),
-        deserialize_i128(),
-        deserialize_u8(),
-        deserialize_u16(),
-        deserialize_u32(),
-        deserialize_u64(),
-        deserialize_u128(),
-        deserialize_f32(),
-        deserialize_f64(),
-        deserialize_char(),
-        deserialize_str(),
-        deserialize_string(),
-        deserialize_bytes(),
-        deserialize_byte_buf(),
-        deserialize_option(),
-        deserialize_unit(),
-        deserialize_unit_struct(name: &'static str),
-        deserialize_newtype_struct(name: &'static str),
-        deserialize_seq(),
-        deserialize_tuple(len: usize),
-        deserialize_tuple_struct(name: &'static str, len: usize),
-        deserialize_map(),
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
-        deserialize_identifier(),
-        deserialize_ignored_any(),
-    );
-
-    fn is_human_readable(&self) -> bool {
-        self.inner.is_human_readable()
-    }
-}
-
-impl<'de, V: Visitor<'de>> Visitor<'de> for KeyVisit<'_, V> {
-    type Value = V::Value;
+impl<'de> Visitor<'de> for KeyText {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        self.visitor.expecting(f)
+        f.write_str("a field name")
     }
 
-    visit_as_is!(
-        visit_bool(bool),
-        visit_i64(i64),
-        visit_i128(i128),
-        visit_u64(u64),
-        visit_u128(u128),
-        visit_f64(f64),
-        visit_char(char),
-        visit_bytes(&[u8]),
-        visit_borrowed_bytes(&'de [u8]),
-        visit_byte_buf(Vec<u8>),
-    );
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
-        *self.field = Field::of_key(v);
-        self.visitor.visit_str(v)
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
-        *self.field = Field::of_key(v);
-        self.visitor.visit_borrowed_str(v)
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
-        *self.field = Field::of_key(&v);
-        self.visitor.visit_string(v)
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key))
     }
 }
 
