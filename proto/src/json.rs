@@ -61,33 +61,22 @@ enum Field {
 
 impl Field {
     fn of_key(key: &str) -> Field {
-        const ENUMS: [&str; 4] = ["severityNumber", "kind", "code", "aggregationTemporality"];
-        const DOUBLES: [&str; 7] = [
-            "asDouble",
-            "doubleValue",
-            "sum",
-            "min",
-            "max",
-            "explicitBounds",
-            "zeroThreshold",
-        ];
-        // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
-        const INTEGERS: [&str; 6] = [
-            "timeUnixNano",
-            "observedTimeUnixNano",
-            "startTimeUnixNano",
-            "endTimeUnixNano",
-            "count",
-            "zeroCount",
-        ];
-        if let Some(key) = ENUMS.iter().find(|e| **e == key) {
-            Field::Enum(key)
-        } else if let Some(key) = DOUBLES.iter().find(|d| **d == key) {
-            Field::Double(key)
-        } else if INTEGERS.contains(&key) {
-            Field::Integer
-        } else {
-            Field::Other
+        match key {
+            "severityNumber" => Field::Enum("severityNumber"),
+            "kind" => Field::Enum("kind"),
+            "code" => Field::Enum("code"),
+            "aggregationTemporality" => Field::Enum("aggregationTemporality"),
+            "asDouble" => Field::Double("asDouble"),
+            "doubleValue" => Field::Double("doubleValue"),
+            "sum" => Field::Double("sum"),
+            "min" => Field::Double("min"),
+            "max" => Field::Double("max"),
+            "explicitBounds" => Field::Double("explicitBounds"),
+            "zeroThreshold" => Field::Double("zeroThreshold"),
+            // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
+            "timeUnixNano" | "observedTimeUnixNano" | "startTimeUnixNano" | "endTimeUnixNano"
+            | "count" | "zeroCount" => Field::Integer,
+            _ => Field::Other,
         }
     }
 
