@@ -13,6 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::service::Routes;
 
@@ -108,37 +112,110 @@ where
 /// for a large one) on tokio's blocking pool, so the runtime that answers health probes
 /// and other requests is not held up; a panic in it stays a panic of the caller.
 ///
-/// At most one such piece of work runs per core ([`CPU_WORK`]); the others wait their
-/// turn here. The blocking pool would run them all at once (hundreds of threads), each
-/// with its working memory (a conversion's Arrow builders are a few times its export),
-/// for no more throughput than the cores give: under 48 senders the server's peak RSS
-/// rose from 391 to 506 MiB when conversions moved off the runtime's two workers. The
-/// waiting work holds only the export it was admitted with, which the decode budget
-/// already counts.
+/// At most one such piece of work runs per core ([`cpu_work_slots`]); the others wait
+/// their turn here. The blocking pool would run them all at once (hundreds of threads),
+/// each with its working memory (a conversion's Arrow builders are a few times its
+/// export), for no more throughput than the cores give: under 48 senders the server's
+/// peak RSS rose from 391 to 506 MiB when conversions moved off the runtime's two
+/// workers. The waiting work holds only the export it was admitted with, which the
+/// decode budget already counts.
 pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    let turn = CPU_WORK
-        .get_or_init(|| Semaphore::new(cpu_work_slots()))
-        .acquire()
+    CPU_WORK
+        .get_or_init(|| CpuWork::new(cpu_work_slots()))
+        .run(work)
         .await
-        .expect("the CPU work semaphore is never closed");
-    let ran = tokio::task::spawn_blocking(move || {
-        let done = work();
-        drop(turn);
-        done
-    });
-    match ran.await {
-        Ok(done) => done,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    }
 }
 
-/// Turns to run export work on the blocking pool: one per core this process may use.
-static CPU_WORK: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+/// Registers the metrics of [`off_the_runtime`]'s work: how many pieces wait for a turn
+/// now, and how long they have waited in all (a server whose cores cannot keep up shows
+/// here before its buffers fill).
+pub fn register_cpu_work_metrics(registry: &mut Registry) {
+    CPU_WORK
+        .get_or_init(|| CpuWork::new(cpu_work_slots()))
+        .register(registry);
+}
+
+/// The process's turns for export work.
+static CPU_WORK: std::sync::OnceLock<CpuWork> = std::sync::OnceLock::new();
 
 /// How many pieces of export work run at once: the cores this process may use (its
 /// cgroup's CPU quota included, as `available_parallelism` reads it).
 pub fn cpu_work_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Turns to run CPU-bound work on the blocking pool, and what waiting for them costs.
+struct CpuWork {
+    turns: Arc<Semaphore>,
+    waiting: Gauge,
+    waited_seconds: Counter<f64, AtomicU64>,
+}
+
+impl CpuWork {
+    fn new(turns: usize) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(turns)),
+            waiting: Gauge::default(),
+            waited_seconds: Counter::default(),
+        }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let turn = {
+            // Counted while it waits, however the wait ends (its request may be dropped).
+            let waiting = Waiting::start(self);
+            let turn = self.turns.clone().acquire_owned().await;
+            drop(waiting);
+            turn.expect("the CPU work semaphore is never closed")
+        };
+        let ran = tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop(turn);
+            done
+        });
+        match ran.await {
+            Ok(done) => done,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "porthole_export_work_waiting",
+            "Exports waiting for a core to decompress, decode or convert them",
+            self.waiting.clone(),
+        );
+        registry.register(
+            "porthole_export_work_wait_seconds",
+            "Time exports have waited for a core to decompress, decode or convert them",
+            self.waited_seconds.clone(),
+        );
+    }
+}
+
+/// A piece of work waiting for its turn: counted until dropped.
+struct Waiting<'a> {
+    work: &'a CpuWork,
+    since: std::time::Instant,
+}
+
+impl<'a> Waiting<'a> {
+    fn start(work: &'a CpuWork) -> Self {
+        work.waiting.inc();
+        Self {
+            work,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.work.waiting.dec();
+        self.work
+            .waited_seconds
+            .inc_by(self.since.elapsed().as_secs_f64());
+    }
 }
 
 fn inflate_http(encoding: &str, raw: Vec<u8>, limit: usize) -> Result<Vec<u8>, BodyError> {
@@ -388,5 +465,55 @@ mod tests {
         }
         let after = tokio::time::timeout(Duration::from_secs(30), off_the_runtime(|| 7)).await;
         assert_eq!(after.ok(), Some(7), "the panicked work kept its turns");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_waiting_for_its_turn_is_counted_until_it_runs_or_is_given_up() {
+        let work: &'static CpuWork = Box::leak(Box::new(CpuWork::new(1)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (running, started) = tokio::sync::oneshot::channel();
+        let holder = tokio::spawn(work.run(move || {
+            running.send(()).ok();
+            held.recv().ok();
+        }));
+        started.await.unwrap();
+        let given_up = tokio::spawn(work.run(|| 1));
+        let runs_later = tokio::spawn(work.run(|| 2));
+        for _ in 0..1000 {
+            if work.waiting.get() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            work.waiting.get(),
+            2,
+            "both wait while the one turn is held"
+        );
+        given_up.abort();
+        assert!(given_up.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            work.waiting.get(),
+            1,
+            "a request dropped while waiting is not counted"
+        );
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        assert_eq!(runs_later.await.unwrap(), 2);
+        assert_eq!(work.waiting.get(), 0);
+        assert!(work.waited_seconds.get() > 0.0);
+
+        let mut registry = Registry::default();
+        work.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("\nporthole_export_work_waiting 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nporthole_export_work_wait_seconds_total "),
+            "{text}"
+        );
     }
 }

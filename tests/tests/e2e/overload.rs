@@ -377,4 +377,11 @@ async fn an_export_that_would_decode_past_the_budget_is_refused_before_decoding(
         (body["rows"][0]["n"] == 20_000).then_some(())
     })
     .await;
+    // What was admitted has been converted: none waits for a core now.
+    let metrics = porthole.metrics().await;
+    assert!(
+        metrics.contains("\nporthole_export_work_waiting 0\n")
+            && metrics.contains("\nporthole_export_work_wait_seconds_total "),
+        "{metrics}"
+    );
 }
