@@ -74,8 +74,12 @@ impl Field {
             "explicitBounds" => Field::Double("explicitBounds"),
             "zeroThreshold" => Field::Double("zeroThreshold"),
             // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
-            "timeUnixNano" | "observedTimeUnixNano" | "startTimeUnixNano" | "endTimeUnixNano"
-            | "count" | "zeroCount" => Field::Integer,
+            "timeUnixNano"
+            | "observedTimeUnixNano"
+            | "startTimeUnixNano"
+            | "endTimeUnixNano"
+            | "count"
+            | "zeroCount" => Field::Integer,
             _ => Field::Other,
         }
     }
