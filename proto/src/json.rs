@@ -12,6 +12,8 @@
 //! - **`null` is the field's default** (`"attributes": null`, `"traceId": null`), where
 //!   the generated types refuse it for anything but a message; in a oneof it leaves the
 //!   oneof unset.
+//! - **Integers as strings** (`"flags": "1"`, `"scale": "-3"`): the generated types
+//!   take them only for their 64-bit fields.
 //!
 //! The generated types take only numbers for the first two. Worse, where the value sits in
 //! a oneof that serde flattens (a point's `asDouble`, an attribute's `doubleValue`, a
@@ -44,19 +46,30 @@ pub fn from_otlp_json<M: DeserializeOwned>(json: &[u8]) -> Result<M, serde_json:
     Ok(message)
 }
 
-/// What the value under a map key is, for the strings the generated types do not take.
+/// What the value under a map key is, for the strings and nulls the generated types do
+/// not take. Known by the key, this holds inside a flattened oneof as well (a metric's
+/// `gauge`/`sum`/…, which serde reads as any value first and into its type later, so the
+/// type asked for is not known there, and an error there would drop the metric's data
+/// without a word).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Field {
     Other,
     /// An enum field (its JSON key): a name, or a number in a string, becomes the number.
     Enum(&'static str),
     /// A double field (its JSON key): `"NaN"`, `"Infinity"`, `"-Infinity"` and decimal
-    /// strings become the double. Arrays of doubles (`explicitBounds`) pass it to their
-    /// items.
+    /// strings become the double.
     Double(&'static str),
-    /// A 64-bit integer field, which the generated types read as any value (a number or
-    /// a string): only so that a `null` there is taken as 0.
-    Integer,
+    /// A list of doubles (`explicitBounds`): its items are doubles, a `null` is an empty
+    /// list.
+    Doubles(&'static str),
+    /// An integer field (its JSON key): a decimal string becomes the number, a `null` 0.
+    Integer(&'static str),
+    /// A list (`attributes`, `dataPoints`…): a `null` is an empty one.
+    List,
+    /// A string field (`name`, `description`, `traceId`…): a `null` is an empty one.
+    Text,
+    /// `isMonotonic`: a `null` is false.
+    Bool,
 }
 
 impl Field {
@@ -71,15 +84,29 @@ impl Field {
             "sum" => Field::Double("sum"),
             "min" => Field::Double("min"),
             "max" => Field::Double("max"),
-            "explicitBounds" => Field::Double("explicitBounds"),
+            "explicitBounds" => Field::Doubles("explicitBounds"),
             "zeroThreshold" => Field::Double("zeroThreshold"),
             // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
-            "timeUnixNano"
-            | "observedTimeUnixNano"
-            | "startTimeUnixNano"
-            | "endTimeUnixNano"
-            | "count"
-            | "zeroCount" => Field::Integer,
+            "timeUnixNano" => Field::Integer("timeUnixNano"),
+            "observedTimeUnixNano" => Field::Integer("observedTimeUnixNano"),
+            "startTimeUnixNano" => Field::Integer("startTimeUnixNano"),
+            "endTimeUnixNano" => Field::Integer("endTimeUnixNano"),
+            "count" => Field::Integer("count"),
+            "zeroCount" => Field::Integer("zeroCount"),
+            "flags" => Field::Integer("flags"),
+            "droppedAttributesCount" => Field::Integer("droppedAttributesCount"),
+            "droppedEventsCount" => Field::Integer("droppedEventsCount"),
+            "droppedLinksCount" => Field::Integer("droppedLinksCount"),
+            "scale" => Field::Integer("scale"),
+            "offset" => Field::Integer("offset"),
+            "resourceLogs" | "scopeLogs" | "logRecords" | "resourceSpans" | "scopeSpans"
+            | "spans" | "events" | "links" | "resourceMetrics" | "scopeMetrics" | "metrics"
+            | "dataPoints" | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
+            | "quantileValues" | "values" | "metadata" => Field::List,
+            "schemaUrl" | "name" | "version" | "description" | "unit" | "severityText"
+            | "eventName" | "traceState" | "message" | "key" | "traceId" | "spanId"
+            | "parentSpanId" => Field::Text,
+            "isMonotonic" => Field::Bool,
             _ => Field::Other,
         }
     }
@@ -88,7 +115,13 @@ impl Field {
     /// string as a number.
     fn number<E: de::Error>(self, text: &str) -> Option<Result<Number, E>> {
         match self {
-            Field::Other | Field::Integer => None,
+            Field::Other | Field::List | Field::Doubles(_) | Field::Text | Field::Bool => None,
+            Field::Integer(key) => Some(
+                text.parse::<i64>()
+                    .map(Number::Int)
+                    .or_else(|_| text.parse::<u64>().map(Number::UInt))
+                    .map_err(|_| E::custom(format!("`{key}`: \"{text}\" is not an integer"))),
+            ),
             Field::Enum(key) => Some(
                 enum_number(key, text)
                     .or_else(|| text.parse::<i32>().ok().map(i64::from))
@@ -96,16 +129,8 @@ impl Field {
                     .ok_or_else(|| E::custom(format!("`{key}`: unknown value name \"{text}\""))),
             ),
             Field::Double(key) => Some(
-                match text {
-                    "NaN" => Some(f64::NAN),
-                    "Infinity" => Some(f64::INFINITY),
-                    "-Infinity" => Some(f64::NEG_INFINITY),
-                    decimal => decimal
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|d| d.is_finite() && !decimal.starts_with(['+', '.'])),
-                }
-                .map(Number::Double)
+                double_of(text)
+                    .map(Number::Double)
                 .ok_or_else(|| {
                     E::custom(format!(
                         "`{key}`: \"{text}\" is not a double (a number, \"NaN\", \"Infinity\" or \"-Infinity\")"
@@ -116,8 +141,23 @@ impl Field {
     }
 }
 
+/// The double a string stands for in the proto3 JSON mapping: a decimal number, `"NaN"`,
+/// `"Infinity"` or `"-Infinity"`.
+fn double_of(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        decimal => decimal
+            .parse::<f64>()
+            .ok()
+            .filter(|d| d.is_finite() && !decimal.starts_with(['+', '.'])),
+    }
+}
+
 enum Number {
     Int(i64),
+    UInt(u64),
     Double(f64),
 }
 
@@ -145,41 +185,44 @@ struct Lenient<D> {
 struct Visit<V> {
     visitor: V,
     field: Field,
-    null: Null,
+    asked: Asked,
 }
 
-/// What a `null` stands for: the proto3 JSON mapping has it mean the field's default
-/// (a sender that writes `"attributes": null` or `"traceId": null` means none), where
-/// the generated types refuse it for anything but a message.
+/// What type the generated code asked a value to be, where that matters to the proto3
+/// JSON mapping: a `null` is that type's default (a sender that writes
+/// `"attributes": null` or `"traceId": null` means none), where the generated types
+/// refuse it for anything but a message; and a number may be written as a string
+/// (`"flags": "1"`).
 #[derive(Clone, Copy)]
-enum Null {
-    /// Passed on as it is (the visitor takes it: an optional value, or any value).
-    AsIs,
-    Zero,
-    False,
-    EmptyText,
-    NoItems,
-    NoEntries,
+enum Asked {
+    /// Any value (an optional one, a flattened oneof's): a `null` stays a `null`.
+    Any,
+    Integer,
+    Float,
+    Bool,
+    Text,
+    Items,
+    Entries,
 }
 
 /// Deserializer methods passed through with the visitor wrapped.
 macro_rules! pass_through {
     ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.$method($($arg,)* Visit { visitor, field: self.field, null: Null::AsIs })
+            self.inner.$method($($arg,)* Visit { visitor, field: self.field, asked: Asked::Any })
         }
     )*};
 }
 
-/// Methods of fields that `null` may stand in for: read as any value, so a `null` (and,
-/// in an enum or double field, a string) reaches [`Visit`], where serde_json's own
-/// methods would refuse it. For a JSON value of the right type, serde_json's
-/// `deserialize_any` visits what these would.
-macro_rules! defaulted {
-    ($($method:ident($($arg:ident: $ty:ty),*) => $null:ident),* $(,)?) => {$(
+/// Methods of the types the mapping lets a `null` or a string stand in for: read as any
+/// value, so the `null` or the string reaches [`Visit`] with what was asked, where
+/// serde_json's own methods would refuse it. For a JSON value of the right type,
+/// serde_json's `deserialize_any` visits what these would.
+macro_rules! asked {
+    ($($method:ident($($arg:ident: $ty:ty),*) => $asked:ident),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
             $(let _ = $arg;)*
-            self.inner.deserialize_any(Visit { visitor, field: self.field, null: Null::$null })
+            self.inner.deserialize_any(Visit { visitor, field: self.field, asked: Asked::$asked })
         }
     )*};
 }
@@ -187,23 +230,23 @@ macro_rules! defaulted {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Lenient<D> {
     type Error = D::Error;
 
-    defaulted!(
-        deserialize_bool() => False,
-        deserialize_i8() => Zero,
-        deserialize_i16() => Zero,
-        deserialize_i32() => Zero,
-        deserialize_i64() => Zero,
-        deserialize_u8() => Zero,
-        deserialize_u16() => Zero,
-        deserialize_u32() => Zero,
-        deserialize_u64() => Zero,
-        deserialize_f32() => Zero,
-        deserialize_f64() => Zero,
-        deserialize_str() => EmptyText,
-        deserialize_string() => EmptyText,
-        deserialize_seq() => NoItems,
-        deserialize_map() => NoEntries,
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]) => NoEntries,
+    asked!(
+        deserialize_bool() => Bool,
+        deserialize_i8() => Integer,
+        deserialize_i16() => Integer,
+        deserialize_i32() => Integer,
+        deserialize_i64() => Integer,
+        deserialize_u8() => Integer,
+        deserialize_u16() => Integer,
+        deserialize_u32() => Integer,
+        deserialize_u64() => Integer,
+        deserialize_f32() => Float,
+        deserialize_f64() => Float,
+        deserialize_str() => Text,
+        deserialize_string() => Text,
+        deserialize_seq() => Items,
+        deserialize_map() => Entries,
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]) => Entries,
     );
 
     pass_through!(
@@ -238,6 +281,23 @@ macro_rules! visit_as_is {
     )*};
 }
 
+impl<V> Visit<V> {
+    /// The number a string stands for here: by the field's key, or else by the type
+    /// asked for; `None` when a string is taken as it is.
+    fn number<E: de::Error>(&self, text: &str) -> Option<Result<Number, E>> {
+        self.field.number(text).or_else(|| match self.asked {
+            Asked::Integer => text
+                .parse::<i64>()
+                .map(Number::Int)
+                .or_else(|_| text.parse::<u64>().map(Number::UInt))
+                .ok()
+                .map(Ok),
+            Asked::Float => double_of(text).map(Number::Double).map(Ok),
+            _ => None,
+        })
+    }
+}
+
 /// Hands `visitor` the number a string stood for.
 fn give<'de, V: Visitor<'de>, E: de::Error>(
     visitor: V,
@@ -245,6 +305,7 @@ fn give<'de, V: Visitor<'de>, E: de::Error>(
 ) -> Result<V::Value, E> {
     match number? {
         Number::Int(int) => visitor.visit_i64(int),
+        Number::UInt(uint) => visitor.visit_u64(uint),
         Number::Double(double) => visitor.visit_f64(double),
     }
 }
@@ -270,21 +331,21 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     );
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
-        match self.field.number(v) {
+        match self.number(v) {
             None => self.visitor.visit_str(v),
             Some(number) => give(self.visitor, number),
         }
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
-        match self.field.number(v) {
+        match self.number(v) {
             None => self.visitor.visit_borrowed_str(v),
             Some(number) => give(self.visitor, number),
         }
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
-        match self.field.number(&v) {
+        match self.number(&v) {
             None => self.visitor.visit_string(v),
             Some(number) => give(self.visitor, number),
         }
@@ -296,16 +357,24 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         use serde::de::value::{MapDeserializer, SeqDeserializer};
-        match (self.null, self.field) {
-            (Null::AsIs, Field::Integer) => self.visitor.visit_u64(0),
-            (Null::AsIs, _) => self.visitor.visit_unit(),
-            (Null::Zero, _) => self.visitor.visit_u64(0),
-            (Null::False, _) => self.visitor.visit_bool(false),
-            (Null::EmptyText, _) => self.visitor.visit_borrowed_str(""),
-            (Null::NoItems, _) => self
+        match (self.asked, self.field) {
+            (Asked::Any, Field::Integer(_)) | (Asked::Integer | Asked::Float, _) => {
+                self.visitor.visit_u64(0)
+            }
+            (Asked::Any, Field::List | Field::Doubles(_)) => self
                 .visitor
                 .visit_seq(SeqDeserializer::<_, E>::new(std::iter::empty::<()>())),
-            (Null::NoEntries, _) => self
+            (Asked::Any, Field::Text) => self.visitor.visit_borrowed_str(""),
+            (Asked::Any, Field::Enum(_)) => self.visitor.visit_u64(0),
+            (Asked::Any, Field::Double("zeroThreshold")) => self.visitor.visit_f64(0.0),
+            (Asked::Any, Field::Bool) => self.visitor.visit_bool(false),
+            (Asked::Any, _) => self.visitor.visit_unit(),
+            (Asked::Bool, _) => self.visitor.visit_bool(false),
+            (Asked::Text, _) => self.visitor.visit_borrowed_str(""),
+            (Asked::Items, _) => self
+                .visitor
+                .visit_seq(SeqDeserializer::<_, E>::new(std::iter::empty::<()>())),
+            (Asked::Entries, _) => self
                 .visitor
                 .visit_map(MapDeserializer::<_, E>::new(std::iter::empty::<((), ())>())),
         }
@@ -326,9 +395,13 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<V::Value, A::Error> {
+        let field = match self.field {
+            Field::Doubles(key) => Field::Double(key),
+            field => field,
+        };
         self.visitor.visit_seq(Items {
             inner: items,
-            field: self.field,
+            field,
         })
     }
 
@@ -361,7 +434,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
     }
 }
 
-/// An array's items: each is of the array's field (`explicitBounds` holds doubles).
+/// An array's items: each is of the array's field, or a double in `explicitBounds`.
 struct Items<A> {
     inner: A,
     field: Field,
@@ -673,6 +746,34 @@ mod tests {
         );
         assert_eq!(span.status, Some(Default::default()));
 
+        // Inside a metric's data (read as any value first, where an error used to drop the
+        // data without a word), the keys say what a null stands for.
+        let metrics: ExportMetricsServiceRequest = from_otlp_json(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"requests",
+                "description":null,"unit":null,"sum":{"isMonotonic":null,
+                "aggregationTemporality":null,"dataPoints":[{"asInt":"4","attributes":null,
+                "exemplars":null,"flags":null,"startTimeUnixNano":null}]}},
+                {"name":"latency","histogram":{"dataPoints":[{"count":"1","bucketCounts":null,
+                "explicitBounds":null,"attributes":[{"key":"k","value":{"stringValue":null}}]}]}}
+                ]}]}]}"#,
+        )
+        .unwrap();
+        let metrics = &metrics.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(crate::metrics::metric::Data::Sum(sum)) = &metrics[0].data else {
+            panic!("the sum was dropped: {:?}", metrics[0]);
+        };
+        assert_eq!((sum.is_monotonic, sum.aggregation_temporality), (false, 0));
+        assert_eq!(
+            sum.data_points[0].value,
+            Some(crate::metrics::number_data_point::Value::AsInt(4))
+        );
+        let Some(crate::metrics::metric::Data::Histogram(histogram)) = &metrics[1].data else {
+            panic!("the histogram was dropped: {:?}", metrics[1]);
+        };
+        let point = &histogram.data_points[0];
+        assert_eq!((point.count, point.bucket_counts.len()), (1, 0));
+        assert_eq!(point.attributes[0].key, "k");
+
         // In a oneof, a null leaves the oneof unset.
         let metrics: ExportMetricsServiceRequest = from_otlp_json(
             br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{
@@ -680,5 +781,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(gauge_values(&metrics), [None, Some(2.0)]);
+    }
+
+    #[test]
+    fn integers_may_be_strings() {
+        let logs: ExportLogsServiceRequest = from_otlp_json(
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+                {"flags":"1","droppedAttributesCount":"2","timeUnixNano":"3"}]}]}]}"#,
+        )
+        .unwrap();
+        let record = &logs.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(
+            (
+                record.flags,
+                record.dropped_attributes_count,
+                record.time_unix_nano
+            ),
+            (1, 2, 3)
+        );
+        let metrics: ExportMetricsServiceRequest = from_otlp_json(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"size",
+                "exponentialHistogram":{"dataPoints":[{"scale":"-3",
+                "positive":{"offset":"-4","bucketCounts":["1"]}}]}}]}]}]}"#,
+        )
+        .unwrap();
+        let metric = &metrics.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(crate::metrics::metric::Data::ExponentialHistogram(exponential)) = &metric.data
+        else {
+            panic!("the exponential histogram was dropped: {metric:?}");
+        };
+        let point = &exponential.data_points[0];
+        assert_eq!(
+            (point.scale, point.positive.as_ref().unwrap().offset),
+            (-3, -4)
+        );
+        // Inside a metric's data a bad value used to drop the data without a word.
+        let error = from_otlp_json::<ExportMetricsServiceRequest>(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"size",
+                "exponentialHistogram":{"dataPoints":[{"scale":"x"}]}}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(r#"`scale`: "x" is not an integer"#),
+            "{error}"
+        );
+
+        for bad in [r#""flags":"one""#, r#""flags":"-1""#, r#""flags":"1.5""#] {
+            let json =
+                format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{{bad}}}]}}]}}]}}"#);
+            let error = from_otlp_json::<ExportLogsServiceRequest>(json.as_bytes());
+            assert!(error.is_err(), "{bad} was taken: {error:?}");
+        }
     }
 }
