@@ -13,7 +13,13 @@ use porthole_proto::trace_service::{
 use porthole_storage::{Converted, Signal, convert_logs, convert_metrics, convert_spans};
 
 pub trait OtlpExport:
-    prost::Message + Default + serde::de::DeserializeOwned + Send + Sync + 'static
+    prost::Message
+    + Default
+    + serde::de::DeserializeOwned
+    + porthole_proto::json::OtlpJson
+    + Send
+    + Sync
+    + 'static
 {
     const SIGNAL: Signal;
     type Response: prost::Message + serde::Serialize + Default + Send + 'static;

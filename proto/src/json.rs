@@ -27,6 +27,7 @@
 
 use std::borrow::Cow;
 
+use serde::Deserialize;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
     Visitor,
@@ -34,16 +35,106 @@ use serde::de::{
 
 use crate::{logs, metrics, trace};
 
-/// Decodes an OTLP/JSON message; enum fields may hold names or numbers, double fields
-/// numbers or strings.
-pub fn from_otlp_json<M: DeserializeOwned>(json: &[u8]) -> Result<M, serde_json::Error> {
-    let mut json = serde_json::Deserializer::from_slice(json);
+/// Decodes an OTLP/JSON message by the proto3 JSON mapping (see the module's text).
+pub fn from_otlp_json<M: DeserializeOwned + OtlpJson>(json: &[u8]) -> Result<M, serde_json::Error> {
+    METRIC_DATA_READ.set(0);
+    let mut reader = serde_json::Deserializer::from_slice(json);
     let message = M::deserialize(Lenient {
-        inner: &mut json,
+        inner: &mut reader,
         field: Field::Other,
     })?;
-    json.end()?;
+    reader.end()?;
+    if message.metrics_with_data() < METRIC_DATA_READ.get() {
+        return Err(why_metric_data_was_dropped(json));
+    }
     Ok(message)
+}
+
+/// The OTLP export requests, for what [`from_otlp_json`] checks after decoding.
+pub trait OtlpJson {
+    /// How many metrics decoded with their data (none but in metrics exports).
+    fn metrics_with_data(&self) -> usize {
+        0
+    }
+}
+
+impl OtlpJson for crate::logs_service::ExportLogsServiceRequest {}
+
+impl OtlpJson for crate::trace_service::ExportTraceServiceRequest {}
+
+impl OtlpJson for crate::metrics_service::ExportMetricsServiceRequest {
+    fn metrics_with_data(&self) -> usize {
+        self.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.data.is_some())
+            .count()
+    }
+}
+
+thread_local! {
+    /// Metric data objects (`gauge`, `sum`, …) read by this thread's [`from_otlp_json`].
+    static METRIC_DATA_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The metric data keys: members of `Metric`'s flattened oneof.
+const METRIC_DATA: [&str; 5] = [
+    "gauge",
+    "sum",
+    "histogram",
+    "exponentialHistogram",
+    "summary",
+];
+
+/// A metric's data is read as any value first and into its type later, and serde drops
+/// the data of a metric whose data does not decode, without an error. When fewer metrics
+/// decoded with data than had it, this decodes each metric's data again on its own to
+/// say which one and why.
+fn why_metric_data_was_dropped(json: &[u8]) -> serde_json::Error {
+    use de::Error;
+    let Ok(export) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return serde_json::Error::custom("a metric's data does not decode");
+    };
+    let list = |value: &serde_json::Value, key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (r, resource) in list(&export, "resourceMetrics").iter().enumerate() {
+        for (s, scope) in list(resource, "scopeMetrics").iter().enumerate() {
+            for (m, metric) in list(scope, "metrics").iter().enumerate() {
+                for key in METRIC_DATA {
+                    let Some(data) = metric.get(key).filter(|d| d.is_object()) else {
+                        continue;
+                    };
+                    let lenient = Lenient {
+                        inner: data.clone(),
+                        field: Field::Other,
+                    };
+                    let decoded = match key {
+                        "gauge" => metrics::Gauge::deserialize(lenient).map(drop),
+                        "sum" => metrics::Sum::deserialize(lenient).map(drop),
+                        "histogram" => metrics::Histogram::deserialize(lenient).map(drop),
+                        "exponentialHistogram" => {
+                            metrics::ExponentialHistogram::deserialize(lenient).map(drop)
+                        }
+                        _ => metrics::Summary::deserialize(lenient).map(drop),
+                    };
+                    if let Err(error) = decoded {
+                        let name = metric.get("name").and_then(serde_json::Value::as_str);
+                        return serde_json::Error::custom(format!(
+                            "resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}] ({:?}): `{key}`: {error}",
+                            name.unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    serde_json::Error::custom("a metric's data does not decode")
 }
 
 /// What the value under a map key is, for the strings and nulls the generated types do
@@ -70,6 +161,9 @@ enum Field {
     Text,
     /// `isMonotonic`: a `null` is false.
     Bool,
+    /// A metric's data (`gauge`, `histogram`…; `sum` is known as a double field): counted
+    /// as it is read.
+    MetricData,
 }
 
 impl Field {
@@ -107,6 +201,7 @@ impl Field {
             | "eventName" | "traceState" | "message" | "key" | "traceId" | "spanId"
             | "parentSpanId" => Field::Text,
             "isMonotonic" => Field::Bool,
+            "gauge" | "histogram" | "exponentialHistogram" | "summary" => Field::MetricData,
             _ => Field::Other,
         }
     }
@@ -115,7 +210,12 @@ impl Field {
     /// string as a number.
     fn number<E: de::Error>(self, text: &str) -> Option<Result<Number, E>> {
         match self {
-            Field::Other | Field::List | Field::Doubles(_) | Field::Text | Field::Bool => None,
+            Field::Other
+            | Field::List
+            | Field::Doubles(_)
+            | Field::Text
+            | Field::Bool
+            | Field::MetricData => None,
             Field::Integer(key) => Some(
                 text.parse::<i64>()
                     .map(Number::Int)
@@ -406,6 +506,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<V::Value, A::Error> {
+        if let Field::MetricData | Field::Double("sum") = self.field {
+            METRIC_DATA_READ.set(METRIC_DATA_READ.get() + 1);
+        }
         self.visitor.visit_map(Entries {
             inner: entries,
             field: Field::Other,
@@ -834,5 +937,30 @@ mod tests {
             let error = from_otlp_json::<ExportLogsServiceRequest>(json.as_bytes());
             assert!(error.is_err(), "{bad} was taken: {error:?}");
         }
+    }
+
+    #[test]
+    fn a_metric_whose_data_does_not_decode_is_an_error_that_names_it() {
+        let error = from_otlp_json::<ExportMetricsServiceRequest>(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+                {"name":"fine","gauge":{"dataPoints":[{"asInt":"1"}]}},
+                {"name":"requests","sum":{"isMonotonic":"yes","dataPoints":[{"asInt":"1"}]}}
+                ]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                r#"resourceMetrics[0].scopeMetrics[0].metrics[1] ("requests"): `sum`: invalid type: string "yes", expected a boolean"#
+            ),
+            "{error}"
+        );
+        // A metric without data, and a point's `sum`, are no metric data.
+        let export: ExportMetricsServiceRequest = from_otlp_json(
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"empty"},
+                {"name":"latency","histogram":{"dataPoints":[{"sum":2.5,"count":"1"}]}}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(export.metrics_with_data(), 1);
     }
 }

@@ -48,7 +48,9 @@ use crate::telemetry::CollectorMetrics;
 pub type Task = Pin<Box<dyn Future<Output = Result<(), CollectorError>> + Send>>;
 
 /// One OTLP export request type: how to stamp it and count it.
-trait Export: Message + Default + serde::de::DeserializeOwned + Send + 'static {
+trait Export:
+    Message + Default + serde::de::DeserializeOwned + porthole_proto::json::OtlpJson + Send + 'static
+{
     const KIND: Kind;
     type Response: Message + serde::Serialize + Default + Send + 'static;
     fn enrich(&mut self, identity: &Identity);

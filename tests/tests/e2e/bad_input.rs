@@ -480,4 +480,20 @@ async fn otlp_json_enum_names_doubles_as_strings_and_nulls_are_taken() {
             serde_json::json!({"nan": false, "minus_infinity": false, "finite": 1.5}),
         ]
     );
+    // A metric whose data does not decode used to be taken with its data dropped.
+    let broken = serde_json::json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "dropped", "sum": {"isMonotonic": "yes",
+            "dataPoints": [{"timeUnixNano": now, "asInt": "1"}]}}]}]}]});
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/metrics"))
+        .json(&broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let message = response.text().await.unwrap();
+    assert!(
+        message.contains(r#"metrics[0] (\"dropped\"): `sum`: invalid type: string \"yes\""#),
+        "{message}"
+    );
 }
