@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,7 +17,6 @@ use http_body_util::BodyExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::service::Routes;
 
@@ -120,27 +120,25 @@ where
 /// workers. The waiting work holds only the export it was admitted with, which the
 /// decode budget already counts.
 pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    CPU_WORK
-        .get_or_init(|| CpuWork::new(cpu_work_slots()))
-        .run(work)
-        .await
+    cpu_work().run(work).await
 }
 
 /// Registers the metrics of [`off_the_runtime`]'s work: how many pieces wait for a turn
 /// now, and how long they have waited in all (a server whose cores cannot keep up shows
 /// here before its buffers fill).
 pub fn register_cpu_work_metrics(registry: &mut Registry) {
-    CPU_WORK
-        .get_or_init(|| CpuWork::new(cpu_work_slots()))
-        .register(registry);
+    cpu_work().register(registry);
 }
 
-/// The process's turns for export work.
-static CPU_WORK: std::sync::OnceLock<CpuWork> = std::sync::OnceLock::new();
+/// The process's turns for export work, made on first use.
+fn cpu_work() -> &'static CpuWork {
+    static CPU_WORK: std::sync::OnceLock<CpuWork> = std::sync::OnceLock::new();
+    CPU_WORK.get_or_init(|| CpuWork::new(cpu_work_slots()))
+}
 
 /// How many pieces of export work run at once: the cores this process may use (its
 /// cgroup's CPU quota included, as `available_parallelism` reads it).
-pub fn cpu_work_slots() -> usize {
+fn cpu_work_slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -163,11 +161,10 @@ impl CpuWork {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
         let turn = {
             // Counted while it waits, however the wait ends (its request may be dropped).
-            let waiting = Waiting::start(self);
-            let turn = self.turns.clone().acquire_owned().await;
-            drop(waiting);
-            turn.expect("the CPU work semaphore is never closed")
-        };
+            let _waiting = Waiting::start(self);
+            self.turns.clone().acquire_owned().await
+        }
+        .expect("the CPU work semaphore is never closed");
         let ran = tokio::task::spawn_blocking(move || {
             let done = work();
             drop(turn);

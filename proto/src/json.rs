@@ -78,53 +78,42 @@ thread_local! {
     static METRIC_DATA_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The metric data keys: members of `Metric`'s flattened oneof.
-const METRIC_DATA: [&str; 5] = [
-    "gauge",
-    "sum",
-    "histogram",
-    "exponentialHistogram",
-    "summary",
-];
-
 /// A metric's data is read as any value first and into its type later, and serde drops
 /// the data of a metric whose data does not decode, without an error. When fewer metrics
 /// decoded with data than had it, this decodes each metric's data again on its own to
 /// say which one and why.
 fn why_metric_data_was_dropped(json: &[u8]) -> serde_json::Error {
     use de::Error;
-    let Ok(export) = serde_json::from_slice::<serde_json::Value>(json) else {
-        return serde_json::Error::custom("a metric's data does not decode");
-    };
-    let list = |value: &serde_json::Value, key: &str| {
+    use serde_json::Value;
+    fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
         value
             .get(key)
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+    let Ok(export) = serde_json::from_slice::<Value>(json) else {
+        return serde_json::Error::custom("a metric's data does not decode");
     };
     for (r, resource) in list(&export, "resourceMetrics").iter().enumerate() {
         for (s, scope) in list(resource, "scopeMetrics").iter().enumerate() {
             for (m, metric) in list(scope, "metrics").iter().enumerate() {
-                for key in METRIC_DATA {
-                    let Some(data) = metric.get(key).filter(|d| d.is_object()) else {
-                        continue;
-                    };
-                    let lenient = Lenient {
-                        inner: data.clone(),
+                for (key, data) in metric.as_object().into_iter().flatten() {
+                    let inner = Lenient {
+                        inner: data,
                         field: Field::Other,
                     };
-                    let decoded = match key {
-                        "gauge" => metrics::Gauge::deserialize(lenient).map(drop),
-                        "sum" => metrics::Sum::deserialize(lenient).map(drop),
-                        "histogram" => metrics::Histogram::deserialize(lenient).map(drop),
+                    let decoded = match key.as_str() {
+                        "gauge" => metrics::Gauge::deserialize(inner).map(drop),
+                        "sum" => metrics::Sum::deserialize(inner).map(drop),
+                        "histogram" => metrics::Histogram::deserialize(inner).map(drop),
                         "exponentialHistogram" => {
-                            metrics::ExponentialHistogram::deserialize(lenient).map(drop)
+                            metrics::ExponentialHistogram::deserialize(inner).map(drop)
                         }
-                        _ => metrics::Summary::deserialize(lenient).map(drop),
+                        "summary" => metrics::Summary::deserialize(inner).map(drop),
+                        _ => continue,
                     };
                     if let Err(error) = decoded {
-                        let name = metric.get("name").and_then(serde_json::Value::as_str);
+                        let name = metric.get("name").and_then(Value::as_str);
                         return serde_json::Error::custom(format!(
                             "resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}] ({:?}): `{key}`: {error}",
                             name.unwrap_or_default()
@@ -217,10 +206,8 @@ impl Field {
             | Field::Bool
             | Field::MetricData => None,
             Field::Integer(key) => Some(
-                text.parse::<i64>()
-                    .map(Number::Int)
-                    .or_else(|_| text.parse::<u64>().map(Number::UInt))
-                    .map_err(|_| E::custom(format!("`{key}`: \"{text}\" is not an integer"))),
+                integer_of(text)
+                    .ok_or_else(|| E::custom(format!("`{key}`: \"{text}\" is not an integer"))),
             ),
             Field::Enum(key) => Some(
                 enum_number(key, text)
@@ -239,6 +226,13 @@ impl Field {
             ),
         }
     }
+}
+
+/// The integer a decimal string stands for.
+fn integer_of(text: &str) -> Option<Number> {
+    (text.parse::<i64>().map(Number::Int))
+        .or_else(|_| text.parse::<u64>().map(Number::UInt))
+        .ok()
 }
 
 /// The double a string stands for in the proto3 JSON mapping: a decimal number, `"NaN"`,
@@ -386,12 +380,7 @@ impl<V> Visit<V> {
     /// asked for; `None` when a string is taken as it is.
     fn number<E: de::Error>(&self, text: &str) -> Option<Result<Number, E>> {
         self.field.number(text).or_else(|| match self.asked {
-            Asked::Integer => text
-                .parse::<i64>()
-                .map(Number::Int)
-                .or_else(|_| text.parse::<u64>().map(Number::UInt))
-                .ok()
-                .map(Ok),
+            Asked::Integer => integer_of(text).map(Ok),
             Asked::Float => double_of(text).map(Number::Double).map(Ok),
             _ => None,
         })
@@ -457,24 +446,26 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         use serde::de::value::{MapDeserializer, SeqDeserializer};
-        match (self.asked, self.field) {
-            (Asked::Any, Field::Integer(_)) | (Asked::Integer | Asked::Float, _) => {
-                self.visitor.visit_u64(0)
-            }
-            (Asked::Any, Field::List | Field::Doubles(_)) => self
+        // Under a known key, a null read as any value (inside a flattened oneof) stands
+        // for what the key's type would have asked.
+        let asked = match (self.asked, self.field) {
+            (Asked::Any, Field::Integer(_) | Field::Enum(_)) => Asked::Integer,
+            (Asked::Any, Field::Double("zeroThreshold")) => Asked::Float,
+            (Asked::Any, Field::List | Field::Doubles(_)) => Asked::Items,
+            (Asked::Any, Field::Text) => Asked::Text,
+            (Asked::Any, Field::Bool) => Asked::Bool,
+            (asked, _) => asked,
+        };
+        match asked {
+            Asked::Any => self.visitor.visit_unit(),
+            Asked::Integer => self.visitor.visit_u64(0),
+            Asked::Float => self.visitor.visit_f64(0.0),
+            Asked::Bool => self.visitor.visit_bool(false),
+            Asked::Text => self.visitor.visit_borrowed_str(""),
+            Asked::Items => self
                 .visitor
                 .visit_seq(SeqDeserializer::<_, E>::new(std::iter::empty::<()>())),
-            (Asked::Any, Field::Text) => self.visitor.visit_borrowed_str(""),
-            (Asked::Any, Field::Enum(_)) => self.visitor.visit_u64(0),
-            (Asked::Any, Field::Double("zeroThreshold")) => self.visitor.visit_f64(0.0),
-            (Asked::Any, Field::Bool) => self.visitor.visit_bool(false),
-            (Asked::Any, _) => self.visitor.visit_unit(),
-            (Asked::Bool, _) => self.visitor.visit_bool(false),
-            (Asked::Text, _) => self.visitor.visit_borrowed_str(""),
-            (Asked::Items, _) => self
-                .visitor
-                .visit_seq(SeqDeserializer::<_, E>::new(std::iter::empty::<()>())),
-            (Asked::Entries, _) => self
+            Asked::Entries => self
                 .visitor
                 .visit_map(MapDeserializer::<_, E>::new(std::iter::empty::<((), ())>())),
         }
