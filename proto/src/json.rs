@@ -45,7 +45,7 @@ pub fn from_otlp_json<M: DeserializeOwned + OtlpJson>(json: &[u8]) -> Result<M, 
     })?;
     reader.end()?;
     if message.metrics_with_data() < METRIC_DATA_READ.get() {
-        return Err(why_metric_data_was_dropped(json));
+        return Err(why_metric_data_was_dropped(json, &message));
     }
     Ok(message)
 }
@@ -55,6 +55,12 @@ pub trait OtlpJson {
     /// How many metrics decoded with their data (none but in metrics exports).
     fn metrics_with_data(&self) -> usize {
         0
+    }
+
+    /// Whether metric `m` of scope `s` of resource `r` decoded with its data.
+    fn metric_has_data(&self, [r, s, m]: [usize; 3]) -> bool {
+        let _ = (r, s, m);
+        false
     }
 }
 
@@ -71,18 +77,30 @@ impl OtlpJson for crate::metrics_service::ExportMetricsServiceRequest {
             .filter(|m| m.data.is_some())
             .count()
     }
+
+    fn metric_has_data(&self, [r, s, m]: [usize; 3]) -> bool {
+        let metric = self.resource_metrics.get(r).and_then(|resource| {
+            let scope = resource.scope_metrics.get(s)?;
+            scope.metrics.get(m)
+        });
+        metric.is_some_and(|metric| metric.data.is_some())
+    }
 }
 
 thread_local! {
-    /// Metric data objects (`gauge`, `sum`, …) read by this thread's [`from_otlp_json`].
+    /// Metric data (`gauge`, `sum`, … but `null`) read by this thread's [`from_otlp_json`].
     static METRIC_DATA_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The keys of a metric's data, one of which a metric holds.
+const METRIC_DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+
 /// A metric's data is read as any value first and into its type later, and serde drops
 /// the data of a metric whose data does not decode, without an error. When fewer metrics
-/// decoded with data than had it, this decodes each metric's data again on its own to
-/// say which one and why.
-fn why_metric_data_was_dropped(json: &[u8]) -> serde_json::Error {
+/// decoded with data than had it, this finds the first metric of the JSON that had data
+/// and lost it, and says why: its data does not decode on its own, or it has more than
+/// one kind of data.
+fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_json::Error {
     use de::Error;
     use serde_json::Value;
     fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
@@ -97,29 +115,43 @@ fn why_metric_data_was_dropped(json: &[u8]) -> serde_json::Error {
     for (r, resource) in list(&export, "resourceMetrics").iter().enumerate() {
         for (s, scope) in list(resource, "scopeMetrics").iter().enumerate() {
             for (m, metric) in list(scope, "metrics").iter().enumerate() {
-                for (key, data) in metric.as_object().into_iter().flatten() {
-                    let inner = Lenient {
-                        inner: data,
-                        field: Field::Other,
-                    };
-                    let decoded = match key.as_str() {
-                        "gauge" => metrics::Gauge::deserialize(inner).map(drop),
-                        "sum" => metrics::Sum::deserialize(inner).map(drop),
-                        "histogram" => metrics::Histogram::deserialize(inner).map(drop),
-                        "exponentialHistogram" => {
-                            metrics::ExponentialHistogram::deserialize(inner).map(drop)
-                        }
-                        "summary" => metrics::Summary::deserialize(inner).map(drop),
-                        _ => continue,
-                    };
-                    if let Err(error) = decoded {
-                        let name = metric.get("name").and_then(Value::as_str);
-                        return serde_json::Error::custom(format!(
-                            "resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}] ({:?}): `{key}`: {error}",
-                            name.unwrap_or_default()
-                        ));
-                    }
+                let data: Vec<(&str, &Value)> = METRIC_DATA_KEYS
+                    .iter()
+                    .filter_map(|&key| Some((key, metric.get(key)?)))
+                    .collect();
+                let kinds = data.iter().filter(|(_, d)| !d.is_null()).count();
+                if kinds == 0 || kinds == 1 && decoded.metric_has_data([r, s, m]) {
+                    continue;
                 }
+                let name = metric.get("name").and_then(Value::as_str);
+                let at = format!(
+                    "resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}] ({:?})",
+                    name.unwrap_or_default()
+                );
+                if let [_, _, ..] = data.as_slice() {
+                    let keys: Vec<String> = data.iter().map(|(key, _)| format!("`{key}`")).collect();
+                    return serde_json::Error::custom(format!(
+                        "{at}: a metric holds one of `gauge`, `sum`, `histogram`, \
+                         `exponentialHistogram` or `summary`; this one has {}",
+                        keys.join(" and ")
+                    ));
+                }
+                let (key, data) = data[0];
+                let inner = Lenient {
+                    inner: data,
+                    field: Field::Other,
+                };
+                let decoded = match key {
+                    "gauge" => metrics::Gauge::deserialize(inner).map(drop),
+                    "sum" => metrics::Sum::deserialize(inner).map(drop),
+                    "histogram" => metrics::Histogram::deserialize(inner).map(drop),
+                    "exponentialHistogram" => {
+                        metrics::ExponentialHistogram::deserialize(inner).map(drop)
+                    }
+                    _ => metrics::Summary::deserialize(inner).map(drop),
+                };
+                let why = decoded.err().map_or("does not decode".to_owned(), |e| e.to_string());
+                return serde_json::Error::custom(format!("{at}: `{key}`: {why}"));
             }
         }
     }
@@ -150,14 +182,21 @@ enum Field {
     Text,
     /// `isMonotonic`: a `null` is false.
     Bool,
-    /// A metric's data (`gauge`, `histogram`…; `sum` is known as a double field): counted
-    /// as it is read.
+    /// A scope's `metrics`: a list whose items are [`Field::Metric`]s.
+    Metrics,
+    /// A metric: an object whose `gauge`, `sum`, `histogram`… are [`Field::MetricData`].
+    Metric,
+    /// A metric's data (`gauge`, `sum`, `histogram`…): counted as it is read, whatever
+    /// its JSON type, unless it is a `null` (no data), so a metric whose data is no
+    /// object (`"gauge": 5`) is found as well as one whose object does not decode.
     MetricData,
 }
 
 impl Field {
-    fn of_key(key: &str) -> Field {
+    /// The field under `key` in an object of kind `parent`.
+    fn of_key(key: &str, parent: Field) -> Field {
         match key {
+            key if parent == Field::Metric && METRIC_DATA_KEYS.contains(&key) => Field::MetricData,
             "severityNumber" => Field::Enum("severityNumber"),
             "kind" => Field::Enum("kind"),
             "code" => Field::Enum("code"),
@@ -183,14 +222,13 @@ impl Field {
             "scale" => Field::Integer("scale"),
             "offset" => Field::Integer("offset"),
             "resourceLogs" | "scopeLogs" | "logRecords" | "resourceSpans" | "scopeSpans"
-            | "spans" | "events" | "links" | "resourceMetrics" | "scopeMetrics" | "metrics"
-            | "dataPoints" | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
+            | "spans" | "events" | "links" | "resourceMetrics" | "scopeMetrics" | "dataPoints" | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
             | "quantileValues" | "values" | "metadata" => Field::List,
             "schemaUrl" | "name" | "version" | "description" | "unit" | "severityText"
             | "eventName" | "traceState" | "message" | "key" | "traceId" | "spanId"
             | "parentSpanId" => Field::Text,
             "isMonotonic" => Field::Bool,
-            "gauge" | "histogram" | "exponentialHistogram" | "summary" => Field::MetricData,
+            "metrics" => Field::Metrics,
             _ => Field::Other,
         }
     }
@@ -204,6 +242,8 @@ impl Field {
             | Field::Doubles(_)
             | Field::Text
             | Field::Bool
+            | Field::Metrics
+            | Field::Metric
             | Field::MetricData => None,
             Field::Integer(key) => Some(
                 integer_of(text)
@@ -446,12 +486,16 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         use serde::de::value::{MapDeserializer, SeqDeserializer};
+        if self.field == Field::MetricData {
+            // Counted as it was read (`Entries::next_value_seed`), but a null is no data.
+            METRIC_DATA_READ.set(METRIC_DATA_READ.get() - 1);
+        }
         // Under a known key, a null read as any value (inside a flattened oneof) stands
         // for what the key's type would have asked.
         let asked = match (self.asked, self.field) {
             (Asked::Any, Field::Integer(_) | Field::Enum(_)) => Asked::Integer,
             (Asked::Any, Field::Double("zeroThreshold")) => Asked::Float,
-            (Asked::Any, Field::List | Field::Doubles(_)) => Asked::Items,
+            (Asked::Any, Field::List | Field::Metrics | Field::Doubles(_)) => Asked::Items,
             (Asked::Any, Field::Text) => Asked::Text,
             (Asked::Any, Field::Bool) => Asked::Bool,
             (asked, _) => asked,
@@ -488,6 +532,8 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<V::Value, A::Error> {
         let field = match self.field {
             Field::Doubles(key) => Field::Double(key),
+            Field::Metrics => Field::Metric,
+            Field::MetricData => Field::Other,
             field => field,
         };
         self.visitor.visit_seq(Items {
@@ -497,11 +543,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<V::Value, A::Error> {
-        if let Field::MetricData | Field::Double("sum") = self.field {
-            METRIC_DATA_READ.set(METRIC_DATA_READ.get() + 1);
-        }
         self.visitor.visit_map(Entries {
             inner: entries,
+            object: self.field,
             field: Field::Other,
         })
     }
@@ -553,6 +597,8 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<A> {
 /// An object's entries: each value is of the field its key names.
 struct Entries<A> {
     inner: A,
+    /// The field the object sits in.
+    object: Field,
     /// The field of the last key read.
     field: Field,
 }
@@ -568,7 +614,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
         let Some(key) = self.inner.next_key_seed(KeyText)? else {
             return Ok(None);
         };
-        self.field = Field::of_key(&key);
+        self.field = Field::of_key(&key, self.object);
         match key {
             Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
             Cow::Owned(key) => seed.deserialize(StringDeserializer::new(key)),
@@ -578,6 +624,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
         let field = std::mem::replace(&mut self.field, Field::Other);
+        if field == Field::MetricData {
+            METRIC_DATA_READ.set(METRIC_DATA_READ.get() + 1);
+        }
         self.inner.next_value_seed(Seed { seed, field })
     }
 
@@ -953,5 +1002,72 @@ mod tests {
         )
         .unwrap();
         assert_eq!(export.metrics_with_data(), 1);
+    }
+
+    #[test]
+    fn metric_data_that_is_no_object_or_of_two_kinds_is_an_error_not_a_dropped_metric() {
+        let metric = |data: &str| {
+            let json = format!(
+                r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[
+                    {{"name":"fine","gauge":{{"dataPoints":[{{"asInt":"1"}}]}}}},
+                    {{"name":"m",{data}}}]}}]}}]}}"#
+            );
+            from_otlp_json::<ExportMetricsServiceRequest>(json.as_bytes())
+        };
+        let at = r#"resourceMetrics[0].scopeMetrics[0].metrics[1] ("m")"#;
+        for (data, why) in [
+            (r#""gauge":5"#, "`gauge`: invalid type: integer `5`, expected struct Gauge"),
+            (r#""sum":2.5"#, "`sum`: invalid type: floating point `2.5`, expected struct Sum"),
+            (r#""sum":"1""#, r#"`sum`: invalid type: string "1", expected struct Sum"#),
+            (r#""summary":true"#, "`summary`: invalid type: boolean `true`, expected struct Summary"),
+            (
+                r#""gauge":{"dataPoints":[]},"sum":{"dataPoints":[]}"#,
+                "a metric holds one of `gauge`, `sum`, `histogram`, `exponentialHistogram` or \
+                 `summary`; this one has `gauge` and `sum`",
+            ),
+            (
+                r#""sum":null,"gauge":{"dataPoints":[{"asInt":"1"}]}"#,
+                "this one has `gauge` and `sum`",
+            ),
+        ] {
+            let error = metric(data).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{at}: ")) && error.contains(why), "{data}: {error}");
+        }
+        // A null is no data, and a metric may have none.
+        let export = metric(r#""gauge":null"#).unwrap();
+        assert_eq!(export.metrics_with_data(), 1);
+        let export = metric(r#""gauge":{"dataPoints":[{"asInt":"2"}]},"sum":null"#).unwrap();
+        assert_eq!(export.metrics_with_data(), 2);
+    }
+
+    #[test]
+    fn an_attribute_value_of_the_wrong_type_is_an_error_not_a_value_left_out() {
+        let attribute = |value: &str| {
+            let json = format!(
+                r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"attributes":[
+                    {{"key":"k","value":{value}}}]}}]}}]}}]}}"#
+            );
+            from_otlp_json::<ExportLogsServiceRequest>(json.as_bytes())
+        };
+        for value in [
+            r#"{"intValue":true}"#,
+            r#"{"intValue":1.5}"#,
+            r#"{"intValue":"x"}"#,
+            r#"{"boolValue":"yes"}"#,
+            r#"{"stringValue":5}"#,
+            r#"{"doubleValue":true}"#,
+            r#"{"bytesValue":"!!"}"#,
+            r#"{"arrayValue":5}"#,
+            r#"{"arrayValue":{"values":[{"intValue":true}]}}"#,
+            r#"{"kvlistValue":{"values":[{"key":"a","value":{"boolValue":1}}]}}"#,
+        ] {
+            assert!(attribute(value).is_err(), "{value} was taken");
+        }
+        // A null leaves the value unset, as an empty object does.
+        for value in [r#"{"stringValue":null}"#, "{}"] {
+            let export = attribute(value).unwrap();
+            let record = &export.resource_logs[0].scope_logs[0].log_records[0];
+            assert_eq!(record.attributes[0].value.as_ref().unwrap().value, None, "{value}");
+        }
     }
 }
