@@ -93,7 +93,13 @@ thread_local! {
 }
 
 /// The keys of a metric's data, one of which a metric holds.
-const METRIC_DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+const METRIC_DATA_KEYS: [&str; 5] = [
+    "gauge",
+    "sum",
+    "histogram",
+    "exponentialHistogram",
+    "summary",
+];
 
 /// A metric's data is read as any value first and into its type later, and serde drops
 /// the data of a metric whose data does not decode, without an error. When fewer metrics
@@ -129,7 +135,8 @@ fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_js
                     name.unwrap_or_default()
                 );
                 if let [_, _, ..] = data.as_slice() {
-                    let keys: Vec<String> = data.iter().map(|(key, _)| format!("`{key}`")).collect();
+                    let keys: Vec<String> =
+                        data.iter().map(|(key, _)| format!("`{key}`")).collect();
                     return serde_json::Error::custom(format!(
                         "{at}: a metric holds one of `gauge`, `sum`, `histogram`, \
                          `exponentialHistogram` or `summary`; this one has {}",
@@ -150,7 +157,9 @@ fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_js
                     }
                     _ => metrics::Summary::deserialize(inner).map(drop),
                 };
-                let why = decoded.err().map_or("does not decode".to_owned(), |e| e.to_string());
+                let why = decoded
+                    .err()
+                    .map_or("does not decode".to_owned(), |e| e.to_string());
                 return serde_json::Error::custom(format!("{at}: `{key}`: {why}"));
             }
         }
@@ -222,7 +231,8 @@ impl Field {
             "scale" => Field::Integer("scale"),
             "offset" => Field::Integer("offset"),
             "resourceLogs" | "scopeLogs" | "logRecords" | "resourceSpans" | "scopeSpans"
-            | "spans" | "events" | "links" | "resourceMetrics" | "scopeMetrics" | "dataPoints" | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
+            | "spans" | "events" | "links" | "resourceMetrics" | "scopeMetrics" | "dataPoints"
+            | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
             | "quantileValues" | "values" | "metadata" => Field::List,
             "schemaUrl" | "name" | "version" | "description" | "unit" | "severityText"
             | "eventName" | "traceState" | "message" | "key" | "traceId" | "spanId"
@@ -1016,10 +1026,22 @@ mod tests {
         };
         let at = r#"resourceMetrics[0].scopeMetrics[0].metrics[1] ("m")"#;
         for (data, why) in [
-            (r#""gauge":5"#, "`gauge`: invalid type: integer `5`, expected struct Gauge"),
-            (r#""sum":2.5"#, "`sum`: invalid type: floating point `2.5`, expected struct Sum"),
-            (r#""sum":"1""#, r#"`sum`: invalid type: string "1", expected struct Sum"#),
-            (r#""summary":true"#, "`summary`: invalid type: boolean `true`, expected struct Summary"),
+            (
+                r#""gauge":5"#,
+                "`gauge`: invalid type: integer `5`, expected struct Gauge",
+            ),
+            (
+                r#""sum":2.5"#,
+                "`sum`: invalid type: floating point `2.5`, expected struct Sum",
+            ),
+            (
+                r#""sum":"1""#,
+                r#"`sum`: invalid type: string "1", expected struct Sum"#,
+            ),
+            (
+                r#""summary":true"#,
+                "`summary`: invalid type: boolean `true`, expected struct Summary",
+            ),
             (
                 r#""gauge":{"dataPoints":[]},"sum":{"dataPoints":[]}"#,
                 "a metric holds one of `gauge`, `sum`, `histogram`, `exponentialHistogram` or \
@@ -1031,7 +1053,10 @@ mod tests {
             ),
         ] {
             let error = metric(data).unwrap_err().to_string();
-            assert!(error.starts_with(&format!("{at}: ")) && error.contains(why), "{data}: {error}");
+            assert!(
+                error.starts_with(&format!("{at}: ")) && error.contains(why),
+                "{data}: {error}"
+            );
         }
         // A null is no data, and a metric may have none.
         let export = metric(r#""gauge":null"#).unwrap();
@@ -1067,7 +1092,11 @@ mod tests {
         for value in [r#"{"stringValue":null}"#, "{}"] {
             let export = attribute(value).unwrap();
             let record = &export.resource_logs[0].scope_logs[0].log_records[0];
-            assert_eq!(record.attributes[0].value.as_ref().unwrap().value, None, "{value}");
+            assert_eq!(
+                record.attributes[0].value.as_ref().unwrap().value,
+                None,
+                "{value}"
+            );
         }
     }
 }

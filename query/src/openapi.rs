@@ -18,7 +18,7 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `bad_request`, `not_found`, `unauthorized`, `overloaded`, `timeout`, `unavailable`, `data_lost` (a data file the table lists is missing or damaged: the message names it) or `internal`.
+    /// `bad_request`, `not_found`, `unauthorized`, `overloaded`, `timeout`, `unavailable`, `data_lost` (a data file the table lists is missing or damaged: the message names it, or for a damaged page in SQL how to find it) or `internal`.
     pub code: String,
     /// What went wrong, for people; never internals.
     pub message: String,

@@ -184,32 +184,86 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
         }
         // DataFusion flattens the cause into text: it may be storage that did not answer
         // or a file that is gone or damaged for good.
-        _ if unreadable_file(&error) => {
-            tracing::warn!(%error, "SQL: a data file could not be read");
-            QueryError::UnreadableFile(
-                "SQL: a data file could not be read (the server log says which and why); \
-                 if `porthole repair --dry-run` lists it as missing or damaged, \
-                 `porthole repair` takes it out of the table"
-                    .into(),
-            )
-        }
-        _ => QueryError::Internal(error.to_string()),
+        _ => match unreadable_file(&error) {
+            Some(Unreadable::Lost { path, problem }) => QueryError::DataLost(format!(
+                "SQL: the data file {path} is {problem}: its rows cannot be read \
+                 (`porthole repair` takes such files out of the table)"
+            )),
+            Some(Unreadable::DamagedPage(cause)) => QueryError::DataLost(format!(
+                "SQL: a data file has a page that is not readable Parquet ({cause}): its \
+                 rows cannot be read (`porthole repair --deep --dry-run` names the file, \
+                 `porthole repair --deep` takes it out of the table)"
+            )),
+            Some(Unreadable::NotAnswered) => {
+                tracing::warn!(%error, "SQL: a data file could not be read");
+                QueryError::UnreadableFile(
+                    "SQL: a data file could not be read (the server log says which and why); \
+                     if `porthole repair --dry-run` lists it as missing or damaged, \
+                     `porthole repair` takes it out of the table"
+                        .into(),
+                )
+            }
+            None => QueryError::Internal(error.to_string()),
+        },
     }
 }
 
+/// Why DataFusion could not read a data file's footer.
+#[derive(Debug, PartialEq)]
+enum Unreadable {
+    /// Gone from storage, or not readable Parquet: retrying does not help.
+    Lost { path: String, problem: String },
+    /// A page of a file whose footer was read is not readable Parquet (DataFusion does
+    /// not say which file): retrying does not help.
+    DamagedPage(String),
+    /// Storage did not answer as asked (or answered in a way not known to be lasting).
+    NotAnswered,
+}
+
 /// Whether `error` (or one it wraps) is DataFusion's failure to read a data file's
-/// footer, whose cause it keeps only as text.
-fn unreadable_file(error: &DataFusionError) -> bool {
+/// footer, and why. DataFusion keeps the cause only as text: "Failed to fetch metadata
+/// for file {path}: {cause}", where the cause is an object store's error ("Object Store
+/// error: Object at location … not found: …" for a missing file) or Parquet's (the
+/// file's bytes are no Parquet footer; Parquet's "External:" errors are storage's).
+/// A page that does not decode comes as Arrow's Parquet error, from decoding bytes
+/// already fetched, as the storage crate's own reader reports it.
+fn unreadable_file(error: &DataFusionError) -> Option<Unreadable> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = current {
+        if let Some(arrow::error::ArrowError::ParquetError(cause)) = error.downcast_ref() {
+            return Some(Unreadable::DamagedPage(cause.clone()));
+        }
         if let Some(parquet::errors::ParquetError::General(message)) = error.downcast_ref()
-            && message.starts_with("Failed to fetch metadata for file")
+            && let Some(failure) = message.strip_prefix("Failed to fetch metadata for file ")
         {
-            return true;
+            let Some((path, cause)) = failure.split_once(": ") else {
+                return Some(Unreadable::NotAnswered);
+            };
+            let path = path.to_owned();
+            return Some(
+                if let Some(store) = cause.strip_prefix("Object Store error: ")
+                    && store.starts_with("Object at location ")
+                    && store.contains(" not found: ")
+                {
+                    Unreadable::Lost {
+                        path,
+                        problem: "missing from storage".into(),
+                    }
+                } else if let Some(parquet) = cause.strip_prefix("Parquet error: ")
+                    && !parquet.starts_with("External: ")
+                {
+                    Unreadable::Lost {
+                        path,
+                        problem: format!("not readable Parquet ({parquet})"),
+                    }
+                } else {
+                    Unreadable::NotAnswered
+                },
+            );
         }
         current = error.source();
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -220,6 +274,103 @@ mod tests {
     async fn empty_storage(dir: &std::path::Path) -> Arc<Storage> {
         let location = porthole_storage::Location::parse(None, dir).unwrap();
         Arc::new(Storage::open(location).await.unwrap())
+    }
+
+    /// Storage with one logs file of 2000 records in `dir`; the file's path.
+    async fn storage_with_a_logs_file(dir: &std::path::Path) -> (Arc<Storage>, std::path::PathBuf) {
+        use porthole_proto::common::{AnyValue, any_value::Value as Any};
+        use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+        let storage = empty_storage(dir).await;
+        let record = |i: u64| LogRecord {
+            time_unix_nano: 1_765_000_000_000_000_000 + i,
+            body: Some(AnyValue {
+                value: Some(Any::StringValue(format!(
+                    "request {i} failed: {}",
+                    "x".repeat(i as usize % 97)
+                ))),
+            }),
+            ..Default::default()
+        };
+        let request = porthole_proto::logs_service::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: (0..2000).map(record).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = porthole_storage::convert_logs(&request, 0).batch;
+        storage
+            .append(porthole_storage::Signal::Logs, batch)
+            .await
+            .unwrap();
+        let files: Vec<_> = walkdir(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        (storage, files[0].clone())
+    }
+
+    fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(walkdir(&path));
+            } else {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    /// A data file that is gone, or whose footer or a page is not Parquet, is lost data
+    /// (500 `data_lost`, retrying does not help), named where DataFusion says which:
+    /// neither storage that did not answer (503) nor our bug (500 `internal`).
+    #[tokio::test]
+    async fn a_missing_or_damaged_data_file_is_lost_data_and_named() {
+        let query = "SELECT count(*) AS n FROM logs WHERE body LIKE '%failed%'";
+        for (case, expected) in [
+            (
+                "missing",
+                "is missing from storage: its rows cannot be read",
+            ),
+            (
+                "footer",
+                "is not readable Parquet (Parquet error: Invalid Parquet file. Corrupt footer)",
+            ),
+            (
+                "page",
+                "a data file has a page that is not readable Parquet",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (storage, file) = storage_with_a_logs_file(dir.path()).await;
+            let limits = SqlLimits::default();
+            let bytes = std::fs::read(&file).unwrap();
+            match case {
+                "missing" => std::fs::remove_file(&file).unwrap(),
+                "footer" => std::fs::write(&file, vec![b'x'; bytes.len()]).unwrap(),
+                _ => {
+                    // Read once: DataFusion keeps the footer, so only the pages are read again.
+                    let rows = run_sql(&storage, query, &limits).await.unwrap().rows;
+                    assert_eq!(rows[0]["n"], 2000);
+                    let mut damaged = bytes.clone();
+                    damaged[4..bytes.len() / 2].fill(b'x');
+                    std::fs::write(&file, damaged).unwrap();
+                }
+            }
+            let error = run_sql(&storage, query, &limits).await.unwrap_err();
+            let QueryError::DataLost(message) = &error else {
+                panic!("{case}: {error:?}");
+            };
+            assert!(message.contains(expected), "{case}: {message}");
+            let named = file.file_name().unwrap().to_str().unwrap();
+            assert_eq!(message.contains(named), case != "page", "{case}: {message}");
+            assert!(message.contains("`porthole repair"), "{case}: {message}");
+        }
     }
 
     #[tokio::test]

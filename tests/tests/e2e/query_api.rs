@@ -997,7 +997,7 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
     };
     let broken = [in_table(&data[0]), in_table(&data[1])];
 
-    // Only the first file is gone: the search names it, SQL says how to find it.
+    // Only the first file is gone: the search and SQL name it.
     std::fs::remove_file(&data[0]).unwrap();
     let (status, body) = get(&porthole, "/api/v1/logs", &[("q", "needle")]).await;
     assert_eq!(
@@ -1019,11 +1019,16 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
         let (status, body) = sql(&porthole, query).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
-            (503, Some("unavailable")),
+            (500, Some("data_lost")),
             "{body}"
         );
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("porthole repair --dry-run"), "{message}");
+        assert!(
+            message.contains(&broken[0])
+                && message.contains("missing from storage")
+                && message.contains("porthole repair"),
+            "{message}"
+        );
     }
     // The second is damaged too.
     let damaged = std::fs::read(&data[1]).unwrap();
