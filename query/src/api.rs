@@ -256,6 +256,7 @@ pub(crate) fn query_params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 500, description = "`data_lost`: a data file the table lists is missing or damaged, so its rows cannot be read (the message names it and the `porthole repair` that takes it out); `internal`: a bug", body = ErrorBody),
         (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn logs(
@@ -320,6 +321,7 @@ pub(crate) async fn logs(
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 500, description = "`data_lost`: a data file the table lists is missing or damaged, so its rows cannot be read (the message names it and the `porthole repair` that takes it out); `internal`: a bug", body = ErrorBody),
         (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn logs_histogram(
@@ -454,6 +456,7 @@ fn duration_ns(value: &Option<String>, name: &str) -> Result<Option<i64>, QueryE
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 500, description = "`data_lost`: a data file the table lists is missing or damaged, so its rows cannot be read (the message names it and the `porthole repair` that takes it out); `internal`: a bug", body = ErrorBody),
         (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn traces(
@@ -510,6 +513,7 @@ pub(crate) async fn traces(
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 500, description = "`data_lost`: a data file the table lists is missing or damaged, so its rows cannot be read (the message names it and the `porthole repair` that takes it out); `internal`: a bug", body = ErrorBody),
         (status = 504, description = "Ran past --query-timeout and was stopped", body = ErrorBody),
 ))]
 pub(crate) async fn trace(
@@ -563,6 +567,7 @@ pub(crate) struct SqlRequest {
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 500, description = "`data_lost`: a data file the table lists is missing or damaged, so its rows cannot be read (the message names it and the `porthole repair` that takes it out); `internal`: a bug", body = ErrorBody),
 ))]
 pub(crate) async fn sql(
     State(state): State<QueryState>,
