@@ -177,6 +177,7 @@ impl CollectorMetrics {
             metrics.ingest_reachable.clone(),
         );
         let connections = porthole_net::ConnectionMetrics::register(r);
+        porthole_net::body::register_cpu_work_metrics(r);
         Arc::new(CollectorMetrics {
             registry,
             connections,

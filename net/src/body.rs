@@ -123,9 +123,10 @@ pub async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send 
     cpu_work().run(work).await
 }
 
-/// Registers the metrics of [`off_the_runtime`]'s work: how many pieces wait for a turn
-/// now, and how long they have waited in all (a server whose cores cannot keep up shows
-/// here before its buffers fill).
+/// Registers the metrics of [`off_the_runtime`]'s work in `registry` (under the caller's
+/// prefix: `porthole_` on a server, `porthole_collector_` in a collector): how many pieces
+/// wait for a turn now, and how long they have waited in all (a process whose cores cannot
+/// keep up shows here before its buffers fill).
 pub fn register_cpu_work_metrics(registry: &mut Registry) {
     cpu_work().register(registry);
 }
@@ -178,12 +179,12 @@ impl CpuWork {
 
     fn register(&self, registry: &mut Registry) {
         registry.register(
-            "porthole_export_work_waiting",
+            "export_work_waiting",
             "Exports waiting for a core to decompress, decode or convert them",
             self.waiting.clone(),
         );
         registry.register(
-            "porthole_export_work_wait_seconds",
+            "export_work_wait_seconds",
             "Time exports have waited for a core to decompress, decode or convert them",
             self.waited_seconds.clone(),
         );
@@ -501,7 +502,7 @@ mod tests {
         assert!(work.waited_seconds.get() > 0.0);
 
         let mut registry = Registry::default();
-        work.register(&mut registry);
+        work.register(registry.sub_registry_with_prefix("porthole"));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(

@@ -417,6 +417,11 @@ async fn python_sdk_traces_through_the_collector_carry_the_pods_identity() {
     )
     .await;
     assert_eq!(shipped, 51.0);
+    // The receiver's decompression and unframing took turns for a core, and say so.
+    let waited = collector
+        .metric("porthole_collector_export_work_wait_seconds_total", "")
+        .await;
+    assert!(waited > 0.0, "{waited}");
     // SIGTERM: flushes and exits cleanly well within a pod's grace period.
     assert!(collector.terminate().success());
 }
