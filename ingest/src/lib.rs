@@ -104,7 +104,9 @@ impl Ingest {
         extra_grpc: tonic::service::RoutesBuilder,
     ) -> std::io::Result<Self> {
         let metrics = Arc::new(telemetry::IngestMetrics::register(registry));
-        porthole_net::body::register_cpu_work_metrics(registry.sub_registry_with_prefix("porthole"));
+        porthole_net::body::register_cpu_work_metrics(
+            registry.sub_registry_with_prefix("porthole"),
+        );
         let gate = |listener| {
             porthole_net::Gate::new(listener, config.connections, &config.connection_metrics)
         };

@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
-    Visitor,
+    Unexpected, Visitor,
 };
 
 use crate::{logs, metrics, trace};
@@ -185,6 +185,9 @@ enum Field {
     Doubles(&'static str),
     /// An integer field (its JSON key): a decimal string becomes the number, a `null` 0.
     Integer(&'static str),
+    /// An integer in a oneof (`asInt`, `intValue`): a decimal string becomes the number,
+    /// a `null` leaves the oneof unset.
+    IntegerInOneof(&'static str),
     /// A list (`attributes`, `dataPoints`…): a `null` is an empty one.
     List,
     /// A string field (`name`, `description`, `traceId`…): a `null` is an empty one.
@@ -217,7 +220,8 @@ impl Field {
             "max" => Field::Double("max"),
             "explicitBounds" => Field::Doubles("explicitBounds"),
             "zeroThreshold" => Field::Double("zeroThreshold"),
-            // Not `asInt` or `intValue`: in a oneof, a null leaves the oneof unset.
+            "asInt" => Field::IntegerInOneof("asInt"),
+            "intValue" => Field::IntegerInOneof("intValue"),
             "timeUnixNano" => Field::Integer("timeUnixNano"),
             "observedTimeUnixNano" => Field::Integer("observedTimeUnixNano"),
             "startTimeUnixNano" => Field::Integer("startTimeUnixNano"),
@@ -255,6 +259,13 @@ impl Field {
             | Field::Metrics
             | Field::Metric
             | Field::MetricData => None,
+            Field::IntegerInOneof(key) => Some(
+                integer_of(text)
+                    .filter(|n| matches!(n, Number::Int(_)))
+                    .ok_or_else(|| {
+                        E::custom(format!("`{key}`: \"{text}\" is not a 64-bit signed integer"))
+                    }),
+            ),
             Field::Integer(key) => Some(
                 integer_of(text)
                     .ok_or_else(|| E::custom(format!("`{key}`: \"{text}\" is not an integer"))),
@@ -437,6 +448,28 @@ impl<V> Visit<V> {
     }
 }
 
+impl<V> Visit<V> {
+    /// An error when a number field is given a JSON value that is no number (a string
+    /// reaches [`Visit::number`] instead). A point's `asInt` and `asDouble` sit in a oneof
+    /// that serde flattens, where serde would drop a value of the wrong type without a
+    /// word: the point would arrive with no value.
+    fn refuse<E: de::Error>(&self, found: Unexpected) -> Result<(), E> {
+        let (key, what) = match (self.field, found) {
+            (Field::Double(_), Unexpected::Float(_) | Unexpected::Unsigned(_)) => return Ok(()),
+            (Field::Double(key), _) => (key, "a double"),
+            (Field::IntegerInOneof(_), Unexpected::Unsigned(u)) if i64::try_from(u).is_ok() => {
+                return Ok(());
+            }
+            (Field::IntegerInOneof(key), Unexpected::Unsigned(_)) => {
+                (key, "a 64-bit signed integer")
+            }
+            (Field::IntegerInOneof(key), _) => (key, "an integer"),
+            _ => return Ok(()),
+        };
+        Err(E::custom(format!("`{key}`: {found} is not {what}")))
+    }
+}
+
 /// Hands `visitor` the number a string stood for.
 fn give<'de, V: Visitor<'de>, E: de::Error>(
     visitor: V,
@@ -457,17 +490,32 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     visit_as_is!(
-        visit_bool(bool),
-        visit_i64(i64),
         visit_i128(i128),
-        visit_u64(u64),
         visit_u128(u128),
-        visit_f64(f64),
         visit_char(char),
         visit_bytes(&[u8]),
         visit_borrowed_bytes(&'de [u8]),
         visit_byte_buf(Vec<u8>),
     );
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<V::Value, E> {
+        self.refuse(Unexpected::Bool(v))?;
+        self.visitor.visit_bool(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<V::Value, E> {
+        self.visitor.visit_i64(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<V::Value, E> {
+        self.refuse(Unexpected::Unsigned(v))?;
+        self.visitor.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<V::Value, E> {
+        self.refuse(Unexpected::Float(v))?;
+        self.visitor.visit_f64(v)
+    }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
         match self.number(v) {
@@ -540,6 +588,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<V::Value, A::Error> {
+        self.refuse(Unexpected::Seq)?;
         let field = match self.field {
             Field::Doubles(key) => Field::Double(key),
             Field::Metrics => Field::Metric,
@@ -553,6 +602,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<V::Value, A::Error> {
+        self.refuse(Unexpected::Map)?;
         self.visitor.visit_map(Entries {
             inner: entries,
             object: self.field,
@@ -1098,5 +1148,66 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[test]
+    fn a_points_value_of_the_wrong_type_is_an_error_not_a_point_without_value() {
+        let point = |value: &str| {
+            let json = format!(
+                r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"m",
+                    "gauge":{{"dataPoints":[{{{value}}}]}}}}]}}]}}]}}"#
+            );
+            from_otlp_json::<ExportMetricsServiceRequest>(json.as_bytes())
+        };
+        for (value, why) in [
+            (
+                r#""asInt":true"#,
+                "`asInt`: boolean `true` is not an integer",
+            ),
+            (
+                r#""asInt":1.5"#,
+                "`asInt`: floating point `1.5` is not an integer",
+            ),
+            (
+                r#""asInt":"x""#,
+                r#"`asInt`: "x" is not a 64-bit signed integer"#,
+            ),
+            (
+                r#""asInt":18446744073709551615"#,
+                "`asInt`: integer `18446744073709551615` is not a 64-bit signed integer",
+            ),
+            (r#""asInt":{}"#, "`asInt`: map is not an integer"),
+            (
+                r#""asDouble":true"#,
+                "`asDouble`: boolean `true` is not a double",
+            ),
+            (r#""asDouble":[1]"#, "`asDouble`: sequence is not a double"),
+            (
+                r#""asDouble":1,"exemplars":[{"asInt":false}]"#,
+                "`asInt`: boolean `false` is not an integer",
+            ),
+        ] {
+            let error = point(value).unwrap_err().to_string();
+            assert!(error.contains(why), "{value}: {error}");
+        }
+        for (value, expected) in [
+            (r#""asInt":"-7""#, Some(-7.0)),
+            (r#""asInt":9"#, Some(9.0)),
+            (r#""asDouble":3"#, Some(3.0)),
+            (r#""asInt":null"#, None),
+        ] {
+            assert_eq!(gauge_values(&point(value).unwrap()), [expected], "{value}");
+        }
+        // An attribute's integer says as much.
+        let error = from_otlp_json::<ExportLogsServiceRequest>(
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[
+                {"key":"k","value":{"intValue":true}}]}]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("`intValue`: boolean `true` is not an integer"),
+            "{error}"
+        );
     }
 }
