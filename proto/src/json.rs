@@ -1138,6 +1138,12 @@ mod tests {
         ] {
             assert!(attribute(value).is_err(), "{value} was taken");
         }
+        for (value, int) in [(r#"{"intValue":"-5"}"#, -5), (r#"{"intValue":7}"#, 7)] {
+            let export = attribute(value).unwrap();
+            let record = &export.resource_logs[0].scope_logs[0].log_records[0];
+            let value = record.attributes[0].value.as_ref().unwrap().value.clone();
+            assert_eq!(value, Some(crate::common::any_value::Value::IntValue(int)));
+        }
         // A null leaves the value unset, as an empty object does.
         for value in [r#"{"stringValue":null}"#, "{}"] {
             let export = attribute(value).unwrap();
