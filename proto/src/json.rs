@@ -14,6 +14,10 @@
 //!   oneof unset.
 //! - **Integers as strings** (`"flags": "1"`, `"scale": "-3"`): the generated types
 //!   take them only for their 64-bit fields.
+//! - **No value of the wrong type dropped.** A point's `asInt`/`asDouble` that is no
+//!   number (`true`, `{}`, `1.5` as an integer) is an error naming the field; a metric
+//!   whose data is no object, of two kinds, or does not decode, is an error naming the
+//!   metric.
 //!
 //! The generated types take only numbers for the first two. Worse, where the value sits in
 //! a oneof that serde flattens (a point's `asDouble`, an attribute's `doubleValue`, a
@@ -58,8 +62,7 @@ pub trait OtlpJson {
     }
 
     /// Whether metric `m` of scope `s` of resource `r` decoded with its data.
-    fn metric_has_data(&self, [r, s, m]: [usize; 3]) -> bool {
-        let _ = (r, s, m);
+    fn metric_has_data(&self, _at: [usize; 3]) -> bool {
         false
     }
 }
@@ -446,20 +449,20 @@ impl<V> Visit<V> {
             _ => None,
         })
     }
-}
 
-impl<V> Visit<V> {
     /// An error when a number field is given a JSON value that is no number (a string
     /// reaches [`Visit::number`] instead). A point's `asInt` and `asDouble` sit in a oneof
     /// that serde flattens, where serde would drop a value of the wrong type without a
     /// word: the point would arrive with no value.
     fn refuse<E: de::Error>(&self, found: Unexpected) -> Result<(), E> {
         let (key, what) = match (self.field, found) {
-            (Field::Double(_), Unexpected::Float(_) | Unexpected::Unsigned(_)) => return Ok(()),
-            (Field::Double(key), _) => (key, "a double"),
+            (Field::Double(_), Unexpected::Float(_) | Unexpected::Signed(_))
+            | (Field::Double(_), Unexpected::Unsigned(_))
+            | (Field::IntegerInOneof(_), Unexpected::Signed(_)) => return Ok(()),
             (Field::IntegerInOneof(_), Unexpected::Unsigned(u)) if i64::try_from(u).is_ok() => {
                 return Ok(());
             }
+            (Field::Double(key), _) => (key, "a double"),
             (Field::IntegerInOneof(key), Unexpected::Unsigned(_)) => {
                 (key, "a 64-bit signed integer")
             }
@@ -490,6 +493,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     visit_as_is!(
+        visit_i64(i64),
         visit_i128(i128),
         visit_u128(u128),
         visit_char(char),
@@ -501,10 +505,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<V::Value, E> {
         self.refuse(Unexpected::Bool(v))?;
         self.visitor.visit_bool(v)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<V::Value, E> {
-        self.visitor.visit_i64(v)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<V::Value, E> {
