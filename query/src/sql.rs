@@ -208,8 +208,8 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
     }
 }
 
-/// Why DataFusion could not read a data file's footer.
-#[derive(Debug, PartialEq)]
+/// Why DataFusion could not read a data file.
+#[derive(Debug)]
 enum Unreadable {
     /// Gone from storage, or not readable Parquet: retrying does not help.
     Lost { path: String, problem: String },
@@ -220,8 +220,8 @@ enum Unreadable {
     NotAnswered,
 }
 
-/// Whether `error` (or one it wraps) is DataFusion's failure to read a data file's
-/// footer, and why. DataFusion keeps the cause only as text: "Failed to fetch metadata
+/// Whether `error` (or one it wraps) is DataFusion's failure to read a data file, and
+/// why. DataFusion keeps the cause only as text: "Failed to fetch metadata
 /// for file {path}: {cause}", where the cause is an object store's error ("Object Store
 /// error: Object at location … not found: …" for a missing file) or Parquet's (the
 /// file's bytes are no Parquet footer; Parquet's "External:" errors are storage's).
