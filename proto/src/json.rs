@@ -54,6 +54,179 @@ pub fn from_otlp_json<M: DeserializeOwned + OtlpJson>(json: &[u8]) -> Result<M, 
     Ok(message)
 }
 
+/// `value` as OTLP/JSON text, as the generated types write it but for the doubles no JSON
+/// number can hold: `"NaN"`, `"Infinity"` and `"-Infinity"`, as the proto3 JSON mapping
+/// writes them, where serde_json writes `null` (an attribute array's `NaN`, an exemplar's
+/// or a span event's would be lost). [`from_otlp_json`] reads them back.
+pub fn to_otlp_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(&Specials(value)).unwrap_or_default()
+}
+
+/// The proto3 JSON mapping's text of a double no JSON number holds.
+fn special_double(double: f64) -> Option<&'static str> {
+    match double {
+        d if d.is_nan() => Some("NaN"),
+        f64::INFINITY => Some("Infinity"),
+        f64::NEG_INFINITY => Some("-Infinity"),
+        _ => None,
+    }
+}
+
+/// A value serialized with its non-finite doubles as the mapping's strings
+/// ([`to_otlp_json`]).
+struct Specials<'a, T: ?Sized>(&'a T);
+
+impl<T: serde::Serialize + ?Sized> serde::Serialize for Specials<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(SpecialsSerializer(serializer))
+    }
+}
+
+/// A serializer that hands its inner one the mapping's strings for non-finite doubles,
+/// and every value it holds wrapped again ([`Specials`]).
+struct SpecialsSerializer<S>(S);
+
+/// Serializer methods passed through as they are.
+macro_rules! serialize_as_is {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.0.$method($($arg),*)
+        }
+    )*};
+}
+
+/// Compound serializers: the compound of the inner serializer, wrapped.
+macro_rules! serialize_compound {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $compound:ident),* $(,)?) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<Self::$compound, S::Error> {
+            self.0.$method($($arg),*).map(SpecialsSerializer)
+        }
+    )*};
+}
+
+impl<S: serde::Serializer> serde::Serializer for SpecialsSerializer<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = SpecialsSerializer<S::SerializeSeq>;
+    type SerializeTuple = SpecialsSerializer<S::SerializeTuple>;
+    type SerializeTupleStruct = SpecialsSerializer<S::SerializeTupleStruct>;
+    type SerializeTupleVariant = SpecialsSerializer<S::SerializeTupleVariant>;
+    type SerializeMap = SpecialsSerializer<S::SerializeMap>;
+    type SerializeStruct = SpecialsSerializer<S::SerializeStruct>;
+    type SerializeStructVariant = SpecialsSerializer<S::SerializeStructVariant>;
+
+    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
+        match special_double(v) {
+            Some(text) => self.0.serialize_str(text),
+            None => self.0.serialize_f64(v),
+        }
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
+        self.serialize_f64(v.into())
+    }
+
+    serialize_as_is!(
+        serialize_bool(v: bool),
+        serialize_i8(v: i8),
+        serialize_i16(v: i16),
+        serialize_i32(v: i32),
+        serialize_i64(v: i64),
+        serialize_i128(v: i128),
+        serialize_u8(v: u8),
+        serialize_u16(v: u16),
+        serialize_u32(v: u32),
+        serialize_u64(v: u64),
+        serialize_u128(v: u128),
+        serialize_char(v: char),
+        serialize_str(v: &str),
+        serialize_bytes(v: &[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(name: &'static str),
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str),
+    );
+
+    serialize_compound!(
+        serialize_seq(len: Option<usize>) -> SerializeSeq,
+        serialize_tuple(len: usize) -> SerializeTuple,
+        serialize_tuple_struct(name: &'static str, len: usize) -> SerializeTupleStruct,
+        serialize_tuple_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeTupleVariant,
+        serialize_map(len: Option<usize>) -> SerializeMap,
+        serialize_struct(name: &'static str, len: usize) -> SerializeStruct,
+        serialize_struct_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeStructVariant,
+    );
+
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, v: &T) -> Result<S::Ok, S::Error> {
+        self.0.serialize_some(&Specials(v))
+    }
+
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_struct(name, &Specials(v))
+    }
+
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0
+            .serialize_newtype_variant(name, index, variant, &Specials(v))
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// The compound serializers: each element, field, key or value wrapped.
+macro_rules! compound {
+    ($($trait:ident { $($method:ident($($arg:ident: $ty:ty),*)),* }),* $(,)?) => {$(
+        impl<C: serde::ser::$trait> serde::ser::$trait for SpecialsSerializer<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+            $(
+                fn $method<T: serde::Serialize + ?Sized>(
+                    &mut self,
+                    $($arg: $ty,)*
+                    v: &T,
+                ) -> Result<(), C::Error> {
+                    self.0.$method($($arg,)* &Specials(v))
+                }
+            )*
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        }
+    )*};
+}
+
+compound!(
+    SerializeSeq { serialize_element() },
+    SerializeTuple { serialize_element() },
+    SerializeTupleStruct { serialize_field() },
+    SerializeTupleVariant { serialize_field() },
+    SerializeMap { serialize_key(), serialize_value() },
+    SerializeStruct { serialize_field(key: &'static str) },
+    SerializeStructVariant { serialize_field(key: &'static str) },
+);
+
 /// The OTLP export requests, for what [`from_otlp_json`] checks after decoding.
 pub trait OtlpJson {
     /// How many metrics decoded with their data (none but in metrics exports).

@@ -29,11 +29,12 @@ pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<Cow<'_, s
     }
 }
 
+/// OTLP/JSON text, non-finite doubles as the mapping's strings (`"NaN"`), not `null`.
 fn otlp_json(value: &Value) -> String {
     let any = AnyValue {
         value: Some(value.clone()),
     };
-    serde_json::to_string(&any).unwrap_or_default()
+    porthole_proto::json::to_otlp_json(&any)
 }
 
 /// A string attribute by key, the way resource attributes are looked up for promotion.
@@ -176,6 +177,31 @@ mod tests {
         assert_eq!(
             back.value,
             Some(attrs[6].value.clone().unwrap().value.unwrap())
+        );
+    }
+
+    /// serde_json writes a non-finite double as `null`: an array's `NaN` would be lost.
+    #[test]
+    fn non_finite_doubles_in_arrays_keep_their_value() {
+        let doubles = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5];
+        let array = Value::ArrayValue(ArrayValue {
+            values: doubles
+                .iter()
+                .map(|&d| AnyValue {
+                    value: Some(Value::DoubleValue(d)),
+                })
+                .collect(),
+        });
+        let array = AnyValue { value: Some(array) };
+        let (kind, text) = render_value(Some(&array));
+        assert_eq!(
+            (kind, text.as_deref()),
+            (
+                "array",
+                Some(
+                    r#"{"arrayValue":{"values":[{"doubleValue":"NaN"},{"doubleValue":"Infinity"},{"doubleValue":"-Infinity"},{"doubleValue":0.5}]}}"#
+                )
+            )
         );
     }
 

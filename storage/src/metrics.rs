@@ -318,8 +318,7 @@ impl MetricColumns {
                 .map(|q| q.iter().map(|(_, v)| Some(*v)).collect::<Vec<_>>()),
         );
         self.exemplars.append_option(
-            (!p.exemplars.is_empty())
-                .then(|| serde_json::to_string(p.exemplars).unwrap_or_default()),
+            (!p.exemplars.is_empty()).then(|| porthole_proto::json::to_otlp_json(p.exemplars)),
         );
         self.resource.append(resource, scope);
     }

@@ -71,8 +71,9 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
     rejections.into_converted(b.finish())
 }
 
+/// OTLP/JSON text, non-finite doubles as the mapping's strings (`"NaN"`), not `null`.
 fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    porthole_proto::json::to_otlp_json(value)
 }
 
 /// `SPAN_KIND_SERVER` → `SERVER`; unknown numbers keep their number.
