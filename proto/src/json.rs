@@ -62,8 +62,9 @@ pub fn to_otlp_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(&Specials(value)).unwrap_or_default()
 }
 
-/// The proto3 JSON mapping's text of a double no JSON number holds.
-fn special_double(double: f64) -> Option<&'static str> {
+/// The proto3 JSON mapping's text of a double no JSON number holds: `"NaN"`,
+/// `"Infinity"` or `"-Infinity"`.
+pub fn special_double(double: f64) -> Option<&'static str> {
     match double {
         d if d.is_nan() => Some("NaN"),
         f64::INFINITY => Some("Infinity"),

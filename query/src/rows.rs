@@ -54,7 +54,61 @@ pub fn batch_to_json(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, Que
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_slice(&bytes).map_err(|e| QueryError::Internal(e.to_string()))
+    let mut rows: Vec<Map<String, Value>> =
+        serde_json::from_slice(&bytes).map_err(|e| QueryError::Internal(e.to_string()))?;
+    non_finite_as_text(batch, &mut rows);
+    Ok(rows)
+}
+
+/// arrow's JSON writer writes a NaN or infinite float as `null`, which reads as no value
+/// (a summary's quantile over no observations is `NaN`, a gauge of 0/0 too): such floats,
+/// in a column or a list column, are written as OTLP/JSON writes them, `"NaN"`,
+/// `"Infinity"` and `"-Infinity"`.
+fn non_finite_as_text(batch: &RecordBatch, rows: &mut [Map<String, Value>]) {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type};
+    let as_text = |floats: &dyn Array| -> Option<Vec<Option<&'static str>>> {
+        let floats = arrow::compute::cast(floats, &DataType::Float64).ok()?;
+        let texts: Vec<_> = (floats.as_primitive::<Float64Type>().iter())
+            .map(|d| d.and_then(porthole_proto::json::special_double))
+            .collect();
+        texts.iter().any(Option::is_some).then_some(texts)
+    };
+    let schema = batch.schema();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let name = field.name();
+        match column.data_type() {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                let Some(texts) = as_text(column) else {
+                    continue;
+                };
+                for (row, text) in rows.iter_mut().zip(texts) {
+                    if let Some(text) = text {
+                        row.insert(name.clone(), Value::from(text));
+                    }
+                }
+            }
+            DataType::List(item) if item.data_type().is_floating() => {
+                let lists = column.as_list::<i32>();
+                for (i, row) in rows.iter_mut().enumerate() {
+                    let texts = lists
+                        .is_valid(i)
+                        .then(|| as_text(&lists.value(i)))
+                        .flatten();
+                    let (Some(texts), Some(Value::Array(items))) = (texts, row.get_mut(name))
+                    else {
+                        continue;
+                    };
+                    for (item, text) in items.iter_mut().zip(texts) {
+                        if let Some(text) = text {
+                            *item = Value::from(text);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `{"key": {"type": "int", "value": "3"}}` → `{"key": 3}`: attributes with their types.
@@ -132,4 +186,71 @@ pub fn span_json(row: &Map<String, Value>) -> Value {
     }
     out.extend(pick(row, &SPAN_FIELDS));
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, Float32Array, Float64Array, Float64Builder, ListBuilder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A gauge of 0/0 or a summary's quantile over no observations is `NaN`: the API says
+    /// so, where arrow's JSON writer wrote `null`, the same as no value.
+    #[test]
+    fn nan_and_infinities_are_written_as_otlp_json_writes_them() {
+        let doubles = Float64Array::from(vec![
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            Some(1.5),
+            None,
+        ]);
+        let singles = Float32Array::from(vec![Some(f32::NAN), None, Some(0.5), None, None]);
+        let mut lists = ListBuilder::new(Float64Builder::new());
+        for list in [
+            Some(vec![Some(f64::NAN), Some(1.0), None]),
+            None,
+            Some(vec![]),
+            Some(vec![Some(f64::INFINITY)]),
+            Some(vec![Some(2.0)]),
+        ] {
+            match list {
+                Some(values) => {
+                    lists.values().extend(values);
+                    lists.append(true);
+                }
+                None => lists.append(false),
+            }
+        }
+        let lists = lists.finish();
+        let schema = Schema::new(vec![
+            Field::new("value_double", DataType::Float64, true),
+            Field::new("single", DataType::Float32, true),
+            Field::new("quantile_values", lists.data_type().clone(), true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(doubles), Arc::new(singles), Arc::new(lists)],
+        )
+        .unwrap();
+        let rows: Vec<Value> = batch_to_json(&batch)
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                json!({"value_double": "NaN", "single": "NaN", "quantile_values": ["NaN", 1.0, null]}),
+                json!({"value_double": "Infinity"}),
+                json!({"value_double": "-Infinity", "single": 0.5, "quantile_values": []}),
+                json!({"value_double": 1.5, "quantile_values": ["Infinity"]}),
+                json!({"quantile_values": [2.0]}),
+            ]
+        );
+    }
 }
