@@ -123,11 +123,15 @@ fn typed_attributes(value: Option<&Value>) -> Value {
                 .parse::<i64>()
                 .map(Value::from)
                 .unwrap_or_else(|_| Value::from(text)),
-            Some("double") => text
-                .parse::<f64>()
-                .ok()
-                .and_then(|d| serde_json::Number::from_f64(d).map(Value::Number))
-                .unwrap_or_else(|| Value::from(text)),
+            // `NaN` and infinities as OTLP/JSON writes them (files written before
+            // 2026-12-07 hold `inf`).
+            Some("double") => match text.parse::<f64>() {
+                Ok(d) => serde_json::Number::from_f64(d)
+                    .map(Value::Number)
+                    .or_else(|| porthole_proto::json::special_double(d).map(Value::from))
+                    .unwrap_or_else(|| Value::from(text)),
+                Err(_) => Value::from(text),
+            },
             Some("bool") => Value::Bool(text == "true"),
             Some("array" | "kvlist") => {
                 serde_json::from_str(text).unwrap_or_else(|_| Value::from(text))
@@ -251,6 +255,20 @@ mod tests {
                 json!({"value_double": 1.5, "quantile_values": ["Infinity"]}),
                 json!({"quantile_values": [2.0]}),
             ]
+        );
+    }
+
+    #[test]
+    fn a_double_attribute_that_is_no_json_number_is_written_as_otlp_json_writes_it() {
+        let stored = json!({
+            "nan": {"type": "double", "value": "NaN"},
+            "old": {"type": "double", "value": "inf"},
+            "new": {"type": "double", "value": "-Infinity"},
+            "half": {"type": "double", "value": "0.5"},
+        });
+        assert_eq!(
+            typed_attributes(Some(&stored)),
+            json!({"nan": "NaN", "old": "Infinity", "new": "-Infinity", "half": 0.5})
         );
     }
 }

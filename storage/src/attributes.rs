@@ -22,7 +22,12 @@ pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<Cow<'_, s
         Some(Value::StringValueStrindex(i)) => ("string_index", owned(i.to_string())),
         Some(Value::BoolValue(b)) => ("bool", owned(b.to_string())),
         Some(Value::IntValue(i)) => ("int", owned(i.to_string())),
-        Some(Value::DoubleValue(d)) => ("double", owned(d.to_string())),
+        // Infinities as the proto3 JSON mapping writes them (Rust writes `inf`, which
+        // Java's `Double.parseDouble`, say, does not take).
+        Some(Value::DoubleValue(d)) => match porthole_proto::json::special_double(*d) {
+            Some(text) => ("double", Some(Cow::Borrowed(text))),
+            None => ("double", owned(d.to_string())),
+        },
         Some(Value::BytesValue(b)) => ("bytes", owned(hex::encode(b))),
         Some(v @ Value::ArrayValue(_)) => ("array", owned(otlp_json(v))),
         Some(v @ Value::KvlistValue(_)) => ("kvlist", owned(otlp_json(v))),
@@ -181,8 +186,9 @@ mod tests {
     }
 
     /// serde_json writes a non-finite double as `null`: an array's `NaN` would be lost.
+    /// Alone, infinities were Rust's `inf`, which many readers do not take.
     #[test]
-    fn non_finite_doubles_in_arrays_keep_their_value() {
+    fn non_finite_doubles_keep_their_value_as_the_json_mapping_writes_it() {
         let doubles = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5];
         let array = Value::ArrayValue(ArrayValue {
             values: doubles
@@ -192,6 +198,12 @@ mod tests {
                 })
                 .collect(),
         });
+        for (double, text) in [(f64::NAN, "NaN"), (f64::NEG_INFINITY, "-Infinity")] {
+            let value = AnyValue {
+                value: Some(Value::DoubleValue(double)),
+            };
+            assert_eq!(render_value(Some(&value)), ("double", Some(text.into())));
+        }
         let array = AnyValue { value: Some(array) };
         let (kind, text) = render_value(Some(&array));
         assert_eq!(
