@@ -111,6 +111,10 @@ fn non_finite_as_text(batch: &RecordBatch, rows: &mut [Map<String, Value>]) {
     }
 }
 
+/// The largest integer a double holds exactly, with all below it: JavaScript's
+/// `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// `{"key": {"type": "int", "value": "3"}}` → `{"key": 3}`: attributes with their types.
 fn typed_attributes(value: Option<&Value>) -> Value {
     let Some(Value::Object(map)) = value else {
@@ -119,10 +123,13 @@ fn typed_attributes(value: Option<&Value>) -> Value {
     let typed = map.iter().map(|(key, v)| {
         let text = v.get("value").and_then(Value::as_str).unwrap_or_default();
         let typed = match v.get("type").and_then(Value::as_str) {
-            Some("int") => text
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::from(text)),
+            // Past ±(2^53 − 1) a JSON number is not exact in JavaScript (the UI) or in any
+            // reader that parses numbers as doubles (RFC 7493): such an int (a 64-bit id)
+            // comes as the string of its digits, as OTLP/JSON writes every int64.
+            Some("int") => match text.parse::<i64>() {
+                Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
+                _ => Value::from(text),
+            },
             // `NaN` and infinities as OTLP/JSON writes them (files written before
             // 2026-12-07 hold `inf`).
             Some("double") => match text.parse::<f64>() {
@@ -269,6 +276,25 @@ mod tests {
         assert_eq!(
             typed_attributes(Some(&stored)),
             json!({"nan": "NaN", "old": "Infinity", "new": "-Infinity", "half": 0.5})
+        );
+    }
+
+    #[test]
+    fn an_int_attribute_past_what_a_double_holds_exactly_comes_as_its_digits() {
+        let stored = json!({
+            "small": {"type": "int", "value": "-42"},
+            "safe": {"type": "int", "value": "9007199254740991"},
+            "id": {"type": "int", "value": "1234567890123456789"},
+            "negative": {"type": "int", "value": "-9007199254740993"},
+        });
+        assert_eq!(
+            typed_attributes(Some(&stored)),
+            json!({
+                "small": -42,
+                "safe": 9007199254740991_i64,
+                "id": "1234567890123456789",
+                "negative": "-9007199254740993",
+            })
         );
     }
 }
