@@ -124,7 +124,10 @@ impl<S: serde::Serializer> serde::Serializer for SpecialsSerializer<S> {
     }
 
     fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        self.serialize_f64(v.into())
+        match special_double(v.into()) {
+            Some(text) => self.0.serialize_str(text),
+            None => self.0.serialize_f32(v),
+        }
     }
 
     serialize_as_is!(
