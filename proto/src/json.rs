@@ -440,9 +440,9 @@ impl Field {
             | Field::Metric
             | Field::MetricData => None,
             Field::IntegerInOneof(key) => Some(
-                integer_of(text)
-                    .filter(|n| matches!(n, Number::Int(_)))
-                    .ok_or_else(|| {
+                text.parse::<i64>()
+                    .map(Number::Int)
+                    .map_err(|_| {
                         E::custom(format!("`{key}`: \"{text}\" is not a 64-bit signed integer"))
                     }),
             ),
@@ -633,8 +633,10 @@ impl<V> Visit<V> {
     /// word: the point would arrive with no value.
     fn refuse<E: de::Error>(&self, found: Unexpected) -> Result<(), E> {
         let (key, what) = match (self.field, found) {
-            (Field::Double(_), Unexpected::Float(_) | Unexpected::Signed(_))
-            | (Field::Double(_), Unexpected::Unsigned(_))
+            (
+                Field::Double(_),
+                Unexpected::Float(_) | Unexpected::Signed(_) | Unexpected::Unsigned(_),
+            )
             | (Field::IntegerInOneof(_), Unexpected::Signed(_)) => return Ok(()),
             (Field::IntegerInOneof(_), Unexpected::Unsigned(u)) if i64::try_from(u).is_ok() => {
                 return Ok(());

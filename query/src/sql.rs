@@ -176,14 +176,7 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
              SQL queries share: {message}",
             shared >> 20
         )),
-        _ if let Some(path) = porthole_storage::missing_object(&error) => {
-            QueryError::DataLost(format!(
-                "SQL: a data file the tables list is missing from storage: {path} \
-                 (`porthole repair` takes such files out of the table)"
-            ))
-        }
-        // DataFusion flattens the cause into text: it may be storage that did not answer
-        // or a file that is gone or damaged for good.
+        // A file that is gone or damaged for good, or storage that did not answer.
         _ => match unreadable_file(&error) {
             Some(Unreadable::Lost { path, problem }) => QueryError::DataLost(format!(
                 "SQL: the data file {path} is {problem}: its rows cannot be read \
@@ -221,13 +214,20 @@ enum Unreadable {
 }
 
 /// Whether `error` (or one it wraps) is DataFusion's failure to read a data file, and
-/// why. DataFusion keeps the cause only as text: "Failed to fetch metadata
+/// why: the object store's own not-found error where DataFusion keeps it, or else read
+/// from the text DataFusion keeps of a footer's failure: "Failed to fetch metadata
 /// for file {path}: {cause}", where the cause is an object store's error ("Object Store
 /// error: Object at location … not found: …" for a missing file) or Parquet's (the
 /// file's bytes are no Parquet footer; Parquet's "External:" errors are storage's).
 /// A page that does not decode comes as Arrow's Parquet error, from decoding bytes
 /// already fetched, as the storage crate's own reader reports it.
 fn unreadable_file(error: &DataFusionError) -> Option<Unreadable> {
+    if let Some(path) = porthole_storage::missing_object(error) {
+        return Some(Unreadable::Lost {
+            path: path.to_owned(),
+            problem: "missing from storage".into(),
+        });
+    }
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = current {
         if let Some(arrow::error::ArrowError::ParquetError(cause)) = error.downcast_ref() {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use porthole_proto::json::to_otlp_json;
 use porthole_proto::trace::{span::SpanKind, status::StatusCode};
 use porthole_proto::trace_service::ExportTraceServiceRequest;
 
@@ -57,11 +58,11 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
                 b.dropped_attributes_count
                     .append_value(i64::from(span.dropped_attributes_count));
                 b.events
-                    .append_option((!span.events.is_empty()).then(|| json(&span.events)));
+                    .append_option((!span.events.is_empty()).then(|| to_otlp_json(&span.events)));
                 b.dropped_events_count
                     .append_value(i64::from(span.dropped_events_count));
                 b.links
-                    .append_option((!span.links.is_empty()).then(|| json(&span.links)));
+                    .append_option((!span.links.is_empty()).then(|| to_otlp_json(&span.links)));
                 b.dropped_links_count
                     .append_value(i64::from(span.dropped_links_count));
                 b.resource.append(&resource, scope_spans.scope.as_ref());
@@ -69,11 +70,6 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
         }
     }
     rejections.into_converted(b.finish())
-}
-
-/// OTLP/JSON text, non-finite doubles as the mapping's strings (`"NaN"`), not `null`.
-fn json<T: serde::Serialize>(value: &T) -> String {
-    porthole_proto::json::to_otlp_json(value)
 }
 
 /// `SPAN_KIND_SERVER` → `SERVER`; unknown numbers keep their number.
