@@ -173,6 +173,9 @@ async function shot(name) {
 }
 
 const rowWith = (text) => page.locator('[data-testid="log-row"]', { hasText: text });
+// By its whole name, on or off: a log row's name holds its body, and the Live tests' bodies
+// hold the word "live".
+const liveButton = () => page.getByRole("button", { name: /^(● )?Live$/ });
 
 async function searchLogs(query) {
   const box = page.getByLabel("Log query");
@@ -378,7 +381,7 @@ describe("the UI against a real porthole", () => {
   test("Live shows a record sent after it was switched on", async () => {
     await page.goto(`${uiBase}/logs`);
     await searchLogs(liveWord);
-    await page.getByRole("button", { name: "Live" }).click();
+    await liveButton().click();
     await page.waitForURL(/live=1/);
     await page.waitForFunction(() => document.querySelector('[data-testid="live-status"]')?.textContent?.includes("following"));
     const live = await feed([
@@ -389,7 +392,7 @@ describe("the UI against a real porthole", () => {
     await rowWith(live.info_bodies[1]).waitFor();
     assert.equal(await page.locator('[data-testid="log-row"]').count(), live.logs, "only the records sent after");
     await shot("logs-live");
-    await page.getByRole("button", { name: /Live/ }).click();
+    await liveButton().click();
     await page.waitForURL((u) => !u.search.includes("live=1"));
   });
 
@@ -413,13 +416,13 @@ describe("the UI against a real porthole", () => {
       });
       await page.goto(`${uiBase}/logs`);
       await searchLogs(liveWord);
-      await page.getByRole("button", { name: "Live" }).click();
+      await liveButton().click();
       const error = page.locator('[data-testid="live-error"]');
       await error.waitFor();
       const text = await error.innerText();
       assert.ok(text.includes("--max-tails allows (4)"), `the server's reason is shown: ${text}`);
       await shot("logs-live-refused");
-      await page.getByRole("button", { name: /Live/ }).click();
+      await liveButton().click();
     } finally {
       held.forEach((controller) => controller.abort());
     }
