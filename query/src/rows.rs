@@ -176,8 +176,16 @@ fn pick(row: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
+/// A log row's time is its record's `time_unix_nano`, else its `observed_time_unix_nano`,
+/// else the `timestamp` column: the time ingest received a record that had neither, which
+/// is also the time searches order and filter it by (it showed as 1970 before).
 pub fn log_json(row: &Map<String, Value>) -> Value {
-    let nanos = nanos_field(row, &["time_unix_nano", "observed_time_unix_nano"]).unwrap_or(0);
+    let nanos = nanos_field(row, &["time_unix_nano", "observed_time_unix_nano"])
+        .or_else(|| {
+            let micros = crate::time::parse_time(row.get("timestamp")?.as_str()?, 0).ok()?;
+            micros.checked_mul(1_000)
+        })
+        .unwrap_or(0);
     let mut out = Map::new();
     out.insert("timestamp".into(), Value::from(format_nanos(nanos)));
     out.extend(pick(row, &LOG_FIELDS));
@@ -208,6 +216,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A record sent with neither time nor observed time is stored at the time ingest
+    /// received it, and searched by that time: the API shows that time, not 1970.
+    #[test]
+    fn a_log_record_without_times_shows_the_time_it_was_received() {
+        use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+        let received = 1_765_000_000_123_456_000;
+        let request = porthole_proto::logs_service::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        LogRecord::default(),
+                        LogRecord {
+                            observed_time_unix_nano: 1_700_000_000_000_000_001,
+                            ..Default::default()
+                        },
+                        LogRecord {
+                            time_unix_nano: 1_600_000_000_000_000_002,
+                            observed_time_unix_nano: 1_700_000_000_000_000_001,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = porthole_storage::convert_logs(&request, received).batch;
+        let times: Vec<_> = batch_to_json(&batch)
+            .unwrap()
+            .iter()
+            .map(|row| log_json(row)["timestamp"].clone())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                json!("2025-12-06T05:46:40.123456000Z"),
+                json!("2023-11-14T22:13:20.000000001Z"),
+                json!("2020-09-13T12:26:40.000000002Z"),
+            ]
+        );
+    }
 
     /// A gauge of 0/0 or a summary's quantile over no observations is `NaN`: the API says
     /// so, where arrow's JSON writer wrote `null`, the same as no value.
