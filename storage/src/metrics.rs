@@ -32,6 +32,19 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
                     continue;
                 }
                 let mut row = |point: PointCommon<'_>| {
+                    // OTLP requires a point's time. Without one it would be stored at
+                    // 1970-01-01, outside every query's range and the first thing
+                    // retention deletes: taken and then never seen. Prometheus refuses
+                    // such a sample as out of bounds; so does this, saying why.
+                    if point.time == 0 {
+                        rejections.reject(|| {
+                            format!(
+                                "a data point of metric {:?} has no time_unix_nano (OTLP requires it)",
+                                metric.name
+                            )
+                        });
+                        return;
+                    }
                     b.append_common(metric, &point, &resource, scope_metrics.scope.as_ref())
                 };
                 match &metric.data {
@@ -461,6 +474,7 @@ mod tests {
                 "h",
                 Data::Histogram(Histogram {
                     data_points: vec![HistogramDataPoint {
+                        time_unix_nano: 10,
                         count: 3,
                         sum: Some(6.0),
                         bucket_counts: vec![1, 2],
@@ -474,6 +488,7 @@ mod tests {
                 "e",
                 Data::ExponentialHistogram(ExponentialHistogram {
                     data_points: vec![ExponentialHistogramDataPoint {
+                        time_unix_nano: 10,
                         scale: 3,
                         count: 4,
                         positive: Some(Buckets {
@@ -489,6 +504,7 @@ mod tests {
                 "q",
                 Data::Summary(Summary {
                     data_points: vec![SummaryDataPoint {
+                        time_unix_nano: 10,
                         count: 2,
                         sum: 3.0,
                         quantile_values: vec![ValueAtQuantile {
@@ -569,6 +585,60 @@ mod tests {
                 .as_primitive::<arrow::datatypes::Float64Type>()
                 .values(),
             &[2.5]
+        );
+    }
+
+    /// A point without a time would be stored at 1970-01-01, where no query looks and
+    /// retention deletes first: it is refused, counted and said why, whatever its kind;
+    /// the points beside it are taken.
+    #[test]
+    fn a_point_without_a_time_is_refused_saying_why() {
+        let timed = NumberDataPoint {
+            time_unix_nano: 10,
+            value: Some(number_data_point::Value::AsInt(1)),
+            ..Default::default()
+        };
+        let untimed = NumberDataPoint {
+            time_unix_nano: 0,
+            start_time_unix_nano: 5,
+            ..timed.clone()
+        };
+        let metrics = vec![
+            metric(
+                "requests",
+                Data::Gauge(Gauge {
+                    data_points: vec![timed.clone(), untimed, timed],
+                }),
+            ),
+            metric(
+                "latency",
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint::default()],
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "rtt",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint::default()],
+                }),
+            ),
+        ];
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let converted = convert_metrics(&request);
+        assert_eq!(converted.batch.num_rows(), 2);
+        assert_eq!(converted.rejected, 3);
+        assert_eq!(
+            converted.rejection_reason.as_deref(),
+            Some("a data point of metric \"requests\" has no time_unix_nano (OTLP requires it)")
         );
     }
 }
