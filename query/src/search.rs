@@ -105,7 +105,49 @@ pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError>
             error.message, error.pos
         )));
     }
+    check_attribute_ranges(&ast)?;
     Ok(Some(exclusions_as_lucene(ast)))
+}
+
+/// A range over an attribute (`status:>=500`) is answered by the attribute's numbers, as
+/// string attributes are exact terms: a bound that is no number (`status:>=5xx`) would
+/// match nothing without a word, so it is a 400. Ranges over the index's own fields
+/// (`service:[a TO c]`) compare their text.
+fn check_attribute_ranges(ast: &UserInputAst) -> Result<(), QueryError> {
+    match ast {
+        UserInputAst::Clause(clauses) => clauses
+            .iter()
+            .try_for_each(|(_, ast)| check_attribute_ranges(ast)),
+        UserInputAst::Boost(ast, _) => check_attribute_ranges(ast),
+        UserInputAst::Leaf(leaf) => {
+            let UserInputLeaf::Range {
+                field: Some(field),
+                lower,
+                upper,
+            } = leaf.as_ref()
+            else {
+                return Ok(());
+            };
+            let indexed = |signal| index_schema(signal).is_some_and(|s| s.get_field(field).is_ok());
+            if indexed(Signal::Logs) || indexed(Signal::Spans) {
+                return Ok(());
+            }
+            for bound in [lower, upper] {
+                use tantivy::query_grammar::UserInputBound;
+                if let UserInputBound::Inclusive(text) | UserInputBound::Exclusive(text) = bound
+                    && text.parse::<f64>().is_err()
+                {
+                    return Err(QueryError::BadRequest(format!(
+                        "query: the range over attribute {:?} has the bound {text:?}, which is \
+                         no number; ranges over attributes compare numbers (match a text \
+                         value exactly: {field}:\"{text}\")",
+                        field.strip_prefix("attributes.").unwrap_or(field)
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Lucene reads `a AND NOT b` as "a, without b", and `NOT b` alone as "everything but b".
@@ -870,6 +912,38 @@ mod tests {
             .to_string();
         assert!(err.contains("position"), "{err}");
         assert!(parse_user_query("   ").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_range_over_an_attribute_with_a_bound_that_is_no_number_is_refused() {
+        for query in [
+            "status:>=5xx",
+            "status:[1 TO abc]",
+            "attributes.status:<x",
+            "a AND (b OR status:{x TO *})",
+        ] {
+            let err = parse_user_query(query).unwrap_err().to_string();
+            assert!(
+                err.contains("ranges over attributes compare numbers"),
+                "{query}: {err}"
+            );
+        }
+        let err = parse_user_query("http.status:>=5xx")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"http.status\" has the bound \"5xx\""),
+            "{err}"
+        );
+        for query in [
+            "status:>=500",
+            "latency:[0.5 TO 1e3]",
+            "status:{* TO -1}",
+            "service:[a TO c]",
+            "duration_ns:>1000",
+        ] {
+            assert!(parse_user_query(query).is_ok(), "{query}");
+        }
     }
 
     #[test]
