@@ -140,9 +140,9 @@ fn typed_attributes(value: Option<&Value>) -> Value {
                 Err(_) => Value::from(text),
             },
             Some("bool") => Value::Bool(text == "true"),
-            Some("array" | "kvlist") => {
-                serde_json::from_str(text).unwrap_or_else(|_| Value::from(text))
-            }
+            Some("array" | "kvlist") => serde_json::from_str(text)
+                .map(|any| plain(&any))
+                .unwrap_or_else(|_| Value::from(text)),
             Some("empty") => Value::Null,
             _ => Value::from(text),
         };
@@ -179,6 +179,62 @@ fn pick(row: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
 /// A log row's time is its record's `time_unix_nano`, else its `observed_time_unix_nano`,
 /// else the `timestamp` column: the time ingest received a record that had neither, which
 /// is also the time searches order and filter it by (it showed as 1970 before).
+/// An array or key-value list, stored as OTLP/JSON text (`{"kvlistValue": {"values":
+/// [{"key": "msg", "value": {"stringValue": "hi"}}]}}`), as plain JSON (`{"msg": "hi"}`),
+/// as a JSON log line or Loki's OTLP ingestion shows a map body. Ints past what a double
+/// holds exactly stay strings of their digits, doubles that are no JSON number the
+/// mapping's strings (`"NaN"`), bytes OTLP/JSON's base64. Anything else is left as it is.
+fn plain(any: &Value) -> Value {
+    if any.as_object().is_some_and(Map::is_empty) {
+        return Value::Null;
+    }
+    let Some((kind, inner)) = any
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+    else {
+        return any.clone();
+    };
+    let items = || {
+        inner
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    match (kind.as_str(), inner) {
+        ("stringValue" | "bytesValue" | "boolValue", _) => inner.clone(),
+        ("intValue", Value::String(digits)) => match digits.parse::<i64>() {
+            Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
+            _ => inner.clone(),
+        },
+        ("intValue" | "doubleValue", _) => inner.clone(),
+        ("arrayValue", Value::Object(_)) => Value::Array(items().map(plain).collect()),
+        ("kvlistValue", Value::Object(_)) => Value::Object(
+            items()
+                .map(|kv| {
+                    let key = kv.get("key").and_then(Value::as_str).unwrap_or_default();
+                    let value = kv.get("value").map_or(Value::Null, plain);
+                    (key.to_owned(), value)
+                })
+                .collect(),
+        ),
+        _ => any.clone(),
+    }
+}
+
+/// A body that is an array or key-value list, as compact plain JSON text ([`plain`]); any
+/// other body as stored.
+fn body_text(row: &Map<String, Value>) -> Value {
+    let body = row.get("body").cloned().unwrap_or(Value::Null);
+    match (row.get("body_type").and_then(Value::as_str), &body) {
+        (Some("array" | "kvlist"), Value::String(text)) => serde_json::from_str(text)
+            .map(|any| Value::from(plain(&any).to_string()))
+            .unwrap_or(body),
+        _ => body,
+    }
+}
+
 pub fn log_json(row: &Map<String, Value>) -> Value {
     let nanos = nanos_field(row, &["time_unix_nano", "observed_time_unix_nano"])
         .or_else(|| {
@@ -189,6 +245,7 @@ pub fn log_json(row: &Map<String, Value>) -> Value {
     let mut out = Map::new();
     out.insert("timestamp".into(), Value::from(format_nanos(nanos)));
     out.extend(pick(row, &LOG_FIELDS));
+    out.insert("body".into(), body_text(row));
     Value::Object(out)
 }
 
@@ -257,6 +314,83 @@ mod tests {
                 json!("2020-09-13T12:26:40.000000002Z"),
             ]
         );
+    }
+
+    /// A map body (a structured logger's, or Python's `logger.info({...})` through the
+    /// OTel SDK) and map or array attributes read as plain JSON, not as OTLP/JSON's
+    /// `{"kvlistValue": {"values": [{"key": …, "value": {"stringValue": …}}]}}`.
+    #[test]
+    fn map_and_array_values_read_as_plain_json() {
+        use porthole_proto::common::{
+            AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value as Any,
+        };
+        use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+        let any = |value| AnyValue { value: Some(value) };
+        let kv = |key: &str, value| KeyValue {
+            key: key.into(),
+            value: Some(any(value)),
+            ..Default::default()
+        };
+        let map = Any::KvlistValue(KeyValueList {
+            values: vec![
+                kv("msg", Any::StringValue("card declined".into())),
+                kv("order", Any::IntValue(42)),
+                kv("id", Any::IntValue(1_234_567_890_123_456_789)),
+                kv("ratio", Any::DoubleValue(f64::NAN)),
+                kv("ok", Any::BoolValue(false)),
+                kv("raw", Any::BytesValue(vec![1, 2])),
+                KeyValue {
+                    key: "nothing".into(),
+                    value: Some(AnyValue { value: None }),
+                    ..Default::default()
+                },
+                kv(
+                    "tags",
+                    Any::ArrayValue(ArrayValue {
+                        values: vec![
+                            any(Any::StringValue("a".into())),
+                            any(Any::DoubleValue(0.5)),
+                        ],
+                    }),
+                ),
+            ],
+        });
+        let request = porthole_proto::logs_service::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        LogRecord {
+                            time_unix_nano: 1,
+                            body: Some(any(map.clone())),
+                            attributes: vec![kv("request", map)],
+                            ..Default::default()
+                        },
+                        LogRecord {
+                            time_unix_nano: 1,
+                            body: Some(any(Any::StringValue("{\"kvlistValue\":{}}".into()))),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = porthole_storage::convert_logs(&request, 1);
+        let rows: Vec<_> = batch_to_json(&batch.batch)
+            .unwrap()
+            .iter()
+            .map(log_json)
+            .collect();
+        let expected = json!({
+            "msg": "card declined", "order": 42, "id": "1234567890123456789", "ratio": "NaN",
+            "ok": false, "raw": "AQI=", "nothing": null, "tags": ["a", 0.5],
+        });
+        let body: Value = serde_json::from_str(rows[0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, expected);
+        assert_eq!(rows[0]["attributes"]["request"], expected);
+        // A string body that looks like OTLP/JSON is a string, left as it was sent.
+        assert_eq!(rows[1]["body"], json!("{\"kvlistValue\":{}}"));
     }
 
     /// A gauge of 0/0 or a summary's quantile over no observations is `NaN`: the API says
