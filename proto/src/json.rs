@@ -767,6 +767,13 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<V::Value, A::Error> {
+        // serde's derived structs also take their fields in order from an array, which
+        // the proto3 JSON mapping never writes: `[{"resourceLogs": …}]` (exports batched
+        // in an array) read its object as the first field and failed saying "expected a
+        // sequence", and `[[…]]` or `[]` was taken as an export.
+        if let Asked::Entries = self.asked {
+            return Err(de::Error::invalid_type(Unexpected::Seq, &self.visitor));
+        }
         self.refuse(Unexpected::Seq)?;
         let field = match self.field {
             Field::Doubles(key) => Field::Double(key),
@@ -1292,6 +1299,43 @@ mod tests {
         assert_eq!(export.metrics_with_data(), 1);
         let export = metric(r#""gauge":{"dataPoints":[{"asInt":"2"}]},"sum":null"#).unwrap();
         assert_eq!(export.metrics_with_data(), 2);
+    }
+
+    /// serde's derived structs also read an array as their fields in order; OTLP/JSON
+    /// writes every message as an object, so an array where one belongs is an error
+    /// that says so, at the top (exports batched in an array) or inside.
+    #[test]
+    fn an_array_where_a_message_belongs_is_an_error_not_its_fields_in_order() {
+        for json in [
+            r#"[{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}}]}]}]}]"#,
+            r#"[[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a"}}]}]}]]"#,
+            "[]",
+            r#"{"resourceLogs":[["resource"]]}"#,
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[[1, 2]]}]}]}"#,
+            r#"{"resourceLogs":[{"resource":[],"scopeLogs":[]}]}"#,
+        ] {
+            let error = from_otlp_json::<ExportLogsServiceRequest>(json.as_bytes())
+                .expect_err(json)
+                .to_string();
+            assert!(
+                error.contains("invalid type: sequence, expected struct"),
+                "{json}: {error}"
+            );
+        }
+        let error = from_otlp_json::<ExportLogsServiceRequest>(b"[]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("invalid type: sequence, expected struct ExportLogsServiceRequest"),
+            "{error}"
+        );
+        // Lists stay lists.
+        let export = from_otlp_json::<ExportLogsServiceRequest>(
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"k",
+                "value":{"arrayValue":{"values":[{"intValue":"1"}]}}}]}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(export.resource_logs[0].scope_logs[0].log_records.len(), 1);
     }
 
     #[test]
