@@ -370,8 +370,11 @@ enum Field {
     IntegerInOneof(&'static str),
     /// A list (`attributes`, `dataPoints`…): a `null` is an empty one.
     List,
-    /// A string field (`name`, `description`, `traceId`…): a `null` is an empty one.
+    /// A string field (`name`, `description`…): a `null` is an empty one.
     Text,
+    /// A trace or span id (its JSON key), hex: a `null` is an empty one, and a string
+    /// that is no hex an error that names the key.
+    Id(&'static str),
     /// `isMonotonic`: a `null` is false.
     Bool,
     /// A scope's `metrics`: a list whose items are [`Field::Metric`]s.
@@ -419,11 +422,22 @@ impl Field {
             | "attributes" | "filteredAttributes" | "exemplars" | "bucketCounts"
             | "quantileValues" | "values" | "metadata" => Field::List,
             "schemaUrl" | "name" | "version" | "description" | "unit" | "severityText"
-            | "eventName" | "traceState" | "message" | "key" | "traceId" | "spanId"
-            | "parentSpanId" => Field::Text,
+            | "eventName" | "traceState" | "message" | "key" => Field::Text,
+            "traceId" => Field::Id("traceId"),
+            "spanId" => Field::Id("spanId"),
+            "parentSpanId" => Field::Id("parentSpanId"),
             "isMonotonic" => Field::Bool,
             "metrics" => Field::Metrics,
             _ => Field::Other,
+        }
+    }
+
+    /// An error reading the string `text` in this field, naming the field where the
+    /// generated code's message would not (a trace id's "odd number of digits").
+    fn named<E: de::Error>(self, text: &str, error: E) -> E {
+        match self {
+            Field::Id(key) => E::custom(format!("`{key}`: {text:?} is not an id in hex ({error})")),
+            _ => error,
         }
     }
 
@@ -435,6 +449,7 @@ impl Field {
             | Field::List
             | Field::Doubles(_)
             | Field::Text
+            | Field::Id(_)
             | Field::Bool
             | Field::Metrics
             | Field::Metric
@@ -697,22 +712,33 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        let field = self.field;
         match self.number(v) {
-            None => self.visitor.visit_str(v),
+            None => self.visitor.visit_str(v).map_err(|e| field.named(v, e)),
             Some(number) => give(self.visitor, number),
         }
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
+        let field = self.field;
         match self.number(v) {
-            None => self.visitor.visit_borrowed_str(v),
+            None => self
+                .visitor
+                .visit_borrowed_str(v)
+                .map_err(|e| field.named(v, e)),
             Some(number) => give(self.visitor, number),
         }
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
+        let field = self.field;
         match self.number(&v) {
-            None => self.visitor.visit_string(v),
+            None => {
+                let text = matches!(field, Field::Id(_)).then(|| v.clone());
+                self.visitor
+                    .visit_string(v)
+                    .map_err(|e| field.named(text.as_deref().unwrap_or_default(), e))
+            }
             Some(number) => give(self.visitor, number),
         }
     }
@@ -733,7 +759,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
             (Asked::Any, Field::Integer(_) | Field::Enum(_)) => Asked::Integer,
             (Asked::Any, Field::Double("zeroThreshold")) => Asked::Float,
             (Asked::Any, Field::List | Field::Metrics | Field::Doubles(_)) => Asked::Items,
-            (Asked::Any, Field::Text) => Asked::Text,
+            (Asked::Any, Field::Text | Field::Id(_)) => Asked::Text,
             (Asked::Any, Field::Bool) => Asked::Bool,
             (asked, _) => asked,
         };
@@ -1299,6 +1325,51 @@ mod tests {
         assert_eq!(export.metrics_with_data(), 1);
         let export = metric(r#""gauge":{"dataPoints":[{"asInt":"2"}]},"sum":null"#).unwrap();
         assert_eq!(export.metrics_with_data(), 2);
+    }
+
+    /// A trace or span id that is no hex names its field; the generated code said only
+    /// "odd number of digits" or "invalid character".
+    #[test]
+    fn an_id_that_is_no_hex_is_an_error_that_names_it() {
+        let cases = [
+            (
+                r#"{"traceId":"xyz"}"#,
+                r#"`traceId`: "xyz" is not an id in hex"#,
+            ),
+            (
+                r#"{"spanId":"zz"}"#,
+                r#"`spanId`: "zz" is not an id in hex"#,
+            ),
+            (
+                r#"{"traceId":"xy"}"#,
+                r#"`traceId`: "xy" is not an id in hex"#,
+            ),
+        ];
+        for (record, expected) in cases {
+            let json =
+                format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{record}]}}]}}]}}"#);
+            let error = from_otlp_json::<ExportLogsServiceRequest>(json.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(expected), "{record}: {error}");
+        }
+        let span = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"parentSpanId":"0g"}]}]}]}"#;
+        let error = from_otlp_json::<ExportTraceServiceRequest>(span)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(r#"`parentSpanId`: "0g" is not an id in hex"#),
+            "{error}"
+        );
+        // Hex of any case, and null, are taken.
+        let json = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":null}]}]}]}"#;
+        let export = from_otlp_json::<ExportLogsServiceRequest>(json).unwrap();
+        assert_eq!(
+            export.resource_logs[0].scope_logs[0].log_records[0]
+                .trace_id
+                .len(),
+            16
+        );
     }
 
     /// serde's derived structs also read an array as their fields in order; OTLP/JSON
