@@ -115,6 +115,17 @@ fn non_finite_as_text(batch: &RecordBatch, rows: &mut [Map<String, Value>]) {
 /// `Number.MAX_SAFE_INTEGER`.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// An int's decimal text as a JSON number, or as that text past ±(2^53 − 1): there a JSON
+/// number is not exact in JavaScript (the UI) or in any reader that parses numbers as
+/// doubles (RFC 7493), so such an int (a 64-bit id) comes as the string of its digits, as
+/// OTLP/JSON writes every int64.
+fn int_value(text: &str) -> Value {
+    match text.parse::<i64>() {
+        Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
+        _ => Value::from(text),
+    }
+}
+
 /// `{"key": {"type": "int", "value": "3"}}` → `{"key": 3}`: attributes with their types.
 fn typed_attributes(value: Option<&Value>) -> Value {
     let Some(Value::Object(map)) = value else {
@@ -123,13 +134,7 @@ fn typed_attributes(value: Option<&Value>) -> Value {
     let typed = map.iter().map(|(key, v)| {
         let text = v.get("value").and_then(Value::as_str).unwrap_or_default();
         let typed = match v.get("type").and_then(Value::as_str) {
-            // Past ±(2^53 − 1) a JSON number is not exact in JavaScript (the UI) or in any
-            // reader that parses numbers as doubles (RFC 7493): such an int (a 64-bit id)
-            // comes as the string of its digits, as OTLP/JSON writes every int64.
-            Some("int") => match text.parse::<i64>() {
-                Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
-                _ => Value::from(text),
-            },
+            Some("int") => int_value(text),
             // `NaN` and infinities as OTLP/JSON writes them (files written before
             // 2026-12-07 hold `inf`).
             Some("double") => match text.parse::<f64>() {
@@ -176,9 +181,6 @@ fn pick(row: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
-/// A log row's time is its record's `time_unix_nano`, else its `observed_time_unix_nano`,
-/// else the `timestamp` column: the time ingest received a record that had neither, which
-/// is also the time searches order and filter it by (it showed as 1970 before).
 /// An array or key-value list, stored as OTLP/JSON text (`{"kvlistValue": {"values":
 /// [{"key": "msg", "value": {"stringValue": "hi"}}]}}`), as plain JSON (`{"msg": "hi"}`),
 /// as a JSON log line or Loki's OTLP ingestion shows a map body. Ints past what a double
@@ -204,10 +206,7 @@ fn plain(any: &Value) -> Value {
     };
     match (kind.as_str(), inner) {
         ("stringValue" | "bytesValue" | "boolValue", _) => inner.clone(),
-        ("intValue", Value::String(digits)) => match digits.parse::<i64>() {
-            Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
-            _ => inner.clone(),
-        },
+        ("intValue", Value::String(digits)) => int_value(digits),
         ("intValue" | "doubleValue", _) => inner.clone(),
         ("arrayValue", Value::Object(_)) => Value::Array(items().map(plain).collect()),
         ("kvlistValue", Value::Object(_)) => Value::Object(
@@ -235,6 +234,9 @@ fn body_text(row: &Map<String, Value>) -> Value {
     }
 }
 
+/// A log row's time is its record's `time_unix_nano`, else its `observed_time_unix_nano`,
+/// else the `timestamp` column: the time ingest received a record that had neither, which
+/// is also the time searches order and filter it by (it showed as 1970 before).
 pub fn log_json(row: &Map<String, Value>) -> Value {
     let nanos = nanos_field(row, &["time_unix_nano", "observed_time_unix_nano"])
         .or_else(|| {
