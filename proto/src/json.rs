@@ -301,12 +301,12 @@ fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_js
     for (r, resource) in list(&export, "resourceMetrics").iter().enumerate() {
         for (s, scope) in list(resource, "scopeMetrics").iter().enumerate() {
             for (m, metric) in list(scope, "metrics").iter().enumerate() {
+                // A `null` is no data (`Entries` skips it).
                 let data: Vec<(&str, &Value)> = METRIC_DATA_KEYS
                     .iter()
-                    .filter_map(|&key| Some((key, metric.get(key)?)))
+                    .filter_map(|&key| Some((key, metric.get(key).filter(|d| !d.is_null())?)))
                     .collect();
-                let kinds = data.iter().filter(|(_, d)| !d.is_null()).count();
-                if kinds == 0 || kinds == 1 && decoded.metric_has_data([r, s, m]) {
+                if data.is_empty() || data.len() == 1 && decoded.metric_has_data([r, s, m]) {
                     continue;
                 }
                 let name = metric.get("name").and_then(Value::as_str);
@@ -324,8 +324,12 @@ fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_js
                     ));
                 }
                 let (key, data) = data[0];
+                // Read from text, as the message is (`Entries` reads a oneof's member
+                // ahead, as text).
+                let text = data.to_string();
+                let mut reader = serde_json::Deserializer::from_str(&text);
                 let inner = Lenient {
-                    inner: data,
+                    inner: &mut reader,
                     field: Field::Other,
                 };
                 let decoded = match key {
@@ -439,6 +443,14 @@ impl Field {
             Field::Id(key) => E::custom(format!("`{key}`: {text:?} is not an id in hex ({error})")),
             _ => error,
         }
+    }
+
+    /// A member of a oneof, whose `null` is skipped with its key (see `Entries`).
+    fn is_oneof_member(self) -> bool {
+        matches!(
+            self,
+            Field::MetricData | Field::IntegerInOneof("asInt") | Field::Double("asDouble")
+        )
     }
 
     /// The number a string stands for in this field; `None` when the field takes no
@@ -749,10 +761,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         use serde::de::value::{MapDeserializer, SeqDeserializer};
-        if self.field == Field::MetricData {
-            // Counted as it was read (`Entries::next_value_seed`), but a null is no data.
-            METRIC_DATA_READ.set(METRIC_DATA_READ.get() - 1);
-        }
         // Under a known key, a null read as any value (inside a flattened oneof) stands
         // for what the key's type would have asked.
         let asked = match (self.asked, self.field) {
@@ -819,6 +827,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Visit<V> {
             inner: entries,
             object: self.field,
             field: Field::Other,
+            read: None,
         })
     }
 
@@ -867,15 +876,17 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Items<A> {
 }
 
 /// An object's entries: each value is of the field its key names.
-struct Entries<A> {
+struct Entries<'de, A> {
     inner: A,
     /// The field the object sits in.
     object: Field,
     /// The field of the last key read.
     field: Field,
+    /// The value of the last key read, when it was read with its key (a oneof's member).
+    read: Option<&'de serde_json::value::RawValue>,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -883,10 +894,25 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
-        let Some(key) = self.inner.next_key_seed(KeyText)? else {
-            return Ok(None);
+        let key = loop {
+            let Some(key) = self.inner.next_key_seed(KeyText)? else {
+                return Ok(None);
+            };
+            self.field = Field::of_key(&key, self.object);
+            if !self.field.is_oneof_member() {
+                break key;
+            }
+            // A member of a oneof that is `null` is not there, as the mapping has it: serde
+            // flattens a oneof and takes the first of its keys it meets, so `"gauge": null`
+            // before `"sum": {…}` (a serializer that writes every field) refused the
+            // metric, and `"asInt": null` before `"asDouble": 1` took the point without a
+            // value. Its value is read here to see, and handed on in `next_value_seed`.
+            let value: &'de serde_json::value::RawValue = self.inner.next_value()?;
+            if value.get() != "null" {
+                self.read = Some(value);
+                break key;
+            }
         };
-        self.field = Field::of_key(&key, self.object);
         match key {
             Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
             Cow::Owned(key) => seed.deserialize(StringDeserializer::new(key)),
@@ -899,7 +925,22 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<A> {
         if field == Field::MetricData {
             METRIC_DATA_READ.set(METRIC_DATA_READ.get() + 1);
         }
-        self.inner.next_value_seed(Seed { seed, field })
+        let Some(value) = self.read.take() else {
+            return self.inner.next_value_seed(Seed { seed, field });
+        };
+        let mut read = serde_json::Deserializer::from_str(value.get());
+        Seed { seed, field }
+            .deserialize(&mut read)
+            .map_err(|error| {
+                // Where in the value it failed is not where in the message: the message's
+                // own deserializer adds that.
+                let text = error.to_string();
+                let text = match text.rfind(" at line ") {
+                    Some(at) if error.line() != 0 => &text[..at],
+                    _ => &text,
+                };
+                de::Error::custom(text)
+            })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -1310,8 +1351,8 @@ mod tests {
                  `summary`; this one has `gauge` and `sum`",
             ),
             (
-                r#""sum":null,"gauge":{"dataPoints":[{"asInt":"1"}]}"#,
-                "this one has `gauge` and `sum`",
+                r#""sum":null,"gauge":{"dataPoints":[]},"histogram":{"dataPoints":[]}"#,
+                "this one has `gauge` and `histogram`",
             ),
         ] {
             let error = metric(data).unwrap_err().to_string();
@@ -1325,6 +1366,22 @@ mod tests {
         assert_eq!(export.metrics_with_data(), 1);
         let export = metric(r#""gauge":{"dataPoints":[{"asInt":"2"}]},"sum":null"#).unwrap();
         assert_eq!(export.metrics_with_data(), 2);
+        // Before the data too, as a serializer that writes every field writes it (serde
+        // took the first key, the null, and refused the metric as of two kinds).
+        let export = metric(
+            r#""gauge":null,"sum":{"isMonotonic":true,"dataPoints":[{"asInt":"3"}]},
+                "histogram":null,"exponentialHistogram":null,"summary":null"#,
+        )
+        .unwrap();
+        let data = &export.resource_metrics[0].scope_metrics[0].metrics[1].data;
+        let Some(metrics::metric::Data::Sum(sum)) = data else {
+            panic!("{data:?}");
+        };
+        assert!(sum.is_monotonic);
+        assert_eq!(
+            sum.data_points[0].value,
+            Some(metrics::number_data_point::Value::AsInt(3))
+        );
     }
 
     /// A trace or span id that is no hex names its field; the generated code said only
@@ -1495,6 +1552,11 @@ mod tests {
             (r#""asInt":9"#, Some(9.0)),
             (r#""asDouble":3"#, Some(3.0)),
             (r#""asInt":null"#, None),
+            // A null member of the oneof is not there: serde took the first key, the
+            // null, and the point came without its value.
+            (r#""asInt":null,"asDouble":1.5"#, Some(1.5)),
+            (r#""asDouble":null,"asInt":"4""#, Some(4.0)),
+            (r#""asInt":"5","asDouble":null"#, Some(5.0)),
         ] {
             assert_eq!(gauge_values(&point(value).unwrap()), [expected], "{value}");
         }
