@@ -295,7 +295,25 @@ fn why_metric_data_was_dropped(json: &[u8], decoded: &impl OtlpJson) -> serde_js
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
     }
-    let Ok(export) = serde_json::from_slice::<Value>(json) else {
+    /// Keys by their JSON names, as the decoder reads them.
+    fn json_names(value: Value) -> Value {
+        match value {
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(key, value)| {
+                        (
+                            lower_camel_case(Cow::Owned(key)).into_owned(),
+                            json_names(value),
+                        )
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(json_names).collect()),
+            other => other,
+        }
+    }
+    let Ok(export) = serde_json::from_slice::<Value>(json).map(json_names) else {
         return serde_json::Error::custom("a metric's data does not decode");
     };
     for (r, resource) in list(&export, "resourceMetrics").iter().enumerate() {
@@ -898,6 +916,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'de, A> {
             let Some(key) = self.inner.next_key_seed(KeyText)? else {
                 return Ok(None);
             };
+            let key = lower_camel_case(key);
             self.field = Field::of_key(&key, self.object);
             if !self.field.is_oneof_member() {
                 break key;
@@ -946,6 +965,30 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'de, A> {
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
     }
+}
+
+/// A field's JSON name from its proto name (`time_unix_nano` → `timeUnixNano`): the
+/// mapping has parsers take both, and OTLP has no map fields, so every key of an export
+/// is a field's name. A sender writing proto names (Python's `MessageToJson` with
+/// `preserving_proto_field_name`) had every field taken as unknown and ignored: an export
+/// answered 200 and stored nothing.
+fn lower_camel_case(key: Cow<'_, str>) -> Cow<'_, str> {
+    if !key.contains('_') {
+        return key;
+    }
+    let mut camel = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                camel.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    Cow::Owned(camel)
 }
 
 /// A key's text: borrowed from the JSON unless it holds escapes.
@@ -1381,6 +1424,49 @@ mod tests {
         assert_eq!(
             sum.data_points[0].value,
             Some(metrics::number_data_point::Value::AsInt(3))
+        );
+    }
+
+    /// The mapping's parsers take a field's proto name as well as its JSON name; a
+    /// sender that writes proto names had its export answered 200 and nothing stored.
+    #[test]
+    fn fields_may_be_named_by_their_proto_names() {
+        let json = br#"{"resource_logs":[{"resource":{"attributes":[{"key":"service.name",
+            "value":{"string_value":"cart"}}],"dropped_attributes_count":0},"scope_logs":[{
+            "log_records":[{"time_unix_nano":"5","severity_number":"SEVERITY_NUMBER_WARN",
+            "severity_text":"WARN","body":{"kvlist_value":{"values":[{"key":"a_b",
+            "value":{"int_value":"7"}}]}},"trace_id":"5b8efff798038103d269b633813fc60c",
+            "span_id":"eee19b7ec3c1b174"}]}],"schema_url":"s"}]}"#;
+        let export = from_otlp_json::<ExportLogsServiceRequest>(json).unwrap();
+        let resource = &export.resource_logs[0];
+        assert_eq!(resource.schema_url, "s");
+        let record = &resource.scope_logs[0].log_records[0];
+        assert_eq!(record.time_unix_nano, 5);
+        assert_eq!(record.severity_number, 13);
+        assert_eq!(record.severity_text, "WARN");
+        assert_eq!(record.trace_id.len(), 16);
+        assert_eq!(record.span_id.len(), 8);
+        // Attribute keys are values, not field names: left as they are.
+        let text = to_otlp_json(record.body.as_ref().unwrap());
+        assert_eq!(
+            text,
+            r#"{"kvlistValue":{"values":[{"key":"a_b","value":{"intValue":"7"}}]}}"#
+        );
+        let metrics = br#"{"resource_metrics":[{"scope_metrics":[{"metrics":[{"name":"m",
+            "exponential_histogram":{"aggregation_temporality":2,"data_points":[{
+            "time_unix_nano":"1","zero_count":"1","positive":{"bucket_counts":["1"]}}]}},
+            {"name":"n","sum":{"is_monotonic":true,"data_points":[{"as_int":"3"}]}}]}]}]}"#;
+        let export = from_otlp_json::<ExportMetricsServiceRequest>(metrics).unwrap();
+        assert_eq!(export.metrics_with_data(), 2);
+        // A metric whose data does not decode is named by its proto names too.
+        let error = from_otlp_json::<ExportMetricsServiceRequest>(
+            br#"{"resource_metrics":[{"scope_metrics":[{"metrics":[{"name":"m","gauge":5}]}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(r#"resourceMetrics[0].scopeMetrics[0].metrics[0] ("m"): `gauge`"#),
+            "{error}"
         );
     }
 

@@ -428,7 +428,8 @@ fn trace_export() -> impl Strategy<Value = ExportTraceServiceRequest> {
 }
 
 /// The JSON as other writers of the mapping may put it, by `choices` (one bit a chance):
-/// integers as decimal strings, enums by name, and `null` for an empty list.
+/// integers as decimal strings, enums by name, `null` for an empty list, and fields by
+/// their proto names (`timeUnixNano` as `time_unix_nano`).
 fn rewrite(json: &mut Value, choices: &mut impl Iterator<Item = bool>) {
     const INTEGERS: [&str; 6] = [
         "flags",
@@ -456,10 +457,29 @@ fn rewrite(json: &mut Value, choices: &mut impl Iterator<Item = bool>) {
                     _ => rewrite(value, choices),
                 }
             }
+            let renamed = std::mem::take(fields).into_iter().map(|(key, value)| {
+                let snake = choices.next().unwrap_or(false);
+                (if snake { proto_name(&key) } else { key }, value)
+            });
+            *fields = renamed.collect();
         }
         Value::Array(items) => items.iter_mut().for_each(|item| rewrite(item, choices)),
         _ => {}
     }
+}
+
+/// `timeUnixNano` → `time_unix_nano`.
+fn proto_name(json_name: &str) -> String {
+    let mut name = String::with_capacity(json_name.len() + 4);
+    for c in json_name.chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
 }
 
 fn enum_name(key: &str, number: i32) -> Option<&'static str> {
