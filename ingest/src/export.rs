@@ -22,7 +22,12 @@ pub trait OtlpExport:
     + 'static
 {
     const SIGNAL: Signal;
-    type Response: prost::Message + serde::Serialize + Default + Send + 'static;
+    type Response: prost::Message
+        + serde::Serialize
+        + porthole_proto::json::PartialSuccessWarning
+        + Default
+        + Send
+        + 'static;
 
     fn convert(&self, received_at_nanos: i64) -> Converted;
 

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use porthole_net::decoding::{decoded_estimate, decoded_estimate_json};
+use porthole_proto::json::PartialSuccessWarning;
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use porthole_proto::trace_service::ExportTraceServiceRequest;
@@ -93,15 +94,16 @@ async fn export<E: OtlpExport>(
     let decode = move || {
         let request = match encoding {
             Encoding::Protobuf => E::decode(bytes.as_slice())
+                .map(|request| (request, None))
                 .map_err(|e| IngestError::InvalidRequest(format!("protobuf: {e}"))),
-            Encoding::Json => porthole_proto::json::from_otlp_json::<E>(&bytes)
+            Encoding::Json => porthole_proto::json::from_otlp_json_noting::<E>(&bytes)
                 .map_err(|e| IngestError::InvalidRequest(format!("JSON: {e}"))),
         };
         (request, reservation)
     };
     let (request, reservation) = porthole_net::body::off_the_runtime(decode).await;
-    let request = match request {
-        Ok(request) => request,
+    let (request, unknown_keys) = match request {
+        Ok(decoded) => decoded,
         Err(error) => return reject::<E>(&state, error, encoding, wire_bytes),
     };
     match state
@@ -109,7 +111,12 @@ async fn export<E: OtlpExport>(
         .export(request, wire_bytes, tenant, reservation)
         .await
     {
-        Ok(response) => encode(StatusCode::OK, encoding, &response),
+        Ok(mut response) => {
+            if let Some(warning) = unknown_keys {
+                response.warn(&warning);
+            }
+            encode(StatusCode::OK, encoding, &response)
+        }
         Err(error) => respond_error(&error, encoding),
     }
 }

@@ -41,7 +41,18 @@ use crate::{logs, metrics, trace};
 
 /// Decodes an OTLP/JSON message by the proto3 JSON mapping (see the module's text).
 pub fn from_otlp_json<M: DeserializeOwned + OtlpJson>(json: &[u8]) -> Result<M, serde_json::Error> {
+    from_otlp_json_noting(json).map(|(message, _)| message)
+}
+
+/// [`from_otlp_json`], and a warning when the JSON had keys that are no OTLP field's name
+/// (`"logRecord"`, `"stringvalue"`): receivers ignore unknown fields, as OTLP has them do,
+/// so a misspelt field is data left out without an error. The warning names them, for
+/// the response's partial success (`rejected` 0 and the message: OTLP's way to warn).
+pub fn from_otlp_json_noting<M: DeserializeOwned + OtlpJson>(
+    json: &[u8],
+) -> Result<(M, Option<String>), serde_json::Error> {
     METRIC_DATA_READ.set(0);
+    UNKNOWN_KEYS.with_borrow_mut(UnknownKeys::clear);
     let mut reader = serde_json::Deserializer::from_slice(json);
     let message = M::deserialize(Lenient {
         inner: &mut reader,
@@ -51,7 +62,183 @@ pub fn from_otlp_json<M: DeserializeOwned + OtlpJson>(json: &[u8]) -> Result<M, 
     if message.metrics_with_data() < METRIC_DATA_READ.get() {
         return Err(why_metric_data_was_dropped(json, &message));
     }
-    Ok(message)
+    Ok((message, UNKNOWN_KEYS.with_borrow(UnknownKeys::warning)))
+}
+
+/// Keys of a message being decoded that are no OTLP field's name: the first few, and how
+/// many in all.
+#[derive(Default)]
+struct UnknownKeys {
+    first: Vec<String>,
+    count: usize,
+}
+
+impl UnknownKeys {
+    const NAMED: usize = 3;
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    fn note(&mut self, key: &str) {
+        self.count += 1;
+        if self.first.len() < Self::NAMED && !self.first.iter().any(|k| k == key) {
+            self.first.push(key.chars().take(64).collect());
+        }
+    }
+
+    fn warning(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let names: Vec<String> = self.first.iter().map(|k| format!("{k:?}")).collect();
+        Some(format!(
+            "{} key(s) that are no OTLP field were ignored, with their values: {}{}; OTLP/JSON \
+             names fields in lowerCamelCase (\"logRecords\") or by their proto names \
+             (\"log_records\")",
+            self.count,
+            names.join(", "),
+            if self.count > names.len() {
+                ", …"
+            } else {
+                ""
+            },
+        ))
+    }
+}
+
+/// The JSON names of the fields of OTLP's logs, traces and metrics export requests and
+/// responses (with the members of their oneofs); any other key of an export is unknown.
+pub fn is_field_name(key: &str) -> bool {
+    matches!(
+        key,
+        "aggregationTemporality"
+            | "arrayValue"
+            | "asDouble"
+            | "asInt"
+            | "attributes"
+            | "body"
+            | "boolValue"
+            | "bucketCounts"
+            | "bytesValue"
+            | "code"
+            | "count"
+            | "dataPoints"
+            | "description"
+            | "descriptionKeys"
+            | "doubleValue"
+            | "droppedAttributesCount"
+            | "droppedEventsCount"
+            | "droppedLinksCount"
+            | "endTimeUnixNano"
+            | "entityRefs"
+            | "errorMessage"
+            | "eventName"
+            | "events"
+            | "exemplars"
+            | "explicitBounds"
+            | "exponentialHistogram"
+            | "filteredAttributes"
+            | "flags"
+            | "gauge"
+            | "histogram"
+            | "idKeys"
+            | "intValue"
+            | "isMonotonic"
+            | "key"
+            | "keyStrindex"
+            | "kind"
+            | "kvlistValue"
+            | "links"
+            | "logRecords"
+            | "max"
+            | "message"
+            | "metadata"
+            | "metrics"
+            | "min"
+            | "name"
+            | "negative"
+            | "observedTimeUnixNano"
+            | "offset"
+            | "parentSpanId"
+            | "partialSuccess"
+            | "positive"
+            | "quantile"
+            | "quantileValues"
+            | "rejectedDataPoints"
+            | "rejectedLogRecords"
+            | "rejectedSpans"
+            | "resource"
+            | "resourceLogs"
+            | "resourceMetrics"
+            | "resourceSpans"
+            | "scale"
+            | "schemaUrl"
+            | "scope"
+            | "scopeLogs"
+            | "scopeMetrics"
+            | "scopeSpans"
+            | "severityNumber"
+            | "severityText"
+            | "spanId"
+            | "spans"
+            | "startTimeUnixNano"
+            | "status"
+            | "stringValue"
+            | "sum"
+            | "summary"
+            | "timeUnixNano"
+            | "traceId"
+            | "traceState"
+            | "type"
+            | "unit"
+            | "value"
+            | "values"
+            | "version"
+            | "zeroCount"
+            | "zeroThreshold"
+    )
+}
+
+/// A response that can carry a warning in its partial success, as OTLP has a server warn
+/// a client whose export it took whole (`rejected` 0, the message set).
+pub trait PartialSuccessWarning {
+    /// Adds `warning` to the partial success's message (after any reason for rejections).
+    fn warn(&mut self, warning: &str);
+}
+
+fn add_warning(message: &mut String, warning: &str) {
+    if !message.is_empty() {
+        message.push_str("; ");
+    }
+    message.push_str(warning);
+}
+
+impl PartialSuccessWarning for crate::logs_service::ExportLogsServiceResponse {
+    fn warn(&mut self, warning: &str) {
+        add_warning(
+            &mut self.partial_success.get_or_insert_default().error_message,
+            warning,
+        );
+    }
+}
+
+impl PartialSuccessWarning for crate::trace_service::ExportTraceServiceResponse {
+    fn warn(&mut self, warning: &str) {
+        add_warning(
+            &mut self.partial_success.get_or_insert_default().error_message,
+            warning,
+        );
+    }
+}
+
+impl PartialSuccessWarning for crate::metrics_service::ExportMetricsServiceResponse {
+    fn warn(&mut self, warning: &str) {
+        add_warning(
+            &mut self.partial_success.get_or_insert_default().error_message,
+            warning,
+        );
+    }
 }
 
 /// `value` as OTLP/JSON text, as the generated types write it but for the doubles no JSON
@@ -270,6 +457,8 @@ impl OtlpJson for crate::metrics_service::ExportMetricsServiceRequest {
 thread_local! {
     /// Metric data (`gauge`, `sum`, … but `null`) read by this thread's [`from_otlp_json`].
     static METRIC_DATA_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Keys that are no OTLP field's name, met by this thread's [`from_otlp_json_noting`].
+    static UNKNOWN_KEYS: std::cell::RefCell<UnknownKeys> = std::cell::RefCell::default();
 }
 
 /// The keys of a metric's data, one of which a metric holds.
@@ -917,6 +1106,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'de, A> {
                 return Ok(None);
             };
             let key = lower_camel_case(key);
+            if !is_field_name(&key) {
+                UNKNOWN_KEYS.with_borrow_mut(|unknown| unknown.note(&key));
+            }
             self.field = Field::of_key(&key, self.object);
             if !self.field.is_oneof_member() {
                 break key;
@@ -1467,6 +1659,36 @@ mod tests {
         assert!(
             error.starts_with(r#"resourceMetrics[0].scopeMetrics[0].metrics[0] ("m"): `gauge`"#),
             "{error}"
+        );
+    }
+
+    /// Keys that are no OTLP field's name are ignored, as OTLP has receivers do, and
+    /// named in a warning: a misspelt field (`logRecord`) was data left out without a word.
+    #[test]
+    fn keys_that_are_no_field_are_ignored_and_named() {
+        let json = br#"{"resourceLogs":[{"scopeLogs":[{"logRecord":[{}],"logRecords":[{
+            "body":{"stringvalue":"x"},"Severity":"WARN"},{"foo":1},{"foo":2},{"bar":3}]}]}]}"#;
+        let (export, warning) = from_otlp_json_noting::<ExportLogsServiceRequest>(json).unwrap();
+        assert_eq!(export.resource_logs[0].scope_logs[0].log_records.len(), 4);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "6 key(s) that are no OTLP field were ignored, with their values: \"logRecord\", \
+                 \"stringvalue\", \"Severity\", …; OTLP/JSON names fields in lowerCamelCase \
+                 (\"logRecords\") or by their proto names (\"log_records\")"
+            )
+        );
+        // Each decoding starts afresh, and proto names are field names.
+        let (_, warning) = from_otlp_json_noting::<ExportLogsServiceRequest>(
+            br#"{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":"1"}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(warning, None);
+        let mut response = crate::logs_service::ExportLogsServiceResponse::default();
+        response.warn("w");
+        assert_eq!(
+            to_otlp_json(&response),
+            r#"{"partialSuccess":{"rejectedLogRecords":0,"errorMessage":"w"}}"#
         );
     }
 

@@ -25,6 +25,7 @@ use porthole_net::body::{BodyError, Busy, ExportLimits};
 use porthole_net::decoding::{
     DecodeBudget, PastBudget, Reserved, decoded_estimate, decoded_estimate_json,
 };
+use porthole_proto::json::PartialSuccessWarning;
 use porthole_proto::logs_service::logs_service_server::{LogsService, LogsServiceServer};
 use porthole_proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use porthole_proto::metrics_service::metrics_service_server::{
@@ -52,7 +53,7 @@ trait Export:
     Message + Default + serde::de::DeserializeOwned + porthole_proto::json::OtlpJson + Send + 'static
 {
     const KIND: Kind;
-    type Response: Message + serde::Serialize + Default + Send + 'static;
+    type Response: Message + serde::Serialize + PartialSuccessWarning + Default + Send + 'static;
     fn enrich(&mut self, identity: &Identity);
     fn records(&self) -> u64;
 }
@@ -227,7 +228,7 @@ impl Receiver {
         headers: &HeaderMap,
         body: Body,
         json: bool,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<String>, Refusal> {
         let limits = &self.limits;
         let _place = limits.place()?;
         let read =
@@ -239,14 +240,17 @@ impl Receiver {
             decoded_estimate(&bytes)
         };
         let _reservation = limits.decoding.reserve(estimate).await?;
-        let request: E = if json {
-            porthole_proto::json::from_otlp_json(&bytes)
+        let (request, unknown_keys): (E, _) = if json {
+            porthole_proto::json::from_otlp_json_noting(&bytes)
                 .map_err(|e| Refusal::Invalid(format!("JSON: {e}")))?
         } else {
-            E::decode(bytes.as_slice()).map_err(|e| Refusal::Invalid(format!("protobuf: {e}")))?
+            let request = E::decode(bytes.as_slice())
+                .map_err(|e| Refusal::Invalid(format!("protobuf: {e}")))?;
+            (request, None)
         };
         drop(bytes);
-        self.accept(request)
+        self.accept(request)?;
+        Ok(unknown_keys)
     }
 
     fn accept<E: Export>(&self, mut request: E) -> Result<(), Refusal> {
@@ -463,8 +467,11 @@ async fn http_export<E: Export>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     match receiver.http::<E>(&headers, body, json).await {
-        Ok(()) => {
-            let response = E::Response::default();
+        Ok(unknown_keys) => {
+            let mut response = E::Response::default();
+            if let Some(warning) = unknown_keys {
+                response.warn(&warning);
+            }
             if json {
                 let body = porthole_net::decoding::otlp_json(&response);
                 ([(header::CONTENT_TYPE, "application/json")], body).into_response()

@@ -479,6 +479,37 @@ async fn otlp_json_enum_names_doubles_as_strings_and_nulls_are_taken() {
             serde_json::json!({"nan": false, "value_double": 1.5}),
         ]
     );
+    // Keys that are no OTLP field are ignored, as OTLP has it, and the sender is warned in
+    // the partial success (rejected 0): a misspelt field's data went without a word.
+    let misspelt = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": now, "body": {"stringvalue": "lost body"}, "severity": "WARN"},
+        {"timeUnixNano": now, "body": {"stringValue": "kept"}, "atributes": []}]}]}]});
+    let response = reqwest::Client::new()
+        .post(porthole.otlp_http_url("/v1/logs"))
+        .json(&misspelt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    let warning = answer["partialSuccess"]["errorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        warning.starts_with(
+            r#"3 key(s) that are no OTLP field were ignored, with their values: "stringvalue", "severity", "atributes""#
+        ),
+        "{answer}"
+    );
+    assert!(
+        ["0", "", "null"].contains(
+            &answer["partialSuccess"]["rejectedLogRecords"]
+                .to_string()
+                .trim_matches('"')
+        ),
+        "{answer}"
+    );
+
     // A metric whose data does not decode used to be taken with its data dropped.
     let broken = serde_json::json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
         {"name": "dropped", "sum": {"isMonotonic": "yes",

@@ -505,6 +505,27 @@ async fn collector_takes_otlp_http_and_sends_ingest_its_bearer_token() {
     assert_eq!(response.status(), 200);
     // A full success leaves partialSuccess unset (it was `null`).
     assert_eq!(response.text().await.unwrap(), "{}");
+    // A key that is no OTLP field is ignored, as OTLP has it, and the sender is warned
+    // (rejected 0, the message), where the misspelt field's data went without a word.
+    let misspelt = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecord": [
+        {"body": {"stringValue": "never sent on"}}]}]}]});
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", collector.otlp_http.unwrap()))
+        .json(&misspelt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let warning = answer["partialSuccess"]["errorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        warning.starts_with(
+            r#"1 key(s) that are no OTLP field were ignored, with their values: "logRecord""#
+        ),
+        "{answer}"
+    );
     let rows = wait_for("both records stored", Duration::from_secs(30), || {
         let url = porthole.url("/api/v1/sql");
         async move {
