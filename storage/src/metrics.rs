@@ -440,6 +440,19 @@ mod tests {
         exponential_histogram_data_point::Buckets, summary_data_point::ValueAtQuantile,
     };
 
+    /// An export of `metrics`, under one resource and scope.
+    fn export(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
     fn metric(name: &str, data: Data) -> Metric {
         Metric {
             name: name.into(),
@@ -520,16 +533,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let request = ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![ScopeMetrics {
-                    metrics,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        let converted = convert_metrics(&request);
+        let converted = convert_metrics(&export(metrics));
         assert_eq!(converted.rejected, 1);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 5);
@@ -624,16 +628,7 @@ mod tests {
                 }),
             ),
         ];
-        let request = ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                scope_metrics: vec![ScopeMetrics {
-                    metrics,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        let converted = convert_metrics(&request);
+        let converted = convert_metrics(&export(metrics));
         assert_eq!(converted.batch.num_rows(), 2);
         assert_eq!(converted.rejected, 3);
         assert_eq!(
