@@ -1678,6 +1678,15 @@ mod tests {
                  (\"logRecords\") or by their proto names (\"log_records\")"
             )
         );
+        // In objects whose oneof serde flattens as well (a point's value, a metric's data).
+        let json = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m",
+            "gauge":{"dataPoints":[{"timeUnixNano":"1","asint":"3"}]}},{"name":"n","gauges":{}}]}]}]}"#;
+        let (_, warning) = from_otlp_json_noting::<ExportMetricsServiceRequest>(json).unwrap();
+        let warning = warning.unwrap_or_default();
+        assert!(
+            warning.contains(r#"ignored, with their values: "asint", "gauges";"#),
+            "{warning}"
+        );
         // Each decoding starts afresh, and proto names are field names.
         let (_, warning) = from_otlp_json_noting::<ExportLogsServiceRequest>(
             br#"{"resource_logs":[{"scope_logs":[{"log_records":[{"time_unix_nano":"1"}]}]}]}"#,
