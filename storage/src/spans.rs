@@ -38,6 +38,18 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
                     });
                     continue;
                 };
+                // OTLP requires a span's start. Without one it would be stored at
+                // 1970-01-01, where no trace search looks and retention deletes first, as
+                // a metric point without a time (which Prometheus refuses too).
+                if span.start_time_unix_nano == 0 {
+                    rejections.reject(|| {
+                        format!(
+                            "span {:?} has no start_time_unix_nano (OTLP requires it)",
+                            span.name
+                        )
+                    });
+                    continue;
+                }
                 let start = nanos(span.start_time_unix_nano);
                 let end = nanos(span.end_time_unix_nano);
                 b.timestamp.append_value(micros(start));
@@ -180,7 +192,7 @@ mod tests {
     use porthole_proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
 
     #[test]
-    fn span_fields_and_events_survive_and_bad_ids_are_rejected() {
+    fn span_fields_and_events_survive_and_bad_ids_or_no_start_are_rejected() {
         let good = Span {
             trace_id: vec![0xab; 16],
             span_id: vec![0xcd; 8],
@@ -202,19 +214,30 @@ mod tests {
         let bad = Span {
             trace_id: vec![0; 16],
             span_id: vec![1; 8],
+            start_time_unix_nano: 1_000,
             ..Default::default()
+        };
+        let untimed = Span {
+            name: "untimed".into(),
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 5_000,
+            ..good.clone()
         };
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: vec![good, bad],
+                    spans: vec![good, untimed, bad],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
         };
         let converted = convert_spans(&request);
-        assert_eq!(converted.rejected, 1);
+        assert_eq!(converted.rejected, 2);
+        assert_eq!(
+            converted.rejection_reason.as_deref(),
+            Some("span \"untimed\" has no start_time_unix_nano (OTLP requires it)")
+        );
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 1);
         let text = |name: &str| {
