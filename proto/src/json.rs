@@ -207,39 +207,26 @@ pub trait PartialSuccessWarning {
     fn warn(&mut self, warning: &str);
 }
 
-fn add_warning(message: &mut String, warning: &str) {
-    if !message.is_empty() {
-        message.push_str("; ");
-    }
-    message.push_str(warning);
+/// The three export responses, whose partial successes differ only in their count's name.
+macro_rules! partial_success_warning {
+    ($($response:ty),*) => {$(
+        impl PartialSuccessWarning for $response {
+            fn warn(&mut self, warning: &str) {
+                let message = &mut self.partial_success.get_or_insert_default().error_message;
+                if !message.is_empty() {
+                    message.push_str("; ");
+                }
+                message.push_str(warning);
+            }
+        }
+    )*};
 }
 
-impl PartialSuccessWarning for crate::logs_service::ExportLogsServiceResponse {
-    fn warn(&mut self, warning: &str) {
-        add_warning(
-            &mut self.partial_success.get_or_insert_default().error_message,
-            warning,
-        );
-    }
-}
-
-impl PartialSuccessWarning for crate::trace_service::ExportTraceServiceResponse {
-    fn warn(&mut self, warning: &str) {
-        add_warning(
-            &mut self.partial_success.get_or_insert_default().error_message,
-            warning,
-        );
-    }
-}
-
-impl PartialSuccessWarning for crate::metrics_service::ExportMetricsServiceResponse {
-    fn warn(&mut self, warning: &str) {
-        add_warning(
-            &mut self.partial_success.get_or_insert_default().error_message,
-            warning,
-        );
-    }
-}
+partial_success_warning!(
+    crate::logs_service::ExportLogsServiceResponse,
+    crate::trace_service::ExportTraceServiceResponse,
+    crate::metrics_service::ExportMetricsServiceResponse
+);
 
 /// `value` as OTLP/JSON text, as the generated types write it but for the doubles no JSON
 /// number can hold: `"NaN"`, `"Infinity"` and `"-Infinity"`, as the proto3 JSON mapping
@@ -1106,10 +1093,11 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'de, A> {
                 return Ok(None);
             };
             let key = lower_camel_case(key);
-            if !is_field_name(&key) {
+            self.field = Field::of_key(&key, self.object);
+            // Every key `of_key` knows is a field's; the others are looked up.
+            if self.field == Field::Other && !is_field_name(&key) {
                 UNKNOWN_KEYS.with_borrow_mut(|unknown| unknown.note(&key));
             }
-            self.field = Field::of_key(&key, self.object);
             if !self.field.is_oneof_member() {
                 break key;
             }

@@ -169,6 +169,7 @@ fn pick(row: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
         .map(|f| {
             let value = match *f {
                 "attributes" | "resource_attributes" => typed_attributes(row.get(*f)),
+                "body" => body_text(row),
                 "events" | "links" => row
                     .get(*f)
                     .and_then(Value::as_str)
@@ -225,12 +226,12 @@ fn plain(any: &Value) -> Value {
 /// A body that is an array or key-value list, as compact plain JSON text ([`plain`]); any
 /// other body as stored.
 fn body_text(row: &Map<String, Value>) -> Value {
-    let body = row.get("body").cloned().unwrap_or(Value::Null);
-    match (row.get("body_type").and_then(Value::as_str), &body) {
-        (Some("array" | "kvlist"), Value::String(text)) => serde_json::from_str(text)
+    let body = row.get("body");
+    match (row.get("body_type").and_then(Value::as_str), body) {
+        (Some("array" | "kvlist"), Some(Value::String(text))) => serde_json::from_str(text)
             .map(|any| Value::from(plain(&any).to_string()))
-            .unwrap_or(body),
-        _ => body,
+            .unwrap_or_else(|_| Value::from(text.as_str())),
+        _ => body.cloned().unwrap_or(Value::Null),
     }
 }
 
@@ -247,7 +248,6 @@ pub fn log_json(row: &Map<String, Value>) -> Value {
     let mut out = Map::new();
     out.insert("timestamp".into(), Value::from(format_nanos(nanos)));
     out.extend(pick(row, &LOG_FIELDS));
-    out.insert("body".into(), body_text(row));
     Value::Object(out)
 }
 
