@@ -123,6 +123,30 @@ fn print_row(row: &Value, output: &str) {
         row["service"].as_str().unwrap_or("-"),
         row["body"].as_str().unwrap_or("")
     );
+    for line in exception_lines(row) {
+        println!("    {line}");
+    }
+}
+
+/// The exception a record carries in OpenTelemetry's attributes, as the lines a log file
+/// would hold below its message: the stack trace, else `type: message`. A logger that
+/// logs an exception through the OTel SDK (Python's `log.exception`) sends it there and
+/// only the message it was given as the body, and searches find the record by it.
+fn exception_lines(row: &Value) -> Vec<String> {
+    let attribute = |key: &str| {
+        row["attributes"][key]
+            .as_str()
+            .map(str::trim_end)
+            .filter(|text| !text.is_empty())
+    };
+    if let Some(trace) = attribute("exception.stacktrace") {
+        return trace.lines().map(str::to_owned).collect();
+    }
+    match (attribute("exception.type"), attribute("exception.message")) {
+        (Some(kind), Some(message)) => vec![format!("{kind}: {message}")],
+        (Some(only), None) | (None, Some(only)) => vec![only.to_owned()],
+        (None, None) => Vec::new(),
+    }
 }
 
 /// Follows `/api/v1/logs/tail` (Server-Sent Events) until the server ends the stream.
@@ -480,7 +504,37 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::Lines;
+    use super::{Lines, exception_lines};
+
+    #[test]
+    fn a_records_exception_prints_below_it_as_in_a_log_file() {
+        let row = |attributes: serde_json::Value| serde_json::json!({"attributes": attributes});
+        let trace = "Traceback (most recent call last):\n  File \"w.py\", line 3\nZeroDivisionError: division by zero\n";
+        assert_eq!(
+            exception_lines(&row(serde_json::json!({
+                "exception.type": "ZeroDivisionError",
+                "exception.stacktrace": trace,
+            }))),
+            [
+                "Traceback (most recent call last):",
+                "  File \"w.py\", line 3",
+                "ZeroDivisionError: division by zero"
+            ]
+        );
+        assert_eq!(
+            exception_lines(&row(serde_json::json!({
+                "exception.type": "IOError",
+                "exception.message": "disk full",
+            }))),
+            ["IOError: disk full"]
+        );
+        assert_eq!(
+            exception_lines(&row(serde_json::json!({"exception.message": "disk full"}))),
+            ["disk full"]
+        );
+        assert!(exception_lines(&row(serde_json::json!({"status": 500}))).is_empty());
+        assert!(exception_lines(&serde_json::json!({"body": "no attributes"})).is_empty());
+    }
 
     #[test]
     fn lines_split_inside_a_character_or_a_crlf_come_out_whole() {

@@ -282,11 +282,25 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
     pack_directory(index.directory()).map(Some)
 }
 
+/// Attributes whose text a log's words are also searched in, as a second value of its body:
+/// OpenTelemetry's exception attributes. A logger that logs an exception (Python's
+/// `log.exception`, a Java appender) sends the message it was given as the body and the
+/// exception as these, so without them `ZeroDivisionError` or a frame of the stack trace
+/// finds nothing, where every other log tool (the line of a container's log holds the
+/// trace) finds it. Phrases do not run from one value into the next.
+const SEARCHED_WITH_THE_BODY: [&str; 3] = [
+    "exception.type",
+    "exception.message",
+    "exception.stacktrace",
+];
+
 /// Where each indexed field's values come from: the batch's columns, taken apart once.
 struct IndexedRows {
     columns: Vec<(Field, Source)>,
     /// The attribute map, indexed twice: every value (typed) and the numeric ones alone.
     attributes: Option<(Field, Field, AttributeColumns)>,
+    /// The logs' text field, for the values of [`SEARCHED_WITH_THE_BODY`].
+    body: Option<Field>,
 }
 
 enum Source {
@@ -353,6 +367,7 @@ impl IndexedRows {
         Ok(Self {
             columns,
             attributes,
+            body: schema.get_field("body").ok(),
         })
     }
 }
@@ -372,15 +387,19 @@ impl Document for RowDocument {
             rows: &self.rows,
             row: self.row,
             next: 0,
+            searched: None,
         }
     }
 }
 
-/// The fields of one row: its columns' values (nulls skipped), then its attributes.
+/// The fields of one row: its columns' values (nulls skipped), the values of its
+/// attributes searched with the body, then its attributes.
 struct RowFields<'a> {
     rows: &'a IndexedRows,
     row: usize,
     next: usize,
+    /// The attribute entries not yet looked at for [`SEARCHED_WITH_THE_BODY`].
+    searched: Option<std::ops::Range<usize>>,
 }
 
 impl<'a> Iterator for RowFields<'a> {
@@ -402,6 +421,19 @@ impl<'a> Iterator for RowFields<'a> {
             return Some((*field, RowValue::Leaf(leaf)));
         }
         let (all, numbers, columns) = self.rows.attributes.as_ref()?;
+        if let Some(body) = self.rows.body {
+            let entries = self.searched.get_or_insert_with(|| columns.entries(row));
+            for i in entries.by_ref() {
+                let key = columns.keys.value(i);
+                if key.starts_with("exception.")
+                    && SEARCHED_WITH_THE_BODY.contains(&key)
+                    && columns.texts.is_valid(i)
+                {
+                    let text = columns.texts.value(i);
+                    return Some((body, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
+                }
+            }
+        }
         let attribute = |numbers_only| RowValue::Attributes {
             columns,
             row,
@@ -442,7 +474,7 @@ impl<'a> Value<'a> for RowValue<'a> {
                 numbers_only,
             } => ReferenceValue::Object(AttributeEntries {
                 columns,
-                entries: columns.offsets[*row] as usize..columns.offsets[*row + 1] as usize,
+                entries: columns.entries(*row),
                 numbers_only: *numbers_only,
             }),
         }
@@ -468,6 +500,11 @@ impl AttributeColumns {
             types: values.column(0).as_string::<i32>().clone(),
             texts: values.column(1).as_string::<i32>().clone(),
         }
+    }
+
+    /// Row `row`'s entries.
+    fn entries(&self, row: usize) -> std::ops::Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
     }
 
     /// Entry `i`'s value with its OTLP type, so `status:>=500` is a numeric range; values
@@ -661,6 +698,43 @@ mod tests {
             [1]
         );
         assert!(row("missing").is_empty());
+    }
+
+    /// `log.exception("unhandled error in worker")` through the OTel SDK: the body is the
+    /// message, the exception is in attributes. Its words are found as the body's.
+    #[test]
+    fn an_exceptions_type_message_and_stack_trace_are_searched_with_the_body() {
+        let text = |key: &str, text: &str| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(text.into())),
+            }),
+            ..Default::default()
+        };
+        let mut failed = body("unhandled error in worker", "1", 500);
+        failed.attributes.extend([
+            text("exception.type", "ZeroDivisionError"),
+            text("exception.message", "division by zero"),
+            text(
+                "exception.stacktrace",
+                "Traceback (most recent call last):\n  File \"/app/worker.py\", line 12, in run\n    1/0\nZeroDivisionError: division by zero\n",
+            ),
+        ]);
+        let mut other = body("all good", "2", 200);
+        other.attributes.push(text("note", "ZeroDivisionError traceback"));
+        let index = index_of(vec![other, failed]);
+        let row = |query: &str| rows_matching(&index, query);
+        assert_eq!(row("zerodivisionerror"), [1]);
+        assert_eq!(row("\"division by zero\""), [1]);
+        assert_eq!(row("worker AND traceback"), [1]);
+        assert_eq!(row("\"worker.py\""), [1]);
+        assert_eq!(row("\"unhandled error in worker\""), [1]);
+        // A phrase does not run from the body into the stack trace...
+        assert!(row("\"worker traceback\"").is_empty());
+        // ...other attributes are still exact values, not words of the body...
+        assert!(row("note").is_empty());
+        // ...and the exception's attributes are still found as attributes.
+        assert_eq!(row("attributes.exception.type:ZeroDivisionError"), [1]);
     }
 
     #[test]

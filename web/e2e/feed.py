@@ -6,7 +6,7 @@ Usage: feed.py --endpoint URL [--protocol grpc|http] --word WORD [--service NAME
                [--errors N] [--infos N] [--spans N] [--no-trace] [--no-metrics]
 
 Every log body carries WORD; the first `traced` logs carry the trace's ids (sent inside
-the trace's error span); the trace is one root with `spans - 1` descendants, each the child
+the trace's error span), the others an exception (`exc_info`); the trace is one root with `spans - 1` descendants, each the child
 of an earlier span, and exactly one span with status ERROR.
 """
 
@@ -120,7 +120,12 @@ def main():
                     logger.error(body, extra=extra)
             else:
                 body = f"{args.word} payment failed order={i} connection refused"
-                logger.error(body, extra=extra)
+                # With the exception, as `logger.exception` sends it: the SDK puts its type,
+                # message and stack trace in attributes.
+                try:
+                    raise ConnectionRefusedError(f"upstream closed order {i}")
+                except ConnectionRefusedError:
+                    logger.error(body, extra=extra, exc_info=True)
             sent["error_bodies"].append(body)
 
     log_infos()

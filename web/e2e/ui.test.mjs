@@ -269,6 +269,9 @@ describe("the UI against a real porthole", () => {
     for (const expected of ["feed.word", word, "http.status", "502", "order.id", sent.pod, sent.version, sent.namespace]) {
       assert.ok(text.includes(expected), `details show ${expected}:\n${text}`);
     }
+    // The logged exception's stack trace keeps its lines (it ran together on one before).
+    assert.match(text, /Traceback \(most recent call last\):\n +File ".*feed\.py"/, text);
+    assert.match(text, /\nConnectionRefusedError: upstream closed order 4/, text);
     await details.getByRole("button", { name: /Show context/ }).click();
     const context = details.locator('[data-testid="log-context"]');
     await context.waitFor();

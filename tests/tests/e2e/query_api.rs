@@ -1117,3 +1117,45 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
     assert_eq!(compacted["unreadable_files"], 0, "{compacted}");
     assert_eq!(search(&porthole, &[("q", "needle")]).await.len(), 2);
 }
+
+/// `logger.exception(...)` through the Python SDK sends the message as the body and the
+/// exception (type, message, stack trace) as attributes. A search for the exception's type
+/// or a frame of its stack finds the record, and `porthole logs` prints the stack trace
+/// below it, as the lines of a log file would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
+    let args = ["--endpoint".to_string(), porthole.grpc_endpoint()];
+    run_python("exception.py", &args, &[]);
+
+    for query in [
+        "ZeroDivisionError",
+        "\"division by zero\"",
+        "settle AND ledger",
+        "aborted AND exception.type:ZeroDivisionError",
+    ] {
+        let rows = search(&porthole, &[("q", query)]).await;
+        assert_eq!(rows.len(), 1, "{query}: {rows:?}");
+        assert_eq!(rows[0]["body"], "settlement run aborted", "{query}");
+    }
+    // A phrase does not run from the message into the stack trace.
+    assert!(search(&porthole, &[("q", "\"aborted traceback\"")]).await.is_empty());
+
+    let printed = Command::new(binary("porthole"))
+        .args(["logs", "ZeroDivisionError", "--server"])
+        .arg(porthole.url(""))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with("ERROR billing settlement run aborted"), "{text}");
+    assert_eq!(lines[1], "    Traceback (most recent call last):", "{text}");
+    assert!(lines.iter().any(|l| l.contains("in settle")), "{text}");
+    assert_eq!(
+        lines.last(),
+        Some(&"    ZeroDivisionError: division by zero"),
+        "{text}"
+    );
+}
