@@ -471,17 +471,20 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             continue;
         }
         let millis = span["duration_ns"].as_f64().unwrap_or(0.0) / 1e6;
-        let status = span["status_code"]
-            .as_str()
-            .filter(|s| *s == "ERROR")
-            .map(|_| " ERROR")
-            .unwrap_or("");
+        let status = match (span["status_code"].as_str(), span["status_message"].as_str()) {
+            (Some("ERROR"), Some(message)) if !message.is_empty() => format!(" ERROR: {message}"),
+            (Some("ERROR"), _) => " ERROR".to_owned(),
+            _ => String::new(),
+        };
         println!(
             "{}{} [{}] {millis:.3} ms{status}",
             "  ".repeat(depth),
             span["name"].as_str().unwrap_or("?"),
             span["service"].as_str().unwrap_or("-")
         );
+        for exception in span_exceptions(span) {
+            println!("{}! {exception}", "  ".repeat(depth + 1));
+        }
         let id = span["span_id"].as_str().unwrap_or("");
         stack.extend(
             children
@@ -502,9 +505,57 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The exceptions a span recorded (events named `exception`, as OTel SDKs record them),
+/// each as `type: message`.
+fn span_exceptions(span: &Value) -> Vec<String> {
+    let events = span["events"].as_array().into_iter().flatten();
+    events
+        .filter(|event| event["name"] == "exception")
+        .map(|event| {
+            let attributes = event["attributes"].as_array().into_iter().flatten();
+            let attribute = |key: &str| {
+                attributes
+                    .clone()
+                    .find(|kv| kv["key"] == key)
+                    .and_then(|kv| kv["value"]["stringValue"].as_str())
+                    .filter(|text| !text.is_empty())
+            };
+            match (attribute("exception.type"), attribute("exception.message")) {
+                (Some(kind), Some(message)) => format!("{kind}: {message}"),
+                (Some(only), None) | (None, Some(only)) => only.to_owned(),
+                (None, None) => "exception".to_owned(),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Lines, exception_lines};
+    use super::{Lines, exception_lines, span_exceptions};
+
+    #[test]
+    fn a_spans_recorded_exceptions_print_as_type_and_message() {
+        let event = |name: &str, attributes: serde_json::Value| {
+            serde_json::json!({"name": name, "timeUnixNano": "1", "attributes": attributes})
+        };
+        let string = |key: &str, text: &str| serde_json::json!({"key": key, "value": {"stringValue": text}});
+        let span = serde_json::json!({"events": [
+            event("retry", serde_json::json!([string("exception.type", "not an exception")])),
+            event("exception", serde_json::json!([
+                string("exception.type", "ValueError"),
+                string("exception.message", "card declined"),
+                string("exception.stacktrace", "Traceback ..."),
+            ])),
+            event("exception", serde_json::json!([string("exception.message", "timed out")])),
+            event("exception", serde_json::json!([])),
+        ]});
+        assert_eq!(
+            span_exceptions(&span),
+            ["ValueError: card declined", "timed out", "exception"]
+        );
+        assert!(span_exceptions(&serde_json::json!({"events": []})).is_empty());
+        assert!(span_exceptions(&serde_json::json!({"name": "no events"})).is_empty());
+    }
 
     #[test]
     fn a_records_exception_prints_below_it_as_in_a_log_file() {

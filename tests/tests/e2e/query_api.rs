@@ -1121,13 +1121,14 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
 /// `logger.exception(...)` through the Python SDK sends the message as the body and the
 /// exception (type, message, stack trace) as attributes. A search for the exception's type
 /// or a frame of its stack finds the record, and `porthole logs` prints the stack trace
-/// below it, as the lines of a log file would have.
+/// below it, as the lines of a log file would have; `porthole trace` prints the span the
+/// exception failed with its status message and the exception it recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
     let args = ["--endpoint".to_string(), porthole.grpc_endpoint()];
-    run_python("exception.py", &args, &[]);
+    let sent: Value = serde_json::from_str(&run_python("exception.py", &args, &[])).unwrap();
 
     for query in [
         "ZeroDivisionError",
@@ -1158,4 +1159,20 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         Some(&"    ZeroDivisionError: division by zero"),
         "{text}"
     );
+
+    // The span the exception failed: `porthole trace` says why, not ERROR alone.
+    let printed = Command::new(binary("porthole"))
+        .args(["trace", sent["trace_id"].as_str().unwrap(), "--server"])
+        .arg(porthole.url(""))
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(lines[0].starts_with("settle [billing] "), "{tree}");
+    assert!(
+        lines[0].ends_with(" ms ERROR: ZeroDivisionError: division by zero"),
+        "{tree}"
+    );
+    assert_eq!(lines[1..], ["  ! ZeroDivisionError: division by zero"], "{tree}");
 }
