@@ -126,6 +126,24 @@ fn int_value(text: &str) -> Value {
     }
 }
 
+/// Every int in `value` past ±(2^53 − 1), however deep, as the string of its digits
+/// ([`int_value`]'s rule): SQL's `time_unix_nano`, `record_id` and any 64-bit sum or id
+/// would otherwise reach JavaScript rounded (`1796636066137030912` read as
+/// `…030900`). Floats stay numbers.
+pub fn big_ints_as_text(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_u64() || number.is_i64() => {
+            let big = number.as_i64().map_or(true, |int| int.unsigned_abs() > MAX_SAFE_INTEGER);
+            if big {
+                *value = Value::String(number.to_string());
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(big_ints_as_text),
+        Value::Object(fields) => fields.values_mut().for_each(big_ints_as_text),
+        _ => {}
+    }
+}
+
 /// `{"key": {"type": "int", "value": "3"}}` → `{"key": 3}`: attributes with their types.
 fn typed_attributes(value: Option<&Value>) -> Value {
     let Some(Value::Object(map)) = value else {

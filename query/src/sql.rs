@@ -109,6 +109,9 @@ pub async fn run_sql(
         for batch in &batches {
             rows.extend(crate::rows::batch_to_json(batch)?);
         }
+        for row in &mut rows {
+            row.values_mut().for_each(crate::rows::big_ints_as_text);
+        }
         let truncated = cut || rows.len() > limits.max_rows;
         rows.truncate(limits.max_rows);
         Ok(SqlResult {
@@ -427,6 +430,32 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Ints past what a double holds exactly come as strings of their digits, at any depth
+    /// (JavaScript would round them); those within it, and floats, stay numbers.
+    #[tokio::test]
+    async fn ints_past_2_to_the_53_come_as_their_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        let sql = "SELECT 9007199254740993 AS big, 9007199254740991 AS edge, \
+                   -9007199254740993 AS negative, CAST(1 AS BIGINT) AS small, \
+                   CAST(18446744073709551615 AS BIGINT UNSIGNED) AS unsigned, \
+                   [9007199254740993, 7] AS list, named_struct('id', 9007199254740992) AS s, \
+                   CAST(1e17 AS DOUBLE) AS float, count(*) AS n";
+        let rows = run_sql(&storage, sql, &SqlLimits::default()).await.unwrap().rows;
+        let want = serde_json::json!({
+            "big": "9007199254740993",
+            "edge": 9007199254740991_i64,
+            "negative": "-9007199254740993",
+            "small": 1,
+            "unsigned": "18446744073709551615",
+            "list": ["9007199254740993", 7],
+            "s": {"id": "9007199254740992"},
+            "float": 1e17,
+            "n": 1,
+        });
+        assert_eq!(serde_json::Value::Object(rows[0].clone()), want);
     }
 
     #[test]
