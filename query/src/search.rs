@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 
-use porthole_storage::{FileEntry, NUMERIC_ATTRIBUTES, Signal, Storage, index_schema};
+use porthole_storage::{
+    FileEntry, NUMERIC_ATTRIBUTES, SPAN_STATUS_MESSAGE, Signal, Storage, index_schema,
+};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::fastfield::FastFieldReaders;
@@ -256,7 +258,7 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
                 }
                 let wildcards = literal.prefix || literal.phrase.contains(['*', '?']);
                 if wildcards && !literal.phrase.contains(char::is_whitespace) {
-                    return UserInputAst::Leaf(Box::new(wildcard(literal, schema)));
+                    return wildcard(literal, schema);
                 }
             }
             match leaf.as_mut() {
@@ -297,25 +299,41 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
 }
 
 /// `term*`, `te?m` as a regular expression over the field's terms (tantivy's grammar
-/// leaves the wildcards in the literal); the body's terms are lowercase, exact fields not.
-fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema) -> UserInputLeaf {
-    let field = literal
-        .field_name
-        .clone()
-        .filter(|f| schema.get_field(f).is_ok());
-    let field = field
-        .or_else(|| {
-            literal
-                .field_name
-                .as_ref()
-                .map(|f| format!("attributes.{f}"))
-        })
-        .unwrap_or_else(|| text_field(schema).into());
-    let text = if field == text_field(schema) {
-        literal.phrase.to_lowercase()
-    } else {
-        as_stored(&field, &literal.phrase)
+/// leaves the wildcards in the literal), over every text field when no field is named; the
+/// text fields' terms are lowercase, exact fields not.
+fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema) -> UserInputAst {
+    let regex = |field: String| {
+        let text = if text_fields(schema).contains(&field.as_str()) {
+            literal.phrase.to_lowercase()
+        } else {
+            as_stored(&field, &literal.phrase)
+        };
+        UserInputAst::Leaf(Box::new(UserInputLeaf::Regex {
+            field: Some(field),
+            pattern: wildcard_pattern(&text, literal.prefix),
+        }))
     };
+    match &literal.field_name {
+        Some(field) if schema.get_field(field).is_ok() => regex(field.clone()),
+        Some(attribute) if attribute.starts_with("attributes.") => regex(attribute.clone()),
+        Some(attribute) => regex(format!("attributes.{attribute}")),
+        None => match text_fields(schema).as_slice() {
+            [field] => regex(field.to_string()),
+            fields => UserInputAst::Clause(
+                fields
+                    .iter()
+                    .map(|field| {
+                        let occur = tantivy::query_grammar::Occur::Should;
+                        (Some(occur), regex(field.to_string()))
+                    })
+                    .collect(),
+            ),
+        },
+    }
+}
+
+/// `text` with `*` and `?` as a regular expression; `prefix` adds a trailing `.*`.
+fn wildcard_pattern(text: &str, prefix: bool) -> String {
     let mut pattern = String::new();
     for c in text.chars() {
         match c {
@@ -328,13 +346,10 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
             }
         }
     }
-    if literal.prefix {
+    if prefix {
         pattern.push_str(".*");
     }
-    UserInputLeaf::Regex {
-        field: Some(field),
-        pattern,
-    }
+    pattern
 }
 
 /// The field unqualified words search: a log's body, a span's name.
@@ -344,6 +359,16 @@ fn text_field(schema: &Schema) -> &'static str {
         .filter_map(Signal::text_column)
         .find(|name| schema.get_field(name).is_ok())
         .unwrap_or("body")
+}
+
+/// The fields unqualified words search: [`text_field`], and a span's status message and
+/// recorded exceptions (in indexes written since 2026-12-07).
+fn text_fields(schema: &Schema) -> Vec<&'static str> {
+    let mut fields = vec![text_field(schema)];
+    if schema.get_field(SPAN_STATUS_MESSAGE).is_ok() {
+        fields.push(SPAN_STATUS_MESSAGE);
+    }
+    fields
 }
 
 /// The search as a query on one file's index: the user's query, the filters and the time
@@ -359,10 +384,12 @@ pub(crate) fn file_query(
     let schema = index.schema();
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     if let Some(ast) = ast {
-        let body = schema
-            .get_field(text_field(&schema))
+        let texts = text_fields(&schema)
+            .into_iter()
+            .map(|name| schema.get_field(name))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let mut parser = QueryParser::for_index(index, vec![body]);
+        let mut parser = QueryParser::for_index(index, texts);
         parser.set_conjunction_by_default();
         parser.allow_regexes();
         let query = parser

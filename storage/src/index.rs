@@ -92,6 +92,9 @@ pub fn index_schema(signal: Signal) -> Option<Schema> {
             // Trace search filters on status and duration without reading Parquet.
             schema.add_text_field("status_code", exact);
             schema.add_i64_field("duration_ns", FAST);
+            // Why a span failed, searched with its name: the status message and the
+            // exceptions it recorded ([`EXCEPTION_ATTRIBUTES`] of its `exception` events).
+            schema.add_text_field(SPAN_STATUS_MESSAGE, text_options());
         }
         Signal::Metrics => {}
     }
@@ -282,25 +285,58 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
     pack_directory(index.directory()).map(Some)
 }
 
-/// Attributes whose text a log's words are also searched in, as a second value of its body:
-/// OpenTelemetry's exception attributes. A logger that logs an exception (Python's
-/// `log.exception`, a Java appender) sends the message it was given as the body and the
-/// exception as these, so without them `ZeroDivisionError` or a frame of the stack trace
-/// finds nothing, where every other log tool (the line of a container's log holds the
-/// trace) finds it. Phrases do not run from one value into the next.
-const SEARCHED_WITH_THE_BODY: [&str; 3] = [
+/// OpenTelemetry's exception attributes, whose text is searched with a log's body and a
+/// span's name. A logger that logs an exception (Python's `log.exception`, a Java
+/// appender) sends the message it was given as the body and the exception as these
+/// attributes; a span records it as an `exception` event holding them. Without them
+/// `ZeroDivisionError` or a frame of the stack trace finds nothing, where every other log
+/// tool (the line of a container's log holds the trace) finds it. They are indexed as more
+/// values of the body (of the span's [`SPAN_STATUS_MESSAGE`] field); phrases do not run
+/// from one value into the next.
+const EXCEPTION_ATTRIBUTES: [&str; 3] = [
     "exception.type",
     "exception.message",
     "exception.stacktrace",
 ];
+
+/// The spans index field of the status message and recorded exceptions' text.
+pub const SPAN_STATUS_MESSAGE: &str = "status_message";
 
 /// Where each indexed field's values come from: the batch's columns, taken apart once.
 struct IndexedRows {
     columns: Vec<(Field, Source)>,
     /// The attribute map, indexed twice: every value (typed) and the numeric ones alone.
     attributes: Option<(Field, Field, AttributeColumns)>,
-    /// The logs' text field, for the values of [`SEARCHED_WITH_THE_BODY`].
+    /// The logs' text field, for the values of [`EXCEPTION_ATTRIBUTES`].
     body: Option<Field>,
+    /// Spans: the [`SPAN_STATUS_MESSAGE`] field and each row's recorded exceptions' text.
+    span_exceptions: Option<(Field, Vec<Vec<String>>)>,
+}
+
+/// The text of the [`EXCEPTION_ATTRIBUTES`] of each `exception` event in each row's
+/// `events` (OTLP/JSON text); rows without one are not parsed.
+fn recorded_exceptions(events: &StringArray) -> Vec<Vec<String>> {
+    let texts = |json: &str| -> Vec<String> {
+        let Ok(serde_json::Value::Array(events)) = serde_json::from_str(json) else {
+            return Vec::new();
+        };
+        let exceptions = events.iter().filter(|e| e["name"] == "exception");
+        let attributes = exceptions.flat_map(|e| e["attributes"].as_array().into_iter().flatten());
+        attributes
+            .filter(|kv| {
+                kv["key"]
+                    .as_str()
+                    .is_some_and(|key| EXCEPTION_ATTRIBUTES.contains(&key))
+            })
+            .filter_map(|kv| kv["value"]["stringValue"].as_str().map(str::to_owned))
+            .collect()
+    };
+    (0..events.len())
+        .map(|row| match events.is_valid(row).then(|| events.value(row)) {
+            Some(json) if json.contains("\"exception") => texts(json),
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 enum Source {
@@ -368,6 +404,11 @@ impl IndexedRows {
             columns,
             attributes,
             body: schema.get_field("body").ok(),
+            span_exceptions: schema
+                .get_field(SPAN_STATUS_MESSAGE)
+                .ok()
+                .zip(batch.column_by_name("events"))
+                .map(|(field, events)| (field, recorded_exceptions(events.as_string::<i32>()))),
         })
     }
 }
@@ -388,6 +429,7 @@ impl Document for RowDocument {
             row: self.row,
             next: 0,
             searched: None,
+            exceptions: 0,
         }
     }
 }
@@ -398,8 +440,10 @@ struct RowFields<'a> {
     rows: &'a IndexedRows,
     row: usize,
     next: usize,
-    /// The attribute entries not yet looked at for [`SEARCHED_WITH_THE_BODY`].
+    /// The attribute entries not yet looked at for [`EXCEPTION_ATTRIBUTES`].
     searched: Option<std::ops::Range<usize>>,
+    /// How many of a span's recorded exceptions' texts were given.
+    exceptions: usize,
 }
 
 impl<'a> Iterator for RowFields<'a> {
@@ -420,13 +464,19 @@ impl<'a> Iterator for RowFields<'a> {
             };
             return Some((*field, RowValue::Leaf(leaf)));
         }
+        if let Some((field, rows)) = &self.rows.span_exceptions
+            && let Some(text) = rows[row].get(self.exceptions)
+        {
+            self.exceptions += 1;
+            return Some((*field, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
+        }
         let (all, numbers, columns) = self.rows.attributes.as_ref()?;
         if let Some(body) = self.rows.body {
             let entries = self.searched.get_or_insert_with(|| columns.entries(row));
             for i in entries.by_ref() {
                 let key = columns.keys.value(i);
                 if key.starts_with("exception.")
-                    && SEARCHED_WITH_THE_BODY.contains(&key)
+                    && EXCEPTION_ATTRIBUTES.contains(&key)
                     && columns.texts.is_valid(i)
                 {
                     let text = columns.texts.value(i);
@@ -735,6 +785,101 @@ mod tests {
         assert!(row("note").is_empty());
         // ...and the exception's attributes are still found as attributes.
         assert_eq!(row("attributes.exception.type:ZeroDivisionError"), [1]);
+    }
+
+    /// A span's status message and the exceptions it recorded are words of the
+    /// `status_message` field (searched with the name by default), never of `name`.
+    #[test]
+    fn a_spans_status_message_and_recorded_exceptions_are_words_beside_its_name() {
+        use porthole_proto::trace::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
+        let text = |key: &str, text: &str| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(text.into())),
+            }),
+            ..Default::default()
+        };
+        let span = |i: u8, name: &str, message: &str, events: Vec<Event>| Span {
+            trace_id: vec![i; 16],
+            span_id: vec![i; 8],
+            name: name.into(),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            status: Some(Status {
+                code: 2,
+                message: message.into(),
+            }),
+            events,
+            ..Default::default()
+        };
+        let exception = Event {
+            name: "exception".into(),
+            time_unix_nano: 1_500,
+            attributes: vec![
+                text("exception.type", "java.net.SocketTimeoutException"),
+                text("exception.message", "Read timed out"),
+                text("exception.escaped", "nothing to search"),
+            ],
+            ..Default::default()
+        };
+        let not_an_exception = Event {
+            name: "retry".into(),
+            attributes: vec![text("exception.message", "upstream busy")],
+            ..Default::default()
+        };
+        let request = porthole_proto::trace_service::ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        span(1, "POST /pay", "card declined", vec![]),
+                        span(2, "GET /stock", "", vec![not_an_exception, exception]),
+                        span(3, "declined cards report", "", vec![]),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = crate::spans::convert_spans(&request).batch;
+        let packed = build_packed_index(Signal::Spans, &batch).unwrap().unwrap();
+        let index = open_packed_index(&packed).unwrap();
+        let schema = index.schema();
+        let field = |name: &str| schema.get_field(name).unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let names = |query: &str| -> Vec<String> {
+            let parser = QueryParser::for_index(&index, vec![field("name"), field("status_message")]);
+            let hits = searcher
+                .search(
+                    &parser.parse_query(query).unwrap(),
+                    &TopDocs::with_limit(10).order_by_score(),
+                )
+                .unwrap();
+            let mut names: Vec<String> = hits
+                .into_iter()
+                .map(|(_, address)| {
+                    let row = searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("row")
+                        .unwrap()
+                        .first(address.doc_id)
+                        .unwrap();
+                    let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+                    names.value(row as usize).to_owned()
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("\"card declined\""), ["POST /pay"]);
+        assert_eq!(names("declined"), ["POST /pay", "declined cards report"]);
+        assert_eq!(names("sockettimeoutexception"), ["GET /stock"]);
+        assert_eq!(names("\"read timed out\""), ["GET /stock"]);
+        assert_eq!(names("status_message:declined"), ["POST /pay"]);
+        assert_eq!(names("name:declined"), ["declined cards report"]);
+        // Only `exception` events, only their exception attributes.
+        assert!(names("busy").is_empty());
+        assert!(names("escaped").is_empty());
     }
 
     #[test]

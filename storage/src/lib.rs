@@ -43,7 +43,9 @@ pub use compaction::{CompactionPolicy, CompactionReport, Repair, RepairReport};
 /// The write path's steps, public for `bench-ingest`'s cost of each part.
 pub use datafile::{Effort, encode_parquet, sort_for_storage};
 pub use error::{Result, StorageError, missing_object};
-pub use index::{NUMERIC_ATTRIBUTES, build_packed_index, index_schema, open_packed_index};
+pub use index::{
+    NUMERIC_ATTRIBUTES, SPAN_STATUS_MESSAGE, build_packed_index, index_schema, open_packed_index,
+};
 pub use location::Location;
 pub use logs::convert_logs;
 pub use metrics::convert_metrics;

@@ -1121,8 +1121,9 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
 /// `logger.exception(...)` through the Python SDK sends the message as the body and the
 /// exception (type, message, stack trace) as attributes. A search for the exception's type
 /// or a frame of its stack finds the record, and `porthole logs` prints the stack trace
-/// below it, as the lines of a log file would have; `porthole trace` prints the span the
-/// exception failed with its status message and the exception it recorded.
+/// below it, as the lines of a log file would have. The span the exception failed is found
+/// by trace search through its status message and recorded exception, and `porthole
+/// trace` prints it with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -1159,6 +1160,23 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         Some(&"    ZeroDivisionError: division by zero"),
         "{text}"
     );
+
+    // Trace search finds the span by its status message and recorded exception, and the
+    // name filter still matches names alone.
+    let trace_id = sent["trace_id"].as_str().unwrap();
+    for query in [
+        ("q", "ZeroDivisionError"),
+        ("q", "\"division by zero\""),
+        ("q", "zerodiv*"),
+        ("q", "status_message:zero AND settle"),
+        ("name", "settle"),
+    ] {
+        let (status, body) = get(&porthole, "/api/v1/traces", &[query]).await;
+        assert_eq!(status, 200, "{query:?}: {body}");
+        assert_eq!(body["traces"][0]["trace_id"], trace_id, "{query:?}: {body}");
+    }
+    let (_, body) = get(&porthole, "/api/v1/traces", &[("name", "division")]).await;
+    assert_eq!(body["traces"], serde_json::json!([]), "{body}");
 
     // The span the exception failed: `porthole trace` says why, not ERROR alone.
     let printed = Command::new(binary("porthole"))
