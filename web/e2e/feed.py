@@ -139,6 +139,15 @@ def main():
         )
         spans = [root]
         error_index = max(1, args.spans // 2) if args.spans > 1 else 0
+        # The error span links to a span of another trace (as a consumer's span links to
+        # the producer's).
+        linked = trace.SpanContext(
+            trace_id=int(sent["word"].encode().hex()[:32].ljust(32, "5"), 16),
+            span_id=0x1122334455667788,
+            is_remote=True,
+        )
+        sent["linked_trace_id"] = format(linked.trace_id, "032x")
+        sent["linked_span_id"] = format(linked.span_id, "016x")
         for i in range(1, args.spans):
             parent = spans[(i - 1) // 2]
             span = tracer.start_span(
@@ -146,6 +155,7 @@ def main():
                 context=trace.set_span_in_context(parent),
                 start_time=t0 + i * 10_000_000,
                 attributes={"step": i},
+                links=[trace.Link(linked, {"link.kind": "producer"})] if i == error_index else [],
             )
             span.add_event("step started", {"step": i})
             spans.append(span)

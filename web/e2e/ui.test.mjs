@@ -303,6 +303,10 @@ describe("the UI against a real porthole", () => {
     const details = page.locator('[data-testid="span-details"]');
     await details.waitFor();
     assert.ok((await details.innerText()).includes(`${word} payment declined`), "the span's status message is shown");
+    // Its link to another trace's span is shown and opens that trace at that span.
+    const link = details.locator('[data-testid="span-links"] a');
+    assert.equal(await link.getAttribute("href"), `/traces/${sent.linked_trace_id}?span=${sent.linked_span_id}`);
+    assert.ok((await details.locator('[data-testid="span-links"]').innerText()).includes("link.kind=producer"));
     await shot("trace");
     await details.locator('[data-testid="span-logs-link"]').click();
     await page.waitForURL(/\/logs\?/);

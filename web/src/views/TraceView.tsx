@@ -116,6 +116,12 @@ interface OtlpEvent {
   attributes?: { key: string; value: Record<string, unknown> }[];
 }
 
+interface OtlpLink {
+  traceId?: string;
+  spanId?: string;
+  attributes?: { key: string; value: Record<string, unknown> }[];
+}
+
 function otlpValue(value: Record<string, unknown>): string {
   const [kind, inner] = Object.entries(value)[0] ?? ["", ""];
   if (kind === "arrayValue" || kind === "kvlistValue") return JSON.stringify(inner);
@@ -128,6 +134,9 @@ function SpanDetails({ span }: { span: Span }) {
   const logsHref = (q: string) =>
     `/logs${logsQuery({ ...DEFAULT_LOGS, q, from: toRfc3339(startMs - 15 * 60_000), to: toRfc3339(endMs + 15 * 60_000) })}`;
   const events = (span.events ?? []) as OtlpEvent[];
+  // A link names a span of another trace (or this one): the batch a consumer span
+  // processed, the request that started a job.
+  const links = ((span.links ?? []) as OtlpLink[]).filter((link) => link.traceId);
   return (
     <aside className="span-details" data-testid="span-details" aria-label={`Span ${span.name}`}>
       <h2>
@@ -176,6 +185,27 @@ function SpanDetails({ span }: { span: Span }) {
                 <strong>{event.name}</strong>{" "}
                 {event.timeUnixNano && <time>{formatTimestamp(new Date(Number(BigInt(event.timeUnixNano) / 1_000_000n)).toISOString())}</time>}
                 {(event.attributes ?? []).map((a) => (
+                  <span key={a.key} className="event-attr">
+                    {" "}
+                    {a.key}={otlpValue(a.value)}
+                  </span>
+                ))}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {links.length > 0 && (
+        <>
+          <h3>Links</h3>
+          <ul className="events" data-testid="span-links">
+            {links.map((link, i) => (
+              <li key={i}>
+                <a href={`/traces/${link.traceId}${traceQuery({ span: link.spanId ?? "" })}`} onClick={linkClick}>
+                  trace {link.traceId}
+                </a>
+                {link.spanId && <> span <code>{link.spanId}</code></>}
+                {(link.attributes ?? []).map((a) => (
                   <span key={a.key} className="event-attr">
                     {" "}
                     {a.key}={otlpValue(a.value)}
