@@ -57,7 +57,7 @@ export function TracesView({ params }: { params: URLSearchParams }) {
       >
         <SearchRow
           label="Span query"
-          placeholder="Search span names and attributes: http.route:/pay  (press / to focus)"
+          placeholder={'Search span names, attributes and errors: http.route:/pay, "card declined"  (press / to focus)'}
           value={draft.q}
           onChange={(q) => setDraft({ ...draft, q })}
           submit="Search"
