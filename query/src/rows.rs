@@ -253,15 +253,22 @@ fn body_text(row: &Map<String, Value>) -> Value {
     }
 }
 
-/// A log row's time is its record's `time_unix_nano`, else its `observed_time_unix_nano`,
-/// else the `timestamp` column: the time ingest received a record that had neither, which
-/// is also the time searches order and filter it by (it showed as 1970 before).
+/// A log row's time is the time it is filed under, the `timestamp` column that searches
+/// order, filter and page by: its record's `time_unix_nano`, else its
+/// `observed_time_unix_nano`, whichever ingest filed it by (to the nanosecond, where the
+/// column holds microseconds), else the column: the time ingest received a record that
+/// had neither or only implausible ones (a 1970 time showed as 1970 before, among rows of
+/// today).
 pub fn log_json(row: &Map<String, Value>) -> Value {
-    let nanos = nanos_field(row, &["time_unix_nano", "observed_time_unix_nano"])
-        .or_else(|| {
-            let micros = crate::time::parse_time(row.get("timestamp")?.as_str()?, 0).ok()?;
-            micros.checked_mul(1_000)
-        })
+    let filed = row
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|text| crate::time::parse_time(text, 0).ok());
+    let nanos = ["time_unix_nano", "observed_time_unix_nano"]
+        .iter()
+        .filter_map(|name| row.get(*name)?.as_i64())
+        .find(|nanos| *nanos > 0 && filed.is_none_or(|micros| nanos.div_euclid(1_000) == micros))
+        .or_else(|| filed?.checked_mul(1_000))
         .unwrap_or(0);
     let mut out = Map::new();
     out.insert("timestamp".into(), Value::from(format_nanos(nanos)));
@@ -294,8 +301,9 @@ mod tests {
 
     use super::*;
 
-    /// A record sent with neither time nor observed time is stored at the time ingest
-    /// received it, and searched by that time: the API shows that time, not 1970.
+    /// A record sent with neither time nor observed time (or only implausible ones) is
+    /// stored at the time ingest received it, and searched by that time: the API shows that
+    /// time, not 1970.
     #[test]
     fn a_log_record_without_times_shows_the_time_it_was_received() {
         use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
@@ -312,6 +320,17 @@ mod tests {
                         LogRecord {
                             time_unix_nano: 1_600_000_000_000_000_002,
                             observed_time_unix_nano: 1_700_000_000_000_000_001,
+                            ..Default::default()
+                        },
+                        // Milliseconds as nanoseconds (1970): filed, and shown, when received.
+                        LogRecord {
+                            time_unix_nano: 1_765_000_000_123,
+                            ..Default::default()
+                        },
+                        // ...and with an observed time, by that.
+                        LogRecord {
+                            time_unix_nano: 1_765_000_000_123,
+                            observed_time_unix_nano: 1_700_000_000_000_000_003,
                             ..Default::default()
                         },
                     ],
@@ -332,6 +351,8 @@ mod tests {
                 json!("2025-12-06T05:46:40.123456000Z"),
                 json!("2023-11-14T22:13:20.000000001Z"),
                 json!("2020-09-13T12:26:40.000000002Z"),
+                json!("2025-12-06T05:46:40.123456000Z"),
+                json!("2023-11-14T22:13:20.000000003Z"),
             ]
         );
     }

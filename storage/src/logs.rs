@@ -34,11 +34,8 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
                 }
                 let time = nanos(record.time_unix_nano);
                 let observed = nanos(record.observed_time_unix_nano);
-                let effective = [time, observed, received_at_nanos]
-                    .into_iter()
-                    .find(|t| *t > 0)
-                    .unwrap_or(0);
-                b.timestamp.append_value(micros(effective));
+                b.timestamp
+                    .append_value(micros(filed_at(time, observed, received_at_nanos)));
                 // A placeholder: a record gets its id in the file it is written to
                 // (`number_records`), the one place ids are drawn.
                 b.record_id.append_value(0);
@@ -64,6 +61,32 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
         }
     }
     rejections.into_converted(b.finish())
+}
+
+/// 2000-01-01T00:00:00Z: a record's time before it is a mistake, no log line's time.
+const EARLIEST_PLAUSIBLE_NANOS: i64 = 946_684_800_000_000_000;
+/// How far past the time it was received a record's time may be (a node's clock ahead).
+const LATEST_PLAUSIBLE_AHEAD_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// The time a record is filed under (the `timestamp` column, which searches filter, order
+/// and page by, and retention deletes by): its own time, else its observed time, else the
+/// time ingest received it (`received`; 0 when unknown). A time is taken only when it is
+/// plausible beside `received`: from 2000 on and at most a day ahead of it. Milliseconds
+/// written as nanoseconds (1970-01-01) or a clock years ahead filed a record where no search
+/// looks by default, and a 1970 day was the first thing retention deleted: taken, then
+/// lost. Such a record is filed when it arrived; its own times stay in `time_unix_nano`
+/// and `observed_time_unix_nano` as sent.
+fn filed_at(time: i64, observed: i64, received: i64) -> i64 {
+    let plausible = |t: i64| {
+        t > 0
+            && (received <= 0
+                || (EARLIEST_PLAUSIBLE_NANOS..=received.saturating_add(LATEST_PLAUSIBLE_AHEAD_NANOS))
+                    .contains(&t))
+    };
+    [time, observed]
+        .into_iter()
+        .find(|t| plausible(*t))
+        .unwrap_or(received.max(0))
 }
 
 /// Numbers the records of one new data file in file order: a random base plus the row's
@@ -215,7 +238,7 @@ mod tests {
             attributes: vec![string_kv("order", "42")],
             ..Default::default()
         };
-        let converted = convert_logs(&request(vec![record]), 5);
+        let converted = convert_logs(&request(vec![record]), 1_700_000_000_200_000_000);
         assert_eq!(converted.rejected, 0);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 1);
@@ -278,5 +301,51 @@ mod tests {
             7
         );
         assert!(converted.batch.column_by_name("body").unwrap().is_null(0));
+    }
+
+    /// A time that cannot be the record's (before 2000, more than a day ahead of its
+    /// arrival) does not file it: the next plausible time does, else the arrival.
+    #[test]
+    fn a_record_is_filed_by_its_first_plausible_time_else_when_it_arrived() {
+        const DAY: u64 = 24 * 3600 * 1_000_000_000;
+        let received: u64 = 1_796_636_780_000_000_000;
+        let record = |time: u64, observed: u64| LogRecord {
+            time_unix_nano: time,
+            observed_time_unix_nano: observed,
+            ..Default::default()
+        };
+        let records = vec![
+            record(received - 3600 * 1_000_000_000, 0), // an hour ago: its own
+            record(received / 1_000_000, 0),            // milliseconds as nanoseconds
+            record(received / 1_000_000, received - 5), // ...with a good observed time
+            record(received + 365 * DAY, 0),            // a clock a year ahead
+            record(received + DAY - 1_000, 0),          // a clock most of a day ahead
+            record(946_684_800_000_000_000, 0),         // 2000-01-01, as early as taken
+        ];
+        let converted = convert_logs(&request(records), received as i64);
+        let batch = &converted.batch;
+        let filed = batch
+            .column_by_name("timestamp")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let micros = |nanos: u64| (nanos / 1_000) as i64;
+        assert_eq!(
+            filed.values().to_vec(),
+            [
+                micros(received - 3600 * 1_000_000_000),
+                micros(received),
+                micros(received - 5),
+                micros(received),
+                micros(received + DAY - 1_000),
+                micros(946_684_800_000_000_000),
+            ]
+        );
+        // The record's own times are kept as sent.
+        let sent = batch
+            .column_by_name("time_unix_nano")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(sent.value(1), (received / 1_000_000) as i64);
+        assert_eq!(sent.value(3), (received + 365 * DAY) as i64);
     }
 }
