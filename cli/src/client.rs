@@ -471,7 +471,10 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             continue;
         }
         let millis = span["duration_ns"].as_f64().unwrap_or(0.0) / 1e6;
-        let status = match (span["status_code"].as_str(), span["status_message"].as_str()) {
+        let status = match (
+            span["status_code"].as_str(),
+            span["status_message"].as_str(),
+        ) {
             (Some("ERROR"), Some(message)) if !message.is_empty() => format!(" ERROR: {message}"),
             (Some("ERROR"), _) => " ERROR".to_owned(),
             _ => String::new(),
@@ -535,10 +538,9 @@ mod tests {
 
     #[test]
     fn a_spans_recorded_exceptions_print_as_type_and_message() {
-        let event = |name: &str, attributes: serde_json::Value| {
-            serde_json::json!({"name": name, "timeUnixNano": "1", "attributes": attributes})
-        };
-        let string = |key: &str, text: &str| serde_json::json!({"key": key, "value": {"stringValue": text}});
+        let event = |name: &str, attributes: serde_json::Value| serde_json::json!({"name": name, "timeUnixNano": "1", "attributes": attributes});
+        let string =
+            |key: &str, text: &str| serde_json::json!({"key": key, "value": {"stringValue": text}});
         let span = serde_json::json!({"events": [
             event("retry", serde_json::json!([string("exception.type", "not an exception")])),
             event("exception", serde_json::json!([

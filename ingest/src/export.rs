@@ -57,8 +57,8 @@ impl OtlpExport for ExportTraceServiceRequest {
     const SIGNAL: Signal = Signal::Spans;
     type Response = ExportTraceServiceResponse;
 
-    fn convert(&self, _received_at_nanos: i64) -> Converted {
-        convert_spans(self)
+    fn convert(&self, received_at_nanos: i64) -> Converted {
+        convert_spans(self, received_at_nanos)
     }
 
     fn response(rejected: u64, reason: Option<String>) -> Self::Response {
@@ -75,8 +75,8 @@ impl OtlpExport for ExportMetricsServiceRequest {
     const SIGNAL: Signal = Signal::Metrics;
     type Response = ExportMetricsServiceResponse;
 
-    fn convert(&self, _received_at_nanos: i64) -> Converted {
-        convert_metrics(self)
+    fn convert(&self, received_at_nanos: i64) -> Converted {
+        convert_metrics(self, received_at_nanos)
     }
 
     fn response(rejected: u64, reason: Option<String>) -> Self::Response {

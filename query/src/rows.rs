@@ -133,7 +133,9 @@ fn int_value(text: &str) -> Value {
 pub fn big_ints_as_text(value: &mut Value) {
     match value {
         Value::Number(number) if number.is_u64() || number.is_i64() => {
-            let big = number.as_i64().map_or(true, |int| int.unsigned_abs() > MAX_SAFE_INTEGER);
+            let big = number
+                .as_i64()
+                .map_or(true, |int| int.unsigned_abs() > MAX_SAFE_INTEGER);
             if big {
                 *value = Value::String(number.to_string());
             }

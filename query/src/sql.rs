@@ -443,7 +443,10 @@ mod tests {
                    CAST(18446744073709551615 AS BIGINT UNSIGNED) AS unsigned, \
                    [9007199254740993, 7] AS list, named_struct('id', 9007199254740992) AS s, \
                    CAST(1e17 AS DOUBLE) AS float, count(*) AS n";
-        let rows = run_sql(&storage, sql, &SqlLimits::default()).await.unwrap().rows;
+        let rows = run_sql(&storage, sql, &SqlLimits::default())
+            .await
+            .unwrap()
+            .rows;
         let want = serde_json::json!({
             "big": "9007199254740993",
             "edge": 9007199254740991_i64,

@@ -93,9 +93,58 @@ pub fn nanos(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// 2000-01-01T00:00:00Z: a record's time before it is a mistake (milliseconds written as
+/// nanoseconds are 1970), not a time anything happened at.
+const EARLIEST_PLAUSIBLE_NANOS: i64 = 946_684_800_000_000_000;
+/// How far past the time it was received a record's time may be (a node's clock ahead).
+const LATEST_PLAUSIBLE_AHEAD_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// Why `time` cannot be the time of a record received at `received` (0: unknown, when
+/// every time but 0 passes): before 2000, or more than a day after `received`. Such a
+/// record was filed where no search looks by default, and a 1970 day is the first thing
+/// retention deletes: taken, then lost.
+pub(crate) fn implausible_time(time: i64, received: i64) -> Option<&'static str> {
+    if time <= 0 {
+        Some("is not set")
+    } else if received <= 0 {
+        None
+    } else if time < EARLIEST_PLAUSIBLE_NANOS {
+        Some("is before 2000 (milliseconds or seconds written as nanoseconds?)")
+    } else if time > received.saturating_add(LATEST_PLAUSIBLE_AHEAD_NANOS) {
+        Some("is more than a day ahead of the time it was received")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_before_2000_or_a_day_ahead_are_implausible() {
+        let received = 1_796_636_780_000_000_000;
+        let day = LATEST_PLAUSIBLE_AHEAD_NANOS;
+        for (time, plausible) in [
+            (received, true),
+            (received - 365 * day, true),
+            (EARLIEST_PLAUSIBLE_NANOS, true),
+            (received + day, true),
+            (0, false),
+            (received / 1_000_000, false),
+            (EARLIEST_PLAUSIBLE_NANOS - 1, false),
+            (received + day + 1, false),
+        ] {
+            assert_eq!(
+                implausible_time(time, received).is_none(),
+                plausible,
+                "{time}"
+            );
+        }
+        // Without a time received, only an unset time is.
+        assert!(implausible_time(1, 0).is_none());
+        assert!(implausible_time(0, 0).is_some());
+    }
 
     #[test]
     fn ids_are_lowercase_hex_of_any_length_and_zero_or_empty_is_unset() {

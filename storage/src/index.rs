@@ -332,10 +332,12 @@ fn recorded_exceptions(events: &StringArray) -> Vec<Vec<String>> {
             .collect()
     };
     (0..events.len())
-        .map(|row| match events.is_valid(row).then(|| events.value(row)) {
-            Some(json) if json.contains("\"exception") => texts(json),
-            _ => Vec::new(),
-        })
+        .map(
+            |row| match events.is_valid(row).then(|| events.value(row)) {
+                Some(json) if json.contains("\"exception") => texts(json),
+                _ => Vec::new(),
+            },
+        )
         .collect()
 }
 
@@ -771,7 +773,9 @@ mod tests {
             ),
         ]);
         let mut other = body("all good", "2", 200);
-        other.attributes.push(text("note", "ZeroDivisionError traceback"));
+        other
+            .attributes
+            .push(text("note", "ZeroDivisionError traceback"));
         let index = index_of(vec![other, failed]);
         let row = |query: &str| rows_matching(&index, query);
         assert_eq!(row("zerodivisionerror"), [1]);
@@ -840,14 +844,15 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let batch = crate::spans::convert_spans(&request).batch;
+        let batch = crate::spans::convert_spans(&request, 0).batch;
         let packed = build_packed_index(Signal::Spans, &batch).unwrap().unwrap();
         let index = open_packed_index(&packed).unwrap();
         let schema = index.schema();
         let field = |name: &str| schema.get_field(name).unwrap();
         let searcher = index.reader().unwrap().searcher();
         let names = |query: &str| -> Vec<String> {
-            let parser = QueryParser::for_index(&index, vec![field("name"), field("status_message")]);
+            let parser =
+                QueryParser::for_index(&index, vec![field("name"), field("status_message")]);
             let hits = searcher
                 .search(
                     &parser.parse_query(query).unwrap(),

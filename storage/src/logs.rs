@@ -8,7 +8,9 @@ use arrow::array::{
 use porthole_proto::logs_service::ExportLogsServiceRequest;
 
 use crate::attributes::{AttributeMapBuilder, render_value};
-use crate::batch::{Converted, Rejections, assemble, column, hex_id, micros, nanos};
+use crate::batch::{
+    Converted, Rejections, assemble, column, hex_id, implausible_time, micros, nanos,
+};
 use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 
 /// Converts an export; `received_at_nanos` stands in for records with no time at all.
@@ -63,11 +65,6 @@ pub fn convert_logs(request: &ExportLogsServiceRequest, received_at_nanos: i64) 
     rejections.into_converted(b.finish())
 }
 
-/// 2000-01-01T00:00:00Z: a record's time before it is a mistake, no log line's time.
-const EARLIEST_PLAUSIBLE_NANOS: i64 = 946_684_800_000_000_000;
-/// How far past the time it was received a record's time may be (a node's clock ahead).
-const LATEST_PLAUSIBLE_AHEAD_NANOS: i64 = 24 * 3600 * 1_000_000_000;
-
 /// The time a record is filed under (the `timestamp` column, which searches filter, order
 /// and page by, and retention deletes by): its own time, else its observed time, else the
 /// time ingest received it (`received`; 0 when unknown). A time is taken only when it is
@@ -77,15 +74,9 @@ const LATEST_PLAUSIBLE_AHEAD_NANOS: i64 = 24 * 3600 * 1_000_000_000;
 /// lost. Such a record is filed when it arrived; its own times stay in `time_unix_nano`
 /// and `observed_time_unix_nano` as sent.
 fn filed_at(time: i64, observed: i64, received: i64) -> i64 {
-    let plausible = |t: i64| {
-        t > 0
-            && (received <= 0
-                || (EARLIEST_PLAUSIBLE_NANOS..=received.saturating_add(LATEST_PLAUSIBLE_AHEAD_NANOS))
-                    .contains(&t))
-    };
     [time, observed]
         .into_iter()
-        .find(|t| plausible(*t))
+        .find(|t| implausible_time(*t, received).is_none())
         .unwrap_or(received.max(0))
 }
 

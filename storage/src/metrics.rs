@@ -14,10 +14,11 @@ use porthole_proto::metrics::{Exemplar, Metric, metric::Data, number_data_point}
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 
 use crate::attributes::AttributeMapBuilder;
-use crate::batch::{Converted, Rejections, assemble, column, micros, nanos};
+use crate::batch::{Converted, Rejections, assemble, column, implausible_time, micros, nanos};
 use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 
-pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
+/// Converts an export received at `received_at_nanos` (0: unknown).
+pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at_nanos: i64) -> Converted {
     let mut b = MetricColumns::default();
     let mut rejections = Rejections::default();
     for resource_metrics in &request.resource_metrics {
@@ -36,12 +37,19 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest) -> Converted {
                     // 1970-01-01, outside every query's range and the first thing
                     // retention deletes: taken and then never seen. Prometheus refuses
                     // such a sample as out of bounds; so does this, saying why.
-                    if point.time == 0 {
-                        rejections.reject(|| {
-                            format!(
+                    // A time that cannot be right (1970 for milliseconds written as
+                    // nanoseconds) is refused too.
+                    let time = nanos(point.time);
+                    if let Some(why) = implausible_time(time, received_at_nanos) {
+                        rejections.reject(|| match time {
+                            0 => format!(
                                 "a data point of metric {:?} has no time_unix_nano (OTLP requires it)",
                                 metric.name
-                            )
+                            ),
+                            time => format!(
+                                "a data point of metric {:?} has time_unix_nano {time}, which {why}",
+                                metric.name
+                            ),
                         });
                         return;
                     }
@@ -533,7 +541,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let converted = convert_metrics(&export(metrics));
+        let converted = convert_metrics(&export(metrics), 0);
         assert_eq!(converted.rejected, 1);
         let batch = converted.batch;
         assert_eq!(batch.num_rows(), 5);
@@ -628,12 +636,49 @@ mod tests {
                 }),
             ),
         ];
-        let converted = convert_metrics(&export(metrics));
+        let converted = convert_metrics(&export(metrics), 0);
         assert_eq!(converted.batch.num_rows(), 2);
         assert_eq!(converted.rejected, 3);
         assert_eq!(
             converted.rejection_reason.as_deref(),
             Some("a data point of metric \"requests\" has no time_unix_nano (OTLP requires it)")
+        );
+    }
+
+    /// Beside the time it was received, a point's time before 2000 (milliseconds written
+    /// as nanoseconds) or more than a day ahead is refused as one without a time.
+    #[test]
+    fn a_point_at_an_implausible_time_is_refused_saying_why() {
+        let received: i64 = 1_796_636_780_000_000_000;
+        let at = |time: i64| NumberDataPoint {
+            time_unix_nano: time as u64,
+            value: Some(number_data_point::Value::AsInt(1)),
+            ..Default::default()
+        };
+        let day = 24 * 3600 * 1_000_000_000;
+        let gauge = |points| {
+            metric(
+                "queue",
+                Data::Gauge(Gauge {
+                    data_points: points,
+                }),
+            )
+        };
+        let converted = convert_metrics(
+            &export(vec![gauge(vec![
+                at(received / 1_000_000),
+                at(received - 1_000),
+                at(received + 2 * day),
+            ])]),
+            received,
+        );
+        assert_eq!(converted.batch.num_rows(), 1);
+        assert_eq!(converted.rejected, 2);
+        assert_eq!(
+            converted.rejection_reason.as_deref(),
+            Some(
+                "a data point of metric \"queue\" has time_unix_nano 1796636780000, which is before 2000 (milliseconds or seconds written as nanoseconds?)"
+            )
         );
     }
 }

@@ -33,8 +33,8 @@ impl Signal {
     pub fn file_schema(self) -> SchemaRef {
         let empty = match self {
             Signal::Logs => crate::logs::convert_logs(&Default::default(), 0),
-            Signal::Spans => crate::spans::convert_spans(&Default::default()),
-            Signal::Metrics => crate::metrics::convert_metrics(&Default::default()),
+            Signal::Spans => crate::spans::convert_spans(&Default::default(), 0),
+            Signal::Metrics => crate::metrics::convert_metrics(&Default::default(), 0),
         };
         empty.batch.schema()
     }

@@ -9,10 +9,13 @@ use porthole_proto::trace::{span::SpanKind, status::StatusCode};
 use porthole_proto::trace_service::ExportTraceServiceRequest;
 
 use crate::attributes::AttributeMapBuilder;
-use crate::batch::{Converted, Rejections, assemble, column, hex_id, micros, nanos};
+use crate::batch::{
+    Converted, Rejections, assemble, column, hex_id, implausible_time, micros, nanos,
+};
 use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 
-pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
+/// Converts an export received at `received_at_nanos` (0: unknown).
+pub fn convert_spans(request: &ExportTraceServiceRequest, received_at_nanos: i64) -> Converted {
     let mut b = SpanColumns::default();
     let mut rejections = Rejections::default();
     for resource_spans in &request.resource_spans {
@@ -38,19 +41,24 @@ pub fn convert_spans(request: &ExportTraceServiceRequest) -> Converted {
                     });
                     continue;
                 };
-                // OTLP requires a span's start. Without one it would be stored at
-                // 1970-01-01, where no trace search looks and retention deletes first, as
-                // a metric point without a time (which Prometheus refuses too).
-                if span.start_time_unix_nano == 0 {
-                    rejections.reject(|| {
-                        format!(
+                // OTLP requires a span's start. Without one, or with one that cannot be
+                // right (1970 for milliseconds written as nanoseconds), it would be stored
+                // where no trace search looks and retention deletes first, as a metric
+                // point without a time (which Prometheus refuses too).
+                let start = nanos(span.start_time_unix_nano);
+                if let Some(why) = implausible_time(start, received_at_nanos) {
+                    rejections.reject(|| match start {
+                        0 => format!(
                             "span {:?} has no start_time_unix_nano (OTLP requires it)",
                             span.name
-                        )
+                        ),
+                        _ => format!(
+                            "span {:?} has start_time_unix_nano {start}, which {why}",
+                            span.name
+                        ),
                     });
                     continue;
                 }
-                let start = nanos(span.start_time_unix_nano);
                 let end = nanos(span.end_time_unix_nano);
                 b.timestamp.append_value(micros(start));
                 b.start_time_unix_nano.append_value(start);
@@ -226,14 +234,47 @@ mod tests {
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: vec![good, untimed, bad],
+                    spans: vec![good.clone(), untimed, bad],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
         };
-        let converted = convert_spans(&request);
+        let converted = convert_spans(&request, 0);
         assert_eq!(converted.rejected, 2);
+        // Beside the time it was received, a start that cannot be right is refused too.
+        let received = 1_796_636_780_000_000_000;
+        let at = |start: u64| Span {
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + 5,
+            ..good.clone()
+        };
+        let day = 24 * 3600 * 1_000_000_000;
+        let timed = |spans| ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let refused = convert_spans(
+            &timed(vec![
+                at(received - 1_000),
+                at(received + 2 * day),
+                at(received / 1_000_000),
+            ]),
+            received as i64,
+        );
+        assert_eq!(refused.batch.num_rows(), 1);
+        assert_eq!(refused.rejected, 2);
+        assert_eq!(
+            refused.rejection_reason.as_deref(),
+            Some(
+                "span \"GET /cart\" has start_time_unix_nano 1796809580000000000, which is more than a day ahead of the time it was received"
+            )
+        );
         assert_eq!(
             converted.rejection_reason.as_deref(),
             Some("span \"untimed\" has no start_time_unix_nano (OTLP requires it)")

@@ -1142,7 +1142,11 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         assert_eq!(rows[0]["body"], "settlement run aborted", "{query}");
     }
     // A phrase does not run from the message into the stack trace.
-    assert!(search(&porthole, &[("q", "\"aborted traceback\"")]).await.is_empty());
+    assert!(
+        search(&porthole, &[("q", "\"aborted traceback\"")])
+            .await
+            .is_empty()
+    );
 
     let printed = Command::new(binary("porthole"))
         .args(["logs", "ZeroDivisionError", "--server"])
@@ -1150,9 +1154,16 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&printed.stdout);
-    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].ends_with("ERROR billing settlement run aborted"), "{text}");
+    assert!(
+        lines[0].ends_with("ERROR billing settlement run aborted"),
+        "{text}"
+    );
     assert_eq!(lines[1], "    Traceback (most recent call last):", "{text}");
     assert!(lines.iter().any(|l| l.contains("in settle")), "{text}");
     assert_eq!(
@@ -1185,12 +1196,20 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         .output()
         .unwrap();
     let tree = String::from_utf8_lossy(&printed.stdout);
-    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
     let lines: Vec<&str> = tree.lines().collect();
     assert!(lines[0].starts_with("settle [billing] "), "{tree}");
     assert!(
         lines[0].ends_with(" ms ERROR: ZeroDivisionError: division by zero"),
         "{tree}"
     );
-    assert_eq!(lines[1..], ["  ! ZeroDivisionError: division by zero"], "{tree}");
+    assert_eq!(
+        lines[1..],
+        ["  ! ZeroDivisionError: division by zero"],
+        "{tree}"
+    );
 }

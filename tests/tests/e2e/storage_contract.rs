@@ -102,45 +102,51 @@ async fn contract(
         );
     }
 
-    let spans = convert_spans(&ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![9; 16],
-                    span_id: vec![8; 8],
-                    name: "GET /".into(),
-                    start_time_unix_nano: T0,
-                    end_time_unix_nano: T0 + 5,
+    let spans = convert_spans(
+        &ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![9; 16],
+                        span_id: vec![8; 8],
+                        name: "GET /".into(),
+                        start_time_unix_nano: T0,
+                        end_time_unix_nano: T0 + 5,
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
-            ..Default::default()
-        }],
-    });
+        },
+        0,
+    );
     storage
         .append(Signal::Spans, spans.batch)
         .await
         .expect("append spans");
-    let metrics = convert_metrics(&ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "up".into(),
-                    data: Some(Data::Gauge(Gauge {
-                        data_points: vec![NumberDataPoint {
-                            time_unix_nano: T0,
-                            value: Some(number_data_point::Value::AsDouble(1.0)),
-                            ..Default::default()
-                        }],
-                    })),
+    let metrics = convert_metrics(
+        &ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "up".into(),
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint {
+                                time_unix_nano: T0,
+                                value: Some(number_data_point::Value::AsDouble(1.0)),
+                                ..Default::default()
+                            }],
+                        })),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
-            ..Default::default()
-        }],
-    });
+        },
+        0,
+    );
     storage
         .append(Signal::Metrics, metrics.batch)
         .await
