@@ -135,7 +135,7 @@ pub fn big_ints_as_text(value: &mut Value) {
         Value::Number(number) if number.is_u64() || number.is_i64() => {
             let big = number
                 .as_i64()
-                .map_or(true, |int| int.unsigned_abs() > MAX_SAFE_INTEGER);
+                .is_none_or(|int| int.unsigned_abs() > MAX_SAFE_INTEGER);
             if big {
                 *value = Value::String(number.to_string());
             }
