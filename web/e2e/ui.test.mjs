@@ -262,6 +262,11 @@ describe("the UI against a real porthole", () => {
 
   test("clicking a row shows every attribute", async () => {
     const row = rowWith(sent.error_bodies[4]);
+    // The line names the exception the record carries.
+    assert.equal(await row.locator(".log-line .exception-type").innerText(), "ConnectionRefusedError");
+    const plain = rowWith(sent.traced_bodies[0]);
+    await plain.waitFor();
+    assert.equal(await plain.locator(".exception-type").count(), 0);
     await row.locator(".log-line").click();
     const details = row.locator('[data-testid="log-details"]');
     await details.waitFor();

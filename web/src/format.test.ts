@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  exceptionType,
   formatBytes,
   formatDuration,
   formatValue,
@@ -65,5 +66,16 @@ describe("labels and values", () => {
     expect(formatValue(3)).toBe("3");
     expect(formatValue({ a: [1] })).toBe('{"a":[1]}');
     expect(formatValue(null)).toBe("");
+  });
+});
+
+describe("exceptionType", () => {
+  it("names a record's exception by its type, else says there is one", () => {
+    expect(exceptionType({ "exception.type": "ZeroDivisionError", "exception.message": "division by zero" })).toBe("ZeroDivisionError");
+    expect(exceptionType({ "exception.stacktrace": "Traceback ..." })).toBe("exception");
+    expect(exceptionType({ "exception.type": "", "exception.message": "disk full" })).toBe("exception");
+    expect(exceptionType({ "exception.type": 3 })).toBeNull();
+    expect(exceptionType({ status: 500 })).toBeNull();
+    expect(exceptionType(null)).toBeNull();
   });
 });

@@ -84,3 +84,19 @@ export function formatValue(value: unknown): string {
   if (typeof value === "string") return value;
   return JSON.stringify(value);
 }
+
+/**
+ * The exception a log record carries in OpenTelemetry's attributes (`logger.exception`
+ * through an OTel SDK sends the message as the body and the exception beside it): its
+ * type, else "exception" when only its message or stack trace is there, else null.
+ */
+export function exceptionType(attributes: Record<string, unknown> | null | undefined): string | null {
+  if (!attributes) return null;
+  const type = attributes["exception.type"];
+  if (typeof type === "string" && type !== "") return type;
+  const other = ["exception.message", "exception.stacktrace"].some((key) => {
+    const value = attributes[key];
+    return typeof value === "string" && value !== "";
+  });
+  return other ? "exception" : null;
+}

@@ -8,7 +8,7 @@ import { api, qs, sql, subscribe, type Histogram, type LogRow, type LogsPage } f
 import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
-import { SEVERITIES, formatTimestamp, formatValue, severityClass } from "../format";
+import { SEVERITIES, exceptionType, formatTimestamp, formatValue, severityClass } from "../format";
 import { linkClick, navigate } from "../router";
 import { LOG_FILTERS, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
@@ -410,6 +410,7 @@ function LogList({
 
 function LogRowView({ row, expanded, onToggle }: { row: LogRow; expanded: boolean; onToggle: () => void }) {
   const sev = severityClass(row.severity);
+  const exception = exceptionType(row.attributes);
   return (
     <div className={`log-row ${sev}${expanded ? " expanded" : ""}`} data-testid="log-row">
       <div
@@ -430,6 +431,11 @@ function LogRowView({ row, expanded, onToggle }: { row: LogRow; expanded: boolea
         <span className={`sev ${sev}`}>{row.severity ?? "—"}</span>
         <span className="svc">{row.service}</span>
         <span className="body">{row.body}</span>
+        {exception && (
+          <span className="exception-type" title="This record carries an exception: expand it for the stack trace">
+            {exception}
+          </span>
+        )}
         {row.trace_id && (
           <a
             className="trace-link"
