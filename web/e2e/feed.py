@@ -161,6 +161,10 @@ def main():
             spans.append(span)
         error_span = spans[error_index]
         error_span.set_status(Status(StatusCode.ERROR, f"{args.word} payment declined"))
+        try:
+            raise TimeoutError("gateway did not answer in 2s")
+        except TimeoutError as e:
+            error_span.record_exception(e)
         log_errors(error_span)
         for i, span in reversed(list(enumerate(spans))):
             if i:

@@ -308,6 +308,8 @@ describe("the UI against a real porthole", () => {
     const details = page.locator('[data-testid="span-details"]');
     await details.waitFor();
     assert.ok((await details.innerText()).includes(`${word} payment declined`), "the span's status message is shown");
+    // The exception it recorded, with its stack trace on lines of its own.
+    assert.match(await details.locator('[data-testid="span-events"]').innerText(), /exception\.stacktrace=Traceback \(most recent call last\):\n +File /);
     // Its link to another trace's span is shown and opens that trace at that span.
     const link = details.locator('[data-testid="span-links"] a');
     assert.equal(await link.getAttribute("href"), `/traces/${sent.linked_trace_id}?span=${sent.linked_span_id}`);

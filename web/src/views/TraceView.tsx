@@ -179,7 +179,7 @@ function SpanDetails({ span }: { span: Span }) {
       {events.length > 0 && (
         <>
           <h3>Events</h3>
-          <ul className="events">
+          <ul className="events" data-testid="span-events">
             {events.map((event, i) => (
               <li key={i}>
                 <strong>{event.name}</strong>{" "}
