@@ -42,7 +42,7 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub filter: LogFilter,
     /// How far back to look, e.g. `15m`, `2h`, `7d`.
-    #[arg(long, default_value = "1h", conflicts_with = "from")]
+    #[arg(long, default_value = "1h", conflicts_with = "from", value_parser = since)]
     pub since: String,
     /// Start of the time range instead of `--since`: RFC 3339
     /// (`2026-12-06T14:00:00Z`), unix nanoseconds or `now-2d`.
@@ -147,4 +147,25 @@ pub struct TraceArgs {
     pub trace_id: String,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// A `--since` the server takes as `now-<since>` (its reason, without the quoted
+/// `"now-…"` it parsed), checked here so a typo is named as the
+/// flag (`invalid value '5x' for '--since <SINCE>': …`), not as the `start` parameter the
+/// server was sent.
+fn since(text: &str) -> Result<String, String> {
+    porthole_query::parse_time(&format!("now-{text}"), 0)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.split_once("\": ").map_or(e.clone(), |(_, why)| why.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_since_that_is_no_duration_is_named_as_the_flag() {
+        assert_eq!(super::since("90m").as_deref(), Ok("90m"));
+        let why = super::since("5x").unwrap_err();
+        assert!(why.starts_with("unknown time unit \"x\""), "{why}");
+        assert!(super::since("").is_err());
+    }
 }
