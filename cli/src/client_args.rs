@@ -156,7 +156,10 @@ pub struct TraceArgs {
 fn since(text: &str) -> Result<String, String> {
     porthole_query::parse_time(&format!("now-{text}"), 0)
         .map(|_| text.to_owned())
-        .map_err(|e| e.split_once("\": ").map_or(e.clone(), |(_, why)| why.to_owned()))
+        .map_err(|e| {
+            e.split_once("\": ")
+                .map_or(e.clone(), |(_, why)| why.to_owned())
+        })
 }
 
 #[cfg(test)]

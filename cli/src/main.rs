@@ -341,7 +341,7 @@ async fn serve(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
                 routes
             })
             .await
-            .context("binding the OTLP receivers")?,
+            .context("starting the OTLP receivers")?,
         )
     } else {
         None

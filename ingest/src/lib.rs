@@ -125,8 +125,14 @@ impl Ingest {
             read_timeout: config.connections.header_timeout,
             decoding: porthole_net::decoding::DecodeBudget::new(config.max_decode_bytes),
         };
-        let grpc_listener = TcpListener::bind(config.otlp_grpc_addr).await?;
-        let http_listener = TcpListener::bind(config.otlp_http_addr).await?;
+        // An error names the flag and address that could not be bound.
+        let bind = |flag: &'static str, addr: std::net::SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("binding --{flag} {addr}: {e}")))
+        };
+        let grpc_listener = bind("otlp-grpc-addr", config.otlp_grpc_addr).await?;
+        let http_listener = bind("otlp-http-addr", config.otlp_http_addr).await?;
         let otlp_grpc_addr = grpc_listener.local_addr()?;
         let otlp_http_addr = http_listener.local_addr()?;
         let stop_accepting = CancellationToken::new();

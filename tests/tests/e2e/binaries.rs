@@ -50,3 +50,35 @@ fn porthole_runs_client_commands_itself_and_the_rest_as_porthole_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error, as clap's");
 }
+
+/// A server whose port is taken stops at once, naming the flag and the address.
+#[test]
+fn a_taken_port_is_named_by_its_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"] {
+        let mut args = vec!["serve".to_string(), "--data-dir".into()];
+        args.push(dir.path().join("data").to_str().unwrap().into());
+        for other in ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"] {
+            args.push(other.into());
+            args.push(if other == flag {
+                taken_addr.clone()
+            } else {
+                "127.0.0.1:0".into()
+            });
+        }
+        let out = Command::new(binary("porthole"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "binding {flag} {taken_addr}: Address already in use"
+            )),
+            "{flag}: {stderr}"
+        );
+    }
+}
