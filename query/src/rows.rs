@@ -3,6 +3,8 @@
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
 
+use porthole_storage::{MAX_SAFE_INTEGER, int_value, plain_json as plain};
+
 use crate::QueryError;
 use crate::time::format_nanos;
 
@@ -111,21 +113,6 @@ fn non_finite_as_text(batch: &RecordBatch, rows: &mut [Map<String, Value>]) {
     }
 }
 
-/// The largest integer a double holds exactly, with all below it: JavaScript's
-/// `Number.MAX_SAFE_INTEGER`.
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-/// An int's decimal text as a JSON number, or as that text past ±(2^53 − 1): there a JSON
-/// number is not exact in JavaScript (the UI) or in any reader that parses numbers as
-/// doubles (RFC 7493), so such an int (a 64-bit id) comes as the string of its digits, as
-/// OTLP/JSON writes every int64.
-fn int_value(text: &str) -> Value {
-    match text.parse::<i64>() {
-        Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Value::from(int),
-        _ => Value::from(text),
-    }
-}
-
 /// Every int in `value` past ±(2^53 − 1), however deep, as the string of its digits
 /// ([`int_value`]'s rule): SQL's `time_unix_nano`, `record_id` and any 64-bit sum or id
 /// would otherwise reach JavaScript rounded (`1796636066137030912` read as
@@ -200,47 +187,6 @@ fn pick(row: &Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
             (f.to_string(), value)
         })
         .collect()
-}
-
-/// An array or key-value list, stored as OTLP/JSON text (`{"kvlistValue": {"values":
-/// [{"key": "msg", "value": {"stringValue": "hi"}}]}}`), as plain JSON (`{"msg": "hi"}`),
-/// as a JSON log line or Loki's OTLP ingestion shows a map body. Ints past what a double
-/// holds exactly stay strings of their digits, doubles that are no JSON number the
-/// mapping's strings (`"NaN"`), bytes OTLP/JSON's base64. Anything else is left as it is.
-fn plain(any: &Value) -> Value {
-    if any.as_object().is_some_and(Map::is_empty) {
-        return Value::Null;
-    }
-    let Some((kind, inner)) = any
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.iter().next())
-    else {
-        return any.clone();
-    };
-    let items = || {
-        inner
-            .get("values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-    };
-    match (kind.as_str(), inner) {
-        ("stringValue" | "bytesValue" | "boolValue", _) => inner.clone(),
-        ("intValue", Value::String(digits)) => int_value(digits),
-        ("intValue" | "doubleValue", _) => inner.clone(),
-        ("arrayValue", Value::Object(_)) => Value::Array(items().map(plain).collect()),
-        ("kvlistValue", Value::Object(_)) => Value::Object(
-            items()
-                .map(|kv| {
-                    let key = kv.get("key").and_then(Value::as_str).unwrap_or_default();
-                    let value = kv.get("value").map_or(Value::Null, plain);
-                    (key.to_owned(), value)
-                })
-                .collect(),
-        ),
-        _ => any.clone(),
-    }
 }
 
 /// A body that is an array or key-value list, as compact plain JSON text ([`plain`]); any

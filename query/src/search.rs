@@ -1061,6 +1061,54 @@ mod tests {
         );
     }
 
+    /// A JSON log line's fields are searched as attributes: `user:u1`, `status:>=500`,
+    /// a nested field by its dotted path, negated.
+    #[tokio::test]
+    async fn the_fields_of_json_log_lines_are_searched_as_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Records 1, 2 and 3, a microsecond apart.
+        let records = vec![
+            record(
+                1_000,
+                r#"{"level":"info","user":"u1","status":200,"http":{"route":"/cart"}}"#,
+                9,
+                "",
+            ),
+            record(
+                2_000,
+                r#"{"level":"error","user":"u2","status":503,"http":{"route":"/pay"}}"#,
+                17,
+                "",
+            ),
+            record(3_000, "plain line for user u1 with status 503", 9, ""),
+        ];
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &str| {
+            let search = LogSearch {
+                query: query.into(),
+                start_micros: 0,
+                end_micros: i64::MAX,
+                limit: 10,
+                ..Default::default()
+            };
+            let storage = storage.clone();
+            async move {
+                let hits = search_logs(&storage, &search).await.unwrap().0;
+                let mut records: Vec<i64> = hits
+                    .iter()
+                    .map(|hit| hit.timestamp - 1_700_000_000_000_000)
+                    .collect();
+                records.sort();
+                records
+            }
+        };
+        assert_eq!(found("user:u1").await, [1]);
+        assert_eq!(found("status:>=500").await, [2]);
+        assert_eq!(found("http.route:\"/pay\"").await, [2]);
+        assert_eq!(found("status:>=200 AND NOT level:info").await, [2]);
+        assert_eq!(found("u1").await, [1, 3]);
+    }
+
     /// Severities are stored normalised (uppercase), and are found however the user
     /// cases them: in the query, in a set, with a wildcard, and as a filter.
     #[tokio::test]

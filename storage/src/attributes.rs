@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder, StructBuilder};
 use arrow::datatypes::{DataType, Field, Fields};
 use porthole_proto::common::{AnyValue, KeyValue, any_value::Value};
+use serde_json::Value as Json;
 
 /// The text form and type name of one OTLP value; strings are borrowed, not copied.
 pub fn render_value(value: Option<&AnyValue>) -> (&'static str, Option<Cow<'_, str>>) {
@@ -40,6 +41,62 @@ fn otlp_json(value: &Value) -> String {
         value: Some(value.clone()),
     };
     porthole_proto::json::to_otlp_json(&any)
+}
+
+/// The largest integer a double holds exactly, with all below it: JavaScript's
+/// `Number.MAX_SAFE_INTEGER`.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// An int's decimal text as a JSON number, or as that text past ±(2^53 − 1): there a JSON
+/// number is not exact in JavaScript (the UI) or in any reader that parses numbers as
+/// doubles (RFC 7493), so such an int (a 64-bit id) comes as the string of its digits, as
+/// OTLP/JSON writes every int64.
+pub fn int_value(text: &str) -> Json {
+    match text.parse::<i64>() {
+        Ok(int) if int.unsigned_abs() <= MAX_SAFE_INTEGER => Json::from(int),
+        _ => Json::from(text),
+    }
+}
+
+/// An array or key-value list, stored as OTLP/JSON text (`{"kvlistValue": {"values":
+/// [{"key": "msg", "value": {"stringValue": "hi"}}]}}`), as plain JSON (`{"msg": "hi"}`),
+/// as a JSON log line or Loki's OTLP ingestion shows a map body. Ints past what a double
+/// holds exactly stay strings of their digits, doubles that are no JSON number the
+/// mapping's strings (`"NaN"`), bytes OTLP/JSON's base64. Anything else is left as it is.
+pub fn plain_json(any: &Json) -> Json {
+    if any.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Json::Null;
+    }
+    let Some((kind, inner)) = any
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+    else {
+        return any.clone();
+    };
+    let items = || {
+        inner
+            .get("values")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+    };
+    match (kind.as_str(), inner) {
+        ("stringValue" | "bytesValue" | "boolValue", _) => inner.clone(),
+        ("intValue", Json::String(digits)) => int_value(digits),
+        ("intValue" | "doubleValue", _) => inner.clone(),
+        ("arrayValue", Json::Object(_)) => Json::Array(items().map(plain_json).collect()),
+        ("kvlistValue", Json::Object(_)) => Json::Object(
+            items()
+                .map(|kv| {
+                    let key = kv.get("key").and_then(Json::as_str).unwrap_or_default();
+                    let value = kv.get("value").map_or(Json::Null, plain_json);
+                    (key.to_owned(), value)
+                })
+                .collect(),
+        ),
+        _ => any.clone(),
+    }
 }
 
 /// A string attribute by key, the way resource attributes are looked up for promotion.

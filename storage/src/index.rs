@@ -311,6 +311,62 @@ struct IndexedRows {
     body: Option<Field>,
     /// Spans: the [`SPAN_STATUS_MESSAGE`] field and each row's recorded exceptions' text.
     span_exceptions: Option<(Field, Vec<Vec<String>>)>,
+    /// Logs: each row's body as JSON when it is structured ([`structured_bodies`]).
+    bodies: Vec<Option<StructuredBody>>,
+}
+
+/// A log body that is structured: a JSON log line, or a map or array body.
+struct StructuredBody {
+    /// Its plain JSON text, for the body's words, where its stored text is OTLP/JSON's
+    /// nesting (whose `kvlistValue`, `stringValue`… would be words of every map body).
+    text: Option<String>,
+    /// Its fields, when it is an object: searched as attributes are.
+    object: Option<serde_json::Value>,
+}
+
+/// The longest body whose JSON fields are indexed: a JSON log line is a few KiB at most
+/// (the collector cuts lines at 64 KiB); a larger body is a payload, searched by its words.
+const MAX_STRUCTURED_BODY_BYTES: usize = 64 * 1024;
+
+/// Each log row's body as JSON, when it is structured: a string body that is a JSON object
+/// (a JSON log line, as half of all containers write them), or a map or array body (Python's
+/// `logger.info({...})` through the OTel SDK) as plain JSON. The fields of an object are
+/// indexed as attributes are, so `user:u1` or `status:>=500` find a JSON log line whose
+/// `user` or `status` says so, as Quickwit and OpenObserve find them and Loki's `| json`
+/// does at query time; and a map body's words are those of its plain JSON.
+fn structured_bodies(batch: &RecordBatch) -> Vec<Option<StructuredBody>> {
+    let (Some(bodies), Some(types)) = (
+        batch.column_by_name("body"),
+        batch.column_by_name("body_type"),
+    ) else {
+        return Vec::new();
+    };
+    let (bodies, types) = (bodies.as_string::<i32>(), types.as_string::<i32>());
+    (0..batch.num_rows())
+        .map(|row| {
+            if !bodies.is_valid(row) || bodies.value(row).len() > MAX_STRUCTURED_BODY_BYTES {
+                return None;
+            }
+            let text = bodies.value(row);
+            match types.value(row) {
+                "string" if text.trim_start().starts_with('{') => {
+                    let object = serde_json::from_str::<serde_json::Value>(text).ok()?;
+                    object.is_object().then_some(StructuredBody {
+                        text: None,
+                        object: Some(object),
+                    })
+                }
+                "kvlist" | "array" => {
+                    let plain = crate::attributes::plain_json(&serde_json::from_str(text).ok()?);
+                    Some(StructuredBody {
+                        text: Some(plain.to_string()),
+                        object: plain.is_object().then_some(plain),
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// The text of the [`EXCEPTION_ATTRIBUTES`] of each `exception` event in each row's
@@ -348,6 +404,8 @@ enum Source {
     /// An Int64 column indexed as u64 (`record_id`, never negative).
     U64(ScalarBuffer<i64>),
     Text(StringArray),
+    /// A log's body: its text, or the plain JSON text of a structured one.
+    Body(StringArray),
 }
 
 impl IndexedRows {
@@ -372,6 +430,7 @@ impl IndexedRows {
                 continue;
             }
             let source = match column.data_type() {
+                DataType::Utf8 if name == "body" => Source::Body(column.as_string::<i32>().clone()),
                 DataType::Utf8 => Source::Text(column.as_string::<i32>().clone()),
                 DataType::Timestamp(TimeUnit::Microsecond, _) => Source::I64(
                     column
@@ -411,6 +470,7 @@ impl IndexedRows {
                 .ok()
                 .zip(batch.column_by_name("events"))
                 .map(|(field, events)| (field, recorded_exceptions(events.as_string::<i32>()))),
+            bodies: structured_bodies(batch),
         })
     }
 }
@@ -459,10 +519,16 @@ impl<'a> Iterator for RowFields<'a> {
                 Source::Row => ReferenceValueLeaf::U64(row as u64),
                 Source::I64(values) => ReferenceValueLeaf::I64(values[row]),
                 Source::U64(values) => ReferenceValueLeaf::U64(values[row] as u64),
-                Source::Text(texts) if texts.is_valid(row) => {
-                    ReferenceValueLeaf::Str(texts.value(row))
+                Source::Text(texts) | Source::Body(texts) if !texts.is_valid(row) => continue,
+                Source::Text(texts) => ReferenceValueLeaf::Str(texts.value(row)),
+                Source::Body(texts) => {
+                    let plain = self
+                        .rows
+                        .bodies
+                        .get(row)
+                        .and_then(|b| b.as_ref()?.text.as_deref());
+                    ReferenceValueLeaf::Str(plain.unwrap_or(texts.value(row)))
                 }
-                Source::Text(_) => continue,
             };
             return Some((*field, RowValue::Leaf(leaf)));
         }
@@ -493,15 +559,20 @@ impl<'a> Iterator for RowFields<'a> {
         };
         let extra = self.next - self.rows.columns.len();
         self.next += 1;
+        // Then the fields of a structured body, into the same two fields.
+        let body = || self.rows.bodies.get(row)?.as_ref()?.object.as_ref();
         match extra {
             0 => Some((*all, attribute(false))),
             1 => Some((*numbers, attribute(true))),
+            2 => Some((*all, RowValue::json(body()?, false))),
+            3 => Some((*numbers, RowValue::json(body()?, true))),
             _ => None,
         }
     }
 }
 
-/// A value tantivy indexes: a column's leaf, or a row's attributes as a JSON object.
+/// A value tantivy indexes: a column's leaf, a row's attributes as a JSON object, or a
+/// structured body's JSON.
 #[derive(Clone, Debug)]
 enum RowValue<'a> {
     Leaf(ReferenceValueLeaf<'a>),
@@ -511,24 +582,137 @@ enum RowValue<'a> {
         /// Only the numeric values: the fast-field copy for range queries.
         numbers_only: bool,
     },
+    Json {
+        value: &'a serde_json::Value,
+        /// Only numbers, and the objects and arrays holding them.
+        numbers_only: bool,
+    },
+}
+
+impl<'a> RowValue<'a> {
+    fn json(value: &'a serde_json::Value, numbers_only: bool) -> Self {
+        RowValue::Json {
+            value,
+            numbers_only,
+        }
+    }
+}
+
+/// Whether a JSON string is a date and time (`2026-12-07T10:00:00.123Z`, `2026-12-07
+/// 10:00:00,123`): a body's `ts` or `time` field, unique on nearly every line (a term each)
+/// and never searched for by its exact value; the `timestamp` field is what time ranges
+/// use.
+fn is_clock_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 16
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+}
+
+/// Whether a JSON value of a structured body is indexed: all but the strings that are
+/// clock times ([`is_clock_time`]).
+fn is_indexed(value: &serde_json::Value) -> bool {
+    !value.as_str().is_some_and(is_clock_time)
+}
+
+/// Whether a JSON value goes into the numbers-only copy: numbers, and what may hold them.
+fn holds_numbers(value: &serde_json::Value) -> bool {
+    use serde_json::Value::{Array, Number, Object};
+    matches!(value, Number(_) | Object(_) | Array(_))
 }
 
 impl<'a> Value<'a> for RowValue<'a> {
-    type ArrayIter = std::iter::Empty<Self>;
-    type ObjectIter = AttributeEntries<'a>;
+    type ArrayIter = JsonItems<'a>;
+    type ObjectIter = ObjectEntries<'a>;
 
     fn as_value(&self) -> ReferenceValue<'a, Self> {
+        use serde_json::Value as Json;
         match self {
             RowValue::Leaf(leaf) => ReferenceValue::Leaf(leaf.clone()),
             RowValue::Attributes {
                 columns,
                 row,
                 numbers_only,
-            } => ReferenceValue::Object(AttributeEntries {
+            } => ReferenceValue::Object(ObjectEntries::Attributes(AttributeEntries {
                 columns,
                 entries: columns.entries(*row),
                 numbers_only: *numbers_only,
-            }),
+            })),
+            // Strings stay text (tantivy's own JSON would make RFC 3339 ones dates, which
+            // an attribute's exact value is not).
+            RowValue::Json {
+                value,
+                numbers_only,
+            } => match value {
+                Json::Null => ReferenceValue::Leaf(ReferenceValueLeaf::Null),
+                Json::Bool(b) => ReferenceValue::Leaf(ReferenceValueLeaf::Bool(*b)),
+                Json::Number(n) => ReferenceValue::Leaf(match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => ReferenceValueLeaf::I64(i),
+                    (None, Some(u)) => ReferenceValueLeaf::U64(u),
+                    _ => ReferenceValueLeaf::F64(n.as_f64().unwrap_or(f64::NAN)),
+                }),
+                Json::String(text) => ReferenceValue::Leaf(ReferenceValueLeaf::Str(text)),
+                Json::Array(items) => ReferenceValue::Array(JsonItems {
+                    items: items.iter(),
+                    numbers_only: *numbers_only,
+                }),
+                Json::Object(fields) => ReferenceValue::Object(ObjectEntries::Json {
+                    fields: fields.iter(),
+                    numbers_only: *numbers_only,
+                }),
+            },
+        }
+    }
+}
+
+/// The items of a JSON array (only those [`holds_numbers`] in the numbers-only copy).
+#[derive(Clone, Debug)]
+struct JsonItems<'a> {
+    items: std::slice::Iter<'a, serde_json::Value>,
+    numbers_only: bool,
+}
+
+impl<'a> Iterator for JsonItems<'a> {
+    type Item = RowValue<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let numbers_only = self.numbers_only;
+        let value = self
+            .items
+            .by_ref()
+            .find(|value| is_indexed(value) && (!numbers_only || holds_numbers(value)))?;
+        Some(RowValue::json(value, numbers_only))
+    }
+}
+
+/// The entries of an object: a row's attributes, or a JSON object's fields.
+enum ObjectEntries<'a> {
+    Attributes(AttributeEntries<'a>),
+    Json {
+        fields: serde_json::map::Iter<'a>,
+        numbers_only: bool,
+    },
+}
+
+impl<'a> Iterator for ObjectEntries<'a> {
+    type Item = (&'a str, RowValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ObjectEntries::Attributes(entries) => entries.next(),
+            ObjectEntries::Json {
+                fields,
+                numbers_only,
+            } => {
+                let numbers_only = *numbers_only;
+                let (key, value) = fields.by_ref().find(|(_, value)| {
+                    is_indexed(value) && (!numbers_only || holds_numbers(value))
+                })?;
+                Some((key.as_str(), RowValue::json(value, numbers_only)))
+            }
         }
     }
 }
@@ -789,6 +973,60 @@ mod tests {
         assert!(row("note").is_empty());
         // ...and the exception's attributes are still found as attributes.
         assert_eq!(row("attributes.exception.type:ZeroDivisionError"), [1]);
+    }
+
+    /// A JSON log line's fields, and a map body's, are found as attributes are: exact
+    /// values, numeric ranges, nested objects by dotted path, array items. A map body's
+    /// words are those of its plain JSON, not OTLP/JSON's nesting.
+    #[test]
+    fn the_fields_of_a_json_log_line_or_a_map_body_are_found_as_attributes() {
+        use porthole_proto::common::{KeyValueList, any_value::Value as Any};
+        let json_line = body(
+            r#"{"level":"error","msg":"payment failed","user":"u1","status":503,"latency_ms":12.5,"tags":["eu","retry"],"http":{"route":"/pay","code":502},"at":"2026-12-07T10:00:00Z"}"#,
+            "1",
+            200,
+        );
+        let not_json = body("{not json at all", "2", 200);
+        let array_line = body("[1, 2, 3]", "3", 200);
+        let mut map_body = body("", "4", 200);
+        let kv = |key: &str, value: Any| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        };
+        map_body.body = Some(AnyValue {
+            value: Some(Any::KvlistValue(KeyValueList {
+                values: vec![
+                    kv("event", Any::StringValue("checkout".into())),
+                    kv("items", Any::IntValue(42)),
+                ],
+            })),
+        });
+        let index = index_of(vec![json_line, not_json, array_line, map_body]);
+        let row = |query: &str| rows_matching(&index, query);
+        assert_eq!(row("attributes.user:u1"), [0]);
+        assert_eq!(row("attributes.level:error"), [0]);
+        assert_eq!(row("attributes.msg:\"payment failed\""), [0]);
+        assert_eq!(row("attribute_numbers.status:>=500"), [0]);
+        assert_eq!(row("attribute_numbers.status:[200 TO 200]"), [0, 1, 2, 3]);
+        assert_eq!(row("attribute_numbers.latency_ms:[10 TO 20]"), [0]);
+        assert_eq!(row("attributes.http.route:\"/pay\""), [0]);
+        assert_eq!(row("attribute_numbers.http.code:>=500"), [0]);
+        assert_eq!(row("attributes.tags:retry"), [0]);
+        // A clock time is no field value (a term per line, never searched exactly), but
+        // its words are the line's.
+        assert!(row("attributes.at:\"2026-12-07T10:00:00Z\"").is_empty());
+        assert_eq!(row("\"2026-12-07T10:00:00Z\""), [0]);
+        assert!(is_clock_time("2026-12-07 10:00:00,123") && !is_clock_time("2026-12-07"));
+        // The record's own attributes are still there beside the body's fields.
+        assert_eq!(row("attributes.order:1"), [0]);
+        // Words of the line as before; a body that is no JSON object has no fields.
+        assert_eq!(row("payment AND u1"), [0]);
+        assert_eq!(row("\"not json\""), [1]);
+        assert_eq!(row("attributes.event:checkout"), [3]);
+        assert_eq!(row("attribute_numbers.items:>=40"), [3]);
+        assert_eq!(row("\"event checkout\""), [3]);
+        assert!(row("stringvalue OR kvlistvalue").is_empty());
     }
 
     /// A span's status message and the exceptions it recorded are words of the

@@ -37,6 +37,7 @@ use deltalake::kernel::Add;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+pub use attributes::{MAX_SAFE_INTEGER, int_value, plain_json};
 pub use batch::Converted;
 pub use catalog::{COMPACTED_TAG, FileEntry, INDEX_TAG};
 pub use compaction::{CompactionPolicy, CompactionReport, Repair, RepairReport};

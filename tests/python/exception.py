@@ -1,7 +1,7 @@
 """Logs one exception the way a Python service does, `logger.exception(...)` inside an
 `except`, through the OpenTelemetry SDK's logging handler over OTLP/gRPC, inside a span
 `settle` that the exception fails (the SDK records it as the span's `exception` event and
-sets its status to ERROR). Prints the trace id as JSON.
+sets its status to ERROR), then logs a dict (a map body). Prints the trace id as JSON.
 
 Usage: exception.py --endpoint URL
 """
@@ -47,6 +47,8 @@ def main():
             settle(100, 0)
     except ZeroDivisionError:
         logger.exception("settlement run aborted")
+    # A structured record: the SDK sends the dict as a map body.
+    logger.warning({"event": "retry", "attempt": 3, "gateway": {"name": "adyen"}})
     for each in (provider, tracer_provider):
         if not each.force_flush(30_000):
             sys.exit("force_flush timed out")

@@ -1123,7 +1123,7 @@ async fn unreadable_data_files_are_named_and_porthole_repair_takes_them_out() {
 /// or a frame of its stack finds the record, and `porthole logs` prints the stack trace
 /// below it, as the lines of a log file would have. The span the exception failed is found
 /// by trace search through its status message and recorded exception, and `porthole
-/// trace` prints it with them.
+/// trace` prints it with them. A dict logged after it (a map body) is found by its fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -1146,6 +1146,17 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         search(&porthole, &[("q", "\"aborted traceback\"")])
             .await
             .is_empty()
+    );
+    // The fields of a map body are searched as attributes are.
+    let rows = search(
+        &porthole,
+        &[("q", "event:retry AND attempt:>=2 AND gateway.name:adyen")],
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0]["body"],
+        r#"{"attempt":3,"event":"retry","gateway":{"name":"adyen"}}"#
     );
 
     let printed = Command::new(binary("porthole"))
