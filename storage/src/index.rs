@@ -1027,6 +1027,17 @@ mod tests {
         assert_eq!(row("attribute_numbers.items:>=40"), [3]);
         assert_eq!(row("\"event checkout\""), [3]);
         assert!(row("stringvalue OR kvlistvalue").is_empty());
+
+        // Keys and values of any shape are indexed without harm.
+        let odd = [
+            r#"{"": 1, "a\u0001b": "x", "\u0000": null, "deep": {"a": {"b": {"c": [1, "y", {"z": true}]}}}}"#,
+            r#"{"big": 18446744073709551615, "neg": -9223372036854775808, "f": 1e308, "dup": 1, "dup": "two"}"#,
+            r#"{"trailing": 1} and more"#,
+            "{}",
+        ];
+        let index = index_of(odd.iter().map(|text| body(text, "5", 200)).collect());
+        assert_eq!(rows_matching(&index, "attributes.deep.a.b.c:y"), [0]);
+        assert_eq!(rows_matching(&index, "attributes.dup:two"), [1]);
     }
 
     /// A span's status message and the exceptions it recorded are words of the
