@@ -886,8 +886,14 @@ mod tests {
 
     /// The rows (data file ordinals) `query` matches, in order.
     fn rows_matching(index: &Index, query: &str) -> Vec<u64> {
+        rows_matching_in(index, &["body"], query)
+    }
+
+    /// The rows `query` matches, its unqualified words searching `fields`, in order.
+    fn rows_matching_in(index: &Index, fields: &[&str], query: &str) -> Vec<u64> {
         let searcher = index.reader().unwrap().searcher();
-        let parser = QueryParser::for_index(index, vec![index.schema().get_field("body").unwrap()]);
+        let fields = fields.iter().map(|f| index.schema().get_field(f).unwrap());
+        let parser = QueryParser::for_index(index, fields.collect());
         let hits = searcher
             .search(
                 &parser.parse_query(query).unwrap(),
@@ -1096,32 +1102,13 @@ mod tests {
         let batch = crate::spans::convert_spans(&request, 0).batch;
         let packed = build_packed_index(Signal::Spans, &batch).unwrap().unwrap();
         let index = open_packed_index(&packed).unwrap();
-        let schema = index.schema();
-        let field = |name: &str| schema.get_field(name).unwrap();
-        let searcher = index.reader().unwrap().searcher();
         let names = |query: &str| -> Vec<String> {
-            let parser =
-                QueryParser::for_index(&index, vec![field("name"), field("status_message")]);
-            let hits = searcher
-                .search(
-                    &parser.parse_query(query).unwrap(),
-                    &TopDocs::with_limit(10).order_by_score(),
-                )
-                .unwrap();
-            let mut names: Vec<String> = hits
-                .into_iter()
-                .map(|(_, address)| {
-                    let row = searcher
-                        .segment_reader(address.segment_ord)
-                        .fast_fields()
-                        .u64("row")
-                        .unwrap()
-                        .first(address.doc_id)
-                        .unwrap();
-                    let names = batch.column_by_name("name").unwrap().as_string::<i32>();
-                    names.value(row as usize).to_owned()
-                })
-                .collect();
+            let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+            let mut names: Vec<String> =
+                rows_matching_in(&index, &["name", "status_message"], query)
+                    .into_iter()
+                    .map(|row| names.value(row as usize).to_owned())
+                    .collect();
             names.sort();
             names
         };

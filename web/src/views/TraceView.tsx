@@ -122,6 +122,20 @@ interface OtlpLink {
   attributes?: { key: string; value: Record<string, unknown> }[];
 }
 
+/** An event's or link's attributes (OTLP/JSON key-values), each on a line of its own. */
+function OtlpAttributes({ attributes }: { attributes?: { key: string; value: Record<string, unknown> }[] }) {
+  return (
+    <>
+      {(attributes ?? []).map((a) => (
+        <span key={a.key} className="event-attr">
+          {" "}
+          {a.key}={otlpValue(a.value)}
+        </span>
+      ))}
+    </>
+  );
+}
+
 function otlpValue(value: Record<string, unknown>): string {
   const [kind, inner] = Object.entries(value)[0] ?? ["", ""];
   if (kind === "arrayValue" || kind === "kvlistValue") return JSON.stringify(inner);
@@ -184,12 +198,7 @@ function SpanDetails({ span }: { span: Span }) {
               <li key={i}>
                 <strong>{event.name}</strong>{" "}
                 {event.timeUnixNano && <time>{formatTimestamp(new Date(Number(BigInt(event.timeUnixNano) / 1_000_000n)).toISOString())}</time>}
-                {(event.attributes ?? []).map((a) => (
-                  <span key={a.key} className="event-attr">
-                    {" "}
-                    {a.key}={otlpValue(a.value)}
-                  </span>
-                ))}
+                <OtlpAttributes attributes={event.attributes} />
               </li>
             ))}
           </ul>
@@ -205,12 +214,7 @@ function SpanDetails({ span }: { span: Span }) {
                   trace {link.traceId}
                 </a>
                 {link.spanId && <> span <code>{link.spanId}</code></>}
-                {(link.attributes ?? []).map((a) => (
-                  <span key={a.key} className="event-attr">
-                    {" "}
-                    {a.key}={otlpValue(a.value)}
-                  </span>
-                ))}
+                <OtlpAttributes attributes={link.attributes} />
               </li>
             ))}
           </ul>
