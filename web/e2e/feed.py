@@ -3,7 +3,7 @@ OpenTelemetry Python SDK, then prints what it sent as one JSON line, for the bro
 to check the UI against.
 
 Usage: feed.py --endpoint URL [--protocol grpc|http] --word WORD [--service NAME]
-               [--errors N] [--infos N] [--spans N] [--no-trace] [--no-metrics]
+               [--errors N] [--infos N] [--spans N] [--no-trace] [--no-metrics] [--json-infos]
 
 Every log body carries WORD; the first `traced` logs carry the trace's ids (sent inside
 the trace's error span), the others an exception (`exc_info`); the trace is one root with `spans - 1` descendants, each the child
@@ -64,6 +64,7 @@ def main():
     parser.add_argument("--spans", type=int, default=6)
     parser.add_argument("--no-trace", action="store_true")
     parser.add_argument("--no-metrics", action="store_true")
+    parser.add_argument("--json-infos", action="store_true", help="info records are JSON log lines")
     args = parser.parse_args()
     pod = args.pod or f"{args.service}-7d9f"
 
@@ -105,6 +106,9 @@ def main():
     def log_infos():
         for i in range(args.infos):
             body = f"{args.word} request served order={i}"
+            if args.json_infos:
+                # As a service that logs JSON writes its lines.
+                body = json.dumps({"msg": body, "route": "/cart", "http": {"code": 200}})
             logger.info(body, extra={"order.id": i, "http.status": 200, "feed.word": args.word})
             sent["info_bodies"].append(body)
 

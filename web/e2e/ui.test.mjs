@@ -187,7 +187,7 @@ before(async () => {
   mkdirSync(artifacts, { recursive: true });
   addrs = await startServer();
   uiBase = process.env.PORTHOLE_UI_URL ?? `http://${addrs.http}`;
-  sent = await feed(["--endpoint", `http://${addrs.otlp_grpc}`, "--word", word]);
+  sent = await feed(["--endpoint", `http://${addrs.otlp_grpc}`, "--word", word, "--json-infos"]);
   // Every SPA path must answer the app's index.html; without a UI no test can say more.
   for (const route of ["/", "/logs", `/traces/${sent.trace_id}`, "/graph", "/alerts", "/inventory"]) {
     const response = await fetch(`${uiBase}${route}`);
@@ -282,6 +282,34 @@ describe("the UI against a real porthole", () => {
     await context.waitFor();
     assert.ok((await context.locator("li").count()) > 1, "context shows lines around the record");
     await shot("logs-expanded");
+  });
+
+  test("an attribute's or a JSON line's field narrows the search with a click", async () => {
+    await searchLogs(word);
+    const info = rowWith(sent.info_bodies[3]);
+    await info.locator(".log-line").click();
+    const details = info.locator('[data-testid="log-details"]');
+    await details.waitFor();
+    // The JSON line's fields are listed, nested ones by dotted path.
+    const fields = details.locator('[data-testid="log-body-field"]');
+    assert.ok((await fields.allInnerTexts()).some((t) => t.includes("http.code") && t.includes("200")));
+    await details.getByRole("button", { name: "Filter by route" }).click();
+    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND route:"/cart"`);
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.infos,
+    );
+    // An attribute the same way, from an error record.
+    await searchLogs(word);
+    const error = rowWith(sent.error_bodies[4]);
+    await error.locator(".log-line").click();
+    await error.getByRole("button", { name: "Filter by http.status" }).click();
+    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND http.status:502`);
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+      sent.errors,
+    );
+    await searchLogs(word);
   });
 
   test("a bad log query shows the API's message next to the box", async () => {

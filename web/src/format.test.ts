@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   exceptionType,
+  isClockTime,
+  jsonBodyFields,
   formatBytes,
   formatDuration,
   formatValue,
@@ -77,5 +79,26 @@ describe("exceptionType", () => {
     expect(exceptionType({ "exception.type": 3 })).toBeNull();
     expect(exceptionType({ status: 500 })).toBeNull();
     expect(exceptionType(null)).toBeNull();
+  });
+});
+
+describe("jsonBodyFields", () => {
+  it("flattens a JSON object body to dotted keys, and nothing else", () => {
+    expect(jsonBodyFields('{"level":"error","http":{"route":"/pay","code":502},"tags":["a"],"n":null}')).toEqual([
+      ["level", "error"],
+      ["http.route", "/pay"],
+      ["http.code", 502],
+      ["tags", ["a"]],
+      ["n", null],
+    ]);
+    expect(jsonBodyFields("plain line")).toEqual([]);
+    expect(jsonBodyFields("{not json")).toEqual([]);
+    expect(jsonBodyFields("[1,2]")).toEqual([]);
+    expect(jsonBodyFields(null)).toEqual([]);
+  });
+  it("knows a clock time", () => {
+    expect(isClockTime("2026-12-07T10:00:00Z")).toBe(true);
+    expect(isClockTime("2026-12-07 10:00:00,123")).toBe(true);
+    expect(isClockTime("2026-12-07")).toBe(false);
   });
 });

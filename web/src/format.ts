@@ -100,3 +100,33 @@ export function exceptionType(attributes: Record<string, unknown> | null | undef
   });
   return other ? "exception" : null;
 }
+
+/**
+ * The fields of a body that is a JSON object (a JSON log line, or a map body as the API
+ * gives it), nested objects flattened to dotted keys, in order. Empty for any other body.
+ */
+export function jsonBodyFields(body: string | null | undefined): [string, unknown][] {
+  const text = body?.trim() ?? "";
+  if (!text.startsWith("{")) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const fields: [string, unknown][] = [];
+  const walk = (value: unknown, path: string) => {
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
+    } else if (path) {
+      fields.push([path, value]);
+    }
+  };
+  walk(parsed, "");
+  return fields;
+}
+
+/** Whether a string is a date and time (a JSON line's `ts`), which search does not index as a field. */
+export function isClockTime(text: string): boolean {
+  return /^\d{4}-\d\d-\d\d[Tt ]\d\d:/.test(text);
+}

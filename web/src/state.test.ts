@@ -6,6 +6,8 @@ import {
   DEFAULT_METRICS,
   DEFAULT_TRACES,
   alertsQuery,
+  andQuery,
+  fieldClause,
   inventoryQuery,
   logsQuery,
   metricsQuery,
@@ -202,5 +204,24 @@ describe("inventory state", () => {
   it("reads any other status as running only", () => {
     expect(parseInventory(params("status=running")).all).toBe(false);
     expect(parseInventory(params("status=maybe")).all).toBe(false);
+  });
+});
+
+describe("fieldClause and andQuery", () => {
+  it("says a field's exact value in the query language, or nothing", () => {
+    expect(fieldClause("http.status", 502)).toBe("http.status:502");
+    expect(fieldClause("retry", true)).toBe("retry:true");
+    expect(fieldClause("http.route", "/pay")).toBe('http.route:"/pay"');
+    expect(fieldClause("msg", 'say "hi" \\ bye')).toBe('msg:"say \\"hi\\" \\\\ bye"');
+    expect(fieldClause("has space", "x")).toBeNull();
+    expect(fieldClause("tags", ["a"])).toBeNull();
+    expect(fieldClause("nothing", null)).toBeNull();
+    expect(fieldClause("empty", "")).toBeNull();
+    expect(fieldClause("exception.stacktrace", "Traceback:\n  File x")).toBeNull();
+  });
+  it("narrows the whole query", () => {
+    expect(andQuery("", "a:1")).toBe("a:1");
+    expect(andQuery(" error ", "a:1")).toBe("error AND a:1");
+    expect(andQuery("error OR warn", "a:1")).toBe("(error OR warn) AND a:1");
   });
 });

@@ -219,3 +219,26 @@ export function parseRoute(pathname: string): Route {
   if (snapshot) return { view: "snapshot", snapshotId: decodeURIComponent(snapshot[1]) };
   return { view: "logs" };
 }
+
+/**
+ * A search clause that finds `key` with exactly `value` (an attribute, or a field of a
+ * JSON log line): `status:502`, `http.route:"/pay"`, `retry:true`. Null when the query
+ * language cannot say it (a key with characters outside `A-Za-z0-9_.-`, a value that is no
+ * string, number or boolean) or it would not help (a multi-line string).
+ */
+export function fieldClause(key: string, value: unknown): string | null {
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) return null;
+  if (typeof value === "number" && Number.isFinite(value)) return `${key}:${value}`;
+  if (typeof value === "boolean") return `${key}:${value}`;
+  // A multi-line value (a stack trace) is searched by its words, not as a whole.
+  if (typeof value === "string" && value !== "" && !value.includes("\n")) return `${key}:"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  return null;
+}
+
+/** `q` narrowed by `clause` (AND); the clause alone for an empty query. */
+export function andQuery(q: string, clause: string): string {
+  const trimmed = q.trim();
+  if (trimmed === "") return clause;
+  // A query with OR at its top level is bracketed, so the clause narrows all of it.
+  return /\bOR\b/.test(trimmed) ? `(${trimmed}) AND ${clause}` : `${trimmed} AND ${clause}`;
+}

@@ -1,16 +1,16 @@
 // Log search: query and filters, time range, histogram (drag to zoom), a virtualised list
 // with infinite scroll, expandable rows with context, and live tail over SSE.
 
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import uPlot from "uplot";
 import { api, qs, sql, subscribe, type Histogram, type LogRow, type LogsPage } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
-import { SEVERITIES, exceptionType, formatTimestamp, formatValue, severityClass } from "../format";
+import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, jsonBodyFields, severityClass } from "../format";
 import { linkClick, navigate } from "../router";
-import { LOG_FILTERS, logsQuery, parseLogs, type LogsState } from "../state";
+import { LOG_FILTERS, andQuery, fieldClause, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
 import { formatDurationText, resolveRange, rfc3339ToNanos, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
@@ -23,6 +23,9 @@ interface Keyed {
   id: number;
   row: LogRow;
 }
+
+/** Narrows the search to a clause (a record's attribute or field, clicked in its details). */
+const AddFilter = createContext<(clause: string) => void>(() => {});
 
 let nextRowId = 1;
 const keyed = (rows: LogRow[]): Keyed[] => rows.map((row) => ({ id: nextRowId++, row }));
@@ -80,93 +83,109 @@ export function LogsView({ params }: { params: URLSearchParams }) {
   );
 
   const queryError = rangeError ?? histogram.error ?? results.error;
-  return (
-    <section className="view logs-view" aria-label="Logs">
-      <form
-        className="search-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          run(draft);
-        }}
-      >
-        <SearchRow
-          label="Log query"
-          placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
-          value={draft.q}
-          onChange={(q) => setDraft({ ...draft, q })}
-          submit="Search"
-        >
-          <button
-            type="button"
-            className={state.live ? "live on" : "live"}
-            aria-pressed={state.live}
-            onClick={() => run({ ...draft, live: !state.live })}
-          >
-            {state.live ? "● Live" : "Live"}
-          </button>
-          <button
-            type="button"
-            className={state.oldestFirst ? "order on" : "order"}
-            aria-pressed={state.oldestFirst}
-            disabled={state.live}
-            title="Newest first, or oldest first from the start of the range"
-            onClick={() => run({ ...draft, oldestFirst: !state.oldestFirst })}
-          >
-            Oldest first
-          </button>
-        </SearchRow>
-        <ErrorNote message={queryError} testId="query-error" />
-        <div className="filters">
-          {LOG_FILTERS.map((field) => (
-            <FilterInput
-              key={field}
-              field={field}
-              value={draft[field]}
-              range={search ? { start: search.start, end: search.end } : null}
-              onChange={(value) => setDraft({ ...draft, [field]: value })}
-            />
-          ))}
-          <label>
-            <span>Severity</span>
-            <select
-              aria-label="Severity"
-              value={draft.severity}
-              onChange={(e) => run({ ...draft, severity: e.target.value as LogsState["severity"] })}
-            >
-              <option value="">any</option>
-              {SEVERITIES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
-          <TimePicker
-            value={draft}
-            onChange={(range, commit) => (commit ? run({ ...draft, ...range }) : setDraft({ ...draft, ...range }))}
-          />
-        </div>
-      </form>
+  const addFilter = (clause: string) => run({ ...state, q: andQuery(state.q, clause) });
 
-      {state.live ? (
-        <>
-          <p className="summary" role="status" data-testid="live-status">
-            {live.connected ? "Live: following new records" : "Live: connecting…"} · {live.rows.length} received
-          </p>
-          <ErrorNote message={live.error} testId="live-error" />
-          <LogList rows={live.rows} hasMore={false} loadingMore={false} loadMore={() => {}} />
-        </>
-      ) : (
-        <>
-          <HistogramChart histogram={histogram.data} loading={histogram.loading} onZoom={zoom} />
-          <Loading when={results.loading && results.rows.length === 0} what="logs" />
-          {!results.loading && !results.error && results.rows.length === 0 && searchKey && (
-            <p className="empty">No records match in this range.</p>
-          )}
-          <LogList rows={results.rows} hasMore={results.cursor !== null} loadingMore={results.loading} loadMore={results.loadMore} />
-        </>
-      )}
-    </section>
+  return (
+    <AddFilter.Provider value={addFilter}>
+      <section className="view logs-view" aria-label="Logs">
+        <form
+          className="search-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            run(draft);
+          }}
+        >
+          <SearchRow
+            label="Log query"
+            placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
+            value={draft.q}
+            onChange={(q) => setDraft({ ...draft, q })}
+            submit="Search"
+          >
+            <button
+              type="button"
+              className={state.live ? "live on" : "live"}
+              aria-pressed={state.live}
+              onClick={() => run({ ...draft, live: !state.live })}
+            >
+              {state.live ? "● Live" : "Live"}
+            </button>
+            <button
+              type="button"
+              className={state.oldestFirst ? "order on" : "order"}
+              aria-pressed={state.oldestFirst}
+              disabled={state.live}
+              title="Newest first, or oldest first from the start of the range"
+              onClick={() => run({ ...draft, oldestFirst: !state.oldestFirst })}
+            >
+              Oldest first
+            </button>
+          </SearchRow>
+          <ErrorNote message={queryError} testId="query-error" />
+          <div className="filters">
+            {LOG_FILTERS.map((field) => (
+              <FilterInput
+                key={field}
+                field={field}
+                value={draft[field]}
+                range={search ? { start: search.start, end: search.end } : null}
+                onChange={(value) => setDraft({ ...draft, [field]: value })}
+              />
+            ))}
+            <label>
+              <span>Severity</span>
+              <select
+                aria-label="Severity"
+                value={draft.severity}
+                onChange={(e) => run({ ...draft, severity: e.target.value as LogsState["severity"] })}
+              >
+                <option value="">any</option>
+                {SEVERITIES.map((s) => (
+                  <option key={s} value={s}>
+                    {s}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <TimePicker
+              value={draft}
+              onChange={(range, commit) => (commit ? run({ ...draft, ...range }) : setDraft({ ...draft, ...range }))}
+            />
+          </div>
+        </form>
+
+        {state.live ? (
+          <>
+            <p className="summary" role="status" data-testid="live-status">
+              {live.connected ? "Live: following new records" : "Live: connecting…"} · {live.rows.length} received
+            </p>
+            <ErrorNote message={live.error} testId="live-error" />
+            <LogList rows={live.rows} hasMore={false} loadingMore={false} loadMore={() => {}} />
+          </>
+        ) : (
+          <>
+            <HistogramChart histogram={histogram.data} loading={histogram.loading} onZoom={zoom} />
+            <Loading when={results.loading && results.rows.length === 0} what="logs" />
+            {!results.loading && !results.error && results.rows.length === 0 && searchKey && (
+              <p className="empty">No records match in this range.</p>
+            )}
+            <LogList rows={results.rows} hasMore={results.cursor !== null} loadingMore={results.loading} loadMore={results.loadMore} />
+          </>
+        )}
+      </section>
+    </AddFilter.Provider>
+  );
+}
+
+/** A button that narrows the search to `key` with `value`, when the query language can say it. */
+function FilterButton({ name, value }: { name: string; value: unknown }) {
+  const addFilter = useContext(AddFilter);
+  const clause = fieldClause(name, value);
+  if (clause === null) return null;
+  return (
+    <button type="button" className="filter-for" title={`Search ${clause}`} aria-label={`Filter by ${name}`} onClick={() => addFilter(clause)}>
+      +
+    </button>
   );
 }
 
@@ -472,6 +491,8 @@ function LogDetails({ row }: { row: LogRow }) {
     ["span_id", row.span_id],
   ];
   const attributes = Object.entries(row.attributes ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  // A JSON log line's (or a map body's) fields, searched as attributes are.
+  const bodyFields = jsonBodyFields(row.body);
 
   const showContext = () => {
     const at = rfc3339ToNanos(row.timestamp);
@@ -533,7 +554,20 @@ function LogDetails({ row }: { row: LogRow }) {
           {attributes.map(([name, value]) => (
             <tr key={`attr-${name}`} data-testid="log-attribute">
               <th scope="row">{name}</th>
-              <td>{formatValue(value)}</td>
+              <td>
+                {formatValue(value)} <FilterButton name={name} value={value} />
+              </td>
+            </tr>
+          ))}
+          {bodyFields.map(([name, value]) => (
+            <tr key={`field-${name}`} data-testid="log-body-field">
+              <th scope="row">
+                body <span className="field-name">{name}</span>
+              </th>
+              <td>
+                {formatValue(value)}{" "}
+                {!(typeof value === "string" && isClockTime(value)) && <FilterButton name={name} value={value} />}
+              </td>
             </tr>
           ))}
           <tr>
