@@ -44,7 +44,8 @@ pub enum CollectorError {
     Buffer(String),
     #[error("{what}: {error}")]
     Listen {
-        what: &'static str,
+        /// The setting, with the address where one could not be bound.
+        what: String,
         error: std::io::Error,
     },
 }
@@ -72,11 +73,11 @@ pub async fn run(
     let http = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .map_err(|error| CollectorError::Listen {
-            what: "http_addr",
+            what: format!("http_addr {}", config.http_addr),
             error,
         })?;
     let addr = http.local_addr().map_err(|error| CollectorError::Listen {
-        what: "http_addr",
+        what: "http_addr".into(),
         error,
     })?;
     tracing::info!(%addr, "health and metrics listening");

@@ -276,10 +276,7 @@ pub fn build_packed_index(signal: Signal, batch: &RecordBatch) -> Result<Option<
         .tokenizers(tokenizers())
         .single_segment_index_writer(RamDirectory::create(), WRITER_MEMORY_BYTES)?;
     for row in 0..batch.num_rows() {
-        writer.add_document(RowDocument {
-            rows: rows.clone(),
-            row,
-        })?;
+        writer.add_document(RowDocument::new(rows.clone(), row))?;
     }
     let index = writer.finalize()?;
     pack_directory(index.directory()).map(Some)
@@ -309,10 +306,11 @@ struct IndexedRows {
     attributes: Option<(Field, Field, AttributeColumns)>,
     /// The logs' text field, for the values of [`EXCEPTION_ATTRIBUTES`].
     body: Option<Field>,
-    /// Spans: the [`SPAN_STATUS_MESSAGE`] field and each row's recorded exceptions' text.
-    span_exceptions: Option<(Field, Vec<Vec<String>>)>,
-    /// Logs: each row's body as JSON when it is structured ([`structured_bodies`]).
-    bodies: Vec<Option<StructuredBody>>,
+    /// Spans: the [`SPAN_STATUS_MESSAGE`] field and the `events` column, whose recorded
+    /// exceptions' text it holds ([`recorded_exceptions`]).
+    span_exceptions: Option<(Field, StringArray)>,
+    /// Logs: the `body` and `body_type` columns, for [`structured_body`].
+    bodies: Option<(StringArray, StringArray)>,
 }
 
 /// A log body that is structured: a JSON log line, or a map or array body.
@@ -328,72 +326,60 @@ struct StructuredBody {
 /// (the collector cuts lines at 64 KiB); a larger body is a payload, searched by its words.
 const MAX_STRUCTURED_BODY_BYTES: usize = 64 * 1024;
 
-/// Each log row's body as JSON, when it is structured: a string body that is a JSON object
+/// A log row's body as JSON, when it is structured: a string body that is a JSON object
 /// (a JSON log line, as half of all containers write them), or a map or array body (Python's
 /// `logger.info({...})` through the OTel SDK) as plain JSON. The fields of an object are
 /// indexed as attributes are, so `user:u1` or `status:>=500` find a JSON log line whose
 /// `user` or `status` says so, as Quickwit and OpenObserve find them and Loki's `| json`
-/// does at query time; and a map body's words are those of its plain JSON.
-fn structured_bodies(batch: &RecordBatch) -> Vec<Option<StructuredBody>> {
-    let (Some(bodies), Some(types)) = (
-        batch.column_by_name("body"),
-        batch.column_by_name("body_type"),
-    ) else {
-        return Vec::new();
-    };
-    let (bodies, types) = (bodies.as_string::<i32>(), types.as_string::<i32>());
-    (0..batch.num_rows())
-        .map(|row| {
-            if !bodies.is_valid(row) || bodies.value(row).len() > MAX_STRUCTURED_BODY_BYTES {
-                return None;
-            }
-            let text = bodies.value(row);
-            match types.value(row) {
-                "string" if text.trim_start().starts_with('{') => {
-                    let object = serde_json::from_str::<serde_json::Value>(text).ok()?;
-                    object.is_object().then_some(StructuredBody {
-                        text: None,
-                        object: Some(object),
-                    })
-                }
-                "kvlist" | "array" => {
-                    let plain = crate::attributes::plain_json(&serde_json::from_str(text).ok()?);
-                    Some(StructuredBody {
-                        text: Some(plain.to_string()),
-                        object: plain.is_object().then_some(plain),
-                    })
-                }
-                _ => None,
-            }
-        })
-        .collect()
+/// does at query time; and a map body's words are those of its plain JSON. Parsed for one
+/// document at a time, so a file's bodies are never all held parsed at once (several times
+/// their text).
+fn structured_body(
+    bodies: &StringArray,
+    types: &StringArray,
+    row: usize,
+) -> Option<StructuredBody> {
+    if !bodies.is_valid(row) || bodies.value(row).len() > MAX_STRUCTURED_BODY_BYTES {
+        return None;
+    }
+    let text = bodies.value(row);
+    match types.value(row) {
+        "string" if text.trim_start().starts_with('{') => {
+            let object = serde_json::from_str::<serde_json::Value>(text).ok()?;
+            object.is_object().then_some(StructuredBody {
+                text: None,
+                object: Some(object),
+            })
+        }
+        "kvlist" | "array" => {
+            let plain = crate::attributes::plain_json(&serde_json::from_str(text).ok()?);
+            Some(StructuredBody {
+                text: Some(plain.to_string()),
+                object: plain.is_object().then_some(plain),
+            })
+        }
+        _ => None,
+    }
 }
 
-/// The text of the [`EXCEPTION_ATTRIBUTES`] of each `exception` event in each row's
-/// `events` (OTLP/JSON text); rows without one are not parsed.
-fn recorded_exceptions(events: &StringArray) -> Vec<Vec<String>> {
-    let texts = |json: &str| -> Vec<String> {
-        let Ok(serde_json::Value::Array(events)) = serde_json::from_str(json) else {
-            return Vec::new();
-        };
-        let exceptions = events.iter().filter(|e| e["name"] == "exception");
-        let attributes = exceptions.flat_map(|e| e["attributes"].as_array().into_iter().flatten());
-        attributes
-            .filter(|kv| {
-                kv["key"]
-                    .as_str()
-                    .is_some_and(|key| EXCEPTION_ATTRIBUTES.contains(&key))
-            })
-            .filter_map(|kv| kv["value"]["stringValue"].as_str().map(str::to_owned))
-            .collect()
+/// The text of the [`EXCEPTION_ATTRIBUTES`] of each `exception` event in a span's `events`
+/// (OTLP/JSON text), which is parsed only when it names one.
+fn recorded_exceptions(events: &StringArray, row: usize) -> Vec<String> {
+    if !events.is_valid(row) || !events.value(row).contains("\"exception") {
+        return Vec::new();
+    }
+    let Ok(serde_json::Value::Array(events)) = serde_json::from_str(events.value(row)) else {
+        return Vec::new();
     };
-    (0..events.len())
-        .map(
-            |row| match events.is_valid(row).then(|| events.value(row)) {
-                Some(json) if json.contains("\"exception") => texts(json),
-                _ => Vec::new(),
-            },
-        )
+    let exceptions = events.iter().filter(|e| e["name"] == "exception");
+    let attributes = exceptions.flat_map(|e| e["attributes"].as_array().into_iter().flatten());
+    attributes
+        .filter(|kv| {
+            kv["key"]
+                .as_str()
+                .is_some_and(|key| EXCEPTION_ATTRIBUTES.contains(&key))
+        })
+        .filter_map(|kv| kv["value"]["stringValue"].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -469,16 +455,42 @@ impl IndexedRows {
                 .get_field(SPAN_STATUS_MESSAGE)
                 .ok()
                 .zip(batch.column_by_name("events"))
-                .map(|(field, events)| (field, recorded_exceptions(events.as_string::<i32>()))),
-            bodies: structured_bodies(batch),
+                .map(|(field, events)| (field, events.as_string::<i32>().clone())),
+            bodies: batch
+                .column_by_name("body")
+                .zip(batch.column_by_name("body_type"))
+                .map(|(bodies, types)| {
+                    let text = |column: &arrow::array::ArrayRef| column.as_string::<i32>().clone();
+                    (text(bodies), text(types))
+                }),
         })
     }
 }
 
-/// One row of an [`IndexedRows`] as a tantivy document; its values borrow the columns.
+/// One row of an [`IndexedRows`] as a tantivy document; its values borrow the columns,
+/// and what this row's body or events parse to, held while the document is indexed.
 struct RowDocument {
     rows: Arc<IndexedRows>,
     row: usize,
+    /// A log's body, when it is structured.
+    structured: Option<StructuredBody>,
+    /// A span's recorded exceptions' text.
+    exceptions: Vec<String>,
+}
+
+impl RowDocument {
+    fn new(rows: Arc<IndexedRows>, row: usize) -> Self {
+        let structured = (rows.bodies.as_ref()).and_then(|(b, t)| structured_body(b, t, row));
+        let exceptions = (rows.span_exceptions.as_ref())
+            .map(|(_, events)| recorded_exceptions(events, row))
+            .unwrap_or_default();
+        Self {
+            rows,
+            row,
+            structured,
+            exceptions,
+        }
+    }
 }
 
 impl Document for RowDocument {
@@ -487,6 +499,7 @@ impl Document for RowDocument {
 
     fn iter_fields_and_values(&self) -> RowFields<'_> {
         RowFields {
+            doc: self,
             rows: &self.rows,
             row: self.row,
             next: 0,
@@ -499,6 +512,7 @@ impl Document for RowDocument {
 /// The fields of one row: its columns' values (nulls skipped), the values of its
 /// attributes searched with the body, then its attributes.
 struct RowFields<'a> {
+    doc: &'a RowDocument,
     rows: &'a IndexedRows,
     row: usize,
     next: usize,
@@ -522,18 +536,14 @@ impl<'a> Iterator for RowFields<'a> {
                 Source::Text(texts) | Source::Body(texts) if !texts.is_valid(row) => continue,
                 Source::Text(texts) => ReferenceValueLeaf::Str(texts.value(row)),
                 Source::Body(texts) => {
-                    let plain = self
-                        .rows
-                        .bodies
-                        .get(row)
-                        .and_then(|b| b.as_ref()?.text.as_deref());
+                    let plain = self.doc.structured.as_ref().and_then(|b| b.text.as_deref());
                     ReferenceValueLeaf::Str(plain.unwrap_or(texts.value(row)))
                 }
             };
             return Some((*field, RowValue::Leaf(leaf)));
         }
-        if let Some((field, rows)) = &self.rows.span_exceptions
-            && let Some(text) = rows[row].get(self.exceptions)
+        if let Some((field, _)) = &self.rows.span_exceptions
+            && let Some(text) = self.doc.exceptions.get(self.exceptions)
         {
             self.exceptions += 1;
             return Some((*field, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
@@ -560,7 +570,7 @@ impl<'a> Iterator for RowFields<'a> {
         let extra = self.next - self.rows.columns.len();
         self.next += 1;
         // Then the fields of a structured body, into the same two fields.
-        let body = || self.rows.bodies.get(row)?.as_ref()?.object.as_ref();
+        let body = || self.doc.structured.as_ref()?.object.as_ref();
         match extra {
             0 => Some((*all, attribute(false))),
             1 => Some((*numbers, attribute(true))),

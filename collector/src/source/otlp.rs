@@ -370,13 +370,13 @@ pub async fn start(
             tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|error| CollectorError::Listen {
-                    what: "otlp.grpc_addr",
+                    what: format!("otlp.grpc_addr {addr}"),
                     error,
                 })?;
         let addr = listener
             .local_addr()
             .map_err(|error| CollectorError::Listen {
-                what: "otlp.grpc_addr",
+                what: "otlp.grpc_addr".into(),
                 error,
             })?;
         tracing::info!(%addr, "OTLP gRPC receiver listening");
@@ -416,7 +416,7 @@ pub async fn start(
                 .serve_with_incoming_shutdown(gate.incoming(listener), stop.cancelled_owned())
                 .await
                 .map_err(|e| CollectorError::Listen {
-                    what: "otlp.grpc_addr",
+                    what: "otlp.grpc_addr".into(),
                     error: std::io::Error::other(e),
                 })
         }));
@@ -426,13 +426,13 @@ pub async fn start(
             tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|error| CollectorError::Listen {
-                    what: "otlp.http_addr",
+                    what: format!("otlp.http_addr {addr}"),
                     error,
                 })?;
         let addr = listener
             .local_addr()
             .map_err(|error| CollectorError::Listen {
-                what: "otlp.http_addr",
+                what: "otlp.http_addr".into(),
                 error,
             })?;
         tracing::info!(%addr, "OTLP HTTP receiver listening");

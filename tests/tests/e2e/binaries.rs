@@ -51,7 +51,8 @@ fn porthole_runs_client_commands_itself_and_the_rest_as_porthole_server() {
     assert_eq!(out.status.code(), Some(2), "a usage error, as clap's");
 }
 
-/// A server whose port is taken stops at once, naming the flag and the address.
+/// A server or collector whose port is taken stops at once, naming the flag (the
+/// collector's setting) and the address.
 #[test]
 fn a_taken_port_is_named_by_its_flag() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -78,6 +79,37 @@ fn a_taken_port_is_named_by_its_flag() {
             stderr.contains(&format!(
                 "binding {flag} {taken_addr}: Address already in use"
             )),
+            "{flag}: {stderr}"
+        );
+    }
+    for (flag, setting) in [
+        ("--otlp-http-addr", "otlp.http_addr"),
+        ("--http-addr", "http_addr"),
+    ] {
+        let mut args = vec![
+            "--endpoint".to_string(),
+            "http://127.0.0.1:9".into(),
+            "--buffer-dir".into(),
+            dir.path().join("buffer").to_str().unwrap().into(),
+            "--otlp-grpc-addr".into(),
+            "off".into(),
+        ];
+        for other in ["--otlp-http-addr", "--http-addr"] {
+            args.push(other.into());
+            args.push(if other == flag {
+                taken_addr.clone()
+            } else {
+                "127.0.0.1:0".into()
+            });
+        }
+        let out = Command::new(binary("porthole-collector"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{setting} {taken_addr}: Address already in use")),
             "{flag}: {stderr}"
         );
     }
