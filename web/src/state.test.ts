@@ -7,6 +7,7 @@ import {
   DEFAULT_TRACES,
   alertsQuery,
   andQuery,
+  attributeClause,
   fieldClause,
   inventoryQuery,
   logsQuery,
@@ -218,6 +219,12 @@ describe("fieldClause and andQuery", () => {
     expect(fieldClause("nothing", null)).toBeNull();
     expect(fieldClause("empty", "")).toBeNull();
     expect(fieldClause("exception.stacktrace", "Traceback:\n  File x")).toBeNull();
+  });
+  it("reaches an attribute or JSON field named like an index field through attributes.", () => {
+    expect(attributeClause("service", "billing")).toBe('attributes.service:"billing"');
+    expect(attributeClause("trace_id.x", 1)).toBe("attributes.trace_id.x:1");
+    expect(attributeClause("http.route", "/pay")).toBe('http.route:"/pay"');
+    expect(attributeClause("services", "a")).toBe('services:"a"');
   });
   it("narrows the whole query", () => {
     expect(andQuery("", "a:1")).toBe("a:1");

@@ -235,6 +235,20 @@ export function fieldClause(key: string, value: unknown): string | null {
   return null;
 }
 
+/** The logs index's own fields: an attribute or JSON field of one of these names is reached as `attributes.NAME`. */
+const INDEX_FIELDS = new Set([
+  ...["row", "timestamp", "record_id", "body", "attributes", "attribute_numbers", "severity", "trace_id"],
+  ...["service", "namespace", "pod", "container", "version"],
+]);
+
+/**
+ * {@link fieldClause} for a record's attribute or JSON field, named so that the search
+ * reaches it rather than an index field of the same name (`attributes.service:…`).
+ */
+export function attributeClause(key: string, value: unknown): string | null {
+  return fieldClause(INDEX_FIELDS.has(key) || INDEX_FIELDS.has(key.split(".")[0]) ? `attributes.${key}` : key, value);
+}
+
 /** `q` narrowed by `clause` (AND); the clause alone for an empty query. */
 export function andQuery(q: string, clause: string): string {
   const trimmed = q.trim();

@@ -10,7 +10,7 @@ import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
 import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, jsonBodyFields, severityClass } from "../format";
 import { linkClick, navigate } from "../router";
-import { LOG_FILTERS, andQuery, fieldClause, logsQuery, parseLogs, type LogsState } from "../state";
+import { LOG_FILTERS, andQuery, attributeClause, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
 import { formatDurationText, resolveRange, rfc3339ToNanos, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
@@ -180,7 +180,7 @@ export function LogsView({ params }: { params: URLSearchParams }) {
 /** A button that narrows the search to `key` with `value`, when the query language can say it. */
 function FilterButton({ name, value }: { name: string; value: unknown }) {
   const addFilter = useContext(AddFilter);
-  const clause = fieldClause(name, value);
+  const clause = attributeClause(name, value);
   if (clause === null) return null;
   return (
     <button type="button" className="filter-for" title={`Search ${clause}`} aria-label={`Filter by ${name}`} onClick={() => addFilter(clause)}>
