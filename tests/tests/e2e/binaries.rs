@@ -56,61 +56,49 @@ fn porthole_runs_client_commands_itself_and_the_rest_as_porthole_server() {
 #[test]
 fn a_taken_port_is_named_by_its_flag() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let taken_addr = taken.local_addr().unwrap().to_string();
+    let taken = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    for flag in ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"] {
-        let mut args = vec!["serve".to_string(), "--data-dir".into()];
-        args.push(dir.path().join("data").to_str().unwrap().into());
-        for other in ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"] {
-            args.push(other.into());
-            args.push(if other == flag {
-                taken_addr.clone()
-            } else {
-                "127.0.0.1:0".into()
-            });
-        }
-        let out = Command::new(binary("porthole"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{flag}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "binding {flag} {taken_addr}: Address already in use"
-            )),
-            "{flag}: {stderr}"
-        );
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    // `binary` with `args`, the taken address for `flag` and a free one for the other
+    // `ports`: it must fail saying `message`.
+    let refused =
+        |binary_name: &str, args: &[String], ports: &[&str], flag: &str, message: &str| {
+            let mut args = args.to_vec();
+            for port in ports {
+                let addr = if port == &flag {
+                    taken.as_str()
+                } else {
+                    "127.0.0.1:0"
+                };
+                args.extend([port.to_string(), addr.to_string()]);
+            }
+            let out = Command::new(binary(binary_name))
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{binary_name} {flag}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let want = format!("{message} {taken}: Address already in use");
+            assert!(stderr.contains(&want), "{binary_name} {flag}: {stderr}");
+        };
+    let serve = ["serve".to_string(), "--data-dir".into(), path("data")];
+    let ports = ["--otlp-grpc-addr", "--otlp-http-addr", "--http-addr"];
+    for flag in ports {
+        refused("porthole", &serve, &ports, flag, &format!("binding {flag}"));
     }
+    let collector = [
+        "--endpoint".to_string(),
+        "http://127.0.0.1:9".into(),
+        "--buffer-dir".into(),
+        path("buffer"),
+        "--otlp-grpc-addr".into(),
+        "off".into(),
+    ];
+    let ports = ["--otlp-http-addr", "--http-addr"];
     for (flag, setting) in [
         ("--otlp-http-addr", "otlp.http_addr"),
         ("--http-addr", "http_addr"),
     ] {
-        let mut args = vec![
-            "--endpoint".to_string(),
-            "http://127.0.0.1:9".into(),
-            "--buffer-dir".into(),
-            dir.path().join("buffer").to_str().unwrap().into(),
-            "--otlp-grpc-addr".into(),
-            "off".into(),
-        ];
-        for other in ["--otlp-http-addr", "--http-addr"] {
-            args.push(other.into());
-            args.push(if other == flag {
-                taken_addr.clone()
-            } else {
-                "127.0.0.1:0".into()
-            });
-        }
-        let out = Command::new(binary("porthole-collector"))
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{flag}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(&format!("{setting} {taken_addr}: Address already in use")),
-            "{flag}: {stderr}"
-        );
+        refused("porthole-collector", &collector, &ports, flag, setting);
     }
 }
