@@ -117,6 +117,29 @@ pub(crate) fn implausible_time(time: i64, received: i64) -> Option<&'static str>
     }
 }
 
+/// A record refused for its `field`'s `time`: the words after the record's name in the
+/// refusal (`has no start_time_unix_nano (OTLP requires it)`, `has time_unix_nano 1796636780000,
+/// which is before 2000 (…)`), written only if the refusal is.
+pub(crate) struct RefusedTime {
+    field: &'static str,
+    time: i64,
+    why: &'static str,
+}
+
+impl std::fmt::Display for RefusedTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.time {
+            0 => write!(f, "has no {} (OTLP requires it)", self.field),
+            time => write!(f, "has {} {time}, which {}", self.field, self.why),
+        }
+    }
+}
+
+/// [`implausible_time`] for a record that is refused for it (a span, a metric point).
+pub(crate) fn refused_time(field: &'static str, time: i64, received: i64) -> Option<RefusedTime> {
+    implausible_time(time, received).map(|why| RefusedTime { field, time, why })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,11 +304,11 @@ struct IndexedRows {
     columns: Vec<(Field, Source)>,
     /// The attribute map, indexed twice: every value (typed) and the numeric ones alone.
     attributes: Option<(Field, Field, AttributeColumns)>,
-    /// The logs' text field, for the values of [`EXCEPTION_ATTRIBUTES`].
-    body: Option<Field>,
-    /// Spans: the [`SPAN_STATUS_MESSAGE`] field and the `events` column, whose recorded
-    /// exceptions' text it holds ([`recorded_exceptions`]).
-    span_exceptions: Option<(Field, StringArray)>,
+    /// The field that holds a row's exceptions' text ([`EXCEPTION_ATTRIBUTES`]): a log's
+    /// body, a span's [`SPAN_STATUS_MESSAGE`].
+    exception_text: Option<Field>,
+    /// Spans: the `events` column, where their exceptions are ([`recorded_exceptions`]).
+    events: Option<StringArray>,
     /// Logs: the `body` and `body_type` columns, for [`structured_body`].
     bodies: Option<(StringArray, StringArray)>,
 }
@@ -360,6 +360,20 @@ fn structured_body(
         }
         _ => None,
     }
+}
+
+/// The text of a log's [`EXCEPTION_ATTRIBUTES`].
+fn logged_exceptions(attributes: &AttributeColumns, row: usize) -> Vec<String> {
+    attributes
+        .entries(row)
+        .filter(|&i| {
+            let key = attributes.keys.value(i);
+            key.starts_with("exception.")
+                && EXCEPTION_ATTRIBUTES.contains(&key)
+                && attributes.texts.is_valid(i)
+        })
+        .map(|i| attributes.texts.value(i).to_owned())
+        .collect()
 }
 
 /// The text of the [`EXCEPTION_ATTRIBUTES`] of each `exception` event in a span's `events`
@@ -450,12 +464,14 @@ impl IndexedRows {
         Ok(Self {
             columns,
             attributes,
-            body: schema.get_field("body").ok(),
-            span_exceptions: schema
+            exception_text: (schema.get_field("body"))
+                .or_else(|_| schema.get_field(SPAN_STATUS_MESSAGE))
+                .ok(),
+            events: schema
                 .get_field(SPAN_STATUS_MESSAGE)
                 .ok()
-                .zip(batch.column_by_name("events"))
-                .map(|(field, events)| (field, events.as_string::<i32>().clone())),
+                .and(batch.column_by_name("events"))
+                .map(|events| events.as_string::<i32>().clone()),
             bodies: batch
                 .column_by_name("body")
                 .zip(batch.column_by_name("body_type"))
@@ -474,16 +490,18 @@ struct RowDocument {
     row: usize,
     /// A log's body, when it is structured.
     structured: Option<StructuredBody>,
-    /// A span's recorded exceptions' text.
+    /// The text of the exceptions a log carries or a span recorded.
     exceptions: Vec<String>,
 }
 
 impl RowDocument {
     fn new(rows: Arc<IndexedRows>, row: usize) -> Self {
         let structured = (rows.bodies.as_ref()).and_then(|(b, t)| structured_body(b, t, row));
-        let exceptions = (rows.span_exceptions.as_ref())
-            .map(|(_, events)| recorded_exceptions(events, row))
-            .unwrap_or_default();
+        let exceptions = match (&rows.events, &rows.attributes) {
+            (Some(events), _) => recorded_exceptions(events, row),
+            (None, Some((_, _, attributes))) => logged_exceptions(attributes, row),
+            _ => Vec::new(),
+        };
         Self {
             rows,
             row,
@@ -500,25 +518,18 @@ impl Document for RowDocument {
     fn iter_fields_and_values(&self) -> RowFields<'_> {
         RowFields {
             doc: self,
-            rows: &self.rows,
-            row: self.row,
             next: 0,
-            searched: None,
             exceptions: 0,
         }
     }
 }
 
-/// The fields of one row: its columns' values (nulls skipped), the values of its
-/// attributes searched with the body, then its attributes.
+/// The fields of one row: its columns' values (nulls skipped), its exceptions' text, then
+/// its attributes and its structured body's fields.
 struct RowFields<'a> {
     doc: &'a RowDocument,
-    rows: &'a IndexedRows,
-    row: usize,
     next: usize,
-    /// The attribute entries not yet looked at for [`EXCEPTION_ATTRIBUTES`].
-    searched: Option<std::ops::Range<usize>>,
-    /// How many of a span's recorded exceptions' texts were given.
+    /// How many of the row's exceptions' texts were given.
     exceptions: usize,
 }
 
@@ -526,8 +537,8 @@ impl<'a> Iterator for RowFields<'a> {
     type Item = (Field, RowValue<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let row = self.row;
-        while let Some((field, source)) = self.rows.columns.get(self.next) {
+        let (rows, row): (&'a IndexedRows, usize) = (&self.doc.rows, self.doc.row);
+        while let Some((field, source)) = rows.columns.get(self.next) {
             self.next += 1;
             let leaf = match source {
                 Source::Row => ReferenceValueLeaf::U64(row as u64),
@@ -542,32 +553,19 @@ impl<'a> Iterator for RowFields<'a> {
             };
             return Some((*field, RowValue::Leaf(leaf)));
         }
-        if let Some((field, _)) = &self.rows.span_exceptions
+        if let Some(field) = rows.exception_text
             && let Some(text) = self.doc.exceptions.get(self.exceptions)
         {
             self.exceptions += 1;
-            return Some((*field, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
+            return Some((field, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
         }
-        let (all, numbers, columns) = self.rows.attributes.as_ref()?;
-        if let Some(body) = self.rows.body {
-            let entries = self.searched.get_or_insert_with(|| columns.entries(row));
-            for i in entries.by_ref() {
-                let key = columns.keys.value(i);
-                if key.starts_with("exception.")
-                    && EXCEPTION_ATTRIBUTES.contains(&key)
-                    && columns.texts.is_valid(i)
-                {
-                    let text = columns.texts.value(i);
-                    return Some((body, RowValue::Leaf(ReferenceValueLeaf::Str(text))));
-                }
-            }
-        }
+        let (all, numbers, columns) = rows.attributes.as_ref()?;
         let attribute = |numbers_only| RowValue::Attributes {
             columns,
             row,
             numbers_only,
         };
-        let extra = self.next - self.rows.columns.len();
+        let extra = self.next - rows.columns.len();
         self.next += 1;
         // Then the fields of a structured body, into the same two fields.
         let body = || self.doc.structured.as_ref()?.object.as_ref();

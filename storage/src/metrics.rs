@@ -14,7 +14,7 @@ use porthole_proto::metrics::{Exemplar, Metric, metric::Data, number_data_point}
 use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 
 use crate::attributes::AttributeMapBuilder;
-use crate::batch::{Converted, Rejections, assemble, column, implausible_time, micros, nanos};
+use crate::batch::{Converted, Rejections, assemble, column, micros, nanos, refused_time};
 use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 
 /// Converts an export received at `received_at_nanos` (0: unknown).
@@ -40,16 +40,9 @@ pub fn convert_metrics(request: &ExportMetricsServiceRequest, received_at_nanos:
                     // A time that cannot be right (1970 for milliseconds written as
                     // nanoseconds) is refused too.
                     let time = nanos(point.time);
-                    if let Some(why) = implausible_time(time, received_at_nanos) {
-                        rejections.reject(|| match time {
-                            0 => format!(
-                                "a data point of metric {:?} has no time_unix_nano (OTLP requires it)",
-                                metric.name
-                            ),
-                            time => format!(
-                                "a data point of metric {:?} has time_unix_nano {time}, which {why}",
-                                metric.name
-                            ),
+                    if let Some(refused) = refused_time("time_unix_nano", time, received_at_nanos) {
+                        rejections.reject(|| {
+                            format!("a data point of metric {:?} {refused}", metric.name)
                         });
                         return;
                     }

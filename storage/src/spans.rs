@@ -9,9 +9,7 @@ use porthole_proto::trace::{span::SpanKind, status::StatusCode};
 use porthole_proto::trace_service::ExportTraceServiceRequest;
 
 use crate::attributes::AttributeMapBuilder;
-use crate::batch::{
-    Converted, Rejections, assemble, column, hex_id, implausible_time, micros, nanos,
-};
+use crate::batch::{Converted, Rejections, assemble, column, hex_id, micros, nanos, refused_time};
 use crate::resource::{ResourceColumns, ResourceContext, non_empty};
 
 /// Converts an export received at `received_at_nanos` (0: unknown).
@@ -46,17 +44,10 @@ pub fn convert_spans(request: &ExportTraceServiceRequest, received_at_nanos: i64
                 // where no trace search looks and retention deletes first, as a metric
                 // point without a time (which Prometheus refuses too).
                 let start = nanos(span.start_time_unix_nano);
-                if let Some(why) = implausible_time(start, received_at_nanos) {
-                    rejections.reject(|| match start {
-                        0 => format!(
-                            "span {:?} has no start_time_unix_nano (OTLP requires it)",
-                            span.name
-                        ),
-                        _ => format!(
-                            "span {:?} has start_time_unix_nano {start}, which {why}",
-                            span.name
-                        ),
-                    });
+                if let Some(refused) =
+                    refused_time("start_time_unix_nano", start, received_at_nanos)
+                {
+                    rejections.reject(|| format!("span {:?} {refused}", span.name));
                     continue;
                 }
                 let end = nanos(span.end_time_unix_nano);
