@@ -230,15 +230,22 @@ fn text_or_trace(literal: &UserInputLiteral, schema: &Schema) -> Option<UserInpu
     ]))
 }
 
+/// A field name as the index knows it: an index field's own, else an attribute's
+/// (`status` is `attributes.status`).
+fn qualified(name: &str, schema: &Schema) -> String {
+    if schema.get_field(name).is_ok() || name.starts_with("attributes.") {
+        name.to_owned()
+    } else {
+        format!("attributes.{name}")
+    }
+}
+
 /// Field names that are not index fields are attribute names: `status:>=500` means
 /// `attributes.status:>=500`. Values of `severity` are matched as stored ([`as_stored`]).
 fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
     let qualify = |field: &mut Option<String>| {
-        if let Some(name) = field
-            && schema.get_field(name).is_err()
-            && !name.starts_with("attributes.")
-        {
-            *name = format!("attributes.{name}");
+        if let Some(name) = field {
+            *name = qualified(name, schema);
         }
     };
     match ast {
@@ -314,9 +321,7 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
         }))
     };
     match &literal.field_name {
-        Some(field) if schema.get_field(field).is_ok() => regex(field.clone()),
-        Some(attribute) if attribute.starts_with("attributes.") => regex(attribute.clone()),
-        Some(attribute) => regex(format!("attributes.{attribute}")),
+        Some(field) => regex(qualified(field, schema)),
         None => match text_fields(schema).as_slice() {
             [field] => regex(field.to_string()),
             fields => UserInputAst::Clause(
