@@ -142,10 +142,17 @@ fn exception_lines(row: &Value) -> Vec<String> {
     if let Some(trace) = attribute("exception.stacktrace") {
         return trace.lines().map(str::to_owned).collect();
     }
-    match (attribute("exception.type"), attribute("exception.message")) {
-        (Some(kind), Some(message)) => vec![format!("{kind}: {message}")],
-        (Some(only), None) | (None, Some(only)) => vec![only.to_owned()],
-        (None, None) => Vec::new(),
+    exception_summary(attribute("exception.type"), attribute("exception.message"))
+        .into_iter()
+        .collect()
+}
+
+/// An exception as `type: message`, or whichever of the two it has.
+fn exception_summary(kind: Option<&str>, message: Option<&str>) -> Option<String> {
+    match (kind, message) {
+        (Some(kind), Some(message)) => Some(format!("{kind}: {message}")),
+        (Some(only), None) | (None, Some(only)) => Some(only.to_owned()),
+        (None, None) => None,
     }
 }
 
@@ -523,11 +530,8 @@ fn span_exceptions(span: &Value) -> Vec<String> {
                     .and_then(|kv| kv["value"]["stringValue"].as_str())
                     .filter(|text| !text.is_empty())
             };
-            match (attribute("exception.type"), attribute("exception.message")) {
-                (Some(kind), Some(message)) => format!("{kind}: {message}"),
-                (Some(only), None) | (None, Some(only)) => only.to_owned(),
-                (None, None) => "exception".to_owned(),
-            }
+            exception_summary(attribute("exception.type"), attribute("exception.message"))
+                .unwrap_or_else(|| "exception".to_owned())
         })
         .collect()
 }

@@ -149,17 +149,13 @@ pub struct TraceArgs {
     pub client: ClientArgs,
 }
 
-/// A `--since` the server takes as `now-<since>` (its reason, without the quoted
-/// `"now-…"` it parsed), checked here so a typo is named as the
-/// flag (`invalid value '5x' for '--since <SINCE>': …`), not as the `start` parameter the
-/// server was sent.
+/// A `--since` the server takes as `now-<since>`, a duration as its parser reads them
+/// (humantime), checked here so a typo is named as the flag (`invalid value '5x' for
+/// '--since <SINCE>': …`), not as the `start` parameter the server was sent.
 fn since(text: &str) -> Result<String, String> {
-    porthole_query::parse_time(&format!("now-{text}"), 0)
+    humantime::parse_duration(text.trim())
         .map(|_| text.to_owned())
-        .map_err(|e| {
-            e.split_once("\": ")
-                .map_or(e.clone(), |(_, why)| why.to_owned())
-        })
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
