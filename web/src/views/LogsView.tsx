@@ -1,7 +1,7 @@
 // Log search: query and filters, time range, histogram (drag to zoom), a virtualised list
 // with infinite scroll, expandable rows with context, and live tail over SSE.
 
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import uPlot from "uplot";
 import { api, qs, sql, subscribe, type Histogram, type LogRow, type LogsPage } from "../api";
@@ -23,9 +23,6 @@ interface Keyed {
   id: number;
   row: LogRow;
 }
-
-/** Narrows the search to a clause (a record's attribute or field, clicked in its details). */
-const AddFilter = createContext<(clause: string) => void>(() => {});
 
 let nextRowId = 1;
 const keyed = (rows: LogRow[]): Keyed[] => rows.map((row) => ({ id: nextRowId++, row }));
@@ -86,104 +83,110 @@ export function LogsView({ params }: { params: URLSearchParams }) {
   const addFilter = (clause: string) => run({ ...state, q: andQuery(state.q, clause) });
 
   return (
-    <AddFilter.Provider value={addFilter}>
-      <section className="view logs-view" aria-label="Logs">
-        <form
-          className="search-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            run(draft);
-          }}
+    <section className="view logs-view" aria-label="Logs">
+      <form
+        className="search-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          run(draft);
+        }}
+      >
+        <SearchRow
+          label="Log query"
+          placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
+          value={draft.q}
+          onChange={(q) => setDraft({ ...draft, q })}
+          submit="Search"
         >
-          <SearchRow
-            label="Log query"
-            placeholder='Search logs: error AND service:checkout, "connection refused", status:>=500  (press / to focus)'
-            value={draft.q}
-            onChange={(q) => setDraft({ ...draft, q })}
-            submit="Search"
+          <button
+            type="button"
+            className={state.live ? "live on" : "live"}
+            aria-pressed={state.live}
+            onClick={() => run({ ...draft, live: !state.live })}
           >
-            <button
-              type="button"
-              className={state.live ? "live on" : "live"}
-              aria-pressed={state.live}
-              onClick={() => run({ ...draft, live: !state.live })}
-            >
-              {state.live ? "● Live" : "Live"}
-            </button>
-            <button
-              type="button"
-              className={state.oldestFirst ? "order on" : "order"}
-              aria-pressed={state.oldestFirst}
-              disabled={state.live}
-              title="Newest first, or oldest first from the start of the range"
-              onClick={() => run({ ...draft, oldestFirst: !state.oldestFirst })}
-            >
-              Oldest first
-            </button>
-          </SearchRow>
-          <ErrorNote message={queryError} testId="query-error" />
-          <div className="filters">
-            {LOG_FILTERS.map((field) => (
-              <FilterInput
-                key={field}
-                field={field}
-                value={draft[field]}
-                range={search ? { start: search.start, end: search.end } : null}
-                onChange={(value) => setDraft({ ...draft, [field]: value })}
-              />
-            ))}
-            <label>
-              <span>Severity</span>
-              <select
-                aria-label="Severity"
-                value={draft.severity}
-                onChange={(e) => run({ ...draft, severity: e.target.value as LogsState["severity"] })}
-              >
-                <option value="">any</option>
-                {SEVERITIES.map((s) => (
-                  <option key={s} value={s}>
-                    {s}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <TimePicker
-              value={draft}
-              onChange={(range, commit) => (commit ? run({ ...draft, ...range }) : setDraft({ ...draft, ...range }))}
+            {state.live ? "● Live" : "Live"}
+          </button>
+          <button
+            type="button"
+            className={state.oldestFirst ? "order on" : "order"}
+            aria-pressed={state.oldestFirst}
+            disabled={state.live}
+            title="Newest first, or oldest first from the start of the range"
+            onClick={() => run({ ...draft, oldestFirst: !state.oldestFirst })}
+          >
+            Oldest first
+          </button>
+        </SearchRow>
+        <ErrorNote message={queryError} testId="query-error" />
+        <div className="filters">
+          {LOG_FILTERS.map((field) => (
+            <FilterInput
+              key={field}
+              field={field}
+              value={draft[field]}
+              range={search ? { start: search.start, end: search.end } : null}
+              onChange={(value) => setDraft({ ...draft, [field]: value })}
             />
-          </div>
-        </form>
+          ))}
+          <label>
+            <span>Severity</span>
+            <select
+              aria-label="Severity"
+              value={draft.severity}
+              onChange={(e) => run({ ...draft, severity: e.target.value as LogsState["severity"] })}
+            >
+              <option value="">any</option>
+              {SEVERITIES.map((s) => (
+                <option key={s} value={s}>
+                  {s}
+                </option>
+              ))}
+            </select>
+          </label>
+          <TimePicker
+            value={draft}
+            onChange={(range, commit) => (commit ? run({ ...draft, ...range }) : setDraft({ ...draft, ...range }))}
+          />
+        </div>
+      </form>
 
-        {state.live ? (
-          <>
-            <p className="summary" role="status" data-testid="live-status">
-              {live.connected ? "Live: following new records" : "Live: connecting…"} · {live.rows.length} received
-            </p>
-            <ErrorNote message={live.error} testId="live-error" />
-            <LogList rows={live.rows} hasMore={false} loadingMore={false} loadMore={() => {}} />
-          </>
-        ) : (
-          <>
-            <HistogramChart histogram={histogram.data} loading={histogram.loading} onZoom={zoom} />
-            <Loading when={results.loading && results.rows.length === 0} what="logs" />
-            {!results.loading && !results.error && results.rows.length === 0 && searchKey && (
-              <p className="empty">No records match in this range.</p>
-            )}
-            <LogList rows={results.rows} hasMore={results.cursor !== null} loadingMore={results.loading} loadMore={results.loadMore} />
-          </>
-        )}
-      </section>
-    </AddFilter.Provider>
+      {state.live ? (
+        <>
+          <p className="summary" role="status" data-testid="live-status">
+            {live.connected ? "Live: following new records" : "Live: connecting…"} · {live.rows.length} received
+          </p>
+          <ErrorNote message={live.error} testId="live-error" />
+          <LogList rows={live.rows} hasMore={false} loadingMore={false} loadMore={() => {}} onFilter={addFilter} />
+        </>
+      ) : (
+        <>
+          <HistogramChart histogram={histogram.data} loading={histogram.loading} onZoom={zoom} />
+          <Loading when={results.loading && results.rows.length === 0} what="logs" />
+          {!results.loading && !results.error && results.rows.length === 0 && searchKey && (
+            <p className="empty">No records match in this range.</p>
+          )}
+          <LogList
+            rows={results.rows}
+            hasMore={results.cursor !== null}
+            loadingMore={results.loading}
+            loadMore={results.loadMore}
+            onFilter={addFilter}
+          />
+        </>
+      )}
+    </section>
   );
 }
 
+/** Narrows the search to a clause (a record's attribute or field, clicked in its details). */
+type OnFilter = (clause: string) => void;
+
 /** A button that narrows the search to `key` with `value`, when the query language can say it. */
-function FilterButton({ name, value }: { name: string; value: unknown }) {
-  const addFilter = useContext(AddFilter);
+function FilterButton({ name, value, onFilter }: { name: string; value: unknown; onFilter: OnFilter }) {
   const clause = attributeClause(name, value);
   if (clause === null) return null;
   return (
-    <button type="button" className="filter-for" title={`Search ${clause}`} aria-label={`Filter by ${name}`} onClick={() => addFilter(clause)}>
+    <button type="button" className="filter-for" title={`Search ${clause}`} aria-label={`Filter by ${name}`} onClick={() => onFilter(clause)}>
       +
     </button>
   );
@@ -371,11 +374,13 @@ function LogList({
   hasMore,
   loadingMore,
   loadMore,
+  onFilter,
 }: {
   rows: Keyed[];
   hasMore: boolean;
   loadingMore: boolean;
   loadMore: () => void;
+  onFilter: OnFilter;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [expanded, setExpanded] = useState<Set<number>>(new Set());
@@ -415,7 +420,7 @@ function LogList({
               role="listitem"
             >
               {entry ? (
-                <LogRowView row={entry.row} expanded={expanded.has(entry.id)} onToggle={() => toggle(entry.id)} />
+                <LogRowView row={entry.row} expanded={expanded.has(entry.id)} onToggle={() => toggle(entry.id)} onFilter={onFilter} />
               ) : (
                 <div className="more">{loadingMore ? "Loading more…" : "Scroll for more"}</div>
               )}
@@ -427,7 +432,7 @@ function LogList({
   );
 }
 
-function LogRowView({ row, expanded, onToggle }: { row: LogRow; expanded: boolean; onToggle: () => void }) {
+function LogRowView({ row, expanded, onToggle, onFilter }: { row: LogRow; expanded: boolean; onToggle: () => void; onFilter: OnFilter }) {
   const sev = severityClass(row.severity);
   const exception = exceptionType(row.attributes);
   return (
@@ -469,12 +474,12 @@ function LogRowView({ row, expanded, onToggle }: { row: LogRow; expanded: boolea
           </a>
         )}
       </div>
-      {expanded && <LogDetails row={row} />}
+      {expanded && <LogDetails row={row} onFilter={onFilter} />}
     </div>
   );
 }
 
-function LogDetails({ row }: { row: LogRow }) {
+function LogDetails({ row, onFilter }: { row: LogRow; onFilter: OnFilter }) {
   const [context, setContext] = useState<{ before: LogRow[]; after: LogRow[] } | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -555,7 +560,7 @@ function LogDetails({ row }: { row: LogRow }) {
             <tr key={`attr-${name}`} data-testid="log-attribute">
               <th scope="row">{name}</th>
               <td>
-                {formatValue(value)} <FilterButton name={name} value={value} />
+                {formatValue(value)} <FilterButton name={name} value={value} onFilter={onFilter} />
               </td>
             </tr>
           ))}
@@ -566,7 +571,7 @@ function LogDetails({ row }: { row: LogRow }) {
               </th>
               <td>
                 {formatValue(value)}{" "}
-                {!(typeof value === "string" && isClockTime(value)) && <FilterButton name={name} value={value} />}
+                {!(typeof value === "string" && isClockTime(value)) && <FilterButton name={name} value={value} onFilter={onFilter} />}
               </td>
             </tr>
           ))}
