@@ -253,6 +253,6 @@ export function attributeClause(key: string, value: unknown): string | null {
 export function andQuery(q: string, clause: string): string {
   const trimmed = q.trim();
   if (trimmed === "") return clause;
-  // A query with OR at its top level is bracketed, so the clause narrows all of it.
+  // A query with an OR in it is bracketed, so the clause narrows all of it.
   return /\bOR\b/.test(trimmed) ? `(${trimmed}) AND ${clause}` : `${trimmed} AND ${clause}`;
 }

@@ -110,20 +110,23 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
   );
 }
 
+/** Attributes as OTLP/JSON writes them: `[{"key": …, "value": {"stringValue": …}}]`. */
+type OtlpKeyValues = { key: string; value: Record<string, unknown> }[];
+
 interface OtlpEvent {
   name?: string;
   timeUnixNano?: string;
-  attributes?: { key: string; value: Record<string, unknown> }[];
+  attributes?: OtlpKeyValues;
 }
 
 interface OtlpLink {
   traceId?: string;
   spanId?: string;
-  attributes?: { key: string; value: Record<string, unknown> }[];
+  attributes?: OtlpKeyValues;
 }
 
 /** An event's or link's attributes (OTLP/JSON key-values), each on a line of its own. */
-function OtlpAttributes({ attributes }: { attributes?: { key: string; value: Record<string, unknown> }[] }) {
+function OtlpAttributes({ attributes }: { attributes?: OtlpKeyValues }) {
   return (
     <>
       {(attributes ?? []).map((a) => (
