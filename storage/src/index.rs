@@ -621,15 +621,15 @@ fn is_clock_time(text: &str) -> bool {
 }
 
 /// Whether a JSON value of a structured body is indexed: all but the strings that are
-/// clock times ([`is_clock_time`]).
-fn is_indexed(value: &serde_json::Value) -> bool {
-    !value.as_str().is_some_and(is_clock_time)
-}
-
-/// Whether a JSON value goes into the numbers-only copy: numbers, and what may hold them.
-fn holds_numbers(value: &serde_json::Value) -> bool {
-    use serde_json::Value::{Array, Number, Object};
-    matches!(value, Number(_) | Object(_) | Array(_))
+/// clock times ([`is_clock_time`]); in the numbers-only copy, numbers and what may hold
+/// them.
+fn is_indexed(value: &serde_json::Value, numbers_only: bool) -> bool {
+    use serde_json::Value::{Array, Number, Object, String};
+    match value {
+        Number(_) | Object(_) | Array(_) => true,
+        String(text) => !numbers_only && !is_clock_time(text),
+        _ => !numbers_only,
+    }
 }
 
 impl<'a> Value<'a> for RowValue<'a> {
@@ -676,7 +676,7 @@ impl<'a> Value<'a> for RowValue<'a> {
     }
 }
 
-/// The items of a JSON array (only those [`holds_numbers`] in the numbers-only copy).
+/// The items of a JSON array that are indexed ([`is_indexed`]).
 #[derive(Clone, Debug)]
 struct JsonItems<'a> {
     items: std::slice::Iter<'a, serde_json::Value>,
@@ -691,7 +691,7 @@ impl<'a> Iterator for JsonItems<'a> {
         let value = self
             .items
             .by_ref()
-            .find(|value| is_indexed(value) && (!numbers_only || holds_numbers(value)))?;
+            .find(|value| is_indexed(value, numbers_only))?;
         Some(RowValue::json(value, numbers_only))
     }
 }
@@ -716,9 +716,9 @@ impl<'a> Iterator for ObjectEntries<'a> {
                 numbers_only,
             } => {
                 let numbers_only = *numbers_only;
-                let (key, value) = fields.by_ref().find(|(_, value)| {
-                    is_indexed(value) && (!numbers_only || holds_numbers(value))
-                })?;
+                let (key, value) = fields
+                    .by_ref()
+                    .find(|(_, value)| is_indexed(value, numbers_only))?;
                 Some((key.as_str(), RowValue::json(value, numbers_only)))
             }
         }
