@@ -19,7 +19,9 @@ use porthole_storage::{
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::fastfield::FastFieldReaders;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery, TermQuery,
+};
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{IndexRecordOption, Schema};
 use tantivy::{Index, Order, Searcher, Term};
@@ -263,13 +265,17 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
                 if let Some(either) = text_or_trace(literal, schema) {
                     return either;
                 }
-                let wildcards = literal.prefix || literal.phrase.contains(['*', '?']);
+                let wildcards = literal.prefix
+                    || word_chars(literal)
+                        .iter()
+                        .any(|&(c, escaped)| !escaped && matches!(c, '*' | '?'));
                 if wildcards && !literal.phrase.contains(char::is_whitespace) {
                     return wildcard(literal, schema);
                 }
             }
             match leaf.as_mut() {
                 UserInputLeaf::Literal(literal) => {
+                    literal.phrase = word_chars(literal).into_iter().map(|(c, _)| c).collect();
                     if let Some(field) = &literal.field_name {
                         literal.phrase = as_stored(field, &literal.phrase);
                     }
@@ -305,19 +311,47 @@ fn qualify_fields(ast: UserInputAst, schema: &Schema) -> UserInputAst {
     }
 }
 
+/// A literal's characters, each with whether it stands for itself: in a quoted phrase all
+/// do; in a word, those after a backslash. tantivy's grammar leaves the backslash before
+/// a character it has no use for (`\*`, `\/`), and Lucene's users escape `*`, `?` and `/`
+/// that way (`http.route:\/pay*`).
+fn word_chars(literal: &UserInputLiteral) -> Vec<(char, bool)> {
+    use tantivy::query_grammar::Delimiter;
+    let quoted = literal.delimiter != Delimiter::None;
+    let mut chars = Vec::with_capacity(literal.phrase.len());
+    let mut escaping = false;
+    for c in literal.phrase.chars() {
+        if c == '\\' && !quoted && !escaping {
+            escaping = true;
+        } else {
+            chars.push((c, quoted || escaping));
+            escaping = false;
+        }
+    }
+    if escaping {
+        chars.push(('\\', true));
+    }
+    chars
+}
+
 /// `term*`, `te?m` as a regular expression over the field's terms (tantivy's grammar
 /// leaves the wildcards in the literal), over every text field when no field is named; the
 /// text fields' terms are lowercase, exact fields not.
-fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema) -> UserInputAst {
+fn wildcard(literal: &UserInputLiteral, schema: &Schema) -> UserInputAst {
     let regex = |field: String| {
-        let text = if text_fields(schema).contains(&field.as_str()) {
-            literal.phrase.to_lowercase()
-        } else {
-            as_stored(&field, &literal.phrase)
-        };
+        let text_field = text_fields(schema).contains(&field.as_str());
+        let chars = word_chars(literal).into_iter().map(|(c, escaped)| {
+            let text: String = if text_field {
+                c.to_lowercase().collect()
+            } else {
+                as_stored(&field, c.encode_utf8(&mut [0; 4]))
+            };
+            (text, escaped)
+        });
+        let pattern = wildcard_pattern(chars, literal.prefix);
         UserInputAst::Leaf(Box::new(UserInputLeaf::Regex {
             field: Some(field),
-            pattern: wildcard_pattern(&text, literal.prefix),
+            pattern,
         }))
     };
     match &literal.field_name {
@@ -337,18 +371,16 @@ fn wildcard(literal: &tantivy::query_grammar::UserInputLiteral, schema: &Schema)
     }
 }
 
-/// `text` with `*` and `?` as a regular expression; `prefix` adds a trailing `.*`.
-fn wildcard_pattern(text: &str, prefix: bool) -> String {
+/// A word's characters (as [`word_chars`], each as its field stores it) as a regular
+/// expression, with `*` and `?` that stand for themselves matching any characters or one;
+/// `prefix` adds a trailing `.*`.
+fn wildcard_pattern(chars: impl Iterator<Item = (String, bool)>, prefix: bool) -> String {
     let mut pattern = String::new();
-    for c in text.chars() {
-        match c {
-            '*' => pattern.push_str(".*"),
-            '?' => pattern.push('.'),
-            c if c.is_alphanumeric() => pattern.push(c),
-            c => {
-                pattern.push('\\');
-                pattern.push(c);
-            }
+    for (text, escaped) in chars {
+        match text.as_str() {
+            "*" if !escaped => pattern.push_str(".*"),
+            "?" if !escaped => pattern.push('.'),
+            text => pattern.push_str(&regex::escape(text)),
         }
     }
     if prefix {
@@ -376,6 +408,59 @@ fn text_fields(schema: &Schema) -> Vec<&'static str> {
     fields
 }
 
+/// The user's query as tantivy runs it. tantivy's parser builds every leaf but one: a
+/// wildcard on an attribute or a JSON line's field (`user:u*`, `http.route:/pay*`), which
+/// it refuses on JSON paths. That one is a regular expression over the attribute's string
+/// terms, which the index holds as `path \0 s value`; numeric values are not matched.
+fn user_query(
+    parser: &QueryParser,
+    ast: UserInputAst,
+    schema: &Schema,
+) -> Result<Box<dyn Query>, tantivy::query::QueryParserError> {
+    use tantivy::query_grammar::Occur as AstOccur;
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let clauses = clauses
+                .into_iter()
+                .map(|(occur, ast)| {
+                    let occur = match occur {
+                        Some(AstOccur::Should) => Occur::Should,
+                        Some(AstOccur::MustNot) => Occur::MustNot,
+                        // The parser's default: words side by side are all required.
+                        Some(AstOccur::Must) | None => Occur::Must,
+                    };
+                    Ok((occur, user_query(parser, ast, schema)?))
+                })
+                .collect::<Result<Vec<_>, tantivy::query::QueryParserError>>()?;
+            Ok(Box::new(BooleanQuery::new(clauses)))
+        }
+        UserInputAst::Boost(ast, boost) => Ok(Box::new(BoostQuery::new(
+            user_query(parser, *ast, schema)?,
+            boost.into_inner() as f32,
+        ))),
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Regex {
+                field: Some(ref name),
+                ref pattern,
+            } if let Some(path) = name.strip_prefix("attributes.")
+                && let Ok(attributes) = schema.get_field("attributes") =>
+            {
+                let path = Term::from_field_json_path(attributes, path, true);
+                let path = std::str::from_utf8(path.serialized_value_bytes())
+                    .expect("a JSON path from a str is UTF-8");
+                let string = char::from(tantivy::schema::Type::Str.to_code());
+                // `.` also matches a multi-line value's newlines.
+                let pattern = format!("(?s){}{string}{pattern}", regex::escape(path));
+                let query = RegexQuery::from_pattern(&pattern, attributes).map_err(|e| {
+                    tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
+                })?;
+                Ok(Box::new(query))
+            }
+            leaf => parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(leaf))),
+        },
+    }
+}
+
 /// The search as a query on one file's index: the user's query, the filters and the time
 /// range. `file_time` is the file's (min, max) timestamp from its statistics, when known: a
 /// file wholly inside the search's time range needs no time clause, which would otherwise
@@ -397,8 +482,7 @@ pub(crate) fn file_query(
         let mut parser = QueryParser::for_index(index, texts);
         parser.set_conjunction_by_default();
         parser.allow_regexes();
-        let query = parser
-            .build_query_from_user_input_ast(qualify_fields(ast.clone(), &schema))
+        let query = user_query(&parser, qualify_fields(ast.clone(), &schema), &schema)
             .map_err(|e| QueryError::BadRequest(format!("query {:?}: {e}", search.query)))?;
         clauses.push((Occur::Must, query));
     }
@@ -1112,6 +1196,55 @@ mod tests {
         assert_eq!(found("http.route:\"/pay\"").await, [2]);
         assert_eq!(found("status:>=200 AND NOT level:info").await, [2]);
         assert_eq!(found("u1").await, [1, 3]);
+    }
+
+    /// A wildcard reaches an attribute or a JSON line's field (`user:u1*`, tantivy's own
+    /// parser refuses regular expressions on JSON paths), matching the value exactly as
+    /// stored: its case, its dots as dots, its newlines.
+    #[tokio::test]
+    async fn wildcards_reach_attributes_and_the_fields_of_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        // Records 1 to 4, a microsecond apart.
+        let records = vec![
+            record(1_000, r#"{"user":"u1","path":"a.b(c)","http":{"route":"/pay/card"}}"#, 9, ""),
+            record(2_000, r#"{"user":"u12","path":"axb","http":{"route":"/cart"}}"#, 9, ""),
+            record(3_000, r#"{"user":"v1","note":"line one\nline two"}"#, 17, ""),
+            record(4_000, "plain line for u1 and u12", 9, ""),
+        ];
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &str| {
+            let search = LogSearch {
+                query: query.into(),
+                start_micros: 0,
+                end_micros: i64::MAX,
+                limit: 10,
+                ..Default::default()
+            };
+            let storage = storage.clone();
+            async move {
+                let hits = search_logs(&storage, &search).await.unwrap().0;
+                let mut records: Vec<i64> = hits
+                    .iter()
+                    .map(|hit| hit.timestamp - 1_700_000_000_000_000)
+                    .collect();
+                records.sort();
+                records
+            }
+        };
+        assert_eq!(found("user:u1*").await, [1, 2]);
+        assert_eq!(found("attributes.user:u1*").await, [1, 2]);
+        assert_eq!(found("user:u?").await, [1]);
+        assert_eq!(found("user:*1").await, [1, 3]);
+        assert_eq!(found("user:U1*").await, Vec::<i64>::new());
+        assert_eq!(found("user:u1* AND NOT user:u12").await, [1]);
+        assert_eq!(found("user:u1* OR user:v*").await, [1, 2, 3]);
+        assert_eq!(found("path:a.b*").await, [1]);
+        assert_eq!(found("http.route:\\/pay*").await, [1]);
+        assert_eq!(found("http.route:\"/pay\"*").await, [1]);
+        assert_eq!(found("http.route:\\/pay\\/card").await, [1]);
+        assert_eq!(found("http.route:\\/pay\\*").await, Vec::<i64>::new());
+        assert_eq!(found("note:line*two").await, [3]);
+        assert_eq!(found("u1*").await, [1, 2, 4]);
     }
 
     /// Severities are stored normalised (uppercase), and are found however the user
