@@ -25,8 +25,8 @@ pub struct ClientArgs {
     /// The Porthole API to ask.
     #[arg(long, env = "PORTHOLE_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// `text` for people, `json` for scripts.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    /// `text` for people, `json` for scripts (`-o json`, as kubectl's and logcli's).
+    #[arg(long, short = 'o', default_value = "text", value_parser = ["text", "json"])]
     pub output: String,
     /// Bearer token, for a server started with --auth-token-file.
     #[arg(long, env = "PORTHOLE_TOKEN", hide_env_values = true)]
@@ -160,6 +160,37 @@ fn since(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    /// `-o json` is `--output json` on every client command, as in kubectl and logcli.
+    #[test]
+    fn dash_o_is_the_output_on_every_client_command() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: super::ClientCommand,
+        }
+        for args in [
+            &["porthole", "logs", "error", "-o", "json"][..],
+            &["porthole", "tail", "-o", "json"],
+            &["porthole", "sql", "select 1", "-o", "json"],
+            &["porthole", "metrics", "up", "-o", "json"],
+            &["porthole", "trace", "0123456789abcdef0123456789abcdef", "-o", "json"],
+            &["porthole", "snapshot", "pod-1", "-o", "json"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            use super::ClientCommand::*;
+            let client = match &cli.command {
+                Logs(a) => &a.client,
+                Tail(a) => &a.client,
+                Sql(a) => &a.client,
+                Metrics(a) => &a.client,
+                Trace(a) => &a.client,
+                Snapshot(a) => &a.client,
+            };
+            assert_eq!(client.output, "json", "{args:?}");
+        }
+    }
+
     #[test]
     fn a_since_that_is_no_duration_is_named_as_the_flag() {
         assert_eq!(super::since("90m").as_deref(), Ok("90m"));
