@@ -327,7 +327,8 @@ struct StructuredBody {
 const MAX_STRUCTURED_BODY_BYTES: usize = 64 * 1024;
 
 /// A log row's body as JSON, when it is structured: a string body that is a JSON object
-/// (a JSON log line, as half of all containers write them), or a map or array body (Python's
+/// (a JSON log line, as half of all containers write them), the `key=value` pairs of a plain
+/// text line ([`crate::logfmt`]), or a map or array body (Python's
 /// `logger.info({...})` through the OTel SDK) as plain JSON. The fields of an object are
 /// indexed as attributes are, so `user:u1` or `status:>=500` find a JSON log line whose
 /// `user` or `status` says so, as Quickwit and OpenObserve find them and Loki's `| json`
@@ -351,6 +352,10 @@ fn structured_body(
                 object: Some(object),
             })
         }
+        "string" => Some(StructuredBody {
+            text: None,
+            object: Some(serde_json::Value::Object(crate::logfmt::fields(text)?)),
+        }),
         "kvlist" | "array" => {
             let plain = crate::attributes::plain_json(&serde_json::from_str(text).ok()?);
             Some(StructuredBody {
@@ -1052,6 +1057,30 @@ mod tests {
         let index = index_of(odd.iter().map(|text| body(text, "5", 200)).collect());
         assert_eq!(rows_matching(&index, "attributes.deep.a.b.c:y"), [0]);
         assert_eq!(rows_matching(&index, "attributes.dup:two"), [1]);
+    }
+
+    /// The `key=value` pairs of a plain text line are its fields, as a JSON line's are:
+    /// numbers for ranges, text exact, a clock time left out; its words are unchanged.
+    #[test]
+    fn the_pairs_of_a_logfmt_line_are_found_as_attributes() {
+        let lines = [
+            "2026-12-07T10:00:00Z INFO POST /pay status=503 duration_ms=1840 user=u1 http.route=/pay",
+            r#"time=2026-12-07T10:00:01Z level=ERROR msg="payment failed" attempt=2 ok=true"#,
+            "GET /search?status=503 took 12 ms",
+        ];
+        let index = index_of(lines.iter().map(|text| body(text, "1", 200)).collect());
+        let row = |query: &str| rows_matching(&index, query);
+        assert_eq!(row("attribute_numbers.status:>=500"), [0]);
+        assert_eq!(row("attributes.status:503"), [0]);
+        assert_eq!(row("attribute_numbers.duration_ms:>1000"), [0]);
+        assert_eq!(row("attributes.user:u1"), [0]);
+        assert_eq!(row("attributes.http.route:\"/pay\""), [0]);
+        assert_eq!(row("attributes.msg:\"payment failed\""), [1]);
+        assert_eq!(row("attributes.level:ERROR AND attribute_numbers.attempt:>=2"), [1]);
+        assert_eq!(row("attributes.ok:true"), [1]);
+        assert!(row("attributes.time:\"2026-12-07T10:00:01Z\"").is_empty());
+        assert_eq!(row("status AND 503"), [0, 2]);
+        assert_eq!(row("\"payment failed\""), [1]);
     }
 
     /// A span's status message and the exceptions it recorded are words of the

@@ -18,6 +18,7 @@ mod datafile;
 mod error;
 mod index;
 mod location;
+mod logfmt;
 mod logs;
 mod metrics;
 mod resource;

@@ -284,7 +284,7 @@ describe("the UI against a real porthole", () => {
     await shot("logs-expanded");
   });
 
-  test("an attribute's or a JSON line's field narrows the search with a click", async () => {
+  test("an attribute's, a JSON line's field or a key=value pair narrows the search with a click", async () => {
     await searchLogs(word);
     const info = rowWith(sent.info_bodies[3]);
     await info.locator(".log-line").click();
@@ -309,6 +309,13 @@ describe("the UI against a real porthole", () => {
       (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
       sent.errors,
     );
+    // A plain line's `key=value` pair the same way: the error lines say `order=N`.
+    await searchLogs(word);
+    const plain = rowWith(sent.error_bodies[4]);
+    await plain.locator(".log-line").click();
+    await plain.getByRole("button", { name: "Filter by order", exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND order:4`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="histogram-total"]')?.textContent === "1");
     await searchLogs(word);
   });
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   exceptionType,
   isClockTime,
-  jsonBodyFields,
+  bodyFields,
+  logfmtFields,
   formatBytes,
   formatDuration,
   formatValue,
@@ -82,19 +83,45 @@ describe("exceptionType", () => {
   });
 });
 
-describe("jsonBodyFields", () => {
+describe("bodyFields", () => {
   it("flattens a JSON object body to dotted keys, and nothing else", () => {
-    expect(jsonBodyFields('{"level":"error","http":{"route":"/pay","code":502},"tags":["a"],"n":null}')).toEqual([
+    expect(bodyFields('{"level":"error","http":{"route":"/pay","code":502},"tags":["a"],"n":null}')).toEqual([
       ["level", "error"],
       ["http.route", "/pay"],
       ["http.code", 502],
       ["tags", ["a"]],
       ["n", null],
     ]);
-    expect(jsonBodyFields("plain line")).toEqual([]);
-    expect(jsonBodyFields("{not json")).toEqual([]);
-    expect(jsonBodyFields("[1,2]")).toEqual([]);
-    expect(jsonBodyFields(null)).toEqual([]);
+    expect(bodyFields("plain line")).toEqual([]);
+    expect(bodyFields("{not json")).toEqual([]);
+    expect(bodyFields('{"a":1} b=2')).toEqual([]);
+    expect(bodyFields("[1,2]")).toEqual([]);
+    expect(bodyFields(null)).toEqual([]);
+  });
+  it("lists a plain line's key=value pairs as the server indexes them", () => {
+    expect(bodyFields("2026-12-07T10:00:00Z INFO POST /pay status=503 duration_ms=1840.5 user=u1 http.route=/pay")).toEqual([
+      ["status", 503],
+      ["duration_ms", 1840.5],
+      ["user", "u1"],
+      ["http.route", "/pay"],
+    ]);
+    // The same lines as storage/src/logfmt.rs's tests, with the same answers.
+    expect(logfmtFields('time=2026-12-07T10:00:00.123Z level=ERROR msg="payment failed: \\"card\\" declined" attempt=2')).toEqual([
+      ["time", "2026-12-07T10:00:00.123Z"],
+      ["level", "ERROR"],
+      ["msg", 'payment failed: "card" declined'],
+      ["attempt", 2],
+    ]);
+    for (const line of ["", "connection refused", "a == b", "=value", "GET /search?q=shoes&page=2 200", "1x=2 -a=3 é=4", 'empty= values=""']) {
+      expect(logfmtFields(line), line).toEqual([]);
+    }
+    expect(logfmtFields("f(x=1) y=2")).toEqual([["y", 2]]);
+    expect(
+      Object.fromEntries(logfmtFields("a=0 b=-7 c=1.25 d=007 e=1e5 f=12345678901234567890 g=9007199254740993 h=1. i=.5 j=0x1f k=true l=2.0.1 m=-")),
+    ).toEqual({ a: 0, b: -7, c: 1.25, d: "007", e: "1e5", f: "12345678901234567890", g: "9007199254740993", h: "1.", i: ".5", j: "0x1f", k: "true", l: "2.0.1", m: "-" });
+    expect(Object.fromEntries(logfmtFields('msg="naïve café \\\\ done\\n" next=1 last="no end'))).toEqual({ msg: "naïve café \\ done\n", next: 1, last: "no end" });
+    expect(logfmtFields('k="a" k=b')).toEqual([["k", "b"]]);
+    expect(logfmtFields('k="\\')).toEqual([["k", "\\"]]);
   });
   it("knows a clock time", () => {
     expect(isClockTime("2026-12-07T10:00:00Z")).toBe(true);

@@ -102,12 +102,13 @@ export function exceptionType(attributes: Record<string, unknown> | null | undef
 }
 
 /**
- * The fields of a body that is a JSON object (a JSON log line, or a map body as the API
- * gives it), nested objects flattened to dotted keys, in order. Empty for any other body.
+ * The fields search finds in a body, as the server indexes them: those of a JSON object (a
+ * JSON log line, or a map body as the API gives it), nested objects flattened to dotted
+ * keys, in order; else the `key=value` pairs of a plain text line ({@link logfmtFields}).
  */
-export function jsonBodyFields(body: string | null | undefined): [string, unknown][] {
+export function bodyFields(body: string | null | undefined): [string, unknown][] {
   const text = body?.trim() ?? "";
-  if (!text.startsWith("{")) return [];
+  if (!text.startsWith("{")) return logfmtFields(body ?? "");
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -124,6 +125,34 @@ export function jsonBodyFields(body: string | null | undefined): [string, unknow
   };
   walk(parsed, "");
   return fields;
+}
+
+/**
+ * The `key=value` pairs of a plain text line (logfmt, also after a timestamp and a level),
+ * by the rules the server indexes them with (storage/src/logfmt.rs): a key starts a word
+ * with a letter or `_` and holds letters, digits, `_`, `.` and `-`; a value is
+ * double-quoted (`\"`, `\\`, `\n`, `\t` escaped; unterminated, to the line's end) or runs
+ * to the next whitespace; a value written as an exact number (no leading zero, at most 15
+ * digits) is a number. Empty values are left out; a key given twice keeps its last value.
+ */
+export function logfmtFields(line: string): [string, unknown][] {
+  const fields = new Map<string, unknown>();
+  const pair = /(?:^|[ \t\n\f\r])([A-Za-z_][A-Za-z0-9_.-]*)=(?:"((?:[^"\\]|\\[\s\S])*\\?)(?:"|$)|([^ \t\n\f\r]*))/g;
+  for (const [, key, quoted, bare] of line.matchAll(pair)) {
+    const value =
+      quoted !== undefined
+        ? quoted.replace(/\\([\s\S])/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? "\t" : c))
+        : logfmtValue(bare ?? "");
+    if (value !== "") fields.set(key, value);
+  }
+  return [...fields];
+}
+
+/** An unquoted logfmt value: a number when written as an exact one, else its text. */
+function logfmtValue(text: string): string | number {
+  const number = /^-?(0|[1-9]\d*)(?:\.(\d+))?$/.exec(text);
+  if (number && number[1].length + (number[2]?.length ?? 0) <= 15) return Number(text);
+  return text;
 }
 
 /** Whether a string is a date and time (a JSON line's `ts`), which search does not index as a field. */

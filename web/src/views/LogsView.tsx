@@ -8,7 +8,7 @@ import { api, qs, sql, subscribe, type Histogram, type LogRow, type LogsPage } f
 import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
-import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, jsonBodyFields, severityClass } from "../format";
+import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, bodyFields as searchedBodyFields, severityClass } from "../format";
 import { linkClick, navigate } from "../router";
 import { LOG_FILTERS, andQuery, attributeClause, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
@@ -496,8 +496,9 @@ function LogDetails({ row, onFilter }: { row: LogRow; onFilter: OnFilter }) {
     ["span_id", row.span_id],
   ];
   const attributes = Object.entries(row.attributes ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  // A JSON log line's (or a map body's) fields, searched as attributes are.
-  const bodyFields = jsonBodyFields(row.body);
+  // A JSON log line's (or a map body's) fields, or a plain line's `key=value` pairs:
+  // searched as attributes are.
+  const bodyFields = searchedBodyFields(row.body);
 
   const showContext = () => {
     const at = rfc3339ToNanos(row.timestamp);
