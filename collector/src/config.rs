@@ -182,13 +182,29 @@ pub enum Format {
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
     /// A regex matching the first line of a record; other lines join the record before.
-    pub start: String,
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Join the stack traces of Java/JVM, Python, Go, Node.js, .NET and Ruby programs to
+    /// the line before them, without a `start` pattern (see `source::file::stack`).
+    #[serde(default)]
+    pub stack_traces: bool,
     /// Most lines in one record; the rest begin a new record.
     #[serde(default = "default_multiline_max_lines")]
     pub max_lines: usize,
     /// A record with no new line for this long is sent as it is.
     #[serde(default = "default_multiline_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+impl Default for MultilineConfig {
+    fn default() -> Self {
+        Self {
+            start: None,
+            stack_traces: false,
+            max_lines: default_multiline_max_lines(),
+            timeout: default_multiline_timeout(),
+        }
+    }
 }
 
 fn default_multiline_max_lines() -> usize {
@@ -480,8 +496,22 @@ impl Config {
                 }
             }
             if let Some(multiline) = &source.multiline {
-                if let Err(e) = regex::Regex::new(&multiline.start) {
-                    return fail(&format!("files[{i}].multiline.start"), e.to_string());
+                match (&multiline.start, multiline.stack_traces) {
+                    (Some(start), false) => {
+                        if let Err(e) = regex::Regex::new(start) {
+                            return fail(&format!("files[{i}].multiline.start"), e.to_string());
+                        }
+                    }
+                    (None, true) => {}
+                    (start, _) => {
+                        return fail(
+                            &format!("files[{i}].multiline"),
+                            format!(
+                                "needs `start` (a regex) or `stack_traces: true`, not {}",
+                                if start.is_some() { "both" } else { "neither" }
+                            ),
+                        );
+                    }
                 }
                 if multiline.max_lines == 0 {
                     return fail(
@@ -564,6 +594,24 @@ shutdown_timeout: 25s
         assert_eq!(config.scrape[0].interval, Duration::from_secs(10));
     }
 
+    /// `multiline` takes a `start` pattern or `stack_traces: true`, one of the two.
+    #[test]
+    fn multiline_is_a_start_pattern_or_the_built_in_stack_traces() {
+        let multiline = |yaml: &str| {
+            let config = Config::from_yaml(&format!(
+                "files: [{{include: ['/x/*.log'], multiline: {yaml}}}]"
+            ))
+            .unwrap();
+            config.validate().map_err(|e| e.to_string())
+        };
+        assert!(multiline("{stack_traces: true}").is_ok());
+        assert!(multiline("{start: '^\\d'}").is_ok());
+        let neither = multiline("{max_lines: 9}").unwrap_err();
+        assert!(neither.contains("files[0].multiline") && neither.contains("neither"), "{neither}");
+        let both = multiline("{start: '^x', stack_traces: true}").unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+    }
+
     #[test]
     fn validation_names_the_field() {
         let mut config = Config::default();
@@ -572,7 +620,8 @@ shutdown_timeout: 25s
             exclude: vec![],
             format: Format::Auto,
             multiline: Some(MultilineConfig {
-                start: "([".into(),
+                start: Some("([".into()),
+                stack_traces: false,
                 max_lines: 5,
                 timeout: Duration::from_secs(1),
             }),

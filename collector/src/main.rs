@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use porthole_collector::Config;
-use porthole_collector::config::FileSource;
+use porthole_collector::config::{FileSource, MultilineConfig};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,10 @@ struct Args {
         value_delimiter = ','
     )]
     files: Vec<String>,
+    /// Join stack traces (Java/JVM, Python, Go, Node.js, .NET, Ruby) in `--files` to the
+    /// line before them, as `multiline: {stack_traces: true}` does in the config file.
+    #[arg(long, env = "PORTHOLE_COLLECTOR_STACK_TRACES")]
+    stack_traces: bool,
     /// The disk buffer's directory.
     #[arg(long, env = "PORTHOLE_COLLECTOR_BUFFER_DIR")]
     buffer_dir: Option<PathBuf>,
@@ -103,7 +107,10 @@ fn build_config(args: Args) -> anyhow::Result<Config> {
             include: args.files,
             exclude: Vec::new(),
             format: Default::default(),
-            multiline: None,
+            multiline: args.stack_traces.then(|| MultilineConfig {
+                stack_traces: true,
+                ..MultilineConfig::default()
+            }),
             attributes: Default::default(),
         });
     }

@@ -264,7 +264,7 @@ async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
+async fn cri_partial_lines_and_stack_traces_arrive_as_single_records_with_a_pattern_or_built_in() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -276,6 +276,7 @@ async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
             "files:\n\
              \x20 - {{include: ['{logs}/cri.log'], format: cri, attributes: {{case: cri}}}}\n\
              \x20 - {{include: ['{logs}/java.log'], multiline: {{start: '^\\d{{4}}-'}}, attributes: {{case: java}}}}\n\
+             \x20 - {{include: ['{logs}/python.log'], format: cri, multiline: {{stack_traces: true}}}}\n\
              resource: {{service: shapes}}\n",
             logs = logs.display()
         ),
@@ -298,11 +299,24 @@ async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
          2024-06-01 10:00:01 INFO next request\n",
     )
     .unwrap();
-    wait_for("4 records", Duration::from_secs(30), || {
+    // A Python traceback on stderr, as the kubelet writes it: joined to the line that
+    // logged it without a start pattern, its trailing blank line cut.
+    std::fs::write(
+        logs.join("python.log"),
+        "2024-06-01T10:00:02.000000000Z stderr F settle ERROR run aborted\n\
+         2024-06-01T10:00:02.000000001Z stderr F Traceback (most recent call last):\n\
+         2024-06-01T10:00:02.000000002Z stderr F   File \"/app/settle.py\", line 12, in run\n\
+         2024-06-01T10:00:02.000000003Z stderr F     total = amount / count\n\
+         2024-06-01T10:00:02.000000004Z stderr F ZeroDivisionError: division by zero\n\
+         2024-06-01T10:00:02.000000005Z stderr F \n\
+         2024-06-01T10:00:03.000000000Z stdout F settle INFO next run in 60s\n",
+    )
+    .unwrap();
+    wait_for("6 records", Duration::from_secs(30), || {
         let porthole = &porthole;
         async move {
             let rows = sql(porthole, "SELECT body, severity, pod, attributes FROM logs WHERE service = 'shapes' ORDER BY timestamp, body").await;
-            (rows.len() >= 4).then_some(())
+            (rows.len() >= 6).then_some(())
         }
     })
     .await;
@@ -321,6 +335,8 @@ async fn cri_partial_lines_and_stack_traces_arrive_as_single_records() {
             "2024-06-01 10:00:01 INFO next request",
             "ERROR short one",
             "a very long line that the runtime split into three pieces",
+            "settle ERROR run aborted\nTraceback (most recent call last):\n  File \"/app/settle.py\", line 12, in run\n    total = amount / count\nZeroDivisionError: division by zero",
+            "settle INFO next run in 60s",
         ],
         "{rows:?}"
     );

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use super::stack::Trace;
 use crate::config::{Format, MultilineConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +146,45 @@ struct Pending {
     last_line_at: Instant,
 }
 
+/// How a multiline record's lines are told from the next record's first line.
+enum Joiner {
+    /// The next record's first line matches this.
+    Start(Regex),
+    /// A line that does not continue the record's stack trace ([`Trace`]) starts the next.
+    StackTraces(Trace),
+}
+
+impl Joiner {
+    /// Whether `line` joins the record before it.
+    fn continues(&mut self, line: &str) -> bool {
+        match self {
+            Joiner::Start(start) => !start.is_match(line),
+            Joiner::StackTraces(trace) => trace.continues(line),
+        }
+    }
+
+    /// A record begins with `line`.
+    fn begin(&mut self, line: &str) {
+        if let Joiner::StackTraces(trace) = self {
+            *trace = Trace::first(line);
+        }
+    }
+
+    /// The record as sent: a stack trace's trailing blank lines (kept while a chained
+    /// traceback might follow) are cut.
+    fn finish(&self, mut record: Assembled) -> Assembled {
+        if let Joiner::StackTraces(_) = self {
+            let kept = record.body.trim_end_matches(['\n', '\r']).len();
+            record.body.truncate(kept);
+        }
+        record
+    }
+}
+
 /// Turns a file's lines into records, one assembler per file.
 pub struct Assembler {
     format: Format,
-    multiline: Option<(Regex, usize, Duration)>,
+    multiline: Option<(Joiner, usize, Duration)>,
     max_bytes: usize,
     /// Partial runtime lines waiting for their final piece.
     partial: Option<Pending>,
@@ -159,11 +195,11 @@ pub struct Assembler {
 impl Assembler {
     pub fn new(format: Format, multiline: Option<&MultilineConfig>, max_bytes: usize) -> Self {
         let multiline = multiline.map(|m| {
-            (
-                Regex::new(&m.start).expect("validated with the config"),
-                m.max_lines,
-                m.timeout,
-            )
+            let joiner = match &m.start {
+                Some(start) => Joiner::Start(Regex::new(start).expect("validated with the config")),
+                None => Joiner::StackTraces(Trace::default()),
+            };
+            (joiner, m.max_lines, m.timeout)
         });
         Assembler {
             format,
@@ -210,14 +246,12 @@ impl Assembler {
             self.partial = Some(joined);
             return cut;
         }
-        let Some((start_pattern, max_lines, _)) = &self.multiline else {
+        let Some((joiner, max_lines, _)) = &mut self.multiline else {
             out.push(joined.record);
             return cut;
         };
         match self.group.as_mut() {
-            Some(group)
-                if !start_pattern.is_match(&joined.record.body) && group.lines < *max_lines =>
-            {
+            Some(group) if group.lines < *max_lines && joiner.continues(&joined.record.body) => {
                 group.record.body.push('\n');
                 cut |= append_capped(&mut group.record.body, &joined.record.body, self.max_bytes);
                 group.record.end = joined.record.end;
@@ -225,8 +259,9 @@ impl Assembler {
                 group.last_line_at = now;
             }
             _ => {
+                joiner.begin(&joined.record.body);
                 if let Some(done) = self.group.replace(joined) {
-                    out.push(done.record);
+                    out.push(joiner.finish(done.record));
                 }
             }
         }
@@ -241,7 +276,11 @@ impl Assembler {
             && let Some(group) = &self.group
             && (force || now.duration_since(group.last_line_at) >= timeout)
         {
-            out.push(self.group.take().expect("checked").record);
+            let record = self.group.take().expect("checked").record;
+            out.push(match &self.multiline {
+                Some((joiner, ..)) => joiner.finish(record),
+                None => record,
+            });
         }
         if force && let Some(partial) = self.partial.take() {
             out.push(partial.record);
@@ -332,10 +371,51 @@ mod tests {
         assert_eq!(assembler.pending_start(), Some(37 + 38 + 36));
     }
 
+    /// `stack_traces: true` joins a trace without a start pattern, and a record sent by
+    /// the timeout is cut of its trailing blank lines as one sent by the next line is.
+    #[test]
+    fn built_in_stack_traces_join_without_a_pattern() {
+        let config = MultilineConfig {
+            stack_traces: true,
+            timeout: Duration::from_millis(10),
+            ..MultilineConfig::default()
+        };
+        let mut assembler = Assembler::new(Format::Plain, Some(&config), 1 << 20);
+        let mut out = feed(
+            &mut assembler,
+            &[
+                "ERROR settle failed",
+                "Traceback (most recent call last):",
+                "  File \"a.py\", line 1, in <module>",
+                "ValueError: bad",
+                "",
+                "INFO next",
+                "panic: boom",
+                "",
+                "goroutine 1 [running]:",
+                "main.main()",
+                "\t/app/main.go:13 +0x1d",
+                "",
+            ],
+        );
+        assembler.flush_idle(Instant::now() + Duration::from_secs(1), false, &mut out);
+        let bodies: Vec<_> = out.iter().map(|r| r.body.as_str()).collect();
+        assert_eq!(
+            bodies,
+            vec![
+                "ERROR settle failed\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nValueError: bad",
+                "INFO next",
+                "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:13 +0x1d",
+            ]
+        );
+        assert_eq!(assembler.pending_start(), None);
+    }
+
     #[test]
     fn stack_traces_join_the_line_that_started_them() {
         let config = MultilineConfig {
-            start: r"^\d{4}-\d{2}-\d{2}".into(),
+            start: Some(r"^\d{4}-\d{2}-\d{2}".into()),
+            stack_traces: false,
             max_lines: 3,
             timeout: Duration::from_millis(10),
         };

@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod format;
+mod stack;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
