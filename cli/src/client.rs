@@ -156,32 +156,82 @@ fn exception_summary(kind: Option<&str>, message: Option<&str>) -> Option<String
     }
 }
 
-/// Follows `/api/v1/logs/tail` (Server-Sent Events) until the server ends the stream.
+/// Follows `/api/v1/logs/tail` (Server-Sent Events) as `tail -F` follows a file. When a
+/// stream that was open ends (the server restarted or shut down, the connection broke, this
+/// client fell behind and was dropped), it says so on stderr and reconnects, waiting 0.5 s
+/// and then longer, up to 10 s, between tries. Once back, it first prints the records
+/// committed while it was away ([`catch_up`]), then the new stream, each record once. A
+/// first connection that fails, or a refusal (a bad query, a bad token), ends it.
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
-    let mut request = http_client(&args.client)?
+    let http = http_client(&args.client)?;
+    let mut seen = Seen::default();
+    let mut response = open_tail(&http, &args).await.map_err(|e| e.error)?;
+    loop {
+        let why = follow(response, &args, &mut seen).await;
+        let lost_at = now_nanos();
+        let mut wait = std::time::Duration::from_millis(500);
+        response = loop {
+            eprintln!("porthole tail: {why:#}; reconnecting in {wait:?}");
+            tokio::time::sleep(wait).await;
+            match open_tail(&http, &args).await {
+                Ok(response) => break response,
+                Err(e) if e.refused => return Err(e.error),
+                Err(_) => wait = (wait * 2).min(std::time::Duration::from_secs(10)),
+            }
+        };
+        eprintln!("porthole tail: reconnected to {}", args.client.server);
+        catch_up(&http, &args, &mut seen, lost_at).await?;
+    }
+}
+
+/// Why opening the live tail failed, and whether trying again could help (a refusal
+/// cannot: 4xx but 429).
+struct OpenError {
+    error: anyhow::Error,
+    refused: bool,
+}
+
+async fn open_tail(
+    http: &reqwest::Client,
+    args: &TailArgs,
+) -> Result<reqwest::Response, OpenError> {
+    let mut request = http
         .get(url(&args.client, "/api/v1/logs/tail"))
         .query(&args.filter.params());
     if let Some(token) = &args.client.token {
         request = request.bearer_auth(token);
     }
-    let mut response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", args.client.server))?;
+    let response = request.send().await.map_err(|e| OpenError {
+        error: anyhow::Error::new(e).context(format!("cannot reach {}", args.client.server)),
+        refused: false,
+    })?;
     let status = response.status();
-    if !status.is_success() {
-        let body: Value = response.json().await.unwrap_or_default();
-        // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
-        // `{"error": {"message": "…"}}`.
-        let message = body["error"]["message"]
-            .as_str()
-            .or(body["error"].as_str())
-            .unwrap_or("no message");
-        bail!("{status}: {message}");
+    if status.is_success() {
+        return Ok(response);
     }
+    let body: Value = response.json().await.unwrap_or_default();
+    // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
+    // `{"error": {"message": "…"}}`.
+    let message = body["error"]["message"]
+        .as_str()
+        .or(body["error"].as_str())
+        .unwrap_or("no message");
+    Err(OpenError {
+        error: anyhow::anyhow!("{status}: {message}"),
+        refused: status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS,
+    })
+}
+
+/// Prints the stream's records until it ends; why it ended.
+async fn follow(mut response: reqwest::Response, args: &TailArgs, seen: &mut Seen) -> anyhow::Error {
     let mut lines = Lines::default();
     let mut event = String::new();
-    while let Some(chunk) = response.chunk().await.context("reading the live tail")? {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return anyhow::anyhow!("the server closed the live tail"),
+            Err(e) => return anyhow::Error::new(e).context("reading the live tail"),
+        };
         for line in lines.push(&chunk) {
             let line = line.as_str();
             if let Some(name) = line.strip_prefix("event:") {
@@ -189,18 +239,103 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             } else if let Some(data) = line.strip_prefix("data:") {
                 let data: Value = serde_json::from_str(data.trim()).unwrap_or_default();
                 if event == "dropped" {
-                    bail!(
-                        "{}",
-                        data["message"].as_str().unwrap_or("live tail stopped")
-                    );
+                    let why = data["message"].as_str().unwrap_or("live tail stopped");
+                    return anyhow::anyhow!("{why}");
                 }
-                print_row(&data, &args.client.output);
+                if seen.first_time(&data) {
+                    print_row(&data, &args.client.output);
+                }
             } else if line.is_empty() {
                 event.clear();
             }
         }
     }
-    Ok(())
+}
+
+/// The most records [`catch_up`] prints after one reconnection.
+const MAX_CATCH_UP_ROWS: usize = 10_000;
+
+/// Prints the records that match and were committed while the tail was away: a forward
+/// search from the newest record printed (else from 5 s before the stream ended). Records
+/// that the new stream also delivers are printed once ([`Seen`]). A record committed in
+/// the gap with a time older than the newest one printed is not found this way.
+async fn catch_up(
+    http: &reqwest::Client,
+    args: &TailArgs,
+    seen: &mut Seen,
+    lost_at: i64,
+) -> anyhow::Result<()> {
+    let mut query = args.filter.params();
+    query.push(("direction", "forward".into()));
+    query.push(("limit", MAX_PAGE_ROWS.to_string()));
+    let mut cursor = seen.newest.clone().map(|(timestamp, record_id)| {
+        // Cursors are (microseconds, record id); the range starts at that microsecond.
+        query.push(("start", (timestamp * 1000).to_string()));
+        format!("{timestamp}.{record_id}")
+    });
+    if cursor.is_none() {
+        query.push(("start", (lost_at - 5_000_000_000).to_string()));
+    }
+    seen.caught_up.clear();
+    loop {
+        let mut page = query.clone();
+        page.extend(cursor.take().map(|c| ("cursor", c)));
+        let body = call(&args.client, http.get(url(&args.client, "/api/v1/logs")).query(&page))
+            .await
+            .context("catching up on the records committed while the live tail was away")?;
+        for row in body["rows"].as_array().into_iter().flatten() {
+            if seen.caught_up.len() >= MAX_CATCH_UP_ROWS {
+                eprintln!(
+                    "porthole tail: more than {MAX_CATCH_UP_ROWS} records were committed while \
+                     away; the rest are found with `porthole logs --forward --from …`"
+                );
+                return Ok(());
+            }
+            if seen.first_time(row) {
+                print_row(row, &args.client.output);
+            }
+            if let Some(cursor) = row["cursor"].as_str() {
+                seen.caught_up.insert(cursor.to_owned());
+            }
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// What the tail has printed: the newest record's (microseconds, record id), where a catch-up
+/// search starts, and the cursors the last catch-up printed, which the stream after it may
+/// deliver again.
+#[derive(Default)]
+struct Seen {
+    newest: Option<(i64, u64)>,
+    caught_up: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    /// Whether `row` is not printed yet; it counts as printed from now on.
+    fn first_time(&mut self, row: &Value) -> bool {
+        let Some(cursor) = row["cursor"].as_str() else {
+            return true;
+        };
+        if self.caught_up.contains(cursor) {
+            return false;
+        }
+        if let Some((timestamp, record_id)) = cursor.split_once('.')
+            && let (Ok(timestamp), Ok(record_id)) = (timestamp.parse(), record_id.parse())
+        {
+            self.newest = self.newest.max(Some((timestamp, record_id)));
+        }
+        true
+    }
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Splits a byte stream into lines, decoding each only once it is whole: a chunk may end
@@ -538,6 +673,24 @@ fn span_exceptions(span: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    /// A record the catch-up printed is not printed again when the new stream delivers it;
+    /// the newest record printed is where the next catch-up starts, whatever the order.
+    #[test]
+    fn a_tail_prints_each_record_once_and_knows_the_newest() {
+        let row = |cursor: &str| serde_json::json!({"cursor": cursor, "body": "x"});
+        let mut seen = super::Seen::default();
+        assert!(seen.first_time(&row("200.7")));
+        assert!(seen.first_time(&row("100.9")));
+        assert_eq!(seen.newest, Some((200, 7)));
+        seen.caught_up.insert("300.1".into());
+        assert!(!seen.first_time(&row("300.1")));
+        assert!(seen.first_time(&row("200.8")));
+        assert_eq!(seen.newest, Some((200, 8)));
+        // A row without a cursor (an older server) is printed; it moves nothing.
+        assert!(seen.first_time(&serde_json::json!({"body": "y"})));
+        assert_eq!(seen.newest, Some((200, 8)));
+    }
+
     use super::{Lines, exception_lines, span_exceptions};
 
     #[test]

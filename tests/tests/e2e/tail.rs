@@ -291,3 +291,103 @@ async fn tails_past_the_limit_are_refused_until_one_ends() {
     assert_eq!(third.status(), 200);
     drop(second);
 }
+
+/// What a `porthole tail` process printed (stdout) and said (stderr), read as it comes.
+struct TailOutput {
+    lines: std::sync::mpsc::Receiver<(bool, String)>,
+    printed: Vec<String>,
+    said: Vec<String>,
+}
+
+impl TailOutput {
+    fn new(cli: &mut std::process::Child) -> Self {
+        let (tx, lines) = std::sync::mpsc::channel();
+        for (is_stdout, pipe) in [
+            (true, Box::new(cli.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>),
+            (false, Box::new(cli.stderr.take().unwrap())),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send((is_stdout, line));
+                }
+            });
+        }
+        Self { lines, printed: Vec::new(), said: Vec::new() }
+    }
+
+    /// Reads lines for up to `within` or until `done` holds; whether it does.
+    fn read(&mut self, within: Duration, done: impl Fn(&Self) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((true, line)) => self.printed.push(line),
+                Ok((false, line)) => self.said.push(line),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn printed(&self, text: &str) -> usize {
+        self.printed.iter().filter(|l| l.contains(text)).count()
+    }
+
+    fn said(&self, text: &str) -> bool {
+        self.said.iter().any(|l| l.contains(text))
+    }
+}
+
+/// `porthole tail` outlives a restart of the server, as `tail -F` outlives a rotation: it
+/// reconnects, first prints the records committed while it was away (here by another
+/// ingest process while no server answered it, so only the catch-up search can find
+/// them), then the new stream's, each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_tail_reconnects_after_a_restart_and_prints_what_it_missed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let window = ["--batch-window", "50ms"];
+    let mut first = Porthole::start("serve", dir.path(), &window, &[]).await;
+    let http = first.http.to_string();
+    let mut cli = Command::new(binary("porthole"))
+        .args(["tail", "rejoin", "--server", &format!("http://{http}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = TailOutput::new(&mut cli);
+    // The CLI subscribes asynchronously: send until a line shows up.
+    for _ in 0..40 {
+        send(first.grpc_endpoint(), &["rejoin before"]).await;
+        if out.read(Duration::from_millis(500), |o| o.printed("rejoin before") > 0) {
+            break;
+        }
+    }
+    assert!(out.printed("rejoin before") > 0, "porthole tail printed nothing");
+
+    assert!(first.terminate().success());
+    let mut other = Porthole::start("ingest", dir.path(), &window, &[]).await;
+    send(other.grpc_endpoint(), &["rejoin while away one", "rejoin while away two"]).await;
+    assert!(other.terminate().success());
+    let second = Porthole::start(
+        "serve",
+        dir.path(),
+        &["--batch-window", "50ms", "--http-addr", &http],
+        &[],
+    )
+    .await;
+    let caught_up = out.read(Duration::from_secs(30), |o| {
+        o.said("reconnected") && o.printed("while away one") > 0 && o.printed("while away two") > 0
+    });
+    assert!(caught_up, "printed {:#?}, said {:#?}", out.printed, out.said);
+    assert!(out.said("shutting down"), "it said why it reconnected: {:#?}", out.said);
+    send(second.grpc_endpoint(), &["rejoin after"]).await;
+    assert!(out.read(Duration::from_secs(20), |o| o.printed("rejoin after") > 0));
+    // Anything printed twice would come within the batch window.
+    out.read(Duration::from_millis(500), |_| false);
+    let _ = cli.kill();
+    let _ = cli.wait();
+    for text in ["while away one", "while away two", "rejoin after"] {
+        assert_eq!(out.printed(text), 1, "{text:?}: {:#?}", out.printed);
+    }
+}
