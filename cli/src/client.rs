@@ -268,7 +268,7 @@ async fn catch_up(
     let mut query = args.filter.params();
     query.push(("direction", "forward".into()));
     query.push(("limit", MAX_PAGE_ROWS.to_string()));
-    let mut cursor = seen.newest.clone().map(|(timestamp, record_id)| {
+    let mut cursor = seen.newest.map(|(timestamp, record_id)| {
         // Cursors are (microseconds, record id); the range starts at that microsecond.
         query.push(("start", (timestamp * 1000).to_string()));
         format!("{timestamp}.{record_id}")
