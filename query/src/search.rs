@@ -1150,6 +1150,24 @@ mod tests {
         );
     }
 
+    /// The records `query` finds, as microseconds after the records' base time, in order.
+    async fn found_records(storage: &Arc<Storage>, query: &str) -> Vec<i64> {
+        let search = LogSearch {
+            query: query.into(),
+            start_micros: 0,
+            end_micros: i64::MAX,
+            limit: 10,
+            ..Default::default()
+        };
+        let hits = search_logs(storage, &search).await.unwrap().0;
+        let mut records: Vec<i64> = hits
+            .iter()
+            .map(|hit| hit.timestamp - 1_700_000_000_000_000)
+            .collect();
+        records.sort();
+        records
+    }
+
     /// A JSON log line's fields are searched as attributes: `user:u1`, `status:>=500`,
     /// a nested field by its dotted path, negated.
     #[tokio::test]
@@ -1172,25 +1190,7 @@ mod tests {
             record(3_000, "plain line for user u1 with status 503", 9, ""),
         ];
         let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
-        let found = |query: &str| {
-            let search = LogSearch {
-                query: query.into(),
-                start_micros: 0,
-                end_micros: i64::MAX,
-                limit: 10,
-                ..Default::default()
-            };
-            let storage = storage.clone();
-            async move {
-                let hits = search_logs(&storage, &search).await.unwrap().0;
-                let mut records: Vec<i64> = hits
-                    .iter()
-                    .map(|hit| hit.timestamp - 1_700_000_000_000_000)
-                    .collect();
-                records.sort();
-                records
-            }
-        };
+        let found = |query: &'static str| found_records(&storage, query);
         assert_eq!(found("user:u1").await, [1]);
         assert_eq!(found("status:>=500").await, [2]);
         assert_eq!(found("http.route:\"/pay\"").await, [2]);
@@ -1212,25 +1212,7 @@ mod tests {
             record(4_000, "plain line for u1 and u12", 9, ""),
         ];
         let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
-        let found = |query: &str| {
-            let search = LogSearch {
-                query: query.into(),
-                start_micros: 0,
-                end_micros: i64::MAX,
-                limit: 10,
-                ..Default::default()
-            };
-            let storage = storage.clone();
-            async move {
-                let hits = search_logs(&storage, &search).await.unwrap().0;
-                let mut records: Vec<i64> = hits
-                    .iter()
-                    .map(|hit| hit.timestamp - 1_700_000_000_000_000)
-                    .collect();
-                records.sort();
-                records
-            }
-        };
+        let found = |query: &'static str| found_records(&storage, query);
         assert_eq!(found("user:u1*").await, [1, 2]);
         assert_eq!(found("attributes.user:u1*").await, [1, 2]);
         assert_eq!(found("user:u?").await, [1]);
