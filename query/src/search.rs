@@ -20,7 +20,8 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::fastfield::FastFieldReaders;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery, TermQuery,
+    BooleanQuery, BoostQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery,
+    TermQuery,
 };
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{IndexRecordOption, Schema};
@@ -412,32 +413,31 @@ fn text_fields(schema: &Schema) -> Vec<&'static str> {
 /// wildcard on an attribute or a JSON line's field (`user:u*`, `http.route:/pay*`), which
 /// it refuses on JSON paths. That one is a regular expression over the attribute's string
 /// terms, which the index holds as `path \0 s value`; numeric values are not matched.
+/// As in tantivy's own parser, a leaf with no words (`...`) is left out of its clause,
+/// and `None` is a query with nothing left.
 fn user_query(
     parser: &QueryParser,
     ast: UserInputAst,
     schema: &Schema,
-) -> Result<Box<dyn Query>, tantivy::query::QueryParserError> {
+) -> Result<Option<Box<dyn Query>>, tantivy::query::QueryParserError> {
     use tantivy::query_grammar::Occur as AstOccur;
     match ast {
         UserInputAst::Clause(clauses) => {
-            let clauses = clauses
-                .into_iter()
-                .map(|(occur, ast)| {
-                    let occur = match occur {
-                        Some(AstOccur::Should) => Occur::Should,
-                        Some(AstOccur::MustNot) => Occur::MustNot,
-                        // The parser's default: words side by side are all required.
-                        Some(AstOccur::Must) | None => Occur::Must,
-                    };
-                    Ok((occur, user_query(parser, ast, schema)?))
-                })
-                .collect::<Result<Vec<_>, tantivy::query::QueryParserError>>()?;
-            Ok(Box::new(BooleanQuery::new(clauses)))
+            let mut kept = Vec::with_capacity(clauses.len());
+            for (occur, ast) in clauses {
+                let occur = match occur {
+                    Some(AstOccur::Should) => Occur::Should,
+                    Some(AstOccur::MustNot) => Occur::MustNot,
+                    // The parser's default: words side by side are all required.
+                    Some(AstOccur::Must) | None => Occur::Must,
+                };
+                kept.extend(user_query(parser, ast, schema)?.map(|query| (occur, query)));
+            }
+            Ok((!kept.is_empty()).then(|| Box::new(BooleanQuery::new(kept)) as Box<dyn Query>))
         }
-        UserInputAst::Boost(ast, boost) => Ok(Box::new(BoostQuery::new(
-            user_query(parser, *ast, schema)?,
-            boost.into_inner() as f32,
-        ))),
+        UserInputAst::Boost(ast, boost) => Ok(user_query(parser, *ast, schema)?.map(|query| {
+            Box::new(BoostQuery::new(query, boost.into_inner() as f32)) as Box<dyn Query>
+        })),
         UserInputAst::Leaf(leaf) => match *leaf {
             UserInputLeaf::Regex {
                 field: Some(ref name),
@@ -454,9 +454,13 @@ fn user_query(
                 let query = RegexQuery::from_pattern(&pattern, attributes).map_err(|e| {
                     tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
                 })?;
-                Ok(Box::new(query))
+                Ok(Some(Box::new(query)))
             }
-            leaf => parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(leaf))),
+            leaf => {
+                let query =
+                    parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(leaf)))?;
+                Ok((!query.is::<EmptyQuery>()).then_some(query))
+            }
         },
     }
 }
@@ -483,7 +487,8 @@ pub(crate) fn file_query(
         parser.set_conjunction_by_default();
         parser.allow_regexes();
         let query = user_query(&parser, qualify_fields(ast.clone(), &schema), &schema)
-            .map_err(|e| QueryError::BadRequest(format!("query {:?}: {e}", search.query)))?;
+            .map_err(|e| QueryError::BadRequest(format!("query {:?}: {e}", search.query)))?
+            .unwrap_or_else(|| Box::new(EmptyQuery));
         clauses.push((Occur::Must, query));
     }
     for (name, value) in &search.filters {
@@ -1196,6 +1201,10 @@ mod tests {
         assert_eq!(found("http.route:\"/pay\"").await, [2]);
         assert_eq!(found("status:>=200 AND NOT level:info").await, [2]);
         assert_eq!(found("u1").await, [1, 3]);
+        // A word with no letters or digits is left out, as tantivy's parser leaves it out.
+        assert_eq!(found("u1 ...").await, [1, 3]);
+        assert_eq!(found("u1 OR ...").await, [1, 3]);
+        assert!(found("...").await.is_empty());
     }
 
     /// A wildcard reaches an attribute or a JSON line's field (`user:u1*`, tantivy's own
