@@ -180,7 +180,11 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             }
         };
         eprintln!("porthole tail: reconnected to {}", args.client.server);
-        catch_up(&http, &args, &mut seen, lost_at).await?;
+        // The stream is open again: a catch-up that fails (an overloaded server's 503)
+        // is said, and following goes on.
+        if let Err(e) = catch_up(&http, &args, &mut seen, lost_at).await {
+            eprintln!("porthole tail: {e:#}");
+        }
     }
 }
 
