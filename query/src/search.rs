@@ -410,7 +410,7 @@ fn text_fields(schema: &Schema) -> Vec<&'static str> {
 }
 
 /// The user's query as tantivy runs it. tantivy's parser builds every leaf but one: a
-/// wildcard on an attribute or a JSON line's field (`user:u*`, `http.route:/pay*`), which
+/// wildcard on an attribute or a JSON line's field (`user:u*`, `http.route:"/pay"*`), which
 /// it refuses on JSON paths. That one is a regular expression over the attribute's string
 /// terms, which the index holds as `path \0 s value`; numeric values are not matched.
 /// As in tantivy's own parser, a leaf with no words (`...`) is left out of its clause,
