@@ -227,7 +227,11 @@ async fn open_tail(
 }
 
 /// Prints the stream's records until it ends; why it ended.
-async fn follow(mut response: reqwest::Response, args: &TailArgs, seen: &mut Seen) -> anyhow::Error {
+async fn follow(
+    mut response: reqwest::Response,
+    args: &TailArgs,
+    seen: &mut Seen,
+) -> anyhow::Error {
     let mut lines = Lines::default();
     let mut event = String::new();
     loop {
@@ -284,9 +288,12 @@ async fn catch_up(
     loop {
         let mut page = query.clone();
         page.extend(cursor.take().map(|c| ("cursor", c)));
-        let body = call(&args.client, http.get(url(&args.client, "/api/v1/logs")).query(&page))
-            .await
-            .context("catching up on the records committed while the live tail was away")?;
+        let body = call(
+            &args.client,
+            http.get(url(&args.client, "/api/v1/logs")).query(&page),
+        )
+        .await
+        .context("catching up on the records committed while the live tail was away")?;
         for row in body["rows"].as_array().into_iter().flatten() {
             if seen.caught_up.len() >= MAX_CATCH_UP_ROWS {
                 eprintln!(

@@ -174,7 +174,13 @@ mod tests {
             &["porthole", "tail", "-o", "json"],
             &["porthole", "sql", "select 1", "-o", "json"],
             &["porthole", "metrics", "up", "-o", "json"],
-            &["porthole", "trace", "0123456789abcdef0123456789abcdef", "-o", "json"],
+            &[
+                "porthole",
+                "trace",
+                "0123456789abcdef0123456789abcdef",
+                "-o",
+                "json",
+            ],
             &["porthole", "snapshot", "pod-1", "-o", "json"],
         ] {
             let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));

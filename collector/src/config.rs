@@ -607,7 +607,10 @@ shutdown_timeout: 25s
         assert!(multiline("{stack_traces: true}").is_ok());
         assert!(multiline("{start: '^\\d'}").is_ok());
         let neither = multiline("{max_lines: 9}").unwrap_err();
-        assert!(neither.contains("files[0].multiline") && neither.contains("neither"), "{neither}");
+        assert!(
+            neither.contains("files[0].multiline") && neither.contains("neither"),
+            "{neither}"
+        );
         let both = multiline("{start: '^x', stack_traces: true}").unwrap_err();
         assert!(both.contains("not both"), "{both}");
     }

@@ -1215,9 +1215,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Records 1 to 4, a microsecond apart.
         let records = vec![
-            record(1_000, r#"{"user":"u1","path":"a.b(c)","http":{"route":"/pay/card"}}"#, 9, ""),
-            record(2_000, r#"{"user":"u12","path":"axb","http":{"route":"/cart"}}"#, 9, ""),
-            record(3_000, r#"{"user":"v1","note":"line one\nline two"}"#, 17, ""),
+            record(
+                1_000,
+                r#"{"user":"u1","path":"a.b(c)","http":{"route":"/pay/card"}}"#,
+                9,
+                "",
+            ),
+            record(
+                2_000,
+                r#"{"user":"u12","path":"axb","http":{"route":"/cart"}}"#,
+                9,
+                "",
+            ),
+            record(
+                3_000,
+                r#"{"user":"v1","note":"line one\nline two"}"#,
+                17,
+                "",
+            ),
             record(4_000, "plain line for u1 and u12", 9, ""),
         ];
         let storage = Arc::new(storage_of(dir.path(), vec![records]).await);

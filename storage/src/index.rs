@@ -1076,7 +1076,10 @@ mod tests {
         assert_eq!(row("attributes.user:u1"), [0]);
         assert_eq!(row("attributes.http.route:\"/pay\""), [0]);
         assert_eq!(row("attributes.msg:\"payment failed\""), [1]);
-        assert_eq!(row("attributes.level:ERROR AND attribute_numbers.attempt:>=2"), [1]);
+        assert_eq!(
+            row("attributes.level:ERROR AND attribute_numbers.attempt:>=2"),
+            [1]
+        );
         assert_eq!(row("attributes.ok:true"), [1]);
         assert!(row("attributes.time:\"2026-12-07T10:00:01Z\"").is_empty());
         assert_eq!(row("status AND 503"), [0, 2]);

@@ -41,7 +41,9 @@ pub fn fields(line: &str) -> Option<Map<String, Value>> {
             Some(b'"') => quoted(&line[key_end + 2..]),
             _ => {
                 let rest = &line[key_end + 1..];
-                let len = rest.find(|c: char| c.is_ascii_whitespace()).unwrap_or(rest.len());
+                let len = rest
+                    .find(|c: char| c.is_ascii_whitespace())
+                    .unwrap_or(rest.len());
                 (typed(&rest[..len]), len)
             }
         };
@@ -127,7 +129,9 @@ mod tests {
         );
         // Go's slog text handler.
         assert_eq!(
-            object(r#"time=2026-12-07T10:00:00.123Z level=ERROR msg="payment failed: \"card\" declined" attempt=2"#),
+            object(
+                r#"time=2026-12-07T10:00:00.123Z level=ERROR msg="payment failed: \"card\" declined" attempt=2"#
+            ),
             json!({
                 "time": "2026-12-07T10:00:00.123Z",
                 "level": "ERROR",

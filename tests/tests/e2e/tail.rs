@@ -303,7 +303,10 @@ impl TailOutput {
     fn new(cli: &mut std::process::Child) -> Self {
         let (tx, lines) = std::sync::mpsc::channel();
         for (is_stdout, pipe) in [
-            (true, Box::new(cli.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>),
+            (
+                true,
+                Box::new(cli.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            ),
             (false, Box::new(cli.stderr.take().unwrap())),
         ] {
             let tx = tx.clone();
@@ -313,7 +316,11 @@ impl TailOutput {
                 }
             });
         }
-        Self { lines, printed: Vec::new(), said: Vec::new() }
+        Self {
+            lines,
+            printed: Vec::new(),
+            said: Vec::new(),
+        }
     }
 
     /// Reads lines for up to `within` or until `done` holds; whether it does.
@@ -359,15 +366,24 @@ async fn the_cli_tail_reconnects_after_a_restart_and_prints_what_it_missed_once(
     // The CLI subscribes asynchronously: send until a line shows up.
     for _ in 0..40 {
         send(first.grpc_endpoint(), &["rejoin before"]).await;
-        if out.read(Duration::from_millis(500), |o| o.printed("rejoin before") > 0) {
+        if out.read(Duration::from_millis(500), |o| {
+            o.printed("rejoin before") > 0
+        }) {
             break;
         }
     }
-    assert!(out.printed("rejoin before") > 0, "porthole tail printed nothing");
+    assert!(
+        out.printed("rejoin before") > 0,
+        "porthole tail printed nothing"
+    );
 
     assert!(first.terminate().success());
     let mut other = Porthole::start("ingest", dir.path(), &window, &[]).await;
-    send(other.grpc_endpoint(), &["rejoin while away one", "rejoin while away two"]).await;
+    send(
+        other.grpc_endpoint(),
+        &["rejoin while away one", "rejoin while away two"],
+    )
+    .await;
     assert!(other.terminate().success());
     let second = Porthole::start(
         "serve",
@@ -379,8 +395,16 @@ async fn the_cli_tail_reconnects_after_a_restart_and_prints_what_it_missed_once(
     let caught_up = out.read(Duration::from_secs(30), |o| {
         o.said("reconnected") && o.printed("while away one") > 0 && o.printed("while away two") > 0
     });
-    assert!(caught_up, "printed {:#?}, said {:#?}", out.printed, out.said);
-    assert!(out.said("shutting down"), "it said why it reconnected: {:#?}", out.said);
+    assert!(
+        caught_up,
+        "printed {:#?}, said {:#?}",
+        out.printed, out.said
+    );
+    assert!(
+        out.said("shutting down"),
+        "it said why it reconnected: {:#?}",
+        out.said
+    );
     send(second.grpc_endpoint(), &["rejoin after"]).await;
     assert!(out.read(Duration::from_secs(20), |o| o.printed("rejoin after") > 0));
     // Anything printed twice would come within the batch window.

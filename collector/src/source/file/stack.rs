@@ -92,7 +92,9 @@ fn jvm_chain(line: &str) -> bool {
 /// (`ZeroDivisionError: division by zero`, `requests.exceptions.ConnectionError: …`,
 /// `KeyboardInterrupt`).
 fn python_exception(line: &str) -> bool {
-    let name = line.split_once(": ").map_or(line.trim_end(), |(name, _)| name);
+    let name = line
+        .split_once(": ")
+        .map_or(line.trim_end(), |(name, _)| name);
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name
             .chars()
@@ -154,7 +156,11 @@ done";
         let records = records(text);
         assert_eq!(records.len(), 2, "{records:#?}");
         assert!(records[0].contains("KeyError: 'card'\n\nDuring handling"));
-        assert!(records[0].trim_end().ends_with("payments.errors.Declined: card declined"));
+        assert!(
+            records[0]
+                .trim_end()
+                .ends_with("payments.errors.Declined: card declined")
+        );
         assert_eq!(records[1], "done");
     }
 
