@@ -25,11 +25,7 @@ pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
 
 /// Sends the request; an API error becomes an error carrying the API's own message.
 async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let request = match &client.token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    };
-    let response = request
+    let response = with_token(client, request)
         .send()
         .await
         .with_context(|| format!("cannot reach {}", client.server))?;
@@ -39,15 +35,26 @@ async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::
         .await
         .with_context(|| format!("{} answered {status} without JSON", client.server))?;
     if !status.is_success() {
-        // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
-        // `{"error": {"message": "…"}}`.
-        let message = body["error"]["message"]
-            .as_str()
-            .or(body["error"].as_str())
-            .unwrap_or("no message");
-        bail!("{status}: {message}");
+        bail!("{status}: {}", api_error(&body));
     }
     Ok(body)
+}
+
+/// The message of an API error's body: the Prometheus-compatible endpoints answer
+/// `{"error": "…"}`, the rest `{"error": {"message": "…"}}`.
+fn api_error(body: &Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .or(body["error"].as_str())
+        .unwrap_or("no message")
+}
+
+/// `request` with the client's bearer token, when it has one.
+fn with_token(client: &ClientArgs, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &client.token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
 }
 
 fn url(client: &ClientArgs, path: &str) -> String {
@@ -199,29 +206,23 @@ async fn open_tail(
     http: &reqwest::Client,
     args: &TailArgs,
 ) -> Result<reqwest::Response, OpenError> {
-    let mut request = http
+    let request = http
         .get(url(&args.client, "/api/v1/logs/tail"))
         .query(&args.filter.params());
-    if let Some(token) = &args.client.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.map_err(|e| OpenError {
-        error: anyhow::Error::new(e).context(format!("cannot reach {}", args.client.server)),
-        refused: false,
-    })?;
+    let response = with_token(&args.client, request)
+        .send()
+        .await
+        .map_err(|e| OpenError {
+            error: anyhow::Error::new(e).context(format!("cannot reach {}", args.client.server)),
+            refused: false,
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let body: Value = response.json().await.unwrap_or_default();
-    // The Prometheus-compatible endpoints answer `{"error": "…"}`, the rest
-    // `{"error": {"message": "…"}}`.
-    let message = body["error"]["message"]
-        .as_str()
-        .or(body["error"].as_str())
-        .unwrap_or("no message");
     Err(OpenError {
-        error: anyhow::anyhow!("{status}: {message}"),
+        error: anyhow::anyhow!("{status}: {}", api_error(&body)),
         refused: status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS,
     })
 }
@@ -684,6 +685,8 @@ fn span_exceptions(span: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Lines, exception_lines, span_exceptions};
+
     /// A record the catch-up printed is not printed again when the new stream delivers it;
     /// the newest record printed is where the next catch-up starts, whatever the order.
     #[test]
@@ -701,8 +704,6 @@ mod tests {
         assert!(seen.first_time(&serde_json::json!({"body": "y"})));
         assert_eq!(seen.newest, Some((200, 8)));
     }
-
-    use super::{Lines, exception_lines, span_exceptions};
 
     #[test]
     fn a_spans_recorded_exceptions_print_as_type_and_message() {
