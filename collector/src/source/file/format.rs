@@ -313,10 +313,14 @@ fn append_capped(body: &mut String, more: &str, max: usize) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn feed(assembler: &mut Assembler, lines: &[&str]) -> Vec<Assembled> {
+    /// The records `lines` finish, fed one after another as a file's lines.
+    pub(in crate::source::file) fn feed(
+        assembler: &mut Assembler,
+        lines: &[&str],
+    ) -> Vec<Assembled> {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut offset = 0u64;

@@ -103,25 +103,21 @@ fn python_exception(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Trace;
+    use crate::config::{Format, MultilineConfig};
+    use crate::source::file::format::{Assembler, tests::feed};
 
-    /// The records `text`'s lines make: each line starts one unless it continues the last.
+    /// The records `text`'s lines make through a file's assembler with `stack_traces: true`,
+    /// the last one sent as at shutdown.
     fn records(text: &str) -> Vec<String> {
-        let mut records: Vec<String> = Vec::new();
-        let mut trace = Trace::Line;
-        for line in text.lines() {
-            match records.last_mut() {
-                Some(record) if trace.continues(line) => {
-                    record.push('\n');
-                    record.push_str(line);
-                }
-                _ => {
-                    trace = Trace::first(line);
-                    records.push(line.to_owned());
-                }
-            }
-        }
-        records
+        let config = MultilineConfig {
+            stack_traces: true,
+            ..MultilineConfig::default()
+        };
+        let mut assembler = Assembler::new(Format::Plain, Some(&config), 1 << 20);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = feed(&mut assembler, &lines);
+        assembler.flush_idle(std::time::Instant::now(), true, &mut out);
+        out.into_iter().map(|record| record.body).collect()
     }
 
     #[test]
