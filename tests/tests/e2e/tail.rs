@@ -113,31 +113,24 @@ async fn tail_in_serve_delivers_new_matching_records_and_the_cli_prints_them() {
             &format!("http://{}", porthole.http),
         ])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = cli.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut out = TailOutput::new(&mut cli);
     // The CLI subscribes asynchronously: send until a line shows up.
-    let mut printed = None;
     for _ in 0..40 {
         send(
             porthole.grpc_endpoint(),
             &["clitail hello from the cli test"],
         )
         .await;
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-            printed = Some(line);
+        if out.read(Duration::from_millis(500), |o| !o.printed.is_empty()) {
             break;
         }
     }
     let _ = cli.kill();
     let _ = cli.wait();
-    let line = printed.expect("porthole tail printed a record");
+    let line = out.printed.first().expect("porthole tail printed a record");
     assert!(
         line.contains("INFO") && line.contains("load") && line.contains("clitail hello"),
         "{line}"
