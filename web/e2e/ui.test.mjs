@@ -293,29 +293,27 @@ describe("the UI against a real porthole", () => {
     // The JSON line's fields are listed, nested ones by dotted path.
     const fields = details.locator('[data-testid="log-body-field"]');
     assert.ok((await fields.allInnerTexts()).some((t) => t.includes("http.code") && t.includes("200")));
-    await details.getByRole("button", { name: "Filter by route" }).click();
-    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND route:"/cart"`);
-    await page.waitForFunction(
-      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
-      sent.infos,
-    );
+    // The `+` beside a value narrows the search to it: the URL's query says so, and the
+    // histogram counts the records that match.
+    const narrows = async (scope, name, clause, total) => {
+      await scope.getByRole("button", { name: `Filter by ${name}`, exact: true }).click();
+      await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND ${clause}`);
+      await page.waitForFunction(
+        (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
+        total,
+      );
+    };
+    await narrows(details, "route", 'route:"/cart"', sent.infos);
     // An attribute the same way, from an error record.
     await searchLogs(word);
     const error = rowWith(sent.error_bodies[4]);
     await error.locator(".log-line").click();
-    await error.getByRole("button", { name: "Filter by http.status" }).click();
-    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND http.status:502`);
-    await page.waitForFunction(
-      (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
-      sent.errors,
-    );
+    await narrows(error, "http.status", "http.status:502", sent.errors);
     // A plain line's `key=value` pair the same way: the error lines say `order=N`.
     await searchLogs(word);
     const plain = rowWith(sent.error_bodies[4]);
     await plain.locator(".log-line").click();
-    await plain.getByRole("button", { name: "Filter by order", exact: true }).click();
-    await page.waitForURL((u) => u.searchParams.get("q") === `${word} AND order:4`);
-    await page.waitForFunction(() => document.querySelector('[data-testid="histogram-total"]')?.textContent === "1");
+    await narrows(plain, "order", "order:4", 1);
     await searchLogs(word);
   });
 
