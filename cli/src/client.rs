@@ -166,32 +166,27 @@ fn exception_summary(kind: Option<&str>, message: Option<&str>) -> Option<String
 /// Follows `/api/v1/logs/tail` (Server-Sent Events) as `tail -F` follows a file. When a
 /// stream that was open ends (the server restarted or shut down, the connection broke, this
 /// client fell behind and was dropped), it says so on stderr and reconnects, waiting 0.5 s
-/// and then longer, up to 10 s, between tries. Once back, it first prints the records
-/// committed while it was away ([`catch_up`]), then the new stream, each record once. A
-/// first connection that fails, or a refusal (a bad query, a bad token), ends it.
+/// and then longer, up to 10 s, between tries. It reconnects with the id of the last event
+/// it read as `Last-Event-ID`, so the server first sends the records committed while it
+/// was away, each once. A first connection that fails, or a refusal (a bad query, a bad
+/// token), ends it.
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let http = http_client(&args.client)?;
-    let mut seen = Seen::default();
-    let mut response = open_tail(&http, &args).await.map_err(|e| e.error)?;
+    let mut last_id = None;
+    let mut response = open_tail(&http, &args, None).await.map_err(|e| e.error)?;
     loop {
-        let why = follow(response, &args, &mut seen).await;
-        let lost_at = now_nanos();
+        let why = follow(response, &args, &mut last_id).await;
         let mut wait = std::time::Duration::from_millis(500);
         response = loop {
             eprintln!("porthole tail: {why:#}; reconnecting in {wait:?}");
             tokio::time::sleep(wait).await;
-            match open_tail(&http, &args).await {
+            match open_tail(&http, &args, last_id.as_deref()).await {
                 Ok(response) => break response,
                 Err(e) if e.refused => return Err(e.error),
                 Err(_) => wait = (wait * 2).min(std::time::Duration::from_secs(10)),
             }
         };
         eprintln!("porthole tail: reconnected to {}", args.client.server);
-        // The stream is open again: a catch-up that fails (an overloaded server's 503)
-        // is said, and following goes on.
-        if let Err(e) = catch_up(&http, &args, &mut seen, lost_at).await {
-            eprintln!("porthole tail: {e:#}");
-        }
     }
 }
 
@@ -202,13 +197,18 @@ struct OpenError {
     refused: bool,
 }
 
+/// Opens the live tail; after the event `last_id` when given.
 async fn open_tail(
     http: &reqwest::Client,
     args: &TailArgs,
+    last_id: Option<&str>,
 ) -> Result<reqwest::Response, OpenError> {
-    let request = http
+    let mut request = http
         .get(url(&args.client, "/api/v1/logs/tail"))
         .query(&args.filter.params());
+    if let Some(id) = last_id {
+        request = request.header("Last-Event-ID", id);
+    }
     let response = with_token(&args.client, request)
         .send()
         .await
@@ -227,14 +227,15 @@ async fn open_tail(
     })
 }
 
-/// Prints the stream's records until it ends; why it ended.
+/// Prints the stream's records until it ends, keeping the id of the last event in
+/// `last_id`; why it ended.
 async fn follow(
     mut response: reqwest::Response,
     args: &TailArgs,
-    seen: &mut Seen,
+    last_id: &mut Option<String>,
 ) -> anyhow::Error {
     let mut lines = Lines::default();
-    let mut event = String::new();
+    let mut event = SseEvent::default();
     loop {
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
@@ -242,112 +243,59 @@ async fn follow(
             Err(e) => return anyhow::Error::new(e).context("reading the live tail"),
         };
         for line in lines.push(&chunk) {
-            let line = line.as_str();
-            if let Some(name) = line.strip_prefix("event:") {
-                event = name.trim().to_string();
-            } else if let Some(data) = line.strip_prefix("data:") {
-                let data: Value = serde_json::from_str(data.trim()).unwrap_or_default();
-                if event == "dropped" {
-                    let why = data["message"].as_str().unwrap_or("live tail stopped");
-                    return anyhow::anyhow!("{why}");
-                }
-                if seen.first_time(&data) {
-                    print_row(&data, &args.client.output);
-                }
-            } else if line.is_empty() {
-                event.clear();
+            if !event.read(&line) {
+                continue;
+            }
+            let event = std::mem::take(&mut event);
+            // The position to resume from, also of an event without data (the start).
+            if event.id.is_some() {
+                last_id.clone_from(&event.id);
+            }
+            let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+            let message = data["message"].as_str();
+            match event.kind.as_str() {
+                "dropped" => return anyhow::anyhow!("{}", message.unwrap_or("live tail stopped")),
+                "missed" => eprintln!(
+                    "porthole tail: {}",
+                    message.unwrap_or("records were missed")
+                ),
+                _ if event.data.is_empty() => {}
+                _ => print_row(&data, &args.client.output),
             }
         }
     }
 }
 
-/// The most records [`catch_up`] prints after one reconnection.
-const MAX_CATCH_UP_ROWS: usize = 10_000;
-
-/// Prints the records that match and were committed while the tail was away: a forward
-/// search from the newest record printed (else from 5 s before the stream ended). Records
-/// that the new stream also delivers are printed once ([`Seen`]). A record committed in
-/// the gap with a time older than the newest one printed is not found this way.
-async fn catch_up(
-    http: &reqwest::Client,
-    args: &TailArgs,
-    seen: &mut Seen,
-    lost_at: i64,
-) -> anyhow::Result<()> {
-    let mut query = args.filter.params();
-    query.push(("direction", "forward".into()));
-    query.push(("limit", MAX_PAGE_ROWS.to_string()));
-    let mut cursor = seen.newest.map(|(timestamp, record_id)| {
-        // Cursors are (microseconds, record id); the range starts at that microsecond.
-        query.push(("start", (timestamp * 1000).to_string()));
-        format!("{timestamp}.{record_id}")
-    });
-    if cursor.is_none() {
-        query.push(("start", (lost_at - 5_000_000_000).to_string()));
-    }
-    seen.caught_up.clear();
-    loop {
-        let mut page = query.clone();
-        page.extend(cursor.take().map(|c| ("cursor", c)));
-        let body = call(
-            &args.client,
-            http.get(url(&args.client, "/api/v1/logs")).query(&page),
-        )
-        .await
-        .context("catching up on the records committed while the live tail was away")?;
-        for row in body["rows"].as_array().into_iter().flatten() {
-            if seen.caught_up.len() >= MAX_CATCH_UP_ROWS {
-                eprintln!(
-                    "porthole tail: more than {MAX_CATCH_UP_ROWS} records were committed while \
-                     away; the rest are found with `porthole logs --forward --from …`"
-                );
-                return Ok(());
-            }
-            if seen.first_time(row) {
-                print_row(row, &args.client.output);
-            }
-            if let Some(cursor) = row["cursor"].as_str() {
-                seen.caught_up.insert(cursor.to_owned());
-            }
-        }
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(()),
-        }
-    }
-}
-
-/// What the tail has printed: the newest record's (microseconds, record id), where a catch-up
-/// search starts, and the cursors the last catch-up printed, which the stream after it may
-/// deliver again.
+/// One Server-Sent Event, read a line at a time.
 #[derive(Default)]
-struct Seen {
-    newest: Option<(i64, u64)>,
-    caught_up: std::collections::HashSet<String>,
+struct SseEvent {
+    /// `message` when the stream names none.
+    kind: String,
+    data: String,
+    id: Option<String>,
 }
 
-impl Seen {
-    /// Whether `row` is not printed yet; it counts as printed from now on.
-    fn first_time(&mut self, row: &Value) -> bool {
-        let Some(cursor) = row["cursor"].as_str() else {
-            return true;
-        };
-        if self.caught_up.contains(cursor) {
-            return false;
+impl SseEvent {
+    /// Takes in one line of the stream; whether it ended the event (an empty line).
+    fn read(&mut self, line: &str) -> bool {
+        if line.is_empty() {
+            return !(self.data.is_empty() && self.kind.is_empty() && self.id.is_none());
         }
-        if let Some((timestamp, record_id)) = cursor.split_once('.')
-            && let (Ok(timestamp), Ok(record_id)) = (timestamp.parse(), record_id.parse())
-        {
-            self.newest = self.newest.max(Some((timestamp, record_id)));
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.kind = value.to_owned(),
+            "id" => self.id = Some(value.to_owned()),
+            "data" => {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+            }
+            _ => {}
         }
-        true
+        false
     }
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Splits a byte stream into lines, decoding each only once it is whole: a chunk may end
@@ -690,19 +638,29 @@ mod tests {
     /// A record the catch-up printed is not printed again when the new stream delivers it;
     /// the newest record printed is where the next catch-up starts, whatever the order.
     #[test]
-    fn a_tail_prints_each_record_once_and_knows_the_newest() {
-        let row = |cursor: &str| serde_json::json!({"cursor": cursor, "body": "x"});
-        let mut seen = super::Seen::default();
-        assert!(seen.first_time(&row("200.7")));
-        assert!(seen.first_time(&row("100.9")));
-        assert_eq!(seen.newest, Some((200, 7)));
-        seen.caught_up.insert("300.1".into());
-        assert!(!seen.first_time(&row("300.1")));
-        assert!(seen.first_time(&row("200.8")));
-        assert_eq!(seen.newest, Some((200, 8)));
-        // A row without a cursor (an older server) is printed; it moves nothing.
-        assert!(seen.first_time(&serde_json::json!({"body": "y"})));
-        assert_eq!(seen.newest, Some((200, 8)));
+    fn server_sent_events_are_read_with_their_type_data_and_id() {
+        let mut event = super::SseEvent::default();
+        let mut ended = Vec::new();
+        let stream = ": keep-alive\n\nid: 200.7\ndata: {\"body\":\"x\"}\n\n\
+                      event: missed\ndata: {\"message\":\n\ndata:a\ndata: b\n\n";
+        for line in stream.lines() {
+            if event.read(line) {
+                let done = std::mem::take(&mut event);
+                ended.push((done.kind, done.data, done.id));
+            }
+        }
+        assert_eq!(
+            ended,
+            [
+                (
+                    String::new(),
+                    r#"{"body":"x"}"#.into(),
+                    Some("200.7".into())
+                ),
+                ("missed".into(), r#"{"message":"#.into(), None),
+                (String::new(), "a\nb".into(), None),
+            ]
+        );
     }
 
     #[test]

@@ -270,13 +270,22 @@ pub(crate) async fn logs(
         ));
     }
     let search = params.to_search()?;
-    let (mut hits, mut more) = search_logs(&state.storage, &search).await?;
-    more |= crate::search::fit_page(&state.storage, Signal::Logs, &mut hits).await?;
+    Ok(Json(log_page(&state.storage, &search).await?))
+}
+
+/// One page of a log search: its rows, each with its `cursor`, and the cursor to pass for
+/// the next page when more match.
+pub(crate) async fn log_page(
+    storage: &Arc<Storage>,
+    search: &LogSearch,
+) -> Result<LogsPage, QueryError> {
+    let (mut hits, mut more) = search_logs(storage, search).await?;
+    more |= crate::search::fit_page(storage, Signal::Logs, &mut hits).await?;
     let by_file = crate::search::rows_by_file(&hits);
     // Each file's rows in one read, the files at once, each decoded on its own task (the
     // query threads share the decompression), aborted if this request is dropped.
     let reads = by_file.into_iter().map(|(file, mut wanted)| {
-        let storage = Arc::clone(&state.storage);
+        let storage = Arc::clone(storage);
         let file = file.to_string();
         on_query_threads(async move {
             wanted.sort_unstable();
@@ -312,7 +321,7 @@ pub(crate) async fn logs(
         .then(|| hits.last())
         .flatten()
         .map(|h| h.cursor().encode());
-    Ok(Json(LogsPage { rows, next_cursor }))
+    Ok(LogsPage { rows, next_cursor })
 }
 
 /// Counts of matching records per time bucket, from the indexes alone.
@@ -379,19 +388,38 @@ pub(crate) struct TailParams {
 }
 
 /// Live tail: matching records as they are committed, as Server-Sent Events (each a
-/// `message` whose data is a log row; a `dropped` event ends a subscriber that fell behind).
-#[utoipa::path(get, path = "/api/v1/logs/tail", params(TailParams), responses(
+/// `message` whose data is a log row and whose `id` is its cursor; a `dropped` event ends
+/// a subscriber that fell behind, or every one when the server shuts down).
+///
+/// A client that reconnects with the `Last-Event-ID` header (EventSource does it by
+/// itself) first gets the matching records committed after that one while it was away,
+/// oldest first, each once; past 10 000 of them a `missed` event says from when to search
+/// for the rest.
+#[utoipa::path(get, path = "/api/v1/logs/tail", params(TailParams, ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: resume after it")), responses(
         (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "The request is wrong; the message says how", body = ErrorBody),
         (status = 401, description = "A token is required and was missing or wrong", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
+        (status = 504, description = "Resuming took longer than --query-timeout", body = ErrorBody),
 ))]
 pub(crate) async fn logs_tail(
     State(state): State<QueryState>,
+    headers: axum::http::HeaderMap,
     uri: Uri,
 ) -> Result<Response, QueryError> {
+    let resume_after = headers
+        .get("last-event-id")
+        .map(|id| {
+            let id = id.to_str().unwrap_or_default();
+            Cursor::decode(id).map_err(|_| {
+                QueryError::BadRequest(format!(
+                    "Last-Event-ID {id:?} is not the id of an event this server sent"
+                ))
+            })
+        })
+        .transpose()?;
     let params: TailParams = query_params(&uri)?;
-    let filters = FILTER_FIELDS
+    let filters: Vec<(String, String)> = FILTER_FIELDS
         .iter()
         .zip([
             params.service,
@@ -403,11 +431,27 @@ pub(crate) async fn logs_tail(
         ])
         .filter_map(|(name, value)| Some((name.to_string(), value?)))
         .collect();
-    let subscriber = state
-        .tail
-        .subscribe(params.q.as_deref().unwrap_or_default(), filters)
-        .await?;
-    Ok(crate::tail::sse(subscriber, state.tail.closing.clone()).into_response())
+    let query = params.q.unwrap_or_default();
+    // Following starts first, so nothing committed while the resuming search runs is lost.
+    let subscriber = state.tail.subscribe(&query, filters.clone()).await?;
+    let resumed = match resume_after {
+        Some(after) => {
+            let storage = Arc::clone(&state.storage);
+            let resuming = on_query_threads(async move {
+                crate::tail::resume(&storage, &query, filters, after).await
+            });
+            tokio::time::timeout(state.query_timeout, resuming)
+                .await
+                .map_err(|_| {
+                    QueryError::Timeout(format!(
+                        "resuming the live tail took longer than --query-timeout ({:?})",
+                        state.query_timeout
+                    ))
+                })??
+        }
+        None => crate::tail::Resumed::fresh(),
+    };
+    Ok(crate::tail::sse(resumed, subscriber, state.tail.closing.clone()).into_response())
 }
 
 /// Query-string parameters of the trace search.

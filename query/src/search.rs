@@ -23,7 +23,7 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, EmptyQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery,
     TermQuery,
 };
-use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
+use tantivy::query_grammar::{UserInputAst, UserInputBound, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{IndexRecordOption, Schema};
 use tantivy::{Index, Order, Searcher, Term};
 
@@ -138,7 +138,6 @@ fn check_attribute_ranges(ast: &UserInputAst) -> Result<(), QueryError> {
                 return Ok(());
             }
             for bound in [lower, upper] {
-                use tantivy::query_grammar::UserInputBound;
                 if let UserInputBound::Inclusive(text) | UserInputBound::Exclusive(text) = bound
                     && text.parse::<f64>().is_err()
                 {
@@ -356,7 +355,19 @@ fn wildcard(literal: &UserInputLiteral, schema: &Schema) -> UserInputAst {
         }))
     };
     match &literal.field_name {
-        Some(field) => regex(qualified(field, schema)),
+        Some(field) => {
+            let field = qualified(field, schema);
+            let numbers = field
+                .strip_prefix("attributes.")
+                .map(|attribute| numeric_wildcard(literal, attribute))
+                .unwrap_or_default();
+            if numbers.is_empty() {
+                return regex(field);
+            }
+            let should = Some(tantivy::query_grammar::Occur::Should);
+            let clauses = std::iter::once(regex(field)).chain(numbers);
+            UserInputAst::Clause(clauses.map(|ast| (should, ast)).collect())
+        }
         None => match text_fields(schema).as_slice() {
             [field] => regex(field.to_string()),
             fields => UserInputAst::Clause(
@@ -370,6 +381,52 @@ fn wildcard(literal: &UserInputLiteral, schema: &Schema) -> UserInputAst {
             ),
         },
     }
+}
+
+/// The numbers a wildcard of digits and then `*`, or then `?`s, matches as they are
+/// written, as ranges of the attribute's numeric values: `status:5*` is 5, [50, 60),
+/// [500, 600) and so on (so 5.5 too), `status:5??` is [500, 600). Other wildcards match no
+/// number: a pattern in the middle of a number is no range.
+fn numeric_wildcard(literal: &UserInputLiteral, attribute: &str) -> Vec<UserInputAst> {
+    let chars = word_chars(literal);
+    let digits = chars.iter().take_while(|(c, _)| c.is_ascii_digit()).count();
+    let (lead, rest) = chars.split_at(digits);
+    let lead: String = lead.iter().map(|&(c, _)| c).collect();
+    let unescaped = |wanted: char| rest.iter().all(|&(c, escaped)| c == wanted && !escaped);
+    let widths: Vec<u32> = if rest.is_empty() && !literal.prefix {
+        Vec::new()
+    } else if unescaped('*') {
+        (0..=18).collect()
+    } else if unescaped('?') && !literal.prefix {
+        vec![rest.len() as u32]
+    } else {
+        Vec::new()
+    };
+    // Written numbers have no leading zeros; 0 alone is [0, 1).
+    let Ok(lead) = lead.parse::<i64>() else {
+        return Vec::new();
+    };
+    if digits == 0 || (digits > 1 && lead.to_string().len() != digits) {
+        return Vec::new();
+    }
+    let range = |from: i64, to: i64| {
+        UserInputAst::Leaf(Box::new(UserInputLeaf::Range {
+            field: Some(format!("{NUMERIC_ATTRIBUTES}.{attribute}")),
+            lower: UserInputBound::Inclusive(from.to_string()),
+            upper: UserInputBound::Exclusive(to.to_string()),
+        }))
+    };
+    widths
+        .into_iter()
+        .filter(|&width| lead > 0 || width == 0)
+        .map_while(|width| {
+            let scale = 10i64.checked_pow(width)?;
+            Some(range(
+                lead.checked_mul(scale)?,
+                (lead + 1).checked_mul(scale)?,
+            ))
+        })
+        .collect()
 }
 
 /// A word's characters (as [`word_chars`], each as its field stores it) as a regular
@@ -1251,6 +1308,39 @@ mod tests {
         assert_eq!(found("http.route:\\/pay\\*").await, Vec::<i64>::new());
         assert_eq!(found("note:line*two").await, [3]);
         assert_eq!(found("u1*").await, [1, 2, 4]);
+    }
+
+    /// A wildcard of digits finds the numbers written so: `status:5*` is a 5xx status.
+    #[tokio::test]
+    async fn a_wildcard_of_digits_finds_the_numbers_it_matches_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = [
+            r#"{"status":504,"took":5.5}"#,
+            r#"{"status":200,"took":52}"#,
+            r#"{"status":"5xx","took":0.25}"#,
+            r#"{"status":5,"took":6}"#,
+            "GET / status=502 took=5000000000000000000",
+        ];
+        let records = records
+            .iter()
+            .enumerate()
+            .map(|(i, body)| record(1_000 * (i as u64 + 1), body, 9, ""))
+            .collect();
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &'static str| found_records(&storage, query);
+        assert_eq!(found("status:5*").await, [1, 3, 4, 5]);
+        assert_eq!(found("status:50?").await, [1, 5]);
+        // "5xx" is text that 5?? matches.
+        assert_eq!(found("status:5??").await, [1, 3, 5]);
+        assert_eq!(found("status:5?").await, Vec::<i64>::new());
+        assert_eq!(found("took:5*").await, [1, 2, 5]);
+        assert_eq!(found("took:0*").await, [3]);
+        assert_eq!(found("status:2* OR status:4*").await, [2]);
+        assert_eq!(found("NOT status:5*").await, [2]);
+        assert_eq!(found("took:>=0 AND NOT status:5*").await, [2]);
+        // Not a written number's start: only text matches.
+        assert_eq!(found("status:*4").await, Vec::<i64>::new());
+        assert_eq!(found("status:05*").await, Vec::<i64>::new());
     }
 
     /// Severities are stored normalised (uppercase), and are found however the user

@@ -191,7 +191,7 @@ fn cursors(rows: &arrow::array::RecordBatch) -> Result<Vec<Cursor>, QueryError> 
 }
 
 fn dropped_message(why: &str) -> String {
-    format!("live tail stopped: {why}; reconnect to resume")
+    format!("live tail stopped: {why}")
 }
 
 /// Feeds `tx` with the matching records of this process's commits until the receiver
@@ -404,21 +404,140 @@ fn until_closing(
     })
 }
 
-/// The subscriber's records as Server-Sent Events: each record a `message` event with
-/// the row as JSON; a `dropped` event, then the end, when it is disconnected.
+/// At most this many records are sent when a tail resumes; past them, a `missed` event
+/// says from when to search for the rest.
+pub const MAX_RESUMED_RECORDS: usize = 10_000;
+
+/// Where a tail's stream starts, and what it sends before its live records: for a client
+/// that resumes, the records committed after the last one it received, oldest first, and
+/// why some are not among them.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The position the stream starts from (the client's `Last-Event-ID`, else now).
+    after: Cursor,
+    records: Vec<Value>,
+    missed: Option<String>,
+}
+
+impl Resumed {
+    /// A new subscription: it starts now.
+    pub fn fresh() -> Self {
+        Self {
+            after: Cursor {
+                timestamp: crate::time::now_micros(),
+                record_id: 0,
+            },
+            records: Vec::new(),
+            missed: None,
+        }
+    }
+}
+
+/// The records matching `query` and `filters` that follow `after` in time order, as a
+/// client that received `after` and then lost its stream (a restart of the server, a
+/// broken connection, a drop for falling behind) missed them: a forward search, a page at
+/// a time, of at most [`MAX_RESUMED_RECORDS`].
+///
+/// A record committed while the client was away with a timestamp before `after` (a
+/// collector that delivers late) is not found: it was not followed live either.
+pub async fn resume(
+    storage: &Arc<Storage>,
+    query: &str,
+    filters: Vec<(String, String)>,
+    after: Cursor,
+) -> Result<Resumed, QueryError> {
+    let mut search = LogSearch {
+        query: query.to_string(),
+        filters,
+        start_micros: after.timestamp,
+        end_micros: i64::MAX,
+        limit: RESUME_PAGE_ROWS,
+        cursor: Some(after),
+        forward: true,
+    };
+    let mut resumed = Resumed {
+        after: search.cursor.clone().expect("set above"),
+        records: Vec::new(),
+        missed: None,
+    };
+    loop {
+        let page = crate::api::log_page(storage, &search).await?;
+        for record in page.rows {
+            if resumed.records.len() == MAX_RESUMED_RECORDS {
+                let from = record["timestamp"].as_str().unwrap_or_default();
+                resumed.missed = Some(format!(
+                    "more than {MAX_RESUMED_RECORDS} records were committed while the live tail \
+                     was away; they are found by a search from {from} (direction=forward)"
+                ));
+                return Ok(resumed);
+            }
+            resumed.records.push(record);
+        }
+        match page.next_cursor {
+            Some(next) => search.cursor = Some(Cursor::decode(&next)?),
+            None => return Ok(resumed),
+        }
+    }
+}
+
+/// Rows a page of a resuming search holds.
+const RESUME_PAGE_ROWS: usize = 1_000;
+
+/// The subscriber's records as Server-Sent Events, after the `resumed` ones: each record a
+/// `message` event with the row as JSON; a `missed` event when `resumed` is not all that
+/// was missed; a `dropped` event, then the end, when it is disconnected.
+///
+/// Event ids are positions to resume from (`Last-Event-ID`): the stream opens with an
+/// event of its starting position alone (so a client that receives no record before it
+/// reconnects still resumes from when it subscribed), and each record's id is the newest
+/// cursor sent so far (records come in commit order, which is not quite time order: a
+/// late record's own cursor would resume before records the client already has).
+///
+/// A live record that `resumed` already holds (committed while the resuming search ran) is
+/// sent once.
 pub fn sse(
+    resumed: Resumed,
     subscriber: Subscriber,
     closing: CancellationToken,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = until_closing(subscriber, closing, "the server").map(|item| {
-        Ok(match item {
-            TailItem::Record(record) => Event::default().data(record.to_string()),
-            TailItem::Dropped(why) => Event::default()
-                .event("dropped")
-                .data(serde_json::json!({ "message": why }).to_string()),
-        })
+    let sent: std::collections::HashSet<String> = resumed
+        .records
+        .iter()
+        .filter_map(|record| Some(record["cursor"].as_str()?.to_owned()))
+        .collect();
+    let live = until_closing(subscriber, closing, "the server").filter(move |item| {
+        let again = matches!(item, TailItem::Record(record)
+            if record["cursor"].as_str().is_some_and(|cursor| sent.contains(cursor)));
+        std::future::ready(!again)
     });
+    let start = Event::default().id(resumed.after.encode());
+    let missed = resumed
+        .missed
+        .map(|why| Event::default().event("missed").data(message_json(&why)));
+    let mut newest = resumed.after;
+    let mut record_event = move |record: Value| {
+        if let Some(cursor) = record["cursor"]
+            .as_str()
+            .and_then(|c| Cursor::decode(c).ok())
+        {
+            newest = newest.clone().max(cursor);
+        }
+        Event::default()
+            .id(newest.encode())
+            .data(record.to_string())
+    };
+    let records: Vec<Event> = resumed.records.into_iter().map(&mut record_event).collect();
+    let events = futures::stream::iter(std::iter::once(start).chain(records).chain(missed))
+        .chain(live.map(move |item| match item {
+            TailItem::Record(record) => record_event(record),
+            TailItem::Dropped(why) => Event::default().event("dropped").data(message_json(&why)),
+        }))
+        .map(Ok);
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+fn message_json(message: &str) -> String {
+    serde_json::json!({ "message": message }).to_string()
 }
 
 /// The gRPC side, served by ingest nodes: the same matching, over their own commits — with
@@ -490,5 +609,52 @@ impl Tail for TailService {
                 Ok(TailEvent { event: Some(event) })
             });
         Ok(tonic::Response::new(Box::pin(events)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn a_resumed_stream_sends_each_record_once_with_the_newest_cursor_as_its_id() {
+        let slots = TailSlots::new(1, &mut Registry::default());
+        let (tx, rx) = mpsc::channel(8);
+        let subscriber = Subscriber {
+            rx,
+            _slot: slots.take().unwrap(),
+        };
+        let record = |cursor: &str| serde_json::json!({"body": "x", "cursor": cursor});
+        let resumed = Resumed {
+            after: Cursor::decode("1.0").unwrap(),
+            records: vec![record("1.1"), record("2.1")],
+            missed: Some("more were committed".into()),
+        };
+        // "2.1" was committed while the resuming search ran, which found it too; "1.5" is a
+        // late record, older than records sent before it.
+        for cursor in ["2.1", "2.2", "1.5", "3.1"] {
+            tx.send(TailItem::Record(record(cursor))).await.unwrap();
+        }
+        tx.send(TailItem::Dropped("stopped".into())).await.unwrap();
+        let response = sse(resumed, subscriber, CancellationToken::new()).into_response();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let message = |cursor: &str, id: &str| format!("id: {id}\ndata: {}\n\n", record(cursor));
+        assert_eq!(
+            String::from_utf8(body.to_vec()).unwrap(),
+            [
+                "id: 1.0\n\n".into(),
+                message("1.1", "1.1"),
+                message("2.1", "2.1"),
+                "event: missed\ndata: {\"message\":\"more were committed\"}\n\n".into(),
+                message("2.2", "2.2"),
+                message("1.5", "2.2"),
+                message("3.1", "3.1"),
+                "event: dropped\ndata: {\"message\":\"stopped\"}\n\n".into(),
+            ]
+            .concat()
+        );
     }
 }

@@ -27,7 +27,6 @@ requireFiles([
 ]);
 
 let server;
-let serverLog = "";
 let addrs;
 let browser;
 let page;
@@ -37,9 +36,11 @@ let uiBase;
 const collectors = new Set();
 const temp = mkdtempSync(path.join(tmpdir(), "porthole-ui-"));
 
-function startServer() {
+/** `porthole serve` on a data directory of its own; on `at` (its `listening` event's
+ * addresses) when given, as a restarted server. */
+function startServer(at = null) {
   const rules = path.join(temp, "rules");
-  mkdirSync(rules);
+  mkdirSync(rules, { recursive: true });
   writeFileSync(
     path.join(rules, "ui.yml"),
     [
@@ -60,9 +61,9 @@ function startServer() {
   const args = [
     "serve",
     "--data-dir", path.join(temp, "data"),
-    "--http-addr", process.env.PORTHOLE_HTTP_ADDR ?? "127.0.0.1:0",
-    "--otlp-grpc-addr", "127.0.0.1:0",
-    "--otlp-http-addr", "127.0.0.1:0",
+    "--http-addr", at?.http ?? process.env.PORTHOLE_HTTP_ADDR ?? "127.0.0.1:0",
+    "--otlp-grpc-addr", at?.otlp_grpc ?? "127.0.0.1:0",
+    "--otlp-http-addr", at?.otlp_http ?? "127.0.0.1:0",
     "--batch-window", "200ms",
     "--rules", rules,
     "--compaction-interval", "0s",
@@ -70,14 +71,22 @@ function startServer() {
     "--max-tails", "4",
   ];
   if (process.env.PORTHOLE_WEB_DIR) args.push("--web-dir", path.resolve(webDir, process.env.PORTHOLE_WEB_DIR));
-  server = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-  server.stderr.on("data", (chunk) => {
-    serverLog = (serverLog + chunk).slice(-20_000);
+  const started = startPorthole(args);
+  server = started.child;
+  return started.listening;
+}
+
+/** A porthole process with `args`; its `listening` event once it prints it. */
+function startPorthole(args) {
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (chunk) => {
+    log = (log + chunk).slice(-20_000);
   });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`porthole did not print its listening line in 30 s:\n${serverLog}`)), 30_000);
-    server.on("exit", (code) => reject(new Error(`porthole exited (${code}) before listening:\n${serverLog}`)));
-    createInterface({ input: server.stdout }).on("line", (line) => {
+  const listening = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`porthole ${args[0]} did not print its listening line in 30 s:\n${log}`)), 30_000);
+    child.on("exit", (code) => reject(new Error(`porthole ${args[0]} exited (${code}) before listening:\n${log}`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
       try {
         const event = JSON.parse(line);
         if (event.event === "listening") {
@@ -88,6 +97,21 @@ function startServer() {
         // other stdout lines are not ours to read
       }
     });
+  });
+  return { child, listening };
+}
+
+/** SIGTERM, as Kubernetes stops a pod (SIGKILL 10 s later, as its grace period ends);
+ * resolves with the exit code. */
+function terminate(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", (code) => {
+      clearTimeout(force);
+      resolve(code);
+    });
+    child.kill("SIGTERM");
   });
 }
 
@@ -142,17 +166,7 @@ function startCollector(name, env, config = []) {
 }
 
 /** SIGTERM, as Kubernetes stops a pod: the collector reports `stopped` and exits. */
-function stopCollector(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    child.once("exit", () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
+const stopCollector = terminate;
 
 function feed(args) {
   return new Promise((resolve, reject) => {
@@ -894,5 +908,43 @@ describe("the UI against a real porthole", () => {
     } finally {
       if (child) await stopCollector(child);
     }
+  });
+
+  // Last: it restarts the server (on the same addresses).
+  test("Live rides out a server restart and shows what was committed while it was away, once", async () => {
+    const words = { before: `${word}before`, away: `${word}away`, after: `${word}after` };
+    const few = ["--errors", "1", "--infos", "1", "--no-trace", "--no-metrics"];
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(Object.values(words).join(" OR "));
+    await liveButton().click();
+    const status = page.locator('[data-testid="live-status"]');
+    await until("live following", async () => (await status.innerText()).includes("following"));
+    const before = await feed(["--endpoint", `http://${addrs.otlp_http}`, "--protocol", "http", "--word", words.before, ...few]);
+    await rowWith(before.info_bodies[0]).waitFor();
+
+    assert.equal(await terminate(server), 0);
+    const error = page.locator('[data-testid="live-error"]');
+    await until("the restart said", async () => /shutting down|reconnecting/.test(await error.innerText().catch(() => "")));
+    // Committed by another process while no server answers the page.
+    const other = startPorthole([
+      "ingest", "--data-dir", path.join(temp, "data"),
+      "--http-addr", "127.0.0.1:0", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
+      "--batch-window", "200ms",
+    ]);
+    const otherAddrs = await other.listening;
+    const away = await feed(["--endpoint", `http://${otherAddrs.otlp_http}`, "--protocol", "http", "--word", words.away, ...few]);
+    assert.equal(await terminate(other.child), 0);
+    await startServer(addrs);
+
+    await rowWith(away.error_bodies[0]).waitFor({ timeout: 30_000 });
+    await rowWith(away.info_bodies[0]).waitFor();
+    await until("live following again", async () => (await status.innerText()).includes("following"));
+    const after = await feed(["--endpoint", `http://${addrs.otlp_http}`, "--protocol", "http", "--word", words.after, ...few]);
+    await rowWith(after.info_bodies[0]).waitFor();
+    await shot("logs-live-resumed");
+    for (const body of [...before.error_bodies, ...away.error_bodies, ...away.info_bodies, ...after.error_bodies]) {
+      assert.equal(await rowWith(body).count(), 1, `${body} is shown once`);
+    }
+    await liveButton().click();
   });
 });

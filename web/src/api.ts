@@ -149,85 +149,105 @@ export interface Span {
   links: unknown[];
 }
 
+/** What a live tail tells its view. */
+export interface TailHandlers {
+  onRecord: (row: unknown) => void;
+  /** The stream is open (again). */
+  onOpen: () => void;
+  /** The stream is not open: why, and whether it is being reconnected. */
+  onError: (message: string) => void;
+  /** Something to know while the stream stays open (records missed while away). */
+  onNotice: (message: string) => void;
+}
+
+/** The waits between reconnections: 0.5 s, doubling up to 10 s. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
 /**
- * Server-Sent Events from `path`, each `message`'s data parsed as JSON. EventSource cannot
- * send headers, so with a token the stream is read with fetch instead.
+ * Follows the Server-Sent Events at `path` (the live tail), each `message`'s data parsed
+ * as JSON, as `porthole tail` does: when an open stream ends (a restart of the server, a
+ * broken connection, being dropped for falling behind), it says why and reconnects with
+ * backoff, sending the id of the last event received as `Last-Event-ID`, so the server
+ * first sends what was committed in between, each record once. A first connection that
+ * fails, or a refusal (4xx but 429: a bad query, a bad token), ends it with the server's
+ * message. Read with fetch rather than EventSource, which can neither send the token nor
+ * say why a server refused it.
  */
-export function subscribe(
-  path: string,
-  handlers: { onRecord: (row: unknown) => void; onOpen: () => void; onError: (message: string) => void },
-): () => void {
-  const token = getToken();
-  if (!token) {
-    const source = new EventSource(path);
-    source.onopen = () => handlers.onOpen();
-    source.onmessage = (event) => handlers.onRecord(JSON.parse(event.data));
-    source.addEventListener("dropped", (event) => {
-      handlers.onError(droppedMessage((event as MessageEvent).data));
-      source.close();
-    });
-    let closed = false;
-    source.onerror = () => {
-      if (source.readyState !== EventSource.CLOSED) handlers.onError("live tail interrupted; reconnecting…");
-      else void whyRefused(path).then((message) => closed || handlers.onError(message));
-    };
-    return () => {
-      closed = true;
-      source.close();
-    };
-  }
+export function follow(path: string, handlers: TailHandlers, fetchImpl: typeof fetch = fetch): () => void {
   const controller = new AbortController();
+  const { signal } = controller;
+  let lastId: string | null = null;
+  let opened = false;
+  let wait = RETRY_FIRST_MS;
+  const retry = async (why: string) => {
+    handlers.onError(`${why}; reconnecting in ${wait / 1000} s…`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+    wait = Math.min(wait * 2, RETRY_MAX_MS);
+  };
   (async () => {
-    const response = await fetch(path, { headers: { Accept: "text/event-stream", ...authHeaders() }, signal: controller.signal });
-    if (!response.ok || !response.body) {
-      const body = await response.json().catch(() => null);
-      if (response.status === 401) unauthorizedListeners.forEach((listener) => listener());
-      handlers.onError(errorMessage(response.status, body, response.statusText));
-      return;
-    }
-    handlers.onOpen();
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const event = parseSseEvent(buffer.slice(0, end));
-        buffer = buffer.slice(end + 2);
-        if (event.event === "dropped") {
-          handlers.onError(droppedMessage(event.data));
-          return;
-        }
-        if (event.data) handlers.onRecord(JSON.parse(event.data));
+    while (!signal.aborted) {
+      let response: Response;
+      try {
+        const headers: Record<string, string> = { Accept: "text/event-stream", ...authHeaders() };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        response = await fetchImpl(path, { headers, signal });
+      } catch (e) {
+        if (signal.aborted) return;
+        if (!opened) return handlers.onError(`live tail: cannot reach the server (${String(e)})`);
+        await retry("live tail: cannot reach the server");
+        continue;
       }
+      if (!response.ok || !response.body) {
+        const body = await response.json().catch(() => null);
+        if (response.status === 401) unauthorizedListeners.forEach((listener) => listener());
+        const message = errorMessage(response.status, body, response.statusText);
+        const refused = response.status >= 400 && response.status < 500 && response.status !== 429;
+        if (!opened || refused) return handlers.onError(message);
+        await retry(message);
+        continue;
+      }
+      opened = true;
+      wait = RETRY_FIRST_MS;
+      handlers.onOpen();
+      const why = await readEvents(response.body, {
+        onId: (id) => (lastId = id),
+        onRecord: handlers.onRecord,
+        onNotice: handlers.onNotice,
+      }).catch((e: unknown) => `live tail interrupted (${String(e)})`);
+      if (signal.aborted) return;
+      await retry(why);
     }
-    handlers.onError("live tail closed by the server");
-  })().catch((e) => {
-    if (!(e instanceof DOMException && e.name === "AbortError")) handlers.onError(String(e));
+  })().catch((e: unknown) => {
+    if (!signal.aborted) handlers.onError(String(e));
   });
   return () => controller.abort();
 }
 
-/**
- * Why the server refused the live tail at `path`. An EventSource closes for good only when
- * the server answers something other than a stream (503 when `--max-tails` are open, 401,
- * 400), and it does not say what: so the request is made once more with fetch, for the
- * server's own message; a stream that opens this time is closed at once.
- */
-export async function whyRefused(path: string, fetchImpl: typeof fetch = fetch): Promise<string> {
-  const controller = new AbortController();
-  try {
-    const response = await fetchImpl(path, { headers: { Accept: "text/event-stream" }, signal: controller.signal });
-    if (response.ok) return "live tail closed by the server";
-    if (response.status === 401) unauthorizedListeners.forEach((listener) => listener());
-    const body = await response.json().catch(() => null);
-    return errorMessage(response.status, body, response.statusText);
-  } catch {
-    return "live tail closed by the server";
-  } finally {
-    controller.abort();
+/** Reads one stream of the live tail until it ends; why it ended. */
+async function readEvents(
+  body: NonNullable<Response["body"]>,
+  handlers: { onId: (id: string) => void; onRecord: (row: unknown) => void; onNotice: (message: string) => void },
+): Promise<string> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return "live tail closed by the server";
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = parseSseEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      // The position to resume from, also of an event without data (the stream's start).
+      if (event.id !== null) handlers.onId(event.id);
+      if (event.event === "dropped") return droppedMessage(event.data);
+      if (event.event === "missed") handlers.onNotice(droppedMessage(event.data));
+      else if (event.data) handlers.onRecord(JSON.parse(event.data));
+    }
   }
 }
 
@@ -243,8 +263,9 @@ export function droppedMessage(data: string): string {
   return data ? `live tail stopped: ${data}` : "live tail stopped";
 }
 
-export function parseSseEvent(block: string): { event: string; data: string } {
+export function parseSseEvent(block: string): { event: string; data: string; id: string | null } {
   let event = "message";
+  let id: string | null = null;
   const data: string[] = [];
   for (const line of block.split(/\r?\n/)) {
     if (line.startsWith(":")) continue;
@@ -253,6 +274,7 @@ export function parseSseEvent(block: string): { event: string; data: string } {
     const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
     if (field === "event") event = value;
     else if (field === "data") data.push(value);
+    else if (field === "id") id = value;
   }
-  return { event, data: data.join("\n") };
+  return { event, data: data.join("\n"), id };
 }

@@ -18,21 +18,33 @@ pub(crate) async fn next_event(
     response: &mut reqwest::Response,
     pending: &mut String,
 ) -> (String, Value) {
+    let (event, data, _) = next_event_with_id(response, pending).await;
+    (event, data)
+}
+
+/// One parsed SSE event: its type, its data as JSON, and its `id`.
+async fn next_event_with_id(
+    response: &mut reqwest::Response,
+    pending: &mut String,
+) -> (String, Value, Option<String>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(end) = pending.find("\n\n") {
             let block: String = pending.drain(..end + 2).collect();
             let mut event = "message".to_string();
             let mut data = None;
+            let mut id = None;
             for line in block.lines() {
                 if let Some(name) = line.strip_prefix("event:") {
                     event = name.trim().to_string();
                 } else if let Some(text) = line.strip_prefix("data:") {
                     data = Some(serde_json::from_str(text.trim()).unwrap());
+                } else if let Some(text) = line.strip_prefix("id:") {
+                    id = Some(text.trim().to_string());
                 }
             }
             if let Some(data) = data {
-                return (event, data);
+                return (event, data, id);
             }
             continue; // a keep-alive comment
         }
@@ -46,12 +58,22 @@ pub(crate) async fn next_event(
 }
 
 async fn subscribe(porthole: &Porthole, query: &[(&str, &str)]) -> reqwest::Response {
-    let response = reqwest::Client::new()
+    subscribe_after(porthole, query, None).await
+}
+
+/// Subscribes, resuming after the event `last_id` when given (`Last-Event-ID`).
+async fn subscribe_after(
+    porthole: &Porthole,
+    query: &[(&str, &str)],
+    last_id: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
         .get(porthole.url("/api/v1/logs/tail"))
-        .query(query)
-        .send()
-        .await
-        .unwrap();
+        .query(query);
+    if let Some(id) = last_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     response
@@ -167,7 +189,7 @@ async fn tail_on_a_query_node_follows_the_ingest_nodes_over_grpc() {
     assert_eq!(event, "dropped", "{data}");
     assert_eq!(
         data["message"],
-        "live tail stopped: an ingest node is shutting down; reconnect to resume"
+        "live tail stopped: an ingest node is shutting down"
     );
 
     // Without --ingest-nodes a query node says what is missing.
@@ -210,7 +232,10 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         let (event, data) = next_event(&mut response, &mut pending).await;
         if event == "dropped" {
             assert!(
-                data["message"].as_str().unwrap().contains("reconnect"),
+                data["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("did not read 1024 buffered"),
                 "{data}"
             );
             break;
@@ -407,4 +432,67 @@ async fn the_cli_tail_reconnects_after_a_restart_and_prints_what_it_missed_once(
     for text in ["while away one", "while away two", "rejoin after"] {
         assert_eq!(out.printed(text), 1, "{text:?}: {:#?}", out.printed);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tail_resumes_after_its_last_event_id_with_what_it_missed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    let query = [("q", "resume AND NOT skipme")];
+    let mut response = subscribe(&porthole, &query).await;
+    let mut pending = String::new();
+    send(porthole.grpc_endpoint(), &["resume one"]).await;
+    let (_, row, id) = next_event_with_id(&mut response, &mut pending).await;
+    assert_eq!(row["body"], "resume one");
+    // A record's event id is the newest cursor sent so far: here its own.
+    assert_eq!(id.as_deref(), row["cursor"].as_str(), "{row}");
+    let id = id.unwrap();
+
+    // The client goes away; records are committed, in two files, while it is gone.
+    drop(response);
+    send(
+        porthole.grpc_endpoint(),
+        &["resume two", "resume skipme", "unrelated"],
+    )
+    .await;
+    send(porthole.grpc_endpoint(), &["resume three"]).await;
+
+    let mut response = subscribe_after(&porthole, &query, Some(&id)).await;
+    let mut pending = String::new();
+    let mut bodies = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (event, row, id) = next_event_with_id(&mut response, &mut pending).await;
+        assert_eq!(event, "message", "{row}");
+        bodies.push(row["body"].as_str().unwrap().to_string());
+        ids.push(id.expect("every record has an id"));
+    }
+    assert_eq!(bodies, ["resume two", "resume three"]);
+    // Then the live stream, without a record it already sent.
+    send(porthole.grpc_endpoint(), &["resume four"]).await;
+    let (_, row, _) = next_event_with_id(&mut response, &mut pending).await;
+    assert_eq!(row["body"], "resume four");
+
+    // Resuming after "three" starts at "four", then follows.
+    let mut response = subscribe_after(&porthole, &query, Some(&ids[1])).await;
+    let mut pending = String::new();
+    send(porthole.grpc_endpoint(), &["resume five"]).await;
+    for expected in ["resume four", "resume five"] {
+        let (_, row, _) = next_event_with_id(&mut response, &mut pending).await;
+        assert_eq!(row["body"], expected, "{row}");
+    }
+
+    // An id this server never sent is refused, saying what is wrong.
+    let refused = reqwest::Client::new()
+        .get(porthole.url("/api/v1/logs/tail"))
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        r#"Last-Event-ID "yesterday" is not the id of an event this server sent"#
+    );
 }

@@ -4,7 +4,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import uPlot from "uplot";
-import { api, qs, sql, subscribe, type Histogram, type LogRow, type LogsPage } from "../api";
+import { api, follow, qs, sql, type Histogram, type LogRow, type LogsPage } from "../api";
 import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
@@ -252,7 +252,7 @@ function useLive(filterQuery: string | null) {
     setConnected(false);
     setError(null);
     if (filterQuery === null) return;
-    return subscribe(`/api/v1/logs/tail?${filterQuery}`, {
+    return follow(`/api/v1/logs/tail?${filterQuery}`, {
       onOpen: () => {
         setConnected(true);
         setError(null);
@@ -262,6 +262,7 @@ function useLive(filterQuery: string | null) {
         setConnected(false);
         setError(message);
       },
+      onNotice: setError,
     });
   }, [filterQuery]);
   return { rows, connected, error };
