@@ -11,6 +11,26 @@ use crate::client_args::{
     ClientArgs, ClientCommand, LogsArgs, MetricsArgs, SnapshotArgs, SqlArgs, TailArgs, TraceArgs,
 };
 
+/// `println!` for a command's output. A reader that goes away before the output ends
+/// (`porthole logs … | head`) ends the command quietly, with success, as it ends `grep`
+/// or `kubectl`; `println!` panicked with a backtrace.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_line(format_args!($($arg)*))
+    };
+}
+
+fn write_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("porthole: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Runs one client command.
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
@@ -106,7 +126,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
 /// stdout is a terminal.
 fn print_row(row: &Value, output: &str) {
     if output == "json" {
-        println!("{row}");
+        out!("{row}");
         return;
     }
     let colour = std::io::stdout().is_terminal();
@@ -124,14 +144,14 @@ fn print_row(row: &Value, output: &str) {
     } else {
         format!("{severity:5}")
     };
-    println!(
+    out!(
         "{} {painted} {} {}",
         row["timestamp"].as_str().unwrap_or(""),
         row["service"].as_str().unwrap_or("-"),
         row["body"].as_str().unwrap_or("")
     );
     for line in exception_lines(row) {
-        println!("    {line}");
+        out!("    {line}");
     }
 }
 
@@ -360,7 +380,7 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.client.output == "json" {
-        println!("{body}");
+        out!("{body}");
         return Ok(());
     }
     let data = &body["data"];
@@ -379,18 +399,18 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
         )
     };
     match data["resultType"].as_str() {
-        Some("scalar") | Some("string") => println!("{}", cell(&data["result"][1])),
+        Some("scalar") | Some("string") => out!("{}", cell(&data["result"][1])),
         Some("matrix") => {
             for series in data["result"].as_array().into_iter().flatten() {
-                println!("{}", render(&series["metric"]));
+                out!("{}", render(&series["metric"]));
                 for point in series["values"].as_array().into_iter().flatten() {
-                    println!("  {} @{}", cell(&point[1]), point[0]);
+                    out!("  {} @{}", cell(&point[1]), point[0]);
                 }
             }
         }
         _ => {
             for sample in data["result"].as_array().into_iter().flatten() {
-                println!(
+                out!(
                     "{} {}",
                     render(&sample["metric"]),
                     cell(&sample["value"][1])
@@ -410,7 +430,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.client.output == "json" {
-        println!("{body}");
+        out!("{body}");
         return Ok(());
     }
     let columns: Vec<String> = body["columns"]
@@ -447,8 +467,8 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(&columns));
-    println!(
+    out!("{}", line(&columns));
+    out!(
         "{}",
         widths
             .iter()
@@ -457,10 +477,10 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
             .join("  ")
     );
     for row in &cells {
-        println!("{}", line(row));
+        out!("{}", line(row));
     }
     if body["truncated"].as_bool() == Some(true) {
-        println!("(truncated to {} rows)", cells.len());
+        out!("(truncated to {} rows)", cells.len());
     }
     Ok(())
 }
@@ -488,26 +508,31 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.client.output == "json" {
-        println!("{body}");
+        out!("{body}");
         return Ok(());
     }
     if let Some(error) = body["error"].as_str() {
         bail!("the collector could not take the snapshot: {error}");
     }
     let snap = &body["snapshot"];
-    println!(
+    out!(
         "snapshot {} of {} taken {}",
         cell(&body["id"]),
         cell(&body["pod"]),
         cell(&snap["taken_at"])
     );
-    println!(
+    out!(
         "{:>7} {:>7} {:>8} {:>10} {:>9} {:>5}  COMMAND",
-        "PID", "PPID", "THREADS", "RSS", "CPU s", "FDS"
+        "PID",
+        "PPID",
+        "THREADS",
+        "RSS",
+        "CPU s",
+        "FDS"
     );
     for p in snap["processes"].as_array().into_iter().flatten() {
         let rss = p["rss_bytes"].as_u64().unwrap_or(0);
-        println!(
+        out!(
             "{:>7} {:>7} {:>8} {:>9}K {:>9.2} {:>5}  {}",
             cell(&p["pid"]),
             cell(&p["ppid"]),
@@ -528,8 +553,8 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     ] {
         for s in sockets.as_array().into_iter().flatten() {
             match s["remote"].as_str() {
-                Some(remote) => println!("{kind:<12} {} -> {remote}", cell(&s["local"])),
-                None => println!("{kind:<12} {}", cell(&s["local"])),
+                Some(remote) => out!("{kind:<12} {} -> {remote}", cell(&s["local"])),
+                None => out!("{kind:<12} {}", cell(&s["local"])),
             }
         }
     }
@@ -547,7 +572,7 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
     )
     .await?;
     if args.client.output == "json" {
-        println!("{body}");
+        out!("{body}");
         return Ok(());
     }
     let spans = body["spans"].as_array().cloned().unwrap_or_default();
@@ -581,14 +606,14 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             (Some("ERROR"), _) => " ERROR".to_owned(),
             _ => String::new(),
         };
-        println!(
+        out!(
             "{}{} [{}] {millis:.3} ms{status}",
             "  ".repeat(depth),
             span["name"].as_str().unwrap_or("?"),
             span["service"].as_str().unwrap_or("-")
         );
         for exception in span_exceptions(span) {
-            println!("{}! {exception}", "  ".repeat(depth + 1));
+            out!("{}! {exception}", "  ".repeat(depth + 1));
         }
         let id = span["span_id"].as_str().unwrap_or("");
         stack.extend(

@@ -496,3 +496,43 @@ async fn a_tail_resumes_after_its_last_event_id_with_what_it_missed_once() {
         r#"Last-Event-ID "yesterday" is not the id of an event this server sent"#
     );
 }
+
+/// `porthole logs … | head`: the CLI's reader goes away before its output ends; it stops
+/// quietly, with success, where it panicked with a backtrace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_stops_quietly_when_its_reader_goes_away() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    // Far more than a pipe holds (64 KiB), so the CLI is still writing when it closes.
+    let bodies: Vec<String> = (0..3000).map(|i| format!("piped line {i:04}")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    send(porthole.grpc_endpoint(), &bodies).await;
+    let mut cli = Command::new(binary("porthole"))
+        .args([
+            "logs", "piped", "--limit", "3000", "--since", "1h", "--server",
+        ])
+        .arg(format!("http://{}", porthole.http))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = cli.stdout.take().unwrap();
+    let mut first = [0u8; 1024];
+    let read = stdout.read(&mut first).unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..read]).contains("piped line"),
+        "{}",
+        String::from_utf8_lossy(&first[..read])
+    );
+    drop(stdout);
+    let status = cli.wait().unwrap();
+    let mut stderr = String::new();
+    cli.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "", "nothing said, no panic");
+}
