@@ -90,7 +90,14 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         "start",
         args.from.clone().unwrap_or(format!("now-{}", args.since)),
     ));
-    query.extend(args.to.clone().map(|to| ("end", to)));
+    // Following goes on from the end of the range: a time of this client's, so that
+    // nothing committed between the search and the tail is left out.
+    let end_micros = chrono::Utc::now().timestamp_micros();
+    let end = match (&args.to, args.follow) {
+        (_, true) => Some((end_micros * 1000).to_string()),
+        (to, false) => to.clone(),
+    };
+    query.extend(end.map(|to| ("end", to)));
     if args.forward {
         query.push(("direction", "forward".into()));
     }
@@ -98,6 +105,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     // A page may hold fewer rows than asked for (the server caps a page's bytes): follow
     // the cursor until `--limit` rows are printed or none are left.
     let (mut printed, mut cursor) = (0, None::<String>);
+    let mut newest_first = Vec::new();
     while printed < args.limit {
         let mut page = query.clone();
         page.push((
@@ -111,7 +119,11 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         )
         .await?;
         for row in body["rows"].as_array().into_iter().flatten() {
-            print_row(row, &args.client.output);
+            if args.follow {
+                newest_first.push(row.clone());
+            } else {
+                print_row(row, &args.client.output);
+            }
             printed += 1;
         }
         match body["next_cursor"].as_str() {
@@ -119,7 +131,22 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
             None => break,
         }
     }
-    Ok(())
+    if !args.follow {
+        return Ok(());
+    }
+    for row in newest_first.iter().rev() {
+        print_row(row, &args.client.output);
+    }
+    // The live tail resumes after the newest record printed, else after the range.
+    let after = newest_first
+        .first()
+        .and_then(|row| row["cursor"].as_str().map(str::to_owned))
+        .unwrap_or(format!("{end_micros}.0"));
+    let tail = TailArgs {
+        filter: args.filter,
+        client: args.client,
+    };
+    follow_live(&http, &tail, Some(after)).await
 }
 
 /// One log row: JSON for scripts, or a line for people with coloured severities when
@@ -191,16 +218,25 @@ fn exception_summary(kind: Option<&str>, message: Option<&str>) -> Option<String
 /// was away, each once. A first connection that fails, or a refusal (a bad query, a bad
 /// token), ends it.
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
-    let http = http_client(&args.client)?;
-    let mut last_id = None;
-    let mut response = open_tail(&http, &args, None).await.map_err(|e| e.error)?;
+    follow_live(&http_client(&args.client)?, &args, None).await
+}
+
+/// [`tail`], from after the event `last_id` when given.
+async fn follow_live(
+    http: &reqwest::Client,
+    args: &TailArgs,
+    mut last_id: Option<String>,
+) -> anyhow::Result<()> {
+    let mut response = open_tail(http, args, last_id.as_deref())
+        .await
+        .map_err(|e| e.error)?;
     loop {
-        let why = follow(response, &args, &mut last_id).await;
+        let why = follow(response, args, &mut last_id).await;
         let mut wait = std::time::Duration::from_millis(500);
         response = loop {
             eprintln!("porthole tail: {why:#}; reconnecting in {wait:?}");
             tokio::time::sleep(wait).await;
-            match open_tail(&http, &args, last_id.as_deref()).await {
+            match open_tail(http, args, last_id.as_deref()).await {
                 Ok(response) => break response,
                 Err(e) if e.refused => return Err(e.error),
                 Err(_) => wait = (wait * 2).min(std::time::Duration::from_secs(10)),

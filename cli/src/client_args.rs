@@ -56,6 +56,10 @@ pub struct LogsArgs {
     pub forward: bool,
     #[arg(long, default_value = "100")]
     pub limit: usize,
+    /// Then follow new records, as `kubectl logs -f`: the newest `--limit` records of the
+    /// range print oldest first, then each record committed after them (`porthole tail`).
+    #[arg(long, short = 'f', conflicts_with_all = ["to", "forward"])]
+    pub follow: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -160,15 +164,21 @@ fn since(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: super::ClientCommand,
+    }
+
+    /// A client command line, as `porthole` parses it.
+    fn parse(args: &[&str]) -> Result<super::ClientCommand, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(args).map(|cli| cli.command)
+    }
+
     /// `-o json` is `--output json` on every client command, as in kubectl and logcli.
     #[test]
     fn dash_o_is_the_output_on_every_client_command() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            command: super::ClientCommand,
-        }
         for args in [
             &["porthole", "logs", "error", "-o", "json"][..],
             &["porthole", "tail", "-o", "json"],
@@ -183,9 +193,9 @@ mod tests {
             ],
             &["porthole", "snapshot", "pod-1", "-o", "json"],
         ] {
-            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let command = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             use super::ClientCommand::*;
-            let client = match &cli.command {
+            let client = match &command {
                 Logs(a) => &a.client,
                 Tail(a) => &a.client,
                 Sql(a) => &a.client,
@@ -194,6 +204,27 @@ mod tests {
                 Snapshot(a) => &a.client,
             };
             assert_eq!(client.output, "json", "{args:?}");
+        }
+    }
+
+    /// `logs -f` follows from the end of its range: an end (`--to`) or an order
+    /// (`--forward`) of its own is a usage error.
+    #[test]
+    fn logs_follow_takes_no_end_and_no_order() {
+        let Ok(super::ClientCommand::Logs(logs)) =
+            parse(&["porthole", "logs", "-f", "--since", "5m"])
+        else {
+            panic!("logs -f");
+        };
+        assert!(logs.follow);
+        for other in ["--to=now-1m", "--forward"] {
+            let error = parse(&["porthole", "logs", "--follow", other]).err();
+            let kind = error.map(|e| e.kind());
+            assert_eq!(
+                kind,
+                Some(clap::error::ErrorKind::ArgumentConflict),
+                "{other}"
+            );
         }
     }
 

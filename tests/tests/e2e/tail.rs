@@ -536,3 +536,54 @@ async fn the_cli_stops_quietly_when_its_reader_goes_away() {
     assert!(status.success(), "{status}: {stderr}");
     assert_eq!(stderr, "", "nothing said, no panic");
 }
+
+/// `porthole logs -f`, as `kubectl logs -f`: the newest `--limit` records, oldest first,
+/// then the live ones, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_follow_prints_the_newest_records_then_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
+    send(porthole.grpc_endpoint(), &["follow old one"]).await;
+    send(
+        porthole.grpc_endpoint(),
+        &["follow old two", "follow old three"],
+    )
+    .await;
+    let mut cli = Command::new(binary("porthole"))
+        .args(["logs", "follow", "-f", "--limit", "2", "--server"])
+        .arg(format!("http://{}", porthole.http))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = TailOutput::new(&mut cli);
+    assert!(
+        out.read(Duration::from_secs(20), |o| o.printed.len() >= 2),
+        "{:#?} {:#?}",
+        out.printed,
+        out.said
+    );
+    // The follow starts from the newest printed: send until a new line shows up.
+    for _ in 0..40 {
+        send(porthole.grpc_endpoint(), &["follow new"]).await;
+        if out.read(Duration::from_millis(500), |o| o.printed("follow new") > 0) {
+            break;
+        }
+    }
+    let _ = cli.kill();
+    let _ = cli.wait();
+    let bodies: Vec<&str> = out
+        .printed
+        .iter()
+        .map(|line| {
+            line.split_once(" follow ")
+                .map_or(line.as_str(), |(_, b)| b)
+        })
+        .collect();
+    assert_eq!(
+        bodies[..3],
+        ["old two", "old three", "new"],
+        "{:#?}",
+        out.printed
+    );
+}
