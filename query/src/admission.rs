@@ -4,7 +4,8 @@
 //! at once, each with its own bound. Here at most `max_running` queries run; up to
 //! `max_queued` more wait for a slot, first come first served; past that a query is
 //! refused at once with 503 and `Retry-After`, and counted. Live tails and snapshot
-//! requests are not queries here: they wait on the world, not on this node's work.
+//! requests are not queries here: they wait on the world, not on this node's work; a live
+//! tail's resuming search is one.
 
 use std::sync::Arc;
 
@@ -29,20 +30,26 @@ pub struct QuerySlots {
 
 /// Counts a query in a gauge for as long as it is held, including when its client gives
 /// up and the request is dropped half-way.
-struct Counted<'a>(&'a Gauge);
+struct Counted(Gauge);
 
-impl<'a> Counted<'a> {
+impl Counted {
     /// The guard, and how many the gauge counted before this one.
-    fn new(gauge: &'a Gauge) -> (Self, i64) {
+    fn new(gauge: &Gauge) -> (Self, i64) {
         let before = gauge.inc();
-        (Self(gauge), before)
+        (Self(gauge.clone()), before)
     }
 }
 
-impl Drop for Counted<'_> {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// A running query's slot, given back when dropped.
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _running: Counted,
 }
 
 impl QuerySlots {
@@ -74,28 +81,43 @@ impl QuerySlots {
         slots
     }
 
-    /// Middleware for the query routes (`Router::route_layer`).
-    pub async fn admit(State(slots): State<Self>, request: Request, next: Next) -> Response {
-        let permit = match slots.running.clone().try_acquire_owned() {
+    /// A slot to run a query in, once one is free; `None` (counted) when
+    /// `--max-queued-queries` are already waiting.
+    pub async fn take(&self) -> Option<Slot> {
+        let permit = match self.running.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let (_waiting, before) = Counted::new(&slots.queued_now);
-                if before >= slots.max_queued {
-                    slots.refused.inc();
-                    return refusal(request.uri().path());
+                let (_waiting, before) = Counted::new(&self.queued_now);
+                if before >= self.max_queued {
+                    self.refused.inc();
+                    return None;
                 }
-                match slots.running.clone().acquire_owned().await {
+                match self.running.clone().acquire_owned().await {
                     Ok(permit) => permit,
                     Err(_) => unreachable!("the semaphore is never closed"),
                 }
             }
         };
-        let (_running, _) = Counted::new(&slots.running_now);
+        let (running, _) = Counted::new(&self.running_now);
+        Some(Slot {
+            _permit: permit,
+            _running: running,
+        })
+    }
+
+    /// Middleware for the query routes (`Router::route_layer`).
+    pub async fn admit(State(slots): State<Self>, request: Request, next: Next) -> Response {
+        let Some(slot) = slots.take().await else {
+            return refusal(request.uri().path());
+        };
         let response = next.run(request).await;
-        drop(permit);
+        drop(slot);
         response
     }
 }
+
+/// What a query refused a slot is told.
+pub const REFUSED: &str = "too many queries running and waiting on this node; retry shortly";
 
 /// Middleware for the search routes: each runs on the query threads, not the server's
 /// runtime ([`crate::threads`]). One still running after `limit` (`--query-timeout`) is
@@ -121,7 +143,7 @@ pub async fn within(
 
 /// 503 with `Retry-After`, in the Prometheus API's error shape on its routes.
 fn refusal(path: &str) -> Response {
-    let message = "too many queries running and waiting on this node; retry shortly";
+    let message = REFUSED;
     if !path.starts_with("/api/v1/metrics") {
         return crate::QueryError::Overloaded(message.into()).into_response();
     }

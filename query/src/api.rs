@@ -436,6 +436,13 @@ pub(crate) async fn logs_tail(
     let subscriber = state.tail.subscribe(&query, filters.clone()).await?;
     let resumed = match resume_after {
         Some(after) => {
+            // A search: after a restart every client resumes at once, and each holds up to
+            // 10 000 records until its stream starts, so the query slots bound them.
+            let _slot = state
+                .slots
+                .take()
+                .await
+                .ok_or_else(|| QueryError::Overloaded(crate::admission::REFUSED.to_string()))?;
             let storage = Arc::clone(&state.storage);
             let resuming = on_query_threads(async move {
                 crate::tail::resume(&storage, &query, filters, after).await

@@ -480,8 +480,8 @@ pub async fn resume(
     }
 }
 
-/// Rows a page of a resuming search holds.
-const RESUME_PAGE_ROWS: usize = 1_000;
+/// Rows a page of a resuming search holds (the API's most).
+const RESUME_PAGE_ROWS: usize = 5_000;
 
 /// The subscriber's records as Server-Sent Events, after the `resumed` ones: each record a
 /// `message` event with the row as JSON; a `missed` event when `resumed` is not all that

@@ -808,11 +808,19 @@ async fn queries_past_the_running_and_queued_limits_get_503_and_tails_still_open
         .unwrap();
     assert_eq!(tail.status().as_u16(), 200, "a tail takes no query slot");
     drop(tail);
+    // Resuming one searches: that takes a slot, and is refused with the queries.
+    let resuming = reqwest::Client::new()
+        .get(porthole.url("/api/v1/logs/tail?q=x"))
+        .header("Last-Event-ID", "1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resuming.status().as_u16(), 503);
     assert_eq!(
         porthole
             .counter("porthole_api_queries_refused_total", &[])
             .await,
-        3.0
+        4.0
     );
 
     let (status, body) = long.await.unwrap();
