@@ -445,7 +445,8 @@ pub(crate) async fn logs_tail(
                 .ok_or_else(|| QueryError::Overloaded(crate::admission::REFUSED.to_string()))?;
             let storage = Arc::clone(&state.storage);
             let resuming = on_query_threads(async move {
-                crate::tail::resume(&storage, &query, filters, after).await
+                let most = crate::tail::MAX_RESUMED_RECORDS;
+                crate::tail::resume(&storage, &query, filters, after, most).await
             });
             tokio::time::timeout(state.query_timeout, resuming)
                 .await

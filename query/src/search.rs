@@ -1310,6 +1310,60 @@ mod tests {
         assert_eq!(found("u1*").await, [1, 2, 4]);
     }
 
+    /// A live tail resumes after a cursor: the matching records after it, oldest first, at
+    /// most so many, and says from when the rest are found.
+    #[tokio::test]
+    async fn a_tail_resumes_with_the_records_after_its_cursor_at_most_so_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = (1..=6)
+            .map(|i| record(1_000 * i, if i == 3 { "other" } else { "wanted" }, 9, ""))
+            .collect();
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let resume = |after: &str, most: usize| {
+            let storage = storage.clone();
+            let after = Cursor::decode(after).unwrap();
+            async move {
+                let resumed = crate::tail::resume(&storage, "wanted", vec![], after, most)
+                    .await
+                    .unwrap();
+                let records: Vec<i64> = resumed
+                    .records
+                    .iter()
+                    .map(|r| {
+                        Cursor::decode(r["cursor"].as_str().unwrap())
+                            .unwrap()
+                            .timestamp
+                    })
+                    .map(|micros| micros - 1_700_000_000_000_000)
+                    .collect();
+                (records, resumed.missed)
+            }
+        };
+        assert_eq!(resume("0.0", 10).await, (vec![1, 2, 4, 5, 6], None));
+        let (first, missed) = resume("0.0", 2).await;
+        assert_eq!(first, [1, 2]);
+        let missed = missed.expect("more matched");
+        assert!(
+            missed.starts_with("more than 2 records were committed while the live tail was away; the rest are found by a search from 2023-11-14T22:13:20.000004000Z"),
+            "{missed}"
+        );
+        // After the second record's cursor: what followed it.
+        let second = found_cursor(&storage, 2).await;
+        assert_eq!(resume(&second, 10).await, (vec![4, 5, 6], None));
+    }
+
+    /// The cursor of the record `i` microseconds after the tests' epoch.
+    async fn found_cursor(storage: &Arc<Storage>, i: i64) -> String {
+        let search = LogSearch {
+            start_micros: 1_700_000_000_000_000 + i,
+            end_micros: 1_700_000_000_000_000 + i + 1,
+            limit: 1,
+            ..Default::default()
+        };
+        let hits = search_logs(storage, &search).await.unwrap().0;
+        hits[0].cursor().encode()
+    }
+
     /// A wildcard of digits finds the numbers written so: `status:5*` is a 5xx status.
     #[tokio::test]
     async fn a_wildcard_of_digits_finds_the_numbers_it_matches_as_written() {

@@ -414,9 +414,9 @@ pub const MAX_RESUMED_RECORDS: usize = 10_000;
 #[derive(Debug)]
 pub struct Resumed {
     /// The position the stream starts from (the client's `Last-Event-ID`, else now).
-    after: Cursor,
-    records: Vec<Value>,
-    missed: Option<String>,
+    pub(crate) after: Cursor,
+    pub(crate) records: Vec<Value>,
+    pub(crate) missed: Option<String>,
 }
 
 impl Resumed {
@@ -436,7 +436,7 @@ impl Resumed {
 /// The records matching `query` and `filters` that follow `after` in time order, as a
 /// client that received `after` and then lost its stream (a restart of the server, a
 /// broken connection, a drop for falling behind) missed them: a forward search, a page at
-/// a time, of at most [`MAX_RESUMED_RECORDS`].
+/// a time, of at most `max_records` ([`MAX_RESUMED_RECORDS`] in the API).
 ///
 /// A record committed while the client was away with a timestamp before `after` (a
 /// collector that delivers late) is not found: it was not followed live either.
@@ -445,13 +445,14 @@ pub async fn resume(
     query: &str,
     filters: Vec<(String, String)>,
     after: Cursor,
+    max_records: usize,
 ) -> Result<Resumed, QueryError> {
     let mut search = LogSearch {
         query: query.to_string(),
         filters,
         start_micros: after.timestamp,
         end_micros: i64::MAX,
-        limit: RESUME_PAGE_ROWS,
+        limit: RESUME_PAGE_ROWS.min(max_records + 1),
         cursor: Some(after),
         forward: true,
     };
@@ -463,11 +464,11 @@ pub async fn resume(
     loop {
         let page = crate::api::log_page(storage, &search).await?;
         for record in page.rows {
-            if resumed.records.len() == MAX_RESUMED_RECORDS {
+            if resumed.records.len() == max_records {
                 let from = record["timestamp"].as_str().unwrap_or_default();
                 resumed.missed = Some(format!(
-                    "more than {MAX_RESUMED_RECORDS} records were committed while the live tail \
-                     was away; they are found by a search from {from} (direction=forward)"
+                    "more than {max_records} records were committed while the live tail was \
+                     away; the rest are found by a search from {from} (direction=forward)"
                 ));
                 return Ok(resumed);
             }
