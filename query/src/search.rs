@@ -513,12 +513,63 @@ fn user_query(
                 })?;
                 Ok(Some(Box::new(query)))
             }
+            UserInputLeaf::Exists { ref field } => exists(parser, field, schema).map(Some),
             leaf => {
                 let query =
                     parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(leaf)))?;
                 Ok((!query.is::<EmptyQuery>()).then_some(query))
             }
         },
+    }
+}
+
+/// `field:*`: the records that have the field, as in Lucene. tantivy answers it from fast
+/// fields only, and refused the others (`trace_id:*`, `service:*`, `user:*`) with an
+/// error, a 500. Here an indexed field has a value when it has any term; an attribute
+/// (or a JSON line's field, or an object's fields: `http:*` for `http.route`) when it has
+/// a string term or a numeric value. Boolean values are not seen.
+fn exists(
+    parser: &QueryParser,
+    field: &str,
+    schema: &Schema,
+) -> Result<Box<dyn Query>, tantivy::query::QueryParserError> {
+    let unsupported = |e: &dyn std::fmt::Display| {
+        tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
+    };
+    if let Some(path) = field.strip_prefix("attributes.")
+        && let Ok(attributes) = schema.get_field("attributes")
+    {
+        let term = Term::from_field_json_path(attributes, path, true);
+        let path = std::str::from_utf8(term.serialized_value_bytes())
+            .expect("a JSON path from a str is UTF-8");
+        let path = path.strip_suffix('\0').unwrap_or(path);
+        let string = char::from(tantivy::schema::Type::Str.to_code());
+        // The path or one under it (segments are joined by \x01), then a string value.
+        let pattern = format!("(?s){}(\x01[^\x00]*)?\x00{string}.*", regex::escape(path));
+        let strings =
+            RegexQuery::from_pattern(&pattern, attributes).map_err(|e| unsupported(&e))?;
+        let numbers = tantivy::query::ExistsQuery::new(
+            format!(
+                "{NUMERIC_ATTRIBUTES}.{}",
+                field.trim_start_matches("attributes.")
+            ),
+            true,
+        );
+        return Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Should, Box::new(strings) as Box<dyn Query>),
+            (Occur::Should, Box::new(numbers)),
+        ])));
+    }
+    match schema.get_field(field) {
+        Ok(indexed) if !schema.get_field_entry(indexed).is_fast() => {
+            let any = RegexQuery::from_pattern("(?s).+", indexed).map_err(|e| unsupported(&e))?;
+            Ok(Box::new(any))
+        }
+        _ => parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(
+            UserInputLeaf::Exists {
+                field: field.to_owned(),
+            },
+        ))),
     }
 }
 
@@ -1362,6 +1413,39 @@ mod tests {
         };
         let hits = search_logs(storage, &search).await.unwrap().0;
         hits[0].cursor().encode()
+    }
+
+    /// `field:*` finds the records that have the field, indexed or an attribute, as in
+    /// Lucene; it was a 500 for every field but the fast ones.
+    #[tokio::test]
+    async fn field_star_finds_the_records_that_have_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = [
+            r#"{"status":504,"user":"u1","http":{"route":"/pay"}}"#,
+            r#"{"status":"5xx"}"#,
+            r#"{"user":""}"#,
+            "GET / status=502",
+            "plain line",
+        ];
+        let mut records: Vec<LogRecord> = records
+            .iter()
+            .enumerate()
+            .map(|(i, body)| record(1_000 * (i as u64 + 1), body, 9, ""))
+            .collect();
+        records[4].trace_id = vec![7; 16];
+        records[4].severity_text = "INFO".into();
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &'static str| found_records(&storage, query);
+        assert_eq!(found("status:*").await, [1, 2, 4]);
+        assert_eq!(found("user:*").await, [1, 3]);
+        assert_eq!(found("http:*").await, [1]);
+        assert_eq!(found("http.route:*").await, [1]);
+        assert_eq!(found("nothing:*").await, Vec::<i64>::new());
+        assert_eq!(found("trace_id:*").await, [5]);
+        assert_eq!(found("NOT trace_id:*").await, [1, 2, 3, 4]);
+        assert_eq!(found("severity:* AND plain").await, [5]);
+        assert_eq!(found("body:*").await, [1, 2, 3, 4, 5]);
+        assert_eq!(found("timestamp:*").await, [1, 2, 3, 4, 5]);
     }
 
     /// A wildcard of digits finds the numbers written so: `status:5*` is a 5xx status.
