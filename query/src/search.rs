@@ -110,48 +110,82 @@ pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError>
             error.message, error.pos
         )));
     }
-    check_attribute_ranges(&ast)?;
+    check_leaves(&ast, &check_attribute_range)?;
+    check_leaves(&ast, &check_wildcards)?;
     Ok(Some(exclusions_as_lucene(ast)))
+}
+
+/// Runs `check` on every leaf of `ast`, to the first error.
+fn check_leaves(
+    ast: &UserInputAst,
+    check: &impl Fn(&UserInputLeaf) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
+    match ast {
+        UserInputAst::Clause(clauses) => clauses
+            .iter()
+            .try_for_each(|(_, ast)| check_leaves(ast, check)),
+        UserInputAst::Boost(ast, _) => check_leaves(ast, check),
+        UserInputAst::Leaf(leaf) => check(leaf),
+    }
+}
+
+/// The most runs of `*` one word may hold. Each is a `.*` of a regular expression run
+/// against every term of the field; past a few the automaton grows until it fails, after
+/// seconds of a query thread (`user:` then 300 `*` held one for over a minute).
+const MAX_STARS: usize = 10;
+
+/// A word with more than [`MAX_STARS`] runs of `*` is a 400.
+fn check_wildcards(leaf: &UserInputLeaf) -> Result<(), QueryError> {
+    let UserInputLeaf::Literal(literal) = leaf else {
+        return Ok(());
+    };
+    let chars = word_chars(literal);
+    let stars = chars
+        .iter()
+        .enumerate()
+        .filter(|&(at, &(c, escaped))| {
+            c == '*' && !escaped && (at == 0 || chars[at - 1] != ('*', false))
+        })
+        .count();
+    if stars > MAX_STARS {
+        return Err(QueryError::BadRequest(format!(
+            "query: the word {:?} has {stars} wildcards `*`; at most {MAX_STARS} are allowed",
+            literal.phrase
+        )));
+    }
+    Ok(())
 }
 
 /// A range over an attribute (`status:>=500`) is answered by the attribute's numbers, as
 /// string attributes are exact terms: a bound that is no number (`status:>=5xx`) would
 /// match nothing without a word, so it is a 400. Ranges over the index's own fields
 /// (`service:[a TO c]`) compare their text.
-fn check_attribute_ranges(ast: &UserInputAst) -> Result<(), QueryError> {
-    match ast {
-        UserInputAst::Clause(clauses) => clauses
-            .iter()
-            .try_for_each(|(_, ast)| check_attribute_ranges(ast)),
-        UserInputAst::Boost(ast, _) => check_attribute_ranges(ast),
-        UserInputAst::Leaf(leaf) => {
-            let UserInputLeaf::Range {
-                field: Some(field),
-                lower,
-                upper,
-            } = leaf.as_ref()
-            else {
-                return Ok(());
-            };
-            let indexed = |signal| index_schema(signal).is_some_and(|s| s.get_field(field).is_ok());
-            if indexed(Signal::Logs) || indexed(Signal::Spans) {
-                return Ok(());
-            }
-            for bound in [lower, upper] {
-                if let UserInputBound::Inclusive(text) | UserInputBound::Exclusive(text) = bound
-                    && text.parse::<f64>().is_err()
-                {
-                    return Err(QueryError::BadRequest(format!(
-                        "query: the range over attribute {:?} has the bound {text:?}, which is \
-                         no number; ranges over attributes compare numbers (match a text \
-                         value exactly: {field}:\"{text}\")",
-                        field.strip_prefix("attributes.").unwrap_or(field)
-                    )));
-                }
-            }
-            Ok(())
+fn check_attribute_range(leaf: &UserInputLeaf) -> Result<(), QueryError> {
+    let UserInputLeaf::Range {
+        field: Some(field),
+        lower,
+        upper,
+    } = leaf
+    else {
+        return Ok(());
+    };
+    let indexed = |signal| index_schema(signal).is_some_and(|s| s.get_field(field).is_ok());
+    if indexed(Signal::Logs) || indexed(Signal::Spans) {
+        return Ok(());
+    }
+    for bound in [lower, upper] {
+        if let UserInputBound::Inclusive(text) | UserInputBound::Exclusive(text) = bound
+            && text.parse::<f64>().is_err()
+        {
+            return Err(QueryError::BadRequest(format!(
+                "query: the range over attribute {:?} has the bound {text:?}, which is \
+                 no number; ranges over attributes compare numbers (match a text \
+                 value exactly: {field}:\"{text}\")",
+                field.strip_prefix("attributes.").unwrap_or(field)
+            )));
         }
     }
+    Ok(())
 }
 
 /// Lucene reads `a AND NOT b` as "a, without b", and `NOT b` alone as "everything but b".
@@ -434,14 +468,20 @@ fn numeric_wildcard(literal: &UserInputLiteral, attribute: &str) -> Vec<UserInpu
 /// `prefix` adds a trailing `.*`.
 fn wildcard_pattern(chars: impl Iterator<Item = (String, bool)>, prefix: bool) -> String {
     let mut pattern = String::new();
+    // A run of `*` is one `.*`: `a**` matches what `a*` does, and each more `.*` grows
+    // the automaton.
+    let mut after_star = false;
     for (text, escaped) in chars {
+        let star = text == "*" && !escaped;
         match text.as_str() {
+            _ if star && after_star => {}
             "*" if !escaped => pattern.push_str(".*"),
             "?" if !escaped => pattern.push('.'),
             text => pattern.push_str(&regex::escape(text)),
         }
+        after_star = star;
     }
-    if prefix {
+    if prefix && !after_star {
         pattern.push_str(".*");
     }
     pattern
@@ -1359,6 +1399,34 @@ mod tests {
         assert_eq!(found("http.route:\\/pay\\*").await, Vec::<i64>::new());
         assert_eq!(found("note:line*two").await, [3]);
         assert_eq!(found("u1*").await, [1, 2, 4]);
+        // A run of `*` is one.
+        assert_eq!(found("user:u1**").await, [1, 2]);
+        assert_eq!(found("user:**1").await, [1, 3]);
+    }
+
+    /// A word of more than ten `*` is refused before it runs: each is a `.*` over every
+    /// term of the field, and 300 of them held a query thread for over a minute.
+    #[test]
+    fn a_word_of_many_wildcards_is_refused() {
+        let many = format!("user:{}x", "*a".repeat(11));
+        let error = parse_user_query(&many).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("has 11 wildcards `*`; at most 10")),
+            "{error:?}"
+        );
+        for fine in [
+            format!("user:{}x", "*a".repeat(10)),
+            format!("a{}", "*".repeat(300)),
+        ] {
+            assert!(parse_user_query(&fine).is_ok(), "{fine}");
+        }
+        assert!(
+            parse_user_query(&format!("\"{}\"", "*a".repeat(11))).is_ok(),
+            "quoted"
+        );
+        assert!(parse_user_query(&"\\*a".repeat(11)).is_ok(), "escaped");
     }
 
     /// A live tail resumes after a cursor: the matching records after it, oldest first, at
