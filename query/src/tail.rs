@@ -492,7 +492,9 @@ const RESUME_PAGE_ROWS: usize = 5_000;
 /// event of its starting position alone (so a client that receives no record before it
 /// reconnects still resumes from when it subscribed), and each record's id is the newest
 /// cursor sent so far (records come in commit order, which is not quite time order: a
-/// late record's own cursor would resume before records the client already has).
+/// late record's own cursor would resume before records the client already has), but not
+/// past the time it is sent: a record stamped ahead (a clock up to a day fast, which ingest
+/// allows) would make a resume skip everything until then; this way it is sent again.
 ///
 /// A live record that `resumed` already holds (committed while the resuming search ran) is
 /// sent once.
@@ -521,7 +523,11 @@ pub fn sse(
             .as_str()
             .and_then(|c| Cursor::decode(c).ok())
         {
-            newest = newest.clone().max(cursor);
+            let now = Cursor {
+                timestamp: crate::time::now_micros(),
+                record_id: 0,
+            };
+            newest = newest.clone().max(cursor.min(now));
         }
         Event::default()
             .id(newest.encode())
@@ -618,14 +624,26 @@ mod tests {
     use super::*;
     use axum::response::IntoResponse;
 
-    #[tokio::test]
-    async fn a_resumed_stream_sends_each_record_once_with_the_newest_cursor_as_its_id() {
+    /// A subscriber fed by the sender.
+    fn subscriber() -> (mpsc::Sender<TailItem>, Subscriber) {
         let slots = TailSlots::new(1, &mut Registry::default());
         let (tx, rx) = mpsc::channel(8);
-        let subscriber = Subscriber {
-            rx,
-            _slot: slots.take().unwrap(),
-        };
+        let slot = slots.take().unwrap();
+        (tx, Subscriber { rx, _slot: slot })
+    }
+
+    /// The whole event stream of [`sse`], which ends after a `dropped` item.
+    async fn stream_text(resumed: Resumed, subscriber: Subscriber) -> String {
+        let response = sse(resumed, subscriber, CancellationToken::new()).into_response();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_resumed_stream_sends_each_record_once_with_the_newest_cursor_as_its_id() {
+        let (tx, subscriber) = subscriber();
         let record = |cursor: &str| serde_json::json!({"body": "x", "cursor": cursor});
         let resumed = Resumed {
             after: Cursor::decode("1.0").unwrap(),
@@ -638,13 +656,10 @@ mod tests {
             tx.send(TailItem::Record(record(cursor))).await.unwrap();
         }
         tx.send(TailItem::Dropped("stopped".into())).await.unwrap();
-        let response = sse(resumed, subscriber, CancellationToken::new()).into_response();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let body = stream_text(resumed, subscriber).await;
         let message = |cursor: &str, id: &str| format!("id: {id}\ndata: {}\n\n", record(cursor));
         assert_eq!(
-            String::from_utf8(body.to_vec()).unwrap(),
+            body,
             [
                 "id: 1.0\n\n".into(),
                 message("1.1", "1.1"),
@@ -656,6 +671,29 @@ mod tests {
                 "event: dropped\ndata: {\"message\":\"stopped\"}\n\n".into(),
             ]
             .concat()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_stamped_ahead_does_not_move_the_resume_position_past_now() {
+        let (tx, subscriber) = subscriber();
+        let ahead = crate::time::now_micros() + 3_600_000_000;
+        let record = serde_json::json!({"body": "x", "cursor": format!("{ahead}.1")});
+        tx.send(TailItem::Record(record)).await.unwrap();
+        tx.send(TailItem::Dropped("stopped".into())).await.unwrap();
+        let before = crate::time::now_micros();
+        let body = stream_text(Resumed::fresh(), subscriber).await;
+        let after = crate::time::now_micros();
+        let ids: Vec<i64> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("id: "))
+            .map(|id| Cursor::decode(id).unwrap().timestamp)
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(
+            ids.iter()
+                .all(|&id| id >= before - 1_000_000 && id <= after),
+            "{ids:?}"
         );
     }
 }
