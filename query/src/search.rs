@@ -112,6 +112,7 @@ pub fn parse_user_query(query: &str) -> Result<Option<UserInputAst>, QueryError>
     }
     check_leaves(&ast, &check_attribute_range)?;
     check_leaves(&ast, &check_wildcards)?;
+    let ast = times_as_micros(ast, crate::time::now_micros())?;
     Ok(Some(exclusions_as_lucene(ast)))
 }
 
@@ -186,6 +187,50 @@ fn check_attribute_range(leaf: &UserInputLeaf) -> Result<(), QueryError> {
         }
     }
     Ok(())
+}
+
+/// The bounds of ranges over `timestamp` written as times, `timestamp:>=2026-12-07T10:00:00Z`
+/// or `timestamp:[now-15m TO now]`, as the index's microseconds (`now` is `now_micros`); a
+/// number stays a number of microseconds. tantivy wanted an integer, and said only that.
+fn times_as_micros(ast: UserInputAst, now_micros: i64) -> Result<UserInputAst, QueryError> {
+    let micros = |bound: UserInputBound| match bound {
+        UserInputBound::Inclusive(ref text) | UserInputBound::Exclusive(ref text)
+            if text.parse::<i64>().is_ok() =>
+        {
+            Ok(bound)
+        }
+        UserInputBound::Inclusive(text) => crate::time::parse_time(&text, now_micros)
+            .map(|t| UserInputBound::Inclusive(t.to_string())),
+        UserInputBound::Exclusive(text) => crate::time::parse_time(&text, now_micros)
+            .map(|t| UserInputBound::Exclusive(t.to_string())),
+        UserInputBound::Unbounded => Ok(bound),
+    };
+    Ok(match ast {
+        UserInputAst::Clause(clauses) => UserInputAst::Clause(
+            clauses
+                .into_iter()
+                .map(|(occur, ast)| Ok((occur, times_as_micros(ast, now_micros)?)))
+                .collect::<Result<_, QueryError>>()?,
+        ),
+        UserInputAst::Boost(ast, boost) => {
+            UserInputAst::Boost(Box::new(times_as_micros(*ast, now_micros)?), boost)
+        }
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Range {
+                field: Some(field),
+                lower,
+                upper,
+            } if field == "timestamp" => {
+                let bad = |e: String| QueryError::BadRequest(format!("query: timestamp: {e}"));
+                UserInputAst::Leaf(Box::new(UserInputLeaf::Range {
+                    field: Some(field),
+                    lower: micros(lower).map_err(bad)?,
+                    upper: micros(upper).map_err(bad)?,
+                }))
+            }
+            leaf => UserInputAst::Leaf(Box::new(leaf)),
+        },
+    })
 }
 
 /// Lucene reads `a AND NOT b` as "a, without b", and `NOT b` alone as "everything but b".
@@ -1514,6 +1559,33 @@ mod tests {
         assert_eq!(found("severity:* AND plain").await, [5]);
         assert_eq!(found("body:*").await, [1, 2, 3, 4, 5]);
         assert_eq!(found("timestamp:*").await, [1, 2, 3, 4, 5]);
+    }
+
+    /// `timestamp` ranges take times, as `start` and `end` do.
+    #[tokio::test]
+    async fn timestamp_ranges_take_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = (1..=3).map(|i| record(1_000 * i, "tick", 9, "")).collect();
+        let storage = Arc::new(storage_of(dir.path(), vec![records]).await);
+        let found = |query: &'static str| found_records(&storage, query);
+        // Record 2 is at 2023-11-14T22:13:20.000002Z.
+        assert_eq!(
+            found("timestamp:>=2023-11-14T22:13:20.000002Z").await,
+            [2, 3]
+        );
+        assert_eq!(
+            found("tick AND timestamp:[2023-11-14T22:13:20Z TO 2023-11-14T22:13:20.000002Z}").await,
+            [1]
+        );
+        assert_eq!(found("timestamp:<1700000000000002").await, [1]);
+        assert_eq!(found("timestamp:>now-1h").await, Vec::<i64>::new());
+        let error = parse_user_query("timestamp:>2023-11-14").err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("timestamp: \"2023-11-14\" is not RFC 3339"),
+            "{error}"
+        );
     }
 
     /// A wildcard of digits finds the numbers written so: `status:5*` is a 5xx status.
