@@ -371,6 +371,35 @@ describe("the UI against a real porthole", () => {
     );
   });
 
+  test("a line that prints its trace id links to the trace, as the record's own ids do", async () => {
+    // As an app that logs to stdout writes it: the ids are in the text, not in the record's
+    // OTLP fields (the collector tailing a file knows no trace).
+    // Its own word: the other tests count the records of `word`.
+    const body = `${word}derived checkout failed trace_id=${sent.trace_id.toUpperCase()} span_id=${sent.error_span_id}`;
+    const nowNanos = `${BigInt(Date.now()) * 1_000_000n}`;
+    const response = await fetch(`http://${addrs.otlp_http}/v1/logs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        resourceLogs: [{
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "checkout" } }] },
+          scopeLogs: [{ logRecords: [{ timeUnixNano: nowNanos, severityText: "ERROR", body: { stringValue: body } }] }],
+        }],
+      }),
+    });
+    assert.equal(response.status, 200, await response.text());
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(`${word}derived`);
+    const row = rowWith(body);
+    await row.waitFor();
+    const link = row.locator("a.trace-link");
+    assert.equal(await link.getAttribute("href"), `/traces/${sent.trace_id}?span=${sent.error_span_id}`);
+    await link.click();
+    await page.waitForURL(new RegExp(`/traces/${sent.trace_id}`));
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="span-row"]').length === n, sent.spans);
+    await page.locator('[data-testid="span-details"]').waitFor();
+  });
+
   test("the trace search lists the trace", async () => {
     await page.goto(`${uiBase}/traces?service=${sent.service}&status=ERROR`);
     const list = page.locator('[data-testid="trace-list"]');

@@ -10,6 +10,8 @@ import {
   normalizeSeverity,
   seriesLabel,
   severityClass,
+  traceOf,
+  tracePath,
 } from "./format";
 
 describe("formatDuration", () => {
@@ -127,5 +129,33 @@ describe("bodyFields", () => {
     expect(isClockTime("2026-12-07T10:00:00Z")).toBe(true);
     expect(isClockTime("2026-12-07 10:00:00,123")).toBe(true);
     expect(isClockTime("2026-12-07")).toBe(false);
+  });
+});
+
+describe("traceOf", () => {
+  const row = (over: Partial<Parameters<typeof traceOf>[0]>) => ({ trace_id: null, span_id: null, body: null, attributes: null, ...over });
+  const id = "4BF92F3577B34DA6A3CE929D0E0E4736";
+  it("takes the record's own ids first", () => {
+    expect(traceOf(row({ trace_id: "ab".repeat(16), span_id: "cd".repeat(8), body: `trace_id=${id}` }))).toEqual({
+      traceId: "ab".repeat(16),
+      spanId: "cd".repeat(8),
+    });
+  });
+  it("finds ids the app printed in a logfmt or JSON line, or put in an attribute", () => {
+    expect(traceOf(row({ body: `INFO POST /checkout status=504 trace_id=${id} span_id=00f067aa0ba902b7` }))).toEqual({
+      traceId: id.toLowerCase(),
+      spanId: "00f067aa0ba902b7",
+    });
+    expect(traceOf(row({ body: JSON.stringify({ msg: "x", traceId: id }) }))).toEqual({ traceId: id.toLowerCase(), spanId: null });
+    expect(traceOf(row({ body: JSON.stringify({ otel: { trace_id: id, span_id: "00f067aa0ba902b7" } }) }))?.spanId).toBe("00f067aa0ba902b7");
+    expect(traceOf(row({ attributes: { "trace.id": id } }))?.traceId).toBe(id.toLowerCase());
+    expect(tracePath({ traceId: "ab", spanId: "cd" })).toBe("/traces/ab?span=cd");
+    expect(tracePath({ traceId: "ab", spanId: null })).toBe("/traces/ab");
+  });
+  it("takes no value that is not an id", () => {
+    for (const body of [`trace_id=${id}0`, "trace_id=xyz", `trace_id=${"0".repeat(32)}`, `request_id=${id}`, JSON.stringify({ trace_id: 42 })]) {
+      expect(traceOf(row({ body }))).toBeNull();
+    }
+    expect(traceOf(row({ body: `trace_id=${id} span_id=123` }))).toEqual({ traceId: id.toLowerCase(), spanId: null });
   });
 });

@@ -159,3 +159,39 @@ function logfmtValue(text: string): string | number {
 export function isClockTime(text: string): boolean {
   return /^\d{4}-\d\d-\d\d[Tt ]\d\d:/.test(text);
 }
+
+/** The field names apps print a trace's and a span's ids under (logfmt, JSON, attributes). */
+const TRACE_ID_NAMES = new Set(["trace_id", "traceid", "trace.id", "trace-id", "otel.trace_id", "logging.googleapis.com/trace"]);
+const SPAN_ID_NAMES = new Set(["span_id", "spanid", "span.id", "span-id", "otel.span_id"]);
+
+/**
+ * The trace a log record belongs to: its OTLP trace and span ids, else ids the app printed
+ * in its line (`trace_id=…` of a logfmt line, a JSON line's `traceId`) or put in an
+ * attribute, as Loki's derived fields link a line to its trace. A trace id is 32 hex
+ * digits, a span id 16 (any case, shown lowercase); other values are not ids.
+ */
+export function traceOf(row: {
+  trace_id: string | null;
+  span_id: string | null;
+  body: string | null;
+  attributes: Record<string, unknown> | null;
+}): { traceId: string; spanId: string | null } | null {
+  if (row.trace_id) return { traceId: row.trace_id, spanId: row.span_id };
+  const fields = [...Object.entries(row.attributes ?? {}), ...bodyFields(row.body)];
+  const find = (names: Set<string>, digits: number) => {
+    const pattern = new RegExp(`^[0-9a-fA-F]{${digits}}$`);
+    for (const [name, value] of fields) {
+      if (names.has(name.toLowerCase()) && typeof value === "string" && pattern.test(value) && !/^0+$/.test(value)) {
+        return value.toLowerCase();
+      }
+    }
+    return null;
+  };
+  const traceId = find(TRACE_ID_NAMES, 32);
+  return traceId ? { traceId, spanId: find(SPAN_ID_NAMES, 16) } : null;
+}
+
+/** The trace view's path for `trace`, with its span selected when there is one. */
+export function tracePath(trace: { traceId: string; spanId: string | null }): string {
+  return `/traces/${trace.traceId}${trace.spanId ? `?span=${trace.spanId}` : ""}`;
+}

@@ -8,7 +8,7 @@ import { api, follow, qs, sql, type Histogram, type LogRow, type LogsPage } from
 import { Chart } from "../components/Chart";
 import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
-import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, bodyFields as searchedBodyFields, severityClass } from "../format";
+import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, bodyFields as searchedBodyFields, severityClass, traceOf, tracePath } from "../format";
 import { linkClick, navigate } from "../router";
 import { LOG_FILTERS, andQuery, attributeClause, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
@@ -436,6 +436,7 @@ function LogList({
 function LogRowView({ row, expanded, onToggle, onFilter }: { row: LogRow; expanded: boolean; onToggle: () => void; onFilter: OnFilter }) {
   const sev = severityClass(row.severity);
   const exception = exceptionType(row.attributes);
+  const trace = useMemo(() => traceOf(row), [row]);
   return (
     <div className={`log-row ${sev}${expanded ? " expanded" : ""}`} data-testid="log-row">
       <div
@@ -461,15 +462,15 @@ function LogRowView({ row, expanded, onToggle, onFilter }: { row: LogRow; expand
             {exception}
           </span>
         )}
-        {row.trace_id && (
+        {trace && (
           <a
             className="trace-link"
-            href={`/traces/${row.trace_id}${row.span_id ? `?span=${row.span_id}` : ""}`}
+            href={tracePath(trace)}
             onClick={(e) => {
               e.stopPropagation();
               linkClick(e);
             }}
-            aria-label={`Open trace ${row.trace_id}`}
+            aria-label={`Open trace ${trace.traceId}`}
           >
             trace
           </a>
@@ -500,6 +501,7 @@ function LogDetails({ row, onFilter }: { row: LogRow; onFilter: OnFilter }) {
   // A JSON log line's (or a map body's) fields, or a plain line's `key=value` pairs:
   // searched as attributes are.
   const bodyFields = searchedBodyFields(row.body);
+  const trace = traceOf(row);
 
   const showContext = () => {
     const at = rfc3339ToNanos(row.timestamp);
@@ -589,8 +591,8 @@ function LogDetails({ row, onFilter }: { row: LogRow; onFilter: OnFilter }) {
             Show context (pod {row.pod})
           </button>
         )}
-        {row.trace_id && (
-          <a href={`/traces/${row.trace_id}${row.span_id ? `?span=${row.span_id}` : ""}`} onClick={linkClick}>
+        {trace && (
+          <a href={tracePath(trace)} onClick={linkClick}>
             Open trace
           </a>
         )}
