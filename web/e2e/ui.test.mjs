@@ -364,7 +364,8 @@ describe("the UI against a real porthole", () => {
     await shot("trace");
     await details.locator('[data-testid="span-logs-link"]').click();
     await page.waitForURL(/\/logs\?/);
-    assert.equal(await page.getByLabel("Log query").inputValue(), `trace_id:${sent.trace_id}`);
+    // The bare id: the trace's records and the lines that print it.
+    assert.equal(await page.getByLabel("Log query").inputValue(), sent.trace_id);
     await page.waitForFunction(
       (n) => document.querySelector('[data-testid="histogram-total"]')?.textContent === String(n),
       sent.traced_bodies.length,
@@ -397,7 +398,11 @@ describe("the UI against a real porthole", () => {
     await link.click();
     await page.waitForURL(new RegExp(`/traces/${sent.trace_id}`));
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="span-row"]').length === n, sent.spans);
-    await page.locator('[data-testid="span-details"]').waitFor();
+    // And back: the span's logs are the trace's records and this line.
+    await page.locator('[data-testid="span-logs-link"]').click();
+    await page.waitForURL(/\/logs\?/);
+    await rowWith(body).waitFor();
+    await rowWith(sent.traced_bodies[0]).waitFor();
   });
 
   test("the trace search lists the trace", async () => {

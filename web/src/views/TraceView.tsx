@@ -48,7 +48,8 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
             <span className={errors ? "error-count" : ""}>
               {errors} {errors === 1 ? "error" : "errors"}
             </span> · {formatDuration(waterfall.durationNs)} ·{" "}
-            <a href={`/logs${logsQuery({ ...DEFAULT_LOGS, q: `trace_id:${traceId}`, from: "now-7d" })}`} onClick={linkClick}>
+            {/* The bare id: the trace's records and the lines that print it. */}
+            <a href={`/logs${logsQuery({ ...DEFAULT_LOGS, q: traceId, from: "now-7d" })}`} onClick={linkClick}>
               logs of this trace
             </a>
           </p>
@@ -161,8 +162,9 @@ function SpanDetails({ span }: { span: Span }) {
       </h2>
       <p>
         {/* The logs API searches trace ids (span ids are not indexed), so this opens the
-            trace's logs in a window around the span. */}
-        <a href={logsHref(`trace_id:${span.trace_id}`)} onClick={linkClick} data-testid="span-logs-link">
+            trace's logs in a window around the span. The bare id finds the records of the
+            trace and the lines that print it (an app logging `trace_id=…` to stdout). */}
+        <a href={logsHref(span.trace_id)} onClick={linkClick} data-testid="span-logs-link">
           Logs around this span
         </a>
       </p>
