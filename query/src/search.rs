@@ -193,17 +193,14 @@ fn check_attribute_range(leaf: &UserInputLeaf) -> Result<(), QueryError> {
 /// or `timestamp:[now-15m TO now]`, as the index's microseconds (`now` is `now_micros`); a
 /// number stays a number of microseconds. tantivy wanted an integer, and said only that.
 fn times_as_micros(ast: UserInputAst, now_micros: i64) -> Result<UserInputAst, QueryError> {
+    let time = |text: String| match text.parse::<i64>() {
+        Ok(_) => Ok(text),
+        Err(_) => crate::time::parse_time(&text, now_micros).map(|t| t.to_string()),
+    };
     let micros = |bound: UserInputBound| match bound {
-        UserInputBound::Inclusive(ref text) | UserInputBound::Exclusive(ref text)
-            if text.parse::<i64>().is_ok() =>
-        {
-            Ok(bound)
-        }
-        UserInputBound::Inclusive(text) => crate::time::parse_time(&text, now_micros)
-            .map(|t| UserInputBound::Inclusive(t.to_string())),
-        UserInputBound::Exclusive(text) => crate::time::parse_time(&text, now_micros)
-            .map(|t| UserInputBound::Exclusive(t.to_string())),
-        UserInputBound::Unbounded => Ok(bound),
+        UserInputBound::Inclusive(text) => time(text).map(UserInputBound::Inclusive),
+        UserInputBound::Exclusive(text) => time(text).map(UserInputBound::Exclusive),
+        UserInputBound::Unbounded => Ok(UserInputBound::Unbounded),
     };
     Ok(match ast {
         UserInputAst::Clause(clauses) => UserInputAst::Clause(
@@ -481,11 +478,11 @@ fn numeric_wildcard(literal: &UserInputLiteral, attribute: &str) -> Vec<UserInpu
     } else {
         Vec::new()
     };
-    // Written numbers have no leading zeros; 0 alone is [0, 1).
+    // Written numbers have no leading zeros; 0 alone is [0, 1). No digits parse as none.
     let Ok(lead) = lead.parse::<i64>() else {
         return Vec::new();
     };
-    if digits == 0 || (digits > 1 && lead.to_string().len() != digits) {
+    if digits > 1 && lead.to_string().len() != digits {
         return Vec::new();
     }
     let range = |from: i64, to: i64| {
@@ -587,15 +584,7 @@ fn user_query(
             } if let Some(path) = name.strip_prefix("attributes.")
                 && let Ok(attributes) = schema.get_field("attributes") =>
             {
-                let path = Term::from_field_json_path(attributes, path, true);
-                let path = std::str::from_utf8(path.serialized_value_bytes())
-                    .expect("a JSON path from a str is UTF-8");
-                let string = char::from(tantivy::schema::Type::Str.to_code());
-                // `.` also matches a multi-line value's newlines.
-                let pattern = format!("(?s){}{string}{pattern}", regex::escape(path));
-                let query = RegexQuery::from_pattern(&pattern, attributes).map_err(|e| {
-                    tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
-                })?;
+                let query = attribute_strings(attributes, path, false, pattern)?;
                 Ok(Some(Box::new(query)))
             }
             UserInputLeaf::Exists { ref field } => exists(parser, field, schema).map(Some),
@@ -618,28 +607,12 @@ fn exists(
     field: &str,
     schema: &Schema,
 ) -> Result<Box<dyn Query>, tantivy::query::QueryParserError> {
-    let unsupported = |e: &dyn std::fmt::Display| {
-        tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
-    };
     if let Some(path) = field.strip_prefix("attributes.")
         && let Ok(attributes) = schema.get_field("attributes")
     {
-        let term = Term::from_field_json_path(attributes, path, true);
-        let path = std::str::from_utf8(term.serialized_value_bytes())
-            .expect("a JSON path from a str is UTF-8");
-        let path = path.strip_suffix('\0').unwrap_or(path);
-        let string = char::from(tantivy::schema::Type::Str.to_code());
-        // The path or one under it (segments are joined by \x01), then a string value.
-        let pattern = format!("(?s){}(\x01[^\x00]*)?\x00{string}.*", regex::escape(path));
-        let strings =
-            RegexQuery::from_pattern(&pattern, attributes).map_err(|e| unsupported(&e))?;
-        let numbers = tantivy::query::ExistsQuery::new(
-            format!(
-                "{NUMERIC_ATTRIBUTES}.{}",
-                field.trim_start_matches("attributes.")
-            ),
-            true,
-        );
+        let strings = attribute_strings(attributes, path, true, ".*")?;
+        let numbers =
+            tantivy::query::ExistsQuery::new(format!("{NUMERIC_ATTRIBUTES}.{path}"), true);
         return Ok(Box::new(BooleanQuery::new(vec![
             (Occur::Should, Box::new(strings) as Box<dyn Query>),
             (Occur::Should, Box::new(numbers)),
@@ -647,7 +620,7 @@ fn exists(
     }
     match schema.get_field(field) {
         Ok(indexed) if !schema.get_field_entry(indexed).is_fast() => {
-            let any = RegexQuery::from_pattern("(?s).+", indexed).map_err(|e| unsupported(&e))?;
+            let any = RegexQuery::from_pattern("(?s).+", indexed).map_err(unsupported)?;
             Ok(Box::new(any))
         }
         _ => parser.build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(
@@ -656,6 +629,30 @@ fn exists(
             },
         ))),
     }
+}
+
+/// The string values of the attribute at `path` (also of the attributes under it, with
+/// `under`: `http` for `http.route`) that match the regular expression `value`. The index
+/// holds them as the terms `path \0 s value`, path segments joined by `\x01`; `.` also
+/// matches a multi-line value's newlines.
+fn attribute_strings(
+    attributes: tantivy::schema::Field,
+    path: &str,
+    under: bool,
+    value: &str,
+) -> Result<RegexQuery, tantivy::query::QueryParserError> {
+    let term = Term::from_field_json_path(attributes, path, true);
+    let path = std::str::from_utf8(term.serialized_value_bytes())
+        .expect("a JSON path from a str is UTF-8");
+    let path = path.strip_suffix('\0').unwrap_or(path);
+    let under = if under { "(\x01[^\x00]*)?" } else { "" };
+    let string = char::from(tantivy::schema::Type::Str.to_code());
+    let pattern = format!("(?s){}{under}\x00{string}{value}", regex::escape(path));
+    RegexQuery::from_pattern(&pattern, attributes).map_err(unsupported)
+}
+
+fn unsupported(e: impl std::fmt::Display) -> tantivy::query::QueryParserError {
+    tantivy::query::QueryParserError::UnsupportedQuery(e.to_string())
 }
 
 /// The search as a query on one file's index: the user's query, the filters and the time
