@@ -129,16 +129,27 @@ pub async fn within(
     request: Request,
     next: Next,
 ) -> Response {
-    let answer = crate::threads::on_query_threads(async move { Ok(next.run(request).await) });
-    match tokio::time::timeout(limit, answer).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => error.into_response(),
-        Err(_) => crate::QueryError::Timeout(format!(
-            "the query ran longer than --query-timeout ({limit:?}) and was stopped; \
-             narrow its time range or filters"
-        ))
-        .into_response(),
+    match on_query_threads_within(limit, async move { Ok(next.run(request).await) }).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
     }
+}
+
+/// `work` on the query threads, stopped and answered 504 when it runs past `limit`
+/// (`--query-timeout`): [`within`] for work that is not a whole route.
+pub async fn on_query_threads_within<T: Send + 'static>(
+    limit: std::time::Duration,
+    work: impl Future<Output = Result<T, crate::QueryError>> + Send + 'static,
+) -> Result<T, crate::QueryError> {
+    let answer = crate::threads::on_query_threads(work);
+    tokio::time::timeout(limit, answer)
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::QueryError::Timeout(format!(
+                "the query ran longer than --query-timeout ({limit:?}) and was stopped; \
+             narrow its time range or filters"
+            )))
+        })
 }
 
 /// 503 with `Retry-After`, in the Prometheus API's error shape on its routes.

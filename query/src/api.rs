@@ -444,18 +444,10 @@ pub(crate) async fn logs_tail(
                 .await
                 .ok_or_else(|| QueryError::Overloaded(crate::admission::REFUSED.to_string()))?;
             let storage = Arc::clone(&state.storage);
-            let resuming = on_query_threads(async move {
-                let most = crate::tail::MAX_RESUMED_RECORDS;
-                crate::tail::resume(&storage, &query, filters, after, most).await
-            });
-            tokio::time::timeout(state.query_timeout, resuming)
-                .await
-                .map_err(|_| {
-                    QueryError::Timeout(format!(
-                        "resuming the live tail took longer than --query-timeout ({:?})",
-                        state.query_timeout
-                    ))
-                })??
+            let most = crate::tail::MAX_RESUMED_RECORDS;
+            let resuming =
+                async move { crate::tail::resume(&storage, &query, filters, after, most).await };
+            crate::admission::on_query_threads_within(state.query_timeout, resuming).await?
         }
         None => crate::tail::Resumed::fresh(),
     };

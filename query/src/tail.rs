@@ -447,6 +447,11 @@ pub async fn resume(
     after: Cursor,
     max_records: usize,
 ) -> Result<Resumed, QueryError> {
+    let mut resumed = Resumed {
+        after: after.clone(),
+        records: Vec::new(),
+        missed: None,
+    };
     let mut search = LogSearch {
         query: query.to_string(),
         filters,
@@ -455,11 +460,6 @@ pub async fn resume(
         limit: RESUME_PAGE_ROWS.min(max_records + 1),
         cursor: Some(after),
         forward: true,
-    };
-    let mut resumed = Resumed {
-        after: search.cursor.clone().expect("set above"),
-        records: Vec::new(),
-        missed: None,
     };
     loop {
         let page = crate::api::log_page(storage, &search).await?;
