@@ -89,6 +89,29 @@ async fn send(endpoint: String, bodies: &[&str]) {
         .unwrap();
 }
 
+/// `porthole` with `args`, asking the server at `http`, its output piped.
+fn cli(args: &[&str], http: impl std::fmt::Display) -> std::process::Child {
+    Command::new(binary("porthole"))
+        .args(args)
+        .arg("--server")
+        .arg(format!("http://{http}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `body` through `endpoint` until the CLI prints it: the CLI subscribes
+/// asynchronously, so one sent before it follows is not printed.
+async fn send_until_printed(out: &mut TailOutput, endpoint: String, body: &str) {
+    for _ in 0..40 {
+        send(endpoint.clone(), &[body]).await;
+        if out.read(Duration::from_millis(500), |o| o.printed(body) > 0) {
+            return;
+        }
+    }
+}
+
 /// Subscribes on `reader`, sends through `writer`, and checks exactly the matching records
 /// sent after subscribing arrive, in order.
 async fn tail_delivers_matching_records(reader: &Porthole, writer: &Porthole) {
@@ -127,29 +150,10 @@ async fn tail_in_serve_delivers_new_matching_records_and_the_cli_prints_them() {
     let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "50ms"], &[]).await;
     tail_delivers_matching_records(&porthole, &porthole).await;
 
-    let mut cli = Command::new(binary("porthole"))
-        .args([
-            "tail",
-            "clitail",
-            "--server",
-            &format!("http://{}", porthole.http),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli = cli(&["tail", "clitail"], porthole.http);
     let mut out = TailOutput::new(&mut cli);
-    // The CLI subscribes asynchronously: send until a line shows up.
-    for _ in 0..40 {
-        send(
-            porthole.grpc_endpoint(),
-            &["clitail hello from the cli test"],
-        )
-        .await;
-        if out.read(Duration::from_millis(500), |o| !o.printed.is_empty()) {
-            break;
-        }
-    }
+    let hello = "clitail hello from the cli test";
+    send_until_printed(&mut out, porthole.grpc_endpoint(), hello).await;
     let _ = cli.kill();
     let _ = cli.wait();
     let line = out.printed.first().expect("porthole tail printed a record");
@@ -374,22 +378,9 @@ async fn the_cli_tail_reconnects_after_a_restart_and_prints_what_it_missed_once(
     let window = ["--batch-window", "50ms"];
     let mut first = Porthole::start("serve", dir.path(), &window, &[]).await;
     let http = first.http.to_string();
-    let mut cli = Command::new(binary("porthole"))
-        .args(["tail", "rejoin", "--server", &format!("http://{http}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli = cli(&["tail", "rejoin"], &http);
     let mut out = TailOutput::new(&mut cli);
-    // The CLI subscribes asynchronously: send until a line shows up.
-    for _ in 0..40 {
-        send(first.grpc_endpoint(), &["rejoin before"]).await;
-        if out.read(Duration::from_millis(500), |o| {
-            o.printed("rejoin before") > 0
-        }) {
-            break;
-        }
-    }
+    send_until_printed(&mut out, first.grpc_endpoint(), "rejoin before").await;
     assert!(
         out.printed("rejoin before") > 0,
         "porthole tail printed nothing"
@@ -508,15 +499,10 @@ async fn the_cli_stops_quietly_when_its_reader_goes_away() {
     let bodies: Vec<String> = (0..3000).map(|i| format!("piped line {i:04}")).collect();
     let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
     send(porthole.grpc_endpoint(), &bodies).await;
-    let mut cli = Command::new(binary("porthole"))
-        .args([
-            "logs", "piped", "--limit", "3000", "--since", "1h", "--server",
-        ])
-        .arg(format!("http://{}", porthole.http))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli = cli(
+        &["logs", "piped", "--limit", "3000", "--since", "1h"],
+        porthole.http,
+    );
     let mut stdout = cli.stdout.take().unwrap();
     let mut first = [0u8; 1024];
     let read = stdout.read(&mut first).unwrap();
@@ -549,13 +535,7 @@ async fn logs_follow_prints_the_newest_records_then_follows() {
         &["follow old two", "follow old three"],
     )
     .await;
-    let mut cli = Command::new(binary("porthole"))
-        .args(["logs", "follow", "-f", "--limit", "2", "--server"])
-        .arg(format!("http://{}", porthole.http))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli = cli(&["logs", "follow", "-f", "--limit", "2"], porthole.http);
     let mut out = TailOutput::new(&mut cli);
     assert!(
         out.read(Duration::from_secs(20), |o| o.printed.len() >= 2),
@@ -564,12 +544,7 @@ async fn logs_follow_prints_the_newest_records_then_follows() {
         out.said
     );
     // The follow starts from the newest printed: send until a new line shows up.
-    for _ in 0..40 {
-        send(porthole.grpc_endpoint(), &["follow new"]).await;
-        if out.read(Duration::from_millis(500), |o| o.printed("follow new") > 0) {
-            break;
-        }
-    }
+    send_until_printed(&mut out, porthole.grpc_endpoint(), "follow new").await;
     let _ = cli.kill();
     let _ = cli.wait();
     let bodies: Vec<&str> = out
