@@ -19,6 +19,7 @@ mod rows;
 mod search;
 mod snapshot;
 mod sql;
+mod sql_bounds;
 mod stats;
 mod tail;
 mod threads;

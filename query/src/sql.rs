@@ -7,6 +7,7 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use deltalake::datafusion::physical_plan::execute_stream;
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::datafusion::sql::parser::{DFParser, Statement};
 use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -95,6 +96,7 @@ pub async fn run_sql(
 ) -> Result<SqlResult, QueryError> {
     ensure_read_only(sql)?;
     let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), limits.runtime.clone());
+    crate::sql_bounds::bound_functions(&ctx);
     storage.register_tables(&ctx).await?;
     let (sql, limits) = (sql.to_string(), limits.clone());
     let timeout = limits.timeout;
@@ -137,16 +139,19 @@ async fn collect(
     limits: &SqlLimits,
 ) -> Result<(Vec<String>, Vec<RecordBatch>, bool), DataFusionError> {
     let frame = ctx.sql(sql).await?;
+    crate::sql_bounds::check_growing_calls(frame.logical_plan())?;
     let columns: Vec<String> = frame
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let mut stream = frame
+    let plan = frame
         .limit(0, Some(limits.max_rows + 1))?
-        .execute_stream()
+        .create_physical_plan()
         .await?;
+    let plan = crate::sql_bounds::account_windows(plan)?;
+    let mut stream = execute_stream(plan, ctx.task_ctx())?;
     let (mut batches, mut bytes, mut cut) = (Vec::new(), 0, false);
     while let Some(batch) = stream.try_next().await? {
         let size = batch.get_array_memory_size();
@@ -199,8 +204,33 @@ fn sql_error(error: DataFusionError, shared: usize) -> QueryError {
                         .into(),
                 )
             }
+            None if users_mistake(error.find_root()) => {
+                QueryError::BadRequest(format!("SQL: {}", error.find_root()))
+            }
             None => QueryError::Internal(error.to_string()),
         },
+    }
+}
+
+/// Errors of evaluating what the query asked for (a cast that cannot be made, a regular
+/// expression that does not compile, a division by zero, a value too large to build),
+/// not of reading the tables.
+fn users_mistake(root: &DataFusionError) -> bool {
+    use arrow::error::ArrowError;
+    match root {
+        DataFusionError::Execution(_) => true,
+        DataFusionError::ArrowError(error, _) => matches!(
+            error.as_ref(),
+            ArrowError::CastError(_)
+                | ArrowError::ParseError(_)
+                | ArrowError::ComputeError(_)
+                | ArrowError::InvalidArgumentError(_)
+                | ArrowError::DivideByZero
+                | ArrowError::ArithmeticOverflow(_)
+                | ArrowError::OffsetOverflowError(_)
+                | ArrowError::DictionaryKeyOverflowError
+        ),
+        _ => false,
     }
 }
 
@@ -459,6 +489,146 @@ mod tests {
             "n": 1,
         });
         assert_eq!(serde_json::Value::Object(rows[0].clone()), want);
+    }
+
+    /// Functions whose result can be far larger than their arguments are stopped before
+    /// they build it: each of these asked for 1–2 GB in one call, and `array_repeat(1,
+    /// 1000000000)` (8 GB) got `porthole serve` killed by the kernel.
+    #[tokio::test]
+    async fn functions_that_build_long_values_are_stopped_before_they_take_the_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        for sql in [
+            "SELECT array_repeat(1, 200000000)",
+            "SELECT list_repeat('x', 100000000)",
+            "SELECT length(repeat('x', 1000000000))",
+            "SELECT length(lpad('', 300000000))",
+            "SELECT length(rpad('a', 300000000, 'b'))",
+            "SELECT cardinality(range(1, 200000000))",
+            "SELECT cardinality(generate_series(DATE '2000-01-01', DATE '2100-01-01', INTERVAL '1 second'))",
+            "SELECT cardinality(generate_series(TIMESTAMP '2026-01-01T00:00:00', TIMESTAMP '2026-01-02T00:00:00', INTERVAL '1 millisecond'))",
+            "SELECT cardinality(array_resize([1], 200000000))",
+            "SELECT length(replace(repeat('ab', 1000000), '', repeat('x', 1000)))",
+            "SELECT length(regexp_replace(repeat('ab', 1000000), '', repeat('x', 1000), 'g'))",
+            "SELECT length(regexp_replace(repeat('ab', 1000000), 'b', '$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0', 'g'))",
+        ] {
+            let error = run_sql(&storage, sql, &SqlLimits::default())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, QueryError::BadRequest(_)),
+                "{sql}: {error:?}"
+            );
+            assert!(
+                error.to_string().contains("would build") && error.to_string().contains("64 MiB"),
+                "{sql}: {error}"
+            );
+        }
+    }
+
+    /// The bounded functions still give what the function gives: over rows in slices
+    /// (oldest rows first, none lost or moved), and up to the bound.
+    #[tokio::test]
+    async fn bounded_functions_answer_as_before_over_many_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _) = storage_with_a_logs_file(dir.path()).await;
+        let limits = SqlLimits::default();
+        // ~7 MB of repeats: built in two slices.
+        let sql = "SELECT bool_and(substr(repeat(body, 50), 1 + 49 * length(body)) = body                    AND length(repeat(body, 50)) = 50 * length(body)) AS same,                    sum(length(lpad(body, 40, '·'))) AS padded,                    max(replace(body, 'failed', 'ok')) AS replaced,                    max(regexp_replace(body, '([0-9]+)', '<$1>')) AS tagged,                    sum(cardinality(range(length(body)))) AS ranged, count(*) AS n FROM logs";
+        let rows = run_sql(&storage, sql, &limits).await.unwrap().rows;
+        let row = &rows[0];
+        assert_eq!(row["same"], true, "{row:?}");
+        assert_eq!(row["padded"], 40 * 2000, "{row:?}");
+        assert_eq!(row["n"], 2000);
+        assert!(
+            row["replaced"].as_str().unwrap().contains(" ok: "),
+            "{row:?}"
+        );
+        assert!(
+            row["tagged"].as_str().unwrap().starts_with("request <"),
+            "{row:?}"
+        );
+        assert!(row["ranged"].as_i64().unwrap() > 2000 * 14, "{row:?}");
+        // Each row is small, but together they are more than one call may build.
+        let error = run_sql(
+            &storage,
+            "SELECT max(length(repeat(body, 2000))) FROM logs",
+            &limits,
+        )
+        .await
+        .unwrap_err();
+        assert!(error.to_string().contains("repeat would build"), "{error}");
+        assert!(matches!(error, QueryError::BadRequest(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_query_makes_at_most_so_many_calls_of_functions_that_build_long_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        let calls = |n: usize| {
+            let calls: Vec<String> = (0..n).map(|i| format!("repeat('a', {i})")).collect();
+            format!("SELECT concat({})", calls.join(", "))
+        };
+        let sql = calls(crate::sql_bounds::MAX_GROWING_CALLS);
+        assert!(run_sql(&storage, &sql, &SqlLimits::default()).await.is_ok());
+        let sql = format!(
+            "WITH t AS ({}) SELECT lpad('a', 3) FROM t",
+            calls(crate::sql_bounds::MAX_GROWING_CALLS)
+        );
+        let error = run_sql(&storage, &sql, &SqlLimits::default())
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("9 times") && error.to_string().contains("at most 8"),
+            "{error}"
+        );
+    }
+
+    /// A window without bounds holds all of its input; that input now counts against the
+    /// pool, so a window over more rows than the pool holds is refused like a sort would be
+    /// (`sum(value) OVER ()` over 10^8 rows took 2.4 GB outside the pool).
+    #[tokio::test]
+    async fn an_unbounded_window_draws_on_the_memory_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        let limits = SqlLimits::new(16 << 20);
+        let sql = "SELECT max(s) AS s FROM (SELECT sum(value) OVER () AS s \
+                   FROM generate_series(1, 3000000))";
+        let error = run_sql(&storage, sql, &limits).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("16 MiB that this node's SQL queries share"),
+            "{error}"
+        );
+        let sql = "SELECT max(s) AS s FROM (SELECT sum(value) OVER () AS s \
+                   FROM generate_series(1, 1000))";
+        let rows = run_sql(&storage, sql, &limits).await.unwrap().rows;
+        assert_eq!(rows[0]["s"], 500500);
+        assert_eq!(limits.runtime.memory_pool.reserved(), 0);
+    }
+
+    /// Mistakes in what a query computes are the user's: 400 with DataFusion's words, not
+    /// 500 "internal error".
+    #[tokio::test]
+    async fn errors_of_evaluating_the_query_are_bad_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        for (sql, says) in [
+            ("SELECT 1 LIMIT 18446744073709551615", "Can't cast value"),
+            ("SELECT regexp_match('a', '(')", "unclosed group"),
+            ("SELECT CAST('x' AS INT)", "Cannot cast string 'x'"),
+            ("SELECT 1 / 0", "Divide by zero"),
+        ] {
+            let error = run_sql(&storage, sql, &SqlLimits::default())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, QueryError::BadRequest(_)),
+                "{sql}: {error:?}"
+            );
+            assert!(error.to_string().contains(says), "{sql}: {error}");
+        }
     }
 
     #[test]
