@@ -131,6 +131,18 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
             None => break,
         }
     }
+    if printed == 0 && args.client.output != "json" {
+        // On stderr, as kubectl says "No resources found": a pipe reads nothing.
+        let range = match &args.to {
+            Some(to) if !args.follow => format!(" up to {to}"),
+            _ => String::new(),
+        };
+        let from = args
+            .from
+            .clone()
+            .unwrap_or(format!("the last {}", args.since));
+        eprintln!("no records match, searching from {from}{range}");
+    }
     if !args.follow {
         return Ok(());
     }
@@ -443,6 +455,10 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
                     out!("  {} @{}", cell(&point[1]), point[0]);
                 }
             }
+        }
+        _ if data["result"].as_array().is_some_and(|r| r.is_empty()) => {
+            // On stderr: a pipe reads nothing.
+            eprintln!("no series match {}", args.promql);
         }
         _ => {
             for sample in data["result"].as_array().into_iter().flatten() {

@@ -323,6 +323,38 @@ async fn search_filters_pages_histograms_traces_and_sql() {
         0
     );
     assert_eq!(filtered(&["--namespace", "other"]), 0);
+    // Nothing found is said on stderr (a pipe reads nothing), and is no failure.
+    for (args, says) in [
+        (
+            &["logs", "nothing-is-called-this", "--since", "2h"][..],
+            Some("no records match, searching from the last 2h"),
+        ),
+        (
+            &["logs", "x", "--from", "now-2h", "--to", "now-1h"][..],
+            Some("no records match, searching from now-2h up to now-1h"),
+        ),
+        (
+            &["metrics", "nothing_is_called_this"][..],
+            Some("no series match nothing_is_called_this"),
+        ),
+        (
+            &["logs", "nothing-is-called-this", "--output", "json"][..],
+            None,
+        ),
+    ] {
+        let out = Command::new(binary("porthole"))
+            .args(args)
+            .args(["--server", &server])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match says {
+            Some(says) => assert!(stderr.contains(says), "{args:?}: {stderr}"),
+            None => assert!(stderr.is_empty(), "{args:?}: {stderr}"),
+        }
+    }
     assert_eq!(filtered(&["--from", "now-1h"]), 40);
     assert_eq!(filtered(&["--from", "now-2h", "--to", "now-1h"]), 0);
     let oldest_first = cli(&[
