@@ -16,7 +16,7 @@ use porthole_storage::Storage;
 use serde_json::{Map, Value};
 
 use crate::QueryError;
-use crate::threads::on_query_threads;
+use crate::threads::on_sql_threads;
 
 #[derive(Clone, Debug)]
 pub struct SqlLimits {
@@ -100,9 +100,9 @@ pub async fn run_sql(
     storage.register_tables(&ctx).await?;
     let (sql, limits) = (sql.to_string(), limits.clone());
     let timeout = limits.timeout;
-    // On the query threads, not the server's runtime; stopped at its next batch when
-    // this future is dropped (the timeout below, or the client gone).
-    let run = on_query_threads(async move {
+    // On the SQL threads, not the server's runtime nor the query threads; stopped at its
+    // next batch when this future is dropped (the timeout below, or the client gone).
+    let run = on_sql_threads(async move {
         let shared = limits.memory_bytes;
         let (columns, batches, cut) = collect(&ctx, &sql, &limits)
             .await
@@ -628,6 +628,38 @@ mod tests {
                 "{sql}: {error:?}"
             );
             assert!(error.to_string().contains(says), "{sql}: {error}");
+        }
+    }
+
+    /// While SQL queries hold every SQL thread with a batch that cannot be stopped (a
+    /// `levenshtein` of two long strings: seconds), work on the query threads (a log
+    /// search, an alert's count) still runs. It waited for them when SQL shared its threads.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sql_that_holds_its_threads_does_not_hold_up_the_query_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = empty_storage(dir.path()).await;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let running: Vec<_> = (0..threads)
+            .map(|_| {
+                let storage = storage.clone();
+                tokio::spawn(async move {
+                    let sql = "SELECT levenshtein(repeat('a', 15000), repeat('b', 15000)) AS d";
+                    run_sql(&storage, sql, &SqlLimits::default()).await
+                })
+            })
+            .collect();
+        // Tables opened, planned and computing (the call is folded into a constant as the
+        // plan is made); the call takes several seconds more.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        crate::threads::on_query_threads(async { Ok(()) })
+            .await
+            .unwrap();
+        assert!(
+            running.iter().all(|sql| !sql.is_finished()),
+            "the query threads waited for the SQL queries"
+        );
+        for sql in running {
+            assert_eq!(sql.await.unwrap().unwrap().rows[0]["d"], 15000);
         }
     }
 
