@@ -275,6 +275,15 @@ impl Values {
         })
     }
 
+    /// Other values of this argument (cast or measured), row for row.
+    fn same_rows(&self, array: ArrayRef) -> Self {
+        Self {
+            array: Some(array),
+            scalar: self.scalar,
+            rows: self.rows,
+        }
+    }
+
     /// Each row's value from `at(array, index)`, None where the argument is missing or
     /// null.
     fn each<T: Clone>(&self, at: impl Fn(&ArrayRef, usize) -> T) -> Vec<Option<T>> {
@@ -297,11 +306,7 @@ impl Values {
         };
         let lengths = arrow::compute::kernels::length::length(array)?;
         let lengths = arrow::compute::cast(&lengths, &DataType::Int64)?;
-        let values = Self {
-            array: Some(lengths),
-            scalar: self.scalar,
-            rows: self.rows,
-        };
+        let values = self.same_rows(lengths);
         Ok(values
             .each(|a, i| a.as_primitive::<Int64Type>().value(i))
             .into_iter()
@@ -315,11 +320,7 @@ impl Values {
             return Ok(vec![None; self.rows]);
         };
         let ints = arrow::compute::cast(array, &DataType::Int64)?;
-        let values = Self {
-            array: Some(ints),
-            scalar: self.scalar,
-            rows: self.rows,
-        };
+        let values = self.same_rows(ints);
         Ok(values.each(|a, i| a.as_primitive::<Int64Type>().value(i)))
     }
 
@@ -343,11 +344,7 @@ impl Values {
             DataType::Timestamp(unit, _) => {
                 let per = nanos_per(unit);
                 let raw = arrow::compute::cast(array, &DataType::Int64)?;
-                let values = Self {
-                    array: Some(raw),
-                    scalar: self.scalar,
-                    rows: self.rows,
-                };
+                let values = self.same_rows(raw);
                 values.each(|a, i| a.as_primitive::<Int64Type>().value(i) as i128 * per)
             }
             _ => self
@@ -369,11 +366,7 @@ impl Values {
                     array,
                     &DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
                 )?;
-                let values = Self {
-                    array: Some(interval),
-                    scalar: self.scalar,
-                    rows: self.rows,
-                };
+                let values = self.same_rows(interval);
                 values.each(|a, i| {
                     let v = a.as_primitive::<IntervalMonthDayNanoType>().value(i);
                     v.months as i128 * 28 * 86_400_000_000_000
@@ -395,11 +388,7 @@ impl Values {
             return Ok(vec![0; self.rows]);
         };
         let text = arrow::compute::cast(array, &DataType::Utf8)?;
-        let values = Self {
-            array: Some(text),
-            scalar: self.scalar,
-            rows: self.rows,
-        };
+        let values = self.same_rows(text);
         Ok(values
             .each(|a, i| a.as_string::<i32>().value(i).matches('$').count() as u64)
             .into_iter()
