@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -237,6 +238,13 @@ async fn run_with<T: Send + 'static>(
     selections(&expr, start, end, (start, end), &mut wanted);
     let loaded = load_for(storage, limits, wanted, deadline, timeout).await?;
     let max_points = limits.max_samples;
+    // A blocking task cannot be aborted: when this future is dropped (the client gone, the
+    // request timed out), the flag tells the evaluation to stop at its next step. Before,
+    // it ran on to --promql-timeout (2 minutes) holding its series, while the query slot
+    // it had taken was free again: a client that asked and hung up, again and again, left
+    // a thread burning a core for each time.
+    let stopped = Arc::new(AtomicBool::new(false));
+    let _stop_when_dropped = StopWhenDropped(stopped.clone());
     tokio::task::spawn_blocking(move || {
         let evaluator = Evaluator {
             loaded: &loaded,
@@ -245,11 +253,21 @@ async fn run_with<T: Send + 'static>(
             deadline,
             timeout,
             max_points,
+            stopped: &stopped,
         };
         evaluate(&evaluator, &expr)
     })
     .await
     .map_err(|e| PromError::Internal(format!("evaluation task: {e}")))?
+}
+
+/// Sets its flag when dropped.
+struct StopWhenDropped(Arc<AtomicBool>);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What an instant query at `t` (ms) answered, as alerting rules read it: a scalar is one
@@ -577,4 +595,49 @@ async fn buildinfo() -> Response {
         "buildDate": "",
         "goVersion": "",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An evaluation whose caller goes away stops at its next step; it ran on to the
+    /// deadline (2 minutes by default) on a blocking thread no one could stop.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_evaluation_stops_when_no_one_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = porthole_storage::Location::parse(None, dir.path()).unwrap();
+        let storage = Arc::new(Storage::open(location).await.unwrap());
+        let expr = Arc::new(promql_parser::parser::parse("vector(1)").unwrap());
+        let (ended, mut how) = tokio::sync::mpsc::unbounded_channel();
+        let timeout = std::time::Duration::from_secs(30);
+        let query = tokio::spawn(async move {
+            run_with(
+                &storage,
+                &PromLimits::default(),
+                timeout,
+                expr,
+                (0, 0),
+                move |evaluator, expr| {
+                    // Steps until the evaluator says to stop.
+                    let error = loop {
+                        if let Err(error) = evaluator.eval(expr, 0) {
+                            break error;
+                        }
+                    };
+                    ended.send(error.to_string()).unwrap();
+                    Err::<(), _>(error)
+                },
+            )
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!query.is_finished());
+        query.abort();
+        let error = how.recv().await.unwrap();
+        assert!(
+            error.contains("no one waits for its answer"),
+            "the evaluation ran on until: {error}"
+        );
+    }
 }

@@ -58,6 +58,9 @@ pub struct Evaluator<'a> {
     pub end: i64,
     pub deadline: Instant,
     pub timeout: std::time::Duration,
+    /// Set when no one waits for the answer any more (the client went away, the request
+    /// timed out): evaluation stops at its next step instead of running on to the deadline.
+    pub stopped: &'a std::sync::atomic::AtomicBool,
     /// Points a subquery may produce (the samples limit applies to them too).
     pub max_points: usize,
 }
@@ -72,6 +75,11 @@ impl Evaluator<'_> {
     }
 
     fn check_deadline(&self) -> Result<(), PromError> {
+        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PromError::Timeout(
+                "query stopped: no one waits for its answer any more".into(),
+            ));
+        }
         if Instant::now() > self.deadline {
             return Err(PromError::Timeout(format!(
                 "query timed out in expression evaluation (after {:?}, --promql-timeout)",
