@@ -57,6 +57,15 @@ struct RpcStatus {
     message: String,
 }
 
+/// The `Content-Length` a request declared, 0 when it declared none (chunked) or nonsense.
+pub(crate) fn declared_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn export<E: OtlpExport>(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -78,7 +87,10 @@ async fn export<E: OtlpExport>(
     let read = porthole_net::body::read_http(&headers, body, limits.max_bytes, limits.read_timeout);
     let bytes = match read.await {
         Ok(bytes) => bytes,
-        Err(error) => return reject::<E>(&state, error.into(), encoding, 0),
+        // The body was not read to its end: its size is what the sender declared.
+        Err(error) => {
+            return reject::<E>(&state, error.into(), encoding, declared_length(&headers));
+        }
     };
     let wire_bytes = bytes.len();
     let estimate = match encoding {

@@ -189,7 +189,11 @@ pub(crate) async fn write(
     let (request, wire_bytes, reservation) = match decoded {
         Ok(decoded) => decoded,
         Err(error) => {
-            state.pipeline.rejected(Signal::Metrics, &error, 0, 0);
+            // As OTLP/HTTP counts it: the declared size, whether or not it was all read.
+            let declared = crate::http::declared_length(&headers);
+            state
+                .pipeline
+                .rejected(Signal::Metrics, &error, 0, declared);
             return reply(&error);
         }
     };

@@ -176,6 +176,13 @@ async fn http_bad_requests_get_documented_statuses() {
             415,
         ),
     ];
+    // Bytes of the requests refused as too large: counted at their declared length (the
+    // server stops reading them; they were counted as 0 bytes).
+    let too_large: usize = cases
+        .iter()
+        .filter(|case| case.4 == 413)
+        .map(|case| case.3.len())
+        .sum();
     for (name, content_type, encoding, body, want) in cases {
         let response = post(content_type, encoding, body).await.unwrap();
         let status = response.status().as_u16();
@@ -195,6 +202,16 @@ async fn http_bad_requests_get_documented_statuses() {
             );
         }
     }
+    assert!(too_large > 0);
+    assert_eq!(
+        porthole
+            .counter(
+                "porthole_ingest_bytes_rejected_total",
+                &["reason=\"too_large\""]
+            )
+            .await,
+        too_large as f64
+    );
     let json = client
         .post(&url)
         .header("content-type", "application/json")

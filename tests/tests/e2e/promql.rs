@@ -673,6 +673,16 @@ async fn bad_promql_and_limits_answer_like_prometheus() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    // Counted with its size (it was counted as 0 bytes).
+    assert_eq!(
+        porthole
+            .counter(
+                "porthole_ingest_bytes_rejected_total",
+                &["signal=\"metrics\"", "reason=\"invalid\""]
+            )
+            .await,
+        "not snappy".len() as f64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
