@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -17,6 +16,7 @@ use axum::routing::get;
 use porthole_storage::Storage;
 use promql_parser::parser::Expr;
 use serde_json::{Value as Json, json};
+use tokio_util::sync::CancellationToken;
 
 use super::eval::{Evaluator, selections};
 use super::store::{LoadLimits, Loaded, Selection, load};
@@ -239,12 +239,12 @@ async fn run_with<T: Send + 'static>(
     let loaded = load_for(storage, limits, wanted, deadline, timeout).await?;
     let max_points = limits.max_samples;
     // A blocking task cannot be aborted: when this future is dropped (the client gone, the
-    // request timed out), the flag tells the evaluation to stop at its next step. Before,
-    // it ran on to --promql-timeout (2 minutes) holding its series, while the query slot
-    // it had taken was free again: a client that asked and hung up, again and again, left
-    // a thread burning a core for each time.
-    let stopped = Arc::new(AtomicBool::new(false));
-    let _stop_when_dropped = StopWhenDropped(stopped.clone());
+    // request timed out), the token is cancelled and the evaluation stops at its next
+    // step. Before, it ran on to --promql-timeout (2 minutes) holding its series, while the
+    // query slot it had taken was free again: a client that asked and hung up, again and
+    // again, left a thread burning a core for each time.
+    let stopped = CancellationToken::new();
+    let _stop_when_dropped = stopped.clone().drop_guard();
     tokio::task::spawn_blocking(move || {
         let evaluator = Evaluator {
             loaded: &loaded,
@@ -259,15 +259,6 @@ async fn run_with<T: Send + 'static>(
     })
     .await
     .map_err(|e| PromError::Internal(format!("evaluation task: {e}")))?
-}
-
-/// Sets its flag when dropped.
-struct StopWhenDropped(Arc<AtomicBool>);
-
-impl Drop for StopWhenDropped {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 /// What an instant query at `t` (ms) answered, as alerting rules read it: a scalar is one

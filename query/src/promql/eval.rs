@@ -60,7 +60,7 @@ pub struct Evaluator<'a> {
     pub timeout: std::time::Duration,
     /// Set when no one waits for the answer any more (the client went away, the request
     /// timed out): evaluation stops at its next step instead of running on to the deadline.
-    pub stopped: &'a std::sync::atomic::AtomicBool,
+    pub stopped: &'a tokio_util::sync::CancellationToken,
     /// Points a subquery may produce (the samples limit applies to them too).
     pub max_points: usize,
 }
@@ -75,7 +75,7 @@ impl Evaluator<'_> {
     }
 
     fn check_deadline(&self) -> Result<(), PromError> {
-        if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.stopped.is_cancelled() {
             return Err(PromError::Timeout(
                 "query stopped: no one waits for its answer any more".into(),
             ));

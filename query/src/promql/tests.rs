@@ -60,7 +60,7 @@ fn eval(query: &str, t: i64, data: &[Series]) -> Result<Value, PromError> {
         deadline: Instant::now() + Duration::from_secs(10),
         timeout: Duration::from_secs(10),
         max_points: 1_000_000,
-        stopped: &std::sync::atomic::AtomicBool::new(false),
+        stopped: &tokio_util::sync::CancellationToken::new(),
     };
     ev.eval(&expr, t)
 }
