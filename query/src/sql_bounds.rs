@@ -50,6 +50,7 @@ pub const MAX_BUILT_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_GROWING_CALLS: usize = 8;
 /// The rows of one call are passed to the function in slices whose bound is about this.
 const SLICE_BYTES: u64 = 4 * 1024 * 1024;
+const NANOS_PER_DAY: i128 = 86_400_000_000_000;
 
 /// How a function's output grows with its arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -169,12 +170,10 @@ impl Growing {
             // n characters of at most 4 bytes each.
             Growth::Pad => copies(vec![4; rows], arg(1)?.ints()?),
             Growth::Replace | Growth::RegexpReplace => {
-                let (text, pattern) = (arg(0)?.lengths()?, arg(1)?.lengths()?);
-                let (to, groups) = match self.growth {
-                    Growth::RegexpReplace => (arg(2)?.lengths()?, arg(2)?.dollars()?),
-                    _ => (arg(2)?.lengths()?, vec![0; rows]),
-                };
+                let (text, pattern, to) = (arg(0)?.lengths()?, arg(1)?.lengths()?, arg(2)?);
                 let regexp = self.growth == Growth::RegexpReplace;
+                let groups = if regexp { to.dollars()? } else { vec![0; rows] };
+                let to = to.lengths()?;
                 (0..rows)
                     .map(|row| {
                         let text = text[row];
@@ -336,8 +335,9 @@ impl Values {
             TimeUnit::Nanosecond => 1,
         };
         Ok(match array.data_type() {
-            DataType::Date32 => self
-                .each(|a, i| a.as_primitive::<Date32Type>().value(i) as i128 * 86_400_000_000_000),
+            DataType::Date32 => {
+                self.each(|a, i| a.as_primitive::<Date32Type>().value(i) as i128 * NANOS_PER_DAY)
+            }
             DataType::Date64 => {
                 self.each(|a, i| a.as_primitive::<Date64Type>().value(i) as i128 * 1_000_000)
             }
@@ -355,7 +355,7 @@ impl Values {
         })
     }
 
-    /// A step: an integer, or an interval at its shortest, in nanoseconds.
+    /// A step: an interval at its shortest, in nanoseconds, or else as [`Self::instants`].
     fn step_nanos(&self) -> Result<Vec<Option<i128>>> {
         let Some(array) = &self.array else {
             return Ok(vec![None; self.rows]);
@@ -369,16 +369,12 @@ impl Values {
                 let values = self.same_rows(interval);
                 values.each(|a, i| {
                     let v = a.as_primitive::<IntervalMonthDayNanoType>().value(i);
-                    v.months as i128 * 28 * 86_400_000_000_000
-                        + v.days as i128 * 86_400_000_000_000
+                    v.months as i128 * 28 * NANOS_PER_DAY
+                        + v.days as i128 * NANOS_PER_DAY
                         + v.nanoseconds as i128
                 })
             }
-            _ => self
-                .ints()?
-                .into_iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
+            _ => self.instants()?,
         })
     }
 
@@ -465,17 +461,17 @@ impl ScalarUDFImpl for Growing {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let name = self.inner.name().to_string();
+        let name = self.inner.name();
         let bounds = self.estimate(&args.args, args.number_rows)?;
         if let Some(row) = bounds.iter().position(|&b| b > MAX_BUILT_BYTES as u64) {
             return Err(too_large(
-                &name,
+                name,
                 format!("up to {} MiB for one row", bounds[row] >> 20),
             ));
         }
         let checked = |built: usize| {
             if built > MAX_BUILT_BYTES {
-                Err(too_large(&name, format!("{} MiB", built >> 20)))
+                Err(too_large(name, format!("{} MiB", built >> 20)))
             } else {
                 Ok(())
             }
