@@ -133,10 +133,12 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     }
     if printed == 0 && args.client.output != "json" {
         // On stderr, as kubectl says "No resources found": a pipe reads nothing.
-        let range = match &args.to {
-            Some(to) if !args.follow => format!(" up to {to}"),
-            _ => String::new(),
-        };
+        // (`--follow` takes no `--to`.)
+        let range = args
+            .to
+            .as_ref()
+            .map(|to| format!(" up to {to}"))
+            .unwrap_or_default();
         let from = args
             .from
             .clone()

@@ -268,7 +268,7 @@ async fn search_filters_pages_histograms_traces_and_sql() {
 
     // The CLI client prints the same data.
     let server = format!("http://{}", porthole.http);
-    let cli = |args: &[&str]| {
+    let run = |args: &[&str]| {
         let out = Command::new(binary("porthole"))
             .args(args)
             .args(["--server", &server])
@@ -279,8 +279,9 @@ async fn search_filters_pages_histograms_traces_and_sql() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap()
+        out
     };
+    let cli = |args: &[&str]| String::from_utf8(run(args).stdout).unwrap();
     let text = cli(&[
         "logs",
         "\"payment failed\"",
@@ -342,12 +343,7 @@ async fn search_filters_pages_histograms_traces_and_sql() {
             None,
         ),
     ] {
-        let out = Command::new(binary("porthole"))
-            .args(args)
-            .args(["--server", &server])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}");
+        let out = run(args);
         assert!(out.stdout.is_empty(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         match says {
