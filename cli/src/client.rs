@@ -1,6 +1,7 @@
 //! The client commands: ask a running Porthole's API and print the answer for people (text)
 //! or scripts (JSON).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
@@ -31,6 +32,38 @@ fn write_line(line: std::fmt::Arguments) {
     }
 }
 
+/// Text from the data (a log line, a span's name, a process's command line, a SQL value)
+/// as printed for people: every control character is written escaped (`\u{1b}`, `\r`,
+/// `\t`, `\u{0}`), never sent to the terminal. Whoever reaches a container's app writes
+/// its log (a logged URL or header is enough): raw, `ESC ]` sets the terminal's title or
+/// clipboard, and `\r` or `ESC [2K` hides the line it is on (kubectl's CVE-2021-25743).
+/// `--output json` keeps the text as stored.
+fn shown(text: &str) -> Cow<'_, str> {
+    escaped(text, false)
+}
+
+/// [`shown`] for text whose lines are its own: a log record's body (a stack trace joined
+/// to its line) keeps its newlines and tabs.
+fn shown_lines(text: &str) -> Cow<'_, str> {
+    escaped(text, true)
+}
+
+fn escaped(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(keep_newlines && matches!(c, '\n' | '\t'));
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Runs one client command.
 pub async fn run(command: ClientCommand) -> anyhow::Result<()> {
     match command {
@@ -55,7 +88,7 @@ async fn call(client: &ClientArgs, request: reqwest::RequestBuilder) -> anyhow::
         .await
         .with_context(|| format!("{} answered {status} without JSON", client.server))?;
     if !status.is_success() {
-        bail!("{status}: {}", api_error(&body));
+        bail!("{status}: {}", shown(api_error(&body)));
     }
     Ok(body)
 }
@@ -170,9 +203,15 @@ fn print_row(row: &Value, output: &str) {
         out!("{row}");
         return;
     }
-    let colour = std::io::stdout().is_terminal();
-    let severity = row["severity"].as_str().unwrap_or("-");
-    let code = match severity {
+    for line in row_lines(row, std::io::stdout().is_terminal()) {
+        out!("{line}");
+    }
+}
+
+/// A log row as text: its line, then the lines of the exception it carries, indented.
+fn row_lines(row: &Value, colour: bool) -> Vec<String> {
+    let severity = shown(row["severity"].as_str().unwrap_or("-"));
+    let code = match &*severity {
         "FATAL" => "1;31",
         "ERROR" => "31",
         "WARN" => "33",
@@ -185,15 +224,17 @@ fn print_row(row: &Value, output: &str) {
     } else {
         format!("{severity:5}")
     };
-    out!(
+    let line = format!(
         "{} {painted} {} {}",
-        row["timestamp"].as_str().unwrap_or(""),
-        row["service"].as_str().unwrap_or("-"),
-        row["body"].as_str().unwrap_or("")
+        shown(row["timestamp"].as_str().unwrap_or("")),
+        shown(row["service"].as_str().unwrap_or("-")),
+        shown_lines(row["body"].as_str().unwrap_or(""))
     );
-    for line in exception_lines(row) {
-        out!("    {line}");
-    }
+    let exception = exception_lines(row).into_iter();
+    [line]
+        .into_iter()
+        .chain(exception.map(|l| format!("    {}", shown_lines(&l))))
+        .collect()
 }
 
 /// The exception a record carries in OpenTelemetry's attributes, as the lines a log file
@@ -292,7 +333,7 @@ async fn open_tail(
     }
     let body: Value = response.json().await.unwrap_or_default();
     Err(OpenError {
-        error: anyhow::anyhow!("{status}: {}", api_error(&body)),
+        error: anyhow::anyhow!("{status}: {}", shown(api_error(&body))),
         refused: status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS,
     })
 }
@@ -444,7 +485,7 @@ pub async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
             .collect();
         format!(
             "{}{{{}}}",
-            metric["__name__"].as_str().unwrap_or(""),
+            shown(metric["__name__"].as_str().unwrap_or("")),
             labels.join(", ")
         )
     };
@@ -542,7 +583,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => shown(s).into_owned(),
         other => other.to_string(),
     }
 }
@@ -597,7 +638,7 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             p["cmdline"]
                 .as_str()
                 .filter(|c| !c.is_empty())
-                .map(String::from)
+                .map(|c| shown(c).into_owned())
                 .unwrap_or_else(|| cell(&p["command"])),
         );
     }
@@ -607,7 +648,7 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     ] {
         for s in sockets.as_array().into_iter().flatten() {
             match s["remote"].as_str() {
-                Some(remote) => out!("{kind:<12} {} -> {remote}", cell(&s["local"])),
+                Some(remote) => out!("{kind:<12} {} -> {}", cell(&s["local"]), shown(remote)),
                 None => out!("{kind:<12} {}", cell(&s["local"])),
             }
         }
@@ -656,18 +697,20 @@ pub async fn trace(args: TraceArgs) -> anyhow::Result<()> {
             span["status_code"].as_str(),
             span["status_message"].as_str(),
         ) {
-            (Some("ERROR"), Some(message)) if !message.is_empty() => format!(" ERROR: {message}"),
+            (Some("ERROR"), Some(message)) if !message.is_empty() => {
+                format!(" ERROR: {}", shown(message))
+            }
             (Some("ERROR"), _) => " ERROR".to_owned(),
             _ => String::new(),
         };
         out!(
             "{}{} [{}] {millis:.3} ms{status}",
             "  ".repeat(depth),
-            span["name"].as_str().unwrap_or("?"),
-            span["service"].as_str().unwrap_or("-")
+            shown(span["name"].as_str().unwrap_or("?")),
+            shown(span["service"].as_str().unwrap_or("-"))
         );
         for exception in span_exceptions(span) {
-            out!("{}! {exception}", "  ".repeat(depth + 1));
+            out!("{}! {}", "  ".repeat(depth + 1), shown(&exception));
         }
         let id = span["span_id"].as_str().unwrap_or("");
         stack.extend(
@@ -712,7 +755,7 @@ fn span_exceptions(span: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Lines, exception_lines, span_exceptions};
+    use super::{Lines, cell, exception_lines, row_lines, span_exceptions};
 
     /// A record the catch-up printed is not printed again when the new stream delivers it;
     /// the newest record printed is where the next catch-up starts, whatever the order.
@@ -793,6 +836,42 @@ mod tests {
         );
         assert!(exception_lines(&row(serde_json::json!({"status": 500}))).is_empty());
         assert!(exception_lines(&serde_json::json!({"body": "no attributes"})).is_empty());
+    }
+
+    /// The only control characters a row prints are its body's own newlines and tabs, and
+    /// the colour codes of its severity on a terminal.
+    #[test]
+    fn control_characters_from_the_data_are_printed_escaped() {
+        let row = serde_json::json!({
+            "timestamp": "2026-12-07T00:00:00Z",
+            "severity": "ERROR",
+            "service": "svc\u{1b}[2K",
+            "body": "title \u{1b}]0;x\u{7} cr\r nul\u{0} csi\u{9b}31m del\u{7f}\n\tat Frame(F.java:1)",
+            "attributes": {"exception.stacktrace": "Boom\n\tat \u{1b}[8mFrame"},
+        });
+        let plain = row_lines(&row, false);
+        assert_eq!(
+            plain,
+            [
+                "2026-12-07T00:00:00Z ERROR svc\\u{1b}[2K title \\u{1b}]0;x\\u{7} cr\\r \
+                 nul\\u{0} csi\\u{9b}31m del\\u{7f}\n\tat Frame(F.java:1)",
+                "    Boom",
+                "    \tat \\u{1b}[8mFrame",
+            ]
+        );
+        let painted = row_lines(&row, true).concat();
+        assert_eq!(painted.matches('\u{1b}').count(), 2, "{painted:?}");
+        assert!(painted.starts_with("2026-12-07T00:00:00Z \u{1b}[31mERROR\u{1b}[0m svc\\u{1b}"));
+
+        // A table's cell is one line.
+        assert_eq!(
+            cell(&serde_json::json!("a\u{1b}[1mb\nc\td")),
+            "a\\u{1b}[1mb\\nc\\td"
+        );
+        assert_eq!(
+            cell(&serde_json::json!("plain ünïcode ✓")),
+            "plain ünïcode ✓"
+        );
     }
 
     #[test]

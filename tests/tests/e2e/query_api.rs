@@ -1260,3 +1260,104 @@ async fn a_logged_exception_is_found_by_its_stack_trace_and_printed_with_it() {
         "{tree}"
     );
 }
+
+/// Text that arrived in the data reaches a terminal escaped: a log line, a service name, a
+/// span's name and status, a SQL value and an error message that quotes a value, each with
+/// an escape sequence (a terminal title, a line erase), a carriage return, a bell and a NUL,
+/// are printed by `porthole logs`, `trace` and `sql` with every control character but a
+/// body's own newlines and tabs written as `\u{..}`, `\r`, `\t`. `--output json` keeps the
+/// text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_from_the_data_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let porthole = Porthole::start("serve", dir.path(), &["--batch-window", "100ms"], &[]).await;
+    let hostile = "pwned \u{1b}]0;owned\u{7} hidden\r\u{1b}[2Kfake\u{0}";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let attr = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let http = reqwest::Client::new();
+    let logs = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [attr("service.name", "svc\u{1b}[31m")]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": now.to_string(),
+            "severityText": "ERROR",
+            "body": {"stringValue": format!("{hostile}\n\tat Trace.line(Trace.java:1)")},
+        }]}]
+    }]});
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let spans = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [attr("service.name", "svc")]},
+        "scopeSpans": [{"spans": [{
+            "traceId": trace_id,
+            "spanId": "eee19b7ec3c1b174",
+            "name": hostile,
+            "kind": 2,
+            "startTimeUnixNano": (now - 1_000_000).to_string(),
+            "endTimeUnixNano": now.to_string(),
+            "status": {"code": 2, "message": hostile},
+        }]}]
+    }]});
+    for (path, body) in [("/v1/logs", logs), ("/v1/traces", spans)] {
+        let response = http
+            .post(porthole.otlp_http_url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    let run = |args: &[&str]| {
+        let out = Command::new(binary("porthole"))
+            .args(args)
+            .args(["--server", &porthole.url("")])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let no_control = |text: &str| {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{text:?}"
+        );
+    };
+    let (ok, logs, _) = run(&["logs", "pwned"]);
+    assert!(ok);
+    no_control(&logs);
+    assert!(
+        logs.contains(
+            "ERROR svc\\u{1b}[31m pwned \\u{1b}]0;owned\\u{7} hidden\\r\\u{1b}[2Kfake\\u{0}\n\tat Trace.line"
+        ),
+        "{logs:?}"
+    );
+    let (ok, json, _) = run(&["logs", "pwned", "--output", "json"]);
+    assert!(ok);
+    let row: Value = serde_json::from_str(json.trim()).unwrap();
+    assert!(row["body"].as_str().unwrap().starts_with(hostile), "{row}");
+
+    let (ok, trace, _) = run(&["trace", trace_id]);
+    assert!(ok);
+    no_control(&trace);
+    assert!(trace.starts_with("pwned \\u{1b}]0;owned"), "{trace:?}");
+    assert!(trace.contains("ERROR: pwned \\u{1b}]0;owned"), "{trace:?}");
+
+    let (ok, table, _) = run(&["sql", "SELECT service, body FROM logs"]);
+    assert!(ok);
+    no_control(&table);
+    assert!(table.contains("svc\\u{1b}[31m"), "{table:?}");
+    assert!(table.contains("\\u{0}\\n\\tat Trace.line"), "{table:?}");
+
+    // An error that quotes a stored value.
+    let (ok, _, error) = run(&["sql", "SELECT CAST(body AS INT) FROM logs"]);
+    assert!(!ok);
+    no_control(&error);
+    assert!(error.contains("\\u{1b}"), "{error:?}");
+}
