@@ -31,6 +31,7 @@ pub struct CollectorMetrics {
     pub lines_read: Counter,
     pub bytes_read: Counter,
     pub lines_truncated: Counter,
+    pub lines_unended: Counter,
     records_received: Family<SignalLabel, Counter>,
     records_shipped: Family<SignalLabel, Counter>,
     pub bytes_shipped: Counter,
@@ -61,6 +62,7 @@ impl CollectorMetrics {
             lines_read: Counter::default(),
             bytes_read: Counter::default(),
             lines_truncated: Counter::default(),
+            lines_unended: Counter::default(),
             records_received: Family::default(),
             records_shipped: Family::default(),
             bytes_shipped: Counter::default(),
@@ -94,6 +96,12 @@ impl CollectorMetrics {
             "lines_truncated",
             "Lines longer than max_line_bytes, cut to that length",
             metrics.lines_truncated.clone(),
+        );
+        r.register(
+            "lines_unended",
+            "Last lines of a file sent without their newline: the file was quiet for 5 s, \
+             rotated away, or the collector stopping",
+            metrics.lines_unended.clone(),
         );
         r.register(
             "records_received",

@@ -44,6 +44,12 @@ const MAX_POLL: Duration = Duration::from_millis(500);
 /// A file no longer matched by any glob (rotated away, deleted) is read to its end and
 /// closed once it has been quiet this long.
 const ROTATE_WAIT: Duration = Duration::from_secs(5);
+/// A file's last line without its newline is sent as it is once the file has been quiet
+/// this long (and when the file is closed or the collector stops): an app that crashed
+/// mid-line, or wrote its last words without a newline, would otherwise never have them
+/// read. A writer slower than this gets the rest of its line as a record of its own. The
+/// OpenTelemetry Collector's filelog receiver waits 500 ms (`force_flush_period`).
+const UNENDED_LINE_WAIT: Duration = ROTATE_WAIT;
 
 struct Spec {
     include: Vec<String>,
@@ -299,7 +305,8 @@ impl Tailer {
             }
         }
         // What is still unread stays in the files, behind the saved checkpoints; records
-        // still being assembled are sent as they are, since the pod may be going away.
+        // still being assembled, and last lines without their newline, are sent as they
+        // are, since the pod may be going away.
         self.flush_idle_groups(Instant::now(), true);
         self.flush().await?;
         tracing::info!(
@@ -420,10 +427,12 @@ impl Tailer {
                 tracing::warn!(path = %tracked.path.display(), read = tracked.read_offset, "file was truncated or replaced before it was read to its end, and no copy of it matches the globs; its unread tail is lost");
                 return false;
             }
-            // Gone from the globs, read to its end, quiet, everything shipped: close it.
+            // Gone from the globs, read to its end, quiet, everything shipped (its last
+            // line too, newline or not): close it.
             let done = !tracked.matched
                 && tracked.read_offset >= tracked.size
                 && now.duration_since(tracked.last_data) >= ROTATE_WAIT
+                && tracked.line.is_empty()
                 && tracked.committed >= tracked.safe_offset()
                 && tracked.assembler.pending_start().is_none();
             if done {
@@ -506,9 +515,19 @@ impl Tailer {
         (read_any, more)
     }
 
+    /// Sends what waits on a quiet file (`force`: on every file): its last line without a
+    /// newline ([`UNENDED_LINE_WAIT`]), and a multiline group past its timeout.
     fn flush_idle_groups(&mut self, now: Instant, force: bool) {
         let mut out = Vec::new();
         for index in 0..self.files.len() {
+            let tracked = &mut self.files[index];
+            if !tracked.line.is_empty()
+                && (force || now.duration_since(tracked.last_data) >= UNENDED_LINE_WAIT)
+            {
+                end_line(tracked, tracked.read_offset, now, &mut out, &self.metrics);
+                self.metrics.lines_unended.inc();
+                self.metrics.lines_read.inc();
+            }
             self.files[index].assembler.flush_idle(now, force, &mut out);
             if !out.is_empty() {
                 let (spec, path) = (self.files[index].spec, self.files[index].path.clone());
@@ -660,26 +679,18 @@ fn consume(
     while let Some(newline) = memchr::memchr(b'\n', &data[pos..]) {
         let piece = &data[pos..pos + newline];
         let end = base + (pos + newline + 1) as u64;
-        let cut = if tracked.line.is_empty() && !tracked.line_cut {
+        if tracked.line.is_empty() && !tracked.line_cut {
             let keep = piece.len().min(max_line_bytes);
             let cut = tracked
                 .assembler
                 .push(&piece[..keep], base + pos as u64, end, now, out);
-            cut || keep < piece.len()
+            if cut || keep < piece.len() {
+                metrics.lines_truncated.inc();
+            }
         } else {
-            let overflow = append_capped(&mut tracked.line, piece, max_line_bytes);
-            let line = std::mem::take(&mut tracked.line);
-            let cut = tracked
-                .assembler
-                .push(&line, tracked.line_start, end, now, out);
-            tracked.line = line;
-            tracked.line.clear();
-            cut || overflow || tracked.line_cut
-        };
-        if cut {
-            metrics.lines_truncated.inc();
+            tracked.line_cut |= append_capped(&mut tracked.line, piece, max_line_bytes);
+            end_line(tracked, end, now, out, metrics);
         }
-        tracked.line_cut = false;
         lines += 1;
         pos += newline + 1;
     }
@@ -694,6 +705,27 @@ fn consume(
     }
     tracked.read_offset = base + data.len() as u64;
     lines
+}
+
+/// Gives the assembler the line read so far (`tracked.line`, which ends before byte `end`)
+/// as a whole line, counting it if it was cut.
+fn end_line(
+    tracked: &mut Tracked,
+    end: u64,
+    now: Instant,
+    out: &mut Vec<Assembled>,
+    metrics: &CollectorMetrics,
+) {
+    let line = std::mem::take(&mut tracked.line);
+    let cut = tracked
+        .assembler
+        .push(&line, tracked.line_start, end, now, out);
+    if cut || tracked.line_cut {
+        metrics.lines_truncated.inc();
+    }
+    tracked.line = line;
+    tracked.line.clear();
+    tracked.line_cut = false;
 }
 
 fn append_capped(line: &mut Vec<u8>, more: &[u8], max: usize) -> bool {

@@ -63,7 +63,11 @@ impl Rig {
 
     /// One pass of the tailer's loop, flushing whatever it read.
     async fn pass(&self, tailer: &mut Tailer) {
-        let now = Instant::now();
+        self.pass_at(tailer, Instant::now()).await;
+    }
+
+    /// [`Rig::pass`] as if the clock read `now`.
+    async fn pass_at(&self, tailer: &mut Tailer, now: Instant) {
         tailer.scan(now).unwrap();
         while tailer.read_all(now).1 {}
         tailer.flush_idle_groups(now, false);
@@ -202,6 +206,89 @@ async fn long_lines_are_cut_and_counted_and_reading_goes_on() {
     assert_eq!(got[1].len(), 1024);
     assert_eq!(got[2], "after");
     assert_eq!(rig.metrics.lines_truncated.get(), 1);
+}
+
+fn write(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// A line the writer is still writing waits for its newline; a last line without one is
+/// sent once the file has been quiet for `UNENDED_LINE_WAIT`, once, and counted. What the
+/// writer adds later is a line of its own.
+#[tokio::test]
+async fn a_last_line_without_its_newline_is_sent_once_the_file_is_quiet() {
+    let rig = rig("*.log");
+    let log = rig.logs.join("app.log");
+    write(&log, "first\nslow wri");
+    let mut tailer = rig.tailer();
+    let start = Instant::now();
+    rig.pass_at(&mut tailer, start).await;
+    assert_eq!(rig.take(), ["first"]);
+    write(&log, "ter done\nlast words");
+    let later = start + UNENDED_LINE_WAIT / 2;
+    rig.pass_at(&mut tailer, later).await;
+    assert_eq!(rig.take(), ["slow writer done"]);
+    rig.pass_at(&mut tailer, later + UNENDED_LINE_WAIT / 2)
+        .await;
+    assert!(rig.take().is_empty(), "the wait starts again with new data");
+    rig.pass_at(&mut tailer, later + UNENDED_LINE_WAIT).await;
+    assert_eq!(rig.take(), ["last words"]);
+    assert_eq!(rig.metrics.lines_unended.get(), 1);
+    rig.pass_at(&mut tailer, later + UNENDED_LINE_WAIT * 2)
+        .await;
+    assert!(rig.take().is_empty(), "sent once");
+    write(&log, " and more\nnext\n");
+    rig.pass(&mut tailer).await;
+    assert_eq!(rig.take(), [" and more", "next"]);
+    // Its checkpoint is past it: a restart sends nothing again.
+    drop(tailer);
+    let mut restarted = rig.tailer();
+    rig.pass(&mut restarted).await;
+    assert!(rig.take().is_empty());
+}
+
+/// A file rotated away whose last line has no newline is closed only after that line is
+/// sent; it was closed with the line unsent, and the line was lost.
+#[tokio::test]
+async fn a_rotated_files_last_line_without_its_newline_is_sent_before_it_is_closed() {
+    let rig = rig("*.log");
+    let log = rig.logs.join("app.log");
+    write(&log, "a\nlast words");
+    let mut tailer = rig.tailer();
+    let start = Instant::now();
+    rig.pass_at(&mut tailer, start).await;
+    std::fs::rename(&log, rig.logs.join("app.log.1")).unwrap();
+    write(&log, "b\n");
+    rig.pass_at(&mut tailer, start).await;
+    for after in 1..=3 {
+        rig.pass_at(&mut tailer, start + ROTATE_WAIT * after).await;
+    }
+    assert_eq!(rig.take(), ["a", "b", "last words"]);
+    assert_eq!(tailer.files.len(), 1, "the rotated file is closed");
+}
+
+/// A collector that stops sends its files' last lines without their newline.
+#[tokio::test]
+async fn a_stopping_collector_sends_last_lines_without_their_newline() {
+    let rig = rig("*.log");
+    write(&rig.logs.join("app.log"), "a\nlast words");
+    let stop = CancellationToken::new();
+    let (_rereads, receiver) = mpsc::channel(1);
+    let running = tokio::spawn(rig.tailer().run(receiver, stop.clone()));
+    let mut got = Vec::new();
+    while got.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        got = rig.take();
+    }
+    assert_eq!(got, ["a"]);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(rig.take(), ["last words"]);
 }
 
 #[tokio::test]
