@@ -157,6 +157,9 @@ pub(crate) struct SearchParams {
     cursor: Option<String>,
     /// Histogram only: bucket width, like `30s` or `5m` (at least 1ms).
     step: Option<String>,
+    /// Histogram only: also count each bucket per value of this field (`severity`,
+    /// `service`, `namespace`, `pod`, `container` or `version`).
+    by: Option<String>,
     /// Search only: `backward` (newest first, the default) or `forward` (oldest first),
     /// as Loki's `direction`. A `next_cursor` goes on in its page's direction.
     direction: Option<String>,
@@ -269,6 +272,9 @@ pub(crate) async fn logs(
             "step is a histogram parameter".into(),
         ));
     }
+    if params.by.is_some() {
+        return Err(QueryError::BadRequest("by is a histogram parameter".into()));
+    }
     let search = params.to_search()?;
     Ok(Json(log_page(&state.storage, &search).await?))
 }
@@ -356,13 +362,23 @@ pub(crate) async fn logs_histogram(
                 ))
             })?,
     };
-    let buckets = histogram(&state.storage, &search, step).await?;
-    let total: u64 = buckets.iter().map(|(_, n)| n).sum();
-    let buckets = buckets
+    let counts = histogram(&state.storage, &search, step, params.by.as_deref()).await?;
+    let total: u64 = counts.buckets.iter().map(|(_, n)| n).sum();
+    let buckets = counts
+        .buckets
         .into_iter()
-        .map(|(start, count)| HistogramBucket {
+        .enumerate()
+        .map(|(i, (start, count))| HistogramBucket {
             start: crate::time::format_nanos(start * 1_000),
             count,
+            by: params.by.is_some().then(|| {
+                counts
+                    .by
+                    .iter()
+                    .filter(|(_, per_bucket)| per_bucket[i] > 0)
+                    .map(|(value, per_bucket)| (value.clone(), per_bucket[i]))
+                    .collect()
+            }),
         })
         .collect();
     Ok(Json(Histogram {

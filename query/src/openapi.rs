@@ -63,6 +63,10 @@ pub struct HistogramBucket {
     /// Start of the bucket, RFC 3339.
     pub start: String,
     pub count: u64,
+    /// With `by`: the bucket's count per value of that field (values with none left out;
+    /// records without a value are in `count` alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Matching records per time bucket.

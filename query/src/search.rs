@@ -959,19 +959,53 @@ pub(crate) fn rows_by_file(hits: &[Hit]) -> BTreeMap<&str, Vec<u64>> {
 }
 
 /// Counts of matches per time bucket, from the indexes alone.
+#[derive(Debug, Default, PartialEq)]
+pub struct HistogramCounts {
+    /// Each bucket's start (unix microseconds) and count.
+    pub buckets: Vec<(i64, u64)>,
+    /// With `by`: each value of that field with its count per bucket (records without a
+    /// value are counted in `buckets` alone).
+    pub by: BTreeMap<String, Vec<u64>>,
+}
+
+/// Buckets a histogram may have at most.
+const MAX_HISTOGRAM_BUCKETS: usize = 10_000;
+
+/// Counts a histogram grouped `by` a field may hold at most (values × buckets, 8 MB).
+const MAX_HISTOGRAM_CELLS: usize = 1_000_000;
+
+/// Counts of matches per time bucket, from the indexes alone; with `by` (one of
+/// [`FILTER_FIELDS`]), per value of that field too, as Grafana's log volume is per level.
 pub async fn histogram(
     storage: &Arc<Storage>,
     search: &LogSearch,
     step_micros: i64,
-) -> Result<Vec<(i64, u64)>, QueryError> {
+    by: Option<&str>,
+) -> Result<HistogramCounts, QueryError> {
+    check_group_field(by)?;
     let (ast, files) = plan(storage, search).await?;
     let buckets = ((search.end_micros - search.start_micros) / step_micros + 1) as usize;
-    if buckets > 10_000 {
+    if buckets > MAX_HISTOGRAM_BUCKETS {
         return Err(QueryError::BadRequest(format!(
-            "{buckets} buckets; widen step (at most 10000 buckets)"
+            "{buckets} buckets; widen step (at most {MAX_HISTOGRAM_BUCKETS} buckets)"
         )));
     }
     let mut counts = vec![0u64; buckets];
+    let mut by_value: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
+    let collector = || {
+        tantivy::collector::HistogramCollector::new::<i64>(
+            "timestamp".into(),
+            search.start_micros,
+            step_micros as u64,
+            buckets,
+        )
+    };
+    let add = |into: &mut [u64], per_file: Vec<u64>| {
+        for (total, n) in into.iter_mut().zip(per_file) {
+            *total += n;
+        }
+    };
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
@@ -981,24 +1015,74 @@ pub async fn histogram(
             ast.as_ref(),
             file.time_range_micros,
         )?;
-        let collector = tantivy::collector::HistogramCollector::new::<i64>(
-            "timestamp".into(),
-            search.start_micros,
-            step_micros as u64,
-            buckets,
+        add(
+            &mut counts,
+            searcher.search(&query, &collector()).map_err(internal)?,
         );
-        let per_file = searcher
-            .search(&query, &collector)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
-        for (total, n) in counts.iter_mut().zip(per_file) {
-            *total += n;
+        let Some(name) = by else { continue };
+        for value in field_values(&searcher, name)? {
+            let grouped = with_value(&searcher, &query, name, &value)?;
+            let per_file = searcher.search(&grouped, &collector()).map_err(internal)?;
+            if per_file.iter().all(|n| *n == 0) {
+                continue;
+            }
+            if !by_value.contains_key(&value)
+                && (by_value.len() + 1) * buckets > MAX_HISTOGRAM_CELLS
+            {
+                return Err(QueryError::BadRequest(format!(
+                    "more than {} values of {name:?} in {buckets} buckets; widen step or \
+                     narrow the search",
+                    by_value.len()
+                )));
+            }
+            add(
+                by_value.entry(value).or_insert_with(|| vec![0; buckets]),
+                per_file,
+            );
         }
     }
-    Ok(counts
+    let buckets = counts
         .into_iter()
         .enumerate()
         .map(|(i, n)| (search.start_micros + i as i64 * step_micros, n))
-        .collect())
+        .collect();
+    Ok(HistogramCounts {
+        buckets,
+        by: by_value,
+    })
+}
+
+/// `by` is a field records may be grouped by.
+fn check_group_field(by: Option<&str>) -> Result<(), QueryError> {
+    match by {
+        Some(field) if !FILTER_FIELDS.contains(&field) => Err(QueryError::BadRequest(format!(
+            "cannot group by {field:?}; use one of {FILTER_FIELDS:?}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `query`, narrowed to the records whose exact field `name` is `value`.
+fn with_value(
+    searcher: &Searcher,
+    query: &dyn Query,
+    name: &str,
+    value: &str,
+) -> Result<BooleanQuery, QueryError> {
+    let field = searcher
+        .schema()
+        .get_field(name)
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    Ok(BooleanQuery::new(vec![
+        (Occur::Must, query.box_clone()),
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            )),
+        ),
+    ]))
 }
 
 /// Distinct values one `count_logs` grouping may have; more is a bad request.
@@ -1012,13 +1096,7 @@ pub async fn count_logs(
     search: &LogSearch,
     by: Option<&str>,
 ) -> Result<BTreeMap<String, u64>, QueryError> {
-    if let Some(field) = by
-        && !FILTER_FIELDS.contains(&field)
-    {
-        return Err(QueryError::BadRequest(format!(
-            "cannot count by {field:?}; use one of {FILTER_FIELDS:?}"
-        )));
-    }
+    check_group_field(by)?;
     let (ast, files) = plan(storage, search).await?;
     let mut counts = BTreeMap::new();
     let opened = open_indexes(storage, Signal::Logs, files);
@@ -1036,21 +1114,8 @@ pub async fn count_logs(
             *counts.entry(String::new()).or_insert(0) += n as u64;
             continue;
         };
-        let field = searcher
-            .schema()
-            .get_field(name)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
         for value in field_values(&searcher, name)? {
-            let grouped = BooleanQuery::new(vec![
-                (Occur::Must, query.box_clone()),
-                (
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, &value),
-                        IndexRecordOption::Basic,
-                    )),
-                ),
-            ]);
+            let grouped = with_value(&searcher, &query, name, &value)?;
             let n = searcher.search(&grouped, &Count).map_err(internal)?;
             if n > 0 {
                 *counts.entry(value).or_insert(0) += n as u64;
@@ -1659,6 +1724,89 @@ mod tests {
         ] {
             assert_eq!(found(query, filters).await, want, "{query:?} {filters:?}");
         }
+    }
+
+    /// A histogram by severity counts each bucket per severity, over every file, beside
+    /// the bucket's count (which holds the records without one too); a field that is not
+    /// a filter field, or more values than the bound allows, is a bad request.
+    #[tokio::test]
+    async fn a_histogram_counts_each_bucket_by_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |second: u64, body: &str, number: i32, text: &str| {
+            record(second * 1_000_000_000, body, number, text)
+        };
+        let files = vec![
+            vec![
+                at(0, "started", 9, "INFO"),
+                at(1, "payment failed", 17, "ERROR"),
+                at(12, "payment failed", 17, "ERROR"),
+            ],
+            vec![
+                at(13, "disk almost full", 13, "WARN"),
+                at(14, "no severity", 0, ""),
+                at(25, "payment failed", 17, "ERROR"),
+            ],
+        ];
+        let storage = Arc::new(storage_of(dir.path(), files).await);
+        let start = 1_700_000_000_000_000;
+        let search = |query: &str| LogSearch {
+            query: query.into(),
+            start_micros: start,
+            end_micros: start + 29_000_000,
+            ..Default::default()
+        };
+        let counts = histogram(&storage, &search(""), 10_000_000, Some("severity"))
+            .await
+            .unwrap();
+        let starts = [start, start + 10_000_000, start + 20_000_000];
+        assert_eq!(
+            counts.buckets,
+            starts.into_iter().zip([2, 3, 1]).collect::<Vec<_>>()
+        );
+        let by: Vec<(&str, Vec<u64>)> = counts
+            .by
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("ERROR", vec![1, 1, 1]),
+                ("INFO", vec![1, 0, 0]),
+                ("WARN", vec![0, 1, 0])
+            ]
+        );
+        // The query narrows the groups as it narrows the counts.
+        let failed = histogram(&storage, &search("failed"), 10_000_000, Some("severity"))
+            .await
+            .unwrap();
+        assert_eq!(failed.by.keys().collect::<Vec<_>>(), ["ERROR"]);
+        // Without `by`, no groups.
+        let plain = histogram(&storage, &search(""), 10_000_000, None)
+            .await
+            .unwrap();
+        assert_eq!((plain.buckets, plain.by.len()), (counts.buckets, 0));
+
+        let refused = |result: Result<HistogramCounts, QueryError>| match result {
+            Err(QueryError::BadRequest(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let message = refused(histogram(&storage, &search(""), 10_000_000, Some("body")).await);
+        assert!(message.contains("cannot group by \"body\""), "{message}");
+        // 120 values in 10 000 buckets are more counts than the bound.
+        let dir = tempfile::tempdir().unwrap();
+        let levels = (0..120)
+            .map(|i| at(i, "x", 0, &format!("LEVEL{i}")))
+            .collect();
+        let storage = Arc::new(storage_of(dir.path(), vec![levels]).await);
+        let wide = LogSearch {
+            end_micros: start + 9_999_000_000,
+            ..search("")
+        };
+        let message = refused(histogram(&storage, &wide, 1_000_000, Some("severity")).await);
+        assert!(message.contains("widen step"), "{message}");
+        let fewer = histogram(&storage, &wide, 10_000_000, Some("severity")).await;
+        assert_eq!(fewer.unwrap().by.len(), 120);
     }
 
     /// A trace id pasted into the search box finds the records of that trace, whose

@@ -233,6 +233,37 @@ async fn search_filters_pages_histograms_traces_and_sql() {
         40
     );
 
+    // By severity: each bucket's counts per severity add up to what a search finds.
+    let (status, body) = get(
+        &porthole,
+        "/api/v1/logs/histogram",
+        &[
+            ("q", "payment"),
+            ("step", "1m"),
+            ("start", "now-1h"),
+            ("by", "severity"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut by_severity = std::collections::BTreeMap::<String, u64>::new();
+    for bucket in body["buckets"].as_array().unwrap() {
+        for (severity, n) in bucket["by"].as_object().unwrap() {
+            *by_severity.entry(severity.clone()).or_default() += n.as_u64().unwrap();
+        }
+    }
+    assert!(!by_severity.is_empty(), "{body}");
+    for (severity, n) in &by_severity {
+        let found = search(
+            &porthole,
+            &[("q", "payment"), ("severity", severity), ("limit", "1000")],
+        )
+        .await;
+        assert_eq!(found.len() as u64, *n, "{severity}");
+    }
+    let (status, body) = get(&porthole, "/api/v1/logs", &[("by", "severity")]).await;
+    assert_eq!(status, 400, "{body}");
+
     // The trace comes back whole, with its parent link.
     let trace_id = rows[0]["trace_id"].as_str().unwrap().to_string();
     let (status, body) = get(&porthole, &format!("/api/v1/traces/{trace_id}"), &[]).await;
