@@ -245,6 +245,21 @@ describe("the UI against a real porthole", () => {
     });
     assert.equal(await page.locator('[data-testid="log-row"]').count(), sent.logs, "every sent record is listed");
     assert.ok(await page.locator('[data-testid="histogram"] canvas').count(), "the histogram is drawn");
+    // Its bars are stacked by severity, counted as the API counts them, errors first.
+    assert.deepEqual(
+      (await page.locator('[data-testid="histogram-levels"] .level').allInnerTexts()).map((text) => text.trim()),
+      [`${sent.errors} ERROR`, `${sent.logs - sent.errors} INFO`],
+    );
+    const errorColour = await page.evaluate(() => {
+      const canvas = document.querySelector('[data-testid="histogram"] canvas');
+      const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+      for (let i = 0; i < data.length; i += 4) {
+        // The ERROR bar's colour, #e5534b.
+        if (Math.abs(data[i] - 0xe5) < 8 && Math.abs(data[i + 1] - 0x53) < 8 && Math.abs(data[i + 2] - 0x4b) < 8) return true;
+      }
+      return false;
+    });
+    assert.ok(errorColour, "the errors' part of a bar is drawn in the ERROR colour");
     assert.match(page.url(), new RegExp(`[?&]q=${word}`));
     await shot("logs");
   });

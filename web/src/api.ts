@@ -113,7 +113,9 @@ export interface LogsPage {
 export interface Histogram {
   step_seconds: number;
   total: number;
-  buckets: { start: string; count: number }[];
+  /** `by` with the request's `by` (per value of that field; records without one are in
+   * `count` alone). */
+  buckets: { start: string; count: number; by?: Record<string, number> }[];
 }
 
 export interface TraceListItem {

@@ -12,6 +12,7 @@ import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, b
 import { linkClick, navigate } from "../router";
 import { LOG_FILTERS, andQuery, attributeClause, logsQuery, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
+import { LEVEL_COLOURS, volume } from "../volume";
 import { formatDurationText, resolveRange, rfc3339ToNanos, toRfc3339 } from "../time";
 import { useRequest } from "../useRequest";
 import { SearchRow } from "../components/SearchRow";
@@ -64,7 +65,7 @@ export function LogsView({ params }: { params: URLSearchParams }) {
 
   const histogramStep = "error" in resolved ? 1000 : histogramStepMs(resolved.endMs - resolved.startMs);
   const histogram = useRequest<Histogram>(searchKey, (signal) =>
-    api(`/api/v1/logs/histogram?${qs({ ...search!, step: formatDurationText(histogramStep) })}`, {}, signal),
+    api(`/api/v1/logs/histogram?${qs({ ...search!, step: formatDurationText(histogramStep), by: "severity" })}`, {}, signal),
   );
   // Pages in the chosen order; the histogram is in time order either way.
   const results = useLogPages(searchKey, search && { ...search, direction });
@@ -327,29 +328,38 @@ function HistogramChart({
   loading: boolean;
   onZoom: (min: number, max: number) => void;
 }) {
-  const data = useMemo<uPlot.AlignedData | null>(() => {
-    if (!histogram) return null;
-    return [histogram.buckets.map((b) => Date.parse(b.start) / 1000), histogram.buckets.map((b) => b.count)];
-  }, [histogram]);
+  const levels = useMemo(() => histogram && volume(histogram), [histogram]);
+  // Stacked bars: each level's bar reaches the top of its stack, drawn from the top level
+  // down so each level's colour shows over its own part; a level with no records in a
+  // bucket draws nothing there (not a line at 0).
+  const data = useMemo<uPlot.AlignedData | null>(
+    () =>
+      levels && [
+        levels.times,
+        ...[...levels.layers].reverse().map((layer) => layer.tops.map((top, i) => (layer.counts[i] ? top : null))),
+      ],
+    [levels],
+  );
   const options = useMemo<Omit<uPlot.Options, "width">>(
     () => ({
       height: 120,
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: true } },
+      // From 0: the bars' tops are sums, and empty buckets are no points.
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, 1)] } },
       axes: [{ space: 70 }, { size: 40 }],
       series: [
         {},
-        {
-          label: "records",
-          fill: "rgba(76, 132, 255, 0.55)",
-          stroke: "rgb(76, 132, 255)",
+        ...[...(levels?.layers ?? [])].reverse().map((layer) => ({
+          label: layer.level,
+          fill: LEVEL_COLOURS[layer.level],
+          stroke: LEVEL_COLOURS[layer.level],
           paths: uPlot.paths.bars!({ size: [0.9, 64], align: 1 }),
           points: { show: false },
-        },
+        })),
       ],
     }),
-    [],
+    [levels],
   );
   return (
     <div className="histogram" data-testid="histogram">
@@ -357,6 +367,15 @@ function HistogramChart({
         {histogram ? (
           <>
             <span data-testid="histogram-total">{histogram.total}</span> matching {histogram.total === 1 ? "record" : "records"}
+            {levels && levels.layers.length > 1 && (
+              <span className="levels" data-testid="histogram-levels">
+                {levels.layers.map((layer) => (
+                  <span key={layer.level} className="level" data-level={layer.level}>
+                    <i style={{ background: LEVEL_COLOURS[layer.level] }} /> {layer.total} {layer.level}
+                  </span>
+                ))}
+              </span>
+            )}
             <span className="hint"> · drag on the chart to zoom</span>
           </>
         ) : loading ? (
@@ -365,7 +384,7 @@ function HistogramChart({
           " "
         )}
       </p>
-      {data && <Chart options={options} data={data} label="Matching records over time" onSelectX={onZoom} />}
+      {data && <Chart options={options} data={data} label="Matching records over time, by severity" onSelectX={onZoom} />}
     </div>
   );
 }
