@@ -31,6 +31,8 @@ const HEADER: usize = 12;
 /// Larger lengths are corruption, not records: no source makes records this big.
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 const ACK_FILE: &str = "ack";
+/// How long an append waits for room before it tries again.
+const FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 const SEGMENT_SUFFIX: &str = ".seg";
 
 /// What a record's payload is: an encoded OTLP export request of one signal.
@@ -199,6 +201,8 @@ struct State {
     ledger: HashMap<u64, u64>,
     /// Segments dropped under `drop_oldest`, so far.
     drops: u64,
+    /// The disk refused a write to the segment being written.
+    refused: bool,
 }
 
 pub struct DiskBuffer {
@@ -278,6 +282,7 @@ impl DiskBuffer {
                 records,
                 ledger,
                 drops: 0,
+                refused: false,
             }),
             appended: Notify::new(),
             freed: Notify::new(),
@@ -303,12 +308,17 @@ impl DiskBuffer {
             let freed = self.freed.notified();
             match self.try_append(kind, records, ranges, payload)? {
                 Ok(()) => return Ok(()),
-                Err(Full) => freed.await,
+                // Room comes back when the shipper frees a segment, or, on a full disk,
+                // when something else frees space: look again at least every second.
+                Err(Full) => {
+                    let _ = tokio::time::timeout(FULL_RETRY, freed).await;
+                }
             }
         }
     }
 
-    /// Appends and fsyncs one record, or says the buffer is full (policy `block` only).
+    /// Appends and fsyncs one record, or says the buffer is full (policy `block`, or a
+    /// disk that refuses the write: no space, an I/O error).
     pub fn try_append(
         &self,
         kind: Kind,
@@ -338,12 +348,24 @@ impl DiskBuffer {
         let writer_id = state.segments.back().map_or(0, |s| s.id);
         // Two writes, no copy of the payload; a record torn between them (power loss)
         // fails its checksum and is skipped like any corrupt record.
-        state
+        let written = state
             .writer
             .write_all(&header)
             .and_then(|()| state.writer.write_all(payload))
-            .and_then(|()| state.writer.sync_data())
-            .map_err(|e| io_error(&segment_path(&self.dir, writer_id), e))?;
+            .and_then(|()| state.writer.sync_data());
+        if let Err(error) = written {
+            // A disk that refuses the write (full, failing) is a full buffer: the record
+            // waits, is refused or is skipped as its source does then. Failing would stop
+            // the collector, and a restart would find the same disk. What part of the
+            // record was written is cut off again.
+            let before = state.segments.back().map_or(0, |s| s.bytes);
+            let _ = state.writer.set_len(before);
+            state.refused = true;
+            let path = segment_path(&self.dir, writer_id);
+            self.metrics
+                .disk_write_failed("segment", &io_error(&path, error));
+            return Ok(Err(Full));
+        }
         let current = state.segments.back_mut().expect("the writer's segment");
         current.bytes += size;
         let rotate = current.bytes >= self.config.segment_bytes;
@@ -351,13 +373,26 @@ impl DiskBuffer {
         state.records += 1;
         if rotate {
             let id = writer_id + 1;
-            state.writer = create_segment(&self.dir, id)?;
-            state.segments.push_back(Segment { id, bytes: 0 });
+            // A segment the disk cannot create now is created at the next append.
+            self.start_segment(&mut state, id);
         }
         self.publish(&state);
         drop(state);
         self.appended.notify_waiters();
         Ok(Ok(()))
+    }
+
+    /// Starts writing segment `id`; a segment the disk cannot create now is created at the
+    /// next try, and writing goes on in the current one.
+    fn start_segment(&self, state: &mut State, id: u64) {
+        match create_segment(&self.dir, id) {
+            Ok(writer) => {
+                state.writer = writer;
+                state.segments.push_back(Segment { id, bytes: 0 });
+                state.refused = false;
+            }
+            Err(error) => self.metrics.disk_write_failed("segment", &error),
+        }
     }
 
     /// Deletes the oldest segment that is not being written; false if there is none.
@@ -508,7 +543,27 @@ impl DiskBuffer {
         state.acked = position;
         state.records = state.records.saturating_sub(records);
         state.ledger.clone_from(ledger);
-        write_ack(&self.dir, position, ledger)?;
+        // An acknowledgement the disk cannot save (full) still frees the segments before
+        // it, which makes room; the next one saves it. After a crash meanwhile, the older
+        // saved position sends records ingest already has again: duplicates, no loss.
+        if let Err(error) = write_ack(&self.dir, position, ledger) {
+            self.metrics.disk_write_failed("ack", &error);
+        }
+        // On a disk too full for the next record, the segment being written may hold the
+        // only room there is: once all of it is acknowledged, a new one is started so it
+        // can go (the loop below deletes it). Otherwise it goes on until it is full.
+        if state.refused
+            && let Some(last) = state.segments.back()
+            && last.bytes > 0
+            && position
+                >= (Position {
+                    segment: last.id,
+                    offset: last.bytes,
+                })
+        {
+            let id = last.id + 1;
+            self.start_segment(&mut state, id);
+        }
         let mut freed = false;
         while state.segments.len() > 1
             && (state.segments[0].id < position.segment
@@ -516,6 +571,10 @@ impl DiskBuffer {
                     && position.offset >= state.segments[0].bytes))
         {
             let done = state.segments.pop_front().expect("checked");
+            // Its room is the disk's again only once no descriptor holds it.
+            if state.reader.as_ref().is_some_and(|(id, _)| *id == done.id) {
+                state.reader = None;
+            }
             remove(&segment_path(&self.dir, done.id))?;
             state.total_bytes -= done.bytes;
             freed = true;
@@ -831,6 +890,78 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert!(buffer.is_drained());
+    }
+
+    /// A disk that refuses writes (`/dev/full` answers every one with ENOSPC, as a full
+    /// disk does) is a full buffer: `try_append` says so, `append` waits and finishes once
+    /// the disk takes writes again, the segment being written is freed once all of it is
+    /// acknowledged, and an acknowledgement that cannot be saved still frees its segments
+    /// (the room a full disk needs). Before, each was an error that stopped
+    /// the collector, and a restart found the same disk: a crash loop.
+    #[tokio::test]
+    async fn a_full_disk_is_a_full_buffer_until_it_has_room_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        let full = || OpenOptions::new().append(true).open("/dev/full").unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"before")
+            .unwrap()
+            .unwrap();
+        let segment = std::mem::replace(&mut buffer.lock().writer, full());
+        assert!(matches!(
+            buffer.try_append(Kind::Logs, 1, &[], b"refused"),
+            Ok(Err(Full))
+        ));
+        assert_eq!(metrics.disk_write_errors("segment"), 1);
+        let waiting = tokio::spawn({
+            let buffer = buffer.clone();
+            async move { buffer.append(Kind::Logs, 1, &[], b"waited").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert!(!waiting.is_finished(), "it waits while the disk is full");
+        assert!(metrics.disk_write_errors("segment") >= 2, "and tries again");
+        buffer.lock().writer = segment;
+        waiting.await.unwrap().unwrap();
+        let payloads: Vec<_> = std::iter::from_fn(|| buffer.try_next().unwrap())
+            .map(|r| (r.payload.to_vec(), r.next))
+            .collect();
+        assert_eq!(
+            payloads.iter().map(|(p, _)| &p[..]).collect::<Vec<_>>(),
+            [&b"before"[..], b"waited"]
+        );
+        // All of the segment being written is acknowledged after a refused write: it is
+        // deleted, a new one taking its place, so a disk it filled has room again.
+        buffer.ack(payloads[1].1, 2, &HashMap::new()).unwrap();
+        assert!(!segment_path(dir.path(), 1).exists());
+        assert!(segment_path(dir.path(), 2).exists());
+
+        // Fill a segment, then acknowledge it while the ack cannot be saved.
+        let big = vec![b'x'; 70 * 1024];
+        buffer
+            .try_append(Kind::Logs, 1, &[], &big)
+            .unwrap()
+            .unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"kept")
+            .unwrap()
+            .unwrap();
+        let first = buffer.try_next().unwrap().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("ack.tmp")).unwrap();
+        buffer.ack(first.next, 1, &HashMap::new()).unwrap();
+        assert_eq!(metrics.disk_write_errors("ack"), 1);
+        assert!(
+            !segment_path(dir.path(), 2).exists(),
+            "the acked segment is freed"
+        );
+        // A restart before the next ack is saved sends again what followed the last saved
+        // one; nothing after the acked position is lost.
+        fs::remove_file(dir.path().join("ack.tmp")).unwrap();
+        drop(buffer);
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics).unwrap();
+        let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload).collect();
+        assert_eq!(payloads, [&b"kept"[..]]);
     }
 
     #[test]

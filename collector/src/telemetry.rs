@@ -22,6 +22,14 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FileLabel {
+    file: String,
+}
+
+/// How often a file's failing writes are logged at most.
+const DISK_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SignalLabel {
     signal: String,
 }
@@ -42,6 +50,9 @@ pub struct CollectorMetrics {
     pub buffer_records: Gauge,
     pub buffer_full: Counter,
     pub buffer_corrupt_records: Counter,
+    disk_write_errors: Family<FileLabel, Counter>,
+    /// When each file's failing write was last logged.
+    disk_warned: std::sync::Mutex<std::collections::HashMap<&'static str, std::time::Instant>>,
     pub reread_ranges: Counter,
     pub checkpoint_lag_bytes: Gauge,
     pub files_open: Gauge,
@@ -73,6 +84,8 @@ impl CollectorMetrics {
             buffer_records: Gauge::default(),
             buffer_full: Counter::default(),
             buffer_corrupt_records: Counter::default(),
+            disk_write_errors: Family::default(),
+            disk_warned: Default::default(),
             reread_ranges: Counter::default(),
             checkpoint_lag_bytes: Gauge::default(),
             files_open: Gauge::default(),
@@ -154,6 +167,13 @@ impl CollectorMetrics {
             metrics.buffer_corrupt_records.clone(),
         );
         r.register(
+            "disk_write_errors",
+            "Writes the disk refused (no space, I/O error), by file: segment (the record \
+             waits, is refused or skipped as when the buffer is full), ack, checkpoints \
+             (saved again with the next)",
+            metrics.disk_write_errors.clone(),
+        );
+        r.register(
             "reread_ranges",
             "File byte ranges read again because their buffer record was corrupt",
             metrics.reread_ranges.clone(),
@@ -224,6 +244,29 @@ impl CollectorMetrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// Counts a write to `file` (`segment`, `ack`, `checkpoints`) the disk refused, and
+    /// logs it at most once a minute per file: a full disk refuses every write.
+    pub fn disk_write_failed(&self, file: &'static str, error: &dyn std::fmt::Display) {
+        self.disk_write_errors
+            .get_or_create(&FileLabel { file: file.into() })
+            .inc();
+        let now = std::time::Instant::now();
+        let mut warned = self.disk_warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned
+            .get(file)
+            .is_none_or(|last| now.duration_since(*last) >= DISK_WARN_EVERY)
+        {
+            warned.insert(file, now);
+            tracing::warn!(file, %error, "the disk refused a write; trying again (logged once a minute)");
+        }
+    }
+
+    pub fn disk_write_errors(&self, file: &str) -> u64 {
+        self.disk_write_errors
+            .get_or_create(&FileLabel { file: file.into() })
+            .get()
     }
 
     pub fn dropped(&self, reason: &'static str, records: u64) {

@@ -443,7 +443,7 @@ impl Tailer {
         if self.first_scan || self.files.len() != before {
             self.first_scan = false;
             self.saved.clear();
-            self.save_checkpoints()?;
+            self.save_checkpoints();
         }
         self.metrics.files_open.set(self.files.len() as i64);
         self.metrics.checkpoint_lag_bytes.set(
@@ -570,11 +570,15 @@ impl Tailer {
                 file.committed = range.end;
             }
         }
-        self.save_checkpoints()
+        self.save_checkpoints();
+        Ok(())
     }
 
-    fn save_checkpoints(&self) -> Result<(), CollectorError> {
-        self.checkpoints.save(
+    /// Saves where each file is; a disk that refuses it (full) is counted, and the next
+    /// save tries again: a restart meanwhile reads from the older positions, sending lines
+    /// twice, never skipping one.
+    fn save_checkpoints(&self) {
+        let saved = self.checkpoints.save(
             self.files
                 .iter()
                 .map(|f| FileCheckpoint {
@@ -584,7 +588,10 @@ impl Tailer {
                     offset: f.committed,
                 })
                 .collect(),
-        )
+        );
+        if let Err(error) = saved {
+            self.metrics.disk_write_failed("checkpoints", &error);
+        }
     }
 
     /// Reads `range` of a file again because its buffer record was lost to corruption.
