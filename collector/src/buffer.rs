@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::CollectorError;
 use crate::config::{BufferConfig, Compression, WhenFull};
@@ -296,22 +297,29 @@ impl DiskBuffer {
         lock(&self.state)
     }
 
-    /// Appends and fsyncs one record; with `when_full: block` waits until there is room.
+    /// Appends and fsyncs one record; when the buffer is full (`when_full: block`, a full
+    /// disk) waits until there is room, or until `stop`: false when it stopped without
+    /// appending (the caller keeps what it has, or leaves it where it came from).
     pub async fn append(
         &self,
         kind: Kind,
         records: u32,
         ranges: &[SourceRange],
         payload: &[u8],
-    ) -> Result<(), CollectorError> {
+        stop: &CancellationToken,
+    ) -> Result<bool, CollectorError> {
         loop {
             let freed = self.freed.notified();
             match self.try_append(kind, records, ranges, payload)? {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
+                Err(Full) if stop.is_cancelled() => return Ok(false),
                 // Room comes back when the shipper frees a segment, or, on a full disk,
                 // when something else frees space: look again at least every second.
                 Err(Full) => {
-                    let _ = tokio::time::timeout(FULL_RETRY, freed).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(FULL_RETRY, freed) => {}
+                        () = stop.cancelled() => {}
+                    }
                 }
             }
         }
@@ -893,8 +901,8 @@ mod tests {
     }
 
     /// A disk that refuses writes (`/dev/full` answers every one with ENOSPC, as a full
-    /// disk does) is a full buffer: `try_append` says so, `append` waits and finishes once
-    /// the disk takes writes again, the segment being written is freed once all of it is
+    /// disk does) is a full buffer: `try_append` says so, `append` waits (or gives up when
+    /// told to stop) and finishes once the disk takes writes again, the segment being written is freed once all of it is
     /// acknowledged, and an acknowledgement that cannot be saved still frees its segments
     /// (the room a full disk needs). Before, each was an error that stopped
     /// the collector, and a restart found the same disk: a crash loop.
@@ -917,11 +925,23 @@ mod tests {
         assert_eq!(metrics.disk_write_errors("segment"), 1);
         let waiting = tokio::spawn({
             let buffer = buffer.clone();
-            async move { buffer.append(Kind::Logs, 1, &[], b"waited").await }
+            async move {
+                let never = CancellationToken::new();
+                buffer.append(Kind::Logs, 1, &[], b"waited", &never).await
+            }
         });
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         assert!(!waiting.is_finished(), "it waits while the disk is full");
         assert!(metrics.disk_write_errors("segment") >= 2, "and tries again");
+        // One that is told to stop gives up, so a collector that is stopped exits.
+        let stop = CancellationToken::new();
+        let stopping = tokio::spawn({
+            let (buffer, stop) = (buffer.clone(), stop.clone());
+            async move { buffer.append(Kind::Logs, 1, &[], b"given up", &stop).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        stop.cancel();
+        assert!(!stopping.await.unwrap().unwrap());
         buffer.lock().writer = segment;
         waiting.await.unwrap().unwrap();
         let payloads: Vec<_> = std::iter::from_fn(|| buffer.try_next().unwrap())

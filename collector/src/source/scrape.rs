@@ -72,9 +72,14 @@ pub async fn run(
         for export in exports(points, MAX_POINTS_PER_EXPORT) {
             let count = export.iter().map(data_points).sum::<usize>() as u64;
             let payload = super::encode_metrics(&identity, "porthole-collector/scrape", export);
-            buffer
-                .append(Kind::Metrics, count as u32, &[], &payload)
-                .await?;
+            if !buffer
+                .append(Kind::Metrics, count as u32, &[], &payload, &stop)
+                .await?
+            {
+                // Stopping with the buffer full.
+                metrics.dropped("buffer_full", count);
+                return Ok(());
+            }
             metrics.received("metrics", count);
         }
     }

@@ -217,6 +217,8 @@ pub struct Tailer {
     buffer: Arc<DiskBuffer>,
     identity: Arc<Identity>,
     metrics: Arc<CollectorMetrics>,
+    /// `run`'s stop: an append waiting for room in the buffer gives up when it is set.
+    stop: CancellationToken,
 }
 
 impl Tailer {
@@ -264,6 +266,7 @@ impl Tailer {
             buffer,
             identity,
             metrics,
+            stop: CancellationToken::new(),
         }
     }
 
@@ -273,6 +276,7 @@ impl Tailer {
         mut rereads: mpsc::Receiver<SourceRange>,
         stop: CancellationToken,
     ) -> Result<(), CollectorError> {
+        self.stop = stop.clone();
         let mut next_scan = Instant::now();
         let mut poll = MIN_POLL;
         loop {
@@ -306,13 +310,11 @@ impl Tailer {
         }
         // What is still unread stays in the files, behind the saved checkpoints; records
         // still being assembled, and last lines without their newline, are sent as they
-        // are, since the pod may be going away.
+        // are, since the pod may be going away (when the buffer has room for them; else
+        // they stay in the files too).
         self.flush_idle_groups(Instant::now(), true);
         self.flush().await?;
-        tracing::info!(
-            files = self.files.len(),
-            "file tailing stopped; checkpoints saved"
-        );
+        tracing::info!(files = self.files.len(), "file tailing stopped");
         Ok(())
     }
 
@@ -560,9 +562,15 @@ impl Tailer {
         }
         let (payload, count) = self.batch.take(&self.identity);
         if count > 0 {
-            self.buffer
-                .append(Kind::Logs, count, &ranges, &payload)
+            let appended = self
+                .buffer
+                .append(Kind::Logs, count, &ranges, &payload, &self.stop)
                 .await?;
+            if !appended {
+                // Stopping with the buffer full: the batch's lines stay in the files, behind
+                // the checkpoints, and are read again at the next start.
+                return Ok(());
+            }
             self.metrics.received("logs", u64::from(count));
         }
         for file in &mut self.files {
@@ -661,10 +669,13 @@ impl Tailer {
         let (payload, count) = batch.take(&self.identity);
         self.metrics.reread_ranges.inc();
         tracing::warn!(path = %scratch.path.display(), start = range.start, end = range.end, records = count, "re-read lines whose buffer record was corrupt");
-        if count > 0 {
-            self.buffer
-                .append(Kind::Logs, count, &[range], &payload)
-                .await?;
+        if count > 0
+            && !self
+                .buffer
+                .append(Kind::Logs, count, &[range], &payload, &self.stop)
+                .await?
+        {
+            tracing::warn!(path = %scratch.path.display(), start = range.start, end = range.end, "stopping with the buffer full: the re-read lines are not sent");
         }
         Ok(())
     }
