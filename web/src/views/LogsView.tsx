@@ -384,7 +384,7 @@ function HistogramChart({
           " "
         )}
       </p>
-      {data && <Chart options={options} data={data} label="Matching records over time, by severity" onSelectX={onZoom} />}
+      {data && <Chart options={options} data={data} label="Matching records over time, stacked by level" onSelectX={onZoom} />}
     </div>
   );
 }
