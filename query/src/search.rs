@@ -25,7 +25,7 @@ use tantivy::query::{
 };
 use tantivy::query_grammar::{UserInputAst, UserInputBound, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{IndexRecordOption, Schema};
-use tantivy::{Index, Order, Searcher, Term};
+use tantivy::{DocSet, Index, Order, Searcher, Term};
 
 use crate::QueryError;
 
@@ -993,19 +993,6 @@ pub async fn histogram(
     let mut counts = vec![0u64; buckets];
     let mut by_value: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let internal = |e: tantivy::TantivyError| QueryError::Internal(e.to_string());
-    let collector = || {
-        tantivy::collector::HistogramCollector::new::<i64>(
-            "timestamp".into(),
-            search.start_micros,
-            step_micros as u64,
-            buckets,
-        )
-    };
-    let add = |into: &mut [u64], per_file: Vec<u64>| {
-        for (total, n) in into.iter_mut().zip(per_file) {
-            *total += n;
-        }
-    };
     let opened = open_indexes(storage, Signal::Logs, files);
     futures::pin_mut!(opened);
     while let Some((file, searcher)) = opened.try_next().await? {
@@ -1015,30 +1002,34 @@ pub async fn histogram(
             ast.as_ref(),
             file.time_range_micros,
         )?;
-        add(
-            &mut counts,
-            searcher.search(&query, &collector()).map_err(internal)?,
-        );
-        let Some(name) = by else { continue };
-        for value in field_values(&searcher, name)? {
-            let grouped = with_value(&searcher, &query, name, &value)?;
-            let per_file = searcher.search(&grouped, &collector()).map_err(internal)?;
-            if per_file.iter().all(|n| *n == 0) {
-                continue;
-            }
-            if !by_value.contains_key(&value)
-                && (by_value.len() + 1) * buckets > MAX_HISTOGRAM_CELLS
-            {
-                return Err(QueryError::BadRequest(format!(
-                    "more than {} values of {name:?} in {buckets} buckets; widen step or \
-                     narrow the search",
-                    by_value.len()
-                )));
-            }
-            add(
-                by_value.entry(value).or_insert_with(|| vec![0; buckets]),
-                per_file,
+        let Some(name) = by else {
+            let collector = tantivy::collector::HistogramCollector::new::<i64>(
+                "timestamp".into(),
+                search.start_micros,
+                step_micros as u64,
+                buckets,
             );
+            let per_file = searcher.search(&query, &collector).map_err(internal)?;
+            for (total, n) in counts.iter_mut().zip(per_file) {
+                *total += n;
+            }
+            continue;
+        };
+        field_values(&searcher, name)?;
+        let collector = GroupedHistogram {
+            field: searcher.schema().get_field(name).map_err(internal)?,
+            start: search.start_micros,
+            step: step_micros,
+            buckets,
+        };
+        let per_file = searcher.search(&query, &collector).map_err(internal)?;
+        per_file.add_to(&mut counts, &mut by_value);
+        if per_file.past_bound || by_value.len() * buckets > MAX_HISTOGRAM_CELLS {
+            return Err(QueryError::BadRequest(format!(
+                "more than {} values of {name:?} in {buckets} buckets; widen step or \
+                 narrow the search",
+                MAX_HISTOGRAM_CELLS / buckets
+            )));
         }
     }
     let buckets = counts
@@ -1059,6 +1050,161 @@ fn check_group_field(by: Option<&str>) -> Result<(), QueryError> {
             "cannot group by {field:?}; use one of {FILTER_FIELDS:?}"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A histogram grouped by an exact field, in one pass over the query's matches: each
+/// segment's documents are mapped to the field's value first, from its postings (no fast
+/// field holds it), then each match is counted in its bucket, in total and under its value.
+/// (A histogram per value, each narrowed by a term, ran the query once per value: 2.7x
+/// and 4.4x the plain histogram's time, with and without a query, over 300 000 records in
+/// 60 files of a debug build; this one pass takes 1.7x and 1.5x.)
+struct GroupedHistogram {
+    field: tantivy::schema::Field,
+    start: i64,
+    step: i64,
+    buckets: usize,
+}
+
+/// What a [`GroupedHistogram`] counted.
+#[derive(Default)]
+struct GroupedCounts {
+    total: Vec<u64>,
+    by: BTreeMap<String, Vec<u64>>,
+    /// More counts than [`MAX_HISTOGRAM_CELLS`] were needed; the rest were not kept.
+    past_bound: bool,
+}
+
+impl GroupedCounts {
+    fn add_to(&self, total: &mut [u64], by: &mut BTreeMap<String, Vec<u64>>) {
+        add_counts(total, &self.total);
+        for (value, counts) in &self.by {
+            let into = by
+                .entry(value.clone())
+                .or_insert_with(|| vec![0; total.len()]);
+            add_counts(into, counts);
+        }
+    }
+}
+
+fn add_counts(into: &mut [u64], counts: &[u64]) {
+    for (total, n) in into.iter_mut().zip(counts) {
+        *total += n;
+    }
+}
+
+struct SegmentGroupedHistogram {
+    timestamps: Column<i64>,
+    /// Each document's value, as an index into `values`; `u16::MAX` for none.
+    value_of: Vec<u16>,
+    values: Vec<String>,
+    start: i64,
+    step: i64,
+    total: Vec<u64>,
+    /// Per value, allocated when it is first counted.
+    by: Vec<Option<Vec<u64>>>,
+    cells: usize,
+    past_bound: bool,
+}
+
+impl tantivy::collector::Collector for GroupedHistogram {
+    type Fruit = GroupedCounts;
+    type Child = SegmentGroupedHistogram;
+
+    fn for_segment(
+        &self,
+        _segment: tantivy::SegmentOrdinal,
+        reader: &tantivy::SegmentReader,
+    ) -> tantivy::Result<SegmentGroupedHistogram> {
+        let inverted = reader.inverted_index(self.field)?;
+        let mut value_of = vec![u16::MAX; reader.max_doc() as usize];
+        let mut values = Vec::new();
+        let mut terms = inverted.terms().stream()?;
+        while terms.advance() {
+            // Fewer than MAX_COUNT_GROUPS: `field_values` checked the file first.
+            let index = u16::try_from(values.len()).unwrap_or(u16::MAX - 1);
+            values.push(String::from_utf8_lossy(terms.key()).into_owned());
+            let mut docs =
+                inverted.read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+            let mut doc = docs.doc();
+            while doc != tantivy::TERMINATED {
+                value_of[doc as usize] = index;
+                doc = docs.advance();
+            }
+        }
+        Ok(SegmentGroupedHistogram {
+            timestamps: reader.fast_fields().i64("timestamp")?,
+            by: vec![None; values.len()],
+            value_of,
+            values,
+            start: self.start,
+            step: self.step,
+            total: vec![0; self.buckets],
+            cells: 0,
+            past_bound: false,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<GroupedCounts>) -> tantivy::Result<GroupedCounts> {
+        let mut merged = GroupedCounts {
+            total: vec![0; self.buckets],
+            ..GroupedCounts::default()
+        };
+        for fruit in fruits {
+            fruit.add_to(&mut merged.total, &mut merged.by);
+            merged.past_bound |= fruit.past_bound;
+        }
+        Ok(merged)
+    }
+}
+
+impl tantivy::collector::SegmentCollector for SegmentGroupedHistogram {
+    type Fruit = GroupedCounts;
+
+    fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
+        let Some(time) = self.timestamps.first(doc) else {
+            return;
+        };
+        if time < self.start {
+            return;
+        }
+        let bucket = ((time - self.start) / self.step) as usize;
+        if bucket >= self.total.len() {
+            return;
+        }
+        self.total[bucket] += 1;
+        let Some(counts) = self.by.get_mut(self.value_of[doc as usize] as usize) else {
+            return;
+        };
+        if counts.is_none() {
+            if self.cells + self.total.len() > MAX_HISTOGRAM_CELLS {
+                self.past_bound = true;
+                return;
+            }
+            self.cells += self.total.len();
+            *counts = Some(vec![0; self.total.len()]);
+        }
+        if let Some(counts) = counts {
+            counts[bucket] += 1;
+        }
+    }
+
+    fn harvest(self) -> GroupedCounts {
+        let by = self
+            .values
+            .into_iter()
+            .zip(self.by)
+            .filter_map(|(value, counts)| Some((value, counts?)))
+            .collect();
+        GroupedCounts {
+            total: self.total,
+            by,
+            past_bound: self.past_bound,
+        }
     }
 }
 
