@@ -1057,7 +1057,7 @@ fn check_group_field(by: Option<&str>) -> Result<(), QueryError> {
 /// segment's documents are mapped to the field's value first, from its postings (no fast
 /// field holds it), then each match is counted in its bucket, in total and under its value.
 /// (A histogram per value, each narrowed by a term, ran the query once per value: 2.7x
-/// and 4.4x the plain histogram's time, with and without a query, over 300 000 records in
+/// and 4.4x the plain histogram's time, without and with a query, over 300 000 records in
 /// 60 files of a debug build; this one pass takes 1.7x and 1.5x.)
 struct GroupedHistogram {
     field: tantivy::schema::Field,
@@ -1172,7 +1172,7 @@ impl tantivy::collector::SegmentCollector for SegmentGroupedHistogram {
         if time < self.start {
             return;
         }
-        let bucket = ((time - self.start) / self.step) as usize;
+        let bucket = (time.saturating_sub(self.start) / self.step) as usize;
         if bucket >= self.total.len() {
             return;
         }
@@ -1208,29 +1208,6 @@ impl tantivy::collector::SegmentCollector for SegmentGroupedHistogram {
     }
 }
 
-/// `query`, narrowed to the records whose exact field `name` is `value`.
-fn with_value(
-    searcher: &Searcher,
-    query: &dyn Query,
-    name: &str,
-    value: &str,
-) -> Result<BooleanQuery, QueryError> {
-    let field = searcher
-        .schema()
-        .get_field(name)
-        .map_err(|e| QueryError::Internal(e.to_string()))?;
-    Ok(BooleanQuery::new(vec![
-        (Occur::Must, query.box_clone()),
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            )),
-        ),
-    ]))
-}
-
 /// Distinct values one `count_logs` grouping may have; more is a bad request.
 pub const MAX_COUNT_GROUPS: usize = 1_000;
 
@@ -1260,12 +1237,19 @@ pub async fn count_logs(
             *counts.entry(String::new()).or_insert(0) += n as u64;
             continue;
         };
-        for value in field_values(&searcher, name)? {
-            let grouped = with_value(&searcher, &query, name, &value)?;
-            let n = searcher.search(&grouped, &Count).map_err(internal)?;
-            if n > 0 {
-                *counts.entry(value).or_insert(0) += n as u64;
-            }
+        field_values(&searcher, name)?;
+        // One bucket that holds the whole range.
+        let collector = GroupedHistogram {
+            field: searcher.schema().get_field(name).map_err(internal)?,
+            start: search.start_micros,
+            step: (search.end_micros.saturating_sub(search.start_micros))
+                .saturating_add(1)
+                .max(1),
+            buckets: 1,
+        };
+        let per_file = searcher.search(&query, &collector).map_err(internal)?;
+        for (value, n) in per_file.by {
+            *counts.entry(value).or_insert(0) += n[0];
         }
         if counts.len() > MAX_COUNT_GROUPS {
             return Err(QueryError::BadRequest(format!(
