@@ -58,6 +58,9 @@ pub struct Config {
     /// On SIGTERM: how long to keep shipping the buffer before exiting.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Patterns replaced in logs and spans before they enter the buffer (passwords,
+    /// tokens an app logged), in order.
+    pub redact: Vec<crate::redact::RedactRule>,
 }
 
 impl Default for Config {
@@ -84,6 +87,7 @@ impl Default for Config {
             resource: ResourceConfig::default(),
             http_addr: "0.0.0.0:8686".parse().expect("valid address"),
             shutdown_timeout: Duration::from_secs(20),
+            redact: Vec::new(),
         }
     }
 }
@@ -521,6 +525,7 @@ impl Config {
                 }
             }
         }
+        crate::redact::Redactor::new(&self.redact)?;
         for (i, target) in self.scrape.iter().enumerate() {
             match url::Url::parse(&target.url) {
                 Ok(url) if url.scheme() == "http" => {}

@@ -14,6 +14,7 @@
 mod buffer;
 pub mod config;
 mod control;
+mod redact;
 mod resource;
 mod severity;
 mod shipper;
@@ -100,6 +101,7 @@ pub async fn run(
         &config.otlp,
         buffer.clone(),
         identity.clone(),
+        Arc::new(redact::Redactor::new(&config.redact)?),
         metrics.clone(),
         stop_sources.clone(),
     )

@@ -40,6 +40,7 @@ pub struct CollectorMetrics {
     pub bytes_read: Counter,
     pub lines_truncated: Counter,
     pub lines_unended: Counter,
+    pub redacted: Counter,
     records_received: Family<SignalLabel, Counter>,
     records_shipped: Family<SignalLabel, Counter>,
     pub bytes_shipped: Counter,
@@ -74,6 +75,7 @@ impl CollectorMetrics {
             bytes_read: Counter::default(),
             lines_truncated: Counter::default(),
             lines_unended: Counter::default(),
+            redacted: Counter::default(),
             records_received: Family::default(),
             records_shipped: Family::default(),
             bytes_shipped: Counter::default(),
@@ -115,6 +117,11 @@ impl CollectorMetrics {
             "Last lines of a file sent without their newline: the file was quiet for 5 s, \
              rotated away, or the collector stopping",
             metrics.lines_unended.clone(),
+        );
+        r.register(
+            "redacted",
+            "Values (a file's lines, log bodies, attributes, status messages) a redact rule changed",
+            metrics.redacted.clone(),
         );
         r.register(
             "records_received",

@@ -43,6 +43,7 @@ use tonic::{Request, Response as GrpcResponse, Status};
 use crate::CollectorError;
 use crate::buffer::{DiskBuffer, Kind};
 use crate::config::OtlpReceiverConfig;
+use crate::redact::Redactor;
 use crate::resource::Identity;
 use crate::telemetry::CollectorMetrics;
 
@@ -56,6 +57,8 @@ trait Export:
     type Response: Message + serde::Serialize + PartialSuccessWarning + Default + Send + 'static;
     fn enrich(&mut self, identity: &Identity);
     fn records(&self) -> u64;
+    /// Applies the `redact` rules; how many values changed.
+    fn redact(&mut self, redactor: &Redactor) -> u64;
 }
 
 impl Export for ExportLogsServiceRequest {
@@ -73,6 +76,19 @@ impl Export for ExportLogsServiceRequest {
             .map(|s| s.log_records.len() as u64)
             .sum()
     }
+    fn redact(&mut self, redactor: &Redactor) -> u64 {
+        let records = self
+            .resource_logs
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_logs)
+            .flat_map(|s| &mut s.log_records);
+        records
+            .map(|record| {
+                record.body.as_mut().map_or(0, |body| redactor.value(body))
+                    + redactor.attributes(&mut record.attributes)
+            })
+            .sum()
+    }
 }
 
 impl Export for ExportTraceServiceRequest {
@@ -88,6 +104,27 @@ impl Export for ExportTraceServiceRequest {
             .iter()
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len() as u64)
+            .sum()
+    }
+    fn redact(&mut self, redactor: &Redactor) -> u64 {
+        let spans = self
+            .resource_spans
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_spans)
+            .flat_map(|s| &mut s.spans);
+        spans
+            .map(|span| {
+                let status = span
+                    .status
+                    .as_mut()
+                    .map_or(0, |status| u64::from(redactor.string(&mut status.message)));
+                let events: u64 = span
+                    .events
+                    .iter_mut()
+                    .map(|event| redactor.attributes(&mut event.attributes))
+                    .sum();
+                status + events + redactor.attributes(&mut span.attributes)
+            })
             .sum()
     }
 }
@@ -109,12 +146,17 @@ impl Export for ExportMetricsServiceRequest {
             .map(|m| crate::split::data_points(m) as u64)
             .sum()
     }
+    /// Metrics are left as they are.
+    fn redact(&mut self, _redactor: &Redactor) -> u64 {
+        0
+    }
 }
 
 #[derive(Clone)]
 struct Receiver {
     buffer: Arc<DiskBuffer>,
     identity: Arc<Identity>,
+    redactor: Arc<Redactor>,
     metrics: Arc<CollectorMetrics>,
     /// `otlp.max_request_bytes`, `max_inflight_requests` and `max_decode_bytes`, and the
     /// listener's read timeout.
@@ -255,6 +297,9 @@ impl Receiver {
 
     fn accept<E: Export>(&self, mut request: E) -> Result<(), Refusal> {
         request.enrich(&self.identity);
+        if !self.redactor.is_empty() {
+            self.metrics.redacted.inc_by(request.redact(&self.redactor));
+        }
         let records = request.records();
         if records == 0 {
             return Ok(());
@@ -350,12 +395,14 @@ pub async fn start(
     config: &OtlpReceiverConfig,
     buffer: Arc<DiskBuffer>,
     identity: Arc<Identity>,
+    redactor: Arc<Redactor>,
     metrics: Arc<CollectorMetrics>,
     stop: CancellationToken,
 ) -> Result<Vec<Task>, CollectorError> {
     let receiver = Receiver {
         buffer,
         identity,
+        redactor,
         metrics,
         limits: ExportLimits {
             inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),

@@ -1032,3 +1032,92 @@ async fn a_single_metric_too_large_for_ingest_is_cut_by_its_points_and_stored_wh
         .await;
     assert_eq!(received, points as f64, "counted in data points");
 }
+
+/// `redact` rules replace what they match before it enters the buffer: a password in a
+/// file's line, a card number in an OTLP log's body, a token in its attribute and in a
+/// span's attribute, event and status message. None of it reaches ingest, the rest of the
+/// text does, and each changed value is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redact_rules_keep_secrets_in_the_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        &format!(
+            "files: [{{include: ['{logs}/*.log']}}]\n\
+             otlp: {{grpc_addr: null, http_addr: 127.0.0.1:0}}\n\
+             resource: {{service: vault}}\n\
+             redact:\n\
+             \x20 - {{pattern: '(?i)(password|token)=[^\\s&]+', replacement: '$1=[REDACTED]'}}\n\
+             \x20 - {{pattern: '\\b\\d{{4}}-\\d{{4}}-\\d{{4}}-\\d{{4}}\\b'}}\n",
+            logs = logs.display()
+        ),
+    );
+    let collector = Collector::start(&config, &[("K8S_POD_NAME", "vault-1")]).await;
+    std::fs::write(logs.join("app.log"), "login user=ann password=hunter2 ok\n").unwrap();
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let attr = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let log = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "timeUnixNano": now.to_string(),
+        "body": {"stringValue": "charged 4111-1111-1111-1111"},
+        "attributes": [attr("http.url", "/pay?token=abc123&x=1")],
+    }]}]}]});
+    let span = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "GET /pay",
+        "startTimeUnixNano": (now - 1_000_000).to_string(),
+        "endTimeUnixNano": now.to_string(),
+        "attributes": [attr("http.url", "/pay?token=abc123")],
+        "events": [{"name": "retry", "attributes": [attr("note", "password=hunter2")]}],
+        "status": {"code": 2, "message": "token=abc123 refused"},
+    }]}]}]});
+    for (path, body) in [("/v1/logs", log), ("/v1/traces", span)] {
+        let response = http
+            .post(format!("http://{}{path}", collector.otlp_http.unwrap()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let stored = wait_for("the records stored", Duration::from_secs(30), || {
+        let (logs, trace) = (
+            porthole.url("/api/v1/logs?service=vault"),
+            porthole.url("/api/v1/traces/5b8efff798038103d269b633813fc60c"),
+        );
+        async move {
+            let logs: Value = reqwest::get(logs).await.ok()?.json().await.ok()?;
+            let trace: Value = reqwest::get(trace).await.ok()?.json().await.ok()?;
+            let rows = logs["rows"].as_array()?;
+            (rows.len() == 2 && trace["spans"].as_array()?.len() == 1)
+                .then(|| format!("{logs} {trace}"))
+        }
+    })
+    .await;
+    for secret in ["hunter2", "abc123", "4111"] {
+        assert!(!stored.contains(secret), "{secret}: {stored}");
+    }
+    for kept in [
+        "login user=ann password=[REDACTED] ok",
+        "charged [REDACTED]",
+        "/pay?token=[REDACTED]&x=1",
+        "token=[REDACTED] refused",
+        "password=[REDACTED]",
+    ] {
+        assert!(stored.contains(kept), "{kept}: {stored}");
+    }
+    assert_eq!(
+        collector
+            .metric("porthole_collector_redacted_total", "")
+            .await,
+        6.0
+    );
+}

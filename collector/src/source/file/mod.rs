@@ -33,6 +33,7 @@ use format::{Assembled, Assembler};
 use crate::CollectorError;
 use crate::buffer::{DiskBuffer, Kind, SourceRange};
 use crate::config::{Config, FileSource, ReadFrom};
+use crate::redact::Redactor;
 use crate::resource::{Identity, string_attribute};
 use crate::severity;
 use crate::telemetry::CollectorMetrics;
@@ -219,6 +220,7 @@ pub struct Tailer {
     metrics: Arc<CollectorMetrics>,
     /// `run`'s stop: an append waiting for room in the buffer gives up when it is set.
     stop: CancellationToken,
+    redactor: Redactor,
 }
 
 impl Tailer {
@@ -267,6 +269,7 @@ impl Tailer {
             identity,
             metrics,
             stop: CancellationToken::new(),
+            redactor: Redactor::new(&config.redact).expect("validated with the config"),
         }
     }
 
@@ -540,7 +543,20 @@ impl Tailer {
 
     fn add_records(&mut self, spec: usize, path: &Path, out: &mut Vec<Assembled>) {
         if !out.is_empty() {
+            self.redact(out);
             self.batch.add(out, path, &self.specs[spec].attributes);
+        }
+    }
+
+    /// Applies the `redact` rules to finished records.
+    fn redact(&self, out: &mut [Assembled]) {
+        if self.redactor.is_empty() {
+            return;
+        }
+        for record in out {
+            if self.redactor.string(&mut record.body) {
+                self.metrics.redacted.inc();
+            }
         }
     }
 
@@ -660,6 +676,7 @@ impl Tailer {
             );
         }
         scratch.assembler.flush_idle(now, true, &mut out);
+        self.redact(&mut out);
         let mut batch = Batch::default();
         batch.add(
             &mut out,
