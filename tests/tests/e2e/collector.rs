@@ -263,12 +263,19 @@ async fn collector_loses_no_line_through_rotation_sigkill_outage_and_corruption(
     assert_eq!(severities, vec![serde_json::json!({"severity": "INFO"})]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cri_partial_lines_and_stack_traces_arrive_as_single_records_with_a_pattern_or_built_in() {
+/// A temporary directory holding an empty `logs/` for the collector to tail, and a
+/// `porthole serve` on its `data/`.
+async fn serve_with_logs_dir() -> (tempfile::TempDir, PathBuf, Porthole) {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    (dir, logs, porthole)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_partial_lines_and_stack_traces_arrive_as_single_records_with_a_pattern_or_built_in() {
+    let (dir, logs, porthole) = serve_with_logs_dir().await;
     let config = write_config(
         dir.path(),
         &porthole.grpc_endpoint(),
@@ -1039,10 +1046,7 @@ async fn a_single_metric_too_large_for_ingest_is_cut_by_its_points_and_stored_wh
 /// text does, and each changed value is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redact_rules_keep_secrets_in_the_pod() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let porthole = Porthole::start("serve", &dir.path().join("data"), &[], &[]).await;
+    let (dir, logs, porthole) = serve_with_logs_dir().await;
     let config = write_config(
         dir.path(),
         &porthole.grpc_endpoint(),
