@@ -425,6 +425,14 @@ def check_collector(where, cname, c, words, flags, env, mounts, pod, containers)
             error(where, f"{cname}: {variable} should come from the downward API (fieldRef)")
     if pod.get("shareProcessNamespace") is not True:
         error(where, f"{cname}: the pod does not set shareProcessNamespace: true")
+    # A native sidecar starts (and is ready) before the app and stops after it, so neither
+    # the app's first exports nor its last lines are missed.
+    if not any(o is c for o in pod.get("initContainers") or []) or c.get("restartPolicy") != "Always":
+        error(where, f"{cname}: not a native sidecar (an initContainer with restartPolicy: "
+                     f"Always, so it starts before the app and stops after it)")
+    if (c.get("startupProbe") or {}).get("httpGet", {}).get("path") != "/readyz":
+        error(where, f"{cname}: no startupProbe GET /readyz (the app would start before the "
+                     f"collector listens)")
     grace = pod.get("terminationGracePeriodSeconds", 30)
     if grace < 30:
         error(where, f"{cname}: terminationGracePeriodSeconds {grace} < 30 (the collector "
