@@ -1126,10 +1126,7 @@ impl ValueOf {
         terms: Vec<tantivy::postings::TermInfo>,
         max_doc: u32,
     ) -> std::io::Result<ValueOf> {
-        let postings = terms
-            .iter()
-            .map(|info| inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic))
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let postings = open_postings(&inverted, &terms)?;
         let cursors = ValueOf::Cursors {
             postings,
             terms,
@@ -1157,12 +1154,7 @@ impl ValueOf {
         {
             *asked += 1;
             if *asked > *switch_at {
-                let fresh = terms
-                    .iter()
-                    .map(|info| {
-                        inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic)
-                    })
-                    .collect::<std::io::Result<Vec<_>>>();
+                let fresh = open_postings(inverted, terms);
                 // Unreadable postings now were readable when the cursors opened: keep them.
                 if let Ok(fresh) = fresh {
                     *self = ValueOf::Table(table(fresh, max_doc));
@@ -1182,6 +1174,17 @@ impl ValueOf {
             },
         }
     }
+}
+
+/// The postings of each value, from its start.
+fn open_postings(
+    inverted: &tantivy::InvertedIndexReader,
+    terms: &[tantivy::postings::TermInfo],
+) -> std::io::Result<Vec<tantivy::postings::SegmentPostings>> {
+    terms
+        .iter()
+        .map(|info| inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic))
+        .collect()
 }
 
 /// Each document's value as an index into `postings` (`u16::MAX` for none).
