@@ -1806,9 +1806,10 @@ mod tests {
         assert_eq!(first, [1, 2]);
         let missed = missed.expect("more matched");
         assert!(
-            missed.starts_with("more than 2 records were committed while the live tail was away; the rest are found by a search from 2023-11-14T22:13:20.000004000Z"),
-            "{missed}"
+            missed.message.starts_with("more than 2 records were committed while the live tail was away; the rest are found by a search from 2023-11-14T22:13:20.000004000Z"),
+            "{missed:?}"
         );
+        assert_eq!(missed.from, "2023-11-14T22:13:20.000004000Z");
         // After the second record's cursor: what followed it.
         let second = found_cursor(&storage, 2).await;
         assert_eq!(resume(&second, 10).await, (vec![4, 5, 6], None));

@@ -416,7 +416,16 @@ pub struct Resumed {
     /// The position the stream starts from (the client's `Last-Event-ID`, else now).
     pub(crate) after: Cursor,
     pub(crate) records: Vec<Value>,
-    pub(crate) missed: Option<String>,
+    pub(crate) missed: Option<Missed>,
+}
+
+/// Matching records committed while a tail was away that its resume does not send: past
+/// [`MAX_RESUMED_RECORDS`], a search from `from` (oldest first) finds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missed {
+    pub message: String,
+    /// The timestamp (RFC 3339) of the first record not sent.
+    pub from: String,
 }
 
 impl Resumed {
@@ -465,11 +474,15 @@ pub async fn resume(
         let page = crate::api::log_page(storage, &search).await?;
         for record in page.rows {
             if resumed.records.len() == max_records {
-                let from = record["timestamp"].as_str().unwrap_or_default();
-                resumed.missed = Some(format!(
-                    "more than {max_records} records were committed while the live tail was \
-                     away; the rest are found by a search from {from} (direction=forward)"
-                ));
+                let from = record["timestamp"].as_str().unwrap_or_default().to_owned();
+                resumed.missed = Some(Missed {
+                    message: format!(
+                        "more than {max_records} records were committed while the live tail \
+                         was away; the rest are found by a search from {from} \
+                         (direction=forward)"
+                    ),
+                    from,
+                });
                 return Ok(resumed);
             }
             resumed.records.push(record);
@@ -514,9 +527,10 @@ pub fn sse(
         std::future::ready(!again)
     });
     let start = Event::default().id(resumed.after.encode());
-    let missed = resumed
-        .missed
-        .map(|why| Event::default().event("missed").data(message_json(&why)));
+    let missed = resumed.missed.map(|missed| {
+        let data = serde_json::json!({"message": missed.message, "from": missed.from});
+        Event::default().event("missed").data(data.to_string())
+    });
     let mut newest = resumed.after;
     let mut record_event = move |record: Value| {
         if let Some(cursor) = record["cursor"]
@@ -648,7 +662,10 @@ mod tests {
         let resumed = Resumed {
             after: Cursor::decode("1.0").unwrap(),
             records: vec![record("1.1"), record("2.1")],
-            missed: Some("more were committed".into()),
+            missed: Some(Missed {
+                message: "more were committed".into(),
+                from: "2026-12-07T10:00:00Z".into(),
+            }),
         };
         // "2.1" was committed while the resuming search ran, which found it too; "1.5" is a
         // late record, older than records sent before it.
@@ -664,7 +681,7 @@ mod tests {
                 "id: 1.0\n\n".into(),
                 message("1.1", "1.1"),
                 message("2.1", "2.1"),
-                "event: missed\ndata: {\"message\":\"more were committed\"}\n\n".into(),
+                "event: missed\ndata: {\"from\":\"2026-12-07T10:00:00Z\",\"message\":\"more were committed\"}\n\n".into(),
                 message("2.2", "2.2"),
                 message("1.5", "2.2"),
                 message("3.1", "3.1"),

@@ -79,7 +79,11 @@ def main():
     )
     log_exporter, span_exporter, metric_exporter = exporters(args.protocol, args.endpoint)
     logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    # A queue that holds every record a test sends: the SDK's default (2048) drops what a
+    # fast loop logs past it.
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(log_exporter, max_queue_size=32768, max_export_batch_size=2048)
+    )
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     providers = [logger_provider, tracer_provider]

@@ -996,4 +996,42 @@ describe("the UI against a real porthole", () => {
     }
     await liveButton().click();
   });
+
+  test("Live that missed more than a resume sends links to a search for the rest, oldest first", async () => {
+    const flood = `${word}flood`;
+    await page.goto(`${uiBase}/logs`);
+    await searchLogs(flood);
+    await liveButton().click();
+    const status = page.locator('[data-testid="live-status"]');
+    await until("live following", async () => (await status.innerText()).includes("following"));
+    assert.equal(await terminate(server), 0);
+    // More than the server's 10 000 resent records, committed while it is away.
+    const other = startPorthole([
+      "ingest", "--data-dir", path.join(temp, "data"),
+      "--http-addr", "127.0.0.1:0", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0",
+    ]);
+    const otherAddrs = await other.listening;
+    await feed([
+      "--endpoint", `http://${otherAddrs.otlp_grpc}`, "--word", flood,
+      "--errors", "0", "--infos", "10100", "--no-trace", "--no-metrics",
+    ]);
+    assert.equal(await terminate(other.child), 0);
+    await startServer(addrs);
+
+    const missed = page.locator('[data-testid="live-missed"] a');
+    await missed.waitFor({ timeout: 60_000 });
+    assert.match(await page.locator('[data-testid="live-error"]').innerText(), /more than 10000 records were committed/);
+    const href = new URL(await missed.getAttribute("href"), uiBase);
+    assert.equal(href.searchParams.get("q"), flood);
+    assert.equal(href.searchParams.get("direction"), "forward");
+    assert.equal(href.searchParams.get("live"), null);
+    await missed.click();
+    await page.waitForURL(/direction=forward/);
+    // The search starts at the first record the live view did not get, the 10 001st (the
+    // UI's times are milliseconds: records of the same millisecond before it come first).
+    await rowWith(flood).first().waitFor();
+    const first = await page.locator('[data-testid="log-row"]').first().innerText();
+    const at = Number(/order=(\d+)/.exec(first)?.[1]);
+    assert.ok(at > 9_900 && at <= 10_000, `the first row is record ${at}: ${first}`);
+  });
 });

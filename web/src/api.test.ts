@@ -57,7 +57,7 @@ describe("the live tail", () => {
       onRecord: (row: unknown) => seen.push(`record ${(row as { body: string }).body}`),
       onOpen: () => seen.push("open"),
       onError: (message: string) => seen.push(`error ${message}`),
-      onNotice: (message: string) => seen.push(`notice ${message}`),
+      onNotice: (message: string, from?: string) => seen.push(`notice ${message}${from ? ` from ${from}` : ""}`),
     };
     return { seen, handlers };
   }
@@ -81,7 +81,7 @@ describe("the live tail", () => {
     const { fetchImpl, requests } = serving(
       stream('id: 5.0\n\nid: 10.1\ndata: {"body":"a"}\n\n: keep-alive\n\nid: 20.2\ndata: {"body":"b"}\n\nevent: dropped\ndata: {"message":"live tail stopped: the server is shutting down"}\n\n'),
       refusal(503, "storage is unavailable"),
-      stream('id: 30.3\r\ndata: {"body":"c"}\r\n\r\nevent: missed\ndata: {"message":"more were committed"}\n\n'),
+      stream('id: 30.3\r\ndata: {"body":"c"}\r\n\r\nevent: missed\ndata: {"message":"more were committed","from":"2026-12-07T10:00:00.5Z"}\n\n'),
       refusal(400, "Last-Event-ID is wrong"),
     );
     const { seen, handlers } = recorder();
@@ -96,7 +96,7 @@ describe("the live tail", () => {
       "error storage is unavailable; reconnecting in 1 s…",
       "open",
       "record c",
-      "notice more were committed",
+      "notice more were committed from 2026-12-07T10:00:00.5Z",
       "error live tail closed by the server; reconnecting in 0.5 s…",
       "error Last-Event-ID is wrong",
     ]);

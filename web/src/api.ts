@@ -158,8 +158,9 @@ export interface TailHandlers {
   onOpen: () => void;
   /** The stream is not open: why, and whether it is being reconnected. */
   onError: (message: string) => void;
-  /** Something to know while the stream stays open (records missed while away). */
-  onNotice: (message: string) => void;
+  /** Something to know while the stream stays open: records missed while away, and the
+   * time (RFC 3339) a search for them starts from. */
+  onNotice: (message: string, from?: string) => void;
 }
 
 /** The waits between reconnections: 0.5 s, doubling up to 10 s. */
@@ -232,7 +233,7 @@ export function follow(path: string, handlers: TailHandlers, fetchImpl: typeof f
 /** Reads one stream of the live tail until it ends; why it ended. */
 async function readEvents(
   body: NonNullable<Response["body"]>,
-  handlers: { onId: (id: string) => void; onRecord: (row: unknown) => void; onNotice: (message: string) => void },
+  handlers: Pick<TailHandlers, "onRecord" | "onNotice"> & { onId: (id: string) => void },
 ): Promise<string> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -247,7 +248,7 @@ async function readEvents(
       // The position to resume from, also of an event without data (the stream's start).
       if (event.id !== null) handlers.onId(event.id);
       if (event.event === "dropped") return droppedMessage(event.data);
-      if (event.event === "missed") handlers.onNotice(droppedMessage(event.data));
+      if (event.event === "missed") handlers.onNotice(droppedMessage(event.data), missedFrom(event.data));
       else if (event.data) handlers.onRecord(JSON.parse(event.data));
     }
   }
@@ -263,6 +264,16 @@ export function droppedMessage(data: string): string {
     // Not JSON: shown as it is.
   }
   return data ? `live tail stopped: ${data}` : "live tail stopped";
+}
+
+/** Where a `missed` event says the records it did not send start (its JSON `from`). */
+function missedFrom(data: string): string | undefined {
+  try {
+    const from = (JSON.parse(data) as { from?: unknown }).from;
+    return typeof from === "string" && from ? from : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseSseEvent(block: string): { event: string; data: string; id: string | null } {

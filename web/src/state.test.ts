@@ -3,6 +3,7 @@ import {
   DEFAULT_ALERTS,
   DEFAULT_INVENTORY,
   DEFAULT_LOGS,
+  missedSearch,
   DEFAULT_METRICS,
   DEFAULT_TRACES,
   alertsQuery,
@@ -230,5 +231,19 @@ describe("fieldClause and andQuery", () => {
     expect(andQuery("", "a:1")).toBe("a:1");
     expect(andQuery(" error ", "a:1")).toBe("error AND a:1");
     expect(andQuery("error OR warn", "a:1")).toBe("(error OR warn) AND a:1");
+  });
+});
+
+describe("missedSearch", () => {
+  it("searches the live view's query and filters from the first missed record, oldest first", () => {
+    const live = { ...DEFAULT_LOGS, q: "payment", service: "checkout", live: true, from: "now-15m" };
+    const query = new URLSearchParams(missedSearch(live, "2026-12-07T10:00:00.5Z"));
+    expect(Object.fromEntries(query)).toEqual({
+      q: "payment",
+      service: "checkout",
+      from: "2026-12-07T10:00:00.5Z",
+      direction: "forward",
+    });
+    expect(parseLogs(query)).toMatchObject({ live: false, oldestFirst: true, to: "now" });
   });
 });

@@ -127,6 +127,12 @@ export function logsQuery(state: LogsState): string {
   );
 }
 
+/** The query string of a search, oldest first, for the records a resumed live tail did
+ * not send: the same query and filters, from the first of them (`from`) to now. */
+export function missedSearch(state: LogsState, from: string): string {
+  return logsQuery({ ...state, live: false, oldestFirst: true, from, to: "now" });
+}
+
 export function parseTraces(params: URLSearchParams): TracesState {
   const status = (params.get("status") ?? "").toUpperCase();
   const duration = (name: string) => {

@@ -10,7 +10,7 @@ import { ErrorNote, Loading } from "../components/Status";
 import { TimePicker } from "../components/TimePicker";
 import { SEVERITIES, exceptionType, formatTimestamp, formatValue, isClockTime, bodyFields as searchedBodyFields, severityClass, traceOf, tracePath } from "../format";
 import { linkClick, navigate } from "../router";
-import { LOG_FILTERS, andQuery, attributeClause, logsQuery, parseLogs, type LogsState } from "../state";
+import { LOG_FILTERS, andQuery, attributeClause, logsQuery, missedSearch, parseLogs, type LogsState } from "../state";
 import { histogramStepMs } from "../step";
 import { LEVEL_COLOURS, volume } from "../volume";
 import { formatDurationText, resolveRange, rfc3339ToNanos, toRfc3339 } from "../time";
@@ -157,6 +157,13 @@ export function LogsView({ params }: { params: URLSearchParams }) {
             {live.connected ? "Live: following new records" : "Live: connecting…"} · {live.rows.length} received
           </p>
           <ErrorNote message={live.error} testId="live-error" />
+          {live.missedFrom && (
+            <p className="summary" data-testid="live-missed">
+              <a href={`/logs${missedSearch(state, live.missedFrom)}`} onClick={linkClick}>
+                Search the records the live view missed, oldest first
+              </a>
+            </p>
+          )}
           <LogList rows={live.rows} hasMore={false} loadingMore={false} loadMore={() => {}} onFilter={addFilter} />
         </>
       ) : (
@@ -248,10 +255,13 @@ function useLive(filterQuery: string | null) {
   const [rows, setRows] = useState<Keyed[]>([]);
   const [connected, setConnected] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  /** Where the records a resumed tail did not send start, when it said so. */
+  const [missedFrom, setMissedFrom] = useState<string | null>(null);
   useEffect(() => {
     setRows([]);
     setConnected(false);
     setError(null);
+    setMissedFrom(null);
     if (filterQuery === null) return;
     return follow(`/api/v1/logs/tail?${filterQuery}`, {
       onOpen: () => {
@@ -263,10 +273,13 @@ function useLive(filterQuery: string | null) {
         setConnected(false);
         setError(message);
       },
-      onNotice: setError,
+      onNotice: (message, from) => {
+        setError(message);
+        setMissedFrom(from ?? null);
+      },
     });
   }, [filterQuery]);
-  return { rows, connected, error };
+  return { rows, connected, error, missedFrom };
 }
 
 function FilterInput({
