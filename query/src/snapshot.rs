@@ -345,6 +345,15 @@ pub(crate) async fn take(
     if ask.pod.trim().is_empty() {
         return Err(QueryError::BadRequest("pod must not be empty".into()));
     }
+    // Kubernetes' own limits: a longer name names no pod (and is not echoed back whole).
+    for (what, name, most) in [("pod", &ask.pod, 253), ("namespace", &ask.namespace, 63)] {
+        if name.len() > most {
+            return Err(QueryError::BadRequest(format!(
+                "a {what} name is at most {most} characters in Kubernetes; this one has {}",
+                name.len()
+            )));
+        }
+    }
     if ask.requested_by.as_ref().is_some_and(|r| r.len() > 256) {
         return Err(QueryError::BadRequest(
             "requested_by is longer than 256 bytes".into(),

@@ -173,6 +173,20 @@ async fn a_snapshot_is_the_collectors_real_process_list_with_secrets_redacted() 
     assert_eq!(status, 404, "{body}");
     let (status, _) = ask(&porthole, None, json!({"pod": ""})).await;
     assert_eq!(status, 400);
+    // A name longer than Kubernetes allows is refused without being echoed back whole.
+    let long = "p".repeat(100_000);
+    for body in [
+        json!({"namespace": "shop", "pod": long}),
+        json!({"namespace": "n".repeat(64), "pod": "snap-1"}),
+    ] {
+        let (status, answer) = ask(&porthole, None, body).await;
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("in Kubernetes") && message.len() < 200,
+            "{message}"
+        );
+    }
     let missing = reqwest::get(porthole.url("/api/v1/snapshots/abc123"))
         .await
         .unwrap();
