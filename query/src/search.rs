@@ -1009,20 +1009,19 @@ pub async fn histogram(
                 step_micros as u64,
                 buckets,
             );
-            let per_file = searcher.search(&query, &collector).map_err(internal)?;
-            for (total, n) in counts.iter_mut().zip(per_file) {
-                *total += n;
-            }
+            add_counts(
+                &mut counts,
+                &searcher.search(&query, &collector).map_err(internal)?,
+            );
             continue;
         };
-        field_values(&searcher, name)?;
-        let collector = GroupedHistogram {
-            field: searcher.schema().get_field(name).map_err(internal)?,
+        let per_file = GroupedHistogram {
+            name,
             start: search.start_micros,
             step: step_micros,
             buckets,
-        };
-        let per_file = searcher.search(&query, &collector).map_err(internal)?;
+        }
+        .search(&searcher, &query)?;
         per_file.add_to(&mut counts, &mut by_value);
         if per_file.past_bound || by_value.len() * buckets > MAX_HISTOGRAM_CELLS {
             return Err(QueryError::BadRequest(format!(
@@ -1061,11 +1060,23 @@ fn check_group_field(by: Option<&str>) -> Result<(), QueryError> {
 /// record. A histogram per value, each narrowed by a term, ran the query once per value:
 /// 2.7x and 4.4x without and with a query; a table of every document's value built up
 /// front cost a needle's histogram the whole segment's postings.)
-struct GroupedHistogram {
-    field: tantivy::schema::Field,
+struct GroupedHistogram<'a> {
+    /// The field (one of [`FILTER_FIELDS`]).
+    name: &'a str,
     start: i64,
     step: i64,
     buckets: usize,
+}
+
+impl GroupedHistogram<'_> {
+    /// Counts `query`'s matches in one file; more values of the field than
+    /// [`MAX_COUNT_GROUPS`] is a bad request.
+    fn search(&self, searcher: &Searcher, query: &dyn Query) -> Result<GroupedCounts, QueryError> {
+        field_values(searcher, self.name)?;
+        searcher
+            .search(query, self)
+            .map_err(|e| QueryError::Internal(e.to_string()))
+    }
 }
 
 /// What a [`GroupedHistogram`] counted.
@@ -1107,9 +1118,9 @@ enum ValueOf {
         /// Where each value's postings are, to read them again for the table.
         terms: Vec<tantivy::postings::TermInfo>,
         inverted: Arc<tantivy::InvertedIndexReader>,
-        /// Matches asked about so far, and how many switch to the table.
+        max_doc: u32,
+        /// Matches asked about so far.
         asked: u32,
-        switch_at: u32,
     },
     /// Each document's value; `u16::MAX` for none.
     Table(Vec<u16>),
@@ -1127,37 +1138,35 @@ impl ValueOf {
         max_doc: u32,
     ) -> std::io::Result<ValueOf> {
         let postings = open_postings(&inverted, &terms)?;
-        let cursors = ValueOf::Cursors {
+        if postings.len() > MAX_VALUE_CURSORS {
+            return Ok(ValueOf::Table(table(postings, max_doc)));
+        }
+        Ok(ValueOf::Cursors {
             postings,
             terms,
             inverted,
+            max_doc,
             asked: 0,
-            switch_at: max_doc / TABLE_AFTER,
-        };
-        match cursors {
-            ValueOf::Cursors { postings, .. } if postings.len() > MAX_VALUE_CURSORS => {
-                Ok(ValueOf::Table(table(postings, max_doc)))
-            }
-            cursors => Ok(cursors),
-        }
+        })
     }
 
     /// The value of `doc`; documents are asked in increasing order.
-    fn of(&mut self, doc: tantivy::DocId, max_doc: u32) -> Option<usize> {
+    fn of(&mut self, doc: tantivy::DocId) -> Option<usize> {
         if let ValueOf::Cursors {
             terms,
             inverted,
+            max_doc,
             asked,
-            switch_at,
             ..
         } = self
         {
             *asked += 1;
-            if *asked > *switch_at {
-                let fresh = open_postings(inverted, terms);
-                // Unreadable postings now were readable when the cursors opened: keep them.
-                if let Ok(fresh) = fresh {
-                    *self = ValueOf::Table(table(fresh, max_doc));
+            if *asked > *max_doc / TABLE_AFTER {
+                match open_postings(inverted, terms) {
+                    Ok(fresh) => *self = ValueOf::Table(table(fresh, *max_doc)),
+                    // Unreadable postings now were readable when the cursors opened: keep
+                    // them, and try again only after as many matches again.
+                    Err(_) => *asked = 0,
                 }
             }
         }
@@ -1205,7 +1214,6 @@ fn table(postings: Vec<tantivy::postings::SegmentPostings>, max_doc: u32) -> Vec
 struct SegmentGroupedHistogram {
     timestamps: Column<i64>,
     value_of: ValueOf,
-    max_doc: u32,
     values: Vec<String>,
     start: i64,
     step: i64,
@@ -1216,7 +1224,7 @@ struct SegmentGroupedHistogram {
     past_bound: bool,
 }
 
-impl tantivy::collector::Collector for GroupedHistogram {
+impl tantivy::collector::Collector for GroupedHistogram<'_> {
     type Fruit = GroupedCounts;
     type Child = SegmentGroupedHistogram;
 
@@ -1225,7 +1233,8 @@ impl tantivy::collector::Collector for GroupedHistogram {
         _segment: tantivy::SegmentOrdinal,
         reader: &tantivy::SegmentReader,
     ) -> tantivy::Result<SegmentGroupedHistogram> {
-        let inverted = reader.inverted_index(self.field)?;
+        let field = reader.schema().get_field(self.name)?;
+        let inverted = reader.inverted_index(field)?;
         let (mut values, mut infos) = (Vec::new(), Vec::new());
         let mut terms = inverted.terms().stream()?;
         while terms.advance() {
@@ -1235,7 +1244,6 @@ impl tantivy::collector::Collector for GroupedHistogram {
         let value_of = ValueOf::new(inverted.clone(), infos, reader.max_doc())?;
         Ok(SegmentGroupedHistogram {
             timestamps: reader.fast_fields().i64("timestamp")?,
-            max_doc: reader.max_doc(),
             by: vec![None; values.len()],
             value_of,
             values,
@@ -1281,7 +1289,7 @@ impl tantivy::collector::SegmentCollector for SegmentGroupedHistogram {
         self.total[bucket] += 1;
         let Some(counts) = self
             .value_of
-            .of(doc, self.max_doc)
+            .of(doc)
             .and_then(|index| self.by.get_mut(index))
         else {
             return;
@@ -1343,17 +1351,16 @@ pub async fn count_logs(
             *counts.entry(String::new()).or_insert(0) += n as u64;
             continue;
         };
-        field_values(&searcher, name)?;
         // One bucket that holds the whole range.
-        let collector = GroupedHistogram {
-            field: searcher.schema().get_field(name).map_err(internal)?,
+        let per_file = GroupedHistogram {
+            name,
             start: search.start_micros,
             step: (search.end_micros.saturating_sub(search.start_micros))
                 .saturating_add(1)
                 .max(1),
             buckets: 1,
-        };
-        let per_file = searcher.search(&query, &collector).map_err(internal)?;
+        }
+        .search(&searcher, &query)?;
         for (value, n) in per_file.by {
             *counts.entry(value).or_insert(0) += n[0];
         }
