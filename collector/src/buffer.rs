@@ -902,10 +902,10 @@ mod tests {
 
     /// A disk that refuses writes (`/dev/full` answers every one with ENOSPC, as a full
     /// disk does) is a full buffer: `try_append` says so, `append` waits (or gives up when
-    /// told to stop) and finishes once the disk takes writes again, the segment being written is freed once all of it is
-    /// acknowledged, and an acknowledgement that cannot be saved still frees its segments
-    /// (the room a full disk needs). Before, each was an error that stopped
-    /// the collector, and a restart found the same disk: a crash loop.
+    /// told to stop) and finishes once the disk takes writes again, the segment being
+    /// written is freed once all of it is acknowledged, and an acknowledgement that cannot
+    /// be saved still frees its segments (the room a full disk needs). Before, each was an
+    /// error that stopped the collector, and a restart found the same disk: a crash loop.
     #[tokio::test]
     async fn a_full_disk_is_a_full_buffer_until_it_has_room_again() {
         let dir = tempfile::tempdir().unwrap();

@@ -95,13 +95,21 @@ pub async fn run(
     let shipper_task = tokio::spawn(shipper.run(stop_shipping.clone()));
 
     let mut sources = tokio::task::JoinSet::new();
-    let tailer = Tailer::new(&config, buffer.clone(), identity.clone(), metrics.clone());
+    // Compiled once, for the files and the OTLP receiver.
+    let redactor = Arc::new(redact::Redactor::new(&config.redact)?);
+    let tailer = Tailer::new(
+        &config,
+        buffer.clone(),
+        identity.clone(),
+        redactor.clone(),
+        metrics.clone(),
+    );
     sources.spawn(tailer.run(reread_rx, stop_sources.clone()));
     for task in source::otlp::start(
         &config.otlp,
         buffer.clone(),
         identity.clone(),
-        Arc::new(redact::Redactor::new(&config.redact)?),
+        redactor,
         metrics.clone(),
         stop_sources.clone(),
     )

@@ -220,7 +220,7 @@ pub struct Tailer {
     metrics: Arc<CollectorMetrics>,
     /// `run`'s stop: an append waiting for room in the buffer gives up when it is set.
     stop: CancellationToken,
-    redactor: Redactor,
+    redactor: Arc<Redactor>,
 }
 
 impl Tailer {
@@ -228,6 +228,7 @@ impl Tailer {
         config: &Config,
         buffer: Arc<DiskBuffer>,
         identity: Arc<Identity>,
+        redactor: Arc<Redactor>,
         metrics: Arc<CollectorMetrics>,
     ) -> Tailer {
         let specs = config
@@ -269,7 +270,7 @@ impl Tailer {
             identity,
             metrics,
             stop: CancellationToken::new(),
-            redactor: Redactor::new(&config.redact).expect("validated with the config"),
+            redactor,
         }
     }
 

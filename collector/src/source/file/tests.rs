@@ -57,6 +57,7 @@ impl Rig {
             &self.config,
             self.buffer.clone(),
             Arc::new(Identity::default()),
+            Arc::new(Redactor::new(&self.config.redact).unwrap()),
             self.metrics.clone(),
         )
     }
