@@ -35,6 +35,14 @@ const ACK_FILE: &str = "ack";
 /// How long an append waits for room before it tries again.
 const FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 const SEGMENT_SUFFIX: &str = ".seg";
+/// Failed reads of a segment in a row before the rest of it is skipped, and the wait
+/// between them.
+const READ_ATTEMPTS: u32 = 10;
+const READ_RETRY: std::time::Duration = if cfg!(test) {
+    std::time::Duration::from_millis(10)
+} else {
+    std::time::Duration::from_secs(1)
+};
 
 /// What a record's payload is: an encoded OTLP export request of one signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +197,9 @@ struct Segment {
 
 struct State {
     segments: VecDeque<Segment>,
-    writer: File,
+    /// The last segment's file; `None` while the disk cannot create it (created at the
+    /// next append).
+    writer: Option<File>,
     total_bytes: u64,
     /// The first record not yet handed out.
     read: Position,
@@ -223,6 +233,13 @@ pub struct DiskBuffer {
 #[derive(Debug)]
 pub struct Full;
 
+/// The disk failed a read of this segment.
+#[derive(Debug)]
+pub struct ReadError {
+    pub segment: u64,
+    pub error: std::io::Error,
+}
+
 impl DiskBuffer {
     /// Opens the buffer in `config.dir`; records appended from now on are compressed
     /// with `compression` (records already there keep theirs).
@@ -247,7 +264,16 @@ impl DiskBuffer {
         let mut records = 0;
         for id in ids {
             let path = segment_path(&dir, id);
-            let bytes = fs::metadata(&path).map_err(|e| io_error(&path, e))?.len();
+            // A segment that cannot be looked at (a dangling link, an I/O error) is left
+            // out, counted, rather than a reason not to start: a restart would find it again.
+            let bytes = match fs::metadata(&path) {
+                Ok(metadata) => metadata.len(),
+                Err(error) => {
+                    metrics.buffer_segments_skipped.inc();
+                    tracing::warn!(path = %path.display(), %error, "unreadable buffer segment skipped");
+                    continue;
+                }
+            };
             records += count_records(&path).0;
             total_bytes += bytes;
             segments.push_back(Segment { id, bytes });
@@ -264,7 +290,12 @@ impl DiskBuffer {
         };
         // Never append to a segment of an earlier run: a torn tail stays where it is.
         let writer_id = segments.back().map_or(1, |s| s.id + 1);
-        let writer = create_segment(&dir, writer_id)?;
+        // A disk too full to create it (no inodes left) must not stop the collector: the
+        // segments already there are sent, and their room makes the new one possible.
+        let writer = create_segment(&dir, writer_id)
+            .inspect_err(|error| metrics.disk_write_failed("segment", error))
+            .ok();
+        let refused = writer.is_none();
         segments.push_back(Segment {
             id: writer_id,
             bytes: 0,
@@ -283,7 +314,7 @@ impl DiskBuffer {
                 records,
                 ledger,
                 drops: 0,
-                refused: false,
+                refused,
             }),
             appended: Notify::new(),
             freed: Notify::new(),
@@ -347,27 +378,35 @@ impl DiskBuffer {
                     return Ok(Err(Full));
                 }
                 WhenFull::DropOldest => {
-                    if !self.drop_oldest(&mut state)? {
+                    if !self.drop_oldest(&mut state) {
                         break;
                     }
                 }
             }
         }
-        let writer_id = state.segments.back().map_or(0, |s| s.id);
+        let (writer_id, before) = state.segments.back().map_or((0, 0), |s| (s.id, s.bytes));
+        let writer = match &mut state.writer {
+            Some(writer) => writer,
+            None => match create_segment(&self.dir, writer_id) {
+                Ok(created) => state.writer.insert(created),
+                Err(error) => {
+                    self.metrics.disk_write_failed("segment", &error);
+                    return Ok(Err(Full));
+                }
+            },
+        };
         // Two writes, no copy of the payload; a record torn between them (power loss)
         // fails its checksum and is skipped like any corrupt record.
-        let written = state
-            .writer
+        let written = writer
             .write_all(&header)
-            .and_then(|()| state.writer.write_all(payload))
-            .and_then(|()| state.writer.sync_data());
+            .and_then(|()| writer.write_all(payload))
+            .and_then(|()| writer.sync_data());
         if let Err(error) = written {
             // A disk that refuses the write (full, failing) is a full buffer: the record
             // waits, is refused or is skipped as its source does then. Failing would stop
             // the collector, and a restart would find the same disk. What part of the
             // record was written is cut off again.
-            let before = state.segments.back().map_or(0, |s| s.bytes);
-            let _ = state.writer.set_len(before);
+            let _ = writer.set_len(before);
             state.refused = true;
             let path = segment_path(&self.dir, writer_id);
             self.metrics
@@ -395,7 +434,7 @@ impl DiskBuffer {
     fn start_segment(&self, state: &mut State, id: u64) {
         match create_segment(&self.dir, id) {
             Ok(writer) => {
-                state.writer = writer;
+                state.writer = Some(writer);
                 state.segments.push_back(Segment { id, bytes: 0 });
                 state.refused = false;
             }
@@ -404,14 +443,14 @@ impl DiskBuffer {
     }
 
     /// Deletes the oldest segment that is not being written; false if there is none.
-    fn drop_oldest(&self, state: &mut State) -> Result<bool, CollectorError> {
+    fn drop_oldest(&self, state: &mut State) -> bool {
         if state.segments.len() < 2 {
-            return Ok(false);
+            return false;
         }
         let oldest = state.segments.pop_front().expect("two segments");
         let path = segment_path(&self.dir, oldest.id);
         let (batches, dropped) = count_records(&path);
-        remove(&path)?;
+        self.remove(&path);
         state.total_bytes -= oldest.bytes;
         state.records = state.records.saturating_sub(batches);
         // Counted like every other drop: in log records, spans or data points, not batches.
@@ -434,22 +473,91 @@ impl DiskBuffer {
             state.acked = next;
         }
         state.drops += 1;
-        Ok(true)
+        true
     }
 
-    /// The next record not yet handed out, waiting for one if there is none.
-    pub async fn next(&self) -> Result<Record, CollectorError> {
-        loop {
-            let appended = self.appended.notified();
-            if let Some(record) = self.try_next()? {
-                return Ok(record);
-            }
-            appended.await;
+    /// Deletes a segment that is done with. One the disk will not delete stays where it
+    /// is (counted): a restart sends what it holds again, duplicates rather than a
+    /// collector that stops.
+    fn remove(&self, path: &Path) {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => self
+                .metrics
+                .disk_write_failed("segment", &io_error(path, error)),
         }
     }
 
+    /// The next record not yet handed out, waiting for one if there is none.
+    ///
+    /// A read the disk fails (an I/O error, a segment deleted from under the collector) is
+    /// counted and tried again every second; after `READ_ATTEMPTS` failures in a row (at
+    /// once for a segment that is gone) the rest of that segment is skipped and counted.
+    /// The lines of files it held are read again from the files while they are there, as
+    /// for a corrupt record. A failing read never stops the shipper: the collector would
+    /// go on reading files into a buffer nobody sends.
+    pub async fn next(&self) -> Record {
+        let mut failures = 0;
+        loop {
+            let appended = self.appended.notified();
+            match self.try_next() {
+                Ok(Some(record)) => return record,
+                Ok(None) => {
+                    failures = 0;
+                    appended.await;
+                }
+                Err(error) => {
+                    self.metrics.buffer_read_errors.inc();
+                    failures += 1;
+                    let gone = error.error.kind() == std::io::ErrorKind::NotFound;
+                    if gone || failures >= READ_ATTEMPTS {
+                        self.skip_unreadable(&error);
+                        failures = 0;
+                    } else {
+                        tracing::warn!(segment = error.segment, error = %error.error, "reading the buffer failed; trying again in a second");
+                        tokio::time::sleep(READ_RETRY).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reading goes on after what is in `failed.segment` now.
+    fn skip_unreadable(&self, failed: &ReadError) {
+        let mut state = self.lock();
+        state.reader = None;
+        if state.read.segment != failed.segment {
+            return;
+        }
+        let Some(at) = state.segments.iter().position(|s| s.id == failed.segment) else {
+            return;
+        };
+        if at + 1 == state.segments.len() {
+            // The segment being written: what comes next goes to a new one, which can be
+            // read (or, if the disk cannot create it now, after what this one holds).
+            self.start_segment(&mut state, failed.segment + 1);
+        }
+        state.read = match state.segments.get(at + 1) {
+            Some(next) => Position {
+                segment: next.id,
+                offset: 0,
+            },
+            None => Position {
+                segment: failed.segment,
+                offset: state.segments[at].bytes,
+            },
+        };
+        self.metrics.buffer_segments_skipped.inc();
+        tracing::error!(
+            segment = failed.segment,
+            error = %failed.error,
+            "buffer segment unreadable: the rest of it is skipped (lines of files still on disk are read again)"
+        );
+    }
+
     /// The next record not yet handed out, if there is one.
-    pub fn try_next(&self) -> Result<Option<Record>, CollectorError> {
+    pub fn try_next(&self) -> Result<Option<Record>, ReadError> {
         let mut state = self.lock();
         loop {
             let Some(segment) = state.segments.iter().find(|s| s.id == state.read.segment) else {
@@ -484,8 +592,11 @@ impl DiskBuffer {
                 };
                 continue;
             }
-            let file = self.reader(&mut state, id)?;
-            match read_record(file, offset, segment_bytes)? {
+            let read = self
+                .reader(&mut state, id)
+                .and_then(|file| read_record(file, offset, segment_bytes));
+            let read = read.map_err(|error| ReadError { segment: id, error })?;
+            match read {
                 ReadOutcome::Record(body, len) => {
                     let next = Position {
                         segment: id,
@@ -526,11 +637,9 @@ impl DiskBuffer {
         );
     }
 
-    fn reader<'a>(&self, state: &'a mut State, id: u64) -> Result<&'a mut File, CollectorError> {
+    fn reader<'a>(&self, state: &'a mut State, id: u64) -> std::io::Result<&'a mut File> {
         if state.reader.as_ref().map(|(open, _)| *open) != Some(id) {
-            let path = segment_path(&self.dir, id);
-            let file = File::open(&path).map_err(|e| io_error(&path, e))?;
-            state.reader = Some((id, file));
+            state.reader = Some((id, File::open(segment_path(&self.dir, id))?));
         }
         Ok(&mut state.reader.as_mut().expect("just opened").1)
     }
@@ -538,15 +647,10 @@ impl DiskBuffer {
     /// Everything before `position` has reached ingest: remember that and delete the
     /// segments it covers.
     /// `ledger` is saved with it (see [`DiskBuffer::ledger`]).
-    pub fn ack(
-        &self,
-        position: Position,
-        records: u64,
-        ledger: &HashMap<u64, u64>,
-    ) -> Result<(), CollectorError> {
+    pub fn ack(&self, position: Position, records: u64, ledger: &HashMap<u64, u64>) {
         let mut state = self.lock();
         if position <= state.acked {
-            return Ok(());
+            return;
         }
         state.acked = position;
         state.records = state.records.saturating_sub(records);
@@ -583,7 +687,7 @@ impl DiskBuffer {
             if state.reader.as_ref().is_some_and(|(id, _)| *id == done.id) {
                 state.reader = None;
             }
-            remove(&segment_path(&self.dir, done.id))?;
+            self.remove(&segment_path(&self.dir, done.id));
             state.total_bytes -= done.bytes;
             freed = true;
         }
@@ -592,7 +696,6 @@ impl DiskBuffer {
         if freed {
             self.freed.notify_waiters();
         }
-        Ok(())
     }
 
     /// The ledger saved with the last acknowledgement.
@@ -683,29 +786,24 @@ enum ReadOutcome {
     },
 }
 
-fn read_record(
-    file: &mut File,
-    offset: u64,
-    segment_bytes: u64,
-) -> Result<ReadOutcome, CollectorError> {
-    let io = |e| CollectorError::Buffer(format!("reading a buffer segment: {e}"));
-    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+fn read_record(file: &mut File, offset: u64, segment_bytes: u64) -> std::io::Result<ReadOutcome> {
+    file.seek(SeekFrom::Start(offset))?;
     let mut header = [0u8; HEADER];
     let available = segment_bytes - offset;
     if available >= HEADER as u64 {
-        file.read_exact(&mut header).map_err(io)?;
+        file.read_exact(&mut header)?;
         let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
         if &header[..4] == MAGIC && len <= MAX_RECORD && (HEADER + len) as u64 <= available {
             let mut body = vec![0u8; len];
-            file.read_exact(&mut body).map_err(io)?;
+            file.read_exact(&mut body)?;
             if crc32fast::hash(&body) == crc {
                 return Ok(ReadOutcome::Record(body, (HEADER + len) as u64));
             }
         }
     }
     Ok(ReadOutcome::Corrupt {
-        resume_at: find_magic(file, offset + 1, segment_bytes).map_err(io)?,
+        resume_at: find_magic(file, offset + 1, segment_bytes)?,
     })
 }
 
@@ -820,14 +918,6 @@ fn write_ack(
         .map_err(|e| io_error(&tmp, e))
 }
 
-fn remove(path: &Path) -> Result<(), CollectorError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_error(path, e)),
-    }
-}
-
 fn io_error(path: &Path, error: std::io::Error) -> CollectorError {
     CollectorError::Buffer(format!("{}: {error}", path.display()))
 }
@@ -856,7 +946,7 @@ mod tests {
     fn drain(buffer: &DiskBuffer) -> Vec<Record> {
         let mut out = Vec::new();
         while let Some(record) = buffer.try_next().unwrap() {
-            buffer.ack(record.next, 1, &HashMap::new()).unwrap();
+            buffer.ack(record.next, 1, &HashMap::new());
             out.push(record);
         }
         out
@@ -882,7 +972,7 @@ mod tests {
         let first = buffer.try_next().unwrap().unwrap();
         assert_eq!(&first.payload[..], b"payload 0");
         assert_eq!(first.ranges, vec![range(0)]);
-        buffer.ack(first.next, 1, &HashMap::new()).unwrap();
+        buffer.ack(first.next, 1, &HashMap::new());
         // Handed out but not acknowledged: read again after a restart.
         let _second = buffer.try_next().unwrap().unwrap();
         drop(buffer);
@@ -917,7 +1007,7 @@ mod tests {
             .try_append(Kind::Logs, 1, &[], b"before")
             .unwrap()
             .unwrap();
-        let segment = std::mem::replace(&mut buffer.lock().writer, full());
+        let segment = buffer.lock().writer.replace(full());
         assert!(matches!(
             buffer.try_append(Kind::Logs, 1, &[], b"refused"),
             Ok(Err(Full))
@@ -953,7 +1043,7 @@ mod tests {
         );
         // All of the segment being written is acknowledged after a refused write: it is
         // deleted, a new one taking its place, so a disk it filled has room again.
-        buffer.ack(payloads[1].1, 2, &HashMap::new()).unwrap();
+        buffer.ack(payloads[1].1, 2, &HashMap::new());
         assert!(!segment_path(dir.path(), 1).exists());
         assert!(segment_path(dir.path(), 2).exists());
 
@@ -969,7 +1059,7 @@ mod tests {
             .unwrap();
         let first = buffer.try_next().unwrap().unwrap();
         std::os::unix::fs::symlink("/dev/full", dir.path().join("ack.tmp")).unwrap();
-        buffer.ack(first.next, 1, &HashMap::new()).unwrap();
+        buffer.ack(first.next, 1, &HashMap::new());
         assert_eq!(metrics.disk_write_errors("ack"), 1);
         assert!(
             !segment_path(dir.path(), 2).exists(),
@@ -982,6 +1072,139 @@ mod tests {
         let buffer = DiskBuffer::open(&cfg, Compression::None, metrics).unwrap();
         let payloads: Vec<_> = drain(&buffer).into_iter().map(|r| r.payload).collect();
         assert_eq!(payloads, [&b"kept"[..]]);
+    }
+
+    /// A segment the disk fails to read (here a directory where the file was: every read
+    /// is EISDIR) is tried again, then skipped and counted, and the records after it are
+    /// sent; one deleted from under the collector is skipped at once. Before, the read
+    /// error ended the shipper, and the collector went on filling a buffer it never sent.
+    #[tokio::test]
+    async fn an_unreadable_segment_is_skipped_and_counted_and_the_records_after_it_are_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        let big = vec![b'x'; 70 * 1024];
+        // Segment 1: lost, big; segment 2: second, big; segment 3: third.
+        for payload in [&b"lost"[..], &big, b"second", &big, b"third"] {
+            buffer
+                .try_append(Kind::Logs, 1, &[], payload)
+                .unwrap()
+                .unwrap();
+        }
+        drop(buffer);
+        let first = segment_path(dir.path(), 1);
+        fs::remove_file(&first).unwrap();
+        fs::create_dir_all(first.join("not empty")).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        let next = || async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), buffer.next())
+                .await
+                .expect("a record")
+        };
+        let record = next().await;
+        assert_eq!(record.payload, &b"second"[..]);
+        assert_eq!(metrics.buffer_read_errors.get(), u64::from(READ_ATTEMPTS));
+        assert_eq!(metrics.buffer_segments_skipped.get(), 1);
+        // Acknowledging past it deletes it; a segment the disk will not delete (this
+        // directory) is counted, not an error.
+        buffer.ack(record.next, 1, &HashMap::new());
+        assert_eq!(metrics.disk_write_errors("segment"), 1);
+
+        // A segment deleted from under the collector is skipped at once.
+        fs::remove_file(segment_path(dir.path(), 3)).unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"fourth")
+            .unwrap()
+            .unwrap();
+        assert_eq!(next().await.payload, big);
+        assert_eq!(next().await.payload, &b"fourth"[..]);
+        assert_eq!(
+            metrics.buffer_read_errors.get(),
+            u64::from(READ_ATTEMPTS) + 1
+        );
+        assert_eq!(metrics.buffer_segments_skipped.get(), 2);
+
+        // So is the one being written, and a new one takes its place, so what comes
+        // next is sent. (Had the reader had it open, it would have read on from there.)
+        drop(buffer);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"lost")
+            .unwrap()
+            .unwrap();
+        fs::remove_file(segment_path(dir.path(), 1)).unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"lost too")
+            .unwrap()
+            .unwrap();
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(100), buffer.next());
+        assert!(waited.await.is_err(), "nothing to read");
+        assert_eq!(metrics.buffer_segments_skipped.get(), 3);
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"sent")
+            .unwrap()
+            .unwrap();
+        assert!(segment_path(dir.path(), 2).is_file());
+        let record = buffer.try_next().unwrap().unwrap();
+        assert_eq!(record.payload, &b"sent"[..]);
+    }
+
+    /// A disk that cannot create the segment to write (no inodes left; here a dangling
+    /// link in its place) and an entry that cannot be looked at do not stop the buffer
+    /// opening: what is there is sent, appends find the buffer full, and once the disk
+    /// has room the segment is created. Before, the collector exited at start, and its
+    /// restarts found the same disk: a crash loop with a buffer it never sent.
+    #[test]
+    fn a_disk_with_no_room_for_a_new_segment_still_opens_the_buffer_and_sends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = CollectorMetrics::new();
+        let cfg = config(dir.path(), 1 << 20, WhenFull::Block);
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"kept")
+            .unwrap()
+            .unwrap();
+        drop(buffer);
+        let next = segment_path(dir.path(), 2);
+        std::os::unix::fs::symlink(dir.path().join("no such dir/x"), &next).unwrap();
+        let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
+        assert_eq!(
+            metrics.buffer_segments_skipped.get(),
+            1,
+            "the dangling entry"
+        );
+        assert_eq!(
+            metrics.disk_write_errors("segment"),
+            1,
+            "segment 2 not created"
+        );
+        assert!(matches!(
+            buffer.try_append(Kind::Logs, 1, &[], b"refused"),
+            Ok(Err(Full))
+        ));
+        let record = buffer.try_next().unwrap().unwrap();
+        assert_eq!(record.payload, &b"kept"[..]);
+        buffer.ack(record.next, 1, &HashMap::new());
+        assert!(
+            !segment_path(dir.path(), 1).exists(),
+            "sent, and its room freed"
+        );
+        fs::remove_file(&next).unwrap();
+        buffer
+            .try_append(Kind::Logs, 1, &[], b"written")
+            .unwrap()
+            .unwrap();
+        assert!(next.is_file());
+        assert_eq!(
+            drain(&buffer)
+                .into_iter()
+                .map(|r| r.payload)
+                .collect::<Vec<_>>(),
+            [&b"written"[..]]
+        );
     }
 
     #[test]
@@ -1055,10 +1278,8 @@ mod tests {
             .map(|_| buffer.try_next().unwrap().unwrap())
             .collect();
         let third = buffer.try_next().unwrap().unwrap();
-        buffer
-            .ack(first_segment[1].next, 2, &HashMap::new())
-            .unwrap();
-        buffer.ack(third.next, 1, &HashMap::new()).unwrap();
+        buffer.ack(first_segment[1].next, 2, &HashMap::new());
+        buffer.ack(third.next, 1, &HashMap::new());
         assert!(
             buffer
                 .try_append(Kind::Logs, 1, &[], &payload)

@@ -92,7 +92,7 @@ pub async fn run(
     let (reread_tx, reread_rx) = mpsc::channel(MAX_QUEUED_REREADS);
     let shipper = Shipper::new(&config, buffer.clone(), metrics.clone(), reread_tx)?;
     let connection = shipper.connection();
-    let shipper_task = tokio::spawn(shipper.run(stop_shipping.clone()));
+    let mut shipper_task = tokio::spawn(shipper.run(stop_shipping.clone()));
 
     let mut sources = tokio::task::JoinSet::new();
     // Compiled once, for the files and the OTLP receiver.
@@ -165,16 +165,27 @@ pub async fn run(
     tracing::info!(endpoint = %config.endpoint, files = config.files.len(), "collector running");
 
     let mut failure = None;
+    let mut shipping = true;
     tokio::select! {
         () = shutdown => tracing::info!("shutting down: flushing sources into the buffer"),
         Some(result) = sources.join_next() => failure = source_failure(result),
+        // It returns only when told to stop: an end before then is a panic. Reading on
+        // into a buffer nobody sends would look healthy and ship nothing; exiting gets
+        // the collector restarted, and the buffer sent.
+        result = &mut shipper_task => {
+            shipping = false;
+            failure = Some(CollectorError::Buffer(match result {
+                Err(panic) => format!("the shipper failed: {panic}"),
+                Ok(()) => "the shipper stopped".into(),
+            }));
+        }
     }
     stop_sources.cancel();
     while let Some(result) = sources.join_next().await {
         failure = failure.or(source_failure(result));
     }
     let deadline = Instant::now() + config.shutdown_timeout;
-    while !buffer.is_drained() && Instant::now() < deadline {
+    while shipping && !buffer.is_drained() && Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let left = buffer.pending_records();
@@ -185,8 +196,10 @@ pub async fn run(
         );
     }
     stop_shipping.cancel();
-    if let Ok(Err(error)) = shipper_task.await {
-        failure = failure.or(Some(error));
+    if shipping && let Err(panic) = shipper_task.await {
+        failure = failure.or(Some(CollectorError::Buffer(format!(
+            "the shipper failed: {panic}"
+        ))));
     }
     stop_http.cancel();
     let _ = http_task.await;

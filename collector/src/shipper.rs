@@ -114,17 +114,16 @@ impl Shipper {
     /// Up to `max_in_flight_exports` records are sent at once (ingest commits the exports
     /// of one window together, so one at a time would be one commit per record), and
     /// acknowledged in buffer order as the oldest completes.
-    pub async fn run(mut self, stop: CancellationToken) -> Result<(), CollectorError> {
+    pub async fn run(mut self, stop: CancellationToken) {
         let mut in_flight = futures::stream::FuturesOrdered::new();
         loop {
             tokio::select! {
                 biased;
-                () = stop.cancelled() => return Ok(()),
+                () = stop.cancelled() => return,
                 Some((next, ledger)) = futures::StreamExt::next(&mut in_flight), if !in_flight.is_empty() => {
-                    self.buffer.ack(next, 1, &ledger)?;
+                    self.buffer.ack(next, 1, &ledger);
                 }
                 record = self.buffer.next(), if in_flight.len() < self.max_in_flight => {
-                    let record = record?;
                     self.note_ranges(&record);
                     // The ledger as of this record is saved when this record is acked.
                     let ledger = self.ledger.clone();

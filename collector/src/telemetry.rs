@@ -51,6 +51,8 @@ pub struct CollectorMetrics {
     pub buffer_records: Gauge,
     pub buffer_full: Counter,
     pub buffer_corrupt_records: Counter,
+    pub buffer_read_errors: Counter,
+    pub buffer_segments_skipped: Counter,
     disk_write_errors: Family<FileLabel, Counter>,
     /// When each file's failing write was last logged.
     disk_warned: std::sync::Mutex<std::collections::HashMap<&'static str, std::time::Instant>>,
@@ -86,6 +88,8 @@ impl CollectorMetrics {
             buffer_records: Gauge::default(),
             buffer_full: Counter::default(),
             buffer_corrupt_records: Counter::default(),
+            buffer_read_errors: Counter::default(),
+            buffer_segments_skipped: Counter::default(),
             disk_write_errors: Family::default(),
             disk_warned: Default::default(),
             reread_ranges: Counter::default(),
@@ -172,6 +176,17 @@ impl CollectorMetrics {
             "buffer_corrupt_records",
             "Corrupt stretches of the buffer skipped (records failing their checksum)",
             metrics.buffer_corrupt_records.clone(),
+        );
+        r.register(
+            "buffer_read_errors",
+            "Reads of the buffer the disk failed (tried again each second)",
+            metrics.buffer_read_errors.clone(),
+        );
+        r.register(
+            "buffer_segments_skipped",
+            "Buffer segments, or their rest, skipped because the disk could not read them \
+             (after 10 failed reads, or at once when the segment is gone)",
+            metrics.buffer_segments_skipped.clone(),
         );
         r.register(
             "disk_write_errors",

@@ -7,6 +7,9 @@
 //! - indented: Java's and .NET's `\tat …`, Node's `    at …`, Python's `  File …`, Ruby's
 //!   `\tfrom …`, Go's `\t/src/main.go:8 +0x1d`;
 //! - JVM chaining: `Caused by: …`, `Suppressed: …`, `... 12 more`;
+//! - a JVM or .NET exception's first line under the line that logged it
+//!   (`java.lang.IllegalStateException: pool exhausted`, as logback's and log4j's default
+//!   patterns print it): a qualified name ending in `Exception`, `Error` or `Throwable`;
 //! - a Python traceback's header (after the line that logged it), its exception line
 //!   (`ValueError: bad`), and between chained tracebacks their blank lines and
 //!   `During handling of the above exception…`;
@@ -50,7 +53,7 @@ impl Trace {
                 *self = Trace::Python { ended: false };
                 true
             }
-            Trace::Line => indented || jvm_chain(line),
+            Trace::Line => indented || jvm_chain(line) || qualified_exception(line),
             Trace::Python { ended } => {
                 let chained = line.starts_with(PYTHON_HEADER)
                     || line.starts_with("During handling of the above exception")
@@ -86,6 +89,26 @@ fn jvm_chain(line: &str) -> bool {
     line.starts_with("Caused by: ")
         || line.starts_with("Suppressed: ")
         || (line.starts_with("... ") && (line.ends_with(" more") || line.ends_with("omitted")))
+}
+
+/// A JVM or .NET exception's first line: `java.lang.IllegalStateException: message`,
+/// `com.shop.Pool$ExhaustedError`, `System.InvalidOperationException: …`. The name has a
+/// package, so a line of the app's own (`Error: could not connect`) is not taken for one.
+fn qualified_exception(line: &str) -> bool {
+    let name = line
+        .split_once(": ")
+        .map_or(line.trim_end(), |(name, _)| name);
+    let part = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    name.contains('.')
+        && name.split('.').all(part)
+        && ["Exception", "Error", "Throwable"]
+            .iter()
+            .any(|end| name.ends_with(end))
 }
 
 /// A traceback's last line: the exception's dotted name, then `: message` or nothing
@@ -179,6 +202,35 @@ TypeError: Cannot read properties of undefined (reading 'id')
         assert!(records[0].ends_with("\t... 12 more"));
         assert_eq!(records[1], "12:00:01.000 INFO  retrying");
         assert!(records[2].ends_with("task_queues:95:5)"));
+    }
+
+    /// logback's and log4j2's default patterns print the exception under the message
+    /// that logged it, its first line not indented; .NET's `ex.ToString()` does the same.
+    /// Before, that line started a record of its own, with the trace, apart from the
+    /// message.
+    #[test]
+    fn a_logged_jvm_exception_joins_the_line_that_logged_it() {
+        let text = "\
+2026-12-07 10:00:00.123 ERROR [main] c.s.Checkout - checkout failed for order 77
+java.lang.IllegalStateException: pool exhausted
+\tat com.shop.Pool.take(Pool.java:42)
+Caused by: com.shop.db.Pool$TimeoutException
+\t... 3 more
+2026-12-07 10:00:00.200 WARN  [main] c.s.Retry - retrying
+System.InvalidOperationException: Sequence contains no elements
+   at System.Linq.ThrowHelper.ThrowNoElementsException()
+2026-12-07 10:00:01.000 INFO  [main] c.s.Checkout - Error: could not connect
+Error: not qualified, a line of its own
+java.lang.String is not an exception";
+        let records = records(text);
+        assert_eq!(records.len(), 5, "{records:#?}");
+        assert!(records[0].starts_with("2026-12-07 10:00:00.123 ERROR"));
+        assert!(records[0].contains("\njava.lang.IllegalStateException: pool exhausted\n"));
+        assert!(records[0].ends_with("\t... 3 more"));
+        assert!(records[1].starts_with("2026-12-07 10:00:00.200 WARN"));
+        assert!(records[1].ends_with("ThrowNoElementsException()"));
+        assert_eq!(records[3], "Error: not qualified, a line of its own");
+        assert_eq!(records[4], "java.lang.String is not an exception");
     }
 
     #[test]
