@@ -137,6 +137,8 @@ pub struct Assembled {
     pub stream: Option<Stream>,
     /// File offset just past the record's last line.
     pub end: u64,
+    /// Part of it was cut to stay within `max_line_bytes`.
+    pub truncated: bool,
 }
 
 struct Pending {
@@ -210,11 +212,13 @@ impl Assembler {
         }
     }
 
-    /// Feeds one line (`start..end` in the file, `end` past its newline); finished
-    /// records go to `out`. Returns how many bytes of body were cut to stay in bounds.
+    /// Feeds one line (`start..end` in the file, `end` past its newline; `cut` if the
+    /// reader already cut it short); finished records go to `out`. Returns whether body
+    /// was cut here to stay in bounds.
     pub fn push(
         &mut self,
         raw: &[u8],
+        cut_short: bool,
         start: u64,
         end: u64,
         now: Instant,
@@ -225,6 +229,7 @@ impl Assembler {
         let joined = match self.partial.take() {
             Some(mut pending) => {
                 cut |= append_capped(&mut pending.record.body, &line.body, self.max_bytes);
+                pending.record.truncated |= cut || cut_short;
                 pending.record.end = end;
                 pending.lines += 1;
                 pending.last_line_at = now;
@@ -236,6 +241,7 @@ impl Assembler {
                     time_nanos: line.time_nanos,
                     stream: line.stream,
                     end,
+                    truncated: cut_short,
                 },
                 start,
                 lines: 1,
@@ -254,6 +260,7 @@ impl Assembler {
             Some(group) if group.lines < *max_lines && joiner.continues(&joined.record.body) => {
                 group.record.body.push('\n');
                 cut |= append_capped(&mut group.record.body, &joined.record.body, self.max_bytes);
+                group.record.truncated |= cut || joined.record.truncated;
                 group.record.end = joined.record.end;
                 group.lines += 1;
                 group.last_line_at = now;
@@ -326,7 +333,7 @@ pub(super) mod tests {
         let mut offset = 0u64;
         for line in lines {
             let end = offset + line.len() as u64 + 1;
-            assembler.push(line.as_bytes(), offset, end, now, &mut out);
+            assembler.push(line.as_bytes(), false, offset, end, now, &mut out);
             offset = end;
         }
         out
@@ -457,6 +464,7 @@ pub(super) mod tests {
         let now = Instant::now();
         assert!(!assembler.push(
             b"2024-01-02T03:04:05Z stdout P 123456",
+            false,
             0,
             10,
             now,
@@ -464,11 +472,13 @@ pub(super) mod tests {
         ));
         assert!(assembler.push(
             b"2024-01-02T03:04:05Z stdout F 789abcdef",
+            false,
             10,
             20,
             now,
             &mut out
         ));
         assert_eq!(out[0].body, "123456789a");
+        assert!(out[0].truncated);
     }
 }

@@ -51,6 +51,8 @@ const ROTATE_WAIT: Duration = Duration::from_secs(5);
 /// read. A writer slower than this gets the rest of its line as a record of its own. The
 /// OpenTelemetry Collector's filelog receiver waits 500 ms (`force_flush_period`).
 const UNENDED_LINE_WAIT: Duration = ROTATE_WAIT;
+/// The attribute a record cut to `max_line_bytes` carries (a bool, true).
+pub const TRUNCATED_ATTRIBUTE: &str = "porthole.truncated";
 
 struct Spec {
     include: Vec<String>,
@@ -717,9 +719,14 @@ fn consume(
         let end = base + (pos + newline + 1) as u64;
         if tracked.line.is_empty() && !tracked.line_cut {
             let keep = piece.len().min(max_line_bytes);
-            let cut = tracked
-                .assembler
-                .push(&piece[..keep], base + pos as u64, end, now, out);
+            let cut = tracked.assembler.push(
+                &piece[..keep],
+                keep < piece.len(),
+                base + pos as u64,
+                end,
+                now,
+                out,
+            );
             if cut || keep < piece.len() {
                 metrics.lines_truncated.inc();
             }
@@ -755,7 +762,7 @@ fn end_line(
     let line = std::mem::take(&mut tracked.line);
     let cut = tracked
         .assembler
-        .push(&line, tracked.line_start, end, now, out);
+        .push(&line, tracked.line_cut, tracked.line_start, end, now, out);
     if cut || tracked.line_cut {
         metrics.lines_truncated.inc();
     }
@@ -807,6 +814,17 @@ fn log_record(record: Assembled, path: &Path, extra: &[KeyValue], observed: u64)
     }
     if let Some(stream) = record.stream {
         attributes.push(string_attribute("log.iostream", stream.name()));
+    }
+    if record.truncated {
+        // So a search can tell a cut line (a JSON line that no longer parses) from one
+        // the app wrote so: `porthole.truncated:true`.
+        attributes.push(KeyValue {
+            key: TRUNCATED_ATTRIBUTE.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::BoolValue(true)),
+            }),
+            ..KeyValue::default()
+        });
     }
     attributes.extend_from_slice(extra);
     LogRecord {

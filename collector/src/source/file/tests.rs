@@ -77,6 +77,15 @@ impl Rig {
 
     /// Bodies of every log record in the buffer not yet taken.
     fn take(&self) -> Vec<String> {
+        self.take_records()
+            .into_iter()
+            .map(|(body, _)| body)
+            .collect()
+    }
+
+    /// Bodies of every log record in the buffer not yet taken, and whether each was cut
+    /// (carries `porthole.truncated: true`).
+    fn take_records(&self) -> Vec<(String, bool)> {
         let mut bodies = Vec::new();
         while let Some(record) = self.buffer.try_next().unwrap() {
             let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
@@ -87,8 +96,15 @@ impl Rig {
                 .flat_map(|r| &r.scope_logs)
                 .flat_map(|s| &s.log_records)
             {
+                let truncated = log.attributes.iter().any(|a| {
+                    a.key == super::TRUNCATED_ATTRIBUTE
+                        && a.value.as_ref().and_then(|v| v.value.as_ref())
+                            == Some(&any_value::Value::BoolValue(true))
+                });
                 match log.body.as_ref().and_then(|b| b.value.as_ref()) {
-                    Some(any_value::Value::StringValue(body)) => bodies.push(body.clone()),
+                    Some(any_value::Value::StringValue(body)) => {
+                        bodies.push((body.clone(), truncated));
+                    }
                     other => panic!("unexpected body {other:?}"),
                 }
             }
@@ -199,14 +215,22 @@ async fn long_lines_are_cut_and_counted_and_reading_goes_on() {
     writeln!(file, "first").unwrap();
     writeln!(file, "{}", "x".repeat(5000)).unwrap();
     writeln!(file, "after").unwrap();
+    // Longer than one read: cut while it is being read, not when it ends.
+    writeln!(file, "{}", "y".repeat(200_000)).unwrap();
+    writeln!(file, "last").unwrap();
     drop(file);
     let mut tailer = rig.tailer();
     rig.pass(&mut tailer).await;
-    let got = rig.take();
-    assert_eq!(got.len(), 3);
-    assert_eq!(got[1].len(), 1024);
-    assert_eq!(got[2], "after");
-    assert_eq!(rig.metrics.lines_truncated.get(), 1);
+    let got = rig.take_records();
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[1].0.len(), 1024);
+    assert_eq!(got[3].0.len(), 1024);
+    // A cut record says so, where a search finds it; the others carry nothing.
+    let cut: Vec<bool> = got.iter().map(|(_, truncated)| *truncated).collect();
+    assert_eq!(cut, [false, true, false, true, false]);
+    assert_eq!(got[2].0, "after");
+    assert_eq!(got[4].0, "last");
+    assert_eq!(rig.metrics.lines_truncated.get(), 2);
 }
 
 fn write(path: &Path, text: &str) {
