@@ -3,6 +3,7 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { withTimeAxis } from "../timeAxis";
 
 interface Props {
   options: Omit<uPlot.Options, "width">;
@@ -22,7 +23,7 @@ export function Chart({ options, data, label, onSelectX }: Props) {
     const element = container.current;
     if (!element) return;
     const opts: uPlot.Options = {
-      ...options,
+      ...withTimeAxis(options),
       width: Math.max(element.clientWidth, 200),
       hooks: {
         ...options.hooks,
