@@ -61,6 +61,7 @@ pub struct Config {
     /// Patterns replaced in logs and spans before they enter the buffer (passwords,
     /// tokens an app logged), in order.
     pub redact: Vec<crate::redact::RedactRule>,
+    pub pod_logs: PodLogsConfig,
 }
 
 impl Default for Config {
@@ -88,8 +89,22 @@ impl Default for Config {
             http_addr: "0.0.0.0:8686".parse().expect("valid address"),
             shutdown_timeout: Duration::from_secs(20),
             redact: Vec::new(),
+            pod_logs: PodLogsConfig::default(),
         }
     }
+}
+
+/// Containers of this pod whose stdout and stderr the collector follows through the
+/// Kubernetes API (`GET …/pods/<pod>/log?follow=true&timestamps=true`), as `kubectl logs
+/// -f` does: a sidecar cannot read the kubelet's files of them (on the node, root only).
+/// Needs the pod's name and namespace (`K8S_POD_NAME`, `K8S_NAMESPACE`) and a
+/// ServiceAccount token that may `get` `pods/log` in that namespace.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodLogsConfig {
+    pub containers: Vec<String>,
+    /// Join stack traces into the line before them (as `multiline.stack_traces`).
+    pub stack_traces: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -466,6 +481,24 @@ impl Config {
         if self.max_line_bytes < 256 {
             return fail("max_line_bytes", "must be at least 256".into());
         }
+        for (i, name) in self.pod_logs.containers.iter().enumerate() {
+            // A container's name is a DNS label; it also names the checkpoint file.
+            let label = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !name.starts_with('-')
+                && !name.ends_with('-');
+            if !label {
+                return fail(
+                    &format!("pod_logs.containers[{i}]"),
+                    format!(
+                        "{name:?} is no container name (lowercase letters, digits and '-', at most 63)"
+                    ),
+                );
+            }
+        }
         if self.batch.max_records == 0 || self.batch.max_bytes < self.max_line_bytes {
             return fail(
                 "batch",
@@ -618,6 +651,23 @@ shutdown_timeout: 25s
         );
         let both = multiline("{start: '^x', stack_traces: true}").unwrap_err();
         assert!(both.contains("not both"), "{both}");
+    }
+
+    /// `pod_logs.containers` are container names, which also name checkpoint files: a
+    /// path or an empty name is refused at start, naming the entry.
+    #[test]
+    fn pod_logs_takes_container_names_only() {
+        let check = |yaml: &str| {
+            Config::from_yaml(yaml)
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        assert!(check("pod_logs: {containers: [app, side-car-2], stack_traces: true}").is_ok());
+        for bad in ["'../etc'", "''", "App", "'-x'"] {
+            let error = check(&format!("pod_logs: {{containers: [app, {bad}]}}")).unwrap_err();
+            assert!(error.contains("pod_logs.containers[1]"), "{bad}: {error}");
+        }
     }
 
     #[test]

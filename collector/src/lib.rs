@@ -109,13 +109,30 @@ pub async fn run(
         &config.otlp,
         buffer.clone(),
         identity.clone(),
-        redactor,
+        redactor.clone(),
         metrics.clone(),
         stop_sources.clone(),
     )
     .await?
     {
         sources.spawn(task);
+    }
+    if !config.pod_logs.containers.is_empty() {
+        let target = Arc::new(pod_logs_target(&identity).await?);
+        for container in &config.pod_logs.containers {
+            sources.spawn(source::pod_logs::run(
+                target.clone(),
+                container.clone(),
+                config.pod_logs.stack_traces,
+                config.max_line_bytes,
+                buffer.clone(),
+                config.buffer.dir.clone(),
+                identity.clone(),
+                redactor.clone(),
+                metrics.clone(),
+                stop_sources.clone(),
+            ));
+        }
     }
     for target in &config.scrape {
         sources.spawn(source::scrape::run(
@@ -207,6 +224,31 @@ pub async fn run(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The API (in-cluster, else `KUBECONFIG`) and this pod, for `pod_logs`.
+async fn pod_logs_target(identity: &Identity) -> Result<source::pod_logs::Target, CollectorError> {
+    let named = |key: &str, env: &str| {
+        identity.get(key).map(str::to_string).ok_or_else(|| {
+            CollectorError::Config(format!(
+                "pod_logs: the pod's {key} is not known; set {env} from the downward API"
+            ))
+        })
+    };
+    let namespace = named("k8s.namespace.name", "K8S_NAMESPACE")?;
+    let pod = named("k8s.pod.name", "K8S_POD_NAME")?;
+    // kube speaks TLS through rustls, which needs its crypto chosen once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube::Client::try_default().await.map_err(|e| {
+        CollectorError::Config(format!(
+            "pod_logs: no Kubernetes API to ask (no in-cluster ServiceAccount token, no KUBECONFIG): {e}"
+        ))
+    })?;
+    Ok(source::pod_logs::Target {
+        client,
+        namespace,
+        pod,
+    })
 }
 
 fn source_failure(

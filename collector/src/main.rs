@@ -33,6 +33,14 @@ struct Args {
     /// line before them, as `multiline: {stack_traces: true}` does in the config file.
     #[arg(long, env = "PORTHOLE_COLLECTOR_STACK_TRACES")]
     stack_traces: bool,
+    /// Containers of this pod whose stdout and stderr to follow through the Kubernetes
+    /// API (`pod_logs.containers`); `--stack-traces` joins their traces too.
+    #[arg(
+        long = "pod-logs",
+        env = "PORTHOLE_COLLECTOR_POD_LOGS",
+        value_delimiter = ','
+    )]
+    pod_logs: Vec<String>,
     /// The disk buffer's directory.
     #[arg(long, env = "PORTHOLE_COLLECTOR_BUFFER_DIR")]
     buffer_dir: Option<PathBuf>,
@@ -113,6 +121,10 @@ fn build_config(args: Args) -> anyhow::Result<Config> {
             }),
             attributes: Default::default(),
         });
+    }
+    if !args.pod_logs.is_empty() {
+        config.pod_logs.containers.extend(args.pod_logs);
+        config.pod_logs.stack_traces |= args.stack_traces;
     }
     if let Some(dir) = args.buffer_dir {
         config.buffer.dir = dir;

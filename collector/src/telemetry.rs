@@ -52,6 +52,7 @@ pub struct CollectorMetrics {
     pub buffer_full: Counter,
     pub buffer_corrupt_records: Counter,
     pub buffer_read_errors: Counter,
+    pub pod_log_errors: Counter,
     pub buffer_segments_skipped: Counter,
     disk_write_errors: Family<FileLabel, Counter>,
     /// When each file's failing write was last logged.
@@ -89,6 +90,7 @@ impl CollectorMetrics {
             buffer_full: Counter::default(),
             buffer_corrupt_records: Counter::default(),
             buffer_read_errors: Counter::default(),
+            pod_log_errors: Counter::default(),
             buffer_segments_skipped: Counter::default(),
             disk_write_errors: Family::default(),
             disk_warned: Default::default(),
@@ -181,6 +183,11 @@ impl CollectorMetrics {
             "buffer_read_errors",
             "Reads of the buffer the disk failed (tried again each second)",
             metrics.buffer_read_errors.clone(),
+        );
+        r.register(
+            "pod_log_errors",
+            "Failed or refused requests for a container's log (pod_logs), tried again",
+            metrics.pod_log_errors.clone(),
         );
         r.register(
             "buffer_segments_skipped",

@@ -1125,3 +1125,142 @@ async fn redact_rules_keep_secrets_in_the_pod() {
         6.0
     );
 }
+
+/// A sealed container's stdout and stderr reach storage through `pod_logs`: the collector
+/// finds the API through `KUBECONFIG` (in a pod, its ServiceAccount), asks for the app
+/// container's log as `kubectl logs -f --timestamps` does, and each line is stored once
+/// with the kubelet's time, the Go panic as one record. The API here is a stand-in that
+/// answers as the kubelet does (no previous container: 400) and ends each stream after a
+/// moment, so the collector asks again from the last second it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() {
+    let (dir, _logs, porthole) = serve_with_logs_dir().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp = |offset: u64, nanos: u32, text: &str| {
+        let time = chrono::DateTime::from_timestamp((now - 60 + offset) as i64, nanos).unwrap();
+        format!(
+            "{} {text}",
+            time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        )
+    };
+    let lines = vec![
+        stamp(0, 5, "INFO payments starting"),
+        stamp(
+            1,
+            0,
+            "panic: runtime error: index out of range [5] with length 3",
+        ),
+        stamp(1, 1, ""),
+        stamp(1, 2, "goroutine 1 [running]:"),
+        stamp(1, 3, "main.main()"),
+        stamp(1, 4, "\t/app/main.go:13 +0x1d"),
+        stamp(2, 7, "INFO payments restarted"),
+    ];
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let app = axum::Router::new().route(
+        "/api/v1/namespaces/shop/pods/payments-7f9c/log",
+        axum::routing::get({
+            let requests = requests.clone();
+            move |uri: http::Uri| {
+                let (requests, lines) = (requests.clone(), lines.clone());
+                async move {
+                    let query = uri.query().unwrap_or_default().to_string();
+                    requests.lock().unwrap().push(query.clone());
+                    if query.contains("previous=true") {
+                        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1",
+                                "status": "Failure", "reason": "BadRequest", "code": 400,
+                                "message": "previous terminated container \"payments\" not found"});
+                        return (http::StatusCode::BAD_REQUEST, axum::Json(status)).into_response();
+                    }
+                    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                    text.into_response()
+                }
+            }
+        }),
+    );
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters: [{{name: test, cluster: {{server: '{api}'}}}}]\n\
+             users: [{{name: test, user: {{token: not-logged}}}}]\n\
+             contexts: [{{name: test, context: {{cluster: test, user: test, namespace: shop}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &porthole.grpc_endpoint(),
+        "pod_logs: {containers: [payments], stack_traces: true}\n\
+         inventory: {enabled: false}\n\
+         resource: {service: payments}\n",
+    );
+    let _collector = Collector::start(
+        &config,
+        &[
+            ("K8S_POD_NAME", "payments-7f9c"),
+            ("K8S_NAMESPACE", "shop"),
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let rows = wait_for("the pod's log stored", Duration::from_secs(30), || {
+        let porthole = &porthole;
+        async move {
+            let rows = sql(
+                porthole,
+                "SELECT time_unix_nano, body, pod, attributes FROM logs \
+                 WHERE service = 'payments' ORDER BY time_unix_nano",
+            )
+            .await;
+            (rows.len() >= 3).then_some(rows)
+        }
+    })
+    .await;
+    // Asked again (each stream ends at once here): still each line once.
+    wait_for("three more requests", Duration::from_secs(20), || {
+        let requests = requests.clone();
+        async move { (requests.lock().unwrap().len() >= 8).then_some(()) }
+    })
+    .await;
+    let again = sql(
+        &porthole,
+        "SELECT count(*) AS n FROM logs WHERE service = 'payments'",
+    )
+    .await;
+    assert_eq!(again[0]["n"], 3, "{rows:?}");
+    let bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies[0], "INFO payments starting");
+    assert_eq!(
+        bodies[1],
+        "panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:13 +0x1d"
+    );
+    assert_eq!(bodies[2], "INFO payments restarted");
+    // Past 2^53, the API gives it as its digits.
+    let first = rows[0]["time_unix_nano"]
+        .as_str()
+        .and_then(|t| t.parse::<u64>().ok());
+    assert_eq!(
+        first,
+        Some((now - 60) * 1_000_000_000 + 5),
+        "the kubelet's time: {rows:?}"
+    );
+    assert_eq!(rows[0]["pod"], "payments-7f9c");
+    let requests = requests.lock().unwrap();
+    assert!(requests[0].contains("previous=true"), "{requests:?}");
+    assert!(
+        requests.iter().any(|q| q.contains("follow=true")
+            && q.contains("timestamps=true")
+            && q.contains("container=payments")
+            && q.contains("sinceTime=")),
+        "{requests:?}"
+    );
+}

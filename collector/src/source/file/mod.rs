@@ -10,7 +10,7 @@
 //! corrupt ([`Tailer::reread`]).
 
 mod checkpoint;
-mod format;
+pub(crate) mod format;
 mod stack;
 
 use std::borrow::Cow;
@@ -805,6 +805,18 @@ fn last_line_end(file: &File, len: u64) -> u64 {
     }
 }
 
+/// `porthole.truncated: true`, so a search can tell a cut line (a JSON line that no longer
+/// parses) from one the app wrote so.
+pub(crate) fn truncated_attribute() -> KeyValue {
+    KeyValue {
+        key: TRUNCATED_ATTRIBUTE.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(true)),
+        }),
+        ..KeyValue::default()
+    }
+}
+
 fn log_record(record: Assembled, path: &Path, extra: &[KeyValue], observed: u64) -> LogRecord {
     let (severity_number, severity_text) = severity::parse(&record.body).unwrap_or((0, ""));
     let mut attributes = Vec::with_capacity(3 + extra.len());
@@ -816,15 +828,7 @@ fn log_record(record: Assembled, path: &Path, extra: &[KeyValue], observed: u64)
         attributes.push(string_attribute("log.iostream", stream.name()));
     }
     if record.truncated {
-        // So a search can tell a cut line (a JSON line that no longer parses) from one
-        // the app wrote so: `porthole.truncated:true`.
-        attributes.push(KeyValue {
-            key: TRUNCATED_ATTRIBUTE.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::BoolValue(true)),
-            }),
-            ..KeyValue::default()
-        });
+        attributes.push(truncated_attribute());
     }
     attributes.extend_from_slice(extra);
     LogRecord {

@@ -1,0 +1,760 @@
+//! `pod_logs`: the stdout and stderr of this pod's containers, followed through the
+//! Kubernetes API as `kubectl logs -f --timestamps` does.
+//!
+//! The kubelet keeps those streams in files on the node, readable by root alone, so a
+//! non-root sidecar cannot tail them; the API serves them to a ServiceAccount that may
+//! `get` `pods/log`. Each line comes with the kubelet's timestamp (nanoseconds), which is
+//! the record's time and the checkpoint: `(time, lines seen at that time)`, saved in
+//! `<buffer.dir>/pod_logs.<container>.json` once the lines before it are in the buffer.
+//! On every (re)connection the stream is asked for from that second on (`sinceTime`,
+//! which the API takes in whole seconds) and what the checkpoint covers is skipped, so a
+//! line is sent once across reconnections and restarts of the collector. Before following
+//! the running container, the previous one's log (`previous=true`) is read from the
+//! checkpoint on too: the end of a container that crashed while the collector was away
+//! is not lost. A line is cut at `max_line_bytes` as a file's is, and stack traces are
+//! joined when asked.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::AsyncBufReadExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
+use porthole_proto::common::{AnyValue, InstrumentationScope, any_value};
+use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+use porthole_proto::logs_service::ExportLogsServiceRequest;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::CollectorError;
+use crate::buffer::{DiskBuffer, Kind};
+use crate::config::{Format, MultilineConfig};
+use crate::redact::Redactor;
+use crate::resource::{Identity, string_attribute};
+use crate::severity;
+use crate::source::file::format::{Assembled, Assembler};
+use crate::telemetry::CollectorMetrics;
+
+/// Lines read and none more for this long: what is held goes to the buffer.
+const QUIET: Duration = Duration::from_millis(200);
+/// Wait before asking again after the stream ended or failed.
+const RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Records or body bytes that make a batch go to the buffer at once.
+const BATCH_RECORDS: usize = 2048;
+const BATCH_BYTES: usize = 1 << 20;
+const SCOPE: &str = "porthole.pod_logs";
+
+/// How far a container's log has been taken: every line before `time_unix_nano`, and the
+/// first `lines_at_time` lines stamped with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub time_unix_nano: i64,
+    pub lines_at_time: u64,
+}
+
+impl Checkpoint {
+    /// The checkpoint after a line stamped `time` is taken.
+    fn after(self, time: i64) -> Checkpoint {
+        if time == self.time_unix_nano {
+            Checkpoint {
+                lines_at_time: self.lines_at_time + 1,
+                ..self
+            }
+        } else {
+            Checkpoint {
+                time_unix_nano: time,
+                lines_at_time: 1,
+            }
+        }
+    }
+}
+
+/// Where the API is and which pod this is.
+pub struct Target {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub pod: String,
+}
+
+/// Follows `container`'s log until `stop`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    target: Arc<Target>,
+    container: String,
+    stack_traces: bool,
+    max_line_bytes: usize,
+    buffer: Arc<DiskBuffer>,
+    buffer_dir: PathBuf,
+    identity: Arc<Identity>,
+    redactor: Arc<Redactor>,
+    metrics: Arc<CollectorMetrics>,
+    stop: CancellationToken,
+) -> Result<(), CollectorError> {
+    let multiline = MultilineConfig {
+        stack_traces: true,
+        ..MultilineConfig::default()
+    };
+    let path = buffer_dir.join(format!("pod_logs.{container}.json"));
+    let saved = load(&path);
+    let mut follower = Follower {
+        lines: Lines::new(saved, max_line_bytes),
+        assembler: Assembler::new(
+            Format::Plain,
+            stack_traces.then_some(&multiline),
+            max_line_bytes,
+        ),
+        batch: Vec::new(),
+        batch_bytes: 0,
+        batch_end: saved,
+        saved,
+        path,
+        container,
+        buffer,
+        identity,
+        redactor,
+        metrics,
+    };
+    let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
+    let mut wait = RETRY;
+    let mut warned: Option<Instant> = None;
+    while !stop.is_cancelled() {
+        let mut failed = None;
+        for previous in [true, false] {
+            match follower.read(&api, &target.pod, previous, &stop).await {
+                Ok(()) => {}
+                // No container before this one, or not started yet: nothing to read.
+                Err(Failure::Api(code, _)) if previous && code == 400 => {}
+                Err(failure) => {
+                    failed = Some(failure);
+                    break;
+                }
+            }
+        }
+        if !follower.flush(stop.is_cancelled(), &stop).await {
+            return Ok(());
+        }
+        match failed {
+            None => wait = RETRY,
+            Some(failure) => {
+                follower.metrics.pod_log_errors.inc();
+                // A container that has not started yet is the normal start of a pod.
+                let starting = matches!(&failure, Failure::Api(400, _));
+                if !starting && warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    warned = Some(Instant::now());
+                    tracing::warn!(container = %follower.container, error = %failure, hint = failure.hint(), "following the container's log failed; trying again (logged once a minute)");
+                }
+                wait = if starting {
+                    RETRY
+                } else {
+                    (wait * 2).min(MAX_RETRY)
+                };
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+    follower.flush(true, &stop).await;
+    Ok(())
+}
+
+#[derive(Debug)]
+enum Failure {
+    Api(u16, String),
+    Other(String),
+}
+
+impl Failure {
+    fn hint(&self) -> &'static str {
+        match self {
+            Failure::Api(401 | 403, _) => {
+                "the collector's ServiceAccount needs `get` on `pods/log` in its namespace (a Role and RoleBinding) and its token mounted"
+            }
+            _ => "",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Api(code, message) => write!(f, "the API answered {code}: {message}"),
+            Failure::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+struct Follower {
+    lines: Lines,
+    assembler: Assembler,
+    /// Finished records not yet in the buffer, and the checkpoint after the last.
+    batch: Vec<LogRecord>,
+    batch_bytes: usize,
+    batch_end: Checkpoint,
+    /// What the checkpoint file says.
+    saved: Checkpoint,
+    path: PathBuf,
+    container: String,
+    buffer: Arc<DiskBuffer>,
+    identity: Arc<Identity>,
+    redactor: Arc<Redactor>,
+    metrics: Arc<CollectorMetrics>,
+}
+
+impl Follower {
+    /// Reads the previous container's log (to its end) or follows the running one's,
+    /// from the checkpoint on.
+    async fn read(
+        &mut self,
+        api: &Api<Pod>,
+        pod: &str,
+        previous: bool,
+        stop: &CancellationToken,
+    ) -> Result<(), Failure> {
+        let since = self.lines.resume();
+        let params = LogParams {
+            container: Some(self.container.clone()),
+            follow: !previous,
+            previous,
+            timestamps: true,
+            // Whole seconds, rounded down (kube rounds to the nearest, which could skip
+            // lines): what is before the checkpoint is skipped as it arrives.
+            since_time: (since.time_unix_nano > 0).then(|| {
+                jiff::Timestamp::from_second(since.time_unix_nano.div_euclid(1_000_000_000))
+                    .expect("a time the API stamped")
+            }),
+            ..LogParams::default()
+        };
+        let reader = api
+            .log_stream(pod, &params)
+            .await
+            .map_err(|error| match error {
+                kube::Error::Api(status) => Failure::Api(status.code, status.message),
+                other => Failure::Other(other.to_string()),
+            })?;
+        let mut reader = std::pin::pin!(reader);
+        loop {
+            let data = tokio::select! {
+                read = reader.fill_buf() => match read {
+                    Ok([]) => return Ok(()),
+                    Ok(data) => data.to_vec(),
+                    Err(error) => return Err(Failure::Other(format!("reading the log: {error}"))),
+                },
+                () = tokio::time::sleep(QUIET) => {
+                    if !self.flush(false, stop).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                () = stop.cancelled() => return Ok(()),
+            };
+            futures::AsyncBufRead::consume(reader.as_mut(), data.len());
+            let now = Instant::now();
+            let mut out = Vec::new();
+            for line in self.lines.feed(&data) {
+                self.metrics.lines_read.inc();
+                self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);
+                let cut = self
+                    .assembler
+                    .push(&line.text, line.cut, line.seq, line.seq, now, &mut out);
+                if cut || line.cut {
+                    self.metrics.lines_truncated.inc();
+                }
+            }
+            self.add(out);
+            if (self.batch.len() >= BATCH_RECORDS || self.batch_bytes >= BATCH_BYTES)
+                && !self.flush(false, stop).await
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Turns finished records into log records of the batch.
+    fn add(&mut self, out: Vec<Assembled>) {
+        let observed = now_nanos();
+        for mut record in out {
+            let (time, end) = self.lines.taken(record.end);
+            if self.redactor.string(&mut record.body) {
+                self.metrics.redacted.inc();
+            }
+            let (severity_number, severity_text) = severity::parse(&record.body).unwrap_or((0, ""));
+            let mut attributes = vec![string_attribute("k8s.container.name", &self.container)];
+            if record.truncated {
+                attributes.push(crate::source::file::truncated_attribute());
+            }
+            self.batch_bytes += record.body.len();
+            self.batch.push(LogRecord {
+                time_unix_nano: time.max(0) as u64,
+                observed_time_unix_nano: observed,
+                severity_number,
+                severity_text: severity_text.into(),
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(record.body)),
+                }),
+                attributes,
+                ..LogRecord::default()
+            });
+            self.batch_end = end;
+        }
+    }
+
+    /// Sends records waiting for more lines (all of them when `force`: the stream ended
+    /// or the collector stops), then the batch. False if stopped while the buffer was
+    /// full: what was not appended is read again after a restart, from the saved
+    /// checkpoint.
+    async fn flush(&mut self, force: bool, stop: &CancellationToken) -> bool {
+        let mut out = Vec::new();
+        self.assembler.flush_idle(Instant::now(), force, &mut out);
+        self.add(out);
+        if self.batch.is_empty() {
+            return true;
+        }
+        let records = std::mem::take(&mut self.batch);
+        let count = records.len();
+        self.batch_bytes = 0;
+        let payload = encode(&self.identity, records);
+        match self
+            .buffer
+            .append(Kind::Logs, count as u32, &[], &payload, stop)
+            .await
+        {
+            Ok(true) => {
+                self.metrics.received("logs", count as u64);
+                if self.batch_end != self.saved {
+                    self.saved = self.batch_end;
+                    if let Err(error) = save(&self.path, self.saved) {
+                        self.metrics.disk_write_failed("pod_logs", &error);
+                    }
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::error!(%error, "pod log lines could not be buffered; they are read again after a restart");
+                false
+            }
+        }
+    }
+}
+
+/// One line of the stream, its timestamp taken off.
+struct Line {
+    text: Vec<u8>,
+    cut: bool,
+    seq: u64,
+}
+
+/// Splits the stream into lines, skips what the checkpoint covers, and remembers each
+/// line's time and the checkpoint after it until its record is finished.
+struct Lines {
+    /// Lines already taken (sent or waiting in a record); where a new stream resumes.
+    taken: Checkpoint,
+    /// Of the stream being read: what it resumed from, and lines at that time skipped.
+    resumed: Checkpoint,
+    skipped_at_time: u64,
+    partial: Vec<u8>,
+    partial_cut: bool,
+    seq: u64,
+    /// `(seq, time, checkpoint after)` of lines whose records are not finished.
+    pending: VecDeque<(u64, i64, Checkpoint)>,
+    max_line_bytes: usize,
+}
+
+impl Lines {
+    fn new(from: Checkpoint, max_line_bytes: usize) -> Lines {
+        Lines {
+            taken: from,
+            resumed: from,
+            skipped_at_time: 0,
+            partial: Vec::new(),
+            partial_cut: false,
+            seq: 0,
+            pending: VecDeque::new(),
+            max_line_bytes,
+        }
+    }
+
+    /// A new stream starts: from what is taken so far.
+    fn resume(&mut self) -> Checkpoint {
+        self.resumed = self.taken;
+        self.skipped_at_time = 0;
+        self.partial.clear();
+        self.partial_cut = false;
+        self.taken
+    }
+
+    /// The whole lines `data` ends, past the checkpoint.
+    fn feed(&mut self, data: &[u8]) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let mut rest = data;
+        while let Some(at) = memchr::memchr(b'\n', rest) {
+            self.append(&rest[..at]);
+            rest = &rest[at + 1..];
+            let raw = std::mem::take(&mut self.partial);
+            let cut = std::mem::replace(&mut self.partial_cut, false);
+            if let Some(line) = self.line(&raw, cut) {
+                lines.push(line);
+            }
+        }
+        self.append(rest);
+        lines
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        // Room for the timestamp (at most 35 bytes) and a space beyond the line's own.
+        let room = (self.max_line_bytes + 36).saturating_sub(self.partial.len());
+        if bytes.len() > room {
+            self.partial_cut = true;
+        }
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn line(&mut self, raw: &[u8], mut cut: bool) -> Option<Line> {
+        let (time, text) = split_time(raw)?;
+        if time < self.resumed.time_unix_nano {
+            return None;
+        }
+        if time == self.resumed.time_unix_nano && self.skipped_at_time < self.resumed.lines_at_time
+        {
+            self.skipped_at_time += 1;
+            return None;
+        }
+        self.taken = self.taken.after(time);
+        self.seq += 1;
+        self.pending.push_back((self.seq, time, self.taken));
+        let mut text = text.to_vec();
+        if text.len() > self.max_line_bytes {
+            text.truncate(self.max_line_bytes);
+            cut = true;
+        }
+        Some(Line {
+            text,
+            cut,
+            seq: self.seq,
+        })
+    }
+
+    /// A record ending with line `end` is finished: the time of its first line and the
+    /// checkpoint after its last.
+    fn taken(&mut self, end: u64) -> (i64, Checkpoint) {
+        let mut first = None;
+        let mut last = self.taken;
+        while let Some(&(seq, time, after)) = self.pending.front() {
+            if seq > end {
+                break;
+            }
+            self.pending.pop_front();
+            first.get_or_insert(time);
+            last = after;
+        }
+        (first.unwrap_or(last.time_unix_nano), last)
+    }
+}
+
+/// `2026-12-07T23:15:42.123456789Z text` → (nanoseconds, text).
+fn split_time(raw: &[u8]) -> Option<(i64, &[u8])> {
+    let space = memchr::memchr(b' ', raw)?;
+    let stamp = std::str::from_utf8(&raw[..space]).ok()?;
+    let time: jiff::Timestamp = stamp.parse().ok()?;
+    let nanos = i64::try_from(time.as_nanosecond()).ok()?;
+    Some((nanos, &raw[space + 1..]))
+}
+
+fn encode(identity: &Identity, log_records: Vec<LogRecord>) -> Vec<u8> {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(identity.resource()),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE.into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A missing or unreadable file means "from the start of the container's log".
+fn load(path: &Path) -> Checkpoint {
+    std::fs::read(path)
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())
+        .unwrap_or_default()
+}
+
+fn save(path: &Path, checkpoint: Checkpoint) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&checkpoint).expect("serializable"))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use axum::extract::{Query, State};
+    use axum::response::{IntoResponse, Response};
+
+    use super::*;
+    use crate::config::{BufferConfig, ResourceConfig, WhenFull};
+
+    /// A Kubernetes API that serves one pod's log as the kubelet does: lines stamped with
+    /// their time, from `sinceTime` (whole seconds) on, the previous container's on
+    /// `previous=true` (400 when there is none), the running one's on `follow=true`, and
+    /// that ends every stream after a moment, as a dropped connection does.
+    #[derive(Default)]
+    struct Kubelet {
+        previous: Mutex<Option<Vec<String>>>,
+        current: Mutex<Vec<String>>,
+        requests: Mutex<Vec<HashMap<String, String>>>,
+    }
+
+    async fn log(
+        State(kubelet): State<Arc<Kubelet>>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        kubelet.requests.lock().unwrap().push(query.clone());
+        let lines = if query.get("previous").is_some_and(|v| v == "true") {
+            match kubelet.previous.lock().unwrap().clone() {
+                Some(lines) => lines,
+                None => {
+                    let status = serde_json::json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Failure", "reason": "BadRequest", "code": 400,
+                        "message": "previous terminated container \"app\" in pod \"checkout-0\" not found",
+                    });
+                    return (http::StatusCode::BAD_REQUEST, axum::Json(status)).into_response();
+                }
+            }
+        } else {
+            kubelet.current.lock().unwrap().clone()
+        };
+        let since: i64 = query.get("sinceTime").map_or(0, |t| {
+            let time: jiff::Timestamp = t.parse().expect("an RFC 3339 sinceTime");
+            assert_eq!(time.subsec_nanosecond(), 0, "whole seconds: {t}");
+            time.as_second()
+        });
+        let text: String = lines
+            .iter()
+            .filter(|line| split_time(line.as_bytes()).unwrap().0 / 1_000_000_000 >= since)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let follow = query.get("follow").is_some_and(|v| v == "true");
+        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(text) }).chain(
+            futures::stream::once(async move {
+                if follow {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok(String::new())
+            }),
+        );
+        axum::body::Body::from_stream(body).into_response()
+    }
+
+    use futures::StreamExt;
+
+    async fn serve(kubelet: Arc<Kubelet>) -> kube::Client {
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/namespaces/shop/pods/checkout-0/log",
+                axum::routing::get(log),
+            )
+            .with_state(kubelet);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn stamp(second: i64, nanos: i64, text: &str) -> String {
+        let time = jiff::Timestamp::from_nanosecond(
+            i128::from(1_796_000_000 + second) * 1_000_000_000 + i128::from(nanos),
+        )
+        .unwrap();
+        format!("{time} {text}")
+    }
+
+    /// `(time, body)` of every record in the buffer, acknowledged as read.
+    fn drain(buffer: &DiskBuffer) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        while let Some(record) = buffer.try_next().unwrap() {
+            let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
+            let request = ExportLogsServiceRequest::decode(&payload[..]).unwrap();
+            for log in request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .flat_map(|s| &s.log_records)
+            {
+                assert!(log.attributes.iter().any(|a| a.key == "k8s.container.name"));
+                let Some(any_value::Value::StringValue(body)) =
+                    log.body.as_ref().and_then(|b| b.value.clone())
+                else {
+                    panic!("a string body");
+                };
+                out.push((log.time_unix_nano, body));
+            }
+            buffer.ack(record.next, 1, &HashMap::new());
+        }
+        out
+    }
+
+    struct Rig {
+        kubelet: Arc<Kubelet>,
+        client: kube::Client,
+        buffer: Arc<DiskBuffer>,
+        dir: tempfile::TempDir,
+        metrics: Arc<CollectorMetrics>,
+    }
+
+    impl Rig {
+        async fn new() -> Rig {
+            let kubelet = Arc::new(Kubelet::default());
+            let client = serve(kubelet.clone()).await;
+            let dir = tempfile::tempdir().unwrap();
+            let metrics = CollectorMetrics::new();
+            let config = BufferConfig {
+                dir: dir.path().to_path_buf(),
+                max_bytes: 1 << 24,
+                when_full: WhenFull::Block,
+                segment_bytes: 1 << 20,
+            };
+            let buffer =
+                DiskBuffer::open(&config, crate::config::Compression::None, metrics.clone())
+                    .unwrap();
+            Rig {
+                kubelet,
+                client,
+                buffer,
+                dir,
+                metrics,
+            }
+        }
+
+        /// Follows the log until `until` holds of what reached the buffer (or 20 s).
+        async fn follow(&self, until: impl Fn(&[(u64, String)]) -> bool) -> Vec<(u64, String)> {
+            let stop = CancellationToken::new();
+            let identity = Identity::build(&ResourceConfig::default(), |_| None).unwrap();
+            let task = tokio::spawn(run(
+                Arc::new(Target {
+                    client: self.client.clone(),
+                    namespace: "shop".into(),
+                    pod: "checkout-0".into(),
+                }),
+                "app".into(),
+                true,
+                1024,
+                self.buffer.clone(),
+                self.dir.path().to_path_buf(),
+                Arc::new(identity),
+                Arc::new(Redactor::new(&[]).unwrap()),
+                self.metrics.clone(),
+                stop.clone(),
+            ));
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !until(&got) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                got.extend(drain(&self.buffer));
+            }
+            stop.cancel();
+            task.await.unwrap().unwrap();
+            got.extend(drain(&self.buffer));
+            got
+        }
+    }
+
+    fn bodies(records: &[(u64, String)]) -> Vec<&str> {
+        records.iter().map(|(_, body)| body.as_str()).collect()
+    }
+
+    /// Every line once, in order, with the kubelet's time: across streams that end and
+    /// are asked for again from the same second (lines at one nanosecond too), a
+    /// collector restart, and a container that crashed while the collector was away,
+    /// whose last lines are read from its previous log. A stack trace is one record.
+    #[tokio::test]
+    async fn a_containers_log_is_sent_once_across_reconnections_restarts_and_a_crash() {
+        let rig = Rig::new().await;
+        *rig.kubelet.current.lock().unwrap() = vec![
+            stamp(0, 100, "INFO starting"),
+            stamp(0, 200, "INFO same nanosecond"),
+            stamp(0, 200, "INFO same nanosecond"),
+            stamp(1, 0, "ERROR settle failed"),
+            stamp(1, 1, "Traceback (most recent call last):"),
+            stamp(1, 2, "  File \"a.py\", line 1, in <module>"),
+            stamp(1, 3, "ValueError: bad"),
+            stamp(1, 500, "INFO ready"),
+        ];
+        let got = rig.follow(|got| got.len() >= 5).await;
+        assert_eq!(
+            bodies(&got),
+            [
+                "INFO starting",
+                "INFO same nanosecond",
+                "INFO same nanosecond",
+                "ERROR settle failed\nTraceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nValueError: bad",
+                "INFO ready",
+            ]
+        );
+        let second = |s: i64, n: i64| ((1_796_000_000 + s) * 1_000_000_000 + n) as u64;
+        assert_eq!(got[0].0, second(0, 100));
+        assert_eq!(
+            got[3].0,
+            second(1, 0),
+            "a joined record has its first line's time"
+        );
+
+        // More lines while the stream is asked for again and again from second 1.
+        rig.kubelet.current.lock().unwrap().extend([
+            stamp(1, 500, "INFO same time as ready"),
+            stamp(2, 0, "INFO order 1"),
+        ]);
+        let got = rig.follow(|got| got.len() >= 2).await;
+        assert_eq!(bodies(&got), ["INFO same time as ready", "INFO order 1"]);
+
+        // The container crashed while the collector was away, after one more line; the
+        // next one has logged since.
+        let mut crashed = rig.kubelet.current.lock().unwrap().clone();
+        crashed.extend([stamp(3, 0, "INFO order 2"), stamp(3, 9, "panic: boom")]);
+        *rig.kubelet.previous.lock().unwrap() = Some(crashed);
+        *rig.kubelet.current.lock().unwrap() = vec![stamp(9, 0, "INFO starting again")];
+        let got = rig.follow(|got| got.len() >= 3).await;
+        assert_eq!(
+            bodies(&got),
+            ["INFO order 2", "panic: boom", "INFO starting again"]
+        );
+        let requests = rig.kubelet.requests.lock().unwrap();
+        assert!(
+            requests
+                .iter()
+                .all(|q| q.get("timestamps").is_some_and(|v| v == "true"))
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|q| q.get("container").is_some_and(|v| v == "app"))
+        );
+        assert_eq!(rig.metrics.lines_read.get(), 13, "each line taken once");
+    }
+}
