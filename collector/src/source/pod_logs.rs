@@ -43,6 +43,8 @@ const QUIET: Duration = Duration::from_millis(200);
 /// Wait before asking again after the stream ended or failed.
 const RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// How long a stream is read on once the collector is told to stop.
+const DRAIN: Duration = Duration::from_secs(2);
 /// Records or body bytes that make a batch go to the buffer at once.
 const BATCH_RECORDS: usize = 2048;
 const BATCH_BYTES: usize = 1 << 20;
@@ -125,6 +127,13 @@ pub async fn run(
         let mut failed = None;
         for previous in [true, false] {
             match follower.read(&api, &target.pod, previous, &stop).await {
+                // The previous container's log is whole: its last record goes now,
+                // not joined to the running one's first line.
+                Ok(()) if previous => {
+                    if !follower.flush(true, &stop).await {
+                        return Ok(());
+                    }
+                }
                 Ok(()) => {}
                 // No container before this one, or not started yet: nothing to read.
                 Err(Failure::Api(code, _)) if previous && code == 400 => {}
@@ -238,20 +247,34 @@ impl Follower {
                 other => Failure::Other(other.to_string()),
             })?;
         let mut reader = std::pin::pin!(reader);
+        // Once told to stop, the stream is read on to its end for a moment: a native
+        // sidecar is stopped after the app has exited, when what is left of its log is
+        // the end of the stream, and the pod is about to go with it.
+        let mut draining: Option<tokio::time::Instant> = None;
         loop {
+            let quiet = tokio::time::sleep(QUIET);
             let data = tokio::select! {
                 read = reader.fill_buf() => match read {
                     Ok([]) => return Ok(()),
                     Ok(data) => data.to_vec(),
-                    Err(error) => return Err(Failure::Other(format!("reading the log: {error}"))),
+                    // A stream cut (the client's read timeout on a quiet app, the API
+                    // server restarting) is asked for again, from where it was.
+                    Err(error) => {
+                        tracing::debug!(container = %self.container, %error, "the log stream broke; asking again");
+                        return Ok(());
+                    }
                 },
-                () = tokio::time::sleep(QUIET) => {
+                () = quiet, if draining.is_none() => {
                     if !self.flush(false, stop).await {
                         return Ok(());
                     }
                     continue;
                 }
-                () = stop.cancelled() => return Ok(()),
+                () = stop.cancelled(), if draining.is_none() => {
+                    draining = Some(tokio::time::Instant::now() + DRAIN);
+                    continue;
+                }
+                () = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => return Ok(()),
             };
             futures::AsyncBufRead::consume(reader.as_mut(), data.len());
             let now = Instant::now();
@@ -526,6 +549,8 @@ mod tests {
     struct Kubelet {
         previous: Mutex<Option<Vec<String>>>,
         current: Mutex<Vec<String>>,
+        /// Sent by a follow stream 1.5 s after the rest, as the app's last words.
+        late: Mutex<Vec<String>>,
         requests: Mutex<Vec<HashMap<String, String>>>,
     }
 
@@ -560,12 +585,24 @@ mod tests {
             .map(|line| format!("{line}\n"))
             .collect();
         let follow = query.get("follow").is_some_and(|v| v == "true");
+        let late: String = kubelet
+            .late
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect();
         let body = futures::stream::once(async move { Ok::<_, std::io::Error>(text) }).chain(
             futures::stream::once(async move {
-                if follow {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                if !follow {
+                    return Ok(String::new());
                 }
-                Ok(String::new())
+                if late.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                }
+                Ok(late)
             }),
         );
         axum::body::Body::from_stream(body).into_response()
@@ -652,7 +689,8 @@ mod tests {
             }
         }
 
-        /// Follows the log until `until` holds of what reached the buffer (or 20 s).
+        /// Follows the log until `until` holds of what reached the buffer (or 20 s), then
+        /// stops the follower and takes what it sent until it returned.
         async fn follow(&self, until: impl Fn(&[(u64, String)]) -> bool) -> Vec<(u64, String)> {
             let stop = CancellationToken::new();
             let identity = Identity::build(&ResourceConfig::default(), |_| None).unwrap();
@@ -756,5 +794,20 @@ mod tests {
                 .all(|q| q.get("container").is_some_and(|v| v == "app"))
         );
         assert_eq!(rig.metrics.lines_read.get(), 13, "each line taken once");
+    }
+
+    /// Told to stop, the follower reads the stream on to its end for a moment: a native
+    /// sidecar is stopped once the app has exited, and the app's last words are still on
+    /// their way. Before, they were lost with the pod.
+    #[tokio::test]
+    async fn a_stopping_follower_reads_the_app_s_last_words() {
+        let rig = Rig::new().await;
+        *rig.kubelet.current.lock().unwrap() = vec![stamp(0, 0, "INFO working")];
+        *rig.kubelet.late.lock().unwrap() = vec![stamp(0, 1, "FATAL out of memory, exiting")];
+        let got = rig.follow(|got| !got.is_empty()).await;
+        assert_eq!(
+            bodies(&got),
+            ["INFO working", "FATAL out of memory, exiting"]
+        );
     }
 }
