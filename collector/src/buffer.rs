@@ -259,6 +259,9 @@ impl DiskBuffer {
             })
             .collect();
         ids.sort_unstable();
+        // Past every name there, readable or not: a name taken by an entry that cannot be
+        // looked at could never be created.
+        let writer_id = ids.last().map_or(1, |id| id + 1);
         let mut segments = VecDeque::new();
         let mut total_bytes = 0;
         let mut records = 0;
@@ -289,7 +292,6 @@ impl DiskBuffer {
             ),
         };
         // Never append to a segment of an earlier run: a torn tail stays where it is.
-        let writer_id = segments.back().map_or(1, |s| s.id + 1);
         // A disk too full to create it (no inodes left) must not stop the collector: the
         // segments already there are sent, and their room makes the new one possible.
         let writer = create_segment(&dir, writer_id)
@@ -1152,11 +1154,12 @@ mod tests {
         assert_eq!(record.payload, &b"sent"[..]);
     }
 
-    /// A disk that cannot create the segment to write (no inodes left; here a dangling
-    /// link in its place) and an entry that cannot be looked at do not stop the buffer
-    /// opening: what is there is sent, appends find the buffer full, and once the disk
-    /// has room the segment is created. Before, the collector exited at start, and its
-    /// restarts found the same disk: a crash loop with a buffer it never sent.
+    /// A disk that cannot create the segment to write (no inodes left) and an entry that
+    /// cannot be looked at do not stop the buffer: what is there is sent, appends find the
+    /// buffer full, and once the disk has room the segment is created. Before, the
+    /// collector exited at start, and its restarts found the same disk: a crash loop with
+    /// a buffer it never sent. (At start the segment is left uncreated just as below, when
+    /// the disk refuses it; checked by hand on a tmpfs with `nr_inodes=4`.)
     #[test]
     fn a_disk_with_no_room_for_a_new_segment_still_opens_the_buffer_and_sends_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -1168,23 +1171,31 @@ mod tests {
             .unwrap()
             .unwrap();
         drop(buffer);
-        let next = segment_path(dir.path(), 2);
-        std::os::unix::fs::symlink(dir.path().join("no such dir/x"), &next).unwrap();
+        // An entry that cannot be looked at (a dangling link; an I/O error) is skipped,
+        // and the segment to write is named past it.
+        let dangling = dir.path().join("no such dir/x");
+        std::os::unix::fs::symlink(&dangling, segment_path(dir.path(), 2)).unwrap();
         let buffer = DiskBuffer::open(&cfg, Compression::None, metrics.clone()).unwrap();
         assert_eq!(
             metrics.buffer_segments_skipped.get(),
             1,
             "the dangling entry"
         );
-        assert_eq!(
-            metrics.disk_write_errors("segment"),
-            1,
-            "segment 2 not created"
-        );
+        let writer = segment_path(dir.path(), 3);
+        assert!(writer.is_file());
+        // The disk refuses to create the segment to write.
+        fs::remove_file(&writer).unwrap();
+        std::os::unix::fs::symlink(&dangling, &writer).unwrap();
+        buffer.lock().writer = None;
         assert!(matches!(
             buffer.try_append(Kind::Logs, 1, &[], b"refused"),
             Ok(Err(Full))
         ));
+        assert_eq!(
+            metrics.disk_write_errors("segment"),
+            1,
+            "segment 3 not created"
+        );
         let record = buffer.try_next().unwrap().unwrap();
         assert_eq!(record.payload, &b"kept"[..]);
         buffer.ack(record.next, 1, &HashMap::new());
@@ -1192,12 +1203,12 @@ mod tests {
             !segment_path(dir.path(), 1).exists(),
             "sent, and its room freed"
         );
-        fs::remove_file(&next).unwrap();
+        fs::remove_file(&writer).unwrap();
         buffer
             .try_append(Kind::Logs, 1, &[], b"written")
             .unwrap()
             .unwrap();
-        assert!(next.is_file());
+        assert!(writer.is_file());
         assert_eq!(
             drain(&buffer)
                 .into_iter()
