@@ -101,7 +101,9 @@ pub async fn run(
         ..MultilineConfig::default()
     };
     let path = buffer_dir.join(format!("pod_logs.{container}.json"));
-    let saved = load(&path);
+    let saved: Checkpoint = load(&path);
+    let exits_path = buffer_dir.join(format!("pod_exits.{container}.json"));
+    let exit_reported: i64 = load(&exits_path);
     let mut follower = Follower {
         lines: Lines::new(saved, max_line_bytes),
         assembler: Assembler::new(
@@ -114,6 +116,8 @@ pub async fn run(
         batch_end: saved,
         saved,
         path,
+        exit_reported,
+        exits_path,
         container,
         buffer,
         identity,
@@ -134,7 +138,12 @@ pub async fn run(
                         return Ok(());
                     }
                 }
-                Ok(()) => {}
+                // The running container's stream ended: it may have exited.
+                Ok(()) => {
+                    if !stop.is_cancelled() {
+                        follower.report_exit(&api, &target.pod, &stop).await;
+                    }
+                }
                 // No container before this one, or not started yet: nothing to read.
                 Err(Failure::Api(code, _)) if previous && code == 400 => {}
                 Err(failure) => {
@@ -210,6 +219,9 @@ struct Follower {
     /// What the checkpoint file says.
     saved: Checkpoint,
     path: PathBuf,
+    /// When the last termination reported ended, and where that is saved.
+    exit_reported: i64,
+    exits_path: PathBuf,
     container: String,
     buffer: Arc<DiskBuffer>,
     identity: Arc<Identity>,
@@ -296,6 +308,89 @@ impl Follower {
                 && !self.flush(false, stop).await
             {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Reports why the container last ended (OOMKilled, an exit code), once: the kubelet
+    /// keeps it in the pod's status, which no log line says. Asked when its log stream
+    /// ends (the container exited, or the stream was cut), so a running pod costs the
+    /// API nothing. The record goes to the buffer before it is marked reported.
+    async fn report_exit(&mut self, api: &Api<Pod>, pod: &str, stop: &CancellationToken) {
+        let status = match api.get(pod).await {
+            Ok(pod) => pod
+                .status
+                .and_then(|s| s.container_statuses)
+                .and_then(|all| all.into_iter().find(|c| c.name == self.container)),
+            Err(error) => {
+                self.metrics.pod_log_errors.inc();
+                tracing::debug!(%error, "reading the pod's status failed");
+                return;
+            }
+        };
+        let Some(status) = status else { return };
+        let ended = [status.state, status.last_state]
+            .into_iter()
+            .flatten()
+            .filter_map(|state| state.terminated)
+            .filter_map(|t| {
+                let at = i64::try_from(t.finished_at.as_ref()?.0.as_nanosecond()).ok()?;
+                Some((at, t))
+            })
+            .max_by_key(|(at, _)| *at);
+        let Some((at, terminated)) = ended else {
+            return;
+        };
+        if at <= self.exit_reported {
+            return;
+        }
+        if !self.flush(true, stop).await {
+            return;
+        }
+        let reason = terminated.reason.as_deref().unwrap_or("Terminated");
+        let mut body = format!(
+            "container {} ended: {reason}, exit code {}",
+            self.container, terminated.exit_code
+        );
+        if let Some(signal) = terminated.signal {
+            body.push_str(&format!(", signal {signal}"));
+        }
+        if let Some(message) = terminated.message.as_deref().filter(|m| !m.is_empty()) {
+            body.push_str(&format!(": {message}"));
+        }
+        let failed = terminated.exit_code != 0;
+        let int = |key: &str, value: i64| porthole_proto::common::KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(value)),
+            }),
+            ..Default::default()
+        };
+        let record = LogRecord {
+            time_unix_nano: at.max(0) as u64,
+            observed_time_unix_nano: now_nanos(),
+            severity_number: if failed { 17 } else { 9 },
+            severity_text: if failed { "ERROR" } else { "INFO" }.into(),
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(body)),
+            }),
+            attributes: vec![
+                string_attribute("k8s.container.name", &self.container),
+                string_attribute("k8s.container.status.last_terminated_reason", reason),
+                int("process.exit.code", i64::from(terminated.exit_code)),
+                int(
+                    "k8s.container.restart_count",
+                    i64::from(status.restart_count),
+                ),
+            ],
+            ..LogRecord::default()
+        };
+        let payload = encode(&self.identity, vec![record]);
+        if let Ok(true) = self.buffer.append(Kind::Logs, 1, &[], &payload, stop).await {
+            self.metrics.received("logs", 1);
+            self.exit_reported = at;
+            if let Err(error) = save(&self.exits_path, at) {
+                self.metrics.disk_write_failed("pod_logs", &error);
             }
         }
     }
@@ -518,16 +613,16 @@ fn now_nanos() -> u64 {
 }
 
 /// A missing or unreadable file means "from the start of the container's log".
-fn load(path: &Path) -> Checkpoint {
+fn load<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
     std::fs::read(path)
         .ok()
         .and_then(|text| serde_json::from_slice(&text).ok())
         .unwrap_or_default()
 }
 
-fn save(path: &Path, checkpoint: Checkpoint) -> std::io::Result<()> {
+fn save(path: &Path, value: impl Serialize) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&checkpoint).expect("serializable"))?;
+    std::fs::write(&tmp, serde_json::to_vec(&value).expect("serializable"))?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, path)
 }
@@ -553,6 +648,8 @@ mod tests {
         current: Mutex<Vec<String>>,
         /// Sent by a follow stream 1.5 s after the rest, as the app's last words.
         late: Mutex<Vec<String>>,
+        /// The pod's `status.containerStatuses`.
+        statuses: Mutex<serde_json::Value>,
         requests: Mutex<Vec<HashMap<String, String>>>,
     }
 
@@ -612,8 +709,21 @@ mod tests {
 
     use futures::StreamExt;
 
+    async fn pod(State(kubelet): State<Arc<Kubelet>>) -> axum::Json<serde_json::Value> {
+        axum::Json(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "checkout-0", "namespace": "shop"},
+            "status": {"containerStatuses": kubelet.statuses.lock().unwrap().clone()},
+        }))
+    }
+
     async fn serve(kubelet: Arc<Kubelet>) -> kube::Client {
+        *kubelet.statuses.lock().unwrap() = serde_json::json!([]);
         let app = axum::Router::new()
+            .route(
+                "/api/v1/namespaces/shop/pods/checkout-0",
+                axum::routing::get(pod),
+            )
             .route(
                 "/api/v1/namespaces/shop/pods/checkout-0/log",
                 axum::routing::get(log),
@@ -781,10 +891,36 @@ mod tests {
         crashed.extend([stamp(3, 0, "INFO order 2"), stamp(3, 9, "panic: boom")]);
         *rig.kubelet.previous.lock().unwrap() = Some(crashed);
         *rig.kubelet.current.lock().unwrap() = vec![stamp(9, 0, "INFO starting again")];
-        let got = rig.follow(|got| got.len() >= 3).await;
+        // Why it ended is in the pod's status, not in its log: reported once, though
+        // every stream that ends asks again.
+        let finished = jiff::Timestamp::from_second(1_796_000_004).unwrap();
+        *rig.kubelet.statuses.lock().unwrap() = serde_json::json!([{
+            "name": "app", "image": "app:1", "imageID": "", "ready": true, "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-12-07T00:00:09Z"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                "finishedAt": finished.to_string()}},
+        }]);
+        let asked = rig.kubelet.requests.lock().unwrap().len();
+        let got = rig
+            .follow(|got| got.len() >= 4 && rig.kubelet.requests.lock().unwrap().len() > asked + 6)
+            .await;
         assert_eq!(
             bodies(&got),
-            ["INFO order 2", "panic: boom", "INFO starting again"]
+            [
+                "INFO order 2",
+                "panic: boom",
+                "INFO starting again",
+                "container app ended: OOMKilled, exit code 137",
+            ]
+        );
+        assert_eq!(got[3].0, 1_796_000_004_000_000_000, "when it ended");
+        let asked = rig.kubelet.requests.lock().unwrap().len();
+        let got = rig
+            .follow(|_| rig.kubelet.requests.lock().unwrap().len() > asked + 4)
+            .await;
+        assert!(
+            got.is_empty(),
+            "reported once, across a restart too: {got:?}"
         );
         let requests = rig.kubelet.requests.lock().unwrap();
         assert!(
@@ -798,6 +934,7 @@ mod tests {
                 .all(|q| q.get("container").is_some_and(|v| v == "app"))
         );
         assert_eq!(rig.metrics.lines_read.get(), 13, "each line taken once");
+        assert_eq!(rig.metrics.pod_log_errors.get(), 0);
     }
 
     /// Told to stop, the follower reads the stream on to its end for a moment: a native
