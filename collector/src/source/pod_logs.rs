@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::AsyncBufReadExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use kube::api::{Api, LogParams};
 use porthole_proto::common::{AnyValue, InstrumentationScope, any_value};
 use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
@@ -43,6 +43,8 @@ const QUIET: Duration = Duration::from_millis(200);
 /// Wait before asking again after the stream ended or failed.
 const RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Looks at the pod's status after a stream ends, a second apart.
+const EXIT_LOOKS: u32 = 3;
 /// How long a stream is read on once the collector is told to stop.
 const DRAIN: Duration = Duration::from_secs(2);
 /// Records or body bytes that make a batch go to the buffer at once.
@@ -130,6 +132,7 @@ pub async fn run(
     while !stop.is_cancelled() {
         let mut failed = None;
         for previous in [true, false] {
+            let asked_at = jiff::Timestamp::now();
             match follower.read(&api, &target.pod, previous, &stop).await {
                 // The previous container's log is whole: its last record goes now,
                 // not joined to the running one's first line.
@@ -141,7 +144,9 @@ pub async fn run(
                 // The running container's stream ended: it may have exited.
                 Ok(()) => {
                     if !stop.is_cancelled() {
-                        follower.report_exit(&api, &target.pod, &stop).await;
+                        follower
+                            .report_exit(&api, &target.pod, asked_at, &stop)
+                            .await;
                     }
                 }
                 // No container before this one, or not started yet: nothing to read.
@@ -181,6 +186,15 @@ pub async fn run(
     }
     follower.flush(true, &stop).await;
     Ok(())
+}
+
+enum Ended {
+    /// A termination not reported yet: when, what, and the restart count.
+    New(i64, ContainerStateTerminated, i32),
+    /// Running since before the stream was asked for: the stream was cut.
+    StillRunning,
+    /// Nothing new yet (the status may lag behind the stream's end).
+    NotYet,
 }
 
 #[derive(Debug)]
@@ -316,7 +330,36 @@ impl Follower {
     /// keeps it in the pod's status, which no log line says. Asked when its log stream
     /// ends (the container exited, or the stream was cut), so a running pod costs the
     /// API nothing. The record goes to the buffer before it is marked reported.
-    async fn report_exit(&mut self, api: &Api<Pod>, pod: &str, stop: &CancellationToken) {
+    async fn report_exit(
+        &mut self,
+        api: &Api<Pod>,
+        pod: &str,
+        asked_at: jiff::Timestamp,
+        stop: &CancellationToken,
+    ) {
+        // The kubelet may end the stream before it updates the pod's status: look again
+        // unless the status shows the container running since before the stream began
+        // (the stream was cut, nothing ended).
+        for attempt in 0..EXIT_LOOKS {
+            if attempt > 0 {
+                tokio::select! {
+                    () = tokio::time::sleep(RETRY) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+            match self.ended(api, pod, asked_at).await {
+                Ended::New(at, terminated, restarts) => {
+                    self.report(at, terminated, restarts, stop).await;
+                    return;
+                }
+                Ended::StillRunning => return,
+                Ended::NotYet => {}
+            }
+        }
+    }
+
+    /// What the pod's status says of the container since `asked_at`.
+    async fn ended(&self, api: &Api<Pod>, pod: &str, asked_at: jiff::Timestamp) -> Ended {
         let status = match api.get(pod).await {
             Ok(pod) => pod
                 .status
@@ -325,11 +368,19 @@ impl Follower {
             Err(error) => {
                 self.metrics.pod_log_errors.inc();
                 tracing::debug!(%error, "reading the pod's status failed");
-                return;
+                return Ended::NotYet;
             }
         };
-        let Some(status) = status else { return };
-        let ended = [status.state, status.last_state]
+        let Some(status) = status else {
+            return Ended::NotYet;
+        };
+        let running_since = status
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .and_then(|r| r.started_at.as_ref())
+            .map(|t| t.0);
+        let latest = [status.state, status.last_state]
             .into_iter()
             .flatten()
             .filter_map(|state| state.terminated)
@@ -338,12 +389,22 @@ impl Follower {
                 Some((at, t))
             })
             .max_by_key(|(at, _)| *at);
-        let Some((at, terminated)) = ended else {
-            return;
-        };
-        if at <= self.exit_reported {
-            return;
+        match latest {
+            Some((at, terminated)) if at > self.exit_reported => {
+                Ended::New(at, terminated, status.restart_count)
+            }
+            _ if running_since.is_some_and(|since| since < asked_at) => Ended::StillRunning,
+            _ => Ended::NotYet,
         }
+    }
+
+    async fn report(
+        &mut self,
+        at: i64,
+        terminated: ContainerStateTerminated,
+        restarts: i32,
+        stop: &CancellationToken,
+    ) {
         if !self.flush(true, stop).await {
             return;
         }
@@ -378,10 +439,7 @@ impl Follower {
                 string_attribute("k8s.container.name", &self.container),
                 string_attribute("k8s.container.status.last_terminated_reason", reason),
                 int("process.exit.code", i64::from(terminated.exit_code)),
-                int(
-                    "k8s.container.restart_count",
-                    i64::from(status.restart_count),
-                ),
+                int("k8s.container.restart_count", i64::from(restarts)),
             ],
             ..LogRecord::default()
         };
@@ -718,7 +776,11 @@ mod tests {
     }
 
     async fn serve(kubelet: Arc<Kubelet>) -> kube::Client {
-        *kubelet.statuses.lock().unwrap() = serde_json::json!([]);
+        // Running since long before any stream: a stream that ends was cut.
+        *kubelet.statuses.lock().unwrap() = serde_json::json!([{
+            "name": "app", "image": "app:1", "imageID": "", "ready": true, "restartCount": 0,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+        }]);
         let app = axum::Router::new()
             .route(
                 "/api/v1/namespaces/shop/pods/checkout-0",

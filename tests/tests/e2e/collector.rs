@@ -1131,7 +1131,8 @@ async fn redact_rules_keep_secrets_in_the_pod() {
 /// container's log as `kubectl logs -f --timestamps` does, and each line is stored once
 /// with the kubelet's time, the Go panic as one record. The API here is a stand-in that
 /// answers as the kubelet does (no previous container: 400) and ends each stream after a
-/// moment, so the collector asks again from the last second it has.
+/// moment, so the collector asks again from the last second it has. Why the container last
+/// ended (an OOM kill, in the pod's status) is a record of its own, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() {
     let (dir, _logs, porthole) = serve_with_logs_dir().await;
@@ -1160,7 +1161,23 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         stamp(2, 7, "INFO payments restarted"),
     ];
     let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The pod's status: running again since before the collector asked, after an OOM kill.
+    let ended = chrono::DateTime::from_timestamp((now - 59) as i64, 500).unwrap();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "payments-7f9c", "namespace": "shop"},
+        "status": {"containerStatuses": [{
+            "name": "payments", "image": "payments:3", "imageID": "", "ready": true,
+            "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                "finishedAt": ended.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)}},
+        }]},
+    });
     let app = axum::Router::new().route(
+        "/api/v1/namespaces/shop/pods/payments-7f9c",
+        axum::routing::get(move || async move { axum::Json(pod) }),
+    );
+    let app = app.route(
         "/api/v1/namespaces/shop/pods/payments-7f9c/log",
         axum::routing::get({
             let requests = requests.clone();
@@ -1221,7 +1238,7 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
                  WHERE service = 'payments' ORDER BY time_unix_nano",
             )
             .await;
-            (rows.len() >= 3).then_some(rows)
+            (rows.len() >= 4).then_some(rows)
         }
     })
     .await;
@@ -1236,14 +1253,23 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         "SELECT count(*) AS n FROM logs WHERE service = 'payments'",
     )
     .await;
-    assert_eq!(again[0]["n"], 3, "{rows:?}");
+    assert_eq!(again[0]["n"], 4, "{rows:?}");
     let bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
     assert_eq!(bodies[0], "INFO payments starting");
     assert_eq!(
         bodies[1],
         "panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:13 +0x1d"
     );
-    assert_eq!(bodies[2], "INFO payments restarted");
+    // Why the container ended, from the pod's status, at the time it ended.
+    assert_eq!(
+        bodies[2],
+        "container payments ended: OOMKilled, exit code 137"
+    );
+    assert_eq!(
+        rows[2]["attributes"]["process.exit.code"]["value"], "137",
+        "{rows:?}"
+    );
+    assert_eq!(bodies[3], "INFO payments restarted");
     // Past 2^53, the API gives it as its digits.
     let first = rows[0]["time_unix_nano"]
         .as_str()
