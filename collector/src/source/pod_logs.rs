@@ -132,21 +132,20 @@ pub async fn run(
     while !stop.is_cancelled() {
         let mut failed = None;
         for previous in [true, false] {
-            let asked_at = jiff::Timestamp::now();
             match follower.read(&api, &target.pod, previous, &stop).await {
                 // The previous container's log is whole: its last record goes now,
                 // not joined to the running one's first line.
-                Ok(()) if previous => {
+                Ok(_) if previous => {
                     if !follower.flush(true, &stop).await {
                         return Ok(());
                     }
                 }
-                // The running container's stream ended: it may have exited.
-                Ok(()) => {
+                Ok(false) => {}
+                // The kubelet ended the running container's stream: it has exited,
+                // or is about to be replaced.
+                Ok(true) => {
                     if !stop.is_cancelled() {
-                        follower
-                            .report_exit(&api, &target.pod, asked_at, &stop)
-                            .await;
+                        follower.report_exit(&api, &target.pod, &stop).await;
                     }
                 }
                 // No container before this one, or not started yet: nothing to read.
@@ -186,15 +185,6 @@ pub async fn run(
     }
     follower.flush(true, &stop).await;
     Ok(())
-}
-
-enum Ended {
-    /// A termination not reported yet: when, what, and the restart count.
-    New(i64, ContainerStateTerminated, i32),
-    /// Running since before the stream was asked for: the stream was cut.
-    StillRunning,
-    /// Nothing new yet (the status may lag behind the stream's end).
-    NotYet,
 }
 
 #[derive(Debug)]
@@ -252,7 +242,7 @@ impl Follower {
         pod: &str,
         previous: bool,
         stop: &CancellationToken,
-    ) -> Result<(), Failure> {
+    ) -> Result<bool, Failure> {
         let since = self.lines.resume();
         let params = LogParams {
             container: Some(self.container.clone()),
@@ -283,18 +273,18 @@ impl Follower {
             let quiet = tokio::time::sleep(QUIET);
             let data = tokio::select! {
                 read = reader.fill_buf() => match read {
-                    Ok([]) => return Ok(()),
+                    Ok([]) => return Ok(true),
                     Ok(data) => data.to_vec(),
                     // A stream cut (the client's read timeout on a quiet app, the API
                     // server restarting) is asked for again, from where it was.
                     Err(error) => {
                         tracing::debug!(container = %self.container, %error, "the log stream broke; asking again");
-                        return Ok(());
+                        return Ok(false);
                     }
                 },
                 () = quiet, if draining.is_none() => {
                     if !self.flush(false, stop).await {
-                        return Ok(());
+                        return Ok(false);
                     }
                     continue;
                 }
@@ -302,7 +292,7 @@ impl Follower {
                     draining = Some(tokio::time::Instant::now() + DRAIN);
                     continue;
                 }
-                () = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => return Ok(()),
+                () = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => return Ok(false),
             };
             futures::AsyncBufRead::consume(reader.as_mut(), data.len());
             let now = Instant::now();
@@ -321,25 +311,18 @@ impl Follower {
             if (self.batch.len() >= BATCH_RECORDS || self.batch_bytes >= BATCH_BYTES)
                 && !self.flush(false, stop).await
             {
-                return Ok(());
+                return Ok(false);
             }
         }
     }
 
     /// Reports why the container last ended (OOMKilled, an exit code), once: the kubelet
-    /// keeps it in the pod's status, which no log line says. Asked when its log stream
-    /// ends (the container exited, or the stream was cut), so a running pod costs the
-    /// API nothing. The record goes to the buffer before it is marked reported.
-    async fn report_exit(
-        &mut self,
-        api: &Api<Pod>,
-        pod: &str,
-        asked_at: jiff::Timestamp,
-        stop: &CancellationToken,
-    ) {
-        // The kubelet may end the stream before it updates the pod's status: look again
-        // unless the status shows the container running since before the stream began
-        // (the stream was cut, nothing ended).
+    /// keeps it in the pod's status, which no log line says. Asked when the kubelet ends
+    /// the container's log stream (it exited; a stream cut by the client or the network
+    /// is not asked about), so a running pod costs the API nothing. The record goes to
+    /// the buffer before it is marked reported.
+    async fn report_exit(&mut self, api: &Api<Pod>, pod: &str, stop: &CancellationToken) {
+        // The kubelet ends the stream before it updates the pod's status: look again.
         for attempt in 0..EXIT_LOOKS {
             if attempt > 0 {
                 tokio::select! {
@@ -347,19 +330,19 @@ impl Follower {
                     () = stop.cancelled() => return,
                 }
             }
-            match self.ended(api, pod, asked_at).await {
-                Ended::New(at, terminated, restarts) => {
-                    self.report(at, terminated, restarts, stop).await;
-                    return;
-                }
-                Ended::StillRunning => return,
-                Ended::NotYet => {}
+            if let Some((at, terminated, restarts)) = self.ended(api, pod).await {
+                self.report(at, terminated, restarts, stop).await;
+                return;
             }
         }
     }
 
-    /// What the pod's status says of the container since `asked_at`.
-    async fn ended(&self, api: &Api<Pod>, pod: &str, asked_at: jiff::Timestamp) -> Ended {
+    /// The container's latest termination if not reported yet, and its restart count.
+    async fn ended(
+        &self,
+        api: &Api<Pod>,
+        pod: &str,
+    ) -> Option<(i64, ContainerStateTerminated, i32)> {
         let status = match api.get(pod).await {
             Ok(pod) => pod
                 .status
@@ -368,18 +351,10 @@ impl Follower {
             Err(error) => {
                 self.metrics.pod_log_errors.inc();
                 tracing::debug!(%error, "reading the pod's status failed");
-                return Ended::NotYet;
+                return None;
             }
         };
-        let Some(status) = status else {
-            return Ended::NotYet;
-        };
-        let running_since = status
-            .state
-            .as_ref()
-            .and_then(|s| s.running.as_ref())
-            .and_then(|r| r.started_at.as_ref())
-            .map(|t| t.0);
+        let status = status?;
         let latest = [status.state, status.last_state]
             .into_iter()
             .flatten()
@@ -389,13 +364,8 @@ impl Follower {
                 Some((at, t))
             })
             .max_by_key(|(at, _)| *at);
-        match latest {
-            Some((at, terminated)) if at > self.exit_reported => {
-                Ended::New(at, terminated, status.restart_count)
-            }
-            _ if running_since.is_some_and(|since| since < asked_at) => Ended::StillRunning,
-            _ => Ended::NotYet,
-        }
+        let (at, terminated) = latest.filter(|(at, _)| *at > self.exit_reported)?;
+        Some((at, terminated, status.restart_count))
     }
 
     async fn report(
@@ -706,8 +676,12 @@ mod tests {
         current: Mutex<Vec<String>>,
         /// Sent by a follow stream 1.5 s after the rest, as the app's last words.
         late: Mutex<Vec<String>>,
-        /// The pod's `status.containerStatuses`.
+        /// The pod's `status.containerStatuses`, and what it becomes at each next look.
         statuses: Mutex<serde_json::Value>,
+        status_script: Mutex<VecDeque<serde_json::Value>>,
+        /// Follow streams from this many on stay open 30 s.
+        hold_from: Mutex<Option<usize>>,
+        follows: Mutex<usize>,
         requests: Mutex<Vec<HashMap<String, String>>>,
     }
 
@@ -742,6 +716,15 @@ mod tests {
             .map(|line| format!("{line}\n"))
             .collect();
         let follow = query.get("follow").is_some_and(|v| v == "true");
+        let held = follow && {
+            let mut follows = kubelet.follows.lock().unwrap();
+            *follows += 1;
+            kubelet
+                .hold_from
+                .lock()
+                .unwrap()
+                .is_some_and(|from| *follows > from)
+        };
         let late: String = kubelet
             .late
             .lock()
@@ -754,7 +737,9 @@ mod tests {
                 if !follow {
                     return Ok(String::new());
                 }
-                if late.is_empty() {
+                if held {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                } else if late.is_empty() {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 } else {
                     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -768,6 +753,9 @@ mod tests {
     use futures::StreamExt;
 
     async fn pod(State(kubelet): State<Arc<Kubelet>>) -> axum::Json<serde_json::Value> {
+        if let Some(next) = kubelet.status_script.lock().unwrap().pop_front() {
+            *kubelet.statuses.lock().unwrap() = next;
+        }
         axum::Json(serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "checkout-0", "namespace": "shop"},
@@ -997,6 +985,32 @@ mod tests {
         );
         assert_eq!(rig.metrics.lines_read.get(), 13, "each line taken once");
         assert_eq!(rig.metrics.pod_log_errors.get(), 0);
+    }
+
+    /// The kubelet ends a container's stream before the pod's status says why it ended:
+    /// the follower looks again, a second later, and reports it then, not only once the
+    /// next container's stream ends (which may be days away).
+    #[tokio::test]
+    async fn an_exit_the_status_shows_only_after_the_stream_ended_is_reported() {
+        let rig = Rig::new().await;
+        *rig.kubelet.current.lock().unwrap() = vec![stamp(0, 0, "INFO up")];
+        let before = rig.kubelet.statuses.lock().unwrap().clone();
+        let after = serde_json::json!([{
+            "name": "app", "image": "app:1", "imageID": "", "ready": true, "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-12-07T00:00:09Z"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                "message": "config missing", "finishedAt": "2026-12-07T00:00:08Z"}},
+        }]);
+        *rig.kubelet.status_script.lock().unwrap() = VecDeque::from([before, after]);
+        *rig.kubelet.hold_from.lock().unwrap() = Some(1);
+        let got = rig.follow(|got| got.len() >= 2).await;
+        assert_eq!(
+            bodies(&got),
+            [
+                "INFO up",
+                "container app ended: Error, exit code 1: config missing"
+            ]
+        );
     }
 
     /// Told to stop, the follower reads the stream on to its end for a moment: a native
