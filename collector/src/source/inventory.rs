@@ -13,10 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use porthole_proto::common::{AnyValue, InstrumentationScope, any_value};
-use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
-use porthole_proto::logs_service::ExportLogsServiceRequest;
-use prost::Message;
+use porthole_proto::common::{AnyValue, any_value};
+use porthole_proto::logs::LogRecord;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -130,31 +128,17 @@ impl Inventory {
 }
 
 fn encode(identity: &Identity, state: &str, body: &Value) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(identity.resource()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records: vec![LogRecord {
-                    time_unix_nano: now_nanos(),
-                    severity_number: 9,
-                    severity_text: "INFO".into(),
-                    body: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(body.to_string())),
-                    }),
-                    attributes: vec![string_attribute("porthole.inventory.state", state)],
-                    ..LogRecord::default()
-                }],
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
+    let record = LogRecord {
+        time_unix_nano: now_nanos(),
+        severity_number: 9,
+        severity_text: "INFO".into(),
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(body.to_string())),
+        }),
+        attributes: vec![string_attribute("porthole.inventory.state", state)],
+        ..LogRecord::default()
+    };
+    super::encode_logs(identity, SCOPE, vec![record])
 }
 
 pub async fn run(

@@ -10,6 +10,8 @@ pub mod pod_logs;
 pub mod scrape;
 
 use porthole_proto::common::{InstrumentationScope, KeyValue};
+use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+use porthole_proto::logs_service::ExportLogsServiceRequest;
 use porthole_proto::metrics::{
     Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, number_data_point,
 };
@@ -17,6 +19,26 @@ use porthole_proto::metrics_service::ExportMetricsServiceRequest;
 use prost::Message;
 
 use crate::resource::Identity;
+
+/// One export of log records the collector made itself, under the pod's resource.
+fn encode_logs(identity: &Identity, scope: &str, log_records: Vec<LogRecord>) -> Vec<u8> {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(identity.resource()),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: scope.to_string(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..InstrumentationScope::default()
+                }),
+                log_records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}
 
 /// One export of metrics the collector made itself, under the pod's resource.
 fn encode_metrics(identity: &Identity, scope: &str, metrics: Vec<Metric>) -> Vec<u8> {

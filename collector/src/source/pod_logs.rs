@@ -22,10 +22,8 @@ use std::time::{Duration, Instant};
 use futures::AsyncBufReadExt;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
 use kube::api::{Api, LogParams};
-use porthole_proto::common::{AnyValue, InstrumentationScope, any_value};
-use porthole_proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
-use porthole_proto::logs_service::ExportLogsServiceRequest;
-use prost::Message;
+use porthole_proto::common::{AnyValue, any_value};
+use porthole_proto::logs::LogRecord;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +34,7 @@ use crate::redact::Redactor;
 use crate::resource::{Identity, string_attribute};
 use crate::severity;
 use crate::source::file::format::{Assembled, Assembler};
+use crate::source::file::now_nanos;
 use crate::telemetry::CollectorMetrics;
 
 /// Lines read and none more for this long: what is held goes to the buffer.
@@ -413,7 +412,7 @@ impl Follower {
             ],
             ..LogRecord::default()
         };
-        let payload = encode(&self.identity, vec![record]);
+        let payload = super::encode_logs(&self.identity, SCOPE, vec![record]);
         if let Ok(true) = self.buffer.append(Kind::Logs, 1, &[], &payload, stop).await {
             self.metrics.received("logs", 1);
             self.exit_reported = at;
@@ -466,7 +465,7 @@ impl Follower {
         let records = std::mem::take(&mut self.batch);
         let count = records.len();
         self.batch_bytes = 0;
-        let payload = encode(&self.identity, records);
+        let payload = super::encode_logs(&self.identity, SCOPE, records);
         match self
             .buffer
             .append(Kind::Logs, count as u32, &[], &payload, stop)
@@ -615,31 +614,6 @@ fn split_time(raw: &[u8]) -> Option<(i64, &[u8])> {
     Some((nanos, &raw[space + 1..]))
 }
 
-fn encode(identity: &Identity, log_records: Vec<LogRecord>) -> Vec<u8> {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(identity.resource()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    }
-    .encode_to_vec()
-}
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// A missing or unreadable file means "from the start of the container's log".
 fn load<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
     std::fs::read(path)
@@ -662,6 +636,9 @@ mod tests {
 
     use axum::extract::{Query, State};
     use axum::response::{IntoResponse, Response};
+
+    use porthole_proto::logs_service::ExportLogsServiceRequest;
+    use prost::Message;
 
     use super::*;
     use crate::config::{BufferConfig, ResourceConfig, WhenFull};
