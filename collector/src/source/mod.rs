@@ -20,6 +20,25 @@ use prost::Message;
 
 use crate::resource::Identity;
 
+/// The log records of every buffer record not yet taken, each acknowledged as read.
+#[cfg(test)]
+pub(crate) fn take_log_records(buffer: &crate::buffer::DiskBuffer) -> Vec<LogRecord> {
+    let mut out = Vec::new();
+    while let Some(record) = buffer.try_next().unwrap() {
+        let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
+        let request = ExportLogsServiceRequest::decode(&payload[..]).unwrap();
+        out.extend(
+            request
+                .resource_logs
+                .into_iter()
+                .flat_map(|r| r.scope_logs)
+                .flat_map(|s| s.log_records),
+        );
+        buffer.ack(record.next, 1, &std::collections::HashMap::new());
+    }
+    out
+}
+
 /// One export of log records the collector made itself, under the pod's resource.
 fn encode_logs(identity: &Identity, scope: &str, log_records: Vec<LogRecord>) -> Vec<u8> {
     ExportLogsServiceRequest {

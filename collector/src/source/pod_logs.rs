@@ -637,9 +637,6 @@ mod tests {
     use axum::extract::{Query, State};
     use axum::response::{IntoResponse, Response};
 
-    use porthole_proto::logs_service::ExportLogsServiceRequest;
-    use prost::Message;
-
     use super::*;
     use crate::config::{BufferConfig, ResourceConfig, WhenFull};
 
@@ -775,27 +772,17 @@ mod tests {
 
     /// `(time, body)` of every record in the buffer, acknowledged as read.
     fn drain(buffer: &DiskBuffer) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        while let Some(record) = buffer.try_next().unwrap() {
-            let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
-            let request = ExportLogsServiceRequest::decode(&payload[..]).unwrap();
-            for log in request
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .flat_map(|s| &s.log_records)
-            {
+        let records = crate::source::take_log_records(buffer);
+        records
+            .into_iter()
+            .map(|log| {
                 assert!(log.attributes.iter().any(|a| a.key == "k8s.container.name"));
-                let Some(any_value::Value::StringValue(body)) =
-                    log.body.as_ref().and_then(|b| b.value.clone())
-                else {
-                    panic!("a string body");
-                };
-                out.push((log.time_unix_nano, body));
-            }
-            buffer.ack(record.next, 1, &HashMap::new());
-        }
-        out
+                match log.body.and_then(|b| b.value) {
+                    Some(any_value::Value::StringValue(body)) => (log.time_unix_nano, body),
+                    other => panic!("a string body, not {other:?}"),
+                }
+            })
+            .collect()
     }
 
     struct Rig {

@@ -86,31 +86,21 @@ impl Rig {
     /// Bodies of every log record in the buffer not yet taken, and whether each was cut
     /// (carries `porthole.truncated: true`).
     fn take_records(&self) -> Vec<(String, bool)> {
-        let mut bodies = Vec::new();
-        while let Some(record) = self.buffer.try_next().unwrap() {
-            let payload = crate::buffer::unpack(record.encoding, &record.payload).unwrap();
-            let request = ExportLogsServiceRequest::decode(&payload[..]).unwrap();
-            for log in request
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .flat_map(|s| &s.log_records)
-            {
+        let records = crate::source::take_log_records(&self.buffer);
+        records
+            .into_iter()
+            .map(|log| {
                 let truncated = log.attributes.iter().any(|a| {
                     a.key == super::TRUNCATED_ATTRIBUTE
                         && a.value.as_ref().and_then(|v| v.value.as_ref())
                             == Some(&any_value::Value::BoolValue(true))
                 });
-                match log.body.as_ref().and_then(|b| b.value.as_ref()) {
-                    Some(any_value::Value::StringValue(body)) => {
-                        bodies.push((body.clone(), truncated));
-                    }
+                match log.body.and_then(|b| b.value) {
+                    Some(any_value::Value::StringValue(body)) => (body, truncated),
                     other => panic!("unexpected body {other:?}"),
                 }
-            }
-            self.buffer.ack(record.next, 1, &HashMap::new());
-        }
-        bodies
+            })
+            .collect()
     }
 }
 
