@@ -113,7 +113,7 @@ def parse_args_rs(path: Path) -> dict:
 # The collector's CLI contract (porthole-collector; each flag also reads
 # PORTHOLE_COLLECTOR_<FLAG>).
 COLLECTOR_FLAGS = [
-    "config", "endpoint", "files", "stack-traces", "pod-logs", "buffer-dir", "max-buffer-bytes", "service",
+    "config", "endpoint", "files", "stack-traces", "pod-logs", "pod-events", "buffer-dir", "max-buffer-bytes", "service",
     "token-file", "otlp-grpc-addr", "otlp-http-addr", "http-addr",
 ]
 COLLECTOR_IDENTITY_ENV = [

@@ -62,6 +62,9 @@ pub struct Config {
     /// tokens an app logged), in order.
     pub redact: Vec<crate::redact::RedactRule>,
     pub pod_logs: PodLogsConfig,
+    /// Report this pod's Kubernetes events (failed probes, back-offs, image pulls, OOM
+    /// kills, evictions) as log records; needs `list` and `watch` on `events`.
+    pub pod_events: bool,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(20),
             redact: Vec::new(),
             pod_logs: PodLogsConfig::default(),
+            pod_events: false,
         }
     }
 }

@@ -117,8 +117,23 @@ pub async fn run(
     {
         sources.spawn(task);
     }
-    if !config.pod_logs.containers.is_empty() {
-        let target = Arc::new(pod_logs_target(&identity).await?);
+    let target = if config.pod_logs.containers.is_empty() && !config.pod_events {
+        None
+    } else {
+        Some(Arc::new(pod_logs_target(&identity).await?))
+    };
+    if let Some(target) = target.clone().filter(|_| config.pod_events) {
+        sources.spawn(source::pod_events::run(
+            target,
+            buffer.clone(),
+            config.buffer.dir.clone(),
+            identity.clone(),
+            redactor.clone(),
+            metrics.clone(),
+            stop_sources.clone(),
+        ));
+    }
+    if let Some(target) = target {
         for container in &config.pod_logs.containers {
             sources.spawn(source::pod_logs::run(
                 target.clone(),
@@ -231,7 +246,7 @@ async fn pod_logs_target(identity: &Identity) -> Result<source::pod_logs::Target
     let named = |key: &str, env: &str| {
         identity.get(key).map(str::to_string).ok_or_else(|| {
             CollectorError::Config(format!(
-                "pod_logs: the pod's {key} is not known; set {env} from the downward API"
+                "pod_logs, pod_events: the pod's {key} is not known; set {env} from the downward API"
             ))
         })
     };
@@ -241,7 +256,7 @@ async fn pod_logs_target(identity: &Identity) -> Result<source::pod_logs::Target
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube::Client::try_default().await.map_err(|e| {
         CollectorError::Config(format!(
-            "pod_logs: no Kubernetes API to ask (no in-cluster ServiceAccount token, no KUBECONFIG): {e}"
+            "pod_logs, pod_events: no Kubernetes API to ask (no in-cluster ServiceAccount token, no KUBECONFIG): {e}"
         ))
     })?;
     Ok(source::pod_logs::Target {

@@ -41,6 +41,9 @@ struct Args {
         value_delimiter = ','
     )]
     pod_logs: Vec<String>,
+    /// Report this pod's Kubernetes events (`pod_events: true`).
+    #[arg(long, env = "PORTHOLE_COLLECTOR_POD_EVENTS")]
+    pod_events: bool,
     /// The disk buffer's directory.
     #[arg(long, env = "PORTHOLE_COLLECTOR_BUFFER_DIR")]
     buffer_dir: Option<PathBuf>,
@@ -126,6 +129,7 @@ fn build_config(args: Args) -> anyhow::Result<Config> {
         config.pod_logs.containers.extend(args.pod_logs);
         config.pod_logs.stack_traces |= args.stack_traces;
     }
+    config.pod_events |= args.pod_events;
     if let Some(dir) = args.buffer_dir {
         config.buffer.dir = dir;
     }

@@ -186,7 +186,7 @@ impl CollectorMetrics {
         );
         r.register(
             "pod_log_errors",
-            "Failed or refused requests for a container's log (pod_logs), tried again",
+            "Failed or refused requests to the Kubernetes API (pod_logs, pod_events), tried again",
             metrics.pod_log_errors.clone(),
         );
         r.register(

@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod file;
 pub mod inventory;
 pub mod otlp;
+pub mod pod_events;
 pub mod pod_logs;
 pub mod scrape;
 
