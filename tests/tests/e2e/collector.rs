@@ -1132,9 +1132,10 @@ async fn redact_rules_keep_secrets_in_the_pod() {
 /// with the kubelet's time, the Go panic as one record. The API here is a stand-in that
 /// answers as the kubelet does (no previous container: 400) and ends each stream after a
 /// moment, so the collector asks again from the last second it has. Why the container last
-/// ended (an OOM kill, in the pod's status) is a record of its own, once.
+/// ended (an OOM kill, in the pod's status) is a record of its own, once, and so is the
+/// failed probe the pod's events tell (`pod_events`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() {
+async fn pod_logs_and_events_come_through_the_kubernetes_api() {
     let (dir, _logs, porthole) = serve_with_logs_dir().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1177,6 +1178,31 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         "/api/v1/namespaces/shop/pods/payments-7f9c",
         axum::routing::get(move || async move { axum::Json(pod) }),
     );
+    // Its events: one failed probe (a watch sends nothing more and ends).
+    let probe = serde_json::json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "payments-7f9c.1", "namespace": "shop", "uid": "e1", "resourceVersion": "11"},
+        "involvedObject": {"kind": "Pod", "name": "payments-7f9c", "namespace": "shop",
+            "fieldPath": "spec.containers{payments}"},
+        "type": "Warning", "reason": "Unhealthy", "count": 1,
+        "message": "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        "lastTimestamp": chrono::DateTime::from_timestamp((now - 58) as i64, 0).unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    let app = app.route(
+        "/api/v1/namespaces/shop/events",
+        axum::routing::get(move |uri: http::Uri| {
+            let probe = probe.clone();
+            async move {
+                if uri.query().unwrap_or_default().contains("watch=true") {
+                    return String::new().into_response();
+                }
+                axum::Json(serde_json::json!({"apiVersion": "v1", "kind": "EventList",
+                    "metadata": {"resourceVersion": "11"}, "items": [probe]}))
+                .into_response()
+            }
+        }),
+    );
     let app = app.route(
         "/api/v1/namespaces/shop/pods/payments-7f9c/log",
         axum::routing::get({
@@ -1217,6 +1243,7 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         dir.path(),
         &porthole.grpc_endpoint(),
         "pod_logs: {containers: [payments], stack_traces: true}\n\
+         pod_events: true\n\
          inventory: {enabled: false}\n\
          resource: {service: payments}\n",
     );
@@ -1238,7 +1265,7 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
                  WHERE service = 'payments' ORDER BY time_unix_nano",
             )
             .await;
-            (rows.len() >= 4).then_some(rows)
+            (rows.len() >= 5).then_some(rows)
         }
     })
     .await;
@@ -1253,14 +1280,15 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         "SELECT count(*) AS n FROM logs WHERE service = 'payments'",
     )
     .await;
-    assert_eq!(again[0]["n"], 4, "{rows:?}");
+    assert_eq!(again[0]["n"], 5, "{rows:?}");
     let bodies: Vec<&str> = rows.iter().map(|r| r["body"].as_str().unwrap()).collect();
     assert_eq!(bodies[0], "INFO payments starting");
     assert_eq!(
         bodies[1],
         "panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:13 +0x1d"
     );
-    // Why the container ended, from the pod's status, at the time it ended.
+    // Why the container ended, from the pod's status, at the time it ended; then the
+    // failed probe the pod's events tell.
     assert_eq!(
         bodies[2],
         "container payments ended: OOMKilled, exit code 137"
@@ -1269,7 +1297,11 @@ async fn pod_logs_follow_the_app_containers_stdout_through_the_kubernetes_api() 
         rows[2]["attributes"]["process.exit.code"]["value"], "137",
         "{rows:?}"
     );
-    assert_eq!(bodies[3], "INFO payments restarted");
+    assert_eq!(
+        bodies[3],
+        "Unhealthy: Liveness probe failed: HTTP probe failed with statuscode: 500"
+    );
+    assert_eq!(bodies[4], "INFO payments restarted");
     // Past 2^53, the API gives it as its digits.
     let first = rows[0]["time_unix_nano"]
         .as_str()
