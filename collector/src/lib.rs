@@ -120,7 +120,7 @@ pub async fn run(
     let target = if config.pod_logs.containers.is_empty() && !config.pod_events {
         None
     } else {
-        Some(Arc::new(pod_logs_target(&identity).await?))
+        Some(Arc::new(kube_target(&identity).await?))
     };
     if let Some(target) = target.clone().filter(|_| config.pod_events) {
         sources.spawn(source::pod_events::run(
@@ -241,8 +241,8 @@ pub async fn run(
     }
 }
 
-/// The API (in-cluster, else `KUBECONFIG`) and this pod, for `pod_logs`.
-async fn pod_logs_target(identity: &Identity) -> Result<source::pod_logs::Target, CollectorError> {
+/// The API (in-cluster, else `KUBECONFIG`) and this pod, for `pod_logs` and `pod_events`.
+async fn kube_target(identity: &Identity) -> Result<source::pod_logs::Target, CollectorError> {
     let named = |key: &str, env: &str| {
         identity.get(key).map(str::to_string).ok_or_else(|| {
             CollectorError::Config(format!(

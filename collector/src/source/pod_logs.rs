@@ -756,7 +756,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        // As `pod_logs_target` does in the collector (a workspace build links two providers).
+        // As `kube_target` does in the collector (a workspace build links two providers).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
         kube::Client::try_from(config).unwrap()

@@ -212,7 +212,7 @@ impl Assembler {
         }
     }
 
-    /// Feeds one line (`start..end` in the file, `end` past its newline; `cut` if the
+    /// Feeds one line (`start..end` in the file, `end` past its newline; `cut_short` if the
     /// reader already cut it short); finished records go to `out`. Returns whether body
     /// was cut here to stay in bounds.
     pub fn push(
