@@ -254,11 +254,18 @@ async fn kube_target(identity: &Identity) -> Result<source::pod_logs::Target, Co
     let pod = named("k8s.pod.name", "K8S_POD_NAME")?;
     // kube speaks TLS through rustls, which needs its crypto chosen once per process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_default().await.map_err(|e| {
+    let no_api = |e: &dyn std::fmt::Display| {
         CollectorError::Config(format!(
             "pod_logs, pod_events: no Kubernetes API to ask (no in-cluster ServiceAccount token, no KUBECONFIG): {e}"
         ))
-    })?;
+    };
+    let mut config = kube::Config::infer().await.map_err(|e| no_api(&e))?;
+    // kube waits for ever by default: a connection that died without a word (a node
+    // gone, a network partition) would hold a log stream open with nothing coming.
+    // Quiet apps' streams are then asked for again every few minutes, which costs a line
+    // or two of the last second, skipped.
+    config.read_timeout = Some(std::time::Duration::from_secs(330));
+    let client = kube::Client::try_from(config).map_err(|e| no_api(&e))?;
     Ok(source::pod_logs::Target {
         client,
         namespace,
