@@ -5,7 +5,7 @@
 //! from the majority of pods of the same service and version, or a file changed since the
 //! pod started. Only names and hashes are ever reported, never contents or values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::State;
@@ -20,6 +20,8 @@ use crate::{QueryError, SqlLimits};
 
 /// The scope of the collectors' inventory reports.
 pub const INVENTORY_SCOPE: &str = "porthole.inventory";
+/// The scope of the collector's records of why a container ended (`pod_logs`).
+pub const POD_STATUS_SCOPE: &str = "porthole.pod_status";
 /// Reports read at most (latest per pod); beyond it the answer says it was cut.
 const MAX_PODS: usize = 10_000;
 /// A pod whose last report is older than this many of its intervals is `stale`.
@@ -83,7 +85,21 @@ pub struct Pod {
     pub error_log_rate: f64,
     /// Its newest log record in the range.
     pub last_log: Option<String>,
+    /// Why one of its containers last ended in the range (an OOM kill, an exit code), as
+    /// its collector read it from the pod's status (`pod_logs`).
+    pub last_exit: Option<LastExit>,
     pub drift: Vec<Drift>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LastExit {
+    pub container: Option<String>,
+    /// The kubelet's reason: `OOMKilled`, `Error`, `Completed`…
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restart_count: Option<i64>,
+    /// When it ended, RFC 3339.
+    pub at: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +167,7 @@ pub(crate) async fn inventory(
     let (reports, truncated) =
         latest_reports(&state, params.service.as_deref(), start, end).await?;
     let health = pod_health(&state, start, end).await?;
+    let exits = last_exits(&state, start, end).await?;
     let now = now_micros().min(end);
     let seconds = ((end - start) as f64 / 1e6).max(1e-6);
 
@@ -176,6 +193,9 @@ pub(crate) async fn inventory(
             error_logs,
             error_log_rate: error_logs as f64 / seconds,
             last_log,
+            last_exit: exits
+                .get(&(report.namespace.clone(), report.pod.clone()))
+                .cloned(),
             drift: Vec::new(),
         };
         grouped
@@ -386,6 +406,49 @@ type Health = BTreeMap<(Option<String>, String), (u64, u64, Option<String>)>;
 
 /// Per pod in the range: log records, error logs, and the newest log's time (inventory
 /// reports left out).
+/// Each pod's latest record of a container ending, in the range.
+async fn last_exits(
+    state: &QueryState,
+    start: i64,
+    end: i64,
+) -> Result<HashMap<(Option<String>, String), LastExit>, QueryError> {
+    let attribute = |key: &str| format!("attributes[{}]['value']", quote(key));
+    let sql = format!(
+        "SELECT namespace, pod, timestamp, container, reason, exit_code, restarts FROM (\
+           SELECT namespace, pod, timestamp, {} AS container, {} AS reason, \
+             {} AS exit_code, {} AS restarts, row_number() OVER \
+             (PARTITION BY namespace, pod ORDER BY timestamp DESC) AS newest \
+           FROM logs WHERE scope_name = {} AND pod IS NOT NULL AND {}\
+         ) WHERE newest = 1",
+        attribute("k8s.container.name"),
+        attribute("k8s.container.status.last_terminated_reason"),
+        attribute("process.exit.code"),
+        attribute("k8s.container.restart_count"),
+        quote(POD_STATUS_SCOPE),
+        range_sql(start, end),
+    );
+    let limits = SqlLimits {
+        max_rows: MAX_PODS,
+        ..state.sql_limits.clone()
+    };
+    let result = crate::sql::run_sql(&state.storage, &sql, &limits).await?;
+    let number = |row: &Map<String, Value>, key: &str| text(row, key)?.parse().ok();
+    Ok(result
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let exit = LastExit {
+                container: text(row, "container"),
+                reason: text(row, "reason"),
+                exit_code: number(row, "exit_code"),
+                restart_count: number(row, "restarts"),
+                at: crate::time::normalize(text(row, "timestamp")?),
+            };
+            Some(((text(row, "namespace"), text(row, "pod")?), exit))
+        })
+        .collect())
+}
+
 async fn pod_health(state: &QueryState, start: i64, end: i64) -> Result<Health, QueryError> {
     let sql = format!(
         "SELECT namespace, pod, count(*) AS logs, \
@@ -446,6 +509,7 @@ mod tests {
             error_logs: 0,
             error_log_rate: 0.0,
             last_log: None,
+            last_exit: None,
             drift: vec![],
         };
         (report, pod)

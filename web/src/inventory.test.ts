@@ -3,7 +3,9 @@ import {
   ago,
   driftExplanation,
   driftReason,
+  exitFailed,
   formatDrift,
+  formatExit,
   formatRate,
   imageLabel,
   imageReference,
@@ -132,6 +134,21 @@ describe("images", () => {
     expect(imageLabel({ name: null, image: null, tag: null, digest: null })).toBe("—");
     expect(imageReference(c)).toBe("registry.example/cart:v1@sha256:0123456789abcdef0123");
     expect(imageReference({ ...c, tag: null, digest: null })).toBe("registry.example/cart");
+  });
+});
+
+describe("last exits", () => {
+  const exit = { container: "app", reason: "OOMKilled", exit_code: 137, restart_count: 2, at: "2026-01-01T12:00:00Z" };
+  it("say why and with which code, and whether it failed", () => {
+    expect(formatExit(exit)).toBe("OOMKilled (137)");
+    expect(exitFailed(exit)).toBe(true);
+    const done = { ...exit, reason: "Completed", exit_code: 0 };
+    expect(formatExit(done)).toBe("Completed (0)");
+    expect(exitFailed(done)).toBe(false);
+    expect(formatExit({ ...exit, reason: null, exit_code: null })).toBe("exited");
+    expect(formatExit(null)).toBe("—");
+    expect(formatExit(undefined)).toBe("—");
+    expect(exitFailed(null)).toBe(false);
   });
 });
 

@@ -33,7 +33,18 @@ export interface InventoryPod {
   /** Error logs per second over the range. */
   error_log_rate: number;
   last_log: string | null;
+  /** Why one of its containers last ended in the range, from the pod's status. */
+  last_exit?: LastExit | null;
   drift: Drift[];
+}
+
+export interface LastExit {
+  container: string | null;
+  /** The kubelet's reason: `OOMKilled`, `Error`, `Completed`… */
+  reason: string | null;
+  exit_code: number | null;
+  restart_count: number | null;
+  at: string;
 }
 
 export interface VersionPods {
@@ -141,6 +152,18 @@ export function imageLabel(container: Container): string {
 /** The whole image reference, for a tooltip: `registry.example/cart:v1@sha256:…`. */
 export function imageReference(container: Container): string {
   return `${container.image ?? "?"}${container.tag ? `:${container.tag}` : ""}${container.digest ? `@${container.digest}` : ""}`;
+}
+
+/** A container's last exit as `OOMKilled (137)`, `Completed (0)`; `—` for none. */
+export function formatExit(exit: LastExit | null | undefined): string {
+  if (!exit) return "—";
+  const reason = exit.reason || "exited";
+  return exit.exit_code == null ? reason : `${reason} (${exit.exit_code})`;
+}
+
+/** Whether a last exit was a failure: an exit code other than 0, or none known. */
+export function exitFailed(exit: LastExit | null | undefined): boolean {
+  return !!exit && exit.exit_code !== 0;
 }
 
 /** Error logs per second as `0/s`, `0.0033/s`, `1.5/s`, `120/s`. */

@@ -50,6 +50,8 @@ const DRAIN: Duration = Duration::from_secs(2);
 const BATCH_RECORDS: usize = 2048;
 const BATCH_BYTES: usize = 1 << 20;
 const SCOPE: &str = "porthole.pod_logs";
+/// The scope of records of why a container ended (the inventory lists the latest).
+const STATUS_SCOPE: &str = "porthole.pod_status";
 
 /// How far a container's log has been taken: every line before `time_unix_nano`, and the
 /// first `lines_at_time` lines stamped with it.
@@ -412,7 +414,7 @@ impl Follower {
             ],
             ..LogRecord::default()
         };
-        let payload = super::encode_logs(&self.identity, SCOPE, vec![record]);
+        let payload = super::encode_logs(&self.identity, STATUS_SCOPE, vec![record]);
         if let Ok(true) = self.buffer.append(Kind::Logs, 1, &[], &payload, stop).await {
             self.metrics.received("logs", 1);
             self.exit_reported = at;

@@ -1133,7 +1133,8 @@ async fn redact_rules_keep_secrets_in_the_pod() {
 /// answers as the kubelet does (no previous container: 400) and ends each stream after a
 /// moment, so the collector asks again from the last second it has. Why the container last
 /// ended (an OOM kill, in the pod's status) is a record of its own, once, and so is the
-/// failed probe the pod's events tell (`pod_events`).
+/// failed probe the pod's events tell (`pod_events`); the inventory lists the pod with
+/// that last exit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_logs_and_events_come_through_the_kubernetes_api() {
     let (dir, _logs, porthole) = serve_with_logs_dir().await;
@@ -1244,7 +1245,7 @@ async fn pod_logs_and_events_come_through_the_kubernetes_api() {
         &porthole.grpc_endpoint(),
         "pod_logs: {containers: [payments], stack_traces: true}\n\
          pod_events: true\n\
-         inventory: {enabled: false}\n\
+         inventory: {enabled: true}\n\
          resource: {service: payments}\n",
     );
     let _collector = Collector::start(
@@ -1262,7 +1263,8 @@ async fn pod_logs_and_events_come_through_the_kubernetes_api() {
             let rows = sql(
                 porthole,
                 "SELECT time_unix_nano, body, pod, attributes FROM logs \
-                 WHERE service = 'payments' ORDER BY time_unix_nano",
+                 WHERE service = 'payments' AND scope_name <> 'porthole.inventory' \
+                 ORDER BY time_unix_nano",
             )
             .await;
             (rows.len() >= 5).then_some(rows)
@@ -1277,7 +1279,8 @@ async fn pod_logs_and_events_come_through_the_kubernetes_api() {
     .await;
     let again = sql(
         &porthole,
-        "SELECT count(*) AS n FROM logs WHERE service = 'payments'",
+        "SELECT count(*) AS n FROM logs \
+         WHERE service = 'payments' AND scope_name <> 'porthole.inventory'",
     )
     .await;
     assert_eq!(again[0]["n"], 5, "{rows:?}");
@@ -1312,6 +1315,18 @@ async fn pod_logs_and_events_come_through_the_kubernetes_api() {
         "the kubelet's time: {rows:?}"
     );
     assert_eq!(rows[0]["pod"], "payments-7f9c");
+    // The inventory lists the pod with why its container last ended.
+    let listed: Value = reqwest::get(porthole.url("/api/v1/inventory?start=now-2h"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let exit = &listed["services"][0]["versions"][0]["pods"][0]["last_exit"];
+    assert_eq!(exit["reason"], "OOMKilled", "{listed}");
+    assert_eq!(exit["exit_code"], 137, "{listed}");
+    assert_eq!(exit["container"], "payments", "{listed}");
+    assert_eq!(exit["restart_count"], 1, "{listed}");
     let requests = requests.lock().unwrap();
     assert!(requests[0].contains("previous=true"), "{requests:?}");
     assert!(

@@ -13,7 +13,9 @@ import { formatTimestamp } from "../format";
 import {
   ago,
   driftExplanation,
+  exitFailed,
   formatDrift,
+  formatExit,
   formatRate,
   imageLabel,
   imageReference,
@@ -127,6 +129,7 @@ export function InventoryView({ params }: { params: URLSearchParams }) {
                       <th scope="col">Error logs</th>
                       <th scope="col">Error rate</th>
                       <th scope="col">Last log</th>
+                      <th scope="col">Last exit</th>
                       <th scope="col">Drift</th>
                       {/* Named for screen readers; not .sr-only, whose absolute position
                           would escape the table's scrolling box on a narrow screen. */}
@@ -181,6 +184,19 @@ function PodRow({ pod, now }: { pod: InventoryPod; now: number }) {
       </td>
       <td className={pod.error_log_rate > 0 ? "bad" : undefined}>{formatRate(pod.error_log_rate)}</td>
       <td title={pod.last_log ? formatTimestamp(pod.last_log) : undefined}>{ago(pod.last_log, now)}</td>
+      <td
+        data-testid="pod-last-exit"
+        className={exitFailed(pod.last_exit) ? "bad" : undefined}
+        title={
+          pod.last_exit
+            ? `${pod.last_exit.container ?? "a container"} ended ${formatTimestamp(pod.last_exit.at)}` +
+              (pod.last_exit.restart_count != null ? `, restart ${pod.last_exit.restart_count}` : "")
+            : undefined
+        }
+      >
+        {formatExit(pod.last_exit)}
+        {pod.last_exit && <div className="hint">{ago(pod.last_exit.at, now)}</div>}
+      </td>
       <td data-testid="drift">
         {drifted ? (
           <>
