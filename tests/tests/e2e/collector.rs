@@ -1315,6 +1315,19 @@ async fn pod_logs_and_events_come_through_the_kubernetes_api() {
         "the kubelet's time: {rows:?}"
     );
     assert_eq!(rows[0]["pod"], "payments-7f9c");
+    // A search (and so a log alert rule) finds OOM kills by their reason.
+    let found: Value =
+        reqwest::get(porthole.url(
+            "/api/v1/logs?q=k8s.container.status.last_terminated_reason:OOMKilled&start=now-2h",
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let found = found["rows"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["severity"], "ERROR");
     // The inventory lists the pod with why its container last ended.
     let listed: Value = reqwest::get(porthole.url("/api/v1/inventory?start=now-2h"))
         .await
