@@ -901,23 +901,30 @@ fn read_ack(dir: &Path) -> Option<(Position, HashMap<u64, u64>)> {
     Some((position, ack.ledger))
 }
 
-/// Written by rename, so a crash leaves the old or the new position, never half of one.
-/// Not fsynced: after a power loss an older position only means records are sent again.
+/// Replaces `path` with `body`: written beside it (`<name>.tmp`), then renamed over it, so
+/// a crash leaves the old or the new content, never half. Not fsynced: each file written
+/// so (the ack, checkpoints) only has records sent again when it is older after a power
+/// loss.
+pub(crate) fn replace_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    fs::write(&tmp, body).and_then(|()| fs::rename(&tmp, path))
+}
+
 fn write_ack(
     dir: &Path,
     position: Position,
     ledger: &HashMap<u64, u64>,
 ) -> Result<(), CollectorError> {
-    let tmp = dir.join("ack.tmp");
+    let path = dir.join(ACK_FILE);
     let body = serde_json::to_vec(&AckFile {
         segment: position.segment,
         offset: position.offset,
         ledger: ledger.clone(),
     })
     .expect("the ack serializes");
-    fs::write(&tmp, body)
-        .and_then(|()| fs::rename(&tmp, dir.join(ACK_FILE)))
-        .map_err(|e| io_error(&tmp, e))
+    replace_file(&path, &body).map_err(|e| io_error(&path, e))
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> CollectorError {

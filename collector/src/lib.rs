@@ -117,34 +117,27 @@ pub async fn run(
     {
         sources.spawn(task);
     }
-    let target = if config.pod_logs.containers.is_empty() && !config.pod_events {
-        None
-    } else {
-        Some(Arc::new(kube_target(&identity).await?))
-    };
-    if let Some(target) = target.clone().filter(|_| config.pod_events) {
-        sources.spawn(source::pod_events::run(
-            target,
-            buffer.clone(),
-            config.buffer.dir.clone(),
-            identity.clone(),
-            redactor.clone(),
-            metrics.clone(),
-            stop_sources.clone(),
-        ));
-    }
-    if let Some(target) = target {
+    if config.pod_events || !config.pod_logs.containers.is_empty() {
+        let (client, namespace, name) = kube_target(&identity).await?;
+        let pod = Arc::new(source::pod_logs::KubePod {
+            client,
+            namespace,
+            pod: name,
+            buffer: buffer.clone(),
+            buffer_dir: config.buffer.dir.clone(),
+            identity: identity.clone(),
+            redactor: redactor.clone(),
+            metrics: metrics.clone(),
+        });
+        if config.pod_events {
+            sources.spawn(source::pod_events::run(pod.clone(), stop_sources.clone()));
+        }
         for container in &config.pod_logs.containers {
             sources.spawn(source::pod_logs::run(
-                target.clone(),
+                pod.clone(),
                 container.clone(),
                 config.pod_logs.stack_traces,
                 config.max_line_bytes,
-                buffer.clone(),
-                config.buffer.dir.clone(),
-                identity.clone(),
-                redactor.clone(),
-                metrics.clone(),
                 stop_sources.clone(),
             ));
         }
@@ -241,8 +234,11 @@ pub async fn run(
     }
 }
 
-/// The API (in-cluster, else `KUBECONFIG`) and this pod, for `pod_logs` and `pod_events`.
-async fn kube_target(identity: &Identity) -> Result<source::pod_logs::Target, CollectorError> {
+/// The API (in-cluster, else `KUBECONFIG`), this pod's namespace and name, for `pod_logs`
+/// and `pod_events`.
+async fn kube_target(
+    identity: &Identity,
+) -> Result<(kube::Client, String, String), CollectorError> {
     let named = |key: &str, env: &str| {
         identity.get(key).map(str::to_string).ok_or_else(|| {
             CollectorError::Config(format!(
@@ -266,11 +262,7 @@ async fn kube_target(identity: &Identity) -> Result<source::pod_logs::Target, Co
     // or two of the last second, skipped.
     config.read_timeout = Some(std::time::Duration::from_secs(330));
     let client = kube::Client::try_from(config).map_err(|e| no_api(&e))?;
-    Ok(source::pod_logs::Target {
-        client,
-        namespace,
-        pod,
-    })
+    Ok((client, namespace, pod))
 }
 
 fn source_failure(

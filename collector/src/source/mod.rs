@@ -21,6 +21,48 @@ use prost::Message;
 
 use crate::resource::Identity;
 
+/// Serves `app` on loopback as the Kubernetes API of pod `shop/checkout-0`, whose records
+/// go to a 16 MiB buffer in `dir`: what `pod_logs` and `pod_events` are given.
+#[cfg(test)]
+pub(crate) async fn test_kube_pod(
+    app: axum::Router,
+    dir: &std::path::Path,
+) -> std::sync::Arc<pod_logs::KubePod> {
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // As `kube_target` does in the collector (a workspace build links two providers).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client =
+        kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap()))
+            .unwrap();
+    let metrics = crate::telemetry::CollectorMetrics::new();
+    let config = crate::config::BufferConfig {
+        dir: dir.to_path_buf(),
+        max_bytes: 1 << 24,
+        when_full: crate::config::WhenFull::Block,
+        segment_bytes: 1 << 20,
+    };
+    Arc::new(pod_logs::KubePod {
+        client,
+        namespace: "shop".into(),
+        pod: "checkout-0".into(),
+        buffer: crate::buffer::DiskBuffer::open(
+            &config,
+            crate::config::Compression::None,
+            metrics.clone(),
+        )
+        .unwrap(),
+        buffer_dir: dir.to_path_buf(),
+        identity: Arc::new(
+            Identity::build(&crate::config::ResourceConfig::default(), |_| None).unwrap(),
+        ),
+        redactor: Arc::new(crate::redact::Redactor::new(&[]).unwrap()),
+        metrics,
+    })
+}
+
 /// The log records of every buffer record not yet taken, each acknowledged as read.
 #[cfg(test)]
 pub(crate) fn take_log_records(buffer: &crate::buffer::DiskBuffer) -> Vec<LogRecord> {

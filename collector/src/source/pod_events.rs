@@ -25,12 +25,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::CollectorError;
-use crate::buffer::{DiskBuffer, Kind};
-use crate::redact::Redactor;
-use crate::resource::{Identity, string_attribute};
+use crate::resource::string_attribute;
 use crate::source::file::now_nanos;
-use crate::source::pod_logs::Target;
-use crate::telemetry::CollectorMetrics;
+use crate::source::pod_logs::{KubePod, load, save};
 
 const SCOPE: &str = "porthole.pod_events";
 /// Events remembered as reported; Kubernetes keeps an event an hour by default.
@@ -45,29 +42,15 @@ struct Reported {
 }
 
 /// Reports the pod's events until `stop`.
-pub async fn run(
-    target: Arc<Target>,
-    buffer: Arc<DiskBuffer>,
-    buffer_dir: PathBuf,
-    identity: Arc<Identity>,
-    redactor: Arc<Redactor>,
-    metrics: Arc<CollectorMetrics>,
-    stop: CancellationToken,
-) -> Result<(), CollectorError> {
-    let path = buffer_dir.join("pod_events.json");
+pub async fn run(pod: Arc<KubePod>, stop: CancellationToken) -> Result<(), CollectorError> {
+    let path = pod.buffer_dir.join("pod_events.json");
     let mut reporter = Reporter {
-        reported: std::fs::read(&path)
-            .ok()
-            .and_then(|text| serde_json::from_slice(&text).ok())
-            .unwrap_or_default(),
+        reported: load(&path),
         path,
-        buffer,
-        identity,
-        redactor,
-        metrics,
+        pod: pod.clone(),
     };
-    let api: Api<Event> = Api::namespaced(target.client.clone(), &target.namespace);
-    let selector = format!("involvedObject.name={}", target.pod);
+    let api: Api<Event> = Api::namespaced(pod.client.clone(), &pod.namespace);
+    let selector = format!("involvedObject.name={}", pod.pod);
     let mut version: Option<String> = None;
     let mut wait = RETRY;
     let mut warned: Option<Instant> = None;
@@ -86,7 +69,7 @@ pub async fn run(
             // The version expired: list again.
             Ok(None) => version = None,
             Err(error) => {
-                reporter.metrics.pod_log_errors.inc();
+                reporter.pod.metrics.pod_log_errors.inc();
                 let forbidden =
                     matches!(&error, kube::Error::Api(s) if s.code == 401 || s.code == 403);
                 if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
@@ -112,10 +95,7 @@ pub async fn run(
 struct Reporter {
     reported: Reported,
     path: PathBuf,
-    buffer: Arc<DiskBuffer>,
-    identity: Arc<Identity>,
-    redactor: Arc<Redactor>,
-    metrics: Arc<CollectorMetrics>,
+    pod: Arc<KubePod>,
 }
 
 impl Reporter {
@@ -197,8 +177,8 @@ impl Reporter {
         let at = when(&event);
         let reason = event.reason.clone().unwrap_or_default();
         let mut body = format!("{reason}: {}", event.message.clone().unwrap_or_default());
-        if self.redactor.string(&mut body) {
-            self.metrics.redacted.inc();
+        if self.pod.redactor.string(&mut body) {
+            self.pod.metrics.redacted.inc();
         }
         let warning = event.type_.as_deref() == Some("Warning");
         let mut attributes = vec![
@@ -231,14 +211,9 @@ impl Reporter {
             attributes,
             ..LogRecord::default()
         };
-        let payload = super::encode_logs(&self.identity, SCOPE, vec![record]);
-        if !matches!(
-            self.buffer.append(Kind::Logs, 1, &[], &payload, stop).await,
-            Ok(true)
-        ) {
+        if !self.pod.append(SCOPE, vec![record], stop).await {
             return;
         }
-        self.metrics.received("logs", 1);
         self.reported.events.insert(uid, (count, at));
         if self.reported.events.len() > REMEMBERED {
             let oldest = self
@@ -251,13 +226,8 @@ impl Reporter {
                 self.reported.events.remove(&uid);
             }
         }
-        let saved = serde_json::to_vec(&self.reported).expect("serializable");
-        let tmp = self.path.with_extension("json.tmp");
-        let written = std::fs::write(&tmp, saved)
-            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if let Err(error) = written {
-            self.metrics.disk_write_failed("pod_events", &error);
+        if let Err(error) = save(&self.path, &self.reported) {
+            self.pod.metrics.disk_write_failed("pod_events", &error);
         }
     }
 }
@@ -294,7 +264,6 @@ mod tests {
     use axum::response::{IntoResponse, Response};
 
     use super::*;
-    use crate::config::{BufferConfig, ResourceConfig, WhenFull};
 
     /// The events API of one namespace: a list, and watches that send what `watched`
     /// holds and end (the first answers 410 once `expire_first_watch` is set).
@@ -361,96 +330,49 @@ mod tests {
     /// end, a version that expired (listed again), and a restart of the collector.
     #[tokio::test]
     async fn the_pods_events_are_reported_once_each_time_they_happen() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let api = Arc::new(Events::default());
-        *api.listed.lock().unwrap() = vec![
-            event(
-                "a",
-                "Normal",
-                "Scheduled",
-                "Successfully assigned shop/checkout-0 to node-a",
-                1,
-                "2026-12-07T10:00:00Z",
-            ),
-            event(
-                "b",
-                "Warning",
-                "Unhealthy",
-                "Liveness probe failed: HTTP probe failed with statuscode: 500",
-                2,
-                "2026-12-07T10:05:00Z",
-            ),
-        ];
-        *api.watched.lock().unwrap() = vec![
-            event(
-                "b",
-                "Warning",
-                "Unhealthy",
-                "Liveness probe failed: HTTP probe failed with statuscode: 500",
-                3,
-                "2026-12-07T10:05:10Z",
-            ),
-            event(
-                "c",
-                "Warning",
-                "BackOff",
-                "Back-off restarting failed container app",
-                1,
-                "2026-12-07T10:05:20Z",
-            ),
-        ];
+        let probe = "Liveness probe failed: HTTP probe failed with statuscode: 500";
+        let scheduled = event(
+            "a",
+            "Normal",
+            "Scheduled",
+            "Successfully assigned shop/checkout-0 to node-a",
+            1,
+            "2026-12-07T10:00:00Z",
+        );
+        let unhealthy = |count, at| event("b", "Warning", "Unhealthy", probe, count, at);
+        let back_off = event(
+            "c",
+            "Warning",
+            "BackOff",
+            "Back-off restarting failed container app",
+            1,
+            "2026-12-07T10:05:20Z",
+        );
+        let unhealthy_again = unhealthy(3, "2026-12-07T10:05:10Z");
+        *api.listed.lock().unwrap() = vec![scheduled.clone(), unhealthy(2, "2026-12-07T10:05:00Z")];
+        *api.watched.lock().unwrap() = vec![unhealthy_again.clone(), back_off.clone()];
         *api.expire_first_watch.lock().unwrap() = true;
         let app = axum::Router::new()
             .route("/api/v1/namespaces/shop/events", axum::routing::get(events))
             .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let client =
-            kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap()))
-                .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let metrics = CollectorMetrics::new();
-        let buffer = DiskBuffer::open(
-            &BufferConfig {
-                dir: dir.path().to_path_buf(),
-                max_bytes: 1 << 24,
-                when_full: WhenFull::Block,
-                segment_bytes: 1 << 20,
-            },
-            crate::config::Compression::None,
-            metrics.clone(),
-        )
-        .unwrap();
-        let target = Arc::new(Target {
-            client,
-            namespace: "shop".into(),
-            pod: "checkout-0".into(),
-        });
+        let pod = crate::source::test_kube_pod(app, dir.path()).await;
         let report = |until: usize, within: Duration| {
-            let (target, buffer, metrics) = (target.clone(), buffer.clone(), metrics.clone());
-            let path = dir.path().to_path_buf();
+            let pod = pod.clone();
             async move {
                 let stop = CancellationToken::new();
-                let task = tokio::spawn(run(
-                    target,
-                    buffer.clone(),
-                    path,
-                    Arc::new(Identity::build(&ResourceConfig::default(), |_| None).unwrap()),
-                    Arc::new(Redactor::new(&[]).unwrap()),
-                    metrics,
-                    stop.clone(),
-                ));
+                let task = tokio::spawn(run(pod.clone(), stop.clone()));
                 let mut got = Vec::new();
                 let deadline = Instant::now() + within;
                 while got.len() < until && Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    got.extend(crate::source::take_log_records(&buffer));
+                    got.extend(crate::source::take_log_records(&pod.buffer));
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 stop.cancel();
                 task.await.unwrap().unwrap();
-                got.extend(crate::source::take_log_records(&buffer));
+                got.extend(crate::source::take_log_records(&pod.buffer));
                 got
             }
         };
@@ -487,32 +409,7 @@ mod tests {
         }));
 
         // A restart lists the same events again: nothing is reported twice.
-        *api.listed.lock().unwrap() = vec![
-            event(
-                "a",
-                "Normal",
-                "Scheduled",
-                "Successfully assigned shop/checkout-0 to node-a",
-                1,
-                "2026-12-07T10:00:00Z",
-            ),
-            event(
-                "b",
-                "Warning",
-                "Unhealthy",
-                "Liveness probe failed: HTTP probe failed with statuscode: 500",
-                3,
-                "2026-12-07T10:05:10Z",
-            ),
-            event(
-                "c",
-                "Warning",
-                "BackOff",
-                "Back-off restarting failed container app",
-                1,
-                "2026-12-07T10:05:20Z",
-            ),
-        ];
+        *api.listed.lock().unwrap() = vec![scheduled, unhealthy_again, back_off];
         let got = report(1, Duration::from_secs(3)).await;
         assert!(got.is_empty(), "{got:?}");
     }

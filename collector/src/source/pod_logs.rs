@@ -78,34 +78,64 @@ impl Checkpoint {
     }
 }
 
-/// Where the API is and which pod this is.
-pub struct Target {
+/// What the sources that ask the Kubernetes API about this pod (`pod_logs`,
+/// `pod_events`) share: the API and the pod, and where their records and checkpoints go.
+pub struct KubePod {
     pub client: kube::Client,
     pub namespace: String,
     pub pod: String,
+    pub buffer: Arc<DiskBuffer>,
+    pub buffer_dir: PathBuf,
+    pub identity: Arc<Identity>,
+    pub redactor: Arc<Redactor>,
+    pub metrics: Arc<CollectorMetrics>,
+}
+
+impl KubePod {
+    /// Appends `records` of `scope` to the buffer, waiting for room while the buffer is
+    /// full; false if stopped first (or the buffer failed): they are read again after a
+    /// restart, from the saved checkpoint.
+    pub(crate) async fn append(
+        &self,
+        scope: &str,
+        records: Vec<LogRecord>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let count = records.len();
+        let payload = super::encode_logs(&self.identity, scope, records);
+        match self
+            .buffer
+            .append(Kind::Logs, count as u32, &[], &payload, stop)
+            .await
+        {
+            Ok(true) => {
+                self.metrics.received("logs", count as u64);
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::error!(%error, "records from the Kubernetes API could not be buffered; they are read again after a restart");
+                false
+            }
+        }
+    }
 }
 
 /// Follows `container`'s log until `stop`.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
-    target: Arc<Target>,
+    pod: Arc<KubePod>,
     container: String,
     stack_traces: bool,
     max_line_bytes: usize,
-    buffer: Arc<DiskBuffer>,
-    buffer_dir: PathBuf,
-    identity: Arc<Identity>,
-    redactor: Arc<Redactor>,
-    metrics: Arc<CollectorMetrics>,
     stop: CancellationToken,
 ) -> Result<(), CollectorError> {
     let multiline = MultilineConfig {
         stack_traces: true,
         ..MultilineConfig::default()
     };
-    let path = buffer_dir.join(format!("pod_logs.{container}.json"));
+    let path = pod.buffer_dir.join(format!("pod_logs.{container}.json"));
     let saved: Checkpoint = load(&path);
-    let exits_path = buffer_dir.join(format!("pod_exits.{container}.json"));
+    let exits_path = pod.buffer_dir.join(format!("pod_exits.{container}.json"));
     let exit_reported: i64 = load(&exits_path);
     let mut follower = Follower {
         lines: Lines::new(saved, max_line_bytes),
@@ -122,18 +152,15 @@ pub async fn run(
         exit_reported,
         exits_path,
         container,
-        buffer,
-        identity,
-        redactor,
-        metrics,
+        pod: pod.clone(),
     };
-    let api: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
+    let api: Api<Pod> = Api::namespaced(pod.client.clone(), &pod.namespace);
     let mut wait = RETRY;
     let mut warned: Option<Instant> = None;
     while !stop.is_cancelled() {
         let mut failed = None;
         for previous in [true, false] {
-            match follower.read(&api, &target.pod, previous, &stop).await {
+            match follower.read(&api, &pod.pod, previous, &stop).await {
                 // The previous container's log is whole: its last record goes now,
                 // not joined to the running one's first line.
                 Ok(_) if previous => {
@@ -146,7 +173,7 @@ pub async fn run(
                 // or is about to be replaced.
                 Ok(true) => {
                     if !stop.is_cancelled() {
-                        follower.report_exit(&api, &target.pod, &stop).await;
+                        follower.report_exit(&api, &pod.pod, &stop).await;
                     }
                 }
                 // No container before this one, or not started yet: nothing to read.
@@ -163,7 +190,7 @@ pub async fn run(
         match failed {
             None => wait = RETRY,
             Some(failure) => {
-                follower.metrics.pod_log_errors.inc();
+                follower.pod.metrics.pod_log_errors.inc();
                 // A container that has not started yet is the normal start of a pod; a
                 // name the pod has no container of is the same 400, and is said.
                 let starting = matches!(&failure, Failure::Api(400, message)
@@ -228,10 +255,7 @@ struct Follower {
     exit_reported: i64,
     exits_path: PathBuf,
     container: String,
-    buffer: Arc<DiskBuffer>,
-    identity: Arc<Identity>,
-    redactor: Arc<Redactor>,
-    metrics: Arc<CollectorMetrics>,
+    pod: Arc<KubePod>,
 }
 
 impl Follower {
@@ -299,13 +323,16 @@ impl Follower {
             let now = Instant::now();
             let mut out = Vec::new();
             for line in self.lines.feed(&data) {
-                self.metrics.lines_read.inc();
-                self.metrics.bytes_read.inc_by(line.text.len() as u64 + 1);
+                self.pod.metrics.lines_read.inc();
+                self.pod
+                    .metrics
+                    .bytes_read
+                    .inc_by(line.text.len() as u64 + 1);
                 let cut = self
                     .assembler
                     .push(&line.text, line.cut, line.seq, line.seq, now, &mut out);
                 if cut || line.cut {
-                    self.metrics.lines_truncated.inc();
+                    self.pod.metrics.lines_truncated.inc();
                 }
             }
             self.add(out);
@@ -350,7 +377,7 @@ impl Follower {
                 .and_then(|s| s.container_statuses)
                 .and_then(|all| all.into_iter().find(|c| c.name == self.container)),
             Err(error) => {
-                self.metrics.pod_log_errors.inc();
+                self.pod.metrics.pod_log_errors.inc();
                 tracing::debug!(%error, "reading the pod's status failed");
                 return None;
             }
@@ -414,12 +441,10 @@ impl Follower {
             ],
             ..LogRecord::default()
         };
-        let payload = super::encode_logs(&self.identity, STATUS_SCOPE, vec![record]);
-        if let Ok(true) = self.buffer.append(Kind::Logs, 1, &[], &payload, stop).await {
-            self.metrics.received("logs", 1);
+        if self.pod.append(STATUS_SCOPE, vec![record], stop).await {
             self.exit_reported = at;
             if let Err(error) = save(&self.exits_path, at) {
-                self.metrics.disk_write_failed("pod_logs", &error);
+                self.pod.metrics.disk_write_failed("pod_logs", &error);
             }
         }
     }
@@ -429,8 +454,8 @@ impl Follower {
         let observed = now_nanos();
         for mut record in out {
             let (time, end) = self.lines.taken(record.end);
-            if self.redactor.string(&mut record.body) {
-                self.metrics.redacted.inc();
+            if self.pod.redactor.string(&mut record.body) {
+                self.pod.metrics.redacted.inc();
             }
             let (severity_number, severity_text) = severity::parse(&record.body).unwrap_or((0, ""));
             let mut attributes = vec![string_attribute("k8s.container.name", &self.container)];
@@ -465,30 +490,17 @@ impl Follower {
             return true;
         }
         let records = std::mem::take(&mut self.batch);
-        let count = records.len();
         self.batch_bytes = 0;
-        let payload = super::encode_logs(&self.identity, SCOPE, records);
-        match self
-            .buffer
-            .append(Kind::Logs, count as u32, &[], &payload, stop)
-            .await
-        {
-            Ok(true) => {
-                self.metrics.received("logs", count as u64);
-                if self.batch_end != self.saved {
-                    self.saved = self.batch_end;
-                    if let Err(error) = save(&self.path, self.saved) {
-                        self.metrics.disk_write_failed("pod_logs", &error);
-                    }
-                }
-                true
-            }
-            Ok(false) => false,
-            Err(error) => {
-                tracing::error!(%error, "pod log lines could not be buffered; they are read again after a restart");
-                false
+        if !self.pod.append(SCOPE, records, stop).await {
+            return false;
+        }
+        if self.batch_end != self.saved {
+            self.saved = self.batch_end;
+            if let Err(error) = save(&self.path, self.saved) {
+                self.pod.metrics.disk_write_failed("pod_logs", &error);
             }
         }
+        true
     }
 }
 
@@ -616,19 +628,17 @@ fn split_time(raw: &[u8]) -> Option<(i64, &[u8])> {
     Some((nanos, &raw[space + 1..]))
 }
 
-/// A missing or unreadable file means "from the start of the container's log".
-fn load<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+/// A saved checkpoint; a missing or unreadable file is the default (from the start of
+/// the container's log; nothing reported yet).
+pub(super) fn load<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
     std::fs::read(path)
         .ok()
         .and_then(|text| serde_json::from_slice(&text).ok())
         .unwrap_or_default()
 }
 
-fn save(path: &Path, value: impl Serialize) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&value).expect("serializable"))?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
+pub(super) fn save(path: &Path, value: impl Serialize) -> std::io::Result<()> {
+    crate::buffer::replace_file(path, &serde_json::to_vec(&value).expect("serializable"))
 }
 
 #[cfg(test)]
@@ -640,7 +650,6 @@ mod tests {
     use axum::response::{IntoResponse, Response};
 
     use super::*;
-    use crate::config::{BufferConfig, ResourceConfig, WhenFull};
 
     /// A Kubernetes API that serves one pod's log as the kubelet does: lines stamped with
     /// their time, from `sinceTime` (whole seconds) on, the previous container's on
@@ -739,13 +748,14 @@ mod tests {
         }))
     }
 
-    async fn serve(kubelet: Arc<Kubelet>) -> kube::Client {
+    /// The stand-in API's routes.
+    fn routes(kubelet: Arc<Kubelet>) -> axum::Router {
         // Running since long before any stream: a stream that ends was cut.
         *kubelet.statuses.lock().unwrap() = serde_json::json!([{
             "name": "app", "image": "app:1", "imageID": "", "ready": true, "restartCount": 0,
             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
         }]);
-        let app = axum::Router::new()
+        axum::Router::new()
             .route(
                 "/api/v1/namespaces/shop/pods/checkout-0",
                 axum::routing::get(pod),
@@ -754,14 +764,7 @@ mod tests {
                 "/api/v1/namespaces/shop/pods/checkout-0/log",
                 axum::routing::get(log),
             )
-            .with_state(kubelet);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        // As `kube_target` does in the collector (a workspace build links two providers).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-        kube::Client::try_from(config).unwrap()
+            .with_state(kubelet)
     }
 
     fn stamp(second: i64, nanos: i64, text: &str) -> String {
@@ -789,33 +792,19 @@ mod tests {
 
     struct Rig {
         kubelet: Arc<Kubelet>,
-        client: kube::Client,
-        buffer: Arc<DiskBuffer>,
-        dir: tempfile::TempDir,
-        metrics: Arc<CollectorMetrics>,
+        pod: Arc<KubePod>,
+        _dir: tempfile::TempDir,
     }
 
     impl Rig {
         async fn new() -> Rig {
             let kubelet = Arc::new(Kubelet::default());
-            let client = serve(kubelet.clone()).await;
             let dir = tempfile::tempdir().unwrap();
-            let metrics = CollectorMetrics::new();
-            let config = BufferConfig {
-                dir: dir.path().to_path_buf(),
-                max_bytes: 1 << 24,
-                when_full: WhenFull::Block,
-                segment_bytes: 1 << 20,
-            };
-            let buffer =
-                DiskBuffer::open(&config, crate::config::Compression::None, metrics.clone())
-                    .unwrap();
+            let pod = crate::source::test_kube_pod(routes(kubelet.clone()), dir.path()).await;
             Rig {
                 kubelet,
-                client,
-                buffer,
-                dir,
-                metrics,
+                pod,
+                _dir: dir,
             }
         }
 
@@ -823,32 +812,22 @@ mod tests {
         /// stops the follower and takes what it sent until it returned.
         async fn follow(&self, until: impl Fn(&[(u64, String)]) -> bool) -> Vec<(u64, String)> {
             let stop = CancellationToken::new();
-            let identity = Identity::build(&ResourceConfig::default(), |_| None).unwrap();
             let task = tokio::spawn(run(
-                Arc::new(Target {
-                    client: self.client.clone(),
-                    namespace: "shop".into(),
-                    pod: "checkout-0".into(),
-                }),
+                self.pod.clone(),
                 "app".into(),
                 true,
                 1024,
-                self.buffer.clone(),
-                self.dir.path().to_path_buf(),
-                Arc::new(identity),
-                Arc::new(Redactor::new(&[]).unwrap()),
-                self.metrics.clone(),
                 stop.clone(),
             ));
             let mut got = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(20);
             while !until(&got) && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                got.extend(drain(&self.buffer));
+                got.extend(drain(&self.pod.buffer));
             }
             stop.cancel();
             task.await.unwrap().unwrap();
-            got.extend(drain(&self.buffer));
+            got.extend(drain(&self.pod.buffer));
             got
         }
     }
@@ -949,8 +928,8 @@ mod tests {
                 .iter()
                 .all(|q| q.get("container").is_some_and(|v| v == "app"))
         );
-        assert_eq!(rig.metrics.lines_read.get(), 13, "each line taken once");
-        assert_eq!(rig.metrics.pod_log_errors.get(), 0);
+        assert_eq!(rig.pod.metrics.lines_read.get(), 13, "each line taken once");
+        assert_eq!(rig.pod.metrics.pod_log_errors.get(), 0);
     }
 
     /// The kubelet ends a container's stream before the pod's status says why it ended:

@@ -3,7 +3,7 @@
 //! re-reads at most what was in flight, and never skips a line.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,22 +60,13 @@ impl Checkpoints {
     pub fn save(&self, files: Vec<FileCheckpoint>) -> Result<(), CollectorError> {
         let body = serde_json::to_vec(&CheckpointFile { version: 1, files })
             .expect("checkpoints serialize");
-        let tmp = tmp_path(&self.path);
-        std::fs::write(&tmp, body)
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| {
-                CollectorError::Buffer(format!(
-                    "saving checkpoints to {}: {e}",
-                    self.path.display()
-                ))
-            })
+        crate::buffer::replace_file(&self.path, &body).map_err(|e| {
+            CollectorError::Buffer(format!(
+                "saving checkpoints to {}: {e}",
+                self.path.display()
+            ))
+        })
     }
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
 }
 
 /// Identity of a file's content: its first line (at most `FINGERPRINT_BYTES`), hashed
